@@ -1,0 +1,30 @@
+// JSON mapping of the model: entries, nsids, times. Names are bytes; dump() always uses
+// error_handler_t::replace, so a name that is not UTF-8 shows with U+FFFD in "name" and
+// round-trips exactly through "href" (percent-encoded bytes). Pure functions; any thread.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <string_view>
+
+#include "core/model.hpp"
+#include "core/registry.hpp"
+
+namespace netnsd::api
+{
+
+using json = nlohmann::json;
+
+// RFC 3339, UTC, milliseconds: "2026-11-29T17:40:01.123Z".
+std::string format_time(core::time_point t);
+
+// The URL path of one entry: "/api/v1/netns/" + percent-encoded name.
+std::string entry_href(std::string_view name);
+
+json to_json(const core::entry& e, std::string_view netns_dir);
+
+// Never throws on bad UTF-8, never emits invalid JSON.
+std::string dump(const json& j);
+
+} // namespace netnsd::api

@@ -1,0 +1,169 @@
+#include "api/router.hpp"
+
+#include <exception>
+#include <vector>
+
+#include "core/log.hpp"
+#include "core/name.hpp"
+#include "api/json.hpp"
+#include "api/problem.hpp"
+#include "api/uri.hpp"
+
+namespace netnsd::api
+{
+namespace
+{
+
+constexpr std::string_view json_type = "application/json";
+
+response json_response(unsigned status, std::string body)
+{
+    return {status, std::string(json_type), std::move(body), {}};
+}
+
+response not_allowed(std::string_view allow)
+{
+    auto r = problem(problem_type::method_not_allowed,
+                     "this resource allows " + std::string(allow));
+    r.headers.emplace_back("Allow", std::string(allow));
+    return r;
+}
+
+bool is_read(std::string_view method)
+{
+    return method == "GET" || method == "HEAD";
+}
+
+} // namespace
+
+router::router(const core::registry& model, const core::monitor& watch,
+               std::span<const asset> assets)
+    : model_(model), watch_(watch), assets_(assets)
+{
+}
+
+response router::handle(const request& req) noexcept
+{
+    try
+    {
+        return route(req);
+    }
+    catch (const std::exception& e)
+    {
+        core::log::error(std::string("handler failed: ") + e.what());
+    }
+    catch (...)
+    {
+        core::log::error("handler failed with an unknown exception");
+    }
+    try
+    {
+        return problem(problem_type::internal, "the request could not be handled");
+    }
+    catch (...)
+    {
+        return {500, "text/plain", "internal error\n", {}};
+    }
+}
+
+response router::route(const request& req)
+{
+    const auto [path, query] = split_target(req.target);
+    const auto segments = split_path(path);
+    if (segments.empty())
+        return problem(problem_type::bad_request, "the request target must be an absolute path");
+
+    auto read_only = [&](auto&& handler) -> response {
+        if (!is_read(req.method))
+            return not_allowed("GET, HEAD");
+        if (req.has_body)
+            return problem(problem_type::unexpected_body, req.method + " takes no body");
+        return handler();
+    };
+
+    // /api/v1/...
+    if (segments.size() >= 3 && segments[0] == "api" && segments[1] == "v1")
+    {
+        if (segments[2] == "netns")
+        {
+            if (segments.size() == 3)
+                return read_only([&] { return list_netns(); });
+            if (segments.size() == 4)
+                return read_only([&] { return get_netns(segments[3]); });
+        }
+        if (segments[2] == "nsids" && segments.size() == 3)
+            return read_only([&] { return list_nsids(); });
+    }
+    if (path == "/healthz")
+        return read_only([&] { return health(); });
+    for (const auto& a : assets_)
+        if (a.route == path)
+            return read_only([&] { return serve_asset(a); });
+    return problem(problem_type::no_route, "nothing is served at this path");
+}
+
+response router::list_netns()
+{
+    if (cached_generation_ != model_.generation())
+    {
+        json list = json::array();
+        for (const auto& item : model_.slots())
+            list.push_back(to_json(model_.to_entry(item), watch_.netns_dir()));
+        json body = json::object();
+        body["revision"] = model_.revision();
+        body["namespaces"] = std::move(list);
+        cached_list_ = dump(body);
+        cached_generation_ = model_.generation();
+    }
+    return json_response(200, cached_list_);
+}
+
+response router::get_netns(std::string_view raw_name)
+{
+    const auto name = percent_decode(raw_name);
+    if (!name)
+        return problem(problem_type::bad_request, "the name has a malformed percent-escape");
+    if (const auto error = core::check_name(*name); error != core::name_error::none)
+        return problem(problem_type::invalid_name, std::string(core::describe(error)));
+    const auto found = model_.find(*name);
+    if (!found)
+        return problem(problem_type::not_found,
+                       "no entry of that name in " + watch_.netns_dir(), entry_href(*name));
+    return json_response(200, dump(to_json(*found, watch_.netns_dir())));
+}
+
+response router::list_nsids() const
+{
+    json rows = json::array();
+    for (const auto& row : model_.nsids())
+    {
+        json r = json::object();
+        r["nsid"] = row.nsid;
+        r["name"] = row.name ? json(*row.name) : json(nullptr);
+        rows.push_back(std::move(r));
+    }
+    json body = json::object();
+    body["revision"] = model_.revision();
+    body["nsids"] = std::move(rows);
+    return json_response(200, dump(body));
+}
+
+response router::health() const
+{
+    json body = json::object();
+    body["status"] = watch_.watching() ? "ok" : "degraded";
+    body["revision"] = model_.revision();
+    body["namespaces"] = model_.slots().size();
+    body["netns_dir"] = watch_.netns_dir();
+    body["watching"] = watch_.watching();
+    if (!watch_.watching())
+        body["problem"] = watch_.problem();
+    return json_response(200, dump(body));
+}
+
+response router::serve_asset(const asset& a) const
+{
+    return {200, std::string(media_type(a.route)), std::string(a.bytes), {}};
+}
+
+} // namespace netnsd::api

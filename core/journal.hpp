@@ -1,0 +1,50 @@
+// The journal: the last N events, so that a client that reconnects with `since=R` gets exactly
+// what it missed. Owned by the registry; loop thread only.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <optional>
+
+#include "core/model.hpp"
+
+namespace netnsd::core
+{
+
+class journal
+{
+public:
+    explicit journal(std::size_t capacity) : capacity_(capacity) {}
+
+    // Events arrive with contiguous revisions; the oldest is dropped beyond capacity.
+    void append(event e);
+
+    std::size_t size() const noexcept { return events_.size(); }
+    std::size_t capacity() const noexcept { return capacity_; }
+
+    // True when every event after `since` is still kept (or none happened after it).
+    bool covers(revision_t since) const noexcept;
+
+    // Calls f(const event&) for each kept event with revision > since, oldest first.
+    // Precondition: covers(since).
+    template <typename F>
+    void for_each_since(revision_t since, F&& f) const
+    {
+        if (events_.empty() || since >= events_.back().revision)
+            return;
+        auto first = since < events_.front().revision
+                         ? events_.begin()
+                         : events_.begin() + static_cast<std::ptrdiff_t>(
+                                                 since - events_.front().revision + 1);
+        for (auto it = first; it != events_.end(); ++it)
+            f(*it);
+    }
+
+private:
+    std::size_t capacity_;
+    std::deque<event> events_;
+    // The revision of the newest event ever dropped, so covers() stays exact after trimming.
+    std::optional<revision_t> dropped_through_;
+};
+
+} // namespace netnsd::core

@@ -1,0 +1,334 @@
+#include "core/kernel/nsid_netlink.hpp"
+
+#include <libmnl/libmnl.h>
+#include <linux/net_namespace.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cerrno>
+#include <ctime>
+#include <utility>
+
+#include "core/errc.hpp"
+#include "core/kernel/errno.hpp"
+
+namespace netnsd::core::kernel
+{
+namespace
+{
+
+// Large enough to drain many events per recv; a datagram never exceeds it.
+constexpr std::size_t receive_chunk = 64 * 1024;
+
+nlmsghdr* put_request(std::span<std::byte> buf, std::uint16_t type, std::uint16_t flags,
+                      std::uint32_t seq)
+{
+    auto* nlh = mnl_nlmsg_put_header(buf.data());
+    nlh->nlmsg_type = type;
+    nlh->nlmsg_flags = flags;
+    nlh->nlmsg_seq = seq;
+    auto* gen = static_cast<rtgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtgenmsg)));
+    gen->rtgen_family = AF_UNSPEC;
+    return nlh;
+}
+
+int attr_cb(const nlattr* attr, void* data)
+{
+    auto** table = static_cast<const nlattr**>(data);
+    const auto type = mnl_attr_get_type(attr);
+    if (mnl_attr_type_valid(attr, NETNSA_MAX) < 0)
+        return MNL_CB_OK; // newer attributes are fine to ignore
+    if (type == NETNSA_NSID && mnl_attr_validate(attr, MNL_TYPE_U32) < 0)
+        return MNL_CB_ERROR;
+    table[type] = attr;
+    return MNL_CB_OK;
+}
+
+mnl_socket* open_route_socket(std::error_code& ec)
+{
+    auto* sock = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+    if (sock == nullptr)
+    {
+        ec = last_error();
+        return nullptr;
+    }
+    if (mnl_socket_bind(sock, 0, MNL_SOCKET_AUTOPID) < 0)
+    {
+        ec = last_error();
+        mnl_socket_close(sock);
+        return nullptr;
+    }
+    ec.clear();
+    return sock;
+}
+
+} // namespace
+
+std::size_t build_getnsid_by_fd(std::span<std::byte> buf, std::uint32_t seq, int fd)
+{
+    auto* nlh = put_request(buf, RTM_GETNSID, NLM_F_REQUEST, seq);
+    mnl_attr_put_u32(nlh, NETNSA_FD, static_cast<std::uint32_t>(fd));
+    return nlh->nlmsg_len;
+}
+
+std::size_t build_getnsid_by_nsid(std::span<std::byte> buf, std::uint32_t seq, nsid_t nsid)
+{
+    auto* nlh = put_request(buf, RTM_GETNSID, NLM_F_REQUEST, seq);
+    mnl_attr_put_u32(nlh, NETNSA_NSID, static_cast<std::uint32_t>(nsid));
+    return nlh->nlmsg_len;
+}
+
+std::size_t build_nsid_dump(std::span<std::byte> buf, std::uint32_t seq)
+{
+    return put_request(buf, RTM_GETNSID, NLM_F_REQUEST | NLM_F_DUMP, seq)->nlmsg_len;
+}
+
+std::error_code parse_nsid_datagram(std::span<const std::byte> bytes, nsid_datagram& out)
+{
+    const auto* nlh = reinterpret_cast<const nlmsghdr*>(bytes.data());
+    int remaining = static_cast<int>(bytes.size());
+    while (mnl_nlmsg_ok(nlh, remaining))
+    {
+        if ((nlh->nlmsg_flags & NLM_F_DUMP_INTR) != 0)
+            out.interrupted = true;
+        switch (nlh->nlmsg_type)
+        {
+        case NLMSG_DONE:
+            out.done = true;
+            break;
+        case NLMSG_ERROR: {
+            if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(nlmsgerr)))
+                return core::errc::protocol;
+            const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+            if (err->error == 0)
+                out.acked = true;
+            else
+                out.error = -err->error;
+            break;
+        }
+        case RTM_NEWNSID:
+        case RTM_DELNSID:
+        case RTM_GETNSID: { // very old kernels answered with RTM_GETNSID
+            if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(rtgenmsg)))
+                return core::errc::protocol;
+            std::array<const nlattr*, NETNSA_MAX + 1> table{};
+            if (mnl_attr_parse(nlh, sizeof(rtgenmsg), attr_cb, table.data()) < 0)
+                return core::errc::protocol;
+            nsid_message msg;
+            msg.type = nlh->nlmsg_type == RTM_DELNSID ? RTM_DELNSID : RTM_NEWNSID;
+            msg.seq = nlh->nlmsg_seq;
+            if (table[NETNSA_NSID] != nullptr)
+            {
+                const auto value = static_cast<nsid_t>(mnl_attr_get_u32(table[NETNSA_NSID]));
+                if (value != NETNSA_NSID_NOT_ASSIGNED)
+                    msg.nsid = value;
+            }
+            out.messages.push_back(msg);
+            break;
+        }
+        default:
+            break; // NLMSG_NOOP, or anything newer
+        }
+        nlh = mnl_nlmsg_next(nlh, &remaining);
+    }
+    if (remaining != 0)
+        return core::errc::protocol;
+    return {};
+}
+
+// --- nsid_client ---------------------------------------------------------------------------
+
+nsid_client::nsid_client(nsid_client&& other) noexcept
+    : socket_(std::exchange(other.socket_, nullptr)), port_(other.port_), seq_(other.seq_)
+{
+}
+
+nsid_client& nsid_client::operator=(nsid_client&& other) noexcept
+{
+    if (this != &other)
+    {
+        if (socket_ != nullptr)
+            mnl_socket_close(socket_);
+        socket_ = std::exchange(other.socket_, nullptr);
+        port_ = other.port_;
+        seq_ = other.seq_;
+    }
+    return *this;
+}
+
+nsid_client::~nsid_client()
+{
+    if (socket_ != nullptr)
+        mnl_socket_close(socket_);
+}
+
+std::error_code nsid_client::open()
+{
+    std::error_code ec;
+    socket_ = open_route_socket(ec);
+    if (ec)
+        return ec;
+    port_ = mnl_socket_get_portid(socket_);
+    seq_ = static_cast<std::uint32_t>(std::time(nullptr));
+    return {};
+}
+
+std::error_code nsid_client::transact(std::span<const std::byte> request, std::uint32_t seq,
+                                      nsid_datagram& reply)
+{
+    if (mnl_socket_sendto(socket_, request.data(), request.size()) < 0)
+        return last_error();
+    std::array<std::byte, receive_chunk> buf;
+    // Replies to earlier requests cannot be pending (each transact reads its own to the end),
+    // but skip any message whose seq is not ours rather than trust that.
+    for (;;)
+    {
+        const auto n = mnl_socket_recvfrom(socket_, buf.data(), buf.size());
+        if (n < 0)
+            return last_error();
+        nsid_datagram part;
+        if (auto ec = parse_nsid_datagram({buf.data(), static_cast<std::size_t>(n)}, part))
+            return ec;
+        const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
+        if (nlh->nlmsg_seq != seq || nlh->nlmsg_pid != port_)
+            continue;
+        reply.messages.insert(reply.messages.end(), part.messages.begin(), part.messages.end());
+        reply.interrupted = reply.interrupted || part.interrupted;
+        if (part.error != 0)
+        {
+            reply.error = part.error;
+            return errno_code(part.error);
+        }
+        const bool is_dump = (reinterpret_cast<const nlmsghdr*>(request.data())->nlmsg_flags &
+                              NLM_F_DUMP) == NLM_F_DUMP;
+        if (!is_dump || part.done)
+            return {};
+    }
+}
+
+std::optional<nsid_t> nsid_client::nsid_of_fd(int fd, std::error_code& ec)
+{
+    std::array<std::byte, 64> req;
+    const auto seq = ++seq_;
+    const auto len = build_getnsid_by_fd(req, seq, fd);
+    nsid_datagram reply;
+    ec = transact({req.data(), len}, seq, reply);
+    if (ec)
+        return std::nullopt;
+    if (reply.messages.empty())
+    {
+        ec = core::errc::protocol;
+        return std::nullopt;
+    }
+    return reply.messages.front().nsid;
+}
+
+bool nsid_client::nsid_exists(nsid_t nsid, std::error_code& ec)
+{
+    std::array<std::byte, 64> req;
+    const auto seq = ++seq_;
+    const auto len = build_getnsid_by_nsid(req, seq, nsid);
+    nsid_datagram reply;
+    ec = transact({req.data(), len}, seq, reply);
+    if (ec == std::errc::no_such_file_or_directory)
+    {
+        ec.clear();
+        return false;
+    }
+    return !ec && !reply.messages.empty() && reply.messages.front().nsid == nsid;
+}
+
+std::vector<nsid_t> nsid_client::dump(std::error_code& ec)
+{
+    std::array<std::byte, 64> req;
+    const auto seq = ++seq_;
+    const auto len = build_nsid_dump(req, seq);
+    nsid_datagram reply;
+    ec = transact({req.data(), len}, seq, reply);
+    std::vector<nsid_t> out;
+    for (const auto& msg : reply.messages)
+        if (msg.nsid)
+            out.push_back(*msg.nsid);
+    return out;
+}
+
+// --- nsid_monitor --------------------------------------------------------------------------
+
+nsid_monitor::nsid_monitor(nsid_monitor&& other) noexcept
+    : socket_(std::exchange(other.socket_, nullptr))
+{
+}
+
+nsid_monitor& nsid_monitor::operator=(nsid_monitor&& other) noexcept
+{
+    if (this != &other)
+    {
+        if (socket_ != nullptr)
+            mnl_socket_close(socket_);
+        socket_ = std::exchange(other.socket_, nullptr);
+    }
+    return *this;
+}
+
+nsid_monitor::~nsid_monitor()
+{
+    if (socket_ != nullptr)
+        mnl_socket_close(socket_);
+}
+
+std::error_code nsid_monitor::open()
+{
+    std::error_code ec;
+    socket_ = open_route_socket(ec);
+    if (ec)
+        return ec;
+    const int fd = mnl_socket_get_fd(socket_);
+    int group = RTNLGRP_NSID;
+    if (mnl_socket_setsockopt(socket_, NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)) < 0)
+        return last_error();
+    // SO_RCVBUFFORCE ignores rmem_max (we run as root); fall back to what rmem_max allows.
+    const int size = receive_buffer_bytes;
+    if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) != 0)
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+    return {};
+}
+
+int nsid_monitor::fd() const noexcept
+{
+    return socket_ == nullptr ? -1 : mnl_socket_get_fd(socket_);
+}
+
+nsid_monitor::batch nsid_monitor::drain()
+{
+    batch out;
+    std::array<std::byte, receive_chunk> buf;
+    for (;;)
+    {
+        const auto n = ::recv(fd(), buf.data(), buf.size(), MSG_DONTWAIT);
+        if (n < 0)
+        {
+            if (errno == EINTR)
+                continue;
+            if (errno == ENOBUFS)
+            {
+                out.overrun = true;
+                continue; // the error is reported once; keep reading what is queued
+            }
+            break; // EAGAIN: empty
+        }
+        nsid_datagram datagram;
+        if (parse_nsid_datagram({buf.data(), static_cast<std::size_t>(n)}, datagram))
+        {
+            out.overrun = true; // unreadable: treat like a loss and resynchronise
+            continue;
+        }
+        for (const auto& msg : datagram.messages)
+            if (msg.nsid)
+                out.events.push_back({msg.type == RTM_NEWNSID, *msg.nsid});
+    }
+    return out;
+}
+
+} // namespace netnsd::core::kernel

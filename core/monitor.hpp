@@ -1,0 +1,70 @@
+// monitor: the three kernel feeds (inotify on the netns dir, the RTNLGRP_NSID socket, the
+// mount table) wired to the reconciler. It owns their fds; the server's asio shell waits on
+// them and calls the on_* member when one is ready. Subscribes before it scans, so nothing
+// between the two is lost. Owned by main; loop thread only.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <system_error>
+
+#include "core/kernel/dir_watch.hpp"
+#include "core/kernel/netns_dir.hpp"
+#include "core/kernel/nsid_netlink.hpp"
+#include "core/kernel/unique_fd.hpp"
+#include "core/reconciler.hpp"
+#include "core/registry.hpp"
+
+namespace netnsd::core
+{
+
+class monitor
+{
+public:
+    // Why the model was rebuilt from a full scan.
+    enum class resync_reason
+    {
+        start,
+        dir_changed,    // the dir appeared, vanished, was replaced or mounted over
+        inotify_overflow,
+        netlink_overrun,
+    };
+
+    monitor(registry& model, std::string netns_dir);
+
+    // Opens every feed. Fails only when the kernel refuses inotify or netlink outright.
+    std::error_code open();
+    // Arms the watches and builds the model (the first scan).
+    void start();
+
+    int inotify_fd() const noexcept { return watch_.fd(); }
+    int netlink_fd() const noexcept { return nsid_events_.fd(); }
+    int mountinfo_fd() const noexcept { return mountinfo_.get(); }
+
+    void on_dir_readable();
+    void on_nsid_readable();
+    void on_mounts_changed();
+
+    const std::string& netns_dir() const noexcept { return watch_.path(); }
+    bool watching() const noexcept { return watch_.watching_dir(); }
+    // Why the dir is not watched (missing, not a directory, unreadable); empty when it is.
+    const std::string& problem() const noexcept { return problem_; }
+    std::size_t resyncs() const noexcept { return resyncs_; }
+    const reconciler& reconciliation() const noexcept { return reconciler_; }
+
+private:
+    void rearm_and_rescan(resync_reason why);
+    void rescan(resync_reason why);
+
+    registry& model_;
+    kernel::dir_watch watch_;
+    kernel::nsid_monitor nsid_events_;
+    kernel::nsid_client nsid_client_;
+    kernel::netns_dir source_;
+    kernel::unique_fd mountinfo_;
+    reconciler reconciler_;
+    std::string problem_;
+    std::size_t resyncs_ = 0;
+};
+
+} // namespace netnsd::core

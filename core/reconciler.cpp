@@ -1,0 +1,130 @@
+#include "core/reconciler.hpp"
+
+#include <algorithm>
+#include <set>
+#include <vector>
+
+namespace netnsd::core
+{
+
+probe_result reconciler::probe(std::string_view name)
+{
+    ++probes_;
+    return source_.probe(name);
+}
+
+void reconciler::apply(std::string_view name)
+{
+    model_.apply_probe(name, probe(name), clock::now());
+}
+
+std::error_code reconciler::rescan()
+{
+    std::vector<std::string> names;
+    const auto ec = source_.list(names);
+    if (ec)
+        names.clear();
+    std::sort(names.begin(), names.end());
+
+    // Names that vanished first, so that a namespace that moved to another name is never
+    // shown under both.
+    std::vector<std::string> gone;
+    for (const auto& [name, s] : model_.slots())
+        if (!std::binary_search(names.begin(), names.end(), name))
+            gone.push_back(name);
+    for (const auto& name : gone)
+        model_.erase(name, clock::now());
+    for (const auto& name : names)
+        apply(name);
+
+    // nsids whose namespace has no live name: only the kernel knows if they still exist.
+    std::set<nsid_t> known;
+    for (const auto& row : model_.nsids())
+    {
+        known.insert(row.nsid);
+        if (!row.name && !source_.nsid_exists(row.nsid))
+            model_.destroy_nsid(row.nsid, clock::now());
+    }
+    for (nsid_t nsid : source_.dump_nsids())
+        if (known.count(nsid) == 0 && !model_.has_nsid(nsid))
+            model_.add_unnamed_nsid(nsid, clock::now());
+    return ec;
+}
+
+void reconciler::entry_appeared(std::string_view name)
+{
+    apply(name);
+}
+
+void reconciler::entry_vanished(std::string_view name)
+{
+    // The name may have been created again before this event was read: believe a probe.
+    const auto found = probe(name);
+    if (found.state == entry_state::live)
+        model_.apply_probe(name, found, clock::now());
+    else
+        model_.erase(name, clock::now());
+}
+
+void reconciler::dir_lost()
+{
+    std::vector<std::string> names;
+    for (const auto& [name, s] : model_.slots())
+        names.push_back(name);
+    for (const auto& name : names)
+        model_.erase(name, clock::now());
+}
+
+void reconciler::mounts_changed()
+{
+    std::vector<std::string> recheck;
+    for (const auto& [name, s] : model_.slots())
+        if (s.state != entry_state::live || !source_.still_is(name, s.identity))
+            recheck.push_back(name);
+    for (const auto& name : recheck)
+        apply(name);
+}
+
+void reconciler::nsids_added(std::span<const nsid_t> nsids)
+{
+    std::set<nsid_t> pending;
+    for (nsid_t nsid : nsids)
+        if (!model_.has_nsid(nsid))
+            pending.insert(nsid);
+    if (pending.empty())
+        return;
+
+    // Candidates: live names whose namespace has no nsid, starting after the cursor, wrapping.
+    const auto& slots = model_.slots();
+    std::vector<std::string> candidates;
+    auto collect = [&](auto first, auto last) {
+        for (auto it = first; it != last; ++it)
+            if (it->second.state == entry_state::live && !model_.nsid_of(it->second.identity))
+                candidates.push_back(it->first);
+    };
+    const auto middle = slots.upper_bound(cursor_);
+    collect(middle, slots.end());
+    collect(slots.begin(), middle);
+
+    for (const auto& name : candidates)
+    {
+        if (pending.empty())
+            break;
+        const auto slot = model_.slots().find(name);
+        if (slot == model_.slots().end() || model_.nsid_of(slot->second.identity))
+            continue; // an alias of a namespace resolved a moment ago
+        const auto found = probe(name);
+        model_.apply_probe(name, found, clock::now());
+        if (found.nsid && pending.erase(*found.nsid) != 0)
+            cursor_ = name;
+    }
+    for (nsid_t nsid : pending)
+        model_.add_unnamed_nsid(nsid, clock::now());
+}
+
+void reconciler::nsid_deleted(nsid_t nsid)
+{
+    model_.destroy_nsid(nsid, clock::now());
+}
+
+} // namespace netnsd::core

@@ -1,0 +1,55 @@
+// reconciler: turns what the watchers report into registry changes. It never trusts an event
+// alone: every name is probed before it is believed, and any sign of loss leads to a rescan
+// whose differences are applied as ordinary changes. Owned by the monitor; loop thread only.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "core/netns_source.hpp"
+#include "core/registry.hpp"
+
+namespace netnsd::core
+{
+
+class reconciler
+{
+public:
+    reconciler(registry& model, netns_source& source) : model_(model), source_(source) {}
+
+    // Lists the dir, probes every name, and applies the difference; re-checks nsids that no
+    // live name explains. Returns the listing error when the dir cannot be read (then every
+    // entry is gone from the model).
+    std::error_code rescan();
+
+    void entry_appeared(std::string_view name);
+    void entry_vanished(std::string_view name);
+    // The dir itself is gone: every entry in it went with it.
+    void dir_lost();
+    // The mount table changed: a placeholder may have got its bind mount, a live name may
+    // have been unmounted. Re-probes stale entries; re-checks live ones with one stat each.
+    void mounts_changed();
+
+    // RTM_NEWNSID carries only the number. Finds which live namespace got each of `nsids` by
+    // probing the ones that have none yet, resuming after the last hit (loops that number
+    // namespaces in name order then cost one probe each); nsids no live name explains are
+    // recorded as unnamed.
+    void nsids_added(std::span<const nsid_t> nsids);
+    void nsid_deleted(nsid_t nsid);
+
+    std::size_t probes() const noexcept { return probes_; }
+
+private:
+    void apply(std::string_view name);
+    probe_result probe(std::string_view name);
+
+    registry& model_;
+    netns_source& source_;
+    std::string cursor_; // the last name an nsid was found on
+    std::size_t probes_ = 0;
+};
+
+} // namespace netnsd::core

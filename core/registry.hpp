@@ -1,0 +1,86 @@
+// The registry: the model of the netns dir and of the nsids, with one revision counter and a
+// journal. Every change that a client can observe through events is an event with its own
+// revision; stale entries are listed but make no events (an `add` means usable, so a
+// placeholder file is not news). Owned by main; loop thread only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/journal.hpp"
+#include "core/model.hpp"
+
+namespace netnsd::core
+{
+
+class registry
+{
+public:
+    struct slot
+    {
+        entry_state state = entry_state::stale;
+        ns_identity identity{}; // meaningful when live
+        time_point first_seen{};
+    };
+    using slot_map = std::map<std::string, slot, std::less<>>;
+    using listener = std::function<void(const event&)>;
+
+    explicit registry(std::size_t journal_capacity);
+
+    // Called once per event, after the registry reflects it.
+    void set_listener(listener l) { listener_ = std::move(l); }
+
+    revision_t revision() const noexcept { return revision_; }
+    // Changes with every change to what a list shows, stale entries included.
+    std::uint64_t generation() const noexcept { return generation_; }
+    const slot_map& slots() const noexcept { return slots_; }
+    const journal& history() const noexcept { return journal_; }
+    std::size_t live_count() const noexcept { return live_count_; }
+
+    std::optional<nsid_t> nsid_of(const ns_identity& id) const;
+    std::optional<entry> find(std::string_view name) const;
+    entry to_entry(const slot_map::value_type& item) const;
+    std::vector<nsid_row> nsids() const;
+    bool has_nsid(nsid_t nsid) const { return nsids_.count(nsid) != 0; }
+
+    // What a probe of `name` found now. Applies add, delete or nsid changes as needed.
+    void apply_probe(std::string_view name, const probe_result& probe, time_point now);
+    // The name is gone from the dir.
+    void erase(std::string_view name, time_point now);
+    // The namespace `id` has nsid `nsid` (learnt by GETNSID).
+    void set_nsid(const ns_identity& id, nsid_t nsid, time_point now);
+    // An nsid exists whose namespace has no name we know.
+    void add_unnamed_nsid(nsid_t nsid, time_point now);
+    // RTM_DELNSID: the kernel freed the namespace that had `nsid`.
+    void destroy_nsid(nsid_t nsid, time_point now);
+
+private:
+    struct ns_record
+    {
+        std::optional<nsid_t> nsid;
+        std::set<std::string, std::less<>> live_names;
+    };
+
+    void attach(const std::string& name, const ns_identity& id, std::optional<nsid_t> nsid);
+    void detach(const std::string& name, const ns_identity& id);
+    void emit(event_type type, time_point now, std::optional<std::string> name,
+              std::optional<nsid_t> nsid, std::optional<entry> subject);
+
+    slot_map slots_;
+    std::map<ns_identity, ns_record> namespaces_;
+    std::map<nsid_t, std::optional<ns_identity>> nsids_; // nullopt: no named namespace has it
+    std::size_t live_count_ = 0;
+    revision_t revision_ = 0;
+    std::uint64_t generation_ = 0;
+    journal journal_;
+    listener listener_;
+};
+
+} // namespace netnsd::core

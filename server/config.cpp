@@ -1,0 +1,138 @@
+#include "server/config.hpp"
+
+#include <charconv>
+#include <string_view>
+
+namespace netnsd::server
+{
+namespace
+{
+
+template <typename T>
+bool parse_number(std::string_view text, T& out)
+{
+    const auto* end = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(text.data(), end, out);
+    return ec == std::errc{} && ptr == end && !text.empty();
+}
+
+} // namespace
+
+bool parse_listen(const std::string& text, listen_address& out)
+{
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0)
+        return false;
+    std::string host = text.substr(0, colon);
+    if (host.front() == '[')
+    {
+        if (host.size() < 3 || host.back() != ']')
+            return false;
+        host = host.substr(1, host.size() - 2);
+    }
+    else if (host.find(':') != std::string::npos)
+        return false; // an IPv6 address needs brackets
+    std::uint16_t port = 0;
+    if (!parse_number(std::string_view(text).substr(colon + 1), port))
+        return false;
+    out.host = std::move(host);
+    out.port = port;
+    return true;
+}
+
+std::string usage()
+{
+    return "Usage: netnsd [OPTIONS]\n"
+           "\n"
+           "A live model of the host's network namespaces, served over HTTP/JSON.\n"
+           "\n"
+           "Options:\n"
+           "  --listen ADDR:PORT   address to serve on (default 127.0.0.1:9321;\n"
+           "                       IPv6 as [::1]:9321; port 0 picks a free one)\n"
+           "  --netns-dir DIR      the directory of named namespaces (default /run/netns)\n"
+           "  --journal-size N     events kept for clients that resume (default 100000)\n"
+           "  --log-level LEVEL    debug, info, warn or error (default info)\n"
+           "  --help               print this help and exit\n"
+           "  --version            print the version and exit\n";
+}
+
+parse_outcome parse_args(int argc, const char* const* argv, config& out, std::string& message)
+{
+    for (int i = 1; i < argc; ++i)
+    {
+        std::string_view arg = argv[i];
+        std::string value;
+        bool has_value = false;
+        if (const auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos)
+        {
+            value = std::string(arg.substr(eq + 1));
+            arg = arg.substr(0, eq);
+            has_value = true;
+        }
+        auto take_value = [&]() -> bool {
+            if (has_value)
+                return true;
+            if (i + 1 >= argc)
+            {
+                message = "netnsd: option " + std::string(arg) + " needs a value\n";
+                return false;
+            }
+            value = argv[++i];
+            return true;
+        };
+        auto bad_value = [&](std::string_view why) {
+            message = "netnsd: invalid value '" + value + "' for " + std::string(arg) + ": " +
+                      std::string(why) + "\n";
+            return parse_outcome::exit_usage;
+        };
+
+        if (arg == "--help" || arg == "-h")
+        {
+            message = usage();
+            return parse_outcome::exit_ok;
+        }
+        if (arg == "--version")
+        {
+            message = "netnsd " NETNSD_VERSION "\n";
+            return parse_outcome::exit_ok;
+        }
+        if (arg == "--listen")
+        {
+            if (!take_value())
+                return parse_outcome::exit_usage;
+            if (!parse_listen(value, out.listen))
+                return bad_value("expected ADDR:PORT, e.g. 127.0.0.1:9321 or [::1]:9321");
+        }
+        else if (arg == "--netns-dir")
+        {
+            if (!take_value())
+                return parse_outcome::exit_usage;
+            if (value.empty() || value.front() != '/')
+                return bad_value("expected an absolute path");
+            out.netns_dir = value;
+        }
+        else if (arg == "--journal-size")
+        {
+            if (!take_value())
+                return parse_outcome::exit_usage;
+            if (!parse_number(std::string_view(value), out.journal_size))
+                return bad_value("expected a whole number");
+        }
+        else if (arg == "--log-level")
+        {
+            if (!take_value())
+                return parse_outcome::exit_usage;
+            if (!core::log::parse_level(value, out.log_level))
+                return bad_value("expected debug, info, warn or error");
+        }
+        else
+        {
+            message = "netnsd: unknown option '" + std::string(argv[i]) +
+                      "'\nTry 'netnsd --help' for the list of options.\n";
+            return parse_outcome::exit_usage;
+        }
+    }
+    return parse_outcome::run;
+}
+
+} // namespace netnsd::server

@@ -1,0 +1,42 @@
+// config: the daemon's settings and their parsing from the command line. Built once by main
+// before anything starts; read-only afterwards.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "core/log.hpp"
+
+namespace netnsd::server
+{
+
+struct listen_address
+{
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 9321;
+};
+
+struct config
+{
+    listen_address listen;
+    std::string netns_dir = "/run/netns";
+    core::log::level log_level = core::log::level::info;
+    std::size_t journal_size = 100000;
+};
+
+enum class parse_outcome
+{
+    run,       // start the daemon
+    exit_ok,   // --help or --version: print `message` to stdout, exit 0
+    exit_usage // bad flags: print `message` to stderr, exit 2
+};
+
+parse_outcome parse_args(int argc, const char* const* argv, config& out, std::string& message);
+
+// "127.0.0.1:9321", "[::1]:9321", "localhost:80". False when malformed.
+bool parse_listen(const std::string& text, listen_address& out);
+
+std::string usage();
+
+} // namespace netnsd::server

@@ -1,0 +1,144 @@
+#include "server/http_session.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <utility>
+#include <vector>
+
+#include "api/problem.hpp"
+
+namespace netnsd::server
+{
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+void session_set::close_all()
+{
+    // close() may erase from the set; iterate over a copy.
+    const std::vector<http_session*> all(sessions_.begin(), sessions_.end());
+    for (auto* s : all)
+        s->close();
+}
+
+http_session::http_session(boost::asio::ip::tcp::socket&& socket, api::router& router,
+                           session_set& sessions)
+    : stream_(std::move(socket)), router_(router), sessions_(sessions)
+{
+    sessions_.insert(this);
+}
+
+http_session::~http_session()
+{
+    sessions_.erase(this);
+}
+
+void http_session::run()
+{
+    do_read();
+}
+
+void http_session::close()
+{
+    closing_ = true;
+    if (!writing_)
+        do_close();
+}
+
+void http_session::do_read()
+{
+    if (closing_)
+        return do_close();
+    parser_.emplace();
+    parser_->header_limit(header_limit);
+    parser_->body_limit(body_limit);
+    stream_.expires_after(read_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+}
+
+void http_session::on_read(beast::error_code ec, std::size_t)
+{
+    using api::problem_type;
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == boost::asio::error::operation_aborted || closing_)
+        return do_close();
+    if (ec)
+    {
+        // The request cannot be trusted any further: answer once, then close.
+        problem_type type = problem_type::bad_request;
+        if (ec == http::error::header_limit)
+            type = problem_type::header_too_large;
+        else if (ec == http::error::body_limit)
+            type = problem_type::payload_too_large;
+        if (ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset)
+            return do_close();
+        return answer(api::problem(type, ec.message()), false, 11, false);
+    }
+
+    auto req = parser_->release();
+    api::request in;
+    in.method = std::string(req.method_string());
+    in.target = std::string(req.target());
+    in.has_body = !req.body().empty() || req.chunked();
+    in.body = std::move(req.body());
+    in.headers.reserve(static_cast<std::size_t>(std::distance(req.begin(), req.end())));
+    for (const auto& field : req)
+        in.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    const bool head = req.method() == http::verb::head;
+    answer(router_.handle(in), req.keep_alive(), req.version(), head);
+}
+
+void http_session::answer(api::response&& res, bool keep_alive, unsigned version, bool head)
+{
+    response_ = {};
+    response_.version(version);
+    response_.result(res.status);
+    response_.set(http::field::server, "netnsd/" NETNSD_VERSION);
+    response_.set(http::field::content_type, res.content_type);
+    response_.set(http::field::cache_control, "no-store");
+    for (auto& [name, value] : res.headers)
+        response_.set(name, value);
+    response_.keep_alive(keep_alive && !closing_);
+    if (head)
+    {
+        // HEAD: the length of the body a GET would get, and no body.
+        response_.content_length(res.body.size());
+    }
+    else
+    {
+        response_.body() = std::move(res.body);
+        response_.prepare_payload();
+    }
+    do_write();
+}
+
+void http_session::do_write()
+{
+    writing_ = true;
+    stream_.expires_after(write_timeout);
+    http::async_write(stream_, response_,
+                      beast::bind_front_handler(&http_session::on_write, shared_from_this(),
+                                                response_.keep_alive()));
+}
+
+void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t)
+{
+    writing_ = false;
+    if (ec || !keep_alive || closing_)
+        return do_close();
+    do_read();
+}
+
+void http_session::do_close()
+{
+    beast::error_code ignored;
+    stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+    stream_.socket().close(ignored);
+}
+
+} // namespace netnsd::server

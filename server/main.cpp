@@ -1,0 +1,105 @@
+// netnsd's composition root.
+//
+// Threads: one io_context, run by this thread, owns everything below: the registry, the monitor
+// and its kernel fds, the router, the listener and every session. None of them locks, because
+// nothing else touches them. Work that blocks or changes a thread's namespace never runs here.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+
+#include "core/log.hpp"
+#include "core/monitor.hpp"
+#include "core/registry.hpp"
+#include "api/assets.hpp"
+#include "api/router.hpp"
+#include "server/config.hpp"
+#include "server/listener.hpp"
+#include "server/watchers.hpp"
+
+namespace
+{
+
+namespace asio = boost::asio;
+using namespace netnsd;
+
+// How long shutdown may take before the loop is stopped regardless.
+constexpr std::chrono::seconds shutdown_backstop{5};
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    server::config cfg;
+    std::string message;
+    switch (server::parse_args(argc, argv, cfg, message))
+    {
+    case server::parse_outcome::exit_ok:
+        std::cout << message;
+        return EXIT_SUCCESS;
+    case server::parse_outcome::exit_usage:
+        std::cerr << message;
+        return 2;
+    case server::parse_outcome::run:
+        break;
+    }
+    core::log::set_level(cfg.log_level);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    asio::io_context ioc{1};
+    core::registry model(cfg.journal_size);
+    core::monitor monitor(model, cfg.netns_dir);
+    if (auto ec = monitor.open())
+    {
+        core::log::error("cannot open the kernel feeds: " + ec.message());
+        return EXIT_FAILURE;
+    }
+    // Subscribed above; now the first scan. Events queued meanwhile are read by the watchers.
+    monitor.start();
+    server::watchers watch(ioc, monitor);
+    watch.start();
+
+    api::router router(model, monitor, api::embedded_assets());
+    std::optional<server::listener> http;
+    try
+    {
+        http.emplace(ioc, cfg.listen, router);
+    }
+    catch (const boost::system::system_error& e)
+    {
+        core::log::error("cannot listen on " + cfg.listen.host + ":" +
+                         std::to_string(cfg.listen.port) + ": " + e.code().message());
+        return EXIT_FAILURE;
+    }
+    http->start();
+    const auto where = http->local_endpoint();
+    core::log::info("netnsd " NETNSD_VERSION " listening on " + where.address().to_string() +
+                    ":" + std::to_string(where.port()) + ", watching " + cfg.netns_dir + " (" +
+                    std::to_string(model.slots().size()) + " entries)");
+
+    asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    bool stopping = false;
+    signals.async_wait([&](boost::system::error_code ec, int signo) {
+        if (ec)
+            return;
+        core::log::info("signal " + std::to_string(signo) + ": shutting down");
+        stopping = true;
+        http->stop();
+        watch.stop();
+    });
+
+    while (!stopping && ioc.run_one() != 0)
+    {
+    }
+    // Let the sessions finish closing; the loop ends by itself once they have.
+    ioc.run_for(shutdown_backstop);
+    if (!ioc.stopped())
+        core::log::warn("shutdown took too long; stopping the loop");
+    core::log::info("stopped");
+    return EXIT_SUCCESS;
+}

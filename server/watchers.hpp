@@ -1,0 +1,40 @@
+// watchers: the asio shell around the monitor's kernel fds. It only waits: inotify and the
+// nsid socket for readability, /proc/self/mountinfo for POLLPRI (asio's wait_error), and calls
+// the monitor, which reads. The fds stay owned by the monitor. Owned by main; loop thread only.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include "core/monitor.hpp"
+
+namespace netnsd::server
+{
+
+class watchers
+{
+public:
+    watchers(boost::asio::io_context& ioc, core::monitor& monitor);
+    ~watchers();
+    watchers(const watchers&) = delete;
+    watchers& operator=(const watchers&) = delete;
+
+    void start();
+    void stop();
+
+private:
+    void do_wait_dir();
+    void on_dir(boost::system::error_code ec);
+    void do_wait_nsid();
+    void on_nsid(boost::system::error_code ec);
+    void do_wait_mounts();
+    void on_mounts(boost::system::error_code ec);
+
+    core::monitor& monitor_;
+    boost::asio::posix::stream_descriptor inotify_;
+    boost::asio::posix::stream_descriptor netlink_;
+    boost::asio::posix::stream_descriptor mountinfo_;
+    bool stopped_ = false;
+};
+
+} // namespace netnsd::server
