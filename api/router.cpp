@@ -34,7 +34,21 @@ bool is_read(std::string_view method)
     return method == "GET" || method == "HEAD";
 }
 
+constexpr route_info routes[] = {
+    {"GET", "/api/v1/netns"},
+    {"GET", "/api/v1/netns/{name}"},
+    {"GET", "/api/v1/nsids"},
+    {"GET", "/healthz"},
+    {"GET", "/openapi.yaml"},
+    {"GET", "/"},
+};
+
 } // namespace
+
+std::span<const route_info> route_table() noexcept
+{
+    return routes;
+}
 
 router::router(const core::registry& model, const core::monitor& watch,
                std::span<const asset> assets)

@@ -17,6 +17,16 @@
 namespace netnsd::api
 {
 
+// One documented route: what openapi.yaml must list, and what the contract test compares.
+struct route_info
+{
+    std::string_view method;   // "GET"
+    std::string_view path;     // an OpenAPI path template: "/api/v1/netns/{name}"
+};
+
+// Every route the router answers (assets included), in a fixed order.
+std::span<const route_info> route_table() noexcept;
+
 class router
 {
 public:
