@@ -125,7 +125,7 @@ std::string netnsd_binary()
 #endif
 }
 
-daemon::daemon(std::vector<std::string> args, endpoint where) : where_(std::move(where))
+netnsd_process::netnsd_process(std::vector<std::string> args, endpoint where) : where_(std::move(where))
 {
     log_path_ = temp_path(".log");
     std::vector<std::string> argv{netnsd_binary(),
@@ -134,7 +134,7 @@ daemon::daemon(std::vector<std::string> args, endpoint where) : where_(std::move
     pid_ = spawn(argv, "/dev/null", log_path_);
 }
 
-daemon::~daemon()
+netnsd_process::~netnsd_process()
 {
     if (pid_ > 0 && !status_)
     {
@@ -156,7 +156,7 @@ daemon::~daemon()
     ::unlink(log_path_.substr(0, log_path_.size() - 4).c_str());
 }
 
-bool daemon::ready(std::chrono::milliseconds deadline)
+bool netnsd_process::ready(std::chrono::milliseconds deadline)
 {
     if (pid_ <= 0)
         return false;
@@ -174,13 +174,13 @@ bool daemon::ready(std::chrono::milliseconds deadline)
            !status_;
 }
 
-void daemon::signal(int signo)
+void netnsd_process::signal(int signo)
 {
     if (pid_ > 0 && !status_)
         ::kill(pid_, signo);
 }
 
-int daemon::stop()
+int netnsd_process::stop()
 {
     if (pid_ <= 0)
         return -1;
@@ -194,7 +194,7 @@ int daemon::stop()
     return exit_code_of(*status_);
 }
 
-std::string daemon::log() const
+std::string netnsd_process::log() const
 {
     return read_file(log_path_);
 }

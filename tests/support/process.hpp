@@ -36,13 +36,13 @@ bool eventually(const std::function<bool()>& condition,
 std::string netnsd_binary();
 
 // A running netnsd. The destructor stops it (SIGTERM, then SIGKILL after 10 s).
-class daemon
+class netnsd_process
 {
 public:
-    explicit daemon(std::vector<std::string> args = {}, endpoint where = {});
-    ~daemon();
-    daemon(const daemon&) = delete;
-    daemon& operator=(const daemon&) = delete;
+    explicit netnsd_process(std::vector<std::string> args = {}, endpoint where = {});
+    ~netnsd_process();
+    netnsd_process(const netnsd_process&) = delete;
+    netnsd_process& operator=(const netnsd_process&) = delete;
 
     // Waits until /healthz answers; false if the process exited or the deadline passed.
     bool ready(std::chrono::milliseconds deadline = std::chrono::milliseconds(10000));

@@ -1,0 +1,90 @@
+// fake_netns_source: an in-memory netns_source for unit tests of the reconciler. The test sets
+// what the "kernel" shows (each name and what a probe of it finds, the nsids that exist, what
+// the nsid dump returns) and reads how many probes were made. Test thread only.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "core/model.hpp"
+#include "core/netns_source.hpp"
+
+namespace netnsd::test
+{
+
+class fake_netns_source final : public core::netns_source
+{
+public:
+    // name -> what a probe of it finds. A name that is not here probes as stale, like a file
+    // that vanished (the real probe's open() fails).
+    std::map<std::string, core::probe_result, std::less<>> entries;
+    std::set<core::nsid_t> existing_nsids;
+    std::vector<core::nsid_t> dump;
+    std::error_code list_error; // when set, list() fails with it
+    std::size_t probe_count = 0;
+    std::size_t still_is_count = 0;
+    std::vector<std::string> probed; // every probed name, in order
+
+    // `ip netns add` finished: the name is a bind mount of namespace `id`.
+    void mount(const std::string& name, const core::ns_identity& id,
+               std::optional<core::nsid_t> nsid = std::nullopt)
+    {
+        entries[name] = core::probe_result{core::entry_state::live, id, nsid};
+        if (nsid)
+            existing_nsids.insert(*nsid);
+    }
+
+    // The file exists but nothing is mounted on it (before the bind mount, or after umount).
+    void placeholder(const std::string& name) { entries[name] = core::probe_result{}; }
+
+    void remove(const std::string& name) { entries.erase(name); }
+
+    // `ip netns set`: the namespace behind `name` gets `nsid`, and so do its other names.
+    void assign_nsid(const std::string& name, core::nsid_t nsid)
+    {
+        const auto id = entries.at(name).identity;
+        for (auto& [other, probe] : entries)
+            if (probe.state == core::entry_state::live && probe.identity == id)
+                probe.nsid = nsid;
+        existing_nsids.insert(nsid);
+    }
+
+    std::error_code list(std::vector<std::string>& names) override
+    {
+        names.clear();
+        if (list_error)
+            return list_error;
+        for (const auto& [name, probe] : entries)
+            names.push_back(name);
+        return {};
+    }
+
+    core::probe_result probe(std::string_view name) override
+    {
+        ++probe_count;
+        probed.emplace_back(name);
+        const auto it = entries.find(name);
+        return it == entries.end() ? core::probe_result{} : it->second;
+    }
+
+    bool still_is(std::string_view name, const core::ns_identity& id) override
+    {
+        ++still_is_count;
+        const auto it = entries.find(name);
+        return it != entries.end() && it->second.state == core::entry_state::live &&
+               it->second.identity == id;
+    }
+
+    bool nsid_exists(core::nsid_t nsid) override { return existing_nsids.count(nsid) != 0; }
+
+    std::vector<core::nsid_t> dump_nsids() override { return dump; }
+};
+
+} // namespace netnsd::test

@@ -1,0 +1,98 @@
+#include "support/oracle.hpp"
+
+#include "api/uri.hpp"
+#include "support/process.hpp"
+
+namespace netnsd::test
+{
+
+using json = nlohmann::json;
+
+json get_json(const endpoint& to, const std::string& target, unsigned* status)
+{
+    const auto reply = http_get(to, target);
+    if (status != nullptr)
+        *status = reply ? reply->status : 0;
+    if (!reply)
+        return json();
+    auto j = json::parse(reply->body, nullptr, false);
+    return j.is_discarded() ? json() : j;
+}
+
+std::optional<netns_map> api_netns(const endpoint& to)
+{
+    unsigned status = 0;
+    const auto body = get_json(to, "/api/v1/netns", &status);
+    if (status != 200 || !body.is_object() || !body.contains("namespaces"))
+        return std::nullopt;
+    netns_map out;
+    constexpr std::string_view prefix = "/api/v1/netns/";
+    for (const auto& e : body["namespaces"])
+    {
+        const auto href = e["href"].get<std::string>();
+        const auto name = api::percent_decode(std::string_view(href).substr(prefix.size()));
+        if (!name)
+            return std::nullopt;
+        view v{e["state"].get<std::string>(), std::nullopt};
+        if (e["nsid"].is_number_integer())
+            v.nsid = e["nsid"].get<int>();
+        out.emplace(*name, v);
+    }
+    return out;
+}
+
+std::optional<std::map<std::string, std::optional<int>>> api_live(const endpoint& to)
+{
+    const auto all = api_netns(to);
+    if (!all)
+        return std::nullopt;
+    std::map<std::string, std::optional<int>> out;
+    for (const auto& [name, v] : *all)
+        if (v.state == "live")
+            out.emplace(name, v.nsid);
+    return out;
+}
+
+std::map<std::string, std::optional<int>> ip_list()
+{
+    std::map<std::string, std::optional<int>> out;
+    const auto r = run({"ip", "-j", "netns", "list"});
+    const auto j = json::parse(r.out.empty() ? "[]" : r.out, nullptr, false);
+    if (!j.is_array())
+        return out;
+    for (const auto& e : j)
+    {
+        std::optional<int> id;
+        if (e.contains("id"))
+            id = e["id"].get<int>();
+        out.emplace(e["name"].get<std::string>(), id);
+    }
+    return out;
+}
+
+std::map<int, std::optional<std::string>> ip_list_id()
+{
+    std::map<int, std::optional<std::string>> out;
+    const auto r = run({"ip", "-j", "netns", "list-id"});
+    const auto j = json::parse(r.out.empty() ? "[]" : r.out, nullptr, false);
+    if (!j.is_array())
+        return out;
+    for (const auto& e : j)
+    {
+        std::optional<std::string> name;
+        if (e.contains("name"))
+            name = e["name"].get<std::string>();
+        out.emplace(e["nsid"].get<int>(), name);
+    }
+    return out;
+}
+
+std::string describe(const std::map<std::string, std::optional<int>>& m)
+{
+    std::string s = "{";
+    for (const auto& [name, id] : m)
+        s += name + (id ? "(" + std::to_string(*id) + ")" : "") + " ";
+    return s + "}";
+}
+
+} // namespace netnsd::test

@@ -1,0 +1,38 @@
+// What netnsd says and what `ip` says, in one comparable shape, for integration tests.
+// Names come back as exact bytes (netnsd's side is decoded from each entry's href).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "support/http_client.hpp"
+
+namespace netnsd::test
+{
+
+struct view
+{
+    std::string state; // "live" or "stale"
+    std::optional<int> nsid;
+
+    friend bool operator==(const view&, const view&) = default;
+};
+using netns_map = std::map<std::string, view>;
+
+// GET /api/v1/netns as name -> view; nullopt if the daemon does not answer 200 with JSON.
+std::optional<netns_map> api_netns(const endpoint& to);
+// The same, live entries only, as name -> nsid (the shape of `ip -j netns list`).
+std::optional<std::map<std::string, std::optional<int>>> api_live(const endpoint& to);
+// `ip -j netns list` as name -> nsid (stale entries included, as ip lists them).
+std::map<std::string, std::optional<int>> ip_list();
+// `ip -j netns list-id` as nsid -> name (or none).
+std::map<int, std::optional<std::string>> ip_list_id();
+// GET of a path, parsed as JSON (null JSON when it fails).
+nlohmann::json get_json(const endpoint& to, const std::string& target, unsigned* status = nullptr);
+
+std::string describe(const std::map<std::string, std::optional<int>>& m);
+
+} // namespace netnsd::test
