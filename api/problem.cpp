@@ -23,8 +23,10 @@ constexpr row table[] = {
     {problem_type::not_found, 404, "not-found", "No such netns"},
     {problem_type::no_route, 404, "no-route", "No such resource"},
     {problem_type::method_not_allowed, 405, "method-not-allowed", "Method not allowed"},
+    {problem_type::not_acceptable, 406, "not-acceptable", "Not acceptable"},
     {problem_type::payload_too_large, 413, "payload-too-large", "Request body too large"},
     {problem_type::header_too_large, 431, "header-too-large", "Request header too large"},
+    {problem_type::too_many_streams, 503, "too-many-streams", "Too many stream clients"},
     {problem_type::internal, 500, "internal", "Internal error"},
 };
 

@@ -18,8 +18,10 @@ enum class problem_type
     not_found,          // 404 no such entry
     no_route,           // 404 no such path
     method_not_allowed, // 405 the path exists, not with this method
+    not_acceptable,     // 406 no representation the client accepts
     payload_too_large,  // 413 body over the limit
     header_too_large,   // 431 header block over the limit
+    too_many_streams,   // 503 --max-stream-clients reached
     internal,           // 500 a bug: the router caught an exception
 };
 

@@ -38,6 +38,7 @@ constexpr route_info routes[] = {
     {"GET", "/api/v1/netns"},
     {"GET", "/api/v1/netns/{name}"},
     {"GET", "/api/v1/nsids"},
+    {"GET", "/api/v1/events"},
     {"GET", "/healthz"},
     {"GET", "/openapi.yaml"},
     {"GET", "/"},
@@ -50,17 +51,17 @@ std::span<const route_info> route_table() noexcept
     return routes;
 }
 
-router::router(const core::registry& model, const core::monitor& watch,
-               std::span<const asset> assets)
-    : model_(model), watch_(watch), assets_(assets)
+router::router(const core::registry& model, const core::monitor& watch, list_cache& lists,
+               stream_hub& hub, std::span<const asset> assets)
+    : model_(model), watch_(watch), lists_(lists), hub_(hub), assets_(assets)
 {
 }
 
-response router::handle(const request& req) noexcept
+router::outcome router::dispatch(const request& req, bool is_upgrade) noexcept
 {
     try
     {
-        return route(req);
+        return route(req, is_upgrade);
     }
     catch (const std::exception& e)
     {
@@ -76,18 +77,26 @@ response router::handle(const request& req) noexcept
     }
     catch (...)
     {
-        return {500, "text/plain", "internal error\n", {}};
+        return response{500, "text/plain", "internal error\n", {}};
     }
 }
 
-response router::route(const request& req)
+response router::handle(const request& req) noexcept
+{
+    auto out = dispatch(req, false);
+    if (auto* r = std::get_if<response>(&out))
+        return std::move(*r);
+    return problem(problem_type::not_acceptable, "this transport cannot stream events");
+}
+
+router::outcome router::route(const request& req, bool is_upgrade)
 {
     const auto [path, query] = split_target(req.target);
     const auto segments = split_path(path);
     if (segments.empty())
         return problem(problem_type::bad_request, "the request target must be an absolute path");
 
-    auto read_only = [&](auto&& handler) -> response {
+    auto read_only = [&](auto&& handler) -> outcome {
         if (!is_read(req.method))
             return not_allowed("GET, HEAD");
         if (req.has_body)
@@ -107,6 +116,12 @@ response router::route(const request& req)
         }
         if (segments[2] == "nsids" && segments.size() == 3)
             return read_only([&] { return list_nsids(); });
+        if (segments[2] == "events" && segments.size() == 3)
+        {
+            if (req.method != "GET")
+                return not_allowed("GET");
+            return read_only([&] { return events(req, is_upgrade); });
+        }
     }
     if (path == "/healthz")
         return read_only([&] { return health(); });
@@ -116,20 +131,21 @@ response router::route(const request& req)
     return problem(problem_type::no_route, "nothing is served at this path");
 }
 
+router::outcome router::events(const request& req, bool is_upgrade)
+{
+    auto parsed = parse_stream_params(req, negotiate_format(req, is_upgrade));
+    if (auto* r = std::get_if<response>(&parsed))
+        return std::move(*r);
+    if (hub_.full())
+        return problem(problem_type::too_many_streams,
+                       "already serving " + std::to_string(hub_.size()) +
+                           " stream clients; try again later");
+    return std::get<stream_params>(std::move(parsed));
+}
+
 response router::list_netns()
 {
-    if (cached_generation_ != model_.generation())
-    {
-        json list = json::array();
-        for (const auto& item : model_.slots())
-            list.push_back(to_json(model_.to_entry(item), watch_.netns_dir()));
-        json body = json::object();
-        body["revision"] = model_.revision();
-        body["namespaces"] = std::move(list);
-        cached_list_ = dump(body);
-        cached_generation_ = model_.generation();
-    }
-    return json_response(200, cached_list_);
+    return json_response(200, lists_.list_body());
 }
 
 response router::get_netns(std::string_view raw_name)

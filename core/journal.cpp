@@ -7,11 +7,6 @@ namespace netnsd::core
 
 void journal::append(event e)
 {
-    if (capacity_ == 0)
-    {
-        dropped_through_ = e.revision;
-        return;
-    }
     if (events_.size() == capacity_)
     {
         dropped_through_ = events_.front().revision;

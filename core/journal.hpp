@@ -14,12 +14,15 @@ namespace netnsd::core
 class journal
 {
 public:
-    explicit journal(std::size_t capacity) : capacity_(capacity) {}
+    // Keeps at least one event, so that the newest is always at hand.
+    explicit journal(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
 
     // Events arrive with contiguous revisions; the oldest is dropped beyond capacity.
     void append(event e);
 
     std::size_t size() const noexcept { return events_.size(); }
+    // The event just appended. Precondition: capacity() > 0 and append() was called.
+    const event& newest() const { return events_.back(); }
     std::size_t capacity() const noexcept { return capacity_; }
 
     // True when every event after `since` is still kept (or none happened after it).

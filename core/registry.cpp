@@ -186,10 +186,10 @@ void registry::emit(event_type type, time_point now, std::optional<std::string> 
                     std::optional<nsid_t> nsid, std::optional<entry> subject)
 {
     ++generation_;
-    event e{type, ++revision_, now, std::move(name), nsid, std::move(subject)};
+    // Journal first: a listener that reads the journal must find the event there.
+    journal_.append(event{type, ++revision_, now, std::move(name), nsid, std::move(subject)});
     if (listener_)
-        listener_(e);
-    journal_.append(std::move(e));
+        listener_(journal_.newest());
 }
 
 } // namespace netnsd::core

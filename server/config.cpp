@@ -51,6 +51,14 @@ std::string usage()
            "                       IPv6 as [::1]:9321; port 0 picks a free one)\n"
            "  --netns-dir DIR      the directory of named namespaces (default /run/netns)\n"
            "  --journal-size N     events kept for clients that resume (default 100000)\n"
+           "  --max-stream-clients N\n"
+           "                       event stream clients at once; more get 503 (default 1024)\n"
+           "  --stream-queue-messages N\n"
+           "                       events queued for one slow client before it is dropped\n"
+           "                       (default 10000)\n"
+           "  --stream-queue-bytes N\n"
+           "                       bytes queued for one slow client before it is dropped\n"
+           "                       (default 8388608)\n"
            "  --log-level LEVEL    debug, info, warn or error (default info)\n"
            "  --help               print this help and exit\n"
            "  --version            print the version and exit\n";
@@ -117,6 +125,21 @@ parse_outcome parse_args(int argc, const char* const* argv, config& out, std::st
                 return parse_outcome::exit_usage;
             if (!parse_number(std::string_view(value), out.journal_size))
                 return bad_value("expected a whole number");
+        }
+        else if (arg == "--max-stream-clients" || arg == "--stream-queue-messages" ||
+                 arg == "--stream-queue-bytes")
+        {
+            if (!take_value())
+                return parse_outcome::exit_usage;
+            std::size_t n = 0;
+            if (!parse_number(std::string_view(value), n) || n == 0)
+                return bad_value("expected a whole number > 0");
+            if (arg == "--max-stream-clients")
+                out.max_stream_clients = n;
+            else if (arg == "--stream-queue-messages")
+                out.stream_queue_messages = n;
+            else
+                out.stream_queue_bytes = n;
         }
         else if (arg == "--log-level")
         {

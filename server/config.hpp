@@ -23,6 +23,9 @@ struct config
     std::string netns_dir = "/run/netns";
     core::log::level log_level = core::log::level::info;
     std::size_t journal_size = 100000;
+    std::size_t max_stream_clients = 1024;
+    std::size_t stream_queue_messages = 10000;
+    std::size_t stream_queue_bytes = 8 << 20;
 };
 
 enum class parse_outcome

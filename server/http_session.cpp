@@ -5,29 +5,25 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 
 #include <utility>
 #include <vector>
 
 #include "api/problem.hpp"
+#include "server/stream_session.hpp"
+#include "server/websocket_session.hpp"
 
 namespace netnsd::server
 {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
-
-void session_set::close_all()
-{
-    // close() may erase from the set; iterate over a copy.
-    const std::vector<http_session*> all(sessions_.begin(), sessions_.end());
-    for (auto* s : all)
-        s->close();
-}
+namespace websocket = beast::websocket;
 
 http_session::http_session(boost::asio::ip::tcp::socket&& socket, api::router& router,
-                           session_set& sessions)
-    : stream_(std::move(socket)), router_(router), sessions_(sessions)
+                           api::stream_hub& hub, session_set& sessions)
+    : stream_(std::move(socket)), router_(router), hub_(hub), sessions_(sessions)
 {
     sessions_.insert(this);
 }
@@ -80,17 +76,36 @@ void http_session::on_read(beast::error_code ec, std::size_t)
         return answer(api::problem(type, ec.message()), false, 11, false);
     }
 
-    auto req = parser_->release();
+    auto& req = parser_->get();
     api::request in;
     in.method = std::string(req.method_string());
     in.target = std::string(req.target());
     in.has_body = !req.body().empty() || req.chunked();
-    in.body = std::move(req.body());
+    in.body = req.body();
     in.headers.reserve(static_cast<std::size_t>(std::distance(req.begin(), req.end())));
     for (const auto& field : req)
         in.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    auto outcome = router_.dispatch(in, websocket::is_upgrade(req));
+    if (auto* params = std::get_if<api::stream_params>(&outcome))
+        return start_stream(std::move(*params));
     const bool head = req.method() == http::verb::head;
-    answer(router_.handle(in), req.keep_alive(), req.version(), head);
+    answer(std::get<api::response>(std::move(outcome)), req.keep_alive(), req.version(), head);
+}
+
+void http_session::start_stream(api::stream_params&& params)
+{
+    auto req = parser_->release();
+    stream_.expires_never();
+    if (params.format == api::stream_format::websocket)
+    {
+        std::make_shared<websocket_session>(stream_.release_socket(), hub_, sessions_,
+                                            std::move(params))
+            ->run(std::move(req));
+        return;
+    }
+    std::make_shared<stream_session>(stream_.release_socket(), hub_, sessions_, std::move(params),
+                                     req.version())
+        ->run();
 }
 
 void http_session::answer(api::response&& res, bool keep_alive, unsigned version, bool head)

@@ -1,7 +1,8 @@
 // http_session: one HTTP/1.1 connection. Reads a request with bounded header and body and a
 // timeout, hands it to the api router, writes the answer, and repeats while keep-alive holds.
-// Owns itself through its pending handlers (the only shared_ptr in the server); the
-// session_set knows it by plain pointer so shutdown can close it. Loop thread only.
+// GET /api/v1/events becomes a websocket_session (on upgrade) or a stream_session (SSE,
+// NDJSON). Owns itself through its pending handlers (sessions are the only shared_ptr in the
+// server); the session_set knows it by plain pointer so shutdown can close it. Loop thread.
 #pragma once
 
 #include <boost/beast/core/flat_buffer.hpp>
@@ -14,29 +15,15 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
-#include <set>
 
 #include "api/router.hpp"
+#include "api/stream.hpp"
+#include "server/session_set.hpp"
 
 namespace netnsd::server
 {
 
-class http_session;
-
-// Every open session, so that shutdown can close them. Single-threaded: plain pointers.
-class session_set
-{
-public:
-    void insert(http_session* s) { sessions_.insert(s); }
-    void erase(http_session* s) { sessions_.erase(s); }
-    std::size_t size() const noexcept { return sessions_.size(); }
-    void close_all();
-
-private:
-    std::set<http_session*> sessions_;
-};
-
-class http_session : public std::enable_shared_from_this<http_session>
+class http_session final : public std::enable_shared_from_this<http_session>, public closable
 {
 public:
     // Limits on what a client can send; each has a test in tests/server.
@@ -46,16 +33,18 @@ public:
     static constexpr std::chrono::seconds write_timeout{30};
 
     http_session(boost::asio::ip::tcp::socket&& socket, api::router& router,
-                 session_set& sessions);
+                 api::stream_hub& hub, session_set& sessions);
     ~http_session();
 
     void run();
     // Shutdown: stop after the response in flight, or now if idle.
-    void close();
+    void close() override;
 
 private:
     void do_read();
     void on_read(boost::beast::error_code ec, std::size_t bytes);
+    // Hands the connection to a websocket or SSE/NDJSON session; this session ends.
+    void start_stream(api::stream_params&& params);
     void answer(api::response&& res, bool keep_alive, unsigned version, bool head);
     void do_write();
     void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
@@ -66,6 +55,7 @@ private:
     std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
     boost::beast::http::response<boost::beast::http::string_body> response_;
     api::router& router_;
+    api::stream_hub& hub_;
     session_set& sessions_;
     bool writing_ = false;
     bool closing_ = false;

@@ -19,7 +19,8 @@ public:
     static constexpr std::size_t max_connections = 4096;
 
     // Throws boost::system::system_error when the address cannot be bound (start-up only).
-    listener(boost::asio::io_context& ioc, const listen_address& where, api::router& router);
+    listener(boost::asio::io_context& ioc, const listen_address& where, api::router& router,
+             api::stream_hub& hub);
 
     void start();
     void stop();
@@ -32,6 +33,7 @@ private:
 
     boost::asio::ip::tcp::acceptor acceptor_;
     api::router& router_;
+    api::stream_hub& hub_;
     session_set sessions_;
 };
 

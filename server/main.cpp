@@ -17,7 +17,9 @@
 #include "core/monitor.hpp"
 #include "core/registry.hpp"
 #include "api/assets.hpp"
+#include "api/list_cache.hpp"
 #include "api/router.hpp"
+#include "api/stream.hpp"
 #include "server/config.hpp"
 #include "server/listener.hpp"
 #include "server/watchers.hpp"
@@ -64,11 +66,15 @@ int main(int argc, char** argv)
     server::watchers watch(ioc, monitor);
     watch.start();
 
-    api::router router(model, monitor, api::embedded_assets());
+    api::list_cache lists(model, cfg.netns_dir);
+    api::stream_hub hub(model, lists, {cfg.stream_queue_messages, cfg.stream_queue_bytes},
+                        cfg.max_stream_clients);
+    model.set_listener([&hub](const core::event& e) { hub.publish(e); });
+    api::router router(model, monitor, lists, hub, api::embedded_assets());
     std::optional<server::listener> http;
     try
     {
-        http.emplace(ioc, cfg.listen, router);
+        http.emplace(ioc, cfg.listen, router, hub);
     }
     catch (const boost::system::system_error& e)
     {

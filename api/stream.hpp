@@ -1,0 +1,159 @@
+// The event stream without a transport: query parsing, the wire encoding of events (once per
+// event, shared by every client), and one subscription per client that decides what that
+// client gets next: hello, snapshot, replay from the journal, reset, then live events through a
+// bounded queue. The server's websocket and SSE/NDJSON sessions only move the bytes.
+// Owned by main (the hub) and by each session (its subscription); loop thread only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/model.hpp"
+#include "core/registry.hpp"
+#include "api/http.hpp"
+
+namespace netnsd::api
+{
+
+class list_cache;
+
+enum class stream_format
+{
+    websocket,
+    sse,
+    ndjson,
+};
+
+struct stream_params
+{
+    stream_format format = stream_format::ndjson;
+    std::optional<core::revision_t> since; // ?since= or Last-Event-ID
+    bool snapshot = false;                 // ?snapshot=true
+    std::optional<std::string> names;      // ?names=GLOB (fnmatch)
+    unsigned types = 0;                    // bit per core::event_type; 0 means all
+};
+
+// The wire name of an event type: add, delete, nsid, destroyed.
+std::string_view wire_name(core::event_type type) noexcept;
+
+// Parses the query (and, for SSE, Last-Event-ID). A bad value is a 400 problem response.
+std::variant<stream_params, response> parse_stream_params(const request& req,
+                                                          stream_format format);
+
+// The format a GET /api/v1/events asks for: websocket on upgrade, SSE for
+// Accept: text/event-stream, otherwise NDJSON.
+stream_format negotiate_format(const request& req, bool is_upgrade);
+
+// An event as sent, in every framing, built once when the event happens.
+struct encoded_event
+{
+    core::revision_t revision = 0;
+    core::event_type type = core::event_type::added;
+    std::optional<std::string> name;
+    std::string json;   // the websocket text frame
+    std::string sse;    // "id: R\nevent: T\ndata: JSON\n\n"
+    std::string ndjson; // "JSON\n"
+};
+
+std::shared_ptr<const encoded_event> encode(const core::event& e, std::string_view netns_dir);
+
+// Limits on what one client may have queued while it is live; each a named default.
+struct stream_limits
+{
+    static constexpr std::size_t default_max_messages = 10000;
+    static constexpr std::size_t default_max_bytes = 8 << 20;
+    std::size_t max_messages = default_max_messages;
+    std::size_t max_bytes = default_max_bytes;
+};
+
+class stream_hub;
+
+// One client's view of the stream.
+class subscription
+{
+public:
+    using message = std::shared_ptr<const std::string>;
+
+    // `wake` is called when messages become available or the subscription overflowed; the
+    // transport then calls next() once it has no write in flight.
+    subscription(stream_hub& hub, stream_params params, std::function<void()> wake);
+    ~subscription();
+    subscription(const subscription&) = delete;
+    subscription& operator=(const subscription&) = delete;
+
+    // Up to `max` messages to write now, in order; empty when there is nothing to send.
+    std::vector<message> next(std::size_t max);
+    // The client fell behind its queue limit: close it (websocket 1013, stream ended).
+    bool overflowed() const noexcept { return overflowed_; }
+    const stream_params& params() const noexcept { return params_; }
+    std::size_t queued_messages() const noexcept { return queue_.size(); }
+    std::size_t queued_bytes() const noexcept { return queued_bytes_; }
+
+    // From the hub: a new event, already encoded.
+    void deliver(const std::shared_ptr<const encoded_event>& e);
+
+private:
+    bool wants(core::event_type type, const std::optional<std::string>& name) const;
+    message frame(const std::shared_ptr<const encoded_event>& e) const;
+    message control(std::string_view type, std::string json_body, bool with_id) const;
+    void replay(std::vector<message>& out, std::size_t max);
+    void push_snapshot(std::vector<message>& out);
+
+    enum class phase
+    {
+        greeting,  // hello (and snapshot or reset) not sent yet
+        replaying, // sending journaled events after cursor_
+        live,      // caught up: new events arrive through deliver()
+    };
+
+    stream_hub& hub_;
+    stream_params params_;
+    std::function<void()> wake_;
+    phase phase_ = phase::greeting;
+    core::revision_t cursor_ = 0;
+    std::deque<message> queue_;
+    std::size_t queued_bytes_ = 0;
+    bool overflowed_ = false;
+};
+
+// The hub: every subscription, plain pointers (one thread). The registry's listener calls
+// publish() for each event; it is encoded once and offered to each subscription.
+class stream_hub
+{
+public:
+    stream_hub(const core::registry& model, list_cache& lists, stream_limits limits,
+               std::size_t max_clients);
+
+    void publish(const core::event& e);
+
+    std::size_t size() const noexcept { return subscriptions_.size(); }
+    std::size_t max_clients() const noexcept { return max_clients_; }
+    bool full() const noexcept { return subscriptions_.size() >= max_clients_; }
+    const core::registry& model() const noexcept { return model_; }
+    list_cache& lists() noexcept { return lists_; }
+    const stream_limits& limits() const noexcept { return limits_; }
+    std::uint64_t dropped() const noexcept { return dropped_; }
+
+private:
+    friend class subscription;
+    void attach(subscription* s) { subscriptions_.insert(s); }
+    void detach(subscription* s) { subscriptions_.erase(s); }
+
+    const core::registry& model_;
+    list_cache& lists_;
+    stream_limits limits_;
+    std::size_t max_clients_;
+    std::set<subscription*> subscriptions_;
+    std::uint64_t dropped_ = 0;
+};
+
+} // namespace netnsd::api

@@ -1,0 +1,45 @@
+// session_set: every open connection (HTTP, websocket, event stream), so that shutdown can close
+// them. Single-threaded, so plain pointers: a session inserts itself when constructed and
+// erases itself when destroyed. Owned by the listener; loop thread only.
+#pragma once
+
+#include <cstddef>
+#include <set>
+#include <vector>
+
+namespace netnsd::server
+{
+
+class closable
+{
+public:
+    // Shutdown: finish what is in flight politely (websocket close 1001, last chunk), then close.
+    virtual void close() = 0;
+
+protected:
+    ~closable() = default;
+};
+
+class session_set
+{
+public:
+    void insert(closable* s) { sessions_.insert(s); }
+    void erase(closable* s) { sessions_.erase(s); }
+    std::size_t size() const noexcept { return sessions_.size(); }
+    bool stopping() const noexcept { return stopping_; }
+
+    void close_all()
+    {
+        stopping_ = true;
+        // close() may erase from the set; iterate over a copy.
+        const std::vector<closable*> all(sessions_.begin(), sessions_.end());
+        for (auto* s : all)
+            s->close();
+    }
+
+private:
+    std::set<closable*> sessions_;
+    bool stopping_ = false;
+};
+
+} // namespace netnsd::server

@@ -1,0 +1,66 @@
+// stream_session: one Server-Sent Events or NDJSON client of the event stream, over a chunked
+// HTTP/1.1 response (close-delimited for HTTP/1.0). Writes what its subscription hands out,
+// batched into one chunk per round; SSE clients get a comment every keepalive_interval so
+// proxies and dead peers show. A client whose queue overflows has its stream ended (it resumes
+// with since= or Last-Event-ID). Owns itself through its pending handlers; loop thread only.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/stream.hpp"
+#include "server/session_set.hpp"
+
+namespace netnsd::server
+{
+
+class stream_session final : public std::enable_shared_from_this<stream_session>,
+                             public closable
+{
+public:
+    static constexpr std::chrono::seconds keepalive_interval{15};
+    // Messages written per chunk.
+    static constexpr std::size_t batch = 256;
+
+    stream_session(boost::asio::ip::tcp::socket&& socket, api::stream_hub& hub,
+                   session_set& sessions, api::stream_params&& params, unsigned http_version);
+    ~stream_session();
+
+    void run();
+    void close() override;
+
+private:
+    void on_header(boost::beast::error_code ec, std::size_t bytes);
+    void do_read();
+    void on_read(boost::beast::error_code ec, std::size_t bytes);
+    void do_write();
+    void on_write(boost::beast::error_code ec, std::size_t bytes);
+    void do_keepalive();
+    void on_keepalive(boost::beast::error_code ec);
+    void finish();
+    void shut();
+
+    boost::beast::tcp_stream stream_;
+    boost::asio::steady_timer keepalive_;
+    api::subscription subscription_;
+    session_set& sessions_;
+    bool chunked_;
+    std::string header_;
+    std::vector<api::subscription::message> outbox_;
+    std::string framing_; // chunk size line and trailer of the write in flight
+    std::array<char, 512> discard_{};
+    bool started_ = false;
+    bool writing_ = false;
+    bool closing_ = false;
+    bool finished_ = false;
+};
+
+} // namespace netnsd::server
