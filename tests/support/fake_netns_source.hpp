@@ -61,8 +61,9 @@ public:
         names.clear();
         if (list_error)
             return list_error;
-        for (const auto& [name, probe] : entries)
-            names.push_back(name);
+        // readdir order is no order: hand the names out backwards so that nothing relies on it.
+        for (auto it = entries.rbegin(); it != entries.rend(); ++it)
+            names.push_back(it->first);
         return {};
     }
 

@@ -1,0 +1,499 @@
+// core/reconciler against an in-memory netns_source (support/fake_netns_source.hpp): what each
+// watcher report turns into, and how many probes it costs.
+#include <cstdio>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "core/reconciler.hpp"
+#include "core/registry.hpp"
+
+#include "support/builders.hpp"
+#include "support/fake_netns_source.hpp"
+
+using netnsd::core::entry_state;
+using netnsd::core::nsid_t;
+using netnsd::core::reconciler;
+using netnsd::core::registry;
+using netnsd::test::event_log;
+using netnsd::test::fake_netns_source;
+using netnsd::test::identity;
+using netnsd::test::lines;
+
+namespace
+{
+
+struct fixture
+{
+    registry model{1000};
+    event_log log{model};
+    fake_netns_source source;
+    reconciler rec{model, source};
+
+    entry_state state_of(const std::string& name) const { return model.find(name)->state; }
+
+    std::vector<std::string> names() const
+    {
+        std::vector<std::string> out;
+        for (const auto& [name, s] : model.slots())
+            out.push_back(name);
+        return out;
+    }
+};
+
+std::vector<std::pair<nsid_t, std::optional<std::string>>> rows(const registry& model)
+{
+    std::vector<std::pair<nsid_t, std::optional<std::string>>> out;
+    for (const auto& row : model.nsids())
+        out.emplace_back(row.nsid, row.name);
+    return out;
+}
+
+using row_list = std::vector<std::pair<nsid_t, std::optional<std::string>>>;
+
+} // namespace
+
+TEST_CASE_FIXTURE(fixture, "the first rescan adds every live name and lists stale ones silently")
+{
+    source.mount("b", identity(2), 5);
+    source.mount("a", identity(1));
+    source.placeholder("p");
+
+    CHECK_FALSE(rec.rescan());
+
+    CHECK(log.lines() == lines{"1 added a nsid=none", "2 added b nsid=5"});
+    CHECK(names() == lines{"a", "b", "p"});
+    CHECK(state_of("p") == entry_state::stale);
+    CHECK(model.live_count() == 2);
+    CHECK(rec.probes() == 3);
+    CHECK(source.probe_count == 3);
+    CHECK(rows(model) == row_list{{5, "b"}});
+}
+
+TEST_CASE_FIXTURE(fixture, "a rescan of an unchanged dir makes no event")
+{
+    source.mount("a", identity(1), 3);
+    source.placeholder("p");
+    rec.rescan();
+    const auto g = model.generation();
+
+    CHECK_FALSE(rec.rescan());
+
+    CHECK(log.lines() == lines{"1 added a nsid=3"});
+    CHECK(model.generation() == g);
+}
+
+TEST_CASE_FIXTURE(fixture, "a rescan applies what changed as ordinary events")
+{
+    source.mount("a", identity(1));
+    source.mount("b", identity(2), 5);
+    source.mount("keep", identity(4));
+    source.placeholder("p");
+    rec.rescan();
+    log.take();
+
+    source.remove("a");                // gone
+    source.mount("b", identity(3));    // another namespace mounted on the name
+    source.mount("c", identity(5), 6); // new
+    source.mount("p", identity(6));    // the placeholder got its bind mount
+    source.placeholder("q");           // a new placeholder
+
+    CHECK_FALSE(rec.rescan());
+
+    // Vanished names first, then every listed name in byte order.
+    CHECK(log.take() == lines{"4 deleted a nsid=none", "5 deleted b nsid=5", "6 added b nsid=none",
+                              "7 added c nsid=6", "8 added p nsid=none"});
+    CHECK(names() == lines{"b", "c", "keep", "p", "q"});
+    CHECK(state_of("q") == entry_state::stale);
+    CHECK(model.find("b")->identity == identity(3));
+    // Namespace 2 lost its name but the kernel still has its nsid: kept, unnamed.
+    CHECK(rows(model) == row_list{{5, std::nullopt}, {6, "c"}});
+}
+
+TEST_CASE_FIXTURE(fixture, "a rescan that cannot list the dir empties the model and says why")
+{
+    source.mount("a", identity(1));
+    source.placeholder("p");
+    rec.rescan();
+    log.take();
+
+    source.list_error = std::make_error_code(std::errc::no_such_file_or_directory);
+    const auto ec = rec.rescan();
+
+    CHECK(ec == std::errc::no_such_file_or_directory);
+    CHECK(log.take() == lines{"2 deleted a nsid=none"});
+    CHECK(model.slots().empty());
+    CHECK(model.live_count() == 0);
+}
+
+TEST_CASE_FIXTURE(fixture, "entry_appeared probes the name once and adds it when live")
+{
+    source.mount("a", identity(1), 2);
+    rec.entry_appeared("a");
+
+    CHECK(log.lines() == lines{"1 added a nsid=2"});
+    CHECK(source.probed == lines{"a"});
+}
+
+TEST_CASE_FIXTURE(fixture, "a placeholder becomes live only after the mount table changes")
+{
+    // IN_CREATE arrives before `ip netns add` bind-mounts the namespace onto the file.
+    source.placeholder("x");
+    rec.entry_appeared("x");
+    CHECK(log.lines() == lines{});
+    CHECK(state_of("x") == entry_state::stale);
+
+    // The bind mount makes no inotify event: nothing is probed until mountinfo signals.
+    source.mount("x", identity(1));
+    CHECK(state_of("x") == entry_state::stale);
+    CHECK(source.probe_count == 1);
+
+    rec.mounts_changed();
+    CHECK(log.lines() == lines{"1 added x nsid=none"});
+    CHECK(state_of("x") == entry_state::live);
+    CHECK(source.probe_count == 2);
+}
+
+TEST_CASE_FIXTURE(fixture,
+                  "mounts_changed re-checks live entries with a stat and probes only stale ones")
+{
+    source.mount("a", identity(1));
+    source.mount("b", identity(2));
+    source.placeholder("p");
+    rec.rescan();
+    const auto probes_before = source.probe_count;
+
+    rec.mounts_changed();
+
+    CHECK(source.probe_count == probes_before + 1);
+    CHECK(source.probed.back() == "p");
+    CHECK(source.still_is_count == 2);
+    CHECK(log.lines() == lines{"1 added a nsid=none", "2 added b nsid=none"});
+}
+
+TEST_CASE_FIXTURE(fixture, "an unmounted live entry is found by mounts_changed and deleted")
+{
+    source.mount("a", identity(1), 4);
+    source.mount("b", identity(2));
+    rec.rescan();
+    log.take();
+
+    source.placeholder("a"); // umount: the mode-000 file stays behind
+    rec.mounts_changed();
+
+    CHECK(log.take() == lines{"3 deleted a nsid=4"});
+    CHECK(state_of("a") == entry_state::stale);
+    CHECK(state_of("b") == entry_state::live);
+}
+
+TEST_CASE_FIXTURE(fixture, "a namespace mounted over a live name is found by mounts_changed")
+{
+    source.mount("a", identity(1));
+    rec.rescan();
+    log.take();
+
+    source.mount("a", identity(2));
+    rec.mounts_changed();
+
+    CHECK(log.take() == lines{"2 deleted a nsid=none", "3 added a nsid=none"});
+    CHECK(model.find("a")->identity == identity(2));
+}
+
+TEST_CASE_FIXTURE(fixture, "entry_vanished deletes a name that is gone")
+{
+    source.mount("a", identity(1), 4);
+    source.placeholder("p");
+    rec.rescan();
+    log.take();
+
+    source.remove("a");
+    source.remove("p");
+    rec.entry_vanished("a");
+    rec.entry_vanished("p");
+
+    CHECK(log.take() == lines{"2 deleted a nsid=4"});
+    CHECK(model.slots().empty());
+}
+
+TEST_CASE_FIXTURE(fixture, "entry_vanished believes a probe when the name was created again")
+{
+    source.mount("a", identity(1));
+    rec.rescan();
+    log.take();
+
+    SUBCASE("as the same namespace")
+    {
+        rec.entry_vanished("a");
+        CHECK(log.take() == lines{});
+        CHECK(state_of("a") == entry_state::live);
+    }
+    SUBCASE("as another namespace")
+    {
+        source.mount("a", identity(2));
+        rec.entry_vanished("a");
+        CHECK(log.take() == lines{"2 deleted a nsid=none", "3 added a nsid=none"});
+        CHECK(model.find("a")->identity == identity(2));
+    }
+}
+
+TEST_CASE_FIXTURE(fixture, "entry_vanished of a name the model never saw changes nothing")
+{
+    const auto g = model.generation();
+    rec.entry_vanished("ghost");
+    CHECK(model.generation() == g);
+    CHECK(model.slots().empty());
+}
+
+TEST_CASE_FIXTURE(fixture, "dir_lost deletes every live entry and drops stale ones")
+{
+    source.mount("b", identity(2), 9);
+    source.mount("a", identity(1));
+    source.placeholder("p");
+    rec.rescan();
+    log.take();
+    const auto probes_before = source.probe_count;
+
+    rec.dir_lost();
+
+    CHECK(log.take() == lines{"3 deleted a nsid=none", "4 deleted b nsid=9"});
+    CHECK(model.slots().empty());
+    CHECK(source.probe_count == probes_before);
+    // The namespace behind b may live on: its nsid waits for RTM_DELNSID.
+    CHECK(rows(model) == row_list{{9, std::nullopt}});
+}
+
+TEST_CASE_FIXTURE(fixture, "nsids_added finds the namespace that got the nsid")
+{
+    source.mount("a", identity(1));
+    source.mount("b", identity(2));
+    source.mount("c", identity(3));
+    rec.rescan();
+    log.take();
+
+    source.assign_nsid("b", 7);
+    const nsid_t added[] = {7};
+    rec.nsids_added(added);
+
+    CHECK(log.take() == lines{"4 nsid_set b nsid=7"});
+    CHECK(model.find("b")->nsid == 7);
+    CHECK(rows(model) == row_list{{7, "b"}});
+}
+
+TEST_CASE_FIXTURE(fixture, "an nsid no live name explains is recorded as unnamed")
+{
+    source.mount("a", identity(1));
+    source.mount("b", identity(2));
+    rec.rescan();
+    log.take();
+    const auto probes_before = source.probe_count;
+
+    const nsid_t added[] = {42};
+    rec.nsids_added(added);
+
+    CHECK(log.take() == lines{"3 nsid_set - nsid=42"});
+    CHECK(rows(model) == row_list{{42, std::nullopt}});
+    // Every candidate was asked once.
+    CHECK(source.probe_count == probes_before + 2);
+}
+
+TEST_CASE_FIXTURE(fixture, "nsids_added skips nsids the model already knows")
+{
+    source.mount("a", identity(1), 3);
+    rec.rescan();
+    log.take();
+    const auto probes_before = source.probe_count;
+
+    const nsid_t added[] = {3};
+    rec.nsids_added(added);
+
+    CHECK(log.take() == lines{});
+    CHECK(source.probe_count == probes_before);
+}
+
+TEST_CASE_FIXTURE(fixture, "nsids_added never probes a namespace that already has an nsid")
+{
+    source.mount("a", identity(1), 3);
+    source.mount("b", identity(2));
+    rec.rescan();
+    source.probed.clear();
+
+    source.assign_nsid("b", 4);
+    const nsid_t added[] = {4};
+    rec.nsids_added(added);
+
+    CHECK(source.probed == lines{"b"});
+}
+
+TEST_CASE_FIXTURE(fixture, "a batch of several nsids is resolved in one pass")
+{
+    source.mount("a", identity(1));
+    source.mount("b", identity(2));
+    source.mount("c", identity(3));
+    source.mount("d", identity(4));
+    rec.rescan();
+    log.take();
+    source.probed.clear();
+
+    source.assign_nsid("a", 7);
+    source.assign_nsid("c", 9);
+    const nsid_t added[] = {9, 11, 7};
+    rec.nsids_added(added);
+
+    CHECK(log.take() ==
+          lines{"5 nsid_set a nsid=7", "6 nsid_set c nsid=9", "7 nsid_set - nsid=11"});
+    // 11 stays pending to the end, so every candidate is probed exactly once.
+    CHECK(source.probed == lines{"a", "b", "c", "d"});
+    CHECK(rows(model) == row_list{{7, "a"}, {9, "c"}, {11, std::nullopt}});
+}
+
+TEST_CASE_FIXTURE(fixture, "a batch stops probing once every nsid is found")
+{
+    source.mount("a", identity(1));
+    source.mount("b", identity(2));
+    source.mount("c", identity(3));
+    source.mount("d", identity(4));
+    rec.rescan();
+    source.probed.clear();
+
+    source.assign_nsid("a", 1);
+    source.assign_nsid("b", 2);
+    const nsid_t added[] = {1, 2};
+    rec.nsids_added(added);
+
+    CHECK(source.probed == lines{"a", "b"});
+}
+
+TEST_CASE_FIXTURE(fixture, "aliases of a namespace are probed once for its nsid")
+{
+    source.mount("a", identity(1));
+    source.mount("b", identity(1));
+    source.mount("c", identity(2));
+    rec.rescan();
+    log.take();
+    source.probed.clear();
+
+    source.assign_nsid("b", 5);
+    const nsid_t added[] = {5, 6};
+    rec.nsids_added(added);
+
+    CHECK(source.probed == lines{"a", "c"});
+    CHECK(log.take() == lines{"4 nsid_set a nsid=5", "5 nsid_set b nsid=5", "6 nsid_set - nsid=6"});
+}
+
+TEST_CASE_FIXTURE(fixture, "numbering namespaces in name order costs one probe each")
+{
+    constexpr int count = 100;
+    std::vector<std::string> ns_names;
+    for (int i = 0; i < count; ++i)
+    {
+        char name[16];
+        std::snprintf(name, sizeof name, "ns%03d", i);
+        ns_names.emplace_back(name);
+        source.mount(name, identity(static_cast<std::uint64_t>(i)));
+    }
+    rec.rescan();
+    const auto probes_before = source.probe_count;
+
+    // `for i in ...; do ip netns set nsNNN N; done`: one RTM_NEWNSID per iteration.
+    for (int i = 0; i < count; ++i)
+    {
+        const nsid_t nsid = i + 1;
+        source.assign_nsid(ns_names[static_cast<std::size_t>(i)], nsid);
+        const nsid_t added[] = {nsid};
+        rec.nsids_added(added);
+    }
+
+    const auto probes = source.probe_count - probes_before;
+    // Without the cursor this would be count * (count + 1) / 2 = 5050 probes.
+    CHECK(probes == count);
+    CHECK(log.events.size() == 2 * count);
+    CHECK(model.find("ns000")->nsid == 1);
+    CHECK(model.find("ns099")->nsid == 100);
+    CHECK(model.nsids().size() == count);
+}
+
+TEST_CASE_FIXTURE(fixture, "the cursor wraps around to names before it")
+{
+    source.mount("a", identity(1));
+    source.mount("b", identity(2));
+    source.mount("c", identity(3));
+    rec.rescan();
+    source.probed.clear();
+
+    source.assign_nsid("b", 1);
+    const nsid_t first[] = {1};
+    rec.nsids_added(first);
+    source.assign_nsid("a", 2);
+    const nsid_t second[] = {2};
+    rec.nsids_added(second);
+
+    // After b, the search resumes at c and wraps to a.
+    CHECK(source.probed == lines{"a", "b", "c", "a"});
+    CHECK(model.find("a")->nsid == 2);
+    CHECK(model.find("b")->nsid == 1);
+}
+
+TEST_CASE_FIXTURE(fixture, "nsid_deleted destroys the nsid")
+{
+    source.mount("a", identity(1), 3);
+    rec.rescan();
+    log.take();
+
+    rec.nsid_deleted(3);
+
+    CHECK(log.take() == lines{"2 destroyed - nsid=3"});
+    CHECK(model.find("a")->nsid == std::nullopt);
+}
+
+TEST_CASE_FIXTURE(fixture, "a rescan destroys unnamed nsids the kernel no longer has")
+{
+    source.mount("a", identity(1), 3);
+    source.existing_nsids.insert({20, 21});
+    rec.rescan();
+    const nsid_t unnamed[] = {20, 21};
+    rec.nsids_added(unnamed);
+    log.take();
+
+    source.existing_nsids.erase(20);
+    source.existing_nsids.erase(3); // a named nsid is not asked about
+    CHECK_FALSE(rec.rescan());
+
+    CHECK(log.take() == lines{"4 destroyed - nsid=20"});
+    CHECK(rows(model) == row_list{{3, "a"}, {21, std::nullopt}});
+}
+
+TEST_CASE_FIXTURE(fixture, "a rescan destroys the nsid of a nameless namespace the kernel freed")
+{
+    source.mount("a", identity(1), 3);
+    rec.rescan();
+    source.remove("a");
+    rec.entry_vanished("a");
+    CHECK(rows(model) == row_list{{3, std::nullopt}});
+    log.take();
+
+    source.existing_nsids.erase(3);
+    rec.rescan();
+
+    CHECK(log.take() == lines{"3 destroyed - nsid=3"});
+    CHECK(model.nsid_of(identity(1)) == std::nullopt);
+}
+
+TEST_CASE_FIXTURE(fixture, "a rescan records nsids only the dump shows as unnamed")
+{
+    source.mount("a", identity(1), 3);
+    source.dump = {3, 8, 12};
+    source.existing_nsids.insert({8, 12});
+
+    rec.rescan();
+
+    CHECK(log.lines() == lines{"1 added a nsid=3", "2 nsid_set - nsid=8", "3 nsid_set - nsid=12"});
+    CHECK(rows(model) == row_list{{3, "a"}, {8, std::nullopt}, {12, std::nullopt}});
+
+    SUBCASE("and does not record them twice")
+    {
+        rec.rescan();
+        CHECK(log.events.size() == 3);
+    }
+}
