@@ -1,0 +1,101 @@
+// api/problem: the one table from problem type to status and type URI, and the RFC 9457 body.
+#include <string>
+#include <string_view>
+
+#include <doctest/doctest.h>
+
+#include "api/json.hpp"
+#include "api/problem.hpp"
+
+using netnsd::api::json;
+using netnsd::api::problem;
+using netnsd::api::problem_type;
+using netnsd::api::slug_of;
+using netnsd::api::status_of;
+using netnsd::api::type_uri;
+
+namespace
+{
+
+struct row
+{
+    problem_type type;
+    unsigned status;
+    std::string_view slug;
+    std::string_view title;
+};
+
+constexpr row expected[] = {
+    {problem_type::bad_request, 400, "bad-request", "Bad request"},
+    {problem_type::invalid_name, 400, "invalid-name", "Invalid netns name"},
+    {problem_type::unexpected_body, 400, "unexpected-body", "This request takes no body"},
+    {problem_type::not_found, 404, "not-found", "No such netns"},
+    {problem_type::no_route, 404, "no-route", "No such resource"},
+    {problem_type::method_not_allowed, 405, "method-not-allowed", "Method not allowed"},
+    {problem_type::not_acceptable, 406, "not-acceptable", "Not acceptable"},
+    {problem_type::payload_too_large, 413, "payload-too-large", "Request body too large"},
+    {problem_type::header_too_large, 431, "header-too-large", "Request header too large"},
+    {problem_type::too_many_streams, 503, "too-many-streams", "Too many stream clients"},
+    {problem_type::internal, 500, "internal", "Internal error"},
+};
+
+} // namespace
+
+TEST_CASE("every problem type has its status, slug and type URI")
+{
+    for (const auto& r : expected)
+    {
+        CAPTURE(r.slug);
+        CHECK(status_of(r.type) == r.status);
+        CHECK(slug_of(r.type) == r.slug);
+        CHECK(type_uri(r.type) == "urn:netnsd:problem:" + std::string(r.slug));
+    }
+}
+
+TEST_CASE("every problem type has its own slug")
+{
+    for (const auto& a : expected)
+        for (const auto& b : expected)
+            if (a.type != b.type)
+                CHECK(slug_of(a.type) != slug_of(b.type));
+}
+
+TEST_CASE("a problem response is application/problem+json with the RFC 9457 members")
+{
+    for (const auto& r : expected)
+    {
+        CAPTURE(r.slug);
+        const auto res = problem(r.type, "what went wrong");
+        CHECK(res.status == r.status);
+        CHECK(res.content_type == "application/problem+json");
+        CHECK(res.headers.empty());
+        CHECK(res.body == R"({"detail":"what went wrong","status":)" + std::to_string(r.status) +
+                              R"(,"title":")" + std::string(r.title) +
+                              R"(","type":"urn:netnsd:problem:)" + std::string(r.slug) + R"("})");
+    }
+}
+
+TEST_CASE("a problem response carries the instance when one is given")
+{
+    const auto res = problem(problem_type::not_found, "no entry of that name in /run/netns",
+                             "/api/v1/netns/a%20b");
+    CHECK(res.status == 404);
+    CHECK(res.body == R"({"detail":"no entry of that name in /run/netns",)"
+                      R"("instance":"/api/v1/netns/a%20b","status":404,"title":"No such netns",)"
+                      R"("type":"urn:netnsd:problem:not-found"})");
+}
+
+TEST_CASE("a problem detail that is not UTF-8 still gives valid JSON")
+{
+    const auto res = problem(problem_type::bad_request, "bad byte \xFF here");
+    const auto body = json::parse(res.body, nullptr, false);
+    REQUIRE_FALSE(body.is_discarded());
+    CHECK(body.at("detail").get<std::string>() == "bad byte \xEF\xBF\xBD here");
+}
+
+TEST_CASE("a problem type outside the table is answered as internal")
+{
+    const auto unknown = static_cast<problem_type>(999);
+    CHECK(status_of(unknown) == 500);
+    CHECK(slug_of(unknown) == "internal");
+}
