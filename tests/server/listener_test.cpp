@@ -47,6 +47,66 @@ bool raise_descriptor_limit()
     return true;
 }
 
+// One websocket frame from the server (whose frames are never masked).
+struct ws_frame
+{
+    unsigned opcode = 0;
+    std::string payload;
+};
+
+std::optional<ws_frame> read_frame(connection& c)
+{
+    const auto head = c.read_bytes(2);
+    if (!head)
+        return std::nullopt;
+    std::size_t length = static_cast<unsigned char>((*head)[1]) & 0x7Fu;
+    if (length >= 126)
+    {
+        const auto extended = c.read_bytes(length == 126 ? 2 : 8);
+        if (!extended)
+            return std::nullopt;
+        length = 0;
+        for (const char byte : *extended)
+            length = (length << 8) | static_cast<unsigned char>(byte);
+    }
+    auto payload = c.read_bytes(length);
+    if (!payload)
+        return std::nullopt;
+    return ws_frame{static_cast<unsigned char>((*head)[0]) & 0x0Fu, std::move(*payload)};
+}
+
+// A close frame from the client, masked as RFC 6455 requires.
+std::string client_close_frame(unsigned code)
+{
+    const unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
+    std::string frame = {'\x88', '\x82'};
+    for (const unsigned char m : mask)
+        frame += static_cast<char>(m);
+    frame += static_cast<char>(((code >> 8) & 0xFFu) ^ mask[0]);
+    frame += static_cast<char>((code & 0xFFu) ^ mask[1]);
+    return frame;
+}
+
+const std::string websocket_upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                      "Sec-WebSocket-Version: 13\r\n";
+
+// Opens a websocket on /api/v1/events and reads its hello frame.
+void open_websocket(connection& ws)
+{
+    REQUIRE(ws.send(get_request("/api/v1/events", websocket_upgrade)));
+    const auto head = ws.read_head();
+    REQUIRE(head);
+    CHECK(head->starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+    // RFC 6455 §1.3's example key and answer.
+    CHECK(head->find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n") !=
+          std::string::npos);
+    const auto hello = read_frame(ws);
+    REQUIRE(hello);
+    CHECK(hello->opcode == 1u);
+    CHECK(hello->payload.find(R"("type":"hello")") != std::string::npos);
+}
+
 bool served(connection& c)
 {
     if (!c.send(get_request("/healthz")))
@@ -154,4 +214,50 @@ TEST_CASE("stop() on a listener with no connection ends the loop")
     running_server srv;
     srv.start();
     CHECK(srv.stop());
+}
+
+TEST_CASE("stop() ends every event stream properly and run() returns by itself")
+{
+    running_server srv;
+    srv.start();
+
+    // NDJSON over HTTP/1.1: a chunked response, ended by the last chunk.
+    connection ndjson(srv.where());
+    REQUIRE(ndjson.send(get_request("/api/v1/events", "Accept: application/x-ndjson\r\n")));
+    auto head = ndjson.read_head();
+    REQUIRE(head);
+    CHECK(head->starts_with("HTTP/1.1 200 OK\r\n"));
+    CHECK(head->find("Transfer-Encoding: chunked\r\n") != std::string::npos);
+    REQUIRE(ndjson.read_until_contains(R"("type":"hello")"));
+
+    // SSE over HTTP/1.0: a response delimited by the end of the connection.
+    connection sse(srv.where());
+    REQUIRE(sse.send("GET /api/v1/events HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n"));
+    head = sse.read_head();
+    REQUIRE(head);
+    CHECK(head->starts_with("HTTP/1.0 200 OK\r\n"));
+    REQUIRE(sse.read_until_contains("event: hello\n"));
+
+    // A websocket whose client answers the closing handshake.
+    connection ws(srv.where());
+    open_websocket(ws);
+
+    REQUIRE(test::eventually([&] { return srv.open_sessions() == 3u; }));
+    srv.request_stop();
+
+    const auto close = read_frame(ws);
+    REQUIRE(close);
+    CHECK(close->opcode == 8u);
+    CHECK(close->payload == std::string("\x03\xE9")); // 1001 going away
+    REQUIRE(ws.send(client_close_frame(1001)));
+    // Beast's server side shuts its half down and reads until the client closes too.
+    CHECK(ws.read_until_closed() == std::string());
+    ws.close();
+
+    const auto ndjson_rest = ndjson.read_until_closed();
+    REQUIRE(ndjson_rest);
+    CHECK(ndjson_rest->ends_with("\r\n0\r\n\r\n"));
+    CHECK(sse.read_until_closed().has_value());
+
+    CHECK_MESSAGE(srv.wait_stopped(), "io_context::run() did not return by itself after stop()");
 }

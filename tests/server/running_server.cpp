@@ -59,7 +59,7 @@ running_server::running_server() : impl_(std::make_unique<impl>()) {}
 
 running_server::~running_server()
 {
-    if (impl_->loop.joinable())
+    if (impl_ && impl_->loop.joinable())
         stop();
 }
 
@@ -89,6 +89,8 @@ void running_server::start()
 
 bool running_server::on_loop(std::function<void()> fn, std::chrono::milliseconds deadline)
 {
+    if (!impl_)
+        return false;
     auto ran = std::make_shared<std::promise<void>>();
     auto result = ran->get_future();
     boost::asio::post(impl_->ioc,
@@ -110,15 +112,33 @@ std::optional<std::size_t> running_server::open_sessions()
 
 bool running_server::stop(std::chrono::milliseconds deadline)
 {
-    if (!impl_->loop.joinable())
+    request_stop();
+    return wait_stopped(deadline);
+}
+
+void running_server::request_stop()
+{
+    if (impl_)
+        boost::asio::post(impl_->ioc, [this] { impl_->http.stop(); });
+}
+
+bool running_server::wait_stopped(std::chrono::milliseconds deadline)
+{
+    if (!impl_ || !impl_->loop.joinable())
         return false;
-    boost::asio::post(impl_->ioc, [this] { impl_->http.stop(); });
     const bool by_itself = impl_->finished.wait_for(deadline) == std::future_status::ready;
     if (!by_itself)
         impl_->ioc.stop();
     impl_->loop.join();
     // An exception that escaped a handler ended run(): a bug in the server.
     CHECK_NOTHROW(impl_->finished.get());
+    if (!by_itself)
+    {
+        // Sessions still live in pending handlers, which only the io_context's destructor
+        // destroys; they refer to the listener and the hub, which die before it. No order of
+        // destruction is safe, so the failed test leaks the lot and the others go on.
+        static_cast<void>(impl_.release());
+    }
     return by_itself;
 }
 

@@ -54,6 +54,9 @@ public:
     // it did not within `deadline`; the loop is then stopped with io_context::stop() so that
     // the test can end, and the test should fail.
     bool stop(std::chrono::milliseconds deadline = std::chrono::milliseconds(5000));
+    // The two halves of stop(), for tests that must talk to clients in between.
+    void request_stop();
+    bool wait_stopped(std::chrono::milliseconds deadline = std::chrono::milliseconds(5000));
 
 private:
     struct impl;

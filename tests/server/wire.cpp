@@ -139,6 +139,26 @@ std::optional<std::string> connection::read_head(std::chrono::milliseconds deadl
     }
 }
 
+std::optional<std::string> connection::read_bytes(std::size_t n, std::chrono::milliseconds deadline)
+{
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    while (in_.size() < n)
+        if (!fill(until))
+            return std::nullopt;
+    std::string out = in_.substr(0, n);
+    in_.erase(0, n);
+    return out;
+}
+
+bool connection::read_until_contains(const std::string& text, std::chrono::milliseconds deadline)
+{
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    while (in_.find(text) == std::string::npos)
+        if (!fill(until))
+            return false;
+    return true;
+}
+
 std::optional<std::string> connection::read_until_closed(std::chrono::milliseconds deadline)
 {
     const auto until = std::chrono::steady_clock::now() + deadline;

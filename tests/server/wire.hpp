@@ -36,6 +36,13 @@ public:
     // The head only (through the blank line), for HEAD responses, which have no body.
     std::optional<std::string> read_head(std::chrono::milliseconds deadline = wire_deadline);
 
+    // Exactly `n` bytes, or nullopt when the connection closed or the deadline passed first.
+    std::optional<std::string> read_bytes(std::size_t n,
+                                          std::chrono::milliseconds deadline = wire_deadline);
+    // Reads until what came so far (pending()) contains `text`; false on close or deadline.
+    bool read_until_contains(const std::string& text,
+                             std::chrono::milliseconds deadline = wire_deadline);
+
     // Reads until the server closes the connection (EOF or reset). Returns whatever came
     // before, or nullopt when the deadline passed with the connection still open.
     std::optional<std::string>
