@@ -62,7 +62,7 @@ TEST_CASE("no flags give the defaults")
     CHECK(p.cfg.stream_queue_bytes == 8388608);
 }
 
-TEST_CASE("--listen takes an IPv4 address, a bracketed IPv6 address or a host name")
+TEST_CASE("the --listen flag takes an IPv4 address, a bracketed IPv6 address or a host name")
 {
     SUBCASE("IPv4")
     {
@@ -106,7 +106,7 @@ TEST_CASE("--listen takes an IPv4 address, a bracketed IPv6 address or a host na
     }
 }
 
-TEST_CASE("--listen refuses what is not ADDR:PORT")
+TEST_CASE("the --listen flag refuses what is not ADDR:PORT")
 {
     for (const char* bad : {"127.0.0.1", "127.0.0.1:", ":9321", "127.0.0.1:70000",
                             "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:80x", "127.0.0.1:+80",
@@ -176,7 +176,7 @@ TEST_CASE("a flag at the end without its value is a usage error")
     }
 }
 
-TEST_CASE("--netns-dir must be an absolute path")
+TEST_CASE("the --netns-dir flag must be an absolute path")
 {
     SUBCASE("relative")
     {
@@ -203,7 +203,7 @@ TEST_CASE("--netns-dir must be an absolute path")
     }
 }
 
-TEST_CASE("--log-level takes debug, info, warn or error")
+TEST_CASE("the --log-level flag takes debug, info, warn or error")
 {
     SUBCASE("debug")
     {
@@ -234,7 +234,7 @@ TEST_CASE("--log-level takes debug, info, warn or error")
     }
 }
 
-TEST_CASE("--journal-size takes a whole number")
+TEST_CASE("the --journal-size flag takes a whole number")
 {
     CHECK(parse({"--journal-size", "5"}).cfg.journal_size == 5);
     CHECK(parse({"--journal-size=1000000"}).cfg.journal_size == 1000000);
@@ -303,7 +303,7 @@ TEST_CASE("an unknown flag is a usage error that names it")
     }
 }
 
-TEST_CASE("--help and -h print the usage and exit 0")
+TEST_CASE("the --help and -h flags print the usage and exit 0")
 {
     for (const char* flag : {"--help", "-h"})
     {
@@ -323,13 +323,13 @@ TEST_CASE("--help and -h print the usage and exit 0")
     }
 }
 
-TEST_CASE("--help wins over the flags after it")
+TEST_CASE("the --help flag wins over the flags after it")
 {
     const auto p = parse({"--help", "--bogus"});
     CHECK(p.outcome == parse_outcome::exit_ok);
 }
 
-TEST_CASE("--version prints the version and exits 0")
+TEST_CASE("the --version flag prints the version and exits 0")
 {
     const auto p = parse({"--version"});
     CHECK(p.outcome == parse_outcome::exit_ok);

@@ -112,7 +112,7 @@ struct fixture
 
 } // namespace
 
-TEST_CASE_FIXTURE(fixture, "GET /api/v1/netns of an empty model lists nothing at revision 0")
+TEST_CASE_FIXTURE(fixture, "a GET of /api/v1/netns on an empty model lists nothing at revision 0")
 {
     const auto res = get("/api/v1/netns");
     CHECK(res.status == 200);
@@ -121,7 +121,8 @@ TEST_CASE_FIXTURE(fixture, "GET /api/v1/netns of an empty model lists nothing at
     CHECK(res.body == R"({"namespaces":[],"revision":0})");
 }
 
-TEST_CASE_FIXTURE(fixture, "GET /api/v1/netns lists every entry in name order with the revision")
+TEST_CASE_FIXTURE(fixture,
+                  "a GET of /api/v1/netns lists every entry in name order with the revision")
 {
     model.apply_probe("b", live(2, 5), at_ms(1000));
     model.apply_probe("p", stale(), at_ms(1000));
@@ -138,7 +139,7 @@ TEST_CASE_FIXTURE(fixture, "GET /api/v1/netns lists every entry in name order wi
     CHECK(parsed.at("namespaces").size() == 3);
 }
 
-TEST_CASE_FIXTURE(fixture, "HEAD is answered like GET")
+TEST_CASE_FIXTURE(fixture, "a HEAD is answered like a GET")
 {
     model.apply_probe("a", live(1), at_ms(1000));
     const auto head = call("HEAD", "/api/v1/netns");
@@ -188,7 +189,7 @@ TEST_CASE_FIXTURE(fixture, "a second list after a change reflects the change")
     }
 }
 
-TEST_CASE_FIXTURE(fixture, "GET /api/v1/netns/{name} returns the entry")
+TEST_CASE_FIXTURE(fixture, "a GET of /api/v1/netns/{name} returns the entry")
 {
     model.apply_probe("blue", live(1, 3), at_ms(1000));
     model.apply_probe("p", stale(), at_ms(1000));
@@ -337,7 +338,7 @@ TEST_CASE_FIXTURE(fixture, "a name that is not there is 404 not-found with the e
     }
 }
 
-TEST_CASE_FIXTURE(fixture, "GET /api/v1/nsids lists every nsid with its name or null")
+TEST_CASE_FIXTURE(fixture, "a GET of /api/v1/nsids lists every nsid with its name or null")
 {
     CHECK(get("/api/v1/nsids").body == R"({"nsids":[],"revision":0})");
 
@@ -354,7 +355,7 @@ TEST_CASE_FIXTURE(fixture, "GET /api/v1/nsids lists every nsid with its name or 
                       R"({"name":null,"nsid":9}],"revision":5})");
 }
 
-TEST_CASE_FIXTURE(fixture, "GET /healthz reports degraded while the dir is not watched")
+TEST_CASE_FIXTURE(fixture, "a GET of /healthz reports degraded while the dir is not watched")
 {
     model.apply_probe("a", live(1), at_ms(0));
     model.apply_probe("p", stale(), at_ms(0));
@@ -465,7 +466,7 @@ TEST_CASE_FIXTURE(fixture, "a target that is not an absolute path is 400 bad-req
     }
 }
 
-TEST_CASE_FIXTURE(fixture, "GET /api/v1/events asks the transport for a stream")
+TEST_CASE_FIXTURE(fixture, "a GET of /api/v1/events asks the transport for a stream")
 {
     request req;
     req.method = "GET";
