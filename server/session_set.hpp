@@ -10,6 +10,10 @@
 namespace netnsd::server
 {
 
+// The kernel send buffer of a stream client's socket. Fixed (not autotuned up to megabytes), so
+// that a client that stops reading meets its bounded queue soon, and memory stays accounted.
+inline constexpr int stream_send_buffer_bytes = 64 * 1024;
+
 class closable
 {
 public:

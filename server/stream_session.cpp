@@ -32,6 +32,9 @@ stream_session::stream_session(asio::ip::tcp::socket&& socket, api::stream_hub& 
       chunked_(http_version >= 11)
 {
     sessions_.insert(this);
+    beast::error_code ignored;
+    stream_.socket().set_option(asio::socket_base::send_buffer_size(stream_send_buffer_bytes),
+                                ignored);
 }
 
 stream_session::~stream_session()

@@ -27,6 +27,9 @@ websocket_session::websocket_session(boost::asio::ip::tcp::socket&& socket,
       sessions_(sessions)
 {
     sessions_.insert(this);
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().set_option(
+        boost::asio::socket_base::send_buffer_size(stream_send_buffer_bytes), ignored);
 }
 
 websocket_session::~websocket_session()

@@ -1,0 +1,444 @@
+// The event stream on a real kernel: every change arrives, once, in order, over websocket, SSE
+// and NDJSON; clients resume exactly; slow clients are dropped without hurting the others.
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <functional>
+#include <thread>
+
+#include "support/netns_ops.hpp"
+#include "support/oracle.hpp"
+#include "support/process.hpp"
+#include "support/stream_client.hpp"
+
+namespace
+{
+
+using namespace netnsd::test;
+using json = nlohmann::json;
+using live_map = std::map<std::string, std::optional<int>>;
+
+struct started
+{
+    netnsd_process d;
+    explicit started(std::vector<std::string> args = {}) : d(std::move(args))
+    {
+        INFO(d.log());
+        REQUIRE(d.ready());
+    }
+};
+
+std::uint64_t current_revision(const netnsd_process& d)
+{
+    return get_json(d.where(), "/healthz")["revision"].get<std::uint64_t>();
+}
+
+// Rebuilds the live set from a snapshot and the events after it, checking that revisions run
+// without a gap.
+class replay
+{
+public:
+    // Returns false (with `why`) on anything out of order.
+    bool apply(const json& m)
+    {
+        const auto type = m["type"].get<std::string>();
+        if (type == "hello")
+        {
+            revision_ = m["revision"].get<std::uint64_t>();
+            return true;
+        }
+        if (type == "snapshot" || type == "reset")
+        {
+            revision_ = m["revision"].get<std::uint64_t>();
+            if (type == "snapshot")
+            {
+                state_.clear();
+                for (const auto& e : m["namespaces"])
+                    if (e["state"] == "live")
+                        state_[e["name"].get<std::string>()] = nsid_of(e);
+            }
+            return true;
+        }
+        const auto rev = m["revision"].get<std::uint64_t>();
+        if (rev != revision_ + 1)
+        {
+            why_ = "revision " + std::to_string(rev) + " after " + std::to_string(revision_);
+            return false;
+        }
+        revision_ = rev;
+        const auto name = m["name"].is_string() ? m["name"].get<std::string>() : std::string();
+        if (type == "add")
+            state_[name] = nsid_of(m["namespace"]);
+        else if (type == "delete")
+            state_.erase(name);
+        else if (type == "nsid" && !name.empty())
+            state_[name] = m["nsid"].get<int>();
+        return true;
+    }
+    std::uint64_t revision() const { return revision_; }
+    const live_map& state() const { return state_; }
+    const std::string& why() const { return why_; }
+
+private:
+    static std::optional<int> nsid_of(const json& entry)
+    {
+        if (entry["nsid"].is_number_integer())
+            return entry["nsid"].get<int>();
+        return std::nullopt;
+    }
+    std::uint64_t revision_ = 0;
+    live_map state_;
+    std::string why_;
+};
+
+long rss_kib(pid_t pid)
+{
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string key;
+    long value = 0;
+    while (in >> key)
+    {
+        if (key == "VmRSS:")
+        {
+            in >> value;
+            return value;
+        }
+        in.ignore(4096, '\n');
+    }
+    return -1;
+}
+
+} // namespace
+
+TEST_CASE("a burst of 2000 changes reaches websocket, SSE and NDJSON clients exactly, and a "
+          "client that never reads is dropped")
+{
+    // A queue a reader never fills, but one that never reads overflows (2000 events are ~700 KB).
+    started s({"--stream-queue-bytes=393216"});
+    const auto at = s.d.where();
+    ws_client ws(at, "/api/v1/events?snapshot=true");
+    stream_reader sse(at, "/api/v1/events?snapshot=true", true);
+    stream_reader nd(at, "/api/v1/events?snapshot=true", false);
+    ws_client idle(at, "/api/v1/events", 4096);
+    REQUIRE(ws.ok());
+    REQUIRE(idle.ok());
+    REQUIRE(sse.status() == 200);
+    REQUIRE(nd.status() == 200);
+    const long rss_before = rss_kib(s.d.pid());
+
+    // Each reading client follows the stream on its own thread while the burst runs, until it
+    // has seen the revision the burst ends at (known only afterwards).
+    std::atomic<std::uint64_t> until{~std::uint64_t{0}};
+    replay from_ws, from_sse, from_nd;
+    auto follow_in_thread = [&](replay& r, auto read) {
+        return std::thread([&r, read, &until]() mutable {
+            while (r.revision() < until.load())
+            {
+                auto m = read();
+                if (!m || !r.apply(*m))
+                    return;
+            }
+        });
+    };
+    auto ws_thread = follow_in_thread(from_ws, [&] { return ws.read(10s); });
+    auto sse_thread = follow_in_thread(from_sse, [&]() -> std::optional<json> {
+        auto m = sse.read(10s);
+        return m ? std::optional(m->data) : std::nullopt;
+    });
+    auto nd_thread = follow_in_thread(from_nd, [&]() -> std::optional<json> {
+        auto m = nd.read(10s);
+        return m ? std::optional(m->data) : std::nullopt;
+    });
+
+    // ip and the in-process creator at the same time.
+    std::thread by_ip([] {
+        std::string script;
+        for (int i = 0; i < 150; ++i)
+            script += "ip netns add ip" + std::to_string(i) + "\n";
+        for (int i = 0; i < 150; i += 3)
+            script += "ip netns set ip" + std::to_string(i) + " auto\n";
+        for (int i = 1; i < 150; i += 3)
+            script += "ip netns del ip" + std::to_string(i) + "\n";
+        run({"sh", "-c", script});
+    });
+    int made = 0;
+    for (int i = 0; i < 1200; ++i)
+        made += create_netns("fast" + std::to_string(i)) ? 1 : 0;
+    for (int i = 0; i < 1200; i += 2)
+        delete_netns("fast" + std::to_string(i));
+    by_ip.join();
+    CHECK(made == 1200);
+
+    const auto expected = ip_list();
+    std::uint64_t last = 0;
+    REQUIRE(eventually([&] {
+        const auto live = api_live(at);
+        last = current_revision(s.d);
+        return live == expected;
+    }));
+    until = last;
+    ws_thread.join();
+    sse_thread.join();
+    nd_thread.join();
+
+    INFO("ws: " << from_ws.why() << " sse: " << from_sse.why() << " nd: " << from_nd.why());
+    CHECK(from_ws.revision() == last);
+    CHECK(from_sse.revision() == last);
+    CHECK(from_nd.revision() == last);
+    CHECK(from_ws.state() == expected);
+    CHECK(from_sse.state() == expected);
+    CHECK(from_nd.state() == expected);
+    CHECK(last > 2000);
+
+    // The client that never read was closed with 1013 once its queue overflowed.
+    std::optional<json> m;
+    int buffered = 0;
+    while ((m = idle.read(2000ms)))
+        ++buffered;
+    INFO("the idle client still read " << buffered << " messages");
+    CHECK(idle.close_code() == 1013);
+    const long rss_after = rss_kib(s.d.pid());
+    CHECK(rss_after - rss_before < 32 * 1024);
+}
+
+TEST_CASE("a client that reconnects with since gets exactly the events it missed")
+{
+    started s;
+    std::uint64_t left_at = 0;
+    {
+        ws_client first(s.d.where(), "/api/v1/events");
+        auto hello = first.read();
+        REQUIRE(hello);
+        CHECK((*hello)["type"] == "hello");
+        left_at = (*hello)["revision"].get<std::uint64_t>();
+    }
+    for (int i = 0; i < 25; ++i)
+        REQUIRE(create_netns("missed" + std::to_string(i)));
+    for (int i = 0; i < 25; ++i)
+        REQUIRE(delete_netns("missed" + std::to_string(i)));
+    REQUIRE(eventually([&] { return current_revision(s.d) == left_at + 50; }));
+
+    SUBCASE("over a websocket")
+    {
+        ws_client again(s.d.where(), "/api/v1/events?since=" + std::to_string(left_at));
+        auto hello = again.read();
+        REQUIRE(hello);
+        CHECK((*hello)["revision"] == left_at + 50);
+        for (std::uint64_t i = 1; i <= 50; ++i)
+        {
+            auto e = again.read();
+            REQUIRE(e);
+            CHECK((*e)["revision"] == left_at + i);
+            CHECK((*e)["type"] == (i <= 25 ? "add" : "delete"));
+        }
+        CHECK(!again.read(300ms));
+    }
+    SUBCASE("over SSE with Last-Event-ID")
+    {
+        stream_reader again(s.d.where(), "/api/v1/events", true, std::to_string(left_at));
+        auto hello = again.read();
+        REQUIRE(hello);
+        CHECK(hello->event == "hello");
+        for (std::uint64_t i = 1; i <= 50; ++i)
+        {
+            auto e = again.read();
+            REQUIRE(e);
+            CHECK(e->id == left_at + i);
+            CHECK(e->event == (i <= 25 ? "add" : "delete"));
+        }
+        CHECK(!again.read(300ms));
+    }
+}
+
+TEST_CASE("a since older than the journal gets a reset and a snapshot")
+{
+    started s({"--journal-size=10"});
+    for (int i = 0; i < 30; ++i)
+        REQUIRE(create_netns("old" + std::to_string(i)));
+    REQUIRE(eventually([&] { return current_revision(s.d) == 30; }));
+    stream_reader nd(s.d.where(), "/api/v1/events?since=3", false);
+    auto hello = nd.read();
+    auto reset = nd.read();
+    auto snapshot = nd.read();
+    REQUIRE(hello);
+    REQUIRE(reset);
+    REQUIRE(snapshot);
+    CHECK(reset->data["type"] == "reset");
+    CHECK(reset->data["revision"] == 30);
+    CHECK(snapshot->data["type"] == "snapshot");
+    CHECK(snapshot->data["revision"] == 30);
+    CHECK(snapshot->data["namespaces"].size() == 30);
+    // Then live events continue from the snapshot.
+    REQUIRE(create_netns("new"));
+    auto next = nd.read();
+    REQUIRE(next);
+    CHECK(next->data["revision"] == 31);
+    CHECK(next->data["name"] == "new");
+}
+
+TEST_CASE("a placeholder makes no add, its bind mount does")
+{
+    started s;
+    ws_client ws(s.d.where(), "/api/v1/events");
+    REQUIRE(ws.read()); // hello
+    const int fd = ::open("/run/netns/pending", O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    ::close(fd);
+    CHECK(eventually([&] {
+        return get_json(s.d.where(), "/api/v1/netns/pending")["state"] == "stale";
+    }));
+    CHECK(!ws.read(300ms)); // nothing for the placeholder
+    run_ok({"unshare", "--net", "mount", "--bind", "/proc/self/ns/net", "/run/netns/pending"});
+    auto add = ws.read();
+    REQUIRE(add);
+    CHECK((*add)["type"] == "add");
+    CHECK((*add)["name"] == "pending");
+    CHECK((*add)["namespace"]["state"] == "live");
+}
+
+TEST_CASE("destroyed arrives after delete, when the last process inside exits")
+{
+    started s;
+    run_ok({"ip", "netns", "add", "held"});
+    run_ok({"ip", "netns", "set", "held", "9"});
+    ws_client ws(s.d.where(), "/api/v1/events?names=held");
+    REQUIRE(ws.read()); // hello
+    const pid_t holder = ::fork();
+    if (holder == 0)
+    {
+        ::execlp("ip", "ip", "netns", "exec", "held", "sleep", "60", nullptr);
+        ::_exit(127);
+    }
+    REQUIRE(eventually([&] {
+        return run({"ip", "netns", "pids", "held"}).out.find(std::to_string(holder)) !=
+               std::string::npos;
+    }));
+    run_ok({"ip", "netns", "del", "held"});
+    auto del = ws.read();
+    REQUIRE(del);
+    CHECK((*del)["type"] == "delete");
+    CHECK((*del)["nsid"] == 9);
+    // Still alive: the process holds it.
+    CHECK(get_json(s.d.where(), "/api/v1/nsids")["nsids"].size() == 1);
+    ::kill(holder, SIGKILL);
+    ::waitpid(holder, nullptr, 0);
+    // destroyed has no name, so a names filter would hide it: use a second, unfiltered client.
+    ws_client all(s.d.where(), "/api/v1/events?types=destroyed&since=" +
+                                   std::to_string(current_revision(s.d) - 1));
+    REQUIRE(all.read()); // hello
+    std::optional<json> destroyed;
+    for (int i = 0; i < 5 && !destroyed; ++i)
+    {
+        auto m = all.read(3000ms);
+        if (m && (*m)["type"] == "destroyed")
+            destroyed = m;
+    }
+    REQUIRE(destroyed);
+    CHECK((*destroyed)["nsid"] == 9);
+    CHECK((*destroyed)["name"].is_null());
+}
+
+TEST_CASE("names and types filter the stream")
+{
+    started s;
+    ws_client ws(s.d.where(), "/api/v1/events?names=web*&types=add");
+    REQUIRE(ws.read()); // hello
+    REQUIRE(create_netns("db1"));
+    REQUIRE(create_netns("web1"));
+    auto first = ws.read();
+    // A name created and removed between two looks of netnsd is never live to it: wait.
+    REQUIRE(delete_netns("web1"));
+    REQUIRE(create_netns("web2"));
+    auto second = ws.read();
+    REQUIRE(first);
+    REQUIRE(second);
+    CHECK((*first)["name"] == "web1");
+    CHECK((*second)["name"] == "web2");
+    CHECK((*second)["type"] == "add");
+    CHECK(!ws.read(300ms));
+}
+
+TEST_CASE("bad stream parameters are refused with 400 before any upgrade")
+{
+    started s;
+    for (const std::string query : {"since=abc", "since=-1", "types=add,bogus", "names=",
+                                    "snapshot=maybe", "colour=blue"})
+    {
+        CAPTURE(query);
+        ws_client ws(s.d.where(), "/api/v1/events?" + query);
+        CHECK(!ws.ok());
+        CHECK(ws.handshake_status() == 400);
+        unsigned status = 0;
+        const auto problem = get_json(s.d.where(), "/api/v1/events?" + query, &status);
+        CHECK(status == 400);
+        CHECK(problem["type"] == "urn:netnsd:problem:bad-request");
+    }
+}
+
+TEST_CASE("stream clients beyond --max-stream-clients get 503")
+{
+    started s({"--max-stream-clients=2"});
+    stream_reader one(s.d.where(), "/api/v1/events", false);
+    ws_client two(s.d.where(), "/api/v1/events");
+    REQUIRE(one.status() == 200);
+    REQUIRE(two.ok());
+    ws_client three(s.d.where(), "/api/v1/events");
+    CHECK(three.handshake_status() == 503);
+    stream_reader four(s.d.where(), "/api/v1/events", true);
+    CHECK(four.status() == 503);
+}
+
+TEST_CASE("client frames: text is ignored, binary closes 1003, over 64 KiB closes 1009")
+{
+    started s;
+    SUBCASE("text")
+    {
+        ws_client ws(s.d.where(), "/api/v1/events");
+        REQUIRE(ws.read());
+        REQUIRE(ws.send_text("hello?"));
+        REQUIRE(create_netns("still"));
+        auto add = ws.read();
+        REQUIRE(add);
+        CHECK((*add)["name"] == "still");
+    }
+    SUBCASE("binary")
+    {
+        ws_client ws(s.d.where(), "/api/v1/events");
+        REQUIRE(ws.read());
+        REQUIRE(ws.send_binary("\x01\x02"));
+        CHECK(!ws.read());
+        CHECK(ws.close_code() == 1003);
+    }
+    SUBCASE("too big")
+    {
+        ws_client ws(s.d.where(), "/api/v1/events");
+        REQUIRE(ws.read());
+        ws.send_text(std::string(64 * 1024 + 1, 'x'));
+        CHECK(!ws.read());
+        CHECK(ws.close_code() == 1009);
+    }
+}
+
+TEST_CASE("SIGTERM closes websockets with 1001, ends streams, and exits 0")
+{
+    started s;
+    ws_client ws(s.d.where(), "/api/v1/events");
+    stream_reader nd(s.d.where(), "/api/v1/events", false);
+    REQUIRE(ws.read());
+    REQUIRE(nd.read());
+    const auto begin = std::chrono::steady_clock::now();
+    s.d.signal(SIGTERM);
+    CHECK(!ws.read());
+    CHECK(ws.close_code() == 1001);
+    CHECK(!nd.read());
+    CHECK(nd.ended());
+    CHECK(s.d.stop() == 0);
+    CHECK(std::chrono::steady_clock::now() - begin < std::chrono::seconds(5));
+}
