@@ -87,7 +87,7 @@ TEST_CASE("netnsd with a bad flag exits 2 and says why on stderr")
     SUBCASE("a negative journal size")
     {
         args = {"--journal-size=-1"};
-        message = "netnsd: invalid value '-1' for --journal-size: expected a whole number\n";
+        message = "netnsd: invalid value '-1' for --journal-size: expected a whole number > 0\n";
     }
     SUBCASE("a stream limit of zero")
     {
