@@ -145,7 +145,7 @@ std::string percent_encode(const std::string& bytes)
 
 } // namespace
 
-TEST_CASE("GET /healthz answers 200 with the health document")
+TEST_CASE("a GET of /healthz answers 200 with the health document")
 {
     fixture f;
     connection c(f.srv.where());
@@ -153,7 +153,7 @@ TEST_CASE("GET /healthz answers 200 with the health document")
     CHECK(c.read_response() == ok_json(f.health));
 }
 
-TEST_CASE("GET /api/v1/netns answers 200 with every entry in byte order")
+TEST_CASE("a GET of /api/v1/netns answers 200 with every entry in byte order")
 {
     fixture f;
     connection c(f.srv.where());
@@ -161,7 +161,7 @@ TEST_CASE("GET /api/v1/netns answers 200 with every entry in byte order")
     CHECK(c.read_response() == ok_json(f.list));
 }
 
-TEST_CASE("GET /api/v1/netns/{name} answers 200 with the entry")
+TEST_CASE("a GET of /api/v1/netns/{name} answers 200 with the entry")
 {
     fixture f;
     connection c(f.srv.where());
@@ -172,7 +172,7 @@ TEST_CASE("GET /api/v1/netns/{name} answers 200 with the entry")
                   R"("path":"/run/netns/red","state":"live"})"));
 }
 
-TEST_CASE("HEAD gives the headers and Content-Length of GET and no body")
+TEST_CASE("a HEAD gives the headers and Content-Length of a GET and no body")
 {
     fixture f;
     std::string target;
@@ -233,7 +233,7 @@ TEST_CASE("two pipelined requests on one connection get two responses in order")
     CHECK(c.read_response() == ok_json(f.health));
 }
 
-TEST_CASE("Connection: close closes the connection after the response")
+TEST_CASE("a request with Connection: close closes the connection after the response")
 {
     fixture f;
     // The second request must not be answered.
@@ -245,7 +245,7 @@ TEST_CASE("Connection: close closes the connection after the response")
     check_still_serving(f.srv);
 }
 
-TEST_CASE("HTTP/1.0 closes after the response unless it asks for keep-alive")
+TEST_CASE("an HTTP/1.0 request closes after the response unless it asks for keep-alive")
 {
     fixture f;
     SUBCASE("without keep-alive")
