@@ -17,7 +17,10 @@ std::string_view request::header(std::string_view name) const noexcept
 
 std::string_view media_type(std::string_view route) noexcept
 {
-    auto ends_with = [&](std::string_view ext) { return route.ends_with(ext); };
+    auto ends_with = [&](std::string_view ext)
+    {
+        return route.ends_with(ext);
+    };
     if (route.ends_with("/") || ends_with(".html"))
         return "text/html; charset=utf-8";
     if (ends_with(".yaml"))

@@ -3,10 +3,10 @@
 // round-trips exactly through "href" (percent-encoded bytes). Pure functions; any thread.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <string>
 #include <string_view>
+
+#include <nlohmann/json.hpp>
 
 #include "core/model.hpp"
 #include "core/registry.hpp"

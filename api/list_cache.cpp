@@ -14,10 +14,19 @@ const std::string& list_cache::entries_json()
 {
     if (generation_ != model_.generation())
     {
-        json list = json::array();
+        // One entry at a time: no tree of thousands of objects, whose freed nodes glibc keeps
+        // (the list body itself is the only large allocation).
+        std::string out;
+        out.reserve(entries_.size() + 256);
+        out.push_back('[');
         for (const auto& item : model_.slots())
-            list.push_back(to_json(model_.to_entry(item), netns_dir_));
-        entries_ = dump(list);
+        {
+            if (out.size() > 1)
+                out.push_back(',');
+            out.append(dump(to_json(model_.to_entry(item), netns_dir_)));
+        }
+        out.push_back(']');
+        entries_ = std::move(out);
         generation_ = model_.generation();
     }
     return entries_;

@@ -5,6 +5,7 @@
 
 #include "core/log.hpp"
 #include "core/name.hpp"
+
 #include "api/json.hpp"
 #include "api/problem.hpp"
 #include "api/uri.hpp"
@@ -23,8 +24,8 @@ response json_response(unsigned status, std::string body)
 
 response not_allowed(std::string_view allow)
 {
-    auto r = problem(problem_type::method_not_allowed,
-                     "this resource allows " + std::string(allow));
+    auto r =
+        problem(problem_type::method_not_allowed, "this resource allows " + std::string(allow));
     r.headers.emplace_back("Allow", std::string(allow));
     return r;
 }
@@ -96,7 +97,8 @@ router::outcome router::route(const request& req, bool is_upgrade)
     if (segments.empty())
         return problem(problem_type::bad_request, "the request target must be an absolute path");
 
-    auto read_only = [&](auto&& handler) -> outcome {
+    auto read_only = [&](auto&& handler) -> outcome
+    {
         if (!is_read(req.method))
             return not_allowed("GET, HEAD");
         if (req.has_body)
@@ -137,9 +139,9 @@ router::outcome router::events(const request& req, bool is_upgrade)
     if (auto* r = std::get_if<response>(&parsed))
         return std::move(*r);
     if (hub_.full())
-        return problem(problem_type::too_many_streams,
-                       "already serving " + std::to_string(hub_.size()) +
-                           " stream clients; try again later");
+        return problem(problem_type::too_many_streams, "already serving " +
+                                                           std::to_string(hub_.size()) +
+                                                           " stream clients; try again later");
     return std::get<stream_params>(std::move(parsed));
 }
 
@@ -157,8 +159,8 @@ response router::get_netns(std::string_view raw_name)
         return problem(problem_type::invalid_name, std::string(core::describe(error)));
     const auto found = model_.find(*name);
     if (!found)
-        return problem(problem_type::not_found,
-                       "no entry of that name in " + watch_.netns_dir(), entry_href(*name));
+        return problem(problem_type::not_found, "no entry of that name in " + watch_.netns_dir(),
+                       entry_href(*name));
     return json_response(200, dump(to_json(*found, watch_.netns_dir())));
 }
 

@@ -13,6 +13,7 @@
 
 #include "core/monitor.hpp"
 #include "core/registry.hpp"
+
 #include "api/assets.hpp"
 #include "api/http.hpp"
 #include "api/list_cache.hpp"
@@ -24,8 +25,8 @@ namespace netnsd::api
 // One documented route: what openapi.yaml must list, and what the contract test compares.
 struct route_info
 {
-    std::string_view method;   // "GET"
-    std::string_view path;     // an OpenAPI path template: "/api/v1/netns/{name}"
+    std::string_view method; // "GET"
+    std::string_view path;   // an OpenAPI path template: "/api/v1/netns/{name}"
 };
 
 // Every route the router answers (assets included), in a fixed order.

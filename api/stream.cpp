@@ -1,8 +1,7 @@
 #include "api/stream.hpp"
 
-#include <fnmatch.h>
-
 #include <charconv>
+#include <fnmatch.h>
 
 #include "api/json.hpp"
 #include "api/list_cache.hpp"
@@ -15,8 +14,7 @@ namespace
 {
 
 constexpr core::event_type all_types[] = {core::event_type::added, core::event_type::deleted,
-                                          core::event_type::nsid_set,
-                                          core::event_type::destroyed};
+                                          core::event_type::nsid_set, core::event_type::destroyed};
 
 unsigned bit(core::event_type t) noexcept
 {
@@ -85,8 +83,7 @@ stream_format negotiate_format(const request& req, bool is_upgrade)
     return stream_format::ndjson;
 }
 
-std::variant<stream_params, response> parse_stream_params(const request& req,
-                                                          stream_format format)
+std::variant<stream_params, response> parse_stream_params(const request& req, stream_format format)
 {
     stream_params p;
     p.format = format;
@@ -232,7 +229,8 @@ subscription::message subscription::control(std::string_view type, std::string j
         return std::make_shared<const std::string>(std::move(json_body));
     case stream_format::ndjson:
         return std::make_shared<const std::string>(std::move(json_body) + "\n");
-    case stream_format::sse: {
+    case stream_format::sse:
+    {
         std::string s;
         if (with_id)
             s += "id: " + std::to_string(hub_.model().revision()) + "\n";
@@ -259,7 +257,8 @@ void subscription::replay(std::vector<message>& out, std::size_t max)
     const auto& history = hub_.model().history();
     if (!history.covers(cursor_))
     {
-        // Too far behind: say so, then start again from a snapshot.
+        // Too far behind, or a revision this run never had (from before a restart): say so,
+        // then start again from a snapshot.
         json reset = json::object();
         reset["type"] = "reset";
         reset["revision"] = hub_.model().revision();
@@ -269,13 +268,16 @@ void subscription::replay(std::vector<message>& out, std::size_t max)
         return;
     }
     const auto& dir = hub_.lists().netns_dir();
-    history.for_each_since(cursor_, [&](const core::event& e) {
-        if (out.size() >= max)
-            return;
-        cursor_ = e.revision;
-        if (wants(e.type, e.name))
-            out.push_back(frame(encode(e, dir)));
-    });
+    history.for_each_since(cursor_,
+                           [&](const core::event& e)
+                           {
+                               if (out.size() >= max)
+                                   return false;
+                               cursor_ = e.revision;
+                               if (wants(e.type, e.name))
+                                   out.push_back(frame(encode(e, dir)));
+                               return true;
+                           });
     if (cursor_ >= hub_.model().revision())
         phase_ = phase::live;
 }

@@ -19,6 +19,7 @@
 
 #include "core/model.hpp"
 #include "core/registry.hpp"
+
 #include "api/http.hpp"
 
 namespace netnsd::api
@@ -46,8 +47,7 @@ struct stream_params
 std::string_view wire_name(core::event_type type) noexcept;
 
 // Parses the query (and, for SSE, Last-Event-ID). A bad value is a 400 problem response.
-std::variant<stream_params, response> parse_stream_params(const request& req,
-                                                          stream_format format);
+std::variant<stream_params, response> parse_stream_params(const request& req, stream_format format);
 
 // The format a GET /api/v1/events asks for: websocket on upgrade, SSE for
 // Accept: text/event-stream, otherwise NDJSON.

@@ -1,5 +1,7 @@
 #include "api/uri.hpp"
 
+#include <algorithm>
+
 namespace netnsd::api
 {
 namespace
@@ -46,6 +48,21 @@ std::optional<std::string> decode(std::string_view text, bool plus_is_space)
 
 target_parts split_target(std::string_view target) noexcept
 {
+    // absolute-form (RFC 9112 §3.2.2), as proxies send it: drop scheme and authority.
+    for (std::string_view scheme : {"http://", "https://"})
+    {
+        if (target.size() >= scheme.size() &&
+            std::equal(scheme.begin(), scheme.end(), target.begin(),
+                       [](char a, char b) { return a == (b | 0x20); }))
+        {
+            target.remove_prefix(scheme.size());
+            const auto path = target.find_first_of("/?");
+            target = path == std::string_view::npos ? std::string_view("/") : target.substr(path);
+            if (!target.empty() && target.front() == '?')
+                return {"/", target.substr(1)};
+            break;
+        }
+    }
     const auto q = target.find('?');
     if (q == std::string_view::npos)
         return {target, {}};
@@ -114,8 +131,8 @@ std::optional<std::vector<query_param>> parse_query(std::string_view query)
             continue;
         const auto eq = pair.find('=');
         auto key = query_decode(pair.substr(0, eq));
-        auto value = query_decode(eq == std::string_view::npos ? std::string_view{}
-                                                               : pair.substr(eq + 1));
+        auto value =
+            query_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1));
         if (!key || !value)
             return std::nullopt;
         out.push_back({std::move(*key), std::move(*value)});

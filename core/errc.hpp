@@ -9,11 +9,11 @@ namespace netnsd::core
 
 enum class errc
 {
-    invalid_name = 1,     // empty, ".", "..", contains '/' or NUL, or over 255 bytes
-    not_found,            // no entry of that name
-    not_a_namespace,      // the file exists but is not a live nsfs mount of a network namespace
-    dir_unavailable,      // the netns dir is missing, not a directory, or unreadable
-    protocol,             // the kernel answered something we cannot parse
+    invalid_name = 1, // empty, ".", "..", contains '/' or NUL, or over 255 bytes
+    not_found,        // no entry of that name
+    not_a_namespace,  // the file exists but is not a live nsfs mount of a network namespace
+    dir_unavailable,  // the netns dir is missing, not a directory, or unreadable
+    protocol,         // the kernel answered something we cannot parse
 };
 
 const std::error_category& error_category() noexcept;

@@ -17,7 +17,9 @@ void journal::append(event e)
 
 bool journal::covers(revision_t since) const noexcept
 {
-    return !dropped_through_ || since >= *dropped_through_;
+    const revision_t newest = events_.empty() ? base_ : events_.back().revision;
+    const revision_t oldest = dropped_through_ ? *dropped_through_ : base_;
+    return since >= oldest && since <= newest;
 }
 
 } // namespace netnsd::core

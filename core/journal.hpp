@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <deque>
 #include <optional>
+#include <type_traits>
 
 #include "core/model.hpp"
 
@@ -15,7 +16,12 @@ class journal
 {
 public:
     // Keeps at least one event, so that the newest is always at hand.
-    explicit journal(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
+    // `base` is the revision before the first event: a client asking for anything older, or
+    // newer than the newest, cannot be served from here.
+    explicit journal(std::size_t capacity, revision_t base = 0)
+        : capacity_(capacity == 0 ? 1 : capacity), base_(base)
+    {
+    }
 
     // Events arrive with contiguous revisions; the oldest is dropped beyond capacity.
     void append(event e);
@@ -25,11 +31,12 @@ public:
     const event& newest() const { return events_.back(); }
     std::size_t capacity() const noexcept { return capacity_; }
 
-    // True when every event after `since` is still kept (or none happened after it).
+    // True when the events after `since` are exactly the ones kept after it: `since` is not
+    // older than the oldest kept (or the base) and not newer than the newest.
     bool covers(revision_t since) const noexcept;
 
-    // Calls f(const event&) for each kept event with revision > since, oldest first.
-    // Precondition: covers(since).
+    // Calls f(const event&) for each kept event with revision > since, oldest first; an f that
+    // returns bool stops the walk by returning false. Precondition: covers(since).
     template <typename F>
     void for_each_since(revision_t since, F&& f) const
     {
@@ -37,14 +44,23 @@ public:
             return;
         auto first = since < events_.front().revision
                          ? events_.begin()
-                         : events_.begin() + static_cast<std::ptrdiff_t>(
-                                                 since - events_.front().revision + 1);
+                         : events_.begin() +
+                               static_cast<std::ptrdiff_t>(since - events_.front().revision + 1);
         for (auto it = first; it != events_.end(); ++it)
-            f(*it);
+        {
+            if constexpr (std::is_same_v<decltype(f(*it)), bool>)
+            {
+                if (!f(*it))
+                    return;
+            }
+            else
+                f(*it);
+        }
     }
 
 private:
     std::size_t capacity_;
+    revision_t base_;
     std::deque<event> events_;
     // The revision of the newest event ever dropped, so covers() stays exact after trimming.
     std::optional<revision_t> dropped_through_;

@@ -1,8 +1,7 @@
 #include "core/log.hpp"
 
-#include <unistd.h>
-
 #include <string>
+#include <unistd.h>
 
 namespace netnsd::core::log
 {

@@ -72,7 +72,8 @@ struct event
     time_point time{};
     std::optional<std::string> name;
     std::optional<nsid_t> nsid;
-    std::optional<entry> subject; // the entry as it is after (or, for deleted, was before) the change
+    std::optional<entry>
+        subject; // the entry as it is after (or, for deleted, was before) the change
 };
 
 // One row of `ip netns list-id`: an nsid and the names of its namespace (none when unnamed).

@@ -25,7 +25,7 @@ public:
     enum class resync_reason
     {
         start,
-        dir_changed,    // the dir appeared, vanished, was replaced or mounted over
+        dir_changed, // the dir appeared, vanished, was replaced or mounted over
         inotify_overflow,
         netlink_overrun,
     };

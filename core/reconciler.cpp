@@ -23,7 +23,13 @@ std::error_code reconciler::rescan()
     std::vector<std::string> names;
     const auto ec = source_.list(names);
     if (ec)
+    {
+        // Gone, or not a directory: everything in it went with it. Anything else (EMFILE,
+        // ENOMEM, EACCES) says nothing about the entries: keep them; the next change retries.
+        if (ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory)
+            return ec;
         names.clear();
+    }
     std::sort(names.begin(), names.end());
 
     // Names that vanished first, so that a namespace that moved to another name is never
@@ -94,10 +100,16 @@ void reconciler::nsids_added(std::span<const nsid_t> nsids)
     if (pending.empty())
         return;
 
-    // Candidates: live names whose namespace has no nsid, starting after the cursor, wrapping.
+    // Candidates: stale names first (`ip netns set` can number a namespace whose bind mount we
+    // have not seen yet: probing it now makes one add with its nsid, not an unnamed nsid and
+    // then an add), then live names whose namespace has no nsid, from the cursor, wrapping.
     const auto& slots = model_.slots();
     std::vector<std::string> candidates;
-    auto collect = [&](auto first, auto last) {
+    for (const auto& [name, s] : slots)
+        if (s.state != entry_state::live)
+            candidates.push_back(name);
+    auto collect = [&](auto first, auto last)
+    {
         for (auto it = first; it != last; ++it)
             if (it->second.state == entry_state::live && !model_.nsid_of(it->second.identity))
                 candidates.push_back(it->first);
@@ -111,7 +123,8 @@ void reconciler::nsids_added(std::span<const nsid_t> nsids)
         if (pending.empty())
             break;
         const auto slot = model_.slots().find(name);
-        if (slot == model_.slots().end() || model_.nsid_of(slot->second.identity))
+        if (slot == model_.slots().end() ||
+            (slot->second.state == entry_state::live && model_.nsid_of(slot->second.identity)))
             continue; // an alias of a namespace resolved a moment ago
         const auto found = probe(name);
         model_.apply_probe(name, found, clock::now());

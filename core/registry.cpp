@@ -5,7 +5,10 @@
 namespace netnsd::core
 {
 
-registry::registry(std::size_t journal_capacity) : journal_(journal_capacity) {}
+registry::registry(std::size_t journal_capacity, revision_t base)
+    : revision_(base), journal_(journal_capacity, base)
+{
+}
 
 std::optional<nsid_t> registry::nsid_of(const ns_identity& id) const
 {
@@ -121,7 +124,7 @@ void registry::set_nsid(const ns_identity& id, nsid_t nsid, time_point now)
     if (ns->second.nsid)
         nsids_.erase(*ns->second.nsid);
     ns->second.nsid = nsid;
-    nsids_[nsid] = id;
+    claim_nsid(nsid, id);
     for (const auto& name : ns->second.live_names)
     {
         auto it = slots_.find(name);
@@ -166,8 +169,26 @@ void registry::attach(const std::string& name, const ns_identity& id, std::optio
         if (ns.nsid)
             nsids_.erase(*ns.nsid);
         ns.nsid = nsid;
-        nsids_[*nsid] = id; // replaces an unnamed record of the same nsid
+        claim_nsid(*nsid, id); // replaces an unnamed record of the same nsid
     }
+}
+
+void registry::claim_nsid(nsid_t nsid, const ns_identity& id)
+{
+    auto& owner = nsids_[nsid];
+    if (owner && *owner != id)
+    {
+        // The kernel reuses the lowest free nsid: if we missed the RTM_DELNSID of the previous
+        // holder, that namespace is gone; drop its claim.
+        auto old = namespaces_.find(*owner);
+        if (old != namespaces_.end() && old->second.nsid == nsid)
+        {
+            old->second.nsid.reset();
+            if (old->second.live_names.empty())
+                namespaces_.erase(old);
+        }
+    }
+    owner = id;
 }
 
 void registry::detach(const std::string& name, const ns_identity& id)

@@ -32,7 +32,10 @@ public:
     using slot_map = std::map<std::string, slot, std::less<>>;
     using listener = std::function<void(const event&)>;
 
-    explicit registry(std::size_t journal_capacity);
+    // Revisions start after `base`. The daemon uses its start time in microseconds, so a
+    // revision from an earlier run is always older than this run's journal (the client gets a
+    // reset instead of the wrong events).
+    explicit registry(std::size_t journal_capacity, revision_t base = 0);
 
     // Called once per event, after the registry reflects it.
     void set_listener(listener l) { listener_ = std::move(l); }
@@ -70,6 +73,7 @@ private:
 
     void attach(const std::string& name, const ns_identity& id, std::optional<nsid_t> nsid);
     void detach(const std::string& name, const ns_identity& id);
+    void claim_nsid(nsid_t nsid, const ns_identity& id);
     void emit(event_type type, time_point now, std::optional<std::string> name,
               std::optional<nsid_t> nsid, std::optional<entry> subject);
 

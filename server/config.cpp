@@ -77,7 +77,8 @@ parse_outcome parse_args(int argc, const char* const* argv, config& out, std::st
             arg = arg.substr(0, eq);
             has_value = true;
         }
-        auto take_value = [&]() -> bool {
+        auto take_value = [&]() -> bool
+        {
             if (has_value)
                 return true;
             if (i + 1 >= argc)
@@ -88,7 +89,8 @@ parse_outcome parse_args(int argc, const char* const* argv, config& out, std::st
             value = argv[++i];
             return true;
         };
-        auto bad_value = [&](std::string_view why) {
+        auto bad_value = [&](std::string_view why)
+        {
             message = "netnsd: invalid value '" + value + "' for " + std::string(arg) + ": " +
                       std::string(why) + "\n";
             return parse_outcome::exit_usage;
@@ -117,14 +119,17 @@ parse_outcome parse_args(int argc, const char* const* argv, config& out, std::st
                 return parse_outcome::exit_usage;
             if (value.empty() || value.front() != '/')
                 return bad_value("expected an absolute path");
+            // One spelling everywhere: "/run/netns/" and "/run/netns" are the same dir.
+            while (value.size() > 1 && value.back() == '/')
+                value.pop_back();
             out.netns_dir = value;
         }
         else if (arg == "--journal-size")
         {
             if (!take_value())
                 return parse_outcome::exit_usage;
-            if (!parse_number(std::string_view(value), out.journal_size))
-                return bad_value("expected a whole number");
+            if (!parse_number(std::string_view(value), out.journal_size) || out.journal_size == 0)
+                return bad_value("expected a whole number > 0");
         }
         else if (arg == "--max-stream-clients" || arg == "--stream-queue-messages" ||
                  arg == "--stream-queue-bytes")

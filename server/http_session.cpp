@@ -1,5 +1,8 @@
 #include "server/http_session.hpp"
 
+#include <utility>
+#include <vector>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/http/error.hpp>
@@ -7,10 +10,8 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
-#include <utility>
-#include <vector>
-
 #include "api/problem.hpp"
+
 #include "server/stream_session.hpp"
 #include "server/websocket_session.hpp"
 

@@ -5,19 +5,20 @@
 // server); the session_set knows it by plain pointer so shutdown can close it. Loop thread.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
-#include <chrono>
-#include <cstddef>
-#include <memory>
-#include <optional>
-
 #include "api/router.hpp"
 #include "api/stream.hpp"
+
 #include "server/session_set.hpp"
 
 namespace netnsd::server
@@ -32,8 +33,8 @@ public:
     static constexpr std::chrono::seconds read_timeout{30};
     static constexpr std::chrono::seconds write_timeout{30};
 
-    http_session(boost::asio::ip::tcp::socket&& socket, api::router& router,
-                 api::stream_hub& hub, session_set& sessions);
+    http_session(boost::asio::ip::tcp::socket&& socket, api::router& router, api::stream_hub& hub,
+                 session_set& sessions);
     ~http_session();
 
     void run();

@@ -1,11 +1,11 @@
 #include "server/listener.hpp"
 
-#include <boost/asio/ip/address.hpp>
-#include <boost/asio/ip/v6_only.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/bind_handler.hpp>
-
 #include <memory>
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/beast/core/bind_handler.hpp>
 
 #include "core/log.hpp"
 
@@ -59,10 +59,8 @@ void listener::stop()
 
 void listener::do_accept()
 {
-    acceptor_.async_accept(
-        [this](boost::system::error_code ec, tcp::socket socket) {
-            on_accept(ec, std::move(socket));
-        });
+    acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket)
+                           { on_accept(ec, std::move(socket)); });
 }
 
 void listener::on_accept(boost::system::error_code ec, tcp::socket socket)

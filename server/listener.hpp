@@ -3,9 +3,9 @@
 // loop thread only.
 #pragma once
 
-#include <boost/asio/ip/tcp.hpp>
-
 #include <cstddef>
+
+#include <boost/asio/ip/tcp.hpp>
 
 #include "server/config.hpp"
 #include "server/http_session.hpp"

@@ -3,23 +3,26 @@
 // Threads: one io_context, run by this thread, owns everything below: the registry, the monitor
 // and its kernel fds, the router, the listener and every session. None of them locks, because
 // nothing else touches them. Work that blocks or changes a thread's namespace never runs here.
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/system/system_error.hpp>
-
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/system/system_error.hpp>
+
 #include "core/log.hpp"
 #include "core/monitor.hpp"
 #include "core/registry.hpp"
+
 #include "api/assets.hpp"
 #include "api/list_cache.hpp"
 #include "api/router.hpp"
 #include "api/stream.hpp"
+
 #include "server/config.hpp"
 #include "server/listener.hpp"
 #include "server/watchers.hpp"
@@ -54,7 +57,10 @@ int main(int argc, char** argv)
     std::signal(SIGPIPE, SIG_IGN);
 
     asio::io_context ioc{1};
-    core::registry model(cfg.journal_size);
+    // Revisions continue from the start time, so they never repeat across restarts.
+    const auto start_us = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    core::registry model(cfg.journal_size, static_cast<core::revision_t>(start_us.count()));
     core::monitor monitor(model, cfg.netns_dir);
     if (auto ec = monitor.open())
     {
@@ -84,20 +90,22 @@ int main(int argc, char** argv)
     }
     http->start();
     const auto where = http->local_endpoint();
-    core::log::info("netnsd " NETNSD_VERSION " listening on " + where.address().to_string() +
-                    ":" + std::to_string(where.port()) + ", watching " + cfg.netns_dir + " (" +
+    core::log::info("netnsd " NETNSD_VERSION " listening on " + where.address().to_string() + ":" +
+                    std::to_string(where.port()) + ", watching " + cfg.netns_dir + " (" +
                     std::to_string(model.slots().size()) + " entries)");
 
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     bool stopping = false;
-    signals.async_wait([&](boost::system::error_code ec, int signo) {
-        if (ec)
-            return;
-        core::log::info("signal " + std::to_string(signo) + ": shutting down");
-        stopping = true;
-        http->stop();
-        watch.stop();
-    });
+    signals.async_wait(
+        [&](boost::system::error_code ec, int signo)
+        {
+            if (ec)
+                return;
+            core::log::info("signal " + std::to_string(signo) + ": shutting down");
+            stopping = true;
+            http->stop();
+            watch.stop();
+        });
 
     while (!stopping && ioc.run_one() != 0)
     {

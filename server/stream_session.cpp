@@ -1,10 +1,10 @@
 #include "server/stream_session.hpp"
 
+#include <cstdio>
+
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
-
-#include <cstdio>
 
 namespace netnsd::server
 {
@@ -47,8 +47,8 @@ void stream_session::run()
     const bool sse = subscription_.params().format == api::stream_format::sse;
     header_ = chunked_ ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.0 200 OK\r\n";
     header_ += "Server: netnsd/" NETNSD_VERSION "\r\n";
-    header_ += sse ? "Content-Type: text/event-stream\r\n"
-                   : "Content-Type: application/x-ndjson\r\n";
+    header_ +=
+        sse ? "Content-Type: text/event-stream\r\n" : "Content-Type: application/x-ndjson\r\n";
     header_ += "Cache-Control: no-store\r\nX-Accel-Buffering: no\r\n";
     header_ += chunked_ ? "Transfer-Encoding: chunked\r\n\r\n" : "Connection: close\r\n\r\n";
     writing_ = true;
@@ -71,9 +71,9 @@ void stream_session::on_header(beast::error_code ec, std::size_t)
 void stream_session::do_read()
 {
     // Clients send nothing more; a read completes only when they go away.
-    stream_.async_read_some(asio::buffer(discard_), beast::bind_front_handler(
-                                                         &stream_session::on_read,
-                                                         shared_from_this()));
+    stream_.async_read_some(
+        asio::buffer(discard_),
+        beast::bind_front_handler(&stream_session::on_read, shared_from_this()));
 }
 
 void stream_session::on_read(beast::error_code ec, std::size_t)
@@ -139,8 +139,7 @@ void stream_session::on_keepalive(beast::error_code ec)
         framing_ = chunked_ ? hex(comment.size()) + "\r\n" + comment + "\r\n" : comment;
         writing_ = true;
         asio::async_write(stream_, asio::buffer(framing_),
-                          beast::bind_front_handler(&stream_session::on_write,
-                                                    shared_from_this()));
+                          beast::bind_front_handler(&stream_session::on_write, shared_from_this()));
     }
     do_keepalive();
 }

@@ -5,10 +5,6 @@
 // with since= or Last-Event-ID). Owns itself through its pending handlers; loop thread only.
 #pragma once
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -16,14 +12,18 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
 #include "api/stream.hpp"
+
 #include "server/session_set.hpp"
 
 namespace netnsd::server
 {
 
-class stream_session final : public std::enable_shared_from_this<stream_session>,
-                             public closable
+class stream_session final : public std::enable_shared_from_this<stream_session>, public closable
 {
 public:
     static constexpr std::chrono::seconds keepalive_interval{15};

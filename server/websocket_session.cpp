@@ -20,9 +20,8 @@ constexpr std::size_t batch = 64;
 
 } // namespace
 
-websocket_session::websocket_session(boost::asio::ip::tcp::socket&& socket,
-                                     api::stream_hub& hub, session_set& sessions,
-                                     api::stream_params&& params)
+websocket_session::websocket_session(boost::asio::ip::tcp::socket&& socket, api::stream_hub& hub,
+                                     session_set& sessions, api::stream_params&& params)
     : ws_(std::move(socket)), subscription_(hub, std::move(params), [this] { do_write(); }),
       sessions_(sessions)
 {
@@ -45,11 +44,11 @@ void websocket_session::run(beast::http::request<beast::http::string_body>&& upg
     timeouts.keep_alive_pings = true;
     ws_.set_option(timeouts);
     ws_.read_message_max(max_client_message);
-    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-        res.set(beast::http::field::server, "netnsd/" NETNSD_VERSION);
-    }));
-    ws_.async_accept(upgrade, beast::bind_front_handler(&websocket_session::on_accept,
-                                                        shared_from_this()));
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res)
+        { res.set(beast::http::field::server, "netnsd/" NETNSD_VERSION); }));
+    ws_.async_accept(upgrade,
+                     beast::bind_front_handler(&websocket_session::on_accept, shared_from_this()));
 }
 
 void websocket_session::on_accept(beast::error_code ec)

@@ -5,6 +5,10 @@
 // closes with 1001. Owns itself through its pending handlers; loop thread only.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
+#include <memory>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -12,11 +16,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
-#include <chrono>
-#include <cstddef>
-#include <memory>
-
 #include "api/stream.hpp"
+
 #include "server/session_set.hpp"
 
 namespace netnsd::server

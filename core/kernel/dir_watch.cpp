@@ -1,11 +1,10 @@
 #include "core/kernel/dir_watch.hpp"
 
+#include <array>
+#include <cstring>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <array>
-#include <cstring>
 
 #include "core/kernel/errno.hpp"
 
@@ -41,8 +40,7 @@ bool decode_inotify(std::span<const std::byte> bytes, std::vector<inotify_record
     return true;
 }
 
-std::vector<dir_change> translate(const std::vector<inotify_record>& records,
-                                  const watch_ids& ids)
+std::vector<dir_change> translate(const std::vector<inotify_record>& records, const watch_ids& ids)
 {
     using kind = dir_change::kind;
     std::vector<dir_change> out;
@@ -113,7 +111,9 @@ bool dir_watch::arm(std::error_code& problem)
         problem = last_error(); // ENOENT: missing; ENOTDIR: not a directory; EACCES: unreadable
         return false;
     }
-    struct stat st{};
+    struct stat st
+    {
+    };
     if (::stat(path_.c_str(), &st) == 0)
     {
         watched_dev_ = st.st_dev;
@@ -132,7 +132,9 @@ bool dir_watch::moved() const
 {
     if (ids_.dir < 0)
         return false;
-    struct stat st{};
+    struct stat st
+    {
+    };
     if (::stat(path_.c_str(), &st) != 0)
         return true;
     return st.st_dev != watched_dev_ || st.st_ino != watched_ino_;

@@ -52,15 +52,14 @@ struct watch_ids
 };
 
 // Pure translation of decoded records into changes. Directory noise (open/access) is ignored.
-std::vector<dir_change> translate(const std::vector<inotify_record>& records,
-                                  const watch_ids& ids);
+std::vector<dir_change> translate(const std::vector<inotify_record>& records, const watch_ids& ids);
 
 class dir_watch
 {
 public:
     // The mask on the dir itself (netns-kernel.md §13.5).
-    static constexpr std::uint32_t dir_mask = 0x100 | 0x200 | 0x40 | 0x80 | 0x400 | 0x800 |
-                                              0x2000 | 0x01000000; // IN_ONLYDIR
+    static constexpr std::uint32_t dir_mask =
+        0x100 | 0x200 | 0x40 | 0x80 | 0x400 | 0x800 | 0x2000 | 0x01000000; // IN_ONLYDIR
     // On the parent: the dir's name appearing, vanishing or changing mode.
     static constexpr std::uint32_t parent_mask = 0x100 | 0x200 | 0x40 | 0x80 | 0x4;
 

@@ -1,10 +1,9 @@
 #include "core/kernel/netns_dir.hpp"
 
+#include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-
-#include <cstring>
 
 #include "core/kernel/errno.hpp"
 #include "core/kernel/nsfs.hpp"
@@ -62,7 +61,9 @@ probe_result netns_dir::probe(std::string_view name)
 
 bool netns_dir::still_is(std::string_view name, const ns_identity& id)
 {
-    struct stat st{};
+    struct stat st
+    {
+    };
     if (::stat(entry_path(name).c_str(), &st) != 0)
         return false;
     return st.st_dev == id.dev && st.st_ino == id.ino;

@@ -1,13 +1,12 @@
 #include "core/kernel/nsfs.hpp"
 
+#include <cstdint>
 #include <linux/magic.h>
 #include <linux/nsfs.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
-
-#include <cstdint>
 
 namespace netnsd::core::kernel
 {
@@ -21,12 +20,16 @@ constexpr unsigned long ns_get_id = _IOR(NSIO, 0xd, std::uint64_t);
 
 std::optional<ns_identity> identify_netns(int fd) noexcept
 {
-    struct statfs fs{};
+    struct statfs fs
+    {
+    };
     if (::fstatfs(fd, &fs) != 0 || fs.f_type != NSFS_MAGIC)
         return std::nullopt;
     if (::ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET)
         return std::nullopt;
-    struct stat st{};
+    struct stat st
+    {
+    };
     if (::fstat(fd, &st) != 0)
         return std::nullopt;
     ns_identity id;

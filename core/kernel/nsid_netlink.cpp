@@ -1,15 +1,15 @@
 #include "core/kernel/nsid_netlink.hpp"
 
-#include <libmnl/libmnl.h>
+#include <array>
+#include <cerrno>
+#include <ctime>
 #include <linux/net_namespace.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
-
-#include <array>
-#include <cerrno>
-#include <ctime>
 #include <utility>
+
+#include <libmnl/libmnl.h>
 
 #include "core/errc.hpp"
 #include "core/kernel/errno.hpp"
@@ -98,7 +98,8 @@ std::error_code parse_nsid_datagram(std::span<const std::byte> bytes, nsid_datag
         case NLMSG_DONE:
             out.done = true;
             break;
-        case NLMSG_ERROR: {
+        case NLMSG_ERROR:
+        {
             if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(nlmsgerr)))
                 return core::errc::protocol;
             const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
@@ -110,7 +111,8 @@ std::error_code parse_nsid_datagram(std::span<const std::byte> bytes, nsid_datag
         }
         case RTM_NEWNSID:
         case RTM_DELNSID:
-        case RTM_GETNSID: { // very old kernels answered with RTM_GETNSID
+        case RTM_GETNSID:
+        { // very old kernels answered with RTM_GETNSID
             if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(rtgenmsg)))
                 return core::errc::protocol;
             std::array<const nlattr*, NETNSA_MAX + 1> table{};

@@ -43,14 +43,23 @@ using revisions = std::vector<revision_t>;
 
 } // namespace
 
-TEST_CASE("an empty journal covers every revision and yields nothing")
+TEST_CASE("an empty journal covers only its base and yields nothing")
 {
     const journal j(4);
     CHECK(j.size() == 0);
     CHECK(j.capacity() == 4);
     CHECK(j.covers(0));
-    CHECK(j.covers(7));
+    CHECK_FALSE(j.covers(7)); // a revision this journal never had
     CHECK(since(j, 0) == revisions{});
+}
+
+TEST_CASE("a journal with a base refuses revisions from before it")
+{
+    const journal j(4, 100);
+    CHECK(j.covers(100));
+    CHECK_FALSE(j.covers(99));
+    CHECK_FALSE(j.covers(0));
+    CHECK_FALSE(j.covers(101));
 }
 
 TEST_CASE("a journal under capacity keeps every event in order")
@@ -93,8 +102,9 @@ TEST_CASE("covers is exact after trimming")
     CHECK(j.covers(2));
     CHECK(j.covers(3));
     CHECK(j.covers(5));
-    CHECK(j.covers(6));
-    CHECK(j.covers(1000));
+    // Ahead of the newest: not something this journal can continue from.
+    CHECK_FALSE(j.covers(6));
+    CHECK_FALSE(j.covers(1000));
 }
 
 TEST_CASE("for_each_since yields the events after since, oldest first")

@@ -1,17 +1,16 @@
 // The event stream on a real kernel: every change arrives, once, in order, over websocket, SSE
 // and NDJSON; clients resume exactly; slow clients are dropped without hurting the others.
-#include <doctest/doctest.h>
-
+#include <atomic>
 #include <fcntl.h>
+#include <fstream>
+#include <functional>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 
-#include <atomic>
-#include <fstream>
-#include <functional>
-#include <thread>
+#include <doctest/doctest.h>
 
 #include "support/netns_ops.hpp"
 #include "support/oracle.hpp"
@@ -137,37 +136,46 @@ TEST_CASE("a burst of 2000 changes reaches websocket, SSE and NDJSON clients exa
     // has seen the revision the burst ends at (known only afterwards).
     std::atomic<std::uint64_t> until{~std::uint64_t{0}};
     replay from_ws, from_sse, from_nd;
-    auto follow_in_thread = [&](replay& r, auto read) {
-        return std::thread([&r, read, &until]() mutable {
-            while (r.revision() < until.load())
+    auto follow_in_thread = [&](replay& r, auto read)
+    {
+        return std::thread(
+            [&r, read, &until]() mutable
             {
-                auto m = read();
-                if (!m || !r.apply(*m))
-                    return;
-            }
-        });
+                while (r.revision() < until.load())
+                {
+                    auto m = read();
+                    if (!m || !r.apply(*m))
+                        return;
+                }
+            });
     };
     auto ws_thread = follow_in_thread(from_ws, [&] { return ws.read(10s); });
-    auto sse_thread = follow_in_thread(from_sse, [&]() -> std::optional<json> {
-        auto m = sse.read(10s);
-        return m ? std::optional(m->data) : std::nullopt;
-    });
-    auto nd_thread = follow_in_thread(from_nd, [&]() -> std::optional<json> {
-        auto m = nd.read(10s);
-        return m ? std::optional(m->data) : std::nullopt;
-    });
+    auto sse_thread = follow_in_thread(from_sse,
+                                       [&]() -> std::optional<json>
+                                       {
+                                           auto m = sse.read(10s);
+                                           return m ? std::optional(m->data) : std::nullopt;
+                                       });
+    auto nd_thread = follow_in_thread(from_nd,
+                                      [&]() -> std::optional<json>
+                                      {
+                                          auto m = nd.read(10s);
+                                          return m ? std::optional(m->data) : std::nullopt;
+                                      });
 
     // ip and the in-process creator at the same time.
-    std::thread by_ip([] {
-        std::string script;
-        for (int i = 0; i < 150; ++i)
-            script += "ip netns add ip" + std::to_string(i) + "\n";
-        for (int i = 0; i < 150; i += 3)
-            script += "ip netns set ip" + std::to_string(i) + " auto\n";
-        for (int i = 1; i < 150; i += 3)
-            script += "ip netns del ip" + std::to_string(i) + "\n";
-        run({"sh", "-c", script});
-    });
+    std::thread by_ip(
+        []
+        {
+            std::string script;
+            for (int i = 0; i < 150; ++i)
+                script += "ip netns add ip" + std::to_string(i) + "\n";
+            for (int i = 0; i < 150; i += 3)
+                script += "ip netns set ip" + std::to_string(i) + " auto\n";
+            for (int i = 1; i < 150; i += 3)
+                script += "ip netns del ip" + std::to_string(i) + "\n";
+            run({"sh", "-c", script});
+        });
     int made = 0;
     for (int i = 0; i < 1200; ++i)
         made += create_netns("fast" + std::to_string(i)) ? 1 : 0;
@@ -178,11 +186,13 @@ TEST_CASE("a burst of 2000 changes reaches websocket, SSE and NDJSON clients exa
 
     const auto expected = ip_list();
     std::uint64_t last = 0;
-    REQUIRE(eventually([&] {
-        const auto live = api_live(at);
-        last = current_revision(s.d);
-        return live == expected;
-    }));
+    REQUIRE(eventually(
+        [&]
+        {
+            const auto live = api_live(at);
+            last = current_revision(s.d);
+            return live == expected;
+        }));
     until = last;
     ws_thread.join();
     sse_thread.join();
@@ -208,12 +218,15 @@ TEST_CASE("a burst of 2000 changes reaches websocket, SSE and NDJSON clients exa
     CHECK(rss_after - rss_before < 32 * 1024);
 }
 
-TEST_CASE("a client that reconnects with since gets exactly the events it missed")
+namespace
 {
-    started s;
+
+// Connects, learns the revision, leaves; then 50 changes happen. Returns the revision it left at.
+std::uint64_t leave_and_miss_fifty(const netnsd_process& d)
+{
     std::uint64_t left_at = 0;
     {
-        ws_client first(s.d.where(), "/api/v1/events");
+        ws_client first(d.where(), "/api/v1/events");
         auto hello = first.read();
         REQUIRE(hello);
         CHECK((*hello)["type"] == "hello");
@@ -223,64 +236,104 @@ TEST_CASE("a client that reconnects with since gets exactly the events it missed
         REQUIRE(create_netns("missed" + std::to_string(i)));
     for (int i = 0; i < 25; ++i)
         REQUIRE(delete_netns("missed" + std::to_string(i)));
-    REQUIRE(eventually([&] { return current_revision(s.d) == left_at + 50; }));
-
-    SUBCASE("over a websocket")
-    {
-        ws_client again(s.d.where(), "/api/v1/events?since=" + std::to_string(left_at));
-        auto hello = again.read();
-        REQUIRE(hello);
-        CHECK((*hello)["revision"] == left_at + 50);
-        for (std::uint64_t i = 1; i <= 50; ++i)
-        {
-            auto e = again.read();
-            REQUIRE(e);
-            CHECK((*e)["revision"] == left_at + i);
-            CHECK((*e)["type"] == (i <= 25 ? "add" : "delete"));
-        }
-        CHECK(!again.read(300ms));
-    }
-    SUBCASE("over SSE with Last-Event-ID")
-    {
-        stream_reader again(s.d.where(), "/api/v1/events", true, std::to_string(left_at));
-        auto hello = again.read();
-        REQUIRE(hello);
-        CHECK(hello->event == "hello");
-        for (std::uint64_t i = 1; i <= 50; ++i)
-        {
-            auto e = again.read();
-            REQUIRE(e);
-            CHECK(e->id == left_at + i);
-            CHECK(e->event == (i <= 25 ? "add" : "delete"));
-        }
-        CHECK(!again.read(300ms));
-    }
+    REQUIRE(eventually([&] { return current_revision(d) == left_at + 50; }));
+    return left_at;
 }
 
-TEST_CASE("a since older than the journal gets a reset and a snapshot")
+} // namespace
+
+TEST_CASE("a websocket client that reconnects with since gets exactly the events it missed")
 {
-    started s({"--journal-size=10"});
+    started s;
+    const auto left_at = leave_and_miss_fifty(s.d);
+    ws_client again(s.d.where(), "/api/v1/events?since=" + std::to_string(left_at));
+    auto hello = again.read();
+    REQUIRE(hello);
+    CHECK((*hello)["revision"] == left_at + 50);
+    std::map<std::string, int> types;
+    for (std::uint64_t i = 1; i <= 50; ++i)
+    {
+        auto e = again.read();
+        REQUIRE(e);
+        CHECK((*e)["revision"] == left_at + i);
+        ++types[(*e)["type"].get<std::string>()];
+    }
+    // Adds and deletes interleave as netnsd saw them; there are 25 of each.
+    CHECK(types == std::map<std::string, int>{{"add", 25}, {"delete", 25}});
+    CHECK(!again.read(300ms));
+}
+
+TEST_CASE("an SSE client that reconnects with Last-Event-ID gets exactly the events it missed")
+{
+    started s;
+    const auto left_at = leave_and_miss_fifty(s.d);
+    stream_reader again(s.d.where(), "/api/v1/events", true, std::to_string(left_at));
+    auto hello = again.read();
+    REQUIRE(hello);
+    CHECK(hello->event == "hello");
+    std::map<std::string, int> types;
+    for (std::uint64_t i = 1; i <= 50; ++i)
+    {
+        auto e = again.read();
+        REQUIRE(e);
+        CHECK(e->id == left_at + i);
+        ++types[e->event];
+    }
+    CHECK(types == std::map<std::string, int>{{"add", 25}, {"delete", 25}});
+    CHECK(!again.read(300ms));
+}
+
+namespace
+{
+
+// A netnsd with a journal of 10 that has seen 30 adds; returns the revision it started at.
+std::uint64_t thirty_adds(const netnsd_process& d)
+{
+    const auto start = current_revision(d);
     for (int i = 0; i < 30; ++i)
         REQUIRE(create_netns("old" + std::to_string(i)));
-    REQUIRE(eventually([&] { return current_revision(s.d) == 30; }));
-    stream_reader nd(s.d.where(), "/api/v1/events?since=3", false);
-    auto hello = nd.read();
+    REQUIRE(eventually([&] { return current_revision(d) == start + 30; }));
+    return start;
+}
+
+} // namespace
+
+TEST_CASE("a since older than the journal gets a reset and a snapshot, then live events")
+{
+    started s({"--journal-size=10"});
+    const auto start = thirty_adds(s.d);
+    stream_reader nd(s.d.where(), "/api/v1/events?since=" + std::to_string(start + 3), false);
+    REQUIRE(nd.read()); // hello
     auto reset = nd.read();
-    auto snapshot = nd.read();
-    REQUIRE(hello);
     REQUIRE(reset);
-    REQUIRE(snapshot);
     CHECK(reset->data["type"] == "reset");
-    CHECK(reset->data["revision"] == 30);
+    CHECK(reset->data["revision"] == start + 30);
+    auto snapshot = nd.read();
+    REQUIRE(snapshot);
     CHECK(snapshot->data["type"] == "snapshot");
-    CHECK(snapshot->data["revision"] == 30);
+    CHECK(snapshot->data["revision"] == start + 30);
     CHECK(snapshot->data["namespaces"].size() == 30);
-    // Then live events continue from the snapshot.
     REQUIRE(create_netns("new"));
     auto next = nd.read();
     REQUIRE(next);
-    CHECK(next->data["revision"] == 31);
+    CHECK(next->data["revision"] == start + 31);
     CHECK(next->data["name"] == "new");
+}
+
+TEST_CASE("a since from before this run, or ahead of it, gets a reset")
+{
+    started s({"--journal-size=10"});
+    const auto start = thirty_adds(s.d);
+    for (const auto since : {std::uint64_t{0}, start - 1, start + 31, start + 1000000})
+    {
+        CAPTURE(since);
+        stream_reader nd(s.d.where(), "/api/v1/events?since=" + std::to_string(since), false);
+        REQUIRE(nd.read()); // hello
+        auto reset = nd.read();
+        REQUIRE(reset);
+        CHECK(reset->data["type"] == "reset");
+        CHECK(reset->data["revision"] == start + 30);
+    }
 }
 
 TEST_CASE("a placeholder makes no add, its bind mount does")
@@ -291,9 +344,8 @@ TEST_CASE("a placeholder makes no add, its bind mount does")
     const int fd = ::open("/run/netns/pending", O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
     REQUIRE(fd >= 0);
     ::close(fd);
-    CHECK(eventually([&] {
-        return get_json(s.d.where(), "/api/v1/netns/pending")["state"] == "stale";
-    }));
+    CHECK(eventually(
+        [&] { return get_json(s.d.where(), "/api/v1/netns/pending")["state"] == "stale"; }));
     CHECK(!ws.read(300ms)); // nothing for the placeholder
     run_ok({"unshare", "--net", "mount", "--bind", "/proc/self/ns/net", "/run/netns/pending"});
     auto add = ws.read();
@@ -316,10 +368,12 @@ TEST_CASE("destroyed arrives after delete, when the last process inside exits")
         ::execlp("ip", "ip", "netns", "exec", "held", "sleep", "60", nullptr);
         ::_exit(127);
     }
-    REQUIRE(eventually([&] {
-        return run({"ip", "netns", "pids", "held"}).out.find(std::to_string(holder)) !=
-               std::string::npos;
-    }));
+    REQUIRE(eventually(
+        [&]
+        {
+            return run({"ip", "netns", "pids", "held"}).out.find(std::to_string(holder)) !=
+                   std::string::npos;
+        }));
     run_ok({"ip", "netns", "del", "held"});
     auto del = ws.read();
     REQUIRE(del);
@@ -368,8 +422,8 @@ TEST_CASE("names and types filter the stream")
 TEST_CASE("bad stream parameters are refused with 400 before any upgrade")
 {
     started s;
-    for (const std::string query : {"since=abc", "since=-1", "types=add,bogus", "names=",
-                                    "snapshot=maybe", "colour=blue"})
+    for (const std::string query :
+         {"since=abc", "since=-1", "types=add,bogus", "names=", "snapshot=maybe", "colour=blue"})
     {
         CAPTURE(query);
         ws_client ws(s.d.where(), "/api/v1/events?" + query);
@@ -395,35 +449,36 @@ TEST_CASE("stream clients beyond --max-stream-clients get 503")
     CHECK(four.status() == 503);
 }
 
-TEST_CASE("client frames: text is ignored, binary closes 1003, over 64 KiB closes 1009")
+TEST_CASE("a text frame from a client is ignored")
 {
     started s;
-    SUBCASE("text")
-    {
-        ws_client ws(s.d.where(), "/api/v1/events");
-        REQUIRE(ws.read());
-        REQUIRE(ws.send_text("hello?"));
-        REQUIRE(create_netns("still"));
-        auto add = ws.read();
-        REQUIRE(add);
-        CHECK((*add)["name"] == "still");
-    }
-    SUBCASE("binary")
-    {
-        ws_client ws(s.d.where(), "/api/v1/events");
-        REQUIRE(ws.read());
-        REQUIRE(ws.send_binary("\x01\x02"));
-        CHECK(!ws.read());
-        CHECK(ws.close_code() == 1003);
-    }
-    SUBCASE("too big")
-    {
-        ws_client ws(s.d.where(), "/api/v1/events");
-        REQUIRE(ws.read());
-        ws.send_text(std::string(64 * 1024 + 1, 'x'));
-        CHECK(!ws.read());
-        CHECK(ws.close_code() == 1009);
-    }
+    ws_client ws(s.d.where(), "/api/v1/events");
+    REQUIRE(ws.read());
+    REQUIRE(ws.send_text("hello?"));
+    REQUIRE(create_netns("still"));
+    auto add = ws.read();
+    REQUIRE(add);
+    CHECK((*add)["name"] == "still");
+}
+
+TEST_CASE("a binary frame from a client closes with 1003")
+{
+    started s;
+    ws_client ws(s.d.where(), "/api/v1/events");
+    REQUIRE(ws.read());
+    REQUIRE(ws.send_binary("\x01\x02"));
+    CHECK(!ws.read());
+    CHECK(ws.close_code() == 1003);
+}
+
+TEST_CASE("a client message over 64 KiB closes with 1009")
+{
+    started s;
+    ws_client ws(s.d.where(), "/api/v1/events");
+    REQUIRE(ws.read());
+    ws.send_text(std::string(64 * 1024 + 1, 'x'));
+    CHECK(!ws.read());
+    CHECK(ws.close_code() == 1009);
 }
 
 TEST_CASE("SIGTERM closes websockets with 1001, ends streams, and exits 0")

@@ -1,14 +1,13 @@
 // netnsd follows /run/netns on a real kernel: `ip` changes things, the API must agree.
-#include <doctest/doctest.h>
-
 #include <fcntl.h>
+#include <fstream>
 #include <signal.h>
+#include <string>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <string>
+#include <doctest/doctest.h>
 
 #include "support/oracle.hpp"
 #include "support/process.hpp"
@@ -94,13 +93,14 @@ TEST_CASE("the nsid list agrees with ip netns list-id, and a destroyed namespace
     run_ok({"ip", "netns", "add", "gone"});
     run_ok({"ip", "netns", "set", "keep", "3"});
     run_ok({"ip", "netns", "set", "gone", "auto"});
-    auto api_ids = [&] {
+    auto api_ids = [&]
+    {
         std::map<int, std::optional<std::string>> out;
         const auto body = get_json(s.d.where(), "/api/v1/nsids");
         for (const auto& row : body["nsids"])
-            out.emplace(row["nsid"].get<int>(), row["name"].is_null()
-                                                    ? std::nullopt
-                                                    : std::optional(row["name"].get<std::string>()));
+            out.emplace(row["nsid"].get<int>(),
+                        row["name"].is_null() ? std::nullopt
+                                              : std::optional(row["name"].get<std::string>()));
         return out;
     };
     CHECK(eventually([&] { return api_ids() == ip_list_id() && api_ids().size() == 2; }, within));
@@ -139,7 +139,8 @@ TEST_CASE("a burst of 500 adds and deletes converges to exactly what ip lists")
     REQUIRE(expected.size() == 125);
     std::optional<std::map<std::string, std::optional<int>>> got;
     CHECK(eventually(
-        [&] {
+        [&]
+        {
             got = api_live(s.d.where());
             return got == expected;
         },
@@ -176,13 +177,14 @@ TEST_CASE("a placeholder becomes live when its bind mount appears, which makes n
 TEST_CASE("names the kernel allows are listed and addressable by their href")
 {
     started s;
-    const std::vector<std::string> names = {"sp ace", "tab\there", "new\nline", "--",
-                                            "-leading", "\xc3\xa9t\xc3\xa9", "bad\xff\xfe",
-                                            std::string(255, 'x')};
+    const std::vector<std::string> names = {
+        "sp ace",   "tab\there",         "new\nline",   "--",
+        "-leading", "\xc3\xa9t\xc3\xa9", "bad\xff\xfe", std::string(255, 'x')};
     for (const auto& name : names)
         run_ok({"ip", "netns", "add", name});
     CHECK(eventually(
-        [&] {
+        [&]
+        {
             const auto live = api_live(s.d.where());
             return live && live->size() == names.size();
         },
@@ -201,9 +203,9 @@ TEST_CASE("names the kernel allows are listed and addressable by their href")
 TEST_CASE("invalid names are refused with 400 and a problem body")
 {
     started s;
-    const std::vector<std::string> targets = {
-        "/api/v1/netns/%2E%2E", "/api/v1/netns/.", "/api/v1/netns/a%2Fb", "/api/v1/netns/%00",
-        "/api/v1/netns/" + std::string(256, 'y')};
+    const std::vector<std::string> targets = {"/api/v1/netns/%2E%2E", "/api/v1/netns/.",
+                                              "/api/v1/netns/a%2Fb", "/api/v1/netns/%00",
+                                              "/api/v1/netns/" + std::string(256, 'y')};
     for (const auto& target : targets)
     {
         CAPTURE(target);
@@ -224,7 +226,8 @@ TEST_CASE("the netns dir removed and created again is followed")
     run_ok({"umount", "-l", "/run/netns"});
     REQUIRE(::rmdir("/run/netns") == 0);
     CHECK(eventually(
-        [&] {
+        [&]
+        {
             const auto h = get_json(s.d.where(), "/healthz");
             return h["status"] == "degraded" && h["namespaces"] == 0;
         },
@@ -249,7 +252,9 @@ TEST_CASE("a filesystem mounted over the netns dir is noticed")
     // Uncovered again: the old entry is back, the new one hidden.
     run_ok({"umount", "-l", "/run/netns"});
     CHECK(eventually(
-        [&] { return shows(s.d, "under", {"live", std::nullopt}) && absent(s.d, "over"); },
+        [&] {
+            return shows(s.d, "under", {"live", std::nullopt}) && absent(s.d, "over");
+        },
         within));
 }
 
@@ -292,7 +297,8 @@ TEST_CASE("an inotify queue overflow still converges")
     d.signal(SIGCONT);
 
     CHECK(eventually(
-        [&] {
+        [&]
+        {
             const auto all = api_netns(d.where());
             return all && all->size() == 101 && all->at("survivor").state == "live";
         },

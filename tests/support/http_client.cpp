@@ -1,14 +1,13 @@
 #include "support/http_client.hpp"
 
 #include <arpa/inet.h>
+#include <cstring>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <cstring>
 
 namespace netnsd::test
 {
@@ -143,8 +142,8 @@ std::optional<http_reply> http(const endpoint& to, const std::string& method,
     socket_fd fd(connect_to(to));
     if (fd.get() < 0)
         return std::nullopt;
-    std::string req = method + " " + target + " HTTP/1.1\r\nHost: " + to.host +
-                      "\r\nConnection: close\r\n";
+    std::string req =
+        method + " " + target + " HTTP/1.1\r\nHost: " + to.host + "\r\nConnection: close\r\n";
     for (const auto& [k, v] : headers)
         req += k + ": " + v + "\r\n";
     if (!body.empty() || method == "POST" || method == "PUT")

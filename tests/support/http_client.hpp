@@ -30,9 +30,10 @@ struct endpoint
 
 // Sends `method target` with the body (if any) and reads one reply. nullopt when the
 // connection fails or the reply is malformed.
-std::optional<http_reply> http(const endpoint& to, const std::string& method,
-                               const std::string& target, const std::string& body = {},
-                               const std::vector<std::pair<std::string, std::string>>& headers = {});
+std::optional<http_reply>
+http(const endpoint& to, const std::string& method, const std::string& target,
+     const std::string& body = {},
+     const std::vector<std::pair<std::string, std::string>>& headers = {});
 
 inline std::optional<http_reply> http_get(const endpoint& to, const std::string& target)
 {

@@ -1,6 +1,7 @@
 #include "support/oracle.hpp"
 
 #include "api/uri.hpp"
+
 #include "support/process.hpp"
 
 namespace netnsd::test

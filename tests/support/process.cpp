@@ -1,17 +1,16 @@
 #include "support/process.hpp"
 
-#include <doctest/doctest.h>
-
+#include <cstdlib>
 #include <fcntl.h>
+#include <fstream>
 #include <signal.h>
 #include <spawn.h>
+#include <sstream>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
-#include <thread>
+#include <doctest/doctest.h>
 
 extern char** environ;
 
@@ -114,21 +113,11 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
     }
 }
 
-std::string netnsd_binary()
-{
-    if (const char* bin = std::getenv("NETNSD_BIN"))
-        return bin;
-#ifdef NETNSD_TEST_BINARY
-    return NETNSD_TEST_BINARY;
-#else
-    return "netnsd";
-#endif
-}
-
-netnsd_process::netnsd_process(std::vector<std::string> args, endpoint where) : where_(std::move(where))
+netnsd_process::netnsd_process(std::vector<std::string> args, endpoint where, std::string binary)
+    : where_(std::move(where))
 {
     log_path_ = temp_path(".log");
-    std::vector<std::string> argv{netnsd_binary(),
+    std::vector<std::string> argv{std::move(binary),
                                   "--listen=" + where_.host + ":" + std::to_string(where_.port)};
     argv.insert(argv.end(), args.begin(), args.end());
     pid_ = spawn(argv, "/dev/null", log_path_);
@@ -161,16 +150,17 @@ bool netnsd_process::ready(std::chrono::milliseconds deadline)
     if (pid_ <= 0)
         return false;
     return eventually(
-        [&] {
-            int status = 0;
-            if (!status_ && ::waitpid(pid_, &status, WNOHANG) == pid_)
-                status_ = status;
-            if (status_)
-                return true; // exited: stop waiting, and fail below
-            auto r = http_get(where_, "/healthz");
-            return r && r->status == 200;
-        },
-        deadline) &&
+               [&]
+               {
+                   int status = 0;
+                   if (!status_ && ::waitpid(pid_, &status, WNOHANG) == pid_)
+                       status_ = status;
+                   if (status_)
+                       return true; // exited: stop waiting, and fail below
+                   auto r = http_get(where_, "/healthz");
+                   return r && r->status == 200;
+               },
+               deadline) &&
            !status_;
 }
 

@@ -2,12 +2,12 @@
 // oracle), or start the real netnsd and wait until it answers. Test thread only.
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <optional>
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
 #include "support/http_client.hpp"
@@ -32,14 +32,25 @@ std::string run_ok(const std::vector<std::string>& argv);
 bool eventually(const std::function<bool()>& condition,
                 std::chrono::milliseconds deadline = std::chrono::milliseconds(5000));
 
-// The netnsd binary under test: NETNSD_BIN, else the path CMake compiled in.
-std::string netnsd_binary();
+// The netnsd binary under test: NETNSD_BIN, else the path CMake compiled into the test
+// executable (NETNSD_TEST_BINARY; inline, so only executables that start netnsd depend on it).
+inline std::string netnsd_binary()
+{
+    if (const char* bin = std::getenv("NETNSD_BIN"))
+        return bin;
+#ifdef NETNSD_TEST_BINARY
+    return NETNSD_TEST_BINARY;
+#else
+    return "netnsd";
+#endif
+}
 
 // A running netnsd. The destructor stops it (SIGTERM, then SIGKILL after 10 s).
 class netnsd_process
 {
 public:
-    explicit netnsd_process(std::vector<std::string> args = {}, endpoint where = {});
+    explicit netnsd_process(std::vector<std::string> args = {}, endpoint where = {},
+                            std::string binary = netnsd_binary());
     ~netnsd_process();
     netnsd_process(const netnsd_process&) = delete;
     netnsd_process& operator=(const netnsd_process&) = delete;

@@ -1,5 +1,7 @@
 #include "support/sandbox.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -7,9 +9,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 
 namespace netnsd::test
 {

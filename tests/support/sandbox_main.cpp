@@ -1,10 +1,10 @@
 // main() of the integration tests: enter the sandbox, then run doctest. Listing test cases (as
 // doctest_discover_tests does at build time) needs no sandbox.
 #define DOCTEST_CONFIG_IMPLEMENT
-#include <doctest/doctest.h>
-
 #include <cstdio>
 #include <cstring>
+
+#include <doctest/doctest.h>
 
 #include "support/sandbox.hpp"
 

@@ -1,5 +1,11 @@
 #include "support/stream_client.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -7,12 +13,6 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/websocket/stream.hpp>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 namespace netnsd::test
 {
@@ -30,6 +30,9 @@ struct ws_client::impl
     bool ok = false;
     unsigned status = 0;
     std::optional<int> close;
+    bool reading = false;
+    bool done = false;
+    boost::system::error_code result;
 };
 
 ws_client::ws_client(const endpoint& to, const std::string& target, int receive_buffer)
@@ -68,35 +71,38 @@ std::optional<int> ws_client::close_code() const noexcept
 
 std::optional<nlohmann::json> ws_client::read(std::chrono::milliseconds timeout)
 {
-    if (!impl_->ok)
+    auto& d = *impl_;
+    if (!d.ok)
         return std::nullopt;
-    bool done = false;
-    boost::system::error_code result;
-    impl_->buffer.clear();
-    impl_->ws.async_read(impl_->buffer, [&](boost::system::error_code ec, std::size_t) {
-        done = true;
-        result = ec;
-    });
-    impl_->ioc.restart();
-    impl_->ioc.run_for(timeout);
-    if (!done)
+    // A read that times out stays pending (cancelling would break the websocket stream); the
+    // next call waits for the same one.
+    if (!d.reading)
     {
-        boost::system::error_code ignored;
-        impl_->ws.next_layer().cancel(ignored);
-        impl_->ioc.restart();
-        impl_->ioc.run();
-        impl_->ok = false;
+        d.reading = true;
+        d.done = false;
+        d.buffer.clear();
+        d.ws.async_read(d.buffer,
+                        [&d](boost::system::error_code ec, std::size_t)
+                        {
+                            d.done = true;
+                            d.result = ec;
+                        });
+    }
+    d.ioc.restart();
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (!d.done && std::chrono::steady_clock::now() < until)
+        d.ioc.run_one_until(until);
+    if (!d.done)
+        return std::nullopt;
+    d.reading = false;
+    if (d.result)
+    {
+        if (d.result == websocket::error::closed)
+            d.close = d.ws.reason().code;
+        d.ok = false;
         return std::nullopt;
     }
-    if (result)
-    {
-        if (result == websocket::error::closed)
-            impl_->close = impl_->ws.reason().code;
-        impl_->ok = false;
-        return std::nullopt;
-    }
-    auto j = nlohmann::json::parse(beast::buffers_to_string(impl_->buffer.data()), nullptr, false);
-    return j;
+    return nlohmann::json::parse(beast::buffers_to_string(d.buffer.data()), nullptr, false);
 }
 
 bool ws_client::send_text(const std::string& text)
@@ -176,8 +182,8 @@ stream_reader::~stream_reader()
 
 bool stream_reader::fill(std::chrono::steady_clock::time_point deadline)
 {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0)
         return false;
     pollfd p{fd_, POLLIN, 0};
