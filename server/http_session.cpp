@@ -39,6 +39,12 @@ void http_session::run()
     do_read();
 }
 
+void http_session::abort()
+{
+    closing_ = true;
+    do_close();
+}
+
 void http_session::close()
 {
     closing_ = true;
@@ -54,6 +60,19 @@ void http_session::do_read()
     parser_->header_limit(header_limit);
     parser_->body_limit(body_limit);
     stream_.expires_after(read_timeout);
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        beast::bind_front_handler(&http_session::on_header, shared_from_this()));
+}
+
+void http_session::on_header(beast::error_code ec, std::size_t bytes)
+{
+    // Beast checks header_limit per read, so a header that arrives over several reads can pass
+    // it by up to the size of the earlier reads; the bytes it consumed for the header are exact.
+    if (!ec && bytes > header_limit)
+        ec = http::error::header_limit;
+    if (ec || parser_->is_done())
+        return on_read(ec, bytes);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&http_session::on_read, shared_from_this()));
 }
@@ -68,7 +87,7 @@ void http_session::on_read(beast::error_code ec, std::size_t)
     {
         // The request cannot be trusted any further: answer once, then close.
         problem_type type = problem_type::bad_request;
-        if (ec == http::error::header_limit)
+        if (ec == http::error::header_limit || ec == http::error::buffer_overflow)
             type = problem_type::header_too_large;
         else if (ec == http::error::body_limit)
             type = problem_type::payload_too_large;
@@ -78,6 +97,15 @@ void http_session::on_read(beast::error_code ec, std::size_t)
     }
 
     auto& req = parser_->get();
+    // RFC 9112 §6.3: a request whose last transfer coding is not chunked has no knowable end;
+    // reading on would desynchronise the connection. §3.2: HTTP/1.1 requires Host.
+    if (req.find(http::field::transfer_encoding) != req.end() && !req.chunked())
+        return answer(api::problem(problem_type::bad_request,
+                                   "the last transfer coding of a request must be chunked"),
+                      false, req.version(), false);
+    if (req.version() >= 11 && req.find(http::field::host) == req.end())
+        return answer(api::problem(problem_type::bad_request, "HTTP/1.1 requests need a Host"),
+                      false, req.version(), false);
     api::request in;
     in.method = std::string(req.method_string());
     in.target = std::string(req.target());

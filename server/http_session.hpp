@@ -40,9 +40,11 @@ public:
     void run();
     // Shutdown: stop after the response in flight, or now if idle.
     void close() override;
+    void abort() override;
 
 private:
     void do_read();
+    void on_header(boost::beast::error_code ec, std::size_t bytes);
     void on_read(boost::beast::error_code ec, std::size_t bytes);
     // Hands the connection to a websocket or SSE/NDJSON session; this session ends.
     void start_stream(api::stream_params&& params);

@@ -34,7 +34,7 @@ tcp::endpoint resolve(asio::io_context& ioc, const listen_address& where)
 
 listener::listener(asio::io_context& ioc, const listen_address& where, api::router& router,
                    api::stream_hub& hub)
-    : acceptor_(ioc), router_(router), hub_(hub)
+    : acceptor_(ioc), retry_(ioc), router_(router), hub_(hub)
 {
     const auto endpoint = resolve(ioc, where);
     acceptor_.open(endpoint.protocol());
@@ -54,7 +54,14 @@ void listener::stop()
 {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
+    retry_.cancel();
     sessions_.close_all();
+}
+
+void listener::abort()
+{
+    stop();
+    sessions_.abort_all();
 }
 
 void listener::do_accept()
@@ -69,10 +76,24 @@ void listener::on_accept(boost::system::error_code ec, tcp::socket socket)
         return;
     if (ec)
     {
-        // EMFILE and friends: keep serving the connections we have, try again.
-        core::log::warn("accept: " + ec.message());
-        return do_accept();
+        // EMFILE and friends: keep serving the connections we have; try again a little later
+        // (at once would spin: the pending connection stays pending).
+        if (!failing_)
+            core::log::warn("accept: " + ec.message() + "; retrying every " +
+                            std::to_string(accept_backoff.count()) + " ms");
+        failing_ = true;
+        retry_.expires_after(accept_backoff);
+        retry_.async_wait(
+            [this](boost::system::error_code timer_ec)
+            {
+                if (!timer_ec && acceptor_.is_open())
+                    do_accept();
+            });
+        return;
     }
+    if (failing_)
+        core::log::info("accept: working again");
+    failing_ = false;
     if (sessions_.size() >= max_connections)
     {
         core::log::warn("connection limit reached; closing a new connection");

@@ -3,9 +3,11 @@
 // loop thread only.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "server/config.hpp"
 #include "server/http_session.hpp"
@@ -22,8 +24,13 @@ public:
     listener(boost::asio::io_context& ioc, const listen_address& where, api::router& router,
              api::stream_hub& hub);
 
+    // After a failed accept (EMFILE, ENFILE, ENOBUFS), wait this long before the next one.
+    static constexpr std::chrono::milliseconds accept_backoff{100};
+
     void start();
     void stop();
+    // The shutdown backstop: close every connection at once.
+    void abort();
     boost::asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
     session_set& sessions() noexcept { return sessions_; }
 
@@ -32,6 +39,8 @@ private:
     void on_accept(boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
 
     boost::asio::ip::tcp::acceptor acceptor_;
+    boost::asio::steady_timer retry_;
+    bool failing_ = false; // log accept failures once per run of them
     api::router& router_;
     api::stream_hub& hub_;
     session_set sessions_;

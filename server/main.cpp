@@ -72,7 +72,7 @@ int main(int argc, char** argv)
     server::watchers watch(ioc, monitor);
     watch.start();
 
-    api::list_cache lists(model, cfg.netns_dir);
+    api::list_cache lists(model, monitor.netns_dir());
     api::stream_hub hub(model, lists, {cfg.stream_queue_messages, cfg.stream_queue_bytes},
                         cfg.max_stream_clients);
     model.set_listener([&hub](const core::event& e) { hub.publish(e); });
@@ -113,7 +113,19 @@ int main(int argc, char** argv)
     // Let the sessions finish closing; the loop ends by itself once they have.
     ioc.run_for(shutdown_backstop);
     if (!ioc.stopped())
-        core::log::warn("shutdown took too long; stopping the loop");
+    {
+        // A peer that never answers the close: cut every connection, so that every pending
+        // handler runs (and every session goes) while the objects they use still exist.
+        core::log::warn("shutdown took too long; closing the remaining connections");
+        http->abort();
+        ioc.restart();
+        ioc.run_for(shutdown_backstop);
+        if (!ioc.stopped())
+        {
+            core::log::error("the loop did not drain; exiting without cleanup");
+            std::_Exit(EXIT_FAILURE);
+        }
+    }
     core::log::info("stopped");
     return EXIT_SUCCESS;
 }

@@ -19,6 +19,8 @@ class closable
 public:
     // Shutdown: finish what is in flight politely (websocket close 1001, last chunk), then close.
     virtual void close() = 0;
+    // The shutdown backstop: close the socket now; every pending operation ends at once.
+    virtual void abort() = 0;
 
 protected:
     ~closable() = default;
@@ -39,6 +41,14 @@ public:
         const std::vector<closable*> all(sessions_.begin(), sessions_.end());
         for (auto* s : all)
             s->close();
+    }
+
+    void abort_all()
+    {
+        stopping_ = true;
+        const std::vector<closable*> all(sessions_.begin(), sessions_.end());
+        for (auto* s : all)
+            s->abort();
     }
 
 private:

@@ -36,6 +36,7 @@ public:
 
     void run();
     void close() override;
+    void abort() override { shut(); }
 
 private:
     void on_header(boost::beast::error_code ec, std::size_t bytes);

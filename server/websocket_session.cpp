@@ -77,6 +77,14 @@ void websocket_session::close()
         do_close(websocket::close_code::going_away);
 }
 
+void websocket_session::abort()
+{
+    closing_ = true;
+    writing_ = true;
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+}
+
 void websocket_session::do_read()
 {
     ws_.async_read(read_buffer_,

@@ -39,6 +39,7 @@ public:
 
     void run(boost::beast::http::request<boost::beast::http::string_body>&& upgrade);
     void close() override;
+    void abort() override;
 
 private:
     void on_accept(boost::beast::error_code ec);
