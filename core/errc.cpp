@@ -26,6 +26,20 @@ public:
             return "netns directory unavailable";
         case errc::protocol:
             return "unexpected netlink answer";
+        case errc::already_exists:
+            return "netns already exists";
+        case errc::no_such_process:
+            return "no such process";
+        case errc::busy:
+            return "netns entry is busy";
+        case errc::nsid_assigned:
+            return "netns already has an nsid";
+        case errc::nsid_in_use:
+            return "nsid already in use";
+        case errc::thread_netns_lost:
+            return "worker thread left in a foreign network namespace";
+        case errc::command_not_found:
+            return "command not found";
         }
         return "unknown netnsd error";
     }
