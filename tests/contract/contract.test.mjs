@@ -2,7 +2,10 @@
 // against openapi.yaml. It must run inside tests/support/sandbox (a private mount and network
 // namespace with tmpfs on /run and /run/netns), which ctest does:
 //   tests/support/sandbox node --test tests/contract/contract.test.mjs
-// with NETNSD_BIN and NETNSD_PRINT_ROUTES pointing at the built binaries.
+// with NETNSD_BIN and NETNSD_PRINT_ROUTES pointing at the built binaries. The daemon runs
+// twice: the second run checks what a client resuming across a restart gets.
+// Node 18.19 (Debian 12's) must be enough: node:test's test/describe/before/after, node:http,
+// node:net and nothing newer (no fetch, no WebSocket, no mock timers).
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -21,6 +24,11 @@ const HREF_PREFIX = '/api/v1/netns/';
 const STOP_TIMEOUT_MS = 10000;
 // A low --max-stream-clients, so that the 503 is reachable.
 const MAX_STREAMS = 8;
+// The --journal-size of the restarted daemon: smaller than what its first scan records, so
+// that its journal has already dropped events.
+const SMALL_JOURNAL = 4;
+// Revisions start at the start time in microseconds: about 1.8e15 in 2026, far above any count.
+const MIN_START_REVISION = 1e15;
 
 // --- the namespaces ------------------------------------------------------------------------
 
@@ -125,6 +133,55 @@ function output() {
     return `\n--- netnsd output ---\n${daemonOutput}---`;
 }
 
+// Starts netnsd on HOST:PORT and waits until it answers /healthz.
+async function startDaemon(extraArgs = []) {
+    const bin = requireEnv('NETNSD_BIN');
+    daemonOutput = '';
+    daemon = spawn(bin, ['--listen', `${HOST}:${PORT}`, '--netns-dir', NETNS_DIR,
+                         '--max-stream-clients', String(MAX_STREAMS), ...extraArgs],
+                   { stdio: ['ignore', 'pipe', 'pipe'] });
+    daemon.stdout.on('data', (c) => { daemonOutput += c; });
+    daemon.stderr.on('data', (c) => { daemonOutput += c; });
+    const exited = once(daemon, 'exit');
+    await Promise.race([
+        waitFor('the daemon to answer /healthz', async () => {
+            try {
+                return (await get('/healthz')).status === 200 ? true : undefined;
+            } catch (e) {
+                throw new NotYet(e.message); // not listening yet
+            }
+        }),
+        exited.then(([code, signal]) => {
+            throw new Error(`netnsd exited early (${code ?? signal})${output()}`);
+        }),
+    ]);
+}
+
+// What a daemon that has just started shows, before anything changes: its revision, and its
+// start revision, which is that minus the events of its first scan (one `add` per live entry,
+// one `nsid` per nsid that no live entry names). `at` is a time just after the answers.
+async function firstLook() {
+    const { body: health } = await getChecked('/healthz', '/healthz', 200);
+    const listing = await list();
+    const { body: nsids } = await getChecked('/api/v1/nsids', '/api/v1/nsids', 200);
+    const at = Date.now();
+    assert.deepEqual([listing.revision, nsids.revision], [health.revision, health.revision],
+                     'nothing changed while the first look was taken');
+    const events = listing.namespaces.filter((e) => e.state === 'live').length +
+        nsids.nsids.filter((r) => r.name === null).length;
+    return { revision: health.revision, base: health.revision - events, events, at };
+}
+
+// The start revision is the time the daemon started, in microseconds since the epoch.
+function assertStartRevision(look, notBeforeMs) {
+    assert.ok(Number.isSafeInteger(look.revision), `revision ${look.revision} is exact`);
+    assert.ok(look.base > MIN_START_REVISION,
+              `the start revision ${look.base} is a time in microseconds, not a count from 0`);
+    assert.ok(look.base >= notBeforeMs * 1000 && look.base < (look.at + 1) * 1000,
+              `the start revision ${look.base} is between ${notBeforeMs * 1000} (before ` +
+              `netnsd was spawned) and ${(look.at + 1) * 1000} (after its first answers)`);
+}
+
 async function get(path) {
     return request('GET', path);
 }
@@ -166,6 +223,21 @@ async function waitForEntries(entries) {
     });
 }
 
+// Reads what a stream sends for a `since` the journal cannot serve: hello, a reset and a
+// snapshot, all at the current revision. `next` returns one checked message.
+async function readReset(next, where) {
+    const hello = await next();
+    assert.equal(hello.type, 'hello', where);
+    const reset = await next();
+    assert.deepEqual(reset, { type: 'reset', revision: hello.revision }, where);
+    const snapshot = await next();
+    assert.deepEqual([snapshot.type, snapshot.revision], ['snapshot', hello.revision], where);
+    const listing = await list();
+    if (listing.revision === snapshot.revision)
+        assert.deepEqual(snapshot.namespaces, listing.namespaces, where);
+    return snapshot;
+}
+
 // --- the tests -----------------------------------------------------------------------------
 
 test('the spec lists exactly the routes the router serves', () => {
@@ -180,33 +252,19 @@ test('the spec lists exactly the routes the router serves', () => {
     assert.deepEqual({ undocumented, unserved }, { undocumented: [], unserved: [] });
 });
 
+// The first run of the daemon: its first look, and the last revision it had.
+const firstRun = { look: null, last: null };
+
 describe('the running daemon', () => {
     before(async () => {
         assertSandboxed();
-        const bin = requireEnv('NETNSD_BIN');
         startedAt = Date.now();
         // Some entries exist before the daemon starts (the first scan finds them), the rest
         // appear while it runs (the watchers find them).
         for (const e of ENTRIES.filter((x) => x.early))
             makeEntry(e);
-        daemon = spawn(bin, ['--listen', `${HOST}:${PORT}`, '--netns-dir', NETNS_DIR,
-                             '--max-stream-clients', String(MAX_STREAMS)],
-                       { stdio: ['ignore', 'pipe', 'pipe'] });
-        daemon.stdout.on('data', (c) => { daemonOutput += c; });
-        daemon.stderr.on('data', (c) => { daemonOutput += c; });
-        const exited = once(daemon, 'exit');
-        await Promise.race([
-            waitFor('the daemon to answer /healthz', async () => {
-                try {
-                    return (await get('/healthz')).status === 200 ? true : undefined;
-                } catch (e) {
-                    throw new NotYet(e.message); // not listening yet
-                }
-            }),
-            exited.then(([code, signal]) => {
-                throw new Error(`netnsd exited early (${code ?? signal})${output()}`);
-            }),
-        ]);
+        await startDaemon();
+        firstRun.look = await firstLook();
         for (const e of ENTRIES.filter((x) => !x.early)) {
             makeEntry(e);
             if (e.make !== 'alias' && e.nsid !== undefined)
@@ -220,6 +278,12 @@ describe('the running daemon', () => {
             daemon.kill('SIGKILL');
     });
 
+    test('the revision starts at the daemon\'s start time in microseconds, not at 0', () => {
+        assertStartRevision(firstRun.look, startedAt);
+        // The first scan found `alpha` live (one add) and `stale` (no event).
+        assert.equal(firstRun.look.events, 1, 'the first scan recorded one event');
+    });
+
     test('the daemon serves the openapi.yaml it was built with', async () => {
         const { res } = await getChecked('/openapi.yaml', '/openapi.yaml', 200);
         assert.ok(res.body.equals(spec.bytes),
@@ -228,7 +292,8 @@ describe('the running daemon', () => {
 
     test('the list shows every entry, in byte order, as the spec describes it', async () => {
         const listing = await list();
-        assert.ok(Number.isInteger(listing.revision) && listing.revision >= 0);
+        assert.ok(Number.isSafeInteger(listing.revision) &&
+                  listing.revision > firstRun.look.revision, 'the later entries made events');
         const seen = byHref(listing);
         assert.equal(seen.size, listing.namespaces.length, 'hrefs are unique');
         for (const e of ENTRIES) {
@@ -327,6 +392,49 @@ describe('the running daemon', () => {
     test('a query string is ignored', async () => {
         const { body } = await getChecked('/healthz', '/healthz?verbose=1&x', 200);
         assert.equal(body.status, 'ok');
+    });
+
+    test('an absolute-form target is served like its path', async () => {
+        const cases = [
+            // [target, the path it stands for, the spec's path template]
+            [`http://${HOST}:${PORT}/healthz`, '/healthz', '/healthz'],
+            ['HTTP://elsewhere.invalid/api/v1/netns/alpha', '/api/v1/netns/alpha',
+             '/api/v1/netns/{name}'],
+            ['https://elsewhere.invalid:1/api/v1/netns/bad%FF?x=1', '/api/v1/netns/bad%FF',
+             '/api/v1/netns/{name}'],
+            ['http://elsewhere.invalid/api/v1/netns/nope', '/api/v1/netns/nope',
+             '/api/v1/netns/{name}'],
+            ['http://elsewhere.invalid/api/v1/nsids', '/api/v1/nsids', '/api/v1/nsids'],
+            ['http://elsewhere.invalid', '/', '/'],
+            ['http://elsewhere.invalid?x', '/', '/'],
+        ];
+        for (const [target, path, template] of cases) {
+            const got = await request('GET', target);
+            const want = await get(path);
+            spec.checkResponse('GET', template, got, `GET ${target}`);
+            assert.deepEqual([got.status, got.mediaType, got.text],
+                             [want.status, want.mediaType, want.text], `GET ${target}`);
+        }
+        // The query of an absolute-form target reaches the event stream.
+        const { body } = await getChecked('/api/v1/events',
+                                          'http://elsewhere.invalid/api/v1/events?since=x', 400);
+        assert.equal(body.type, 'urn:netnsd:problem:bad-request');
+        const stream = await openStream('http://elsewhere.invalid/api/v1/events?snapshot=true');
+        try {
+            assert.equal(stream.status, 200);
+            assert.equal((await stream.next()).json.type, 'hello');
+            assert.equal((await stream.next()).json.type, 'snapshot');
+        } finally {
+            stream.close();
+        }
+        // Neither a path nor an absolute URI.
+        for (const target of ['*', `${HOST}:${PORT}`, 'healthz']) {
+            const res = await request('GET', target);
+            const where = `GET ${target}`;
+            assert.equal(res.status, 400, where);
+            const problem = spec.checkAgainst('Problem', res, where);
+            assert.equal(problem.type, 'urn:netnsd:problem:bad-request', where);
+        }
     });
 
     test('HEAD answers like GET, without a body', async () => {
@@ -592,6 +700,95 @@ describe('the running daemon', () => {
         }
     });
 
+    test('a since the journal cannot serve gets hello, reset, then a snapshot', async () => {
+        const pointer = spec.schemaPointer('GET', '/api/v1/events', 200, 'application/x-ndjson');
+        const current = (await getChecked('/healthz', '/healthz', 200)).body.revision;
+        const sinces = {
+            0: 'zero',
+            [firstRun.look.base - 1]: 'the last revision before this run',
+            [current + 1]: 'one ahead of the current revision',
+            [current + 1000]: 'far ahead of the current revision',
+        };
+        for (const [since, why] of Object.entries(sinces)) {
+            const path = `/api/v1/events?since=${since}`;
+            const stream = await openStream(path);
+            try {
+                assert.equal(stream.status, 200, path);
+                const next = async () =>
+                    spec.checkValue(pointer, (await stream.next()).json, path);
+                await readReset(next, `${path} (${why})`);
+            } finally {
+                stream.close();
+            }
+        }
+
+        // Server-Sent Events resuming with Last-Event-ID: the reset has no id, the snapshot
+        // has its revision.
+        const sse = await openStream('/api/v1/events?format=sse', { 'last-event-id': '0' });
+        try {
+            assert.equal(sse.mediaType, 'text/event-stream');
+            const ids = [];
+            const next = async () => {
+                const m = await sse.next();
+                spec.checkValue('/components/schemas/StreamMessage', m.json, 'SSE data');
+                assert.equal(m.event, m.json.type, 'the SSE event is the message type');
+                ids.push(m.id);
+                return m.json;
+            };
+            const snapshot = await readReset(next, 'SSE with Last-Event-ID: 0');
+            assert.deepEqual(ids, [undefined, undefined, String(snapshot.revision)]);
+        } finally {
+            sse.close();
+        }
+
+        const ws = await openWebSocket('/api/v1/events?since=0');
+        try {
+            assert.equal(ws.status, 101);
+            const next = async () => spec.checkValue('/components/schemas/StreamMessage',
+                                                     (await ws.next()).json, 'ws');
+            await readReset(next, 'WebSocket with since=0');
+        } finally {
+            ws.close();
+        }
+    });
+
+    test('a since the journal covers replays from there, down to the start revision',
+         async () => {
+        const pointer = spec.schemaPointer('GET', '/api/v1/events', 200, 'application/x-ndjson');
+        // The start revision itself: the first event is the first scan's add of alpha.
+        let path = `/api/v1/events?since=${firstRun.look.base}`;
+        let stream = await openStream(path);
+        try {
+            const next = async () => spec.checkValue(pointer, (await stream.next()).json, path);
+            assert.equal((await next()).type, 'hello', path);
+            const first = await next();
+            assert.deepEqual([first.type, first.revision, first.name],
+                             ['add', firstRun.look.base + 1, 'alpha'], path);
+        } finally {
+            stream.close();
+        }
+        // The current revision: nothing to replay, then the next change as it happens.
+        const current = (await getChecked('/healthz', '/healthz', 200)).body.revision;
+        path = `/api/v1/events?since=${current}&names=resume`;
+        stream = await openStream(path);
+        const name = Buffer.from('resume');
+        let added = false;
+        try {
+            const next = async () => spec.checkValue(pointer, (await stream.next()).json, path);
+            const hello = await next();
+            assert.deepEqual([hello.type, hello.revision], ['hello', current], path);
+            ipNetns('add', name);
+            added = true;
+            const add = await next();
+            assert.deepEqual([add.type, add.name, add.revision], ['add', 'resume', current + 1],
+                             `${path}: no reset, the next event`);
+        } finally {
+            stream.close();
+            if (added)
+                ipNetns('del', name);
+        }
+    });
+
     test('invalid stream parameters are 400 bad-request', async () => {
         const queries = ['since=abc', 'since=-1', 'since=', 'snapshot=yes', 'types=add,bogus',
                          'types=', 'names=', 'format=xml', 'verbose=1', 'since=1&snapshot=true',
@@ -644,6 +841,11 @@ describe('the running daemon', () => {
     });
 
     test('SIGTERM ends the streams cleanly and the daemon exits with status 0', async () => {
+        // Wait until the last change has been seen, so this is the run's last revision.
+        firstRun.last = await waitFor('resume to be deleted', async () => {
+            const listing = await list();
+            return byHref(listing).has(`${HREF_PREFIX}resume`) ? undefined : listing.revision;
+        });
         const stream = await openStream('/api/v1/events');
         const ws = await openWebSocket('/api/v1/events');
         assert.equal((await stream.next()).json.type, 'hello');
@@ -656,5 +858,77 @@ describe('the running daemon', () => {
         assert.deepEqual({ code, signal }, { code: 0, signal: null }, output());
         assert.equal(await stream.whenEnded(), 'cleanly', 'the NDJSON stream got its last chunk');
         assert.equal(await ws.whenEnded(), 1001, 'the WebSocket was closed with 1001');
+    });
+});
+
+describe('a restarted daemon', () => {
+    let restartedAt;
+    let look;
+
+    before(async () => {
+        assert.ok(firstRun.last !== null, 'the first run ended');
+        restartedAt = Date.now();
+        await startDaemon(['--journal-size', String(SMALL_JOURNAL)]);
+        look = await firstLook();
+    });
+
+    after(() => {
+        if (daemon && daemon.exitCode === null && daemon.signalCode === null)
+            daemon.kill('SIGKILL');
+    });
+
+    test('its revisions start at its own start time, above the first run\'s', () => {
+        assertStartRevision(look, restartedAt);
+        assert.ok(look.base > firstRun.last,
+                  `the start revision ${look.base} is above the first run's last, ` +
+                  `${firstRun.last}`);
+    });
+
+    test('a since from the first run gets hello, reset, then a snapshot', async () => {
+        const pointer = spec.schemaPointer('GET', '/api/v1/events', 200, 'application/x-ndjson');
+        for (const since of [firstRun.last, firstRun.look.revision]) {
+            const path = `/api/v1/events?since=${since}`;
+            const stream = await openStream(path);
+            try {
+                const next = async () =>
+                    spec.checkValue(pointer, (await stream.next()).json, path);
+                const snapshot = await readReset(next, path);
+                assert.equal(snapshot.revision, look.revision, path);
+            } finally {
+                stream.close();
+            }
+        }
+    });
+
+    test('a since older than the journal\'s oldest event gets a reset', async () => {
+        // The first scan recorded more events than the journal keeps: it holds the last
+        // SMALL_JOURNAL, so it covers since = revision - SMALL_JOURNAL and no older.
+        assert.ok(look.events > SMALL_JOURNAL + 1,
+                  `the first scan recorded ${look.events} events, more than ${SMALL_JOURNAL} + 1`);
+        const pointer = spec.schemaPointer('GET', '/api/v1/events', 200, 'application/x-ndjson');
+        const oldest = look.revision - SMALL_JOURNAL;
+        let path = `/api/v1/events?since=${oldest}`;
+        let stream = await openStream(path);
+        try {
+            const next = async () => spec.checkValue(pointer, (await stream.next()).json, path);
+            assert.equal((await next()).type, 'hello', path);
+            for (let r = oldest + 1; r <= look.revision; ++r) {
+                const e = await next();
+                assert.equal(e.revision, r, path);
+                assert.ok(['add', 'nsid'].includes(e.type), `${path}: a first-scan event`);
+            }
+        } finally {
+            stream.close();
+        }
+        // Still from this run (not below the start revision), but dropped from the journal.
+        path = `/api/v1/events?since=${oldest - 1}`;
+        assert.ok(oldest - 1 >= look.base, 'the since is from this run');
+        stream = await openStream(path);
+        try {
+            const next = async () => spec.checkValue(pointer, (await stream.next()).json, path);
+            await readReset(next, path);
+        } finally {
+            stream.close();
+        }
     });
 });
