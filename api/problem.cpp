@@ -18,24 +18,41 @@ struct row
 // The one table from problem type to status, URI and title.
 constexpr row table[] = {
     {problem_type::bad_request, 400, "bad-request", "Bad request"},
+    {problem_type::invalid_body, 400, "invalid-body", "Invalid request body"},
     {problem_type::invalid_name, 400, "invalid-name", "Invalid netns name"},
     {problem_type::unexpected_body, 400, "unexpected-body", "This request takes no body"},
+    {problem_type::unauthorized, 401, "unauthorized", "Authentication required"},
+    {problem_type::exec_disabled, 403, "exec-disabled", "exec is disabled"},
     {problem_type::not_found, 404, "not-found", "No such netns"},
+    {problem_type::no_such_process, 404, "no-such-process", "No such process"},
     {problem_type::no_route, 404, "no-route", "No such resource"},
     {problem_type::method_not_allowed, 405, "method-not-allowed", "Method not allowed"},
     {problem_type::not_acceptable, 406, "not-acceptable", "Not acceptable"},
+    {problem_type::already_exists, 409, "already-exists", "The name is taken"},
+    {problem_type::busy, 409, "busy", "The name is still mounted"},
+    {problem_type::not_a_namespace, 409, "not-a-namespace", "Not a live network namespace"},
+    {problem_type::nsid_assigned, 409, "nsid-assigned", "The namespace already has an nsid"},
+    {problem_type::nsid_in_use, 409, "nsid-in-use", "That nsid is in use"},
     {problem_type::payload_too_large, 413, "payload-too-large", "Request body too large"},
     {problem_type::header_too_large, 431, "header-too-large", "Request header too large"},
+    {problem_type::unsupported_media, 415, "unsupported-media-type", "Unsupported media type"},
+    {problem_type::too_many_execs, 429, "too-many-execs", "Too many execs running"},
     {problem_type::too_many_streams, 503, "too-many-streams", "Too many stream clients"},
     {problem_type::internal, 500, "internal", "Internal error"},
+    {problem_type::operation_failed, 500, "operation-failed", "The operation failed"},
 };
 
 const row& lookup(problem_type type) noexcept
 {
+    const row* internal = nullptr;
     for (const auto& r : table)
+    {
         if (r.type == type)
             return r;
-    return table[std::size(table) - 1];
+        if (r.type == problem_type::internal)
+            internal = &r;
+    }
+    return *internal;
 }
 
 } // namespace
@@ -65,7 +82,7 @@ response problem(problem_type type, std::string detail, std::string_view instanc
     body["detail"] = std::move(detail);
     if (!instance.empty())
         body["instance"] = std::string(instance);
-    return {r.status, "application/problem+json", dump(body), {}};
+    return {r.status, "application/problem+json", dump(body), {}, {}};
 }
 
 } // namespace netnsd::api

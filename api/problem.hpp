@@ -13,16 +13,28 @@ namespace netnsd::api
 enum class problem_type
 {
     bad_request,        // 400 malformed request line, target or query
+    invalid_body,       // 400 a body that is not the JSON object the endpoint takes
     invalid_name,       // 400 not a name `ip netns` accepts
     unexpected_body,    // 400 a body where none belongs
+    unauthorized,       // 401 no or wrong bearer token
+    exec_disabled,      // 403 exec without --enable-exec
     not_found,          // 404 no such entry
+    no_such_process,    // 404 no such pid
     no_route,           // 404 no such path
     method_not_allowed, // 405 the path exists, not with this method
     not_acceptable,     // 406 no representation the client accepts
+    already_exists,     // 409 the name is taken
+    busy,               // 409 the name is still mounted (stacked mounts)
+    not_a_namespace,    // 409 the entry is stale: not a live network namespace
+    nsid_assigned,      // 409 the namespace already has an nsid (nsids never change)
+    nsid_in_use,        // 409 another namespace has that nsid
     payload_too_large,  // 413 body over the limit
+    unsupported_media,  // 415 a body that is not application/json
+    too_many_execs,     // 429 --max-exec already running
     header_too_large,   // 431 header block over the limit
     too_many_streams,   // 503 --max-stream-clients reached
     internal,           // 500 a bug: the router caught an exception
+    operation_failed,   // 500 the kernel refused an admin operation (the detail says why)
 };
 
 unsigned status_of(problem_type type) noexcept;

@@ -1,11 +1,14 @@
 #include "api/router.hpp"
 
 #include <exception>
+#include <functional>
 #include <vector>
 
 #include "core/log.hpp"
 #include "core/name.hpp"
 
+#include "api/admin.hpp"
+#include "api/auth.hpp"
 #include "api/json.hpp"
 #include "api/problem.hpp"
 #include "api/uri.hpp"
@@ -19,7 +22,7 @@ constexpr std::string_view json_type = "application/json";
 
 response json_response(unsigned status, std::string body)
 {
-    return {status, std::string(json_type), std::move(body), {}};
+    return {status, std::string(json_type), std::move(body), {}, {}};
 }
 
 response not_allowed(std::string_view allow)
@@ -40,6 +43,13 @@ constexpr route_info routes[] = {
     {"GET", "/api/v1/netns/{name}"},
     {"GET", "/api/v1/nsids"},
     {"GET", "/api/v1/events"},
+    {"POST", "/api/v1/netns"},
+    {"DELETE", "/api/v1/netns"},
+    {"DELETE", "/api/v1/netns/{name}"},
+    {"PUT", "/api/v1/netns/{name}/nsid"},
+    {"GET", "/api/v1/netns/{name}/pids"},
+    {"POST", "/api/v1/netns/{name}/exec"},
+    {"GET", "/api/v1/processes/{pid}/netns"},
     {"GET", "/healthz"},
     {"GET", "/openapi.yaml"},
     {"GET", "/"},
@@ -56,6 +66,13 @@ router::router(const core::registry& model, const core::monitor& watch, list_cac
                stream_hub& hub, std::span<const asset> assets)
     : model_(model), watch_(watch), lists_(lists), hub_(hub), assets_(assets)
 {
+}
+
+void router::enable_admin(admin& ops, const token_auth& auth, bool auth_reads)
+{
+    admin_ = &ops;
+    auth_ = &auth;
+    auth_reads_ = auth_reads;
 }
 
 router::outcome router::dispatch(const request& req, bool is_upgrade) noexcept
@@ -78,7 +95,7 @@ router::outcome router::dispatch(const request& req, bool is_upgrade) noexcept
     }
     catch (...)
     {
-        return response{500, "text/plain", "internal error\n", {}};
+        return response{500, "text/plain", "internal error\n", {}, {}};
     }
 }
 
@@ -87,6 +104,18 @@ response router::handle(const request& req) noexcept
     auto out = dispatch(req, false);
     if (auto* r = std::get_if<response>(&out))
         return std::move(*r);
+    if (auto* job = std::get_if<deferred>(&out))
+    {
+        // No worker here: run the job in place (tests, and tools that embed the router).
+        try
+        {
+            return job->work()();
+        }
+        catch (...)
+        {
+            return problem(problem_type::internal, "the request could not be handled");
+        }
+    }
     return problem(problem_type::not_acceptable, "this transport cannot stream events");
 }
 
@@ -97,39 +126,151 @@ router::outcome router::route(const request& req, bool is_upgrade)
     if (segments.empty())
         return problem(problem_type::bad_request, "the request target must be an absolute path");
 
-    auto read_only = [&](auto&& handler) -> outcome
+    // The methods a resource allows, each with its handler. HEAD goes wherever GET does; GET,
+    // HEAD and DELETE take no body; writes (and, with --auth-reads, reads) need the token.
+    using handler = std::function<outcome()>;
+    auto serve = [&](std::initializer_list<std::pair<std::string_view, handler>> methods,
+                     bool open_read = false) -> outcome
     {
-        if (!is_read(req.method))
-            return not_allowed("GET, HEAD");
-        if (req.has_body)
-            return problem(problem_type::unexpected_body, req.method + " takes no body");
-        return handler();
+        const handler* chosen = nullptr;
+        std::string allow;
+        for (const auto& [method, h] : methods)
+        {
+            if (h == nullptr)
+                continue; // an admin method while admin is off
+            allow += (allow.empty() ? "" : ", ") + std::string(method);
+            if (method == "GET")
+                allow += ", HEAD";
+            if (req.method == method || (req.method == "HEAD" && method == "GET"))
+                chosen = &h;
+        }
+        if (chosen == nullptr)
+            return not_allowed(allow);
+        const bool write = !is_read(req.method);
+        if (!write || req.method == "DELETE")
+            if (req.has_body)
+                return problem(problem_type::unexpected_body, req.method + " takes no body");
+        if ((write || (auth_reads_ && !open_read)) &&
+            (auth_ == nullptr || !auth_->allows(req.header("Authorization"))))
+        {
+            auto r = problem(problem_type::unauthorized,
+                             req.header("Authorization").empty()
+                                 ? "send Authorization: Bearer <token> (see --token-file)"
+                                 : "the bearer token is not the right one");
+            r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"netnsd\"");
+            return r;
+        }
+        return (*chosen)();
+    };
+    auto admin_only = [&](handler h) -> handler
+    {
+        return admin_ == nullptr ? nullptr : h;
+    };
+    auto deferred_or_response = [](admin::outcome o) -> outcome
+    {
+        return std::visit([](auto&& v) -> outcome { return std::move(v); }, std::move(o));
+    };
+    // A {name} segment, decoded and checked.
+    auto name_of = [](std::string_view raw) -> std::variant<std::string, response>
+    {
+        auto name = percent_decode(raw);
+        if (!name)
+            return problem(problem_type::bad_request, "the name has a malformed percent-escape");
+        if (const auto error = core::check_name(*name); error != core::name_error::none)
+            return problem(problem_type::invalid_name, std::string(core::describe(error)));
+        return std::move(*name);
     };
 
-    // /api/v1/...
     if (segments.size() >= 3 && segments[0] == "api" && segments[1] == "v1")
     {
-        if (segments[2] == "netns")
+        const auto& kind = segments[2];
+        if (kind == "netns" && segments.size() == 3)
         {
-            if (segments.size() == 3)
-                return read_only([&] { return list_netns(); });
-            if (segments.size() == 4)
-                return read_only([&] { return get_netns(segments[3]); });
+            return serve(
+                {{"GET",
+                  [&]() -> outcome
+                  {
+                      return list_netns();
+                  }},
+                 {"POST", admin_only([&] { return deferred_or_response(admin_->create(req)); })},
+                 {"DELETE", admin_only(
+                                [&]() -> outcome
+                                {
+                                    const auto params = parse_query(query);
+                                    bool all = false;
+                                    for (const auto& p :
+                                         params.value_or(std::vector<query_param>{}))
+                                        all = all || (p.key == "all" && p.value == "true");
+                                    if (!all)
+                                        return problem(problem_type::bad_request,
+                                                       "add ?all=true to delete every entry");
+                                    return deferred_or_response(admin_->remove_all());
+                                })}});
         }
-        if (segments[2] == "nsids" && segments.size() == 3)
-            return read_only([&] { return list_nsids(); });
-        if (segments[2] == "events" && segments.size() == 3)
+        if (kind == "netns" && segments.size() >= 4 && segments.size() <= 5)
+        {
+            auto name = name_of(segments[3]);
+            if (auto* r = std::get_if<response>(&name))
+                return std::move(*r);
+            const auto& n = std::get<std::string>(name);
+            if (segments.size() == 4)
+                return serve(
+                    {{"GET",
+                      [&]() -> outcome
+                      {
+                          return get_netns(n);
+                      }},
+                     {"DELETE",
+                      admin_only([&] { return deferred_or_response(admin_->remove(n)); })}});
+            if (segments[4] == "nsid")
+                return serve(
+                    {{"PUT",
+                      admin_only([&] { return deferred_or_response(admin_->set_nsid(n, req)); })}});
+            if (segments[4] == "pids")
+                return serve(
+                    {{"GET", admin_only([&] { return deferred_or_response(admin_->pids(n)); })}});
+            if (segments[4] == "exec")
+                return serve(
+                    {{"POST",
+                      admin_only([&] { return deferred_or_response(admin_->exec(n, req)); })}});
+        }
+        if (kind == "processes" && segments.size() == 5 && segments[4] == "netns")
+            return serve(
+                {{"GET",
+                  admin_only([&]
+                             { return deferred_or_response(admin_->identify(segments[3])); })}});
+        if (kind == "nsids" && segments.size() == 3)
+            return serve({{"GET",
+                           [&]() -> outcome
+                           {
+                               return list_nsids();
+                           }}});
+        if (kind == "events" && segments.size() == 3)
         {
             if (req.method != "GET")
                 return not_allowed("GET");
-            return read_only([&] { return events(req, is_upgrade); });
+            return serve({{"GET",
+                           [&]() -> outcome
+                           {
+                               return events(req, is_upgrade);
+                           }}});
         }
     }
     if (path == "/healthz")
-        return read_only([&] { return health(); });
+        return serve({{"GET",
+                       [&]() -> outcome
+                       {
+                           return health();
+                       }}},
+                     true);
     for (const auto& a : assets_)
         if (a.route == path)
-            return read_only([&] { return serve_asset(a); });
+            return serve({{"GET",
+                           [&]() -> outcome
+                           {
+                               return serve_asset(a);
+                           }}},
+                         true);
     return problem(problem_type::no_route, "nothing is served at this path");
 }
 
@@ -150,17 +291,12 @@ response router::list_netns()
     return json_response(200, lists_.list_body());
 }
 
-response router::get_netns(std::string_view raw_name)
+response router::get_netns(const std::string& name)
 {
-    const auto name = percent_decode(raw_name);
-    if (!name)
-        return problem(problem_type::bad_request, "the name has a malformed percent-escape");
-    if (const auto error = core::check_name(*name); error != core::name_error::none)
-        return problem(problem_type::invalid_name, std::string(core::describe(error)));
-    const auto found = model_.find(*name);
+    const auto found = model_.find(name);
     if (!found)
         return problem(problem_type::not_found, "no entry of that name in " + watch_.netns_dir(),
-                       entry_href(*name));
+                       entry_href(name));
     return json_response(200, dump(to_json(*found, watch_.netns_dir())));
 }
 
@@ -195,7 +331,7 @@ response router::health() const
 
 response router::serve_asset(const asset& a) const
 {
-    return {200, std::string(media_type(a.route)), std::string(a.bytes), {}};
+    return {200, std::string(media_type(a.route)), std::string(a.bytes), {}, {}};
 }
 
 } // namespace netnsd::api

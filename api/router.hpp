@@ -22,6 +22,9 @@
 namespace netnsd::api
 {
 
+class admin;
+class token_auth;
+
 // One documented route: what openapi.yaml must list, and what the contract test compares.
 struct route_info
 {
@@ -38,8 +41,12 @@ public:
     router(const core::registry& model, const core::monitor& watch, list_cache& lists,
            stream_hub& hub, std::span<const asset> assets);
 
-    // A response to send, or the stream to start (GET /api/v1/events, validated).
-    using outcome = std::variant<response, stream_params>;
+    // The admin endpoints and their bearer token; without this call they do not exist (405).
+    void enable_admin(admin& ops, const token_auth& auth, bool auth_reads);
+
+    // A response to send, the stream to start (GET /api/v1/events, validated), or work for a
+    // worker thread (the admin endpoints).
+    using outcome = std::variant<response, stream_params, deferred>;
     outcome dispatch(const request& req, bool is_upgrade) noexcept;
 
     // dispatch() for transports that cannot stream: a stream request is answered 406.
@@ -49,7 +56,7 @@ private:
     outcome route(const request& req, bool is_upgrade);
     outcome events(const request& req, bool is_upgrade);
     response list_netns();
-    response get_netns(std::string_view raw_name);
+    response get_netns(const std::string& name);
     response list_nsids() const;
     response health() const;
     response serve_asset(const asset& a) const;
@@ -59,6 +66,9 @@ private:
     list_cache& lists_;
     stream_hub& hub_;
     std::span<const asset> assets_;
+    admin* admin_ = nullptr;
+    const token_auth* auth_ = nullptr;
+    bool auth_reads_ = false;
 };
 
 } // namespace netnsd::api

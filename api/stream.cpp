@@ -148,7 +148,9 @@ std::variant<stream_params, response> parse_stream_params(const request& req, st
                              "'; expected since, snapshot, names, types or format");
         }
     }
-    if (p.format == stream_format::sse && !p.since)
+    // A browser's EventSource reconnects to the same URL with Last-Event-ID: that says where
+    // it really is, so it wins over a since= in the URL.
+    if (p.format == stream_format::sse)
     {
         if (const auto last = req.header("Last-Event-ID"); !last.empty())
         {
@@ -158,8 +160,10 @@ std::variant<stream_params, response> parse_stream_params(const request& req, st
             p.since = r;
         }
     }
-    if (p.since && p.snapshot)
+    if (p.since && p.snapshot && req.header("Last-Event-ID").empty())
         return bad_param("since and snapshot=true exclude each other");
+    if (p.since)
+        p.snapshot = false; // resuming: the snapshot was had
     return p;
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 #include "core/kernel/dir_watch.hpp"
@@ -44,6 +45,11 @@ public:
     void on_dir_readable();
     void on_nsid_readable();
     void on_mounts_changed();
+
+    // After netnsd itself changed `name` (admin endpoints): look at it now rather than when
+    // the kernel's notifications arrive, so that the response already reflects the change.
+    void refresh(std::string_view name) { reconciler_.entry_appeared(name); }
+    void forget(std::string_view name) { reconciler_.entry_vanished(name); }
 
     const std::string& netns_dir() const noexcept { return watch_.path(); }
     bool watching() const noexcept { return watch_.watching_dir(); }

@@ -18,6 +18,14 @@ std::optional<nsid_t> registry::nsid_of(const ns_identity& id) const
     return it->second.nsid;
 }
 
+std::vector<std::string> registry::names_of(const ns_identity& id) const
+{
+    auto it = namespaces_.find(id);
+    if (it == namespaces_.end())
+        return {};
+    return {it->second.live_names.begin(), it->second.live_names.end()};
+}
+
 entry registry::to_entry(const slot_map::value_type& item) const
 {
     const auto& [name, s] = item;

@@ -48,6 +48,8 @@ public:
     std::size_t live_count() const noexcept { return live_count_; }
 
     std::optional<nsid_t> nsid_of(const ns_identity& id) const;
+    // The live names of a namespace, in byte order (empty when it has none).
+    std::vector<std::string> names_of(const ns_identity& id) const;
     std::optional<entry> find(std::string_view name) const;
     entry to_entry(const slot_map::value_type& item) const;
     std::vector<nsid_row> nsids() const;

@@ -59,6 +59,15 @@ std::string usage()
            "  --stream-queue-bytes N\n"
            "                       bytes queued for one slow client before it is dropped\n"
            "                       (default 8388608)\n"
+           "  --token-file PATH    the admin bearer token; created (0600) when missing\n"
+           "                       (default /etc/netnsd/token)\n"
+           "  --auth-reads         require the token for reads too (not for /healthz)\n"
+           "  --enable-exec        allow POST /api/v1/netns/{name}/exec (off by default)\n"
+           "  --exec-output-limit N\n"
+           "                       bytes kept of each of an exec's stdout and stderr\n"
+           "                       (default 1048576)\n"
+           "  --max-exec N         execs running at once; more get 429 (default 16)\n"
+           "  --etc-netns-dir DIR  per-namespace /etc files for exec (default /etc/netns)\n"
            "  --log-level LEVEL    debug, info, warn or error (default info)\n"
            "  --help               print this help and exit\n"
            "  --version            print the version and exit\n";
@@ -130,6 +139,32 @@ parse_outcome parse_args(int argc, const char* const* argv, config& out, std::st
                 return parse_outcome::exit_usage;
             if (!parse_number(std::string_view(value), out.journal_size) || out.journal_size == 0)
                 return bad_value("expected a whole number > 0");
+        }
+        else if (arg == "--auth-reads" || arg == "--enable-exec")
+        {
+            if (has_value)
+            {
+                message = "netnsd: option " + std::string(arg) + " takes no value\n";
+                return parse_outcome::exit_usage;
+            }
+            (arg == "--auth-reads" ? out.auth_reads : out.enable_exec) = true;
+        }
+        else if (arg == "--token-file" || arg == "--etc-netns-dir")
+        {
+            if (!take_value())
+                return parse_outcome::exit_usage;
+            if (value.empty() || value.front() != '/')
+                return bad_value("expected an absolute path");
+            (arg == "--token-file" ? out.token_file : out.etc_netns_dir) = value;
+        }
+        else if (arg == "--exec-output-limit" || arg == "--max-exec")
+        {
+            if (!take_value())
+                return parse_outcome::exit_usage;
+            std::size_t n = 0;
+            if (!parse_number(std::string_view(value), n) || n == 0)
+                return bad_value("expected a whole number > 0");
+            (arg == "--max-exec" ? out.max_exec : out.exec_output_limit) = n;
         }
         else if (arg == "--max-stream-clients" || arg == "--stream-queue-messages" ||
                  arg == "--stream-queue-bytes")

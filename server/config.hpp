@@ -26,6 +26,12 @@ struct config
     std::size_t max_stream_clients = 1024;
     std::size_t stream_queue_messages = 10000;
     std::size_t stream_queue_bytes = 8 << 20;
+    std::string token_file = "/etc/netnsd/token";
+    bool auth_reads = false;
+    bool enable_exec = false;
+    std::size_t exec_output_limit = 1 << 20;
+    std::size_t max_exec = 16;
+    std::string etc_netns_dir = "/etc/netns";
 };
 
 enum class parse_outcome

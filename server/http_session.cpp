@@ -4,11 +4,14 @@
 #include <vector>
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+
+#include "core/log.hpp"
 
 #include "api/problem.hpp"
 
@@ -23,10 +26,13 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 
 http_session::http_session(boost::asio::ip::tcp::socket&& socket, api::router& router,
-                           api::stream_hub& hub, session_set& sessions)
-    : stream_(std::move(socket)), router_(router), hub_(hub), sessions_(sessions)
+                           api::stream_hub& hub, session_set& sessions, worker_pools& workers)
+    : stream_(std::move(socket)), router_(router), hub_(hub), sessions_(sessions), workers_(workers)
 {
     sessions_.insert(this);
+    boost::system::error_code ec;
+    const auto remote = stream_.socket().remote_endpoint(ec);
+    peer_ = ec ? "unknown" : remote.address().to_string() + ":" + std::to_string(remote.port());
 }
 
 http_session::~http_session()
@@ -107,6 +113,7 @@ void http_session::on_read(beast::error_code ec, std::size_t)
         return answer(api::problem(problem_type::bad_request, "HTTP/1.1 requests need a Host"),
                       false, req.version(), false);
     api::request in;
+    in.peer = peer_;
     in.method = std::string(req.method_string());
     in.target = std::string(req.target());
     in.has_body = !req.body().empty() || req.chunked();
@@ -114,9 +121,13 @@ void http_session::on_read(beast::error_code ec, std::size_t)
     in.headers.reserve(static_cast<std::size_t>(std::distance(req.begin(), req.end())));
     for (const auto& field : req)
         in.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    method_ = in.method;
+    target_ = in.target;
     auto outcome = router_.dispatch(in, websocket::is_upgrade(req));
     if (auto* params = std::get_if<api::stream_params>(&outcome))
         return start_stream(std::move(*params));
+    if (auto* job = std::get_if<api::deferred>(&outcome))
+        return run_deferred(std::move(*job), req.keep_alive(), req.version());
     const bool head = req.method() == http::verb::head;
     answer(std::get<api::response>(std::move(outcome)), req.keep_alive(), req.version(), head);
 }
@@ -137,8 +148,44 @@ void http_session::start_stream(api::stream_params&& params)
         ->run();
 }
 
+void http_session::run_deferred(api::deferred&& job, bool keep_alive, unsigned version)
+{
+    // No read timeout while the worker runs; the job's own limits (exec timeout) bound it.
+    stream_.expires_never();
+    auto& pool = job.where == api::deferred::pool::exec ? workers_.exec : workers_.admin;
+    boost::asio::post(
+        pool,
+        [self = shared_from_this(), work = std::move(job.work), keep_alive, version]() mutable
+        {
+            std::function<api::response()> finish;
+            try
+            {
+                finish = work();
+            }
+            catch (const std::exception& e)
+            {
+                finish = [what = std::string(e.what())]
+                {
+                    return api::problem(api::problem_type::internal,
+                                        "the operation failed: " + what);
+                };
+            }
+            auto executor = self->stream_.get_executor();
+            boost::asio::post(executor, [self = std::move(self), finish = std::move(finish),
+                                         keep_alive, version]() mutable
+                              { self->answer(finish(), keep_alive, version, false); });
+        });
+}
+
 void http_session::answer(api::response&& res, bool keep_alive, unsigned version, bool head)
 {
+    if (method_ != "GET" && method_ != "HEAD" && !method_.empty())
+    {
+        // One audit line per admin request: who, what, on which namespace, with what result.
+        core::log::info("audit: peer=" + peer_ + " method=" + method_ + " path=" + target_ +
+                        " name=" + (res.audit_name.empty() ? "-" : res.audit_name) +
+                        " status=" + std::to_string(res.status));
+    }
     response_ = {};
     response_.version(version);
     response_.result(res.status);

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -20,6 +21,7 @@
 #include "api/stream.hpp"
 
 #include "server/session_set.hpp"
+#include "server/worker_pools.hpp"
 
 namespace netnsd::server
 {
@@ -34,7 +36,7 @@ public:
     static constexpr std::chrono::seconds write_timeout{30};
 
     http_session(boost::asio::ip::tcp::socket&& socket, api::router& router, api::stream_hub& hub,
-                 session_set& sessions);
+                 session_set& sessions, worker_pools& workers);
     ~http_session();
 
     void run();
@@ -48,6 +50,8 @@ private:
     void on_read(boost::beast::error_code ec, std::size_t bytes);
     // Hands the connection to a websocket or SSE/NDJSON session; this session ends.
     void start_stream(api::stream_params&& params);
+    // Runs an admin job on a worker, then answers from its continuation on the loop.
+    void run_deferred(api::deferred&& job, bool keep_alive, unsigned version);
     void answer(api::response&& res, bool keep_alive, unsigned version, bool head);
     void do_write();
     void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
@@ -60,6 +64,10 @@ private:
     api::router& router_;
     api::stream_hub& hub_;
     session_set& sessions_;
+    worker_pools& workers_;
+    std::string peer_;
+    std::string method_; // of the request being answered, for the audit log
+    std::string target_;
     bool writing_ = false;
     bool closing_ = false;
 };

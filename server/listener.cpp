@@ -33,8 +33,8 @@ tcp::endpoint resolve(asio::io_context& ioc, const listen_address& where)
 } // namespace
 
 listener::listener(asio::io_context& ioc, const listen_address& where, api::router& router,
-                   api::stream_hub& hub)
-    : acceptor_(ioc), retry_(ioc), router_(router), hub_(hub)
+                   api::stream_hub& hub, worker_pools& workers)
+    : acceptor_(ioc), retry_(ioc), router_(router), hub_(hub), workers_(workers)
 {
     const auto endpoint = resolve(ioc, where);
     acceptor_.open(endpoint.protocol());
@@ -103,7 +103,7 @@ void listener::on_accept(boost::system::error_code ec, tcp::socket socket)
     }
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    std::make_shared<http_session>(std::move(socket), router_, hub_, sessions_)->run();
+    std::make_shared<http_session>(std::move(socket), router_, hub_, sessions_, workers_)->run();
     do_accept();
 }
 

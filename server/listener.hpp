@@ -22,7 +22,7 @@ public:
 
     // Throws boost::system::system_error when the address cannot be bound (start-up only).
     listener(boost::asio::io_context& ioc, const listen_address& where, api::router& router,
-             api::stream_hub& hub);
+             api::stream_hub& hub, worker_pools& workers);
 
     // After a failed accept (EMFILE, ENFILE, ENOBUFS), wait this long before the next one.
     static constexpr std::chrono::milliseconds accept_backoff{100};
@@ -43,6 +43,7 @@ private:
     bool failing_ = false; // log accept failures once per run of them
     api::router& router_;
     api::stream_hub& hub_;
+    worker_pools& workers_;
     session_set sessions_;
 };
 

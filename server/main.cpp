@@ -18,14 +18,18 @@
 #include "core/monitor.hpp"
 #include "core/registry.hpp"
 
+#include "api/admin.hpp"
 #include "api/assets.hpp"
+#include "api/auth.hpp"
 #include "api/list_cache.hpp"
 #include "api/router.hpp"
 #include "api/stream.hpp"
 
 #include "server/config.hpp"
 #include "server/listener.hpp"
+#include "server/token_file.hpp"
 #include "server/watchers.hpp"
+#include "server/worker_pools.hpp"
 
 namespace
 {
@@ -77,10 +81,30 @@ int main(int argc, char** argv)
                         cfg.max_stream_clients);
     model.set_listener([&hub](const core::event& e) { hub.publish(e); });
     api::router router(model, monitor, lists, hub, api::embedded_assets());
+
+    server::loaded_token token;
+    try
+    {
+        token = server::load_or_create_token(cfg.token_file);
+    }
+    catch (const std::exception& e)
+    {
+        core::log::error(e.what());
+        return EXIT_FAILURE;
+    }
+    core::log::info(
+        std::string(token.created ? "created the admin token in " : "admin token read from ") +
+        cfg.token_file);
+    const api::token_auth auth(std::move(token.token));
+    api::admin ops(model, monitor,
+                   {cfg.enable_exec, cfg.exec_output_limit, cfg.max_exec, cfg.etc_netns_dir});
+    router.enable_admin(ops, auth, cfg.auth_reads);
+    server::worker_pools workers(cfg.max_exec);
+
     std::optional<server::listener> http;
     try
     {
-        http.emplace(ioc, cfg.listen, router, hub);
+        http.emplace(ioc, cfg.listen, router, hub, workers);
     }
     catch (const boost::system::system_error& e)
     {
@@ -110,12 +134,16 @@ int main(int argc, char** argv)
     while (!stopping && ioc.run_one() != 0)
     {
     }
-    // Let the sessions finish closing; the loop ends by itself once they have.
-    ioc.run_for(shutdown_backstop);
-    if (!ioc.stopped())
+    // Let the sessions finish closing; the loop ends by itself once they have. Admin jobs still
+    // on a worker (an exec can run to its timeout) post their answers when they end: join the
+    // workers, then run the loop once more to deliver them. Every handler must run (and every
+    // session go) here, while the objects they use still exist.
+    auto drain = [&]
     {
-        // A peer that never answers the close: cut every connection, so that every pending
-        // handler runs (and every session goes) while the objects they use still exist.
+        ioc.restart();
+        ioc.run_for(shutdown_backstop);
+        if (ioc.stopped())
+            return;
         core::log::warn("shutdown took too long; closing the remaining connections");
         http->abort();
         ioc.restart();
@@ -125,7 +153,10 @@ int main(int argc, char** argv)
             core::log::error("the loop did not drain; exiting without cleanup");
             std::_Exit(EXIT_FAILURE);
         }
-    }
+    };
+    drain();
+    workers.stop_and_join();
+    drain();
     core::log::info("stopped");
     return EXIT_SUCCESS;
 }

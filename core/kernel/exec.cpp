@@ -36,6 +36,8 @@ using steady = std::chrono::steady_clock;
 constexpr auto drain_grace = std::chrono::milliseconds(100);
 // Without a pidfd to wake poll when the child exits, poll in slices this long.
 constexpr int poll_slice_ms = 10;
+// Longer timeouts are taken as this (a year: no timeout, without overflowing the clock).
+constexpr std::chrono::milliseconds max_timeout = std::chrono::hours(24 * 365);
 // Reads per wakeup on one stream, so a fast writer cannot starve the deadline check.
 constexpr int reads_per_wakeup = 16;
 
@@ -594,7 +596,7 @@ exec_result run_in_netns(const exec_request& req)
         in.write.reset();
     const unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
 
-    const auto deadline = start + req.timeout;
+    const auto deadline = start + std::min(req.timeout, max_timeout);
     std::size_t sent = 0;
     child_reports child;
     bool reaped = false, lost = false;

@@ -44,7 +44,8 @@ struct running_server::impl
     api::list_cache lists{model, "/run/netns"};
     api::stream_hub hub{model, lists, api::stream_limits{}, 1024};
     api::router router{model, watch, lists, hub, api::embedded_assets()};
-    server::listener http{ioc, server::listen_address{"127.0.0.1", 0}, router, hub};
+    server::worker_pools workers{2};
+    server::listener http{ioc, server::listen_address{"127.0.0.1", 0}, router, hub, workers};
 
     impl()
     {

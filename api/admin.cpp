@@ -1,0 +1,527 @@
+#include "api/admin.hpp"
+
+#include <charconv>
+#include <climits>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/errc.hpp"
+#include "core/kernel/exec.hpp"
+#include "core/kernel/netns_admin.hpp"
+#include "core/name.hpp"
+
+#include "api/json.hpp"
+#include "api/problem.hpp"
+#include "api/uri.hpp"
+
+namespace netnsd::api
+{
+namespace
+{
+
+namespace kernel = core::kernel;
+
+response json_response(unsigned status, std::string body)
+{
+    return {status, "application/json", std::move(body), {}, {}};
+}
+
+// The one place a kernel failure becomes an HTTP problem.
+response problem_for(const std::error_code& ec, std::string detail)
+{
+    if (detail.empty())
+        detail = ec.message();
+    if (ec.category() == core::error_category())
+    {
+        switch (static_cast<core::errc>(ec.value()))
+        {
+        case core::errc::invalid_name:
+            return problem(problem_type::invalid_name, std::move(detail));
+        case core::errc::not_found:
+            return problem(problem_type::not_found, std::move(detail));
+        case core::errc::not_a_namespace:
+            return problem(problem_type::not_a_namespace, std::move(detail));
+        case core::errc::already_exists:
+            return problem(problem_type::already_exists, std::move(detail));
+        case core::errc::busy:
+            return problem(problem_type::busy, std::move(detail));
+        case core::errc::nsid_assigned:
+            return problem(problem_type::nsid_assigned, std::move(detail));
+        case core::errc::nsid_in_use:
+            return problem(problem_type::nsid_in_use, std::move(detail));
+        case core::errc::no_such_process:
+            return problem(problem_type::no_such_process, std::move(detail));
+        case core::errc::command_not_found:
+            return problem(problem_type::invalid_body, std::move(detail));
+        default:
+            break;
+        }
+    }
+    return problem(problem_type::operation_failed, std::move(detail));
+}
+
+response bad_body(std::string detail)
+{
+    return problem(problem_type::invalid_body, std::move(detail));
+}
+
+// A JSON object body whose keys are all in `allowed`; or the problem to answer.
+std::variant<json, response> object_body(const request& req,
+                                         std::initializer_list<std::string_view> allowed)
+{
+    const auto type = req.header("Content-Type");
+    if (!type.empty() && type.substr(0, type.find(';')) != "application/json")
+        return problem(problem_type::unsupported_media, "send the body as application/json");
+    auto body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded())
+        return bad_body("the body is not JSON");
+    if (!body.is_object())
+        return bad_body("the body must be a JSON object");
+    for (const auto& [key, value] : body.items())
+    {
+        bool known = false;
+        for (auto a : allowed)
+            known = known || key == a;
+        if (!known)
+            return bad_body("unknown field '" + key + "'");
+    }
+    return body;
+}
+
+// An nsid field: a whole number 0..INT32_MAX, or "auto" (nullopt).
+std::variant<std::optional<core::nsid_t>, response> nsid_field(const json& value)
+{
+    if (value.is_string() && value.get<std::string>() == "auto")
+        return std::optional<core::nsid_t>{};
+    if (value.is_number_integer())
+    {
+        const auto n = value.get<std::int64_t>();
+        if (n >= 0 && n <= INT32_MAX)
+            return std::optional<core::nsid_t>{static_cast<core::nsid_t>(n)};
+    }
+    return bad_body("nsid must be a whole number from 0 to 2147483647, or \"auto\"");
+}
+
+std::optional<response> check_name(std::string_view name)
+{
+    if (const auto error = core::check_name(name); error != core::name_error::none)
+        return problem(problem_type::invalid_name, std::string(core::describe(error)));
+    return std::nullopt;
+}
+
+std::string base64(std::string_view bytes)
+{
+    static constexpr char table[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    std::size_t i = 0;
+    for (; i + 2 < bytes.size(); i += 3)
+    {
+        const auto n = (static_cast<unsigned>(static_cast<unsigned char>(bytes[i])) << 16) |
+                       (static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 1])) << 8) |
+                       static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 2]));
+        out.push_back(table[(n >> 18) & 63]);
+        out.push_back(table[(n >> 12) & 63]);
+        out.push_back(table[(n >> 6) & 63]);
+        out.push_back(table[n & 63]);
+    }
+    if (i < bytes.size())
+    {
+        auto n = static_cast<unsigned>(static_cast<unsigned char>(bytes[i])) << 16;
+        if (i + 1 < bytes.size())
+            n |= static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 1])) << 8;
+        out.push_back(table[(n >> 18) & 63]);
+        out.push_back(table[(n >> 12) & 63]);
+        out.push_back(i + 1 < bytes.size() ? table[(n >> 6) & 63] : '=');
+        out.push_back('=');
+    }
+    return out;
+}
+
+json pid_list(const std::vector<pid_t>& pids)
+{
+    json list = json::array();
+    for (auto p : pids)
+        list.push_back(p);
+    return list;
+}
+
+} // namespace
+
+admin::admin(core::registry& model, core::monitor& watch, admin_settings settings)
+    : model_(model), watch_(watch), settings_(std::move(settings))
+{
+}
+
+std::string admin::path_of(std::string_view name) const
+{
+    return watch_.netns_dir() + "/" + std::string(name);
+}
+
+admin::outcome admin::create(const request& req)
+{
+    auto parsed = object_body(req, {"name", "nsid", "pid"});
+    if (auto* r = std::get_if<response>(&parsed))
+        return std::move(*r);
+    const auto& body = std::get<json>(parsed);
+    if (!body.contains("name") || !body["name"].is_string())
+        return bad_body("name is required and must be a string");
+    auto name = body["name"].get<std::string>();
+    if (auto bad = check_name(name))
+        return std::move(*bad);
+    std::optional<std::optional<core::nsid_t>> nsid; // outer: requested at all
+    if (body.contains("nsid"))
+    {
+        auto field = nsid_field(body["nsid"]);
+        if (auto* r = std::get_if<response>(&field))
+            return std::move(*r);
+        nsid = std::get<std::optional<core::nsid_t>>(field);
+    }
+    std::optional<pid_t> pid;
+    if (body.contains("pid"))
+    {
+        const auto& v = body["pid"];
+        if (!v.is_number_integer() || v.get<std::int64_t>() <= 0 ||
+            v.get<std::int64_t>() > INT32_MAX)
+            return bad_body("pid must be a whole number from 1 to 2147483647");
+        pid = static_cast<pid_t>(v.get<std::int64_t>());
+    }
+    if (model_.find(name))
+        return problem(problem_type::already_exists,
+                       "an entry of that name exists in " + watch_.netns_dir());
+
+    deferred job;
+    job.work = [this, dir = watch_.netns_dir(), name, nsid, pid]() -> std::function<response()>
+    {
+        std::string detail;
+        auto ec = pid ? kernel::attach_netns(dir, name, *pid, detail)
+                      : kernel::create_netns(dir, name, detail);
+        if (!ec && nsid)
+        {
+            kernel::set_nsid(dir, name, *nsid, ec, detail);
+            if (ec)
+            {
+                // Nothing half-created: the name goes again.
+                kernel::delete_outcome ignored;
+                std::string undo_detail;
+                kernel::delete_netns(dir, name, ignored, undo_detail);
+            }
+        }
+        return [this, name, ec, detail]() -> response
+        {
+            if (ec)
+            {
+                watch_.forget(name);
+                auto r = problem_for(ec, detail);
+                r.audit_name = name;
+                return r;
+            }
+            watch_.refresh(name);
+            const auto found = model_.find(name);
+            if (!found)
+                return problem(problem_type::operation_failed,
+                               "the namespace was created but has gone again");
+            auto r = json_response(201, dump(to_json(*found, watch_.netns_dir())));
+            r.headers.emplace_back("Location", entry_href(name));
+            r.audit_name = name;
+            return r;
+        };
+    };
+    return job;
+}
+
+admin::outcome admin::remove(std::string_view raw)
+{
+    std::string name(raw);
+    if (auto bad = check_name(name))
+        return std::move(*bad);
+    if (!model_.find(name))
+        return problem(problem_type::not_found, "no entry of that name in " + watch_.netns_dir(),
+                       entry_href(name));
+    deferred job;
+    job.work = [this, dir = watch_.netns_dir(), name]() -> std::function<response()>
+    {
+        std::string detail;
+        kernel::delete_outcome out;
+        const auto ec = kernel::delete_netns(dir, name, out, detail);
+        std::vector<pid_t> pids;
+        if (!ec && out.identity)
+            pids = kernel::pids_in(*out.identity);
+        return [this, name, ec, detail, out, pids]() -> response
+        {
+            watch_.forget(name);
+            if (ec)
+            {
+                auto r = problem_for(ec, detail);
+                r.audit_name = name;
+                return r;
+            }
+            // Alive while a process is inside or another name still binds it (open fds
+            // elsewhere cannot be seen; its `destroyed` event tells when it is really gone).
+            const bool alive =
+                !pids.empty() || (out.identity && !model_.names_of(*out.identity).empty());
+            json body = json::object();
+            body["name"] = name;
+            body["namespace_alive"] = alive;
+            body["pids"] = pid_list(pids);
+            auto r = json_response(200, dump(body));
+            r.audit_name = name;
+            return r;
+        };
+    };
+    return job;
+}
+
+admin::outcome admin::remove_all()
+{
+    std::vector<std::string> names;
+    for (const auto& [name, slot] : model_.slots())
+        names.push_back(name);
+    deferred job;
+    job.work = [this, dir = watch_.netns_dir(), names]() -> std::function<response()>
+    {
+        std::vector<std::string> deleted;
+        std::vector<std::pair<std::string, std::string>> failed;
+        for (const auto& name : names)
+        {
+            std::string detail;
+            kernel::delete_outcome out;
+            // Unlike `ip -all netns del`, keep going past a failure.
+            if (auto ec = kernel::delete_netns(dir, name, out, detail))
+                failed.emplace_back(name, detail.empty() ? ec.message() : detail);
+            else
+                deleted.push_back(name);
+        }
+        return [this, names, deleted, failed]() -> response
+        {
+            for (const auto& name : names)
+                watch_.forget(name);
+            json body = json::object();
+            body["deleted"] = json::array();
+            for (const auto& name : deleted)
+                body["deleted"].push_back(name);
+            body["failed"] = json::array();
+            for (const auto& [name, detail] : failed)
+                body["failed"].push_back(json{{"name", name}, {"detail", detail}});
+            auto r = json_response(200, dump(body));
+            r.audit_name = "*";
+            return r;
+        };
+    };
+    return job;
+}
+
+admin::outcome admin::set_nsid(std::string_view raw, const request& req)
+{
+    std::string name(raw);
+    if (auto bad = check_name(name))
+        return std::move(*bad);
+    auto parsed = object_body(req, {"nsid"});
+    if (auto* r = std::get_if<response>(&parsed))
+        return std::move(*r);
+    const auto& body = std::get<json>(parsed);
+    if (!body.contains("nsid"))
+        return bad_body("nsid is required");
+    auto field = nsid_field(body["nsid"]);
+    if (auto* r = std::get_if<response>(&field))
+        return std::move(*r);
+    const auto want = std::get<std::optional<core::nsid_t>>(field);
+    const auto found = model_.find(name);
+    if (!found)
+        return problem(problem_type::not_found, "no entry of that name in " + watch_.netns_dir(),
+                       entry_href(name));
+    if (found->state != core::entry_state::live)
+        return problem(problem_type::not_a_namespace,
+                       "the entry is stale: not a live network namespace");
+    deferred job;
+    job.work = [this, dir = watch_.netns_dir(), name, want]() -> std::function<response()>
+    {
+        std::error_code ec;
+        std::string detail;
+        kernel::set_nsid(dir, name, want, ec, detail);
+        return [this, name, ec, detail]() -> response
+        {
+            watch_.refresh(name);
+            if (ec)
+            {
+                auto r = problem_for(ec, detail);
+                r.audit_name = name;
+                return r;
+            }
+            const auto entry = model_.find(name);
+            if (!entry)
+                return problem(problem_type::not_found, "the entry went away");
+            auto r = json_response(200, dump(to_json(*entry, watch_.netns_dir())));
+            r.audit_name = name;
+            return r;
+        };
+    };
+    return job;
+}
+
+admin::outcome admin::pids(std::string_view raw)
+{
+    const std::string name(raw);
+    if (auto bad = check_name(name))
+        return std::move(*bad);
+    const auto found = model_.find(name);
+    if (!found)
+        return problem(problem_type::not_found, "no entry of that name in " + watch_.netns_dir(),
+                       entry_href(name));
+    if (!found->identity)
+        return problem(problem_type::not_a_namespace,
+                       "the entry is stale: not a live network namespace");
+    deferred job;
+    job.work = [id = *found->identity]() -> std::function<response()>
+    {
+        auto list = kernel::pids_in(id);
+        return [list]() -> response
+        {
+            json body = json::object();
+            body["pids"] = pid_list(list);
+            return json_response(200, dump(body));
+        };
+    };
+    return job;
+}
+
+admin::outcome admin::identify(std::string_view raw)
+{
+    pid_t pid = 0;
+    const auto* end = raw.data() + raw.size();
+    auto [ptr, err] = std::from_chars(raw.data(), end, pid);
+    if (raw.empty() || err != std::errc{} || ptr != end || pid <= 0)
+        return problem(problem_type::bad_request, "the pid must be a whole number above 0");
+    deferred job;
+    job.work = [this, pid]() -> std::function<response()>
+    {
+        std::error_code ec;
+        const auto id = kernel::identity_of_pid(pid, ec);
+        return [this, pid, id, ec]() -> response
+        {
+            if (!id)
+                return problem_for(ec ? ec : std::error_code(core::errc::no_such_process),
+                                   "no process " + std::to_string(pid));
+            json body = json::object();
+            body["pid"] = pid;
+            body["inode"] = id->ino;
+            body["ns_id"] = id->ns_id != 0 ? json(id->ns_id) : json(nullptr);
+            const auto nsid = model_.nsid_of(*id);
+            body["nsid"] = nsid ? json(*nsid) : json(nullptr);
+            body["names"] = json::array();
+            for (const auto& n : model_.names_of(*id))
+                body["names"].push_back(n);
+            return json_response(200, dump(body));
+        };
+    };
+    return job;
+}
+
+admin::outcome admin::exec(std::string_view raw, const request& req)
+{
+    std::string name(raw);
+    if (!settings_.enable_exec)
+        return problem(problem_type::exec_disabled, "netnsd runs without --enable-exec");
+    if (auto bad = check_name(name))
+        return std::move(*bad);
+    auto parsed = object_body(req, {"argv", "stdin", "timeout_ms", "env", "output"});
+    if (auto* r = std::get_if<response>(&parsed))
+        return std::move(*r);
+    const auto& body = std::get<json>(parsed);
+    kernel::exec_request run;
+    run.netns_path = path_of(name);
+    run.name = name;
+    run.etc_netns_dir = settings_.etc_netns_dir;
+    run.output_limit = settings_.exec_output_limit;
+    if (!body.contains("argv") || !body["argv"].is_array() || body["argv"].empty())
+        return bad_body("argv is required: a non-empty array of strings");
+    for (const auto& a : body["argv"])
+    {
+        if (!a.is_string())
+            return bad_body("argv must hold only strings");
+        run.argv.push_back(a.get<std::string>());
+    }
+    if (body.contains("stdin"))
+    {
+        if (!body["stdin"].is_string())
+            return bad_body("stdin must be a string");
+        run.stdin_data = body["stdin"].get<std::string>();
+    }
+    long timeout = default_exec_timeout_ms;
+    if (body.contains("timeout_ms"))
+    {
+        const auto& t = body["timeout_ms"];
+        if (!t.is_number_integer() || t.get<std::int64_t>() < 1 ||
+            t.get<std::int64_t>() > max_exec_timeout_ms)
+            return bad_body("timeout_ms must be a whole number from 1 to 300000");
+        timeout = static_cast<long>(t.get<std::int64_t>());
+    }
+    run.timeout = std::chrono::milliseconds(timeout);
+    if (body.contains("env"))
+    {
+        if (!body["env"].is_object())
+            return bad_body("env must be an object of strings");
+        for (const auto& [key, value] : body["env"].items())
+        {
+            if (!value.is_string() || key.empty() || key.find('=') != std::string::npos)
+                return bad_body("env must map names (without '=') to strings");
+            run.env.emplace_back(key, value.get<std::string>());
+        }
+    }
+    bool as_base64 = false;
+    if (body.contains("output"))
+    {
+        const auto& o = body["output"];
+        if (!o.is_string() || (o.get<std::string>() != "text" && o.get<std::string>() != "base64"))
+            return bad_body("output must be \"text\" or \"base64\"");
+        as_base64 = o.get<std::string>() == "base64";
+    }
+    const auto found = model_.find(name);
+    if (!found)
+        return problem(problem_type::not_found, "no entry of that name in " + watch_.netns_dir(),
+                       entry_href(name));
+    if (found->state != core::entry_state::live)
+        return problem(problem_type::not_a_namespace,
+                       "the entry is stale: not a live network namespace");
+    if (running_execs_ >= settings_.max_exec)
+        return problem(problem_type::too_many_execs,
+                       std::to_string(running_execs_) + " execs are running; try again later");
+
+    ++running_execs_;
+    deferred job;
+    job.where = deferred::pool::exec;
+    job.work = [this, run = std::move(run), as_base64, name]() -> std::function<response()>
+    {
+        auto result = kernel::run_in_netns(run);
+        return [this, result = std::move(result), as_base64, name]() -> response
+        {
+            --running_execs_;
+            if (result.ec)
+            {
+                auto r = problem_for(result.ec, result.detail);
+                r.audit_name = name;
+                return r;
+            }
+            json out = json::object();
+            out["exit_code"] = result.exit_code ? json(*result.exit_code) : json(nullptr);
+            out["signal"] = result.signal ? json(*result.signal) : json(nullptr);
+            out["stdout"] = as_base64 ? base64(result.out) : result.out;
+            out["stderr"] = as_base64 ? base64(result.err) : result.err;
+            out["stdout_truncated"] = result.out_truncated;
+            out["stderr_truncated"] = result.err_truncated;
+            out["timed_out"] = result.timed_out;
+            out["duration_ms"] = result.duration_ms;
+            out["warnings"] = json::array();
+            for (const auto& w : result.warnings)
+                out["warnings"].push_back(w);
+            auto r = json_response(200, dump(out));
+            r.audit_name = name;
+            return r;
+        };
+    };
+    return job;
+}
+
+} // namespace netnsd::api

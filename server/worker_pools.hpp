@@ -1,0 +1,33 @@
+// worker_pools: the threads that run what must not run on the loop: admin operations (they
+// block on the kernel, and create a namespace by unsharing the worker's own network namespace
+// for a moment) and execs (which wait for a child up to its timeout, so they get their own pool
+// and never starve the others). Jobs touch no loop state; they post their continuation back.
+// Owned by main, which joins them after the loop has stopped.
+#pragma once
+
+#include <cstddef>
+
+#include <boost/asio/thread_pool.hpp>
+
+namespace netnsd::server
+{
+
+struct worker_pools
+{
+    static constexpr std::size_t admin_threads = 4;
+
+    explicit worker_pools(std::size_t exec_threads) : admin(admin_threads), exec(exec_threads) {}
+
+    void stop_and_join()
+    {
+        admin.stop();
+        exec.stop();
+        admin.join();
+        exec.join();
+    }
+
+    boost::asio::thread_pool admin;
+    boost::asio::thread_pool exec;
+};
+
+} // namespace netnsd::server
