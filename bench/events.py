@@ -1,0 +1,601 @@
+#!/usr/bin/env python3
+"""The measuring half of bench/events. It runs inside tests/support/sandbox (private mount and
+network namespaces, tmpfs on /run and /run/netns), so every namespace it makes vanishes with the
+sandbox, and the only traffic is to netnsd on the sandbox's own 127.0.0.1. Run bench/events
+rather than this file.
+
+The measuring is done by bench/evlat (one C++ process that is both the websocket client and
+the namespace creator, so both read one CLOCK_MONOTONIC); this script starts netnsd, runs evlat
+for each phase, checks what it saw and writes the report:
+  1. one at a time: create one namespace, wait for its `add` on the websocket, next (N times);
+     then delete one, wait for its `delete`, next.
+  2. burst: N creations back to back (then N deletions), each event matched to its namespace by
+     name, with `stdbuf -oL ip netns monitor` watching the same burst.
+  3. fan-out: 1, 100 and 1000 websocket subscribers, a burst of N creations + N deletions,
+     until the last subscriber has the last event; every revision must arrive.
+"""
+
+import argparse
+import ctypes
+import json
+import os
+import platform
+import resource
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+NETNS_DIR = "/run/netns"
+HOST = "127.0.0.1"
+FIRST_PORT = 9321  # the sandbox has its own loopback, so nothing else is listening here
+P99_GOAL_MS = 5.0
+FANOUT_RATIO_GOAL = 2.0
+
+libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1
+
+
+def now():
+    return time.perf_counter()
+
+
+def median(xs):
+    s = sorted(xs)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+def pct(xs, q):
+    """Nearest-rank percentile."""
+    s = sorted(xs)
+    rank = -(-q * len(s) // 100)  # ceil
+    return s[max(rank, 1) - 1]
+
+
+class BenchError(Exception):
+    pass
+
+
+def child_setup():
+    # If the driver dies (timeout, ^C), its children go with it; and 1000 subscribers need
+    # more than the usual 1024 descriptors in netnsd.
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 8192:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(8192, hard), max(8192, hard)))
+        except (ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Daemon:
+    next_port = FIRST_PORT
+
+    def __init__(self, args, label, notes):
+        self.port = Daemon.next_port
+        Daemon.next_port += 1
+        self.label = label
+        self.notes = notes
+        self.log_path = os.path.join(args.logdir, f"netnsd-{label}.log")
+        self.log = open(self.log_path, "wb")
+        self.cmd = [
+            args.netnsd,
+            "--listen", f"{HOST}:{self.port}",
+            "--netns-dir", NETNS_DIR,
+            "--max-stream-clients", str(args.max_stream_clients),
+        ]
+        self.proc = subprocess.Popen(
+            self.cmd, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=child_setup
+        )
+        deadline = now() + 10
+        while True:
+            self.check_alive()
+            try:
+                with urllib.request.urlopen(f"http://{HOST}:{self.port}/healthz", timeout=2) as r:
+                    if json.loads(r.read()).get("watching"):
+                        break
+            except OSError:
+                pass
+            if now() > deadline:
+                raise BenchError(f"netnsd ({label}) did not answer /healthz within 10 s")
+            time.sleep(0.01)
+
+    def healthz(self):
+        with urllib.request.urlopen(f"http://{HOST}:{self.port}/healthz", timeout=5) as r:
+            return json.loads(r.read())
+
+    def check_alive(self):
+        rc = self.proc.poll()
+        if rc is not None:
+            raise BenchError(f"netnsd ({self.label}) exited with status {rc}; see {self.log_path}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=8)
+            except subprocess.TimeoutExpired:
+                self.notes.append(f"netnsd ({self.label}) ignored SIGTERM for 8 s; killed it")
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode
+        if rc != 0:
+            self.notes.append(f"netnsd ({self.label}) exited with status {rc}; see {self.log_path}")
+        self.log.close()
+        with open(self.log_path, errors="replace") as f:
+            odd = [l.strip() for l in f if l.startswith(("warn", "error"))]
+        if odd:
+            self.notes.append(
+                f"netnsd ({self.label}) logged {len(odd)} warnings/errors, first: `{odd[0]}`"
+            )
+
+
+def evlat(args, R, mode, daemon, *extra, timeout_s=120):
+    cmd = [args.evlat, mode, "--port", str(daemon.port), "--dir", NETNS_DIR] + [str(x) for x in extra]
+    R["commands"].append(" ".join(cmd))
+    p = subprocess.run(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout_s,
+        preexec_fn=child_setup,
+    )
+    if p.stderr.strip():
+        R["notes"].append(f"evlat {mode}: {p.stderr.strip()}")
+    try:
+        doc = json.loads(p.stdout)
+    except json.JSONDecodeError:
+        raise BenchError(f"evlat {mode} exited with {p.returncode} and printed no result")
+    if doc.get("failure"):
+        R["notes"].append(f"evlat {mode} {' '.join(map(str, extra))}: {doc['failure']}")
+    daemon.check_alive()
+    left = os.listdir(NETNS_DIR)
+    if left:
+        R["notes"].append(f"after evlat {mode}, {NETNS_DIR} still held {len(left)} entries")
+    return doc
+
+
+def stream_problems(doc, prefix="ws_"):
+    """What went wrong in one websocket stream of seq or burst, as short phrases."""
+    keys = {
+        "gaps": "revision gaps",
+        "backwards": "revisions going backwards",
+        "unparsed": "unparsable messages",
+        "other_types": "events of another type",
+        "dup_add": "duplicate adds",
+        "dup_delete": "duplicate deletes",
+        "delete_before_add": "deletes before their add",
+        "foreign": "events for names this run did not make",
+    }
+    out = [f"{doc[prefix + k]} {v}" for k, v in keys.items() if doc.get(prefix + k)]
+    if doc.get("add_order_inversions"):
+        out.append(f"{doc['add_order_inversions']} adds out of creation order")
+    n = doc["count"]
+    if doc.get("adds_matched", n) != n:
+        out.append(f"{n - doc['adds_matched']} adds missing")
+    if doc.get("deletes_matched", n) != n:
+        out.append(f"{n - doc['deletes_matched']} deletes missing")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Phases
+
+
+def phase_latency(args, R):
+    d = Daemon(args, "latency", R["notes"])
+    try:
+        print("events: one at a time", file=sys.stderr)
+        R["seq"] = evlat(args, R, "seq", d, "--count", args.count, "--prefix", "seq_")
+        time.sleep(args.pause_s)
+        print("events: burst, with ip netns monitor", file=sys.stderr)
+        R["burst"] = evlat(
+            args, R, "burst", d, "--count", args.count, "--prefix", "bst_", "--monitor",
+            "--timeout", 60,
+        )
+        h = d.healthz()
+        if h.get("namespaces") != 0:
+            R["notes"].append(f"after the latency phases /healthz still counts {h.get('namespaces')} namespaces")
+    finally:
+        d.stop()
+
+
+def phase_fanout(args, R, deadline):
+    d = Daemon(args, "fanout", R["notes"])
+    sizes = [int(s) for s in args.fan_subs.split(",")]
+    runs = {str(s): [] for s in sizes}
+    R["fanout"] = runs
+    try:
+        for rep in range(args.fan_repeats):
+            for s in sizes:
+                # Skip a run that would not fit in the time left (its last duration, doubled).
+                prev = runs[str(s)]
+                need = 2 * (prev[-1]["wall_s"] if prev else (5 + s * 0.03))
+                if now() + need > deadline:
+                    R["notes"].append(
+                        f"fan-out: skipped repetition {rep + 1} with {s} subscribers "
+                        "(not enough of the time limit left)"
+                    )
+                    continue
+                print(f"events: fan-out, {s} subscriber{'s' if s != 1 else ''}, run {rep + 1}", file=sys.stderr)
+                t = now()
+                doc = evlat(
+                    args, R, "fanout", d, "--subs", s, "--count", args.count,
+                    "--prefix", f"f{s}r{rep}_", "--netnsd-pid", d.proc.pid, "--timeout", 150,
+                    "--pace-us", args.fan_pace_us, timeout_s=180,
+                )
+                doc["wall_s"] = now() - t
+                doc["load"] = open("/proc/loadavg").read().split()[0]
+                prev.append(doc)
+                # Give the kernel a moment to free the 1000 deleted namespaces.
+                time.sleep(args.pause_s)
+    finally:
+        d.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def fmt_ms(x):
+    if x is None:
+        return "n/a"
+    if abs(x) < 10:
+        return f"{x:.2f} ms"
+    return f"{x:.1f} ms" if abs(x) < 100 else f"{x:.0f} ms"
+
+
+def met(ok):
+    return "yes" if ok else "**no**"
+
+
+def dist(us_list):
+    """p50 / p99 / max of a list of microseconds, in ms."""
+    ms = [x / 1000.0 for x in us_list]
+    return median(ms), pct(ms, 99), max(ms)
+
+
+def dist_text(us_list):
+    if not us_list:
+        return "n/a"
+    a, b, c = dist(us_list)
+    return f"{fmt_ms(a)} / {fmt_ms(b)} / {fmt_ms(c)}"
+
+
+def report(args, R):
+    rows = []
+    lost_total = 0
+    lost_parts = []
+
+    def latency_row(label, doc, key, n):
+        if not doc or not doc.get(key):
+            rows.append((label, "n/a (see notes)", "", f"p99 < {P99_GOAL_MS:.0f} ms", "**no**"))
+            return
+        _, p99v, _ = dist(doc[key])
+        rows.append(
+            (
+                f"{label} ({len(doc[key])} of {n})",
+                dist_text(doc[key]),
+                "",
+                f"p99 < {P99_GOAL_MS:.0f} ms",
+                met(p99v < P99_GOAL_MS and len(doc[key]) == n),
+            )
+        )
+
+    seq, burst = R.get("seq"), R.get("burst")
+    n = args.count
+    latency_row("add latency, one at a time: mount() returned → `add` received", seq, "add_us", n)
+    latency_row("delete latency, one at a time: umount2() called → `delete` received", seq,
+                "del_us", n)
+    latency_row("add latency, burst of back-to-back creations", burst, "add_us", n)
+    latency_row("delete latency, burst of back-to-back deletions", burst, "del_us", n)
+
+    if burst and "mon_adds" in burst:
+        ma = burst["mon_adds"]
+        frac = burst["mon_add_before_mount"] / ma if ma else 0.0
+        frac_probe = burst["mon_add_probe_not_ns"] / ma if ma else 0.0
+        ws_bad = burst["add_probe_not_ns"] + burst["add_before_call"]
+        rows.append(
+            (
+                f"burst of {n}: `add` before the namespace was usable (before its mount() "
+                "returned; in brackets: the file was not yet an nsfs mount when the line was read)",
+                f"{ws_bad} of {burst['adds_matched']}",
+                f"{burst['mon_add_before_mount']} of {ma} = {frac:.0%} "
+                f"({burst['mon_add_probe_not_ns']} = {frac_probe:.0%})",
+                "netnsd: 0",
+                met(ws_bad == 0 and burst["adds_matched"] == n),
+            )
+        )
+        rows.append(
+            (
+                "`add` received after the file was created (open(O_CREAT) called), median / p99",
+                "",
+                f"{fmt_ms(median(burst['mon_add_after_open_us']) / 1000)} / "
+                f"{fmt_ms(pct(burst['mon_add_after_open_us'], 99) / 1000)}",
+                "",
+                "",
+            )
+        )
+
+    fan = R.get("fanout", {})
+    fan_med = {}
+    for s, runs in fan.items():
+        if not runs:
+            continue
+        totals = [r["total_ms"] for r in runs if "total_ms" in r]
+        lost = sum(r["lost"] + r["gaps"] + r["backwards"] + r["duplicates"] for r in runs)
+        lost_total += lost
+        if lost:
+            lost_parts.append(f"fan-out {s}")
+        if totals:
+            fan_med[s] = median(totals)
+        rows.append(
+            (
+                f"fan-out, {s} subscriber{'s' if s != '1' else ''}: burst start → last "
+                f"subscriber has the last of {2 * n} events (median / max of {len(totals)} runs)",
+                f"{fmt_ms(median(totals))} / {fmt_ms(max(totals))}" if totals else "incomplete",
+                "",
+                "",
+                "",
+            )
+        )
+    sizes = sorted(fan_med, key=int)
+    if len(sizes) >= 2 and sizes[0] == "1":
+        big = sizes[-1]
+        ratio = fan_med[big] / fan_med["1"]
+        rows.append(
+            (
+                f"fan-out ratio, {big} subscribers / 1 (medians)",
+                f"{ratio:.1f}x",
+                "",
+                f"≤ {FANOUT_RATIO_GOAL:.0f}x",
+                met(ratio <= FANOUT_RATIO_GOAL),
+            )
+        )
+    for name, doc in (("one at a time", seq), ("burst", burst)):
+        if doc:
+            p = stream_problems(doc)
+            if p:
+                lost_parts.append(f"{name}: " + ", ".join(p))
+                lost_total += 1
+    rows.append(
+        (
+            "lost, duplicated or out-of-order events (every phase, every subscriber)",
+            "0" if lost_total == 0 else "; ".join(lost_parts),
+            "",
+            "0",
+            met(lost_total == 0 and (seq is not None and burst is not None and fan)),
+        )
+    )
+
+    out = []
+    out.append("# netnsd event-stream benchmark\n")
+    out.append(
+        "| machine | |\n|---|---|\n"
+        + "".join(f"| {k} | {v} |\n" for k, v in R["facts"].items())
+    )
+    out.append("Latencies are p50 / p99 / max in ms.\n")
+    out.append("| figure | netnsd | `ip netns monitor` | goal | met? |")
+    out.append("|---|---|---|---|---|")
+    for row in rows:
+        out.append("| " + " | ".join(str(c) for c in row) + " |")
+    out.append("")
+
+    out.append("## Details\n")
+    if seq:
+        out.append(
+            f"* one at a time ({seq['count']}): add latency measured from mount()'s call instead of "
+            f"its return {dist_text(seq['add_from_call_us'])}; mount() itself took "
+            f"{dist_text(seq['mount_us'])}; {seq['add_before_mount']} `add`s arrived before the "
+            "creator's thread got back from mount() (the namespace was mounted: "
+            f"{seq['add_probe_not_ns']} were not an nsfs mount when they arrived)"
+        )
+        out.append(
+            f"* one at a time: delete latency from umount2()'s return "
+            f"{dist_text(seq['del_umount_us'])}, from unlink()'s return "
+            f"{dist_text(seq['del_unlink_us'])} (negative: before it returned); umount2(MNT_DETACH) "
+            f"took {dist_text(seq['umount_us'])}; {seq['del_before_umount']} `delete`s arrived "
+            f"before umount2() returned and {seq['del_before_unlink']} before unlink() returned "
+            "(netnsd sees the unmount in the mount table; the lazy umount2 returns only after an "
+            f"RCU grace period); {seq['del_before_call']} before umount2() was called"
+        )
+    if seq and seq.get("add_us"):
+        a = seq["add_us"]
+        step = max(len(a) // 10, 1)
+        out.append(
+            "* one at a time: median add latency per tenth of the creations (live entries grow "
+            f"from 0 to {len(a)}): "
+            + ", ".join(fmt_ms(median(a[i:i + step]) / 1000) for i in range(0, len(a), step))
+        )
+    if burst:
+        out.append(
+            f"* burst ({burst['count']}): the creator took {fmt_ms(burst['create_burst_ms'])} for "
+            f"the creations and {fmt_ms(burst['delete_burst_ms'])} for the deletions; the last "
+            f"`add` came {fmt_ms(burst['last_add_after_last_mount_us'] / 1000)} after the last "
+            f"mount() returned, the last `delete` {fmt_ms(burst['last_delete_after_last_unlink_us'] / 1000)} "
+            f"after the last unlink() returned; {burst['add_before_mount']} `add`s arrived before "
+            f"the creator's thread got back from mount(), {burst['add_probe_not_ns']} were not yet "
+            f"an nsfs mount; {burst['add_order_inversions']} `add`s out of creation order"
+        )
+        if burst.get("add_us"):
+            a = burst["add_us"]
+            dl = burst["del_us"]
+            step = max(len(a) // 10, 1)
+            out.append(
+                "* burst: median add latency per tenth of the burst (as the number of live "
+                "entries grows): "
+                + ", ".join(fmt_ms(median(a[i:i + step]) / 1000) for i in range(0, len(a), step))
+            )
+            if dl:
+                step = max(len(dl) // 10, 1)
+                out.append(
+                    "* burst: median delete latency per tenth of the deletions (as the number of "
+                    "live entries shrinks): "
+                    + ", ".join(fmt_ms(median(dl[i:i + step]) / 1000) for i in range(0, len(dl), step))
+                )
+        for what, key, span in (("add", "add_arrival_ms", "create_burst_ms"),
+                                ("delete", "delete_arrival_ms", "delete_burst_ms")):
+            at = burst.get(key) or []
+            if len(at) < 2:
+                continue
+            during = [x for x in at if x <= burst[span]]
+            gaps = [(at[i + 1] - at[i], i) for i in range(len(at) - 1) if at[i] <= burst[span]]
+            if not gaps:
+                continue
+            g, i = max(gaps)
+            clump = sum(1 for x in at[i + 1:] if x <= at[i + 1] + 1.0)
+            out.append(
+                f"* burst: {len(during)} of {len(at)} `{what}`s arrived while the "
+                f"{burst[span]:.0f} ms of {what}s were still running; the longest silence "
+                f"between two `{what}`s then was {fmt_ms(g)} (from {fmt_ms(at[i])} to "
+                f"{fmt_ms(at[i + 1])} after the first {what}), followed by {clump} `{what}`s "
+                "within 1 ms"
+            )
+        if "mon_adds" in burst:
+            out.append(
+                f"* `ip netns monitor` on the burst: {burst['mon_lines']} lines, {burst['mon_adds']} "
+                f"adds, {burst['mon_dels']} deletes, {burst['mon_dup']} duplicates, "
+                f"{burst['mon_other']} others; its `add` line relative to mount()'s return "
+                f"{dist_text(burst['mon_add_rel_us'])} (negative: before the namespace existed); "
+                f"its `delete` line relative to unlink()'s return {dist_text(burst['mon_del_rel_us'])}"
+            )
+    if fan:
+        out.append(
+            "* fan-out creator: "
+            + ("as fast as it can" if not args.fan_pace_us else
+               f"paced, one operation every {args.fan_pace_us} us")
+            + f"; {args.count} creations then {args.count} deletions per run; runs interleaved "
+            f"(1, 100, 1000, 1, ...), {args.pause_s:g} s apart"
+        )
+    for s, runs in fan.items():
+        for i, r in enumerate(runs):
+            parts = [f"connect + hello {fmt_ms(r['connect_ms'])}"]
+            if "creator_ms" in r:
+                parts.append(
+                    f"creator {fmt_ms(r['creator_add_ms'])} for the creations, "
+                    f"{fmt_ms(r['creator_ms'])} in all"
+                )
+            if "total_ms" in r:
+                parts.append(
+                    f"first subscriber done {fmt_ms(r['first_done_ms'])}, median "
+                    f"{fmt_ms(r['median_done_ms'])}, last {fmt_ms(r['total_ms'])} "
+                    f"({fmt_ms(r['tail_after_creator_ms'])} after the creator finished)"
+                )
+            parts.append(
+                f"CPU: netnsd {fmt_ms(r.get('netnsd_cpu_ms'))}, client {fmt_ms(r.get('client_io_cpu_ms'))}, "
+                f"creator {fmt_ms(r.get('creator_cpu_ms'))}"
+            )
+            parts.append(
+                f"{r['complete']}/{r['subs']} complete, lost {r['lost']}, gaps {r['gaps']}, "
+                f"duplicates {r['duplicates']}, dropped {r['ended_early']}"
+            )
+            parts.append(f"load {r['load']}")
+            out.append(f"* fan-out {s}, run {i + 1}: " + "; ".join(parts))
+    out.append("")
+    out.append("## Notes\n")
+    notes = list(R["notes"])
+    for name, doc in (("one at a time", R.get("seq")), ("burst", R.get("burst"))):
+        if doc and doc.get("ws_notes"):
+            notes.append(f"{name}: " + "; ".join(doc["ws_notes"]))
+    for s, runs in fan.items():
+        for r in runs:
+            if r.get("notes"):
+                notes.append(f"fan-out {s}: " + "; ".join(r["notes"]))
+    out.extend(f"* {x}" for x in (notes or ["none: every phase completed and every netnsd exited cleanly"]))
+    out.append("")
+    out.append("## Commands\n")
+    out.append("```")
+    out.append(R["invocation"])
+    out.extend(R["commands"])
+    out.append("```")
+    out.append("")
+    out.append(
+        f"Total benchmark time {R['total_s']:.0f} s. Load average at start "
+        f"{' '.join(R['load_start'])}, at end {' '.join(R['load_end'])}."
+    )
+    return "\n".join(out) + "\n"
+
+
+def machine_facts(args):
+    def first_line(cmd):
+        try:
+            return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  check=True).stdout.strip().splitlines()[0]
+        except Exception as e:
+            return f"unknown ({e})"
+
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "nproc": first_line(["nproc"]),
+        "cpu": cpu,
+        "kernel (uname -r)": platform.release(),
+        "ip -V": first_line(["ip", "-V"]),
+        "netnsd": args.revision,
+        "netnsd binary": time.strftime(
+            "built %Y-%m-%d %H:%M:%S", time.localtime(os.stat(args.netnsd).st_mtime)
+        ),
+        "load average at start": " ".join(open("/proc/loadavg").read().split()[:3]),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--netnsd", required=True)
+    ap.add_argument("--evlat", required=True)
+    ap.add_argument("--out", required=True, help="the Markdown report to write")
+    ap.add_argument("--revision", default="unknown")
+    ap.add_argument("--invocation", default="bench/events")
+    ap.add_argument("--count", type=int, default=1000, help="namespaces per phase")
+    ap.add_argument("--fan-subs", default="1,100,1000")
+    ap.add_argument("--fan-repeats", type=int, default=3)
+    ap.add_argument("--fan-pace-us", type=int, default=0,
+                    help="fan-out: start operation k at k * this after the burst's start "
+                    "(0: the creator runs as fast as it can)")
+    ap.add_argument("--max-stream-clients", type=int, default=1100)
+    ap.add_argument("--pause-s", type=float, default=1.0,
+                    help="pause between runs, for the kernel to free deleted namespaces")
+    ap.add_argument("--limit-s", type=float, default=280.0,
+                    help="fan-out runs that would end after this are skipped")
+    args = ap.parse_args()
+    args.logdir = os.path.join(os.path.dirname(os.path.abspath(args.out)), "logs")
+    os.makedirs(args.logdir, exist_ok=True)
+    for f in os.listdir(args.logdir):
+        if f.startswith("netnsd-latency") or f.startswith("netnsd-fanout"):
+            os.unlink(os.path.join(args.logdir, f))
+
+    if os.listdir(NETNS_DIR):
+        raise SystemExit(f"{NETNS_DIR} is not empty; run this through bench/events")
+    started = now()
+    R = {"notes": [], "commands": [], "invocation": args.invocation}
+    R["facts"] = machine_facts(args)
+    R["load_start"] = open("/proc/loadavg").read().split()[:3]
+    status = 0
+    try:
+        phase_latency(args, R)
+        time.sleep(args.pause_s)
+        phase_fanout(args, R, started + args.limit_s)
+    except (BenchError, subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as e:
+        R["notes"].append(f"benchmark stopped early: {e}")
+        status = 1
+    R["total_s"] = now() - started
+    R["load_end"] = open("/proc/loadavg").read().split()[:3]
+    R["facts"]["load average at end"] = " ".join(R["load_end"])
+    text = report(args, R)
+    with open(args.out, "w") as f:
+        f.write(text)
+    with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
+        json.dump(R, f, indent=1, default=str)
+    print(text)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
