@@ -70,8 +70,14 @@ response bad_body(std::string detail)
 std::variant<json, response> object_body(const request& req,
                                          std::initializer_list<std::string_view> allowed)
 {
-    const auto type = req.header("Content-Type");
-    if (!type.empty() && type.substr(0, type.find(';')) != "application/json")
+    // JSON, or no type, or curl's default for -d (application/x-www-form-urlencoded), so that
+    // `curl -d '{...}'` works as people type it; anything else is surely not JSON.
+    auto type = req.header("Content-Type");
+    type = type.substr(0, type.find(';'));
+    while (!type.empty() && type.back() == ' ')
+        type.remove_suffix(1);
+    if (!type.empty() && type != "application/json" && !type.ends_with("+json") &&
+        type != "application/x-www-form-urlencoded")
         return problem(problem_type::unsupported_media, "send the body as application/json");
     auto body = json::parse(req.body, nullptr, false);
     if (body.is_discarded())

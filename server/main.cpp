@@ -116,7 +116,8 @@ int main(int argc, char** argv)
     const auto where = http->local_endpoint();
     core::log::info("netnsd " NETNSD_VERSION " listening on " + where.address().to_string() + ":" +
                     std::to_string(where.port()) + ", watching " + cfg.netns_dir + " (" +
-                    std::to_string(model.slots().size()) + " entries)");
+                    std::to_string(model.slots().size()) + " entries), exec " +
+                    (cfg.enable_exec ? "on" : "off"));
 
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     bool stopping = false;
