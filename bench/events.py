@@ -447,7 +447,7 @@ def report(args, R):
                 f"* burst: {len(during)} of {len(at)} `{what}`s arrived while the "
                 f"{burst[span]:.0f} ms of {what}s were still running; the longest silence "
                 f"between two `{what}`s then was {fmt_ms(g)} (from {fmt_ms(at[i])} to "
-                f"{fmt_ms(at[i + 1])} after the first {what}), followed by {clump} `{what}`s "
+                f"{fmt_ms(at[i + 1])} after the {what}s started), followed by {clump} `{what}`s "
                 "within 1 ms"
             )
         if "mon_adds" in burst:
