@@ -136,14 +136,15 @@ void monitor::on_nsid_readable()
     reconciler_.nsids_added(added);
 }
 
-void monitor::on_mounts_changed()
+bool monitor::on_mounts_changed()
 {
     if (watch_.moved() || !watch_.watching_dir())
     {
         rearm_and_rescan(resync_reason::dir_changed);
-        return;
+        return false;
     }
-    reconciler_.mounts_changed();
+    reconciler_.reprobe_stale();
+    return true;
 }
 
 } // namespace netnsd::core

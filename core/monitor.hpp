@@ -44,7 +44,10 @@ public:
 
     void on_dir_readable();
     void on_nsid_readable();
-    void on_mounts_changed();
+    // Returns true when live entries should be re-verified (verify_live()) soon; the caller
+    // coalesces that over a burst of mount changes (each `ip netns add` is one).
+    bool on_mounts_changed();
+    void verify_live() { reconciler_.verify_live(); }
 
     // After netnsd itself changed `name` (admin endpoints): look at it now rather than when
     // the kernel's notifications arrive, so that the response already reflects the change.

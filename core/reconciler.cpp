@@ -81,11 +81,21 @@ void reconciler::dir_lost()
         model_.erase(name, clock::now());
 }
 
-void reconciler::mounts_changed()
+void reconciler::reprobe_stale()
 {
     std::vector<std::string> recheck;
     for (const auto& [name, s] : model_.slots())
-        if (s.state != entry_state::live || !source_.still_is(name, s.identity))
+        if (s.state != entry_state::live)
+            recheck.push_back(name);
+    for (const auto& name : recheck)
+        apply(name);
+}
+
+void reconciler::verify_live()
+{
+    std::vector<std::string> recheck;
+    for (const auto& [name, s] : model_.slots())
+        if (s.state == entry_state::live && !source_.still_is(name, s.identity))
             recheck.push_back(name);
     for (const auto& name : recheck)
         apply(name);

@@ -31,7 +31,17 @@ public:
     void dir_lost();
     // The mount table changed: a placeholder may have got its bind mount, a live name may
     // have been unmounted. Re-probes stale entries; re-checks live ones with one stat each.
-    void mounts_changed();
+    void mounts_changed()
+    {
+        reprobe_stale();
+        verify_live();
+    }
+    // The cheap half, due at once: stale entries are few, and one of them becoming live is
+    // the `add` clients wait for.
+    void reprobe_stale();
+    // The costly half (one stat per live entry), which the caller may coalesce over a burst of
+    // mount changes: finds live names that were unmounted or replaced.
+    void verify_live();
 
     // RTM_NEWNSID carries only the number. Finds which live namespace got each of `nsids` by
     // probing the ones that have none yet, resuming after the last hit (loops that number

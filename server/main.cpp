@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <optional>
+#include <sys/resource.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -59,6 +60,13 @@ int main(int argc, char** argv)
     }
     core::log::set_level(cfg.log_level);
     std::signal(SIGPIPE, SIG_IGN);
+    // Every client is a descriptor: take the whole hard limit (the soft one is often 1024,
+    // below --max-stream-clients' default plus the HTTP clients).
+    if (rlimit files{}; ::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max)
+    {
+        files.rlim_cur = files.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &files);
+    }
 
     asio::io_context ioc{1};
     // Revisions continue from the start time, so they never repeat across restarts.

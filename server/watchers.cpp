@@ -10,7 +10,7 @@ using descriptor = asio::posix::stream_descriptor;
 
 watchers::watchers(asio::io_context& ioc, core::monitor& monitor)
     : monitor_(monitor), inotify_(ioc, monitor.inotify_fd()), netlink_(ioc, monitor.netlink_fd()),
-      mountinfo_(ioc, monitor.mountinfo_fd())
+      mountinfo_(ioc, monitor.mountinfo_fd()), verify_(ioc)
 {
 }
 
@@ -36,6 +36,7 @@ void watchers::stop()
     inotify_.cancel(ignored);
     netlink_.cancel(ignored);
     mountinfo_.cancel(ignored);
+    verify_.cancel();
 }
 
 void watchers::do_wait_dir()
@@ -81,8 +82,21 @@ void watchers::on_mounts(boost::system::error_code ec)
 {
     if (stopped_ || ec == asio::error::operation_aborted)
         return;
-    monitor_.on_mounts_changed();
+    if (monitor_.on_mounts_changed() && !verify_pending_)
+    {
+        verify_pending_ = true;
+        verify_.expires_after(verify_delay);
+        verify_.async_wait([this](boost::system::error_code timer_ec) { on_verify(timer_ec); });
+    }
     do_wait_mounts();
+}
+
+void watchers::on_verify(boost::system::error_code ec)
+{
+    verify_pending_ = false;
+    if (stopped_ || ec)
+        return;
+    monitor_.verify_live();
 }
 
 } // namespace netnsd::server

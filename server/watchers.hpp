@@ -3,8 +3,11 @@
 // the monitor, which reads. The fds stay owned by the monitor. Owned by main; loop thread only.
 #pragma once
 
+#include <chrono>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "core/monitor.hpp"
 
@@ -14,6 +17,10 @@ namespace netnsd::server
 class watchers
 {
 public:
+    // How long after a mount change live entries are re-verified: a burst of mount changes
+    // (one per namespace created) costs one pass over the live entries, not one per change.
+    static constexpr std::chrono::milliseconds verify_delay{20};
+
     watchers(boost::asio::io_context& ioc, core::monitor& monitor);
     ~watchers();
     watchers(const watchers&) = delete;
@@ -29,11 +36,14 @@ private:
     void on_nsid(boost::system::error_code ec);
     void do_wait_mounts();
     void on_mounts(boost::system::error_code ec);
+    void on_verify(boost::system::error_code ec);
 
     core::monitor& monitor_;
     boost::asio::posix::stream_descriptor inotify_;
     boost::asio::posix::stream_descriptor netlink_;
     boost::asio::posix::stream_descriptor mountinfo_;
+    boost::asio::steady_timer verify_;
+    bool verify_pending_ = false;
     bool stopped_ = false;
 };
 

@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""The admin benchmark (run by bench/admin inside the sandbox): what creating, deleting and
+entering namespaces costs through netnsd's API, beside `ip` doing the same work in one run."""
+
+import argparse
+import datetime
+import http.client
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+TOKEN_FILE = "/run/netnsd-bench/token"
+PORT = 9321
+
+
+def pct(values, p):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100.0 * (len(s) - 1))))]
+
+
+class Client:
+    """One keep-alive connection with the admin token."""
+
+    def __init__(self, token):
+        self.conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+        self.headers = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+
+    def call(self, method, path, body=None):
+        self.conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                          headers=self.headers)
+        r = self.conn.getresponse()
+        data = r.read()
+        return r.status, data
+
+
+def start_netnsd(binary):
+    proc = subprocess.Popen([binary, "--listen=127.0.0.1:%d" % PORT, "--token-file=" + TOKEN_FILE,
+                             "--enable-exec", "--log-level=warn"],
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
+            c.request("GET", "/healthz")
+            if c.getresponse().status == 200:
+                return proc
+        except OSError:
+            time.sleep(0.01)
+    proc.kill()
+    sys.exit("netnsd did not start")
+
+
+def api_churn(token, n, clients):
+    """n creates then n deletes through the API, split over `clients` threads."""
+    names = ["api%05d" % i for i in range(n)]
+    errors = []
+
+    def run(method, part):
+        c = Client(token)
+        for name in part:
+            if method == "POST":
+                status, _ = c.call("POST", "/api/v1/netns", {"name": name})
+                ok = status == 201
+            else:
+                status, _ = c.call("DELETE", "/api/v1/netns/" + name)
+                ok = status == 200
+            if not ok:
+                errors.append((method, name, status))
+
+    def phase(method):
+        parts = [names[i::clients] for i in range(clients)]
+        threads = [threading.Thread(target=run, args=(method, p)) for p in parts]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return time.perf_counter() - t0
+
+    create = phase("POST")
+    delete = phase("DELETE")
+    return create, delete, errors
+
+
+def ip_churn(n):
+    adds = "".join("ip netns add ip%05d\n" % i for i in range(n))
+    dels = "".join("ip netns del ip%05d\n" % i for i in range(n))
+    t0 = time.perf_counter()
+    subprocess.run(["sh", "-e", "-c", adds], check=True)
+    create = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    subprocess.run(["sh", "-e", "-c", dels], check=True)
+    return create, time.perf_counter() - t0
+
+
+def floor_churn(mkns, n):
+    t0 = time.perf_counter()
+    subprocess.run([mkns, "add", "/run/netns", "floor", str(n)], check=True,
+                   stdout=subprocess.DEVNULL)
+    create = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    subprocess.run([mkns, "del", "/run/netns", "floor", str(n)], check=True,
+                   stdout=subprocess.DEVNULL)
+    return create, time.perf_counter() - t0
+
+
+def exec_latency(token, runs):
+    c = Client(token)
+    status, _ = c.call("POST", "/api/v1/netns", {"name": "execbox"})
+    assert status == 201, status
+    api, ip, nsenter = [], [], []
+    for _ in range(5):  # warm-up
+        c.call("POST", "/api/v1/netns/execbox/exec", {"argv": ["true"]})
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        status, body = c.call("POST", "/api/v1/netns/execbox/exec", {"argv": ["true"]})
+        api.append(time.perf_counter() - t0)
+        assert status == 200 and json.loads(body)["exit_code"] == 0, body
+        t0 = time.perf_counter()
+        subprocess.run(["ip", "netns", "exec", "execbox", "true"], check=True)
+        ip.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        subprocess.run(["nsenter", "--net=/run/netns/execbox", "true"], check=True)
+        nsenter.append(time.perf_counter() - t0)
+    c.call("DELETE", "/api/v1/netns/execbox")
+    return api, ip, nsenter
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--netnsd", required=True)
+    ap.add_argument("--mkns", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--revision", default="unknown")
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--exec-runs", type=int, default=100)
+    a = ap.parse_args()
+
+    proc = start_netnsd(a.netnsd)
+    try:
+        token = open(TOKEN_FILE).read().strip()
+        api_c, api_d, errors = api_churn(token, a.n, a.clients)
+        ip_c, ip_d = ip_churn(a.n)
+        fl_c, fl_d = floor_churn(a.mkns, a.n)
+        ex_api, ex_ip, ex_ns = exec_latency(token, a.exec_runs)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+    n = a.n
+    api_rate = 2 * n / (api_c + api_d)
+    ip_rate = 2 * n / (ip_c + ip_d)
+    fl_rate = 2 * n / (fl_c + fl_d)
+    ms = lambda s: "%.2f ms" % (s * 1000)
+    lines = [
+        "# netnsd admin benchmark",
+        "",
+        "- date: %s" % datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "- machine: %d cores, kernel %s, %s" % (os.cpu_count(), platform.release(),
+                                                 subprocess.run(["ip", "-V"], capture_output=True,
+                                                                text=True).stdout.strip()),
+        "- netnsd: %s (Release), load average before: %s" % (a.revision,
+                                                              open("/proc/loadavg").read().split()[0]),
+        "- command: `bench/admin` (%d namespaces, %d API clients, %d exec runs)" % (
+            n, a.clients, a.exec_runs),
+        "",
+        "| figure | netnsd API | ip | kernel floor (mkns) | ratio | goal | met? |",
+        "|---|---|---|---|---|---|---|",
+        "| create, per namespace | %s | %s | %s | %.1fx faster than ip | | |" % (
+            ms(api_c / n), ms(ip_c / n), ms(fl_c / n), ip_c / api_c),
+        "| delete, per namespace | %s | %s | %s | %.1fx faster than ip | | |" % (
+            ms(api_d / n), ms(ip_d / n), ms(fl_d / n), ip_d / api_d),
+        "| create+delete throughput | %.0f ops/s | %.0f ops/s | %.0f ops/s | %.1fx | >= 10x ip | %s |" % (
+            api_rate, ip_rate, fl_rate, api_rate / ip_rate,
+            "yes" if api_rate >= 10 * ip_rate else "no"),
+        "| exec `true`, median | %s | %s (ip netns exec) | %s (nsenter) | %.2fx ip | <= 1.5x ip | %s |" % (
+            ms(statistics.median(ex_api)), ms(statistics.median(ex_ip)),
+            ms(statistics.median(ex_ns)), statistics.median(ex_api) / statistics.median(ex_ip),
+            "yes" if statistics.median(ex_api) <= 1.5 * statistics.median(ex_ip) else "no"),
+        "| exec `true`, p99 | %s | %s | %s | %.2fx ip | | |" % (
+            ms(pct(ex_api, 99)), ms(pct(ex_ip, 99)), ms(pct(ex_ns, 99)),
+            pct(ex_api, 99) / pct(ex_ip, 99)),
+        "",
+        "API errors during the churn: %d%s" % (len(errors), (" (first: %s)" % (errors[0],)) if errors else ""),
+        "",
+        "The API figures are wall time seen by HTTP clients (request to response, with the model",
+        "showing the change before the response is sent); `ip` runs one process per namespace;",
+        "mkns is one process doing open + unshare + bind mount (and umount + unlink) per namespace.",
+    ]
+    report = "\n".join(lines) + "\n"
+    print(report)
+    with open(a.out, "w") as f:
+        f.write(report)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
