@@ -7,6 +7,7 @@
 #include "api/list_cache.hpp"
 #include "api/problem.hpp"
 #include "api/uri.hpp"
+#include "api/ws_frame.hpp"
 
 namespace netnsd::api
 {
@@ -181,6 +182,7 @@ std::shared_ptr<const encoded_event> encode(const core::event& e, std::string_vi
     j["nsid"] = e.nsid ? json(*e.nsid) : json(nullptr);
     j["namespace"] = e.subject ? to_json(*e.subject, netns_dir) : json(nullptr);
     out->json = dump(j);
+    out->ws = ws::server_frame(ws::opcode::text, out->json);
     out->ndjson = out->json + "\n";
     out->sse = "id: " + std::to_string(e.revision) + "\nevent: " + std::string(wire_name(e.type)) +
                "\ndata: " + out->json + "\n\n";
@@ -215,13 +217,13 @@ subscription::message subscription::frame(const std::shared_ptr<const encoded_ev
     switch (params_.format)
     {
     case stream_format::websocket:
-        return {e, &e->json};
+        return {e, &e->ws};
     case stream_format::sse:
         return {e, &e->sse};
     case stream_format::ndjson:
         return {e, &e->ndjson};
     }
-    return {e, &e->json};
+    return {e, &e->ws};
 }
 
 subscription::message subscription::control(std::string_view type, std::string json_body,
@@ -230,7 +232,7 @@ subscription::message subscription::control(std::string_view type, std::string j
     switch (params_.format)
     {
     case stream_format::websocket:
-        return std::make_shared<const std::string>(std::move(json_body));
+        return std::make_shared<const std::string>(ws::server_frame(ws::opcode::text, json_body));
     case stream_format::ndjson:
         return std::make_shared<const std::string>(std::move(json_body) + "\n");
     case stream_format::sse:

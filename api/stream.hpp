@@ -59,7 +59,8 @@ struct encoded_event
     core::revision_t revision = 0;
     core::event_type type = core::event_type::added;
     std::optional<std::string> name;
-    std::string json;   // the websocket text frame
+    std::string json;   // the event itself
+    std::string ws;     // a websocket text frame holding it
     std::string sse;    // "id: R\nevent: T\ndata: JSON\n\n"
     std::string ndjson; // "JSON\n"
 };

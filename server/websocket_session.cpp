@@ -1,34 +1,26 @@
 #include "server/websocket_session.hpp"
 
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
-#include <boost/beast/websocket/error.hpp>
 
 #include "core/log.hpp"
 
 namespace netnsd::server
 {
 
+namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
+namespace ws = api::ws;
 
-namespace
-{
-
-// Frames handed out per round; each is written as its own websocket message.
-constexpr std::size_t batch = 64;
-
-} // namespace
-
-websocket_session::websocket_session(boost::asio::ip::tcp::socket&& socket, api::stream_hub& hub,
+websocket_session::websocket_session(asio::ip::tcp::socket&& socket, api::stream_hub& hub,
                                      session_set& sessions, api::stream_params&& params)
-    : ws_(std::move(socket)), subscription_(hub, std::move(params), [this] { do_write(); }),
-      sessions_(sessions)
+    : socket_(socket.get_executor()), timer_(socket.get_executor()),
+      subscription_(hub, std::move(params), [this] { do_write(); }), sessions_(sessions)
 {
+    handshake_.emplace(std::move(socket));
     sessions_.insert(this);
-    beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().set_option(
-        boost::asio::socket_base::send_buffer_size(stream_send_buffer_bytes), ignored);
 }
 
 websocket_session::~websocket_session()
@@ -40,128 +32,223 @@ void websocket_session::run(beast::http::request<beast::http::string_body>&& upg
 {
     websocket::stream_base::timeout timeouts{};
     timeouts.handshake_timeout = handshake_timeout;
-    timeouts.idle_timeout = idle_timeout;
-    timeouts.keep_alive_pings = true;
-    ws_.set_option(timeouts);
-    ws_.read_message_max(max_client_message);
-    ws_.set_option(websocket::stream_base::decorator(
+    timeouts.idle_timeout = websocket::stream_base::none();
+    timeouts.keep_alive_pings = false;
+    handshake_->set_option(timeouts);
+    handshake_->set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res)
         { res.set(beast::http::field::server, "netnsd/" NETNSD_VERSION); }));
-    ws_.async_accept(upgrade,
-                     beast::bind_front_handler(&websocket_session::on_accept, shared_from_this()));
+    handshake_->async_accept(
+        upgrade, beast::bind_front_handler(&websocket_session::on_accept, shared_from_this()));
 }
 
 void websocket_session::on_accept(beast::error_code ec)
 {
     if (ec)
         return; // the handshake failed; the session ends with this handler
+    // From here on the session speaks the frames itself; Beast has read nothing beyond the
+    // upgrade request (it came parsed), so no bytes are left behind in it.
+    socket_ = beast::get_lowest_layer(*handshake_).release_socket();
+    handshake_.reset();
+    beast::error_code ignored;
+    socket_.set_option(asio::socket_base::send_buffer_size(stream_send_buffer_bytes), ignored);
     accepted_ = true;
-    if (closing_)
-        return do_close(websocket::close_code::going_away);
+    if (finished_)
+        return shut();
+    if (close_queued_)
+    {
+        do_read();
+        return do_write();
+    }
     do_read();
+    do_tick();
     do_write();
 }
 
 void websocket_session::close()
 {
-    if (closing_)
-        return;
-    closing_ = true;
     if (!accepted_)
     {
+        finished_ = true;
         beast::error_code ignored;
-        beast::get_lowest_layer(ws_).socket().close(ignored);
+        beast::get_lowest_layer(*handshake_).socket().close(ignored);
         return;
     }
-    if (!writing_)
-        do_close(websocket::close_code::going_away);
+    start_close(ws::close_code::going_away);
 }
 
 void websocket_session::abort()
 {
-    closing_ = true;
-    writing_ = true;
-    beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().close(ignored);
+    if (!accepted_)
+        return close();
+    shut();
 }
 
 void websocket_session::do_read()
 {
-    ws_.async_read(read_buffer_,
-                   beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
+    socket_.async_read_some(
+        asio::buffer(read_chunk_),
+        beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
 }
 
-void websocket_session::on_read(beast::error_code ec, std::size_t)
+void websocket_session::on_read(beast::error_code ec, std::size_t bytes)
 {
-    if (ec)
+    if (ec || finished_)
+        return shut(); // the peer went (or we are done): nothing more to say
+    heard_ = true;
+    ping_outstanding_ = false;
+    inbox_.append(read_chunk_.data(), bytes);
+    for (;;)
     {
-        // closed, timed out (no pong), or too big: Beast has already sent 1009 for the last.
-        if (ec == websocket::error::message_too_big)
-            core::log::debug("websocket client sent a message over the limit; closed 1009");
-        closing_ = true;
-        return;
+        ws::client_frame frame;
+        const auto result = ws::parse_client_frame(inbox_, max_client_message, frame);
+        if (result == ws::parse_result::need_more)
+            break;
+        if (result == ws::parse_result::too_big)
+        {
+            start_close(ws::close_code::too_big);
+            return do_read();
+        }
+        if (result == ws::parse_result::protocol_error)
+        {
+            start_close(ws::close_code::protocol_error);
+            return do_read();
+        }
+        inbox_.erase(0, frame.wire_size);
+        switch (frame.op)
+        {
+        case ws::opcode::text:
+        case ws::opcode::continuation:
+            // Ignored, but a message over the limit is refused however it is fragmented.
+            message_size_ += frame.payload.size();
+            if (message_size_ > max_client_message)
+            {
+                start_close(ws::close_code::too_big);
+                return do_read();
+            }
+            if (frame.fin)
+                message_size_ = 0;
+            break;
+        case ws::opcode::binary:
+            // This stream only speaks; binary input means a confused client.
+            {
+                start_close(ws::close_code::unsupported_data);
+                return do_read();
+            }
+        case ws::opcode::ping:
+            if (!close_queued_)
+                control_.push_back(ws::server_frame(ws::opcode::pong, frame.payload));
+            break;
+        case ws::opcode::pong:
+            break;
+        case ws::opcode::close:
+            if (close_sent_)
+                return shut(); // the answer to ours: done
+            // The client's close: echo it (§5.5.1), then end.
+            control_.push_back(ws::server_frame(ws::opcode::close, frame.payload.substr(0, 2)));
+            close_queued_ = true;
+            do_write();
+            return do_read();
+        }
     }
-    read_buffer_.consume(read_buffer_.size());
-    if (!ws_.got_text())
-    {
-        // This stream only speaks; binary input means a confused client.
-        closing_ = true;
-        if (!writing_)
-            do_close(websocket::close_code::unknown_data);
+    do_write();
+    do_read();
+}
+
+void websocket_session::start_close(ws::close_code code)
+{
+    if (close_queued_ || finished_)
         return;
-    }
-    do_read(); // text frames are ignored
+    close_queued_ = true;
+    control_.push_back(ws::close_frame(code));
+    if (accepted_)
+        do_write();
 }
 
 void websocket_session::do_write()
 {
-    if (writing_ || !accepted_)
+    if (writing_ || !accepted_ || finished_)
         return;
-    if (closing_)
-        return;
-    if (subscription_.overflowed())
+    if (!close_queued_ && subscription_.overflowed())
+        start_close(ws::close_code::try_again_later);
+    std::vector<asio::const_buffer> buffers;
+    control_outbox_.assign(std::make_move_iterator(control_.begin()),
+                           std::make_move_iterator(control_.end()));
+    control_.clear();
+    bool sends_close = false;
+    for (const auto& frame : control_outbox_)
     {
-        closing_ = true;
-        return do_close(websocket::close_code::try_again_later);
+        buffers.emplace_back(asio::buffer(frame));
+        sends_close = sends_close || (static_cast<unsigned char>(frame[0]) & 0x0F) == 0x8;
     }
-    if (sent_ == outbox_.size())
+    // Events never follow a close frame.
+    if (!close_queued_)
     {
         outbox_ = subscription_.next(batch);
-        sent_ = 0;
-        if (outbox_.empty())
-            return;
+        for (const auto& m : outbox_)
+            buffers.emplace_back(asio::buffer(*m));
+    }
+    if (buffers.empty())
+        return;
+    if (sends_close)
+    {
+        close_sent_ = true;
+        // Wait for the client's answer, but not forever.
+        timer_.expires_after(close_timeout);
+        timer_.async_wait(
+            beast::bind_front_handler(&websocket_session::on_tick, shared_from_this()));
     }
     writing_ = true;
-    ws_.text(true);
-    ws_.async_write(boost::asio::buffer(*outbox_[sent_]),
-                    beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
+    asio::async_write(socket_, buffers,
+                      beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
 }
 
 void websocket_session::on_write(beast::error_code ec, std::size_t)
 {
     writing_ = false;
+    outbox_.clear();
+    control_outbox_.clear();
     if (ec)
-    {
-        closing_ = true;
-        return;
-    }
-    ++sent_;
-    if (closing_)
-        return do_close(websocket::close_code::going_away);
+        return shut();
     do_write();
 }
 
-void websocket_session::do_close(websocket::close_code code)
+void websocket_session::do_tick()
 {
-    closing_ = true;
-    writing_ = true; // no more writes after the close frame
-    ws_.async_close(code,
-                    beast::bind_front_handler(&websocket_session::on_close, shared_from_this()));
+    timer_.expires_after(ping_interval);
+    timer_.async_wait(beast::bind_front_handler(&websocket_session::on_tick, shared_from_this()));
 }
 
-void websocket_session::on_close(beast::error_code)
+void websocket_session::on_tick(beast::error_code ec)
 {
-    // The read loop ends with the close; the session goes when its last handler returns.
+    if (ec || finished_)
+        return;
+    if (close_sent_)
+        return shut(); // the client never answered our close
+    if (!heard_ && ping_outstanding_)
+    {
+        core::log::debug("websocket client silent for two ping intervals; dropped");
+        return shut();
+    }
+    if (!heard_)
+    {
+        control_.push_back(ws::server_frame(ws::opcode::ping, {}));
+        ping_outstanding_ = true;
+        do_write();
+    }
+    heard_ = false;
+    do_tick();
+}
+
+void websocket_session::shut()
+{
+    if (finished_ && !socket_.is_open())
+        return;
+    finished_ = true;
+    timer_.cancel();
+    beast::error_code ignored;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
 }
 
 } // namespace netnsd::server

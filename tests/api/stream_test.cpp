@@ -16,6 +16,7 @@
 #include "api/json.hpp"
 #include "api/list_cache.hpp"
 #include "api/stream.hpp"
+#include "api/ws_frame.hpp"
 
 #include "support/builders.hpp"
 
@@ -278,16 +279,18 @@ TEST_CASE_FIXTURE(fixture, "a new subscription gets hello, then live events as t
     CHECK(hub.size() == 0);
 }
 
-TEST_CASE_FIXTURE(fixture, "a websocket subscription gets bare JSON and SSE gets framed events")
+TEST_CASE_FIXTURE(fixture, "a websocket subscription gets text frames and SSE gets SSE events")
 {
+    using netnsd::api::ws::opcode;
+    using netnsd::api::ws::server_frame;
     auto ws = subscribe("/api/v1/events", stream_format::websocket);
     auto sse = subscribe("/api/v1/events", stream_format::sse);
-    CHECK(drain(*ws) == frames{hello(0)});
+    CHECK(drain(*ws) == frames{server_frame(opcode::text, hello(0))});
     CHECK(drain(*sse) == frames{"event: hello\ndata: " + hello(0) + "\n\n"});
 
     add("a", 1);
 
-    CHECK(drain(*ws) == frames{add_json(1, "a", 1)});
+    CHECK(drain(*ws) == frames{server_frame(opcode::text, add_json(1, "a", 1))});
     CHECK(drain(*sse) == frames{"id: 1\nevent: add\ndata: " + add_json(1, "a", 1) + "\n\n"});
 }
 
