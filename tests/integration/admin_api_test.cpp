@@ -384,3 +384,28 @@ TEST_CASE("a name with stacked mounts is refused with 409 busy")
     CHECK(status == 409);
     CHECK(p["type"] == "urn:netnsd:problem:busy");
 }
+
+TEST_CASE("execs beyond --max-exec get 429 while the others run")
+{
+    admin_daemon a({"--enable-exec", "--max-exec=1"});
+    REQUIRE(a.call("POST", "/api/v1/netns", R"({"name":"busy"})")->status == 201);
+    std::thread slow(
+        [&] {
+            a.call("POST", "/api/v1/netns/busy/exec",
+                   R"({"argv":["sleep","5"],"timeout_ms":3000})");
+        });
+    // The first exec is running once its sleep is inside the namespace.
+    REQUIRE(eventually(
+        [&]
+        {
+            return run({"ip", "netns", "pids", "busy"}).out.find_first_of("0123456789") !=
+                   std::string::npos;
+        }));
+    unsigned status = 0;
+    const auto p = a.call_json("POST", "/api/v1/netns/busy/exec", R"({"argv":["true"]})", &status);
+    CHECK(status == 429);
+    CHECK(p["type"] == "urn:netnsd:problem:too-many-execs");
+    slow.join();
+    CHECK(a.call_json("POST", "/api/v1/netns/busy/exec", R"({"argv":["true"]})",
+                      &status)["exit_code"] == 0);
+}
