@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <malloc.h>
 #include <optional>
 #include <sys/resource.h>
 
@@ -60,6 +61,10 @@ int main(int argc, char** argv)
     }
     core::log::set_level(cfg.log_level);
     std::signal(SIGPIPE, SIG_IGN);
+    // Large buffers (list bodies, snapshots: ~180 bytes per namespace) are allocated and freed
+    // per request. glibc raises its mmap threshold after the first such free and then keeps
+    // them in the heap, where they stay resident; a fixed threshold returns them at once.
+    ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     // Every client is a descriptor: take the whole hard limit (the soft one is often 1024,
     // below --max-stream-clients' default plus the HTTP clients).
     if (rlimit files{}; ::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max)
