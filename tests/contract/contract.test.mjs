@@ -3,19 +3,22 @@
 // namespace with tmpfs on /run and /run/netns), which ctest does:
 //   tests/support/sandbox node --test tests/contract/contract.test.mjs
 // with NETNSD_BIN and NETNSD_PRINT_ROUTES pointing at the built binaries. The daemon runs
-// twice: the second run checks what a client resuming across a restart gets.
+// four times: the second run checks what a client resuming across a restart gets, the third
+// the admin API (with --enable-exec), the fourth --auth-reads (without --enable-exec). Its
+// token file is in the sandbox's /run, never the host's /etc/netnsd.
 // Node 18.19 (Debian 12's) must be enough: node:test's test/describe/before/after, node:http,
 // node:net and nothing newer (no fetch, no WebSocket, no mock timers).
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync }
+    from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { HOST, NotYet, PORT, Spec, openStream, openWebSocket, rawRequest, request, waitFor }
-    from './support.mjs';
+import { HOST, NotYet, PORT, Spec, openStream, openWebSocket, rawExchange, rawRequest, request,
+         waitFor } from './support.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SPEC_FILE = path.resolve(HERE, '../../openapi.yaml');
@@ -29,6 +32,12 @@ const MAX_STREAMS = 8;
 const SMALL_JOURNAL = 4;
 // Revisions start at the start time in microseconds: about 1.8e15 in 2026, far above any count.
 const MIN_START_REVISION = 1e15;
+// The sandbox's own /run: the admin token and the per-namespace /etc files of exec.
+const RUN_DIR = '/run/netnsd-contract';
+const TOKEN_FILE = `${RUN_DIR}/token`;
+const ETC_NETNS_DIR = `${RUN_DIR}/etc-netns`;
+const EXEC_OUTPUT_LIMIT = 1000;
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 // --- the namespaces ------------------------------------------------------------------------
 
@@ -128,6 +137,7 @@ const spec = new Spec(SPEC_FILE);
 let daemon;
 let daemonOutput = '';
 let startedAt;
+let token = null; // the admin token, read back from TOKEN_FILE once the daemon runs
 
 function output() {
     return `\n--- netnsd output ---\n${daemonOutput}---`;
@@ -138,7 +148,8 @@ async function startDaemon(extraArgs = []) {
     const bin = requireEnv('NETNSD_BIN');
     daemonOutput = '';
     daemon = spawn(bin, ['--listen', `${HOST}:${PORT}`, '--netns-dir', NETNS_DIR,
-                         '--max-stream-clients', String(MAX_STREAMS), ...extraArgs],
+                         '--max-stream-clients', String(MAX_STREAMS),
+                         '--token-file', TOKEN_FILE, ...extraArgs],
                    { stdio: ['ignore', 'pipe', 'pipe'] });
     daemon.stdout.on('data', (c) => { daemonOutput += c; });
     daemon.stderr.on('data', (c) => { daemonOutput += c; });
@@ -155,6 +166,13 @@ async function startDaemon(extraArgs = []) {
             throw new Error(`netnsd exited early (${code ?? signal})${output()}`);
         }),
     ]);
+    token = readFileSync(TOKEN_FILE, 'utf8').trim();
+}
+
+// Stops the daemon if it runs (SIGKILL: for the `after` hooks).
+function killDaemon() {
+    if (daemon && daemon.exitCode === null && daemon.signalCode === null)
+        daemon.kill('SIGKILL');
 }
 
 // What a daemon that has just started shows, before anything changes: its revision, and its
@@ -273,10 +291,7 @@ describe('the running daemon', () => {
         await waitForEntries(ENTRIES);
     });
 
-    after(() => {
-        if (daemon && daemon.exitCode === null && daemon.signalCode === null)
-            daemon.kill('SIGKILL');
-    });
+    after(killDaemon);
 
     test('the revision starts at the daemon\'s start time in microseconds, not at 0', () => {
         assertStartRevision(firstRun.look, startedAt);
@@ -451,9 +466,14 @@ describe('the running daemon', () => {
     });
 
     test('other methods are 405 method-not-allowed, with Allow', async () => {
+        // Checked before the token: no Authorization is sent, and none is needed for a 405.
         const paths = {
-            '/api/v1/netns': 'GET, HEAD',
-            '/api/v1/netns/alpha': 'GET, HEAD',
+            '/api/v1/netns': 'GET, HEAD, POST, DELETE',
+            '/api/v1/netns/alpha': 'GET, HEAD, DELETE',
+            '/api/v1/netns/alpha/nsid': 'PUT',
+            '/api/v1/netns/alpha/pids': 'GET, HEAD',
+            '/api/v1/netns/alpha/exec': 'POST',
+            [`/api/v1/processes/${process.pid}/netns`]: 'GET, HEAD',
             '/api/v1/nsids': 'GET, HEAD',
             '/api/v1/events': 'GET',
             '/healthz': 'GET, HEAD',
@@ -461,9 +481,9 @@ describe('the running daemon', () => {
             '/': 'GET, HEAD',
         };
         for (const [p, allow] of Object.entries(paths)) {
-            const methods = ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
-            if (!allow.includes('HEAD'))
-                methods.push('HEAD');
+            const allowed = allow.split(', ');
+            const methods = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']
+                .filter((m) => !allowed.includes(m));
             for (const method of methods) {
                 const res = await request(method, p, { headers: { 'content-length': '0' } });
                 const where = `${method} ${p}`;
@@ -872,10 +892,7 @@ describe('a restarted daemon', () => {
         look = await firstLook();
     });
 
-    after(() => {
-        if (daemon && daemon.exitCode === null && daemon.signalCode === null)
-            daemon.kill('SIGKILL');
-    });
+    after(killDaemon);
 
     test('its revisions start at its own start time, above the first run\'s', () => {
         assertStartRevision(look, restartedAt);
@@ -930,5 +947,680 @@ describe('a restarted daemon', () => {
         } finally {
             stream.close();
         }
+    });
+});
+
+// --- the admin API -------------------------------------------------------------------------
+
+const NETNS = '/api/v1/netns';
+const ENTRY = '/api/v1/netns/{name}';
+const NSID = '/api/v1/netns/{name}/nsid';
+const PIDS = '/api/v1/netns/{name}/pids';
+const EXEC = '/api/v1/netns/{name}/exec';
+const IDENTIFY = '/api/v1/processes/{pid}/netns';
+// What exec's etc-box sees as /etc/hosts (from ETC_NETNS_DIR/etc-box/hosts).
+const BOX_HOSTS = '192.0.2.1 netnsd-contract-host\n';
+// An ETC_NETNS_DIR/etc-box entry without an /etc target: exec warns about it.
+const ETC_ABSENT = 'netnsd-contract-absent';
+
+// Sends a request and checks the answer against the spec's operation for `template`.
+// body: an object (sent as JSON) or a string (sent as it is), with Content-Type
+// application/json unless `headers` says otherwise (null: no Content-Type at all).
+// auth: true for the admin token, false for no Authorization, or a string to send as it is.
+async function call(method, template, path, { body, auth = true, headers = {}, status } = {}) {
+    const sent = {};
+    if (auth === true)
+        sent.authorization = `Bearer ${token}`;
+    else if (typeof auth === 'string')
+        sent.authorization = auth;
+    let payload;
+    if (body !== undefined) {
+        payload = typeof body === 'string' ? body : JSON.stringify(body);
+        sent['content-type'] = 'application/json';
+    }
+    for (const [name, value] of Object.entries(headers)) {
+        if (value === null)
+            delete sent[name.toLowerCase()];
+        else
+            sent[name.toLowerCase()] = value;
+    }
+    const res = await request(method, path, { headers: sent, body: payload });
+    const where = `${method} ${path}${payload === undefined ? '' : ` ${payload.slice(0, 100)}`}` +
+        (auth === true ? '' : ` (Authorization: ${auth === false ? 'none' : auth})`);
+    const parsed = spec.checkResponse(method, template, res, where);
+    if (status !== undefined)
+        assert.equal(res.status, status, `${where}: ${res.text}`);
+    // The request schemas describe what the daemon takes: a body it took validates.
+    const accepted = payload === undefined ? undefined
+        : spec.requestAccepted(method, template, payload);
+    if (res.status < 300 && accepted !== undefined)
+        assert.ok(accepted, `${where}: the daemon took a body the spec's schema rejects`);
+    return { res, body: parsed, where, accepted };
+}
+
+// A request that must be refused with this status and problem slug; returns the problem.
+async function refused(method, template, path, status, slug, options = {}) {
+    const { res, body, where, accepted } = await call(method, template, path,
+                                                      { ...options, status });
+    if (slug === 'invalid-body' && !options.schemaCannotTell)
+        assert.notEqual(accepted, true, `${where}: the spec's schema accepts a body the daemon ` +
+                        'refuses');
+    assert.equal(res.mediaType, 'application/problem+json', where);
+    assert.equal(body.type, `urn:netnsd:problem:${slug}`, `${where}: ${res.text}`);
+    assert.equal(body.status, status, where);
+    return body;
+}
+
+async function create(name, extra = {}) {
+    const { res, body } = await call('POST', NETNS, NETNS, { body: { name, ...extra },
+                                                            status: 201 });
+    return { location: res.headers.location, entry: body };
+}
+
+async function exec(name, body) {
+    return (await call('POST', EXEC, `${HREF_PREFIX}${name}/exec`, { body, status: 200 })).body;
+}
+
+async function pidsOf(name) {
+    return (await call('GET', PIDS, `${HREF_PREFIX}${name}/pids`, { status: 200 })).body.pids;
+}
+
+async function identify(pid) {
+    return (await call('GET', IDENTIFY, `/api/v1/processes/${pid}/netns`, { status: 200 })).body;
+}
+
+// The names `ip netns list` shows.
+function ipList() {
+    return new Set(sh('ip netns list').toString('utf8').split('\n').filter(Boolean)
+        .map((line) => line.replace(/ \(id: \d+\)$/, '')));
+}
+
+// nsid -> name, as `ip netns list-id` shows them.
+function ipListId() {
+    return new Map(sh('ip netns list-id').toString('utf8').split('\n').filter(Boolean)
+        .map((line) => /^nsid (\d+) (?:\(iproute2 netns name: (.*)\))?/.exec(line))
+        .map((m) => [Number(m[1]), m[2] ?? null]));
+}
+
+function mounted(path) {
+    return readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+        .some((line) => line.split(' ')[4] === path);
+}
+
+// The entry's file, from its href (the exact bytes of its name).
+function entryFile(entry) {
+    return Buffer.concat([Buffer.from(`${NETNS_DIR}/`), hrefBytes(entry.href)]);
+}
+
+describe('the admin API', () => {
+    const children = [];
+    // A process that stays until the end of this run of the daemon.
+    const keep = (command, ...args) => {
+        const child = spawn(command, args, { stdio: 'ignore' });
+        children.push(child);
+        return child;
+    };
+
+    before(async () => {
+        assertSandboxed();
+        mkdirSync(`${ETC_NETNS_DIR}/etc-box`, { recursive: true });
+        writeFileSync(`${ETC_NETNS_DIR}/etc-box/hosts`, BOX_HOSTS);
+        writeFileSync(`${ETC_NETNS_DIR}/etc-box/${ETC_ABSENT}`, 'no /etc target\n');
+        await startDaemon(['--enable-exec', '--max-exec', '1',
+                           '--exec-output-limit', String(EXEC_OUTPUT_LIMIT),
+                           '--etc-netns-dir', ETC_NETNS_DIR]);
+    });
+
+    after(() => {
+        for (const child of children)
+            child.kill('SIGKILL');
+        killDaemon();
+    });
+
+    test('the token file is 0600 with 64 hex digits, and is never logged', () => {
+        assert.equal(statSync(TOKEN_FILE).mode & 0o777, 0o600);
+        assert.match(token, /^[0-9a-f]{64}$/);
+        // Created by the first run of the daemon, read back by the later ones.
+        assert.ok(daemonOutput.includes(`admin token read from ${TOKEN_FILE}`) ||
+                  daemonOutput.includes(`created the admin token in ${TOKEN_FILE}`), output());
+        assert.ok(!daemonOutput.includes(token), 'the token is not in the log');
+    });
+
+    test('writes without the right token are 401 with WWW-Authenticate, and change nothing',
+         async () => {
+        const before = await list();
+        const wrong = [false, 'Bearer wrong', `Basic ${token}`, 'Bearer', `Bearer ${token}0`,
+                       `Bearer ${token.slice(1)}`, token];
+        for (const auth of wrong) {
+            const { res } = await call('POST', NETNS, NETNS, { auth, body: { name: 'sneaky' },
+                                                               status: 401 });
+            assert.equal(res.headers['www-authenticate'], 'Bearer realm="netnsd"');
+        }
+        const writes = [
+            ['DELETE', ENTRY, `${HREF_PREFIX}alpha`],
+            ['DELETE', NETNS, `${NETNS}?all=true`],
+            ['PUT', NSID, `${HREF_PREFIX}alpha/nsid`, { nsid: 1 }],
+            ['POST', EXEC, `${HREF_PREFIX}alpha/exec`, { argv: ['true'] }],
+            // The token is checked before the input: nothing is told about the entries.
+            ['DELETE', ENTRY, `${HREF_PREFIX}nope`],
+            ['POST', EXEC, `${HREF_PREFIX}nope/exec`, 'not json'],
+        ];
+        for (const [method, template, path, body] of writes) {
+            for (const auth of [false, 'Bearer wrong'])
+                await refused(method, template, path, 401, 'unauthorized', { auth, body });
+        }
+        assert.deepEqual(await list(), before, 'nothing changed');
+        assert.ok(!ipList().has('sneaky'));
+        // Without --auth-reads the reads stay open.
+        await call('GET', PIDS, `${HREF_PREFIX}alpha/pids`, { auth: false, status: 200 });
+        await call('GET', IDENTIFY, `/api/v1/processes/${process.pid}/netns`,
+                   { auth: false, status: 200 });
+    });
+
+    test('POST creates a namespace: 201 with Location, live in the model at once', async () => {
+        const { location, entry } = await create('made');
+        assert.equal(location, `${HREF_PREFIX}made`);
+        assert.deepEqual([entry.href, entry.state, entry.nsid], [location, 'live', null]);
+        // The answer came once the model had it: a GET right after finds the same entry.
+        const { body } = await getChecked(ENTRY, location, 200);
+        assert.deepEqual(body, entry);
+        assert.ok(ipList().has('made'), 'ip netns list shows it');
+        sh('ip netns exec made true');
+
+        // A UTF-8 name, an nsid, and the scheme in lower case with spaces around the token.
+        const r = await call('POST', NETNS, NETNS, { auth: `bearer   ${token}  `,
+                                                     body: { name: 'with ünï', nsid: 100 },
+                                                     status: 201 });
+        assert.equal(r.res.headers.location, `${HREF_PREFIX}with%20%C3%BCn%C3%AF`);
+        assert.equal(r.body.nsid, 100);
+        assert.equal(ipListId().get(100), 'with ünï');
+        // The body is JSON whatever the Content-Type claims among these: a parameter, a +json
+        // type, none at all, and curl -d's default.
+        const types = {
+            charset: 'application/json; charset=utf-8',
+            'plus-json': 'application/vnd.example+json',
+            untyped: null,
+            'curl-d': 'application/x-www-form-urlencoded',
+        };
+        for (const [name, type] of Object.entries(types)) {
+            await call('POST', NETNS, NETNS, { body: { name }, status: 201,
+                                               headers: { 'content-type': type } });
+        }
+    });
+
+    test('a create that fails is 409 and leaves nothing behind', async () => {
+        for (const name of ['made', 'stale', 'adir'])
+            await refused('POST', NETNS, NETNS, 409, 'already-exists', { body: { name } });
+        const before = await list();
+        // The namespace is made, the nsid cannot be set: the create is undone.
+        await refused('POST', NETNS, NETNS, 409, 'nsid-in-use',
+                      { body: { name: 'second', nsid: 100 } });
+        await getChecked(ENTRY, `${HREF_PREFIX}second`, 404);
+        assert.ok(!ipList().has('second'), 'no file');
+        assert.ok(!mounted(`${NETNS_DIR}/second`), 'no mount');
+        assert.deepEqual((await list()).namespaces, before.namespaces);
+    });
+
+    test('bad create input is 400, 404, 415 or 413, and creates nothing', async () => {
+        const before = await list();
+        const cases = [
+            ['not json', 'invalid-body'],
+            ['', 'invalid-body'],
+            ['[1,2]', 'invalid-body'],
+            ['"x"', 'invalid-body'],
+            [{}, 'invalid-body'],
+            [{ name: 5 }, 'invalid-body'],
+            [{ name: 'x', colour: 'red' }, 'invalid-body'],
+            [{ name: 'x', nsid: -1 }, 'invalid-body'],
+            [{ name: 'x', nsid: 2147483648 }, 'invalid-body'],
+            [{ name: 'x', nsid: 1.5 }, 'invalid-body'],
+            [{ name: 'x', nsid: '7' }, 'invalid-body'],
+            [{ name: 'x', nsid: null }, 'invalid-body'],
+            [{ name: 'x', pid: 0 }, 'invalid-body'],
+            [{ name: 'x', pid: -5 }, 'invalid-body'],
+            [{ name: 'x', pid: 2147483648 }, 'invalid-body'],
+            [{ name: 'x', pid: String(process.pid) }, 'invalid-body'],
+            [{ name: '' }, 'invalid-name'],
+            [{ name: '.' }, 'invalid-name'],
+            [{ name: '..' }, 'invalid-name'],
+            [{ name: 'a/b' }, 'invalid-name'],
+            [{ name: 'a\u0000b' }, 'invalid-name'],
+            [{ name: 'n'.repeat(256) }, 'invalid-name'],
+        ];
+        for (const [body, slug] of cases)
+            await refused('POST', NETNS, NETNS, 400, slug, { body });
+        await refused('POST', NETNS, NETNS, 404, 'no-such-process',
+                      { body: { name: 'x', pid: 999999999 } });
+        for (const type of ['text/plain', 'application/xml', 'multipart/form-data; boundary=x'])
+            await refused('POST', NETNS, NETNS, 415, 'unsupported-media-type',
+                          { body: { name: 'x' }, headers: { 'content-type': type } });
+        // The daemon answers as soon as it reads Content-Length; the body need not be sent.
+        const res = await rawRequest(`POST ${NETNS} HTTP/1.1\r\nHost: ${HOST}\r\n` +
+                                     `Authorization: Bearer ${token}\r\n` +
+                                     'Content-Type: application/json\r\n' +
+                                     `Content-Length: ${64 * 1024 + 1}\r\n\r\n`);
+        const body = spec.checkResponse('POST', NETNS, res, 'POST with 64 KiB + 1');
+        assert.equal(res.status, 413);
+        assert.equal(body.type, 'urn:netnsd:problem:payload-too-large');
+        assert.deepEqual((await list()).namespaces, before.namespaces);
+        assert.ok(!ipList().has('x'));
+    });
+
+    test('attach names the namespace of a process; identify and pids find it', async () => {
+        const sleeper = keep('unshare', '-n', 'sleep', '120');
+        const ours = readlinkSync('/proc/self/ns/net');
+        await waitFor('the sleeper to be in a namespace of its own', () => {
+            let theirs;
+            try {
+                theirs = readlinkSync(`/proc/${sleeper.pid}/ns/net`);
+            } catch (e) {
+                throw new NotYet(e.message);
+            }
+            if (theirs === ours)
+                throw new NotYet('still in ours');
+            return true;
+        });
+        const { entry } = await create('attached', { pid: sleeper.pid });
+        assert.equal(entry.inode, statSync(`/proc/${sleeper.pid}/ns/net`).ino);
+        assert.deepEqual(await identify(sleeper.pid),
+                         { pid: sleeper.pid, inode: entry.inode, ns_id: entry.ns_id, nsid: null,
+                           names: ['attached'] });
+        assert.deepEqual(await pidsOf('attached'), [sleeper.pid]);
+
+        // A second name for it, with the lowest free nsid.
+        const second = await create('attached2', { pid: sleeper.pid, nsid: 'auto' });
+        assert.equal(second.entry.inode, entry.inode);
+        assert.ok(Number.isInteger(second.entry.nsid), 'auto gave an nsid');
+        assert.deepEqual(await identify(sleeper.pid),
+                         { pid: sleeper.pid, inode: entry.inode, ns_id: entry.ns_id,
+                           nsid: second.entry.nsid, names: ['attached', 'attached2'] });
+        // Its namespace has an nsid now, for life: asking for another undoes the attach.
+        await refused('POST', NETNS, NETNS, 409, 'nsid-assigned',
+                      { body: { name: 'attached3', pid: sleeper.pid, nsid: 101 } });
+        await getChecked(ENTRY, `${HREF_PREFIX}attached3`, 404);
+        assert.ok(!ipList().has('attached3'));
+    });
+
+    test('identify: our own process, a missing pid, and pids that are not whole numbers',
+         async () => {
+        const self = await identify(process.pid);
+        assert.equal(self.pid, process.pid);
+        assert.equal(self.inode, statSync('/proc/self/ns/net').ino);
+        assert.deepEqual(self.names, [], 'no entry names the sandbox\'s namespace');
+        await refused('GET', IDENTIFY, '/api/v1/processes/999999999/netns', 404,
+                      'no-such-process');
+        for (const pid of ['0', '-1', 'abc', '1.5', '+1', '%31', '2147483648'])
+            await refused('GET', IDENTIFY, `/api/v1/processes/${pid}/netns`, 400, 'bad-request');
+    });
+
+    test('PUT nsid: 200 with the nsid, 409 nsid-assigned vs nsid-in-use', async () => {
+        await create('n1');
+        const { body: n1 } = await call('PUT', NSID, `${HREF_PREFIX}n1/nsid`,
+                                        { body: { nsid: 'auto' }, status: 200 });
+        assert.ok(Number.isInteger(n1.nsid), 'auto gave an nsid');
+        assert.deepEqual((await getChecked(ENTRY, `${HREF_PREFIX}n1`, 200)).body, n1);
+        assert.equal(ipListId().get(n1.nsid), 'n1');
+        // An nsid is for life: the same, another, or auto.
+        for (const nsid of [n1.nsid, 102, 'auto'])
+            await refused('PUT', NSID, `${HREF_PREFIX}n1/nsid`, 409, 'nsid-assigned',
+                          { body: { nsid } });
+        await create('n2');
+        await refused('PUT', NSID, `${HREF_PREFIX}n2/nsid`, 409, 'nsid-in-use',
+                      { body: { nsid: 100 } });
+        const { body: n2 } = await call('PUT', NSID, `${HREF_PREFIX}n2/nsid`,
+                                        { body: { nsid: 103 }, status: 200 });
+        assert.equal(n2.nsid, 103);
+        assert.equal(ipListId().get(103), 'n2');
+
+        await refused('PUT', NSID, `${HREF_PREFIX}stale/nsid`, 409, 'not-a-namespace',
+                      { body: { nsid: 104 } });
+        await refused('PUT', NSID, `${HREF_PREFIX}nope/nsid`, 404, 'not-found',
+                      { body: { nsid: 104 } });
+        await refused('PUT', NSID, `${HREF_PREFIX}%2E%2E/nsid`, 400, 'invalid-name',
+                      { body: { nsid: 104 } });
+        const bad = ['', 'nope', '[]', {}, { nsid: -1 }, { nsid: 2147483648 }, { nsid: 'many' },
+                     { nsid: 1.5 }, { nsid: null }, { nsid: 104, name: 'n2' }];
+        for (const body of bad)
+            await refused('PUT', NSID, `${HREF_PREFIX}n2/nsid`, 400, 'invalid-body', { body });
+        await refused('PUT', NSID, `${HREF_PREFIX}n2/nsid`, 415, 'unsupported-media-type',
+                      { body: { nsid: 104 }, headers: { 'content-type': 'text/plain' } });
+        assert.equal(ipListId().get(104), undefined, 'no nsid 104 was given');
+    });
+
+    test('pids: 200 with the pids, 404, 409 for a stale entry', async () => {
+        assert.deepEqual(await pidsOf('made'), []);
+        await refused('GET', PIDS, `${HREF_PREFIX}nope/pids`, 404, 'not-found');
+        await refused('GET', PIDS, `${HREF_PREFIX}stale/pids`, 409, 'not-a-namespace');
+        await refused('GET', PIDS, `${HREF_PREFIX}%2E%2E/pids`, 400, 'invalid-name');
+    });
+
+    test('exec of true and of sh -c \'echo hi\'', async () => {
+        await create('box');
+        const quiet = await exec('box', { argv: ['true'] });
+        assert.ok(quiet.duration_ms >= 0);
+        assert.deepEqual({ ...quiet, duration_ms: 0 },
+                         { exit_code: 0, signal: null, stdout: '', stderr: '',
+                           stdout_truncated: false, stderr_truncated: false, timed_out: false,
+                           duration_ms: 0, warnings: [] });
+        const hi = await exec('box', { argv: ['sh', '-c', 'echo hi'] });
+        assert.deepEqual([hi.exit_code, hi.stdout, hi.stderr], [0, 'hi\n', '']);
+    });
+
+    test('exec runs in the namespace, with its own mounts, /sys, /etc/netns and environment',
+         async () => {
+        const { body: box } = await getChecked(ENTRY, `${HREF_PREFIX}box`, 200);
+        assert.equal((await exec('box', { argv: ['readlink', '/proc/self/ns/net'] })).stdout,
+                     `net:[${box.inode}]\n`);
+        // A fresh /sys: the namespace's links, only lo.
+        assert.equal((await exec('box', { argv: ['ls', '/sys/class/net'] })).stdout, 'lo\n');
+        // The minimal environment, plus env.
+        const env = await exec('box', { argv: ['env'], env: { FOO: 'bar baz' } });
+        assert.equal(env.stdout, `PATH=${DEFAULT_PATH}\nFOO=bar baz\n`);
+        // env's PATH is the one argv[0] is looked up in.
+        await exec('box', { argv: ['true'], env: { PATH: '/usr/bin:/bin' } });
+        // A mount namespace of its own, a slave of ours: what it mounts does not reach us.
+        const mount = await exec('box', { argv: ['sh', '-c', 'mount -t tmpfs netnsd-exec-tmp ' +
+                                                 `${RUN_DIR} && grep -c netnsd-exec-tmp ` +
+                                                 '/proc/self/mountinfo'] });
+        assert.deepEqual([mount.exit_code, mount.stdout], [0, '1\n'], mount.stderr);
+        assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes('netnsd-exec-tmp'));
+        assert.ok(statSync(TOKEN_FILE).isFile());
+        // ETC_NETNS_DIR/NAME/hosts is bound over /etc/hosts for it, not for us; an entry
+        // without an /etc target is skipped with a warning.
+        await create('etc-box');
+        const hosts = await exec('etc-box', { argv: ['cat', '/etc/hosts'] });
+        assert.equal(hosts.stdout, BOX_HOSTS);
+        assert.equal(hosts.warnings.length, 1, hosts.warnings.join('\n'));
+        assert.ok(hosts.warnings[0].includes(ETC_ABSENT), hosts.warnings[0]);
+        assert.notEqual(readFileSync('/etc/hosts', 'utf8'), BOX_HOSTS);
+    });
+
+    test('exec reports exit codes, signals and output; stdin, base64, the output cap',
+         async () => {
+        const code = await exec('box', { argv: ['sh', '-c', 'echo out; echo err >&2; exit 3'] });
+        assert.deepEqual([code.exit_code, code.signal, code.stdout, code.stderr, code.timed_out],
+                         [3, null, 'out\n', 'err\n', false]);
+        const signalled = await exec('box', { argv: ['sh', '-c', 'kill -TERM $$'] });
+        assert.deepEqual([signalled.exit_code, signalled.signal, signalled.timed_out],
+                         [null, 15, false]);
+        assert.equal((await exec('box', { argv: ['cat'], stdin: 'héllo\n' })).stdout, 'héllo\n');
+        assert.equal((await exec('box', { argv: ['cat'], stdin: 'hello', output: 'base64' }))
+            .stdout, 'aGVsbG8=');
+        // Bytes that are not UTF-8: U+FFFD as text, exact in base64.
+        assert.equal((await exec('box', { argv: ['printf', '\\377'] })).stdout, '\uFFFD');
+        assert.equal((await exec('box', { argv: ['printf', '\\377'], output: 'base64' })).stdout,
+                     '/w==');
+        // Each stream is capped at --exec-output-limit bytes; the rest is dropped.
+        const seq = await exec('box', { argv: ['seq', '1', '2000'] });
+        const all = Array.from({ length: 2000 }, (_, i) => `${i + 1}\n`).join('');
+        assert.deepEqual([seq.exit_code, seq.stdout, seq.stdout_truncated, seq.stderr_truncated],
+                         [0, all.slice(0, EXEC_OUTPUT_LIMIT), true, false]);
+        const both = await exec('box', { argv: ['sh', '-c', 'head -c 3000 /dev/zero; ' +
+                                                'head -c 3000 /dev/zero >&2'], output: 'base64' });
+        assert.ok(Buffer.from(both.stdout, 'base64').equals(Buffer.alloc(EXEC_OUTPUT_LIMIT)));
+        assert.ok(Buffer.from(both.stderr, 'base64').equals(Buffer.alloc(EXEC_OUTPUT_LIMIT)));
+        assert.deepEqual([both.stdout_truncated, both.stderr_truncated], [true, true]);
+    });
+
+    test('a timeout kills the command\'s process group; beyond --max-exec it is 429',
+         async () => {
+        const started = Date.now();
+        // Two processes in one group: the shell's background sleep and the shell itself.
+        const slow = exec('box', { argv: ['sh', '-c', 'sleep 60 & exec sleep 61'],
+                                   timeout_ms: 1500 });
+        try {
+            await waitFor('both sleeps to run in box', async () => {
+                const pids = await pidsOf('box');
+                if (pids.length < 2)
+                    throw new NotYet(`pids: ${pids}`);
+                return true;
+            });
+            // The daemon runs with --max-exec 1, and the slot is taken.
+            await refused('POST', EXEC, `${HREF_PREFIX}box/exec`, 429, 'too-many-execs',
+                          { body: { argv: ['true'] } });
+        } finally {
+            const r = await slow;
+            assert.deepEqual([r.timed_out, r.exit_code, r.signal], [true, null, 9]);
+            assert.ok(r.duration_ms >= 1400 && r.duration_ms < 5000, `${r.duration_ms} ms`);
+        }
+        assert.ok(Date.now() - started < 5000, 'the answer came at the timeout');
+        await waitFor('the whole group to be gone', async () => {
+            const pids = await pidsOf('box');
+            if (pids.length)
+                throw new NotYet(`pids: ${pids}`);
+            return true;
+        });
+        assert.equal((await exec('box', { argv: ['true'] })).exit_code, 0, 'the slot is free');
+    });
+
+    test('bad exec input is 400, 404, 409, 415', async () => {
+        const bad = [
+            'not json', {}, { argv: [] }, { argv: 'true' }, { argv: ['ls', 1] }, { argv: [null] },
+            { argv: ['true'], timeout_ms: 0 }, { argv: ['true'], timeout_ms: 300001 },
+            { argv: ['true'], timeout_ms: 1.5 }, { argv: ['true'], timeout_ms: '5' },
+            { argv: ['true'], env: { A: 1 } }, { argv: ['true'], env: { 'A=B': 'x' } },
+            { argv: ['true'], env: { '': 'x' } }, { argv: ['true'], env: ['A=1'] },
+            { argv: ['true'], output: 'hex' }, { argv: ['true'], stdin: 5 },
+            { argv: ['true'], shell: true },
+        ];
+        for (const body of bad)
+            await refused('POST', EXEC, `${HREF_PREFIX}box/exec`, 400, 'invalid-body', { body });
+        // Commands that are not found, in PATH or at a path: no schema can tell.
+        const notFound = [{ argv: ['netnsd-no-such-command'] }, { argv: ['/nonexistent/true'] },
+                          { argv: ['true'], env: { PATH: '/nonexistent' } }];
+        for (const body of notFound) {
+            const p = await refused('POST', EXEC, `${HREF_PREFIX}box/exec`, 400, 'invalid-body',
+                                    { body, schemaCannotTell: true });
+            assert.match(p.detail, /not found/);
+        }
+        await refused('POST', EXEC, `${HREF_PREFIX}nope/exec`, 404, 'not-found',
+                      { body: { argv: ['true'] } });
+        await refused('POST', EXEC, `${HREF_PREFIX}stale/exec`, 409, 'not-a-namespace',
+                      { body: { argv: ['true'] } });
+        await refused('POST', EXEC, `${HREF_PREFIX}%2E%2E/exec`, 400, 'invalid-name',
+                      { body: { argv: ['true'] } });
+        await refused('POST', EXEC, `${HREF_PREFIX}box/exec`, 415, 'unsupported-media-type',
+                      { body: { argv: ['true'] }, headers: { 'content-type': 'text/plain' } });
+    });
+
+    test('DELETE one name: 200 with namespace_alive and pids, then 404', async () => {
+        // Nothing holds it.
+        const { body: made } = await call('DELETE', ENTRY, `${HREF_PREFIX}made`, { status: 200 });
+        assert.deepEqual(made, { name: 'made', namespace_alive: false, pids: [] });
+        await getChecked(ENTRY, `${HREF_PREFIX}made`, 404); // the model let go already
+        assert.ok(!ipList().has('made'));
+        assert.ok(!mounted(`${NETNS_DIR}/made`));
+        await refused('DELETE', ENTRY, `${HREF_PREFIX}made`, 404, 'not-found');
+
+        // A process is inside: the namespace lives on, and the answer says who holds it.
+        await create('held');
+        const inside = keep('ip', 'netns', 'exec', 'held', 'sleep', '120');
+        await waitFor('the process to be inside held', async () => {
+            const pids = await pidsOf('held');
+            if (!pids.includes(inside.pid))
+                throw new NotYet(`pids: ${pids}`);
+            return true;
+        });
+        const { body: held } = await call('DELETE', ENTRY, `${HREF_PREFIX}held`, { status: 200 });
+        assert.deepEqual(held, { name: 'held', namespace_alive: true, pids: [inside.pid] });
+
+        // Another name binds it.
+        await create('one');
+        sh(`touch ${NETNS_DIR}/one-alias && mount --bind ${NETNS_DIR}/one ${NETNS_DIR}/one-alias`);
+        await waitForEntries([{ name: 'one-alias', href: 'one-alias', state: 'live' }]);
+        const { body: one } = await call('DELETE', ENTRY, `${HREF_PREFIX}one`, { status: 200 });
+        assert.deepEqual(one, { name: 'one', namespace_alive: true, pids: [] });
+        const { body: alias } = await call('DELETE', ENTRY, `${HREF_PREFIX}one-alias`,
+                                           { status: 200 });
+        assert.deepEqual(alias, { name: 'one-alias', namespace_alive: false, pids: [] });
+
+        // A stale entry goes too.
+        sh(`touch ${NETNS_DIR}/stale3`);
+        await waitForEntries([{ name: 'stale3', href: 'stale3', state: 'stale' }]);
+        const { body: stale } = await call('DELETE', ENTRY, `${HREF_PREFIX}stale3`,
+                                           { status: 200 });
+        assert.deepEqual(stale, { name: 'stale3', namespace_alive: false, pids: [] });
+    });
+
+    test('DELETE of stacked mounts is 409 busy; again, it removes the next', async () => {
+        const lower = await create('lower');
+        const upper = await create('upper');
+        sh(`mount --bind ${NETNS_DIR}/upper ${NETNS_DIR}/lower`);
+        // Reads the entry's inode as the model has it (undefined while it has none).
+        const inodeOf = async (name) => {
+            const res = await get(`${HREF_PREFIX}${name}`);
+            spec.checkResponse('GET', ENTRY, res, `GET ${name}`);
+            return res.status === 200 ? JSON.parse(res.text).inode : undefined;
+        };
+        await waitFor('lower to show upper\'s namespace', async () => {
+            if (await inodeOf('lower') !== upper.entry.inode)
+                throw new NotYet('not yet');
+            return true;
+        });
+        const busy = await refused('DELETE', ENTRY, `${HREF_PREFIX}lower`, 409, 'busy');
+        assert.match(busy.detail, /delete again/);
+        await waitFor('lower to show its own namespace again', async () => {
+            if (await inodeOf('lower') !== lower.entry.inode)
+                throw new NotYet('not yet');
+            return true;
+        });
+        const { body } = await call('DELETE', ENTRY, `${HREF_PREFIX}lower`, { status: 200 });
+        assert.deepEqual(body, { name: 'lower', namespace_alive: false, pids: [] });
+        assert.equal(await inodeOf('upper'), upper.entry.inode, 'upper is untouched');
+    });
+
+    test('DELETE: a directory is 409 not-a-namespace; ?all=true is required; no body',
+         async () => {
+        sh(`mkdir ${NETNS_DIR}/xdir`);
+        await waitForEntries([{ name: 'xdir', href: 'xdir', state: 'stale' }]);
+        await refused('DELETE', ENTRY, `${HREF_PREFIX}xdir`, 409, 'not-a-namespace');
+        assert.ok(statSync(`${NETNS_DIR}/xdir`).isDirectory(), 'the directory was left alone');
+
+        const before = await list();
+        for (const query of ['', '?all=1', '?all=TRUE', '?all', '?everything=true'])
+            await refused('DELETE', NETNS, `${NETNS}${query}`, 400, 'bad-request');
+        await refused('DELETE', NETNS, `${NETNS}?all=true`, 400, 'unexpected-body',
+                      { body: 'x' });
+        await refused('DELETE', ENTRY, `${HREF_PREFIX}box`, 400, 'unexpected-body', { body: {} });
+        await refused('DELETE', ENTRY, `${HREF_PREFIX}%2E%2E`, 400, 'invalid-name');
+        await refused('DELETE', ENTRY, `${HREF_PREFIX}a%zz`, 400, 'bad-request');
+        assert.deepEqual((await list()).namespaces, before.namespaces, 'nothing was deleted');
+    });
+
+    // Known daemon bugs: each test says what the spec says, and fails until the daemon does it.
+    test('HEAD on pids and identify answers without a body',
+         { todo: 'daemon bug: answers of worker jobs ignore HEAD and send the body' },
+         async () => {
+        for (const path of [`${HREF_PREFIX}box/pids`, `/api/v1/processes/${process.pid}/netns`]) {
+            const bytes = await rawExchange(`HEAD ${path} HTTP/1.1\r\nHost: ${HOST}\r\n` +
+                                            'Connection: close\r\n\r\n');
+            const end = bytes.indexOf('\r\n\r\n');
+            assert.match(bytes.toString('latin1', 0, Math.max(end, 0)), /^HTTP\/1\.1 200 /);
+            assert.equal(bytes.length - (end + 4), 0, `HEAD ${path}: bytes after the head`);
+        }
+    });
+
+    test('exec of an empty or NUL-bearing argv or env is 400 invalid-body',
+         { todo: 'daemon bug: 500 operation-failed (std::errc::invalid_argument is not mapped)' },
+         async () => {
+        for (const body of [{ argv: [''] }, { argv: ['true\u0000'] },
+                            { argv: ['true'], env: { A: 'x\u0000y' } }])
+            await refused('POST', EXEC, `${HREF_PREFIX}box/exec`, 400, 'invalid-body', { body });
+    });
+
+    test('a directory a DELETE left alone is still listed',
+         { todo: 'daemon bug: a failed delete makes the model forget the entry' }, async () => {
+        sh(`mkdir -p ${NETNS_DIR}/ydir`);
+        await waitForEntries([{ name: 'ydir', href: 'ydir', state: 'stale' }]);
+        await refused('DELETE', ENTRY, `${HREF_PREFIX}ydir`, 409, 'not-a-namespace');
+        await getChecked(ENTRY, `${HREF_PREFIX}ydir`, 200);
+    });
+
+    test('the media type application/json is matched in any case',
+         { todo: 'daemon bug: Content-Type is compared case-sensitively (RFC 9110 §8.3.1)' },
+         async () => {
+        await call('POST', NETNS, NETNS, { body: { name: 'cased' }, status: 201,
+                                           headers: { 'content-type': 'Application/JSON' } });
+    });
+
+    test('DELETE ?all=true deletes every entry, and reports what it could not', async () => {
+        sh(`mkdir -p ${NETNS_DIR}/zdir`);
+        const before = await waitForEntries([{ name: 'zdir', href: 'zdir', state: 'stale' }]);
+        const dirs = new Set(before.namespaces.filter((e) => statSync(entryFile(e)).isDirectory())
+            .map((e) => e.href));
+        assert.ok(before.namespaces.some((e) => e.state === 'live'));
+        const { body } = await call('DELETE', NETNS, `${NETNS}?all=true`, { status: 200 });
+        // Every entry the model listed was tried, in byte order; directories failed.
+        assert.deepEqual(body.deleted, before.namespaces.filter((e) => !dirs.has(e.href))
+            .map((e) => e.name));
+        assert.deepEqual(body.failed.map((f) => f.name), before.namespaces
+            .filter((e) => dirs.has(e.href)).map((e) => e.name));
+        assert.ok(body.failed.map((f) => f.name).includes('zdir'));
+        for (const f of body.failed)
+            assert.match(f.detail, /is a directory/);
+        // Only directories are left, and no mount: the namespaces with processes inside
+        // (attached, held) lost their names too.
+        assert.ok(readdirSync(NETNS_DIR).every((n) => statSync(`${NETNS_DIR}/${n}`)
+            .isDirectory()), readdirSync(NETNS_DIR).join(', '));
+        assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+            .some((line) => line.split(' ')[4]?.startsWith(`${NETNS_DIR}/`)), 'no mount left');
+    });
+});
+
+describe('a daemon with --auth-reads and without --enable-exec', () => {
+    before(async () => {
+        await startDaemon(['--auth-reads']);
+    });
+
+    after(killDaemon);
+
+    test('reads need the token too, except /healthz, /openapi.yaml and /', async () => {
+        await create('guarded');
+        const reads = [
+            [NETNS, NETNS],
+            [ENTRY, `${HREF_PREFIX}guarded`],
+            [ENTRY, `${HREF_PREFIX}nope`],
+            ['/api/v1/nsids', '/api/v1/nsids'],
+            [PIDS, `${HREF_PREFIX}guarded/pids`],
+            [IDENTIFY, `/api/v1/processes/${process.pid}/netns`],
+            ['/api/v1/events', '/api/v1/events'],
+        ];
+        for (const [template, path] of reads) {
+            for (const auth of [false, 'Bearer wrong', `Basic ${token}`]) {
+                const { res } = await call('GET', template, path, { auth, status: 401 });
+                assert.equal(res.headers['www-authenticate'], 'Bearer realm="netnsd"');
+            }
+            if (template !== '/api/v1/events') {
+                const head = await request('HEAD', path);
+                assert.deepEqual([head.status, head.body.length], [401, 0], `HEAD ${path}`);
+                const { res } = await call('GET', template, path);
+                assert.ok([200, 404].includes(res.status), `GET ${path}: ${res.text}`);
+            }
+        }
+        // The event stream, with the token; a WebSocket upgrade without it is refused.
+        const stream = await openStream('/api/v1/events', { authorization: `Bearer ${token}` });
+        try {
+            assert.equal(stream.status, 200);
+            assert.equal((await stream.next()).json.type, 'hello');
+        } finally {
+            stream.close();
+        }
+        const ws = await openWebSocket('/api/v1/events');
+        assert.equal(ws.status, 401, 'a WebSocket upgrade without the token');
+        spec.checkResponse('GET', '/api/v1/events', ws, 'WebSocket without the token');
+        // Never closed.
+        for (const path of ['/healthz', '/openapi.yaml', '/']) {
+            await getChecked(path, path, 200);
+            assert.equal((await request('HEAD', path)).status, 200, `HEAD ${path}`);
+        }
+    });
+
+    test('exec is 403 exec-disabled, after the token check', async () => {
+        await refused('POST', EXEC, `${HREF_PREFIX}guarded/exec`, 403, 'exec-disabled',
+                      { body: { argv: ['true'] } });
+        await refused('POST', EXEC, `${HREF_PREFIX}guarded/exec`, 401, 'unauthorized',
+                      { body: { argv: ['true'] }, auth: false });
+        const { body } = await call('DELETE', ENTRY, `${HREF_PREFIX}guarded`, { status: 200 });
+        assert.deepEqual(body, { name: 'guarded', namespace_alive: false, pids: [] });
     });
 });

@@ -22,7 +22,10 @@ export class Spec {
         this.bytes = readFileSync(file);
         this.doc = parseYaml(this.bytes.toString('utf8'));
         // allowUnionTypes: `type: [integer, 'null']` is how OpenAPI 3.1 says "nullable".
-        this.ajv = new Ajv2020({ strict: true, allErrors: true, allowUnionTypes: true });
+        // strictTuples off: `prefixItems` with `items` is an open tuple (exec's argv: a first
+        // item with its own rules, then any number of others), not a mistake.
+        this.ajv = new Ajv2020({ strict: true, strictTuples: false, allErrors: true,
+                                 allowUnionTypes: true });
         addFormats(this.ajv);
         this.ajv.addFormat('uint64', {
             type: 'number',
@@ -97,7 +100,51 @@ export class Spec {
         }
         const body = this.decodeBody(res, where);
         this.assertValid(`${pointer}/content/${escapePointer(type)}/schema`, body, where, res);
+        this.checkHeaders(response, pointer, res, where);
         return body;
+    }
+
+    // The response headers the spec documents for a response: those it marks required must be
+    // there, and every one that is there must match its schema.
+    checkHeaders(response, pointer, res, where) {
+        for (const [name, declared] of Object.entries(response.headers ?? {})) {
+            const [header, headerPointer] = this.deref(declared,
+                                                       `${pointer}/headers/${escapePointer(name)}`);
+            const value = res.headers[name.toLowerCase()];
+            if (value === undefined) {
+                if (header.required)
+                    throw new Error(`${where}: the ${res.status} response lacks ${name}`);
+                continue;
+            }
+            if (!header.schema)
+                continue;
+            const validate = this.validator(`${headerPointer}/schema`);
+            if (!validate(value)) {
+                const errors = this.ajv.errorsText(validate.errors, { separator: '\n  ' });
+                throw new Error(`${where}: the ${name} header ${JSON.stringify(value)} does not ` +
+                                `match ${headerPointer}/schema:\n  ${errors}`);
+            }
+        }
+    }
+
+    // Whether a JSON request body is one the spec's requestBody schema for (method, path)
+    // accepts: true or false, or undefined when the operation documents no JSON body or the
+    // body is not JSON at all.
+    requestAccepted(method, path, text) {
+        const op = this.operation(method, path);
+        const opPointer = `/paths/${escapePointer(path)}/${method.toLowerCase()}`;
+        if (!op.requestBody)
+            return undefined;
+        const [requestBody, pointer] = this.deref(op.requestBody, `${opPointer}/requestBody`);
+        if (!requestBody.content?.['application/json'])
+            return undefined;
+        let value;
+        try {
+            value = JSON.parse(text);
+        } catch {
+            return undefined;
+        }
+        return this.validator(`${pointer}/content/application~1json/schema`)(value);
     }
 
     // Validates a body against a component schema: for answers that no single operation
@@ -223,6 +270,28 @@ export function rawRequest(bytes) {
         socket.on('end', () => done());
         socket.on('close', () => done());
         socket.on('error', (e) => done(e));
+    });
+}
+
+// Writes raw bytes on a new connection and returns every byte the server sends until it
+// closes the connection (send `Connection: close`): for checking what follows a response head,
+// e.g. that a HEAD response has no body.
+export function rawExchange(bytes) {
+    return new Promise((resolve, reject) => {
+        const socket = net.connect({ host: HOST, port: PORT });
+        const chunks = [];
+        const timer = setTimeout(() => {
+            socket.destroy();
+            reject(new Error('the server did not close the connection'));
+        }, REQUEST_TIMEOUT_MS);
+        socket.on('connect', () => socket.write(bytes));
+        socket.on('data', (c) => chunks.push(c));
+        // A reset after the answer is fine: 'close' follows every 'error', with what came.
+        socket.on('error', () => {});
+        socket.on('close', () => {
+            clearTimeout(timer);
+            resolve(Buffer.concat(chunks));
+        });
     });
 }
 
