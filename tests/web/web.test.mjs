@@ -1,0 +1,318 @@
+// Browser tests of the dashboard: Debian's chromium, driven by playwright-core, against the
+// real netnsd, inside the private sandbox (tests/support/sandbox), so `ip netns` here changes
+// only the sandbox's /run/netns. Run by ctest (tests/web/CMakeLists.txt) with NETNSD_BIN and
+// NETNSD_WEB_SCREENSHOTS set. Every test saves a PNG screenshot there, pass or fail. Nothing
+// sleeps: every wait is for a condition, with a deadline.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+
+import { chromium } from 'playwright-core';
+
+const HOST = '127.0.0.1';
+const PORT = 9321;
+const ORIGIN = `http://${HOST}:${PORT}`;
+const TOKEN_FILE = '/run/netnsd-web-token'; // the sandbox's own /run
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENSHOTS = process.env.NETNSD_WEB_SCREENSHOTS ?? path.join(tmpdir(), 'web-screenshots');
+const HOSTILE = '<img src=x onerror=alert(1)>';
+
+function requireEnv(name) {
+    const v = process.env[name];
+    if (!v)
+        throw new Error(`${name} is not set (ctest sets it)`);
+    return v;
+}
+
+// --- the daemon ----------------------------------------------------------------------------
+
+let daemon = null;
+let daemonOutput = '';
+let token = '';
+
+function get(pathname) {
+    return new Promise((resolve, reject) => {
+        const req = http.get(`${ORIGIN}${pathname}`, (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (c) => { body += c; });
+            res.on('end', () => resolve({ status: res.statusCode, body }));
+        });
+        req.on('error', reject);
+    });
+}
+
+async function waitFor(what, probe, { timeoutMs = 10000, intervalMs = 25 } = {}) {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    for (;;) {
+        try {
+            const v = await probe();
+            if (v !== undefined && v !== false)
+                return v;
+        } catch (e) {
+            last = e.message;
+        }
+        if (Date.now() > deadline)
+            throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
+        await new Promise((r) => setTimeout(r, intervalMs));
+    }
+}
+
+async function startDaemon() {
+    daemonOutput = '';
+    daemon = spawn(requireEnv('NETNSD_BIN'),
+                   ['--listen', `${HOST}:${PORT}`, '--token-file', TOKEN_FILE],
+                   { stdio: ['ignore', 'pipe', 'pipe'] });
+    daemon.stdout.on('data', (c) => { daemonOutput += c; });
+    daemon.stderr.on('data', (c) => { daemonOutput += c; });
+    const exited = once(daemon, 'exit').then(([code, signal]) => {
+        throw new Error(`netnsd exited early (${code ?? signal})\n${daemonOutput}`);
+    });
+    await Promise.race([
+        waitFor('netnsd to answer /healthz', async () => (await get('/healthz')).status === 200),
+        exited,
+    ]);
+    exited.catch(() => {});
+    token = readFileSync(TOKEN_FILE, 'utf8').trim();
+}
+
+async function stopDaemon() {
+    if (!daemon || daemon.exitCode !== null || daemon.signalCode !== null)
+        return;
+    const exited = once(daemon, 'exit');
+    daemon.kill('SIGTERM');
+    await exited;
+}
+
+// --- the oracle: ip ------------------------------------------------------------------------
+
+function ip(...args) {
+    return execFileSync('ip', args, { encoding: 'utf8' });
+}
+
+function netnsNames() {
+    return ip('netns', 'list').split('\n').filter(Boolean).map((l) => l.replace(/ \(id: \d+\)$/, ''));
+}
+
+function removeAll() {
+    for (const name of netnsNames())
+        ip('netns', 'del', name);
+}
+
+// --- the browser ---------------------------------------------------------------------------
+
+let browser = null;
+let profile = null;
+let page = null;
+let dialogs = [];
+
+async function openPage() {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    page = await context.newPage();
+    dialogs = [];
+    page.on('dialog', (d) => {
+        dialogs.push(d.message());
+        d.dismiss().catch(() => {});
+    });
+    await page.goto(`${ORIGIN}/`);
+    await page.waitForSelector('#conn[data-state="connected"]', { timeout: 5000 });
+    return page;
+}
+
+// The table's names, as text.
+function shownNames() {
+    return page.$$eval('#ns-body tr:not(.hl-delete) td.name', (tds) => tds.map((td) => td.textContent));
+}
+
+function waitForRow(name, timeout = 5000) {
+    return page.waitForFunction(
+        (n) => [...document.querySelectorAll('#ns-body tr:not(.hl-delete) td.name')]
+            .some((td) => td.textContent === n),
+        name, { timeout, polling: 'raf' });
+}
+
+function waitForNoRow(name, timeout = 5000) {
+    return page.waitForFunction(
+        (n) => ![...document.querySelectorAll('#ns-body td.name')].some((td) => td.textContent === n),
+        name, { timeout, polling: 'raf' });
+}
+
+function rowButton(name, label) {
+    return page.getByRole('button', { name: `${label} ${name}`, exact: true });
+}
+
+async function enterToken(value) {
+    await page.getByLabel('Admin token').fill(value);
+    await page.getByRole('button', { name: 'Use token' }).click();
+    await page.waitForSelector('body.has-token');
+}
+
+async function screenshot(name) {
+    if (!page)
+        return;
+    const file = path.join(SCREENSHOTS, `${name.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '')}.png`);
+    await page.screenshot({ path: file, fullPage: true }).catch(() => {});
+}
+
+// --- the tests -----------------------------------------------------------------------------
+
+describe('the dashboard', () => {
+    before(async () => {
+        mkdirSync(SCREENSHOTS, { recursive: true });
+        removeAll();
+        ip('netns', 'add', 'alpha');
+        ip('netns', 'add', 'beta');
+        await startDaemon();
+        profile = mkdtempSync(path.join(tmpdir(), 'netnsd-web-chromium-'));
+        browser = await chromium.launch({
+            executablePath: CHROMIUM,
+            headless: true,
+            args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+                   '--disable-component-update', '--no-first-run', '--disable-sync'],
+            // launch() gives chromium a fresh --user-data-dir in a temp dir of its own, and
+            // removes it on close; HOME is a fresh one too, so nothing of the host's leaks in.
+            env: { ...process.env, HOME: profile },
+        });
+    });
+
+    after(async () => {
+        await browser?.close();
+        await stopDaemon();
+        if (profile)
+            rmSync(profile, { recursive: true, force: true });
+        removeAll();
+    });
+
+    afterEach(async (t) => {
+        await screenshot(t.name);
+        await page?.context().close();
+        page = null;
+    });
+
+    test('the page lists the namespaces that exist, with their count', async () => {
+        await openPage();
+        await waitForRow('alpha');
+        await waitForRow('beta');
+        assert.deepEqual(await shownNames(), ['alpha', 'beta']);
+        assert.equal(await page.textContent('#count-value'), '2');
+        assert.equal(await page.textContent('#conn-text'), 'connected');
+    });
+
+    test('ip netns add makes a row appear within 1 s, without a reload', async () => {
+        await openPage();
+        await waitForRow('alpha');
+        await page.evaluate(() => { window.notReloaded = true; });
+        ip('netns', 'add', 'gamma');
+        await waitForRow('gamma', 1000);
+        assert.equal(await page.evaluate(() => window.notReloaded), true);
+        assert.equal(await page.textContent('#count-value'), '3');
+        // And it is in the event log.
+        await page.waitForFunction(() => document.querySelector('#log-body tr td:nth-child(2)')
+            ?.textContent === 'gamma', null, { timeout: 1000 });
+    });
+
+    test('ip netns del removes the row', async () => {
+        await openPage();
+        await waitForRow('gamma');
+        await page.evaluate(() => { window.notReloaded = true; });
+        ip('netns', 'del', 'gamma');
+        await waitForNoRow('gamma', 5000);
+        assert.equal(await page.evaluate(() => window.notReloaded), true);
+        assert.equal(await page.textContent('#count-value'), '2');
+    });
+
+    test('a hostile name renders as text and runs nothing', async () => {
+        await openPage();
+        ip('netns', 'add', HOSTILE);
+        await waitForRow(HOSTILE, 2000);
+        // A row and a log line: give an onerror handler every chance to run.
+        await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))));
+        assert.deepEqual(dialogs, [], 'no dialog fired');
+        assert.equal(await page.$$eval('img', (imgs) => imgs.length), 0, 'no <img> in the page');
+        const texts = await shownNames();
+        assert.ok(texts.includes(HOSTILE), `the cell's text is the name: ${JSON.stringify(texts)}`);
+        ip('netns', 'del', HOSTILE);
+    });
+
+    test('with the token: create through the page, and ip netns list shows it', async () => {
+        await openPage();
+        await enterToken(token);
+        assert.equal(await page.evaluate(() => localStorage.length), 0, 'nothing in localStorage');
+        assert.ok(!page.url().includes(token), 'the token is not in the URL');
+        await page.getByLabel('Name', { exact: true }).fill('made-by-page');
+        await page.getByRole('button', { name: 'Create namespace' }).click();
+        await waitForRow('made-by-page');
+        assert.ok(netnsNames().includes('made-by-page'), ip('netns', 'list'));
+        await page.waitForSelector('#admin-ok:not([hidden])');
+    });
+
+    test('with the token: set nsid through the page, and ip netns list-id agrees', async () => {
+        await openPage();
+        await enterToken(token);
+        await waitForRow('made-by-page');
+        await rowButton('made-by-page', 'Set nsid').click();
+        await page.getByLabel('nsid', { exact: true }).last().fill('42');
+        await page.getByRole('button', { name: 'Set nsid', exact: true }).click();
+        await page.waitForFunction(() => [...document.querySelectorAll('#ns-body tr')].some(
+            (tr) => tr.querySelector('td.name')?.textContent === 'made-by-page' &&
+                    tr.querySelector('td.nsid')?.textContent === '42'), null, { timeout: 5000 });
+        assert.match(ip('netns', 'list-id'), /nsid 42 \(iproute2 netns name: made-by-page\)/);
+    });
+
+    test('with the token: delete through the page, after a confirmation', async () => {
+        await openPage();
+        await enterToken(token);
+        await waitForRow('made-by-page');
+        await rowButton('made-by-page', 'Delete').click();
+        await page.waitForSelector('#confirm[open]');
+        await page.waitForFunction(() => document.querySelector('#confirm-pids').textContent !== '');
+        await screenshot('delete-confirmation');
+        await page.getByRole('button', { name: 'Delete', exact: true }).click();
+        await waitForNoRow('made-by-page');
+        assert.ok(!netnsNames().includes('made-by-page'), ip('netns', 'list'));
+    });
+
+    test('a wrong token shows a readable error and changes nothing', async () => {
+        await openPage();
+        await enterToken('not-the-token');
+        const before = netnsNames();
+        await page.getByLabel('Name', { exact: true }).fill('should-not-exist');
+        await page.getByRole('button', { name: 'Create namespace' }).click();
+        await page.waitForSelector('#admin-error:not([hidden])');
+        const text = await page.textContent('#admin-error');
+        assert.match(text, /token/i);
+        assert.ok(!text.includes('{'), `no raw JSON: ${text}`);
+        await page.$eval('#admin-error', (el) => { el.textContent = ''; });
+        await rowButton('alpha', 'Delete').click();
+        await page.getByRole('button', { name: 'Delete', exact: true }).click();
+        await page.waitForFunction(() => !document.querySelector('#confirm').open);
+        await page.waitForFunction((t) => document.querySelector('#admin-error').textContent === t &&
+                                          !document.querySelector('#admin-error').hidden,
+                                   text);
+        assert.deepEqual(netnsNames(), before);
+        assert.deepEqual(await shownNames(), ['alpha', 'beta']);
+    });
+
+    test('restarting netnsd: the page shows reconnecting, then the current state', async () => {
+        await openPage();
+        await waitForRow('alpha');
+        await stopDaemon();
+        await page.waitForSelector('#conn[data-state="reconnecting"], #conn[data-state="offline"]',
+                                   { timeout: 5000 });
+        await screenshot('restart-reconnecting');
+        ip('netns', 'add', 'while-down');
+        ip('netns', 'del', 'beta');
+        await startDaemon();
+        await page.waitForSelector('#conn[data-state="connected"]', { timeout: 10000 });
+        await waitForRow('while-down');
+        await waitForNoRow('beta');
+        assert.deepEqual(await shownNames(), ['alpha', 'while-down']);
+        assert.match(await page.textContent('#notice'), /reloaded/);
+    });
+});

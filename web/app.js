@@ -1,0 +1,629 @@
+// The netnsd dashboard: a live table of the host's network namespaces, fed by the websocket
+// event stream (a snapshot, then events), with an event log and an admin console. It uses only
+// the public API, from its own origin. Names are bytes the kernel allows, so they are only ever
+// put in the page as text (textContent), never as HTML. DOM updates are batched into one per
+// animation frame, and the table shows one page at a time, so thousands of namespaces and
+// bursts of events stay cheap.
+
+const LOG_CAP = 200;             // events kept in the log
+const HIGHLIGHT_MS = 1500;       // how long an added, changed or deleted row stays highlighted
+const BACKOFF_FIRST_MS = 250;    // first reconnect delay; doubles up to BACKOFF_MAX_MS
+const BACKOFF_MAX_MS = 5000;
+const OFFLINE_AFTER = 5;         // failed attempts in a row before saying "offline"
+const TOKEN_KEY = 'netnsd.token';
+
+const $ = (id) => document.getElementById(id);
+
+// --- the model -----------------------------------------------------------------------------
+
+// Entries by href: every entry's href is its exact address, even for names that are not
+// UTF-8 (whose `name` the daemon shows with replacement characters), so it is the key.
+const entries = new Map();
+const highlights = new Map();     // href -> { kind: 'add' | 'change' | 'delete', until }
+let revision = null;              // the last revision applied; null before the first snapshot
+let resetPending = false;
+const log = [];                   // newest first
+let logPaused = false;
+let logMissed = 0;
+
+const view = {
+    sortKey: 'name',
+    sortDir: 1,
+    filter: '',
+    page: 0,
+    pageSize: 100,
+    selected: null,               // href of the entry shown in the details panel
+};
+
+// --- rendering, once per animation frame ---------------------------------------------------
+
+const dirty = { table: false, log: false, count: false };
+let frameRequested = false;
+
+function invalidate(...parts) {
+    for (const p of parts)
+        dirty[p] = true;
+    if (!frameRequested) {
+        frameRequested = true;
+        requestAnimationFrame(render);
+    }
+}
+
+function render() {
+    frameRequested = false;
+    if (dirty.count) {
+        $('count-value').textContent = String(entries.size);
+        dirty.count = false;
+    }
+    if (dirty.table) {
+        renderTable();
+        dirty.table = false;
+    }
+    if (dirty.log) {
+        renderLog();
+        dirty.log = false;
+    }
+}
+
+// A filter with *, ? or [ is a shell glob on the whole name (as the stream's `names`);
+// anything else is a case-insensitive substring.
+function nameMatcher(text) {
+    if (!text)
+        return () => true;
+    if (!/[*?[]/.test(text)) {
+        const needle = text.toLowerCase();
+        return (name) => name.toLowerCase().includes(needle);
+    }
+    let re = '';
+    for (let i = 0; i < text.length; ++i) {
+        const c = text[i];
+        if (c === '*')
+            re += '.*';
+        else if (c === '?')
+            re += '.';
+        else if (c === '[') {
+            const end = text.indexOf(']', i + 2);
+            if (end < 0) {
+                re += '\\[';
+                continue;
+            }
+            let set = text.slice(i + 1, end).replace(/\\/g, '\\\\');
+            if (set.startsWith('!'))
+                set = '^' + set.slice(1);
+            re += `[${set}]`;
+            i = end;
+        } else
+            re += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    }
+    try {
+        const compiled = new RegExp(`^${re}$`, 's');
+        return (name) => compiled.test(name);
+    } catch {
+        return () => false;
+    }
+}
+
+function compare(a, b) {
+    const k = view.sortKey;
+    let x = a[k];
+    let y = b[k];
+    if (k === 'ns_id') {
+        x = a.ns_id ?? a.inode;
+        y = b.ns_id ?? b.inode;
+    }
+    if (x === y)
+        return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+    if (x === null || x === undefined)
+        return 1; // nulls last whichever the direction
+    if (y === null || y === undefined)
+        return -1;
+    return (x < y ? -1 : 1) * view.sortDir;
+}
+
+function visibleEntries() {
+    const match = nameMatcher(view.filter);
+    const out = [];
+    for (const e of entries.values())
+        if (match(e.name))
+            out.push(e);
+    // Deleted rows still highlighted stay in view for a moment.
+    for (const [href, h] of highlights)
+        if (h.kind === 'delete' && !entries.has(href) && match(h.entry.name))
+            out.push(h.entry);
+    out.sort(compare);
+    return out;
+}
+
+function cell(tr, text, className) {
+    const td = document.createElement('td');
+    td.textContent = text;
+    if (className)
+        td.className = className;
+    tr.append(td);
+    return td;
+}
+
+function renderTable() {
+    const rows = visibleEntries();
+    const pages = Math.max(1, Math.ceil(rows.length / view.pageSize));
+    view.page = Math.min(view.page, pages - 1);
+    const start = view.page * view.pageSize;
+    const now = performance.now();
+    const fragment = document.createDocumentFragment();
+    for (const e of rows.slice(start, start + view.pageSize)) {
+        const tr = document.createElement('tr');
+        tr.dataset.href = e.href;
+        tr.tabIndex = 0;
+        const h = highlights.get(e.href);
+        if (h && h.until > now)
+            tr.className = `hl-${h.kind}`;
+        cell(tr, e.name, 'name').title = e.name;
+        cell(tr, e.state, `state-${e.state}`);
+        cell(tr, e.nsid === null ? '—' : String(e.nsid), 'nsid');
+        cell(tr, e.ns_id === null ? `inode ${e.inode ?? '—'}` : `${e.ns_id} / ${e.inode}`);
+        cell(tr, formatTime(e.first_seen));
+        const actions = cell(tr, '', 'admin-only');
+        if (!(h && h.kind === 'delete')) {
+            actions.append(button('Set nsid', 'set-nsid', e), ' ', button('Delete', 'delete', e));
+            actions.lastChild.classList.add('danger');
+        }
+        fragment.append(tr);
+    }
+    $('ns-body').replaceChildren(fragment);
+    $('empty').hidden = rows.length !== 0;
+    $('page-info').textContent = rows.length === 0
+        ? '' : `${start + 1}–${Math.min(rows.length, start + view.pageSize)} of ${rows.length}`;
+    $('page-prev').disabled = view.page === 0;
+    $('page-next').disabled = view.page >= pages - 1;
+    for (const th of document.querySelectorAll('#ns-table th[data-key]')) {
+        if (th.dataset.key === view.sortKey)
+            th.setAttribute('aria-sort', view.sortDir > 0 ? 'ascending' : 'descending');
+        else
+            th.removeAttribute('aria-sort');
+    }
+}
+
+function button(text, action, entry) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = text;
+    b.dataset.action = action;
+    b.setAttribute('aria-label', `${text} ${entry.name}`);
+    return b;
+}
+
+function formatTime(iso) {
+    if (!iso)
+        return '—';
+    const d = new Date(iso);
+    return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
+}
+
+function renderLog() {
+    const fragment = document.createDocumentFragment();
+    for (const ev of log) {
+        const tr = document.createElement('tr');
+        tr.className = `ev-${ev.type}`;
+        cell(tr, ev.type);
+        cell(tr, ev.name ?? '—', 'name');
+        cell(tr, ev.nsid === null || ev.nsid === undefined ? '—' : String(ev.nsid));
+        cell(tr, formatTime(ev.time));
+        fragment.append(tr);
+    }
+    $('log-body').replaceChildren(fragment);
+    $('log-state').textContent = logPaused
+        ? `Paused${logMissed ? `: ${logMissed} new event${logMissed === 1 ? '' : 's'} held` : ''}`
+        : '';
+}
+
+// --- highlights ----------------------------------------------------------------------------
+
+let highlightTimer = null;
+
+function highlight(href, kind, entry) {
+    highlights.set(href, { kind, until: performance.now() + HIGHLIGHT_MS, entry });
+    if (highlightTimer === null)
+        highlightTimer = setTimeout(expireHighlights, HIGHLIGHT_MS);
+}
+
+function expireHighlights() {
+    highlightTimer = null;
+    const now = performance.now();
+    let next = Infinity;
+    for (const [href, h] of highlights) {
+        if (h.until <= now)
+            highlights.delete(href);
+        else
+            next = Math.min(next, h.until);
+    }
+    invalidate('table');
+    if (next !== Infinity)
+        highlightTimer = setTimeout(expireHighlights, next - now);
+}
+
+// --- the stream ----------------------------------------------------------------------------
+
+let socket = null;
+let failures = 0;
+let reconnectTimer = null;
+
+function setConnection(state, text) {
+    const el = $('conn');
+    el.className = `conn conn-${state}`;
+    el.dataset.state = state;
+    $('conn-text').textContent = text ?? state;
+}
+
+function notice(text) {
+    const el = $('notice');
+    el.textContent = text;
+    el.hidden = !text;
+}
+
+function connect() {
+    reconnectTimer = null;
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const query = revision === null ? 'snapshot=true' : `since=${revision}`;
+    const ws = new WebSocket(`${scheme}//${location.host}/api/v1/events?${query}`);
+    socket = ws;
+    ws.onmessage = (m) => {
+        if (socket !== ws)
+            return;
+        let msg;
+        try {
+            msg = JSON.parse(m.data);
+        } catch {
+            return;
+        }
+        onMessage(msg);
+    };
+    ws.onclose = () => {
+        if (socket !== ws)
+            return;
+        socket = null;
+        ++failures;
+        const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (failures - 1));
+        const jittered = Math.round(delay * (0.75 + Math.random() * 0.5));
+        const seconds = (jittered / 1000).toFixed(1);
+        if (failures >= OFFLINE_AFTER)
+            setConnection('offline', `offline, retrying in ${seconds} s`);
+        else
+            setConnection('reconnecting', `reconnecting in ${seconds} s`);
+        reconnectTimer = setTimeout(connect, jittered);
+    };
+}
+
+function onMessage(msg) {
+    switch (msg.type) {
+    case 'hello':
+        failures = 0;
+        setConnection('connected');
+        break;
+    case 'reset':
+        resetPending = true;
+        break;
+    case 'snapshot':
+        applySnapshot(msg);
+        break;
+    case 'add':
+    case 'delete':
+    case 'nsid':
+    case 'destroyed':
+        applyEvent(msg);
+        break;
+    default:
+        break;
+    }
+}
+
+function applySnapshot(msg) {
+    const before = new Set(entries.keys());
+    const first = revision === null;
+    entries.clear();
+    for (const e of msg.namespaces) {
+        entries.set(e.href, e);
+        if (!first && !before.has(e.href))
+            highlight(e.href, 'add', e);
+    }
+    revision = msg.revision;
+    if (resetPending) {
+        resetPending = false;
+        notice('The server could not replay what was missed (it restarted or its history ' +
+               'moved on): the table was reloaded from a fresh snapshot.');
+    }
+    invalidate('table', 'count');
+    if (view.selected)
+        renderDetails();
+}
+
+function applyEvent(ev) {
+    revision = ev.revision;
+    const ns = ev.namespace;
+    if (ev.type === 'add' && ns) {
+        entries.set(ns.href, ns);
+        highlight(ns.href, 'add', ns);
+    } else if (ev.type === 'delete' && ns) {
+        const old = entries.get(ns.href) ?? ns;
+        entries.delete(ns.href);
+        highlight(ns.href, 'delete', old);
+    } else if (ev.type === 'nsid' && ns) {
+        entries.set(ns.href, ns);
+        highlight(ns.href, 'change', ns);
+    }
+    if (logPaused)
+        ++logMissed;
+    log.unshift(ev);
+    if (log.length > LOG_CAP)
+        log.length = LOG_CAP;
+    invalidate('table', 'count', ...(logPaused ? [] : ['log']));
+    if (view.selected === ns?.href)
+        renderDetails();
+}
+
+// --- details -------------------------------------------------------------------------------
+
+function renderDetails(pids) {
+    const href = view.selected;
+    const e = entries.get(href);
+    const list = $('details-list');
+    const rows = [];
+    if (!e) {
+        rows.push(['Name', highlights.get(href)?.entry?.name ?? href], ['State', 'gone']);
+    } else {
+        rows.push(['Name', e.name], ['State', e.state], ['Path', e.path],
+                  ['nsid', e.nsid === null ? 'none' : String(e.nsid)],
+                  ['ns_id', e.ns_id === null ? '—' : String(e.ns_id)],
+                  ['inode', e.inode === null ? '—' : String(e.inode)],
+                  ['First seen', formatTime(e.first_seen)]);
+    }
+    if (pids !== undefined)
+        rows.push(['Processes', pids]);
+    else if (list.dataset.href === href && list.dataset.pids)
+        rows.push(['Processes', list.dataset.pids]);
+    const fragment = document.createDocumentFragment();
+    for (const [k, v] of rows) {
+        const dt = document.createElement('dt');
+        dt.textContent = k;
+        const dd = document.createElement('dd');
+        dd.textContent = v;
+        fragment.append(dt, dd);
+    }
+    list.replaceChildren(fragment);
+    list.dataset.href = href;
+    if (pids !== undefined)
+        list.dataset.pids = pids;
+    $('details').hidden = false;
+}
+
+async function showDetails(href) {
+    view.selected = href;
+    $('details-list').dataset.pids = '';
+    renderDetails('loading…');
+    const r = await api('GET', `${href}/pids`, undefined, false);
+    if (view.selected !== href)
+        return;
+    renderDetails(r.ok ? (r.body.pids.length ? r.body.pids.join(', ') : 'none')
+                       : problemText(r));
+}
+
+// --- the API -------------------------------------------------------------------------------
+
+function token() {
+    return sessionStorage.getItem(TOKEN_KEY) ?? '';
+}
+
+async function api(method, path, body, withToken = true) {
+    const headers = { Accept: 'application/json' };
+    if (withToken && token())
+        headers.Authorization = `Bearer ${token()}`;
+    if (body !== undefined)
+        headers['Content-Type'] = 'application/json';
+    try {
+        const res = await fetch(path, {
+            method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        const text = await res.text();
+        let parsed = null;
+        try {
+            parsed = text ? JSON.parse(text) : null;
+        } catch {
+            parsed = null;
+        }
+        return { ok: res.ok, status: res.status, body: parsed, text };
+    } catch (e) {
+        return { ok: false, status: 0, body: null, text: String(e) };
+    }
+}
+
+// problem+json in words: its title and detail.
+function problemText(r) {
+    if (r.status === 0)
+        return `Could not reach netnsd: ${r.text}`;
+    const p = r.body;
+    if (p && typeof p === 'object' && (p.title || p.detail)) {
+        let text = [p.title, p.detail].filter(Boolean).join(': ');
+        if (r.status === 401)
+            text += ' (check the admin token)';
+        return text;
+    }
+    return `HTTP ${r.status}${r.text ? `: ${r.text.slice(0, 200)}` : ''}`;
+}
+
+function adminResult(r, okText) {
+    const err = $('admin-error');
+    const ok = $('admin-ok');
+    if (r.ok) {
+        err.hidden = true;
+        ok.textContent = okText;
+        ok.hidden = false;
+    } else {
+        ok.hidden = true;
+        err.textContent = problemText(r);
+        err.hidden = false;
+    }
+}
+
+// "", "auto" or a number; undefined when it is none of these.
+function parseNsid(text) {
+    const t = text.trim();
+    if (t === '')
+        return null;
+    if (t === 'auto')
+        return 'auto';
+    if (/^\d+$/.test(t))
+        return Number(t);
+    return undefined;
+}
+
+async function createNamespace(ev) {
+    ev.preventDefault();
+    const name = $('create-name').value;
+    const nsid = parseNsid($('create-nsid').value);
+    if (nsid === undefined) {
+        adminResult({ ok: false, status: 400, body: { title: 'Invalid nsid',
+                      detail: 'leave it empty, or give a number or "auto"' } });
+        return;
+    }
+    const body = { name };
+    if (nsid !== null)
+        body.nsid = nsid;
+    const r = await api('POST', '/api/v1/netns', body);
+    adminResult(r, `Created ${name}.`);
+    if (r.ok)
+        $('create-name').value = '';
+}
+
+async function deleteNamespace(entry) {
+    const pids = await api('GET', `${entry.href}/pids`, undefined, false);
+    $('confirm-text').textContent = `Delete the name "${entry.name}"?`;
+    $('confirm-pids').textContent = !pids.ok ? `Processes inside: unknown (${problemText(pids)})`
+        : pids.body.pids.length
+            ? `Processes are still inside (${pids.body.pids.join(', ')}): the namespace ` +
+              'lives on after its name is deleted.'
+            : 'No process is inside: the namespace goes away with its name.';
+    const answer = await ask($('confirm'));
+    if (answer !== 'ok')
+        return;
+    const r = await api('DELETE', entry.href);
+    let text = `Deleted ${entry.name}.`;
+    if (r.ok && r.body?.namespace_alive)
+        text += ` The namespace lives on (processes ${r.body.pids.join(', ')}).`;
+    adminResult(r, text);
+}
+
+async function setNsid(entry) {
+    $('nsid-for').textContent = `For "${entry.name}"`;
+    $('nsid-value').value = '';
+    const answer = await ask($('nsid-dialog'));
+    if (answer !== 'ok')
+        return;
+    const nsid = parseNsid($('nsid-value').value);
+    if (nsid === undefined || nsid === null) {
+        adminResult({ ok: false, status: 400, body: { title: 'Invalid nsid',
+                      detail: 'give a number or "auto"' } });
+        return;
+    }
+    const r = await api('PUT', `${entry.href}/nsid`, { nsid });
+    adminResult(r, `Set the nsid of ${entry.name}.`);
+}
+
+function ask(dialog) {
+    return new Promise((resolve) => {
+        dialog.returnValue = '';
+        dialog.addEventListener('close', () => resolve(dialog.returnValue), { once: true });
+        dialog.showModal();
+    });
+}
+
+function useToken(value) {
+    if (value)
+        sessionStorage.setItem(TOKEN_KEY, value);
+    else
+        sessionStorage.removeItem(TOKEN_KEY);
+    document.body.classList.toggle('has-token', Boolean(value));
+    $('token-state').textContent = value ? 'Token set for this tab.' : 'No token: read only.';
+    $('token').value = '';
+    invalidate('table');
+}
+
+// --- wiring --------------------------------------------------------------------------------
+
+function entryOfRow(el) {
+    const tr = el.closest('tr[data-href]');
+    if (!tr)
+        return null;
+    const href = tr.dataset.href;
+    return entries.get(href) ?? highlights.get(href)?.entry ?? null;
+}
+
+function wire() {
+    $('filter').addEventListener('input', (e) => {
+        view.filter = e.target.value;
+        view.page = 0;
+        invalidate('table');
+    });
+    for (const th of document.querySelectorAll('#ns-table th[data-key]')) {
+        th.querySelector('button').addEventListener('click', () => {
+            const key = th.dataset.key;
+            view.sortDir = view.sortKey === key ? -view.sortDir : 1;
+            view.sortKey = key;
+            invalidate('table');
+        });
+    }
+    $('page-prev').addEventListener('click', () => {
+        view.page = Math.max(0, view.page - 1);
+        invalidate('table');
+    });
+    $('page-next').addEventListener('click', () => {
+        ++view.page;
+        invalidate('table');
+    });
+    $('page-size').addEventListener('change', (e) => {
+        view.pageSize = Number(e.target.value);
+        view.page = 0;
+        invalidate('table');
+    });
+    const body = $('ns-body');
+    body.addEventListener('click', (e) => {
+        const entry = entryOfRow(e.target);
+        if (!entry)
+            return;
+        const action = e.target.closest('button')?.dataset.action;
+        if (action === 'delete')
+            deleteNamespace(entry);
+        else if (action === 'set-nsid')
+            setNsid(entry);
+        else if (!action)
+            showDetails(entry.href);
+    });
+    body.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter' && e.target.matches('tr[data-href]')) {
+            const entry = entryOfRow(e.target);
+            if (entry)
+                showDetails(entry.href);
+        }
+    });
+    $('details-refresh').addEventListener('click', () => showDetails(view.selected));
+    $('details-close').addEventListener('click', () => {
+        view.selected = null;
+        $('details').hidden = true;
+    });
+    $('log-pause').addEventListener('click', (e) => {
+        logPaused = !logPaused;
+        logMissed = 0;
+        e.target.textContent = logPaused ? 'Resume' : 'Pause';
+        e.target.setAttribute('aria-pressed', String(logPaused));
+        invalidate('log');
+    });
+    $('token-form').addEventListener('submit', (e) => {
+        e.preventDefault();
+        useToken($('token').value.trim());
+    });
+    $('token-forget').addEventListener('click', () => useToken(''));
+    $('create-form').addEventListener('submit', createNamespace);
+}
+
+wire();
+useToken(token());
+setConnection('connecting');
+connect();
