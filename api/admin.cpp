@@ -1,5 +1,6 @@
 #include "api/admin.hpp"
 
+#include <cctype>
 #include <charconv>
 #include <climits>
 #include <cstdint>
@@ -58,6 +59,8 @@ response problem_for(const std::error_code& ec, std::string detail)
             break;
         }
     }
+    if (ec == std::errc::invalid_argument)
+        return problem(problem_type::invalid_body, std::move(detail));
     return problem(problem_type::operation_failed, std::move(detail));
 }
 
@@ -72,10 +75,13 @@ std::variant<json, response> object_body(const request& req,
 {
     // JSON, or no type, or curl's default for -d (application/x-www-form-urlencoded), so that
     // `curl -d '{...}'` works as people type it; anything else is surely not JSON.
-    auto type = req.header("Content-Type");
-    type = type.substr(0, type.find(';'));
+    // Media types are case-insensitive (RFC 9110 §8.3.1).
+    const auto header = req.header("Content-Type");
+    std::string type(header.substr(0, header.find(';')));
     while (!type.empty() && type.back() == ' ')
-        type.remove_suffix(1);
+        type.pop_back();
+    for (auto& c : type)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (!type.empty() && type != "application/json" && !type.ends_with("+json") &&
         type != "application/x-www-form-urlencoded")
         return problem(problem_type::unsupported_media, "send the body as application/json");
@@ -219,7 +225,7 @@ admin::outcome admin::create(const request& req)
         {
             if (ec)
             {
-                watch_.forget(name);
+                watch_.refresh(name);
                 auto r = problem_for(ec, detail);
                 r.audit_name = name;
                 return r;
@@ -257,7 +263,7 @@ admin::outcome admin::remove(std::string_view raw)
             pids = kernel::pids_in(*out.identity);
         return [this, name, ec, detail, out, pids]() -> response
         {
-            watch_.forget(name);
+            watch_.refresh(name);
             if (ec)
             {
                 auto r = problem_for(ec, detail);
@@ -303,7 +309,7 @@ admin::outcome admin::remove_all()
         return [this, names, deleted, failed]() -> response
         {
             for (const auto& name : names)
-                watch_.forget(name);
+                watch_.refresh(name);
             json body = json::object();
             body["deleted"] = json::array();
             for (const auto& name : deleted)
@@ -408,8 +414,13 @@ admin::outcome admin::identify(std::string_view raw)
         return [this, pid, id, ec]() -> response
         {
             if (!id)
-                return problem_for(ec ? ec : std::error_code(core::errc::no_such_process),
-                                   "no process " + std::to_string(pid));
+            {
+                const auto why = ec ? ec : std::error_code(core::errc::no_such_process);
+                return problem_for(why, why == core::errc::no_such_process
+                                            ? "no process " + std::to_string(pid)
+                                            : "cannot read /proc/" + std::to_string(pid) +
+                                                  "/ns/net: " + why.message());
+            }
             json body = json::object();
             body["pid"] = pid;
             body["inode"] = id->ino;

@@ -40,6 +40,7 @@ struct probe_result
     entry_state state = entry_state::stale;
     ns_identity identity{};
     std::optional<nsid_t> nsid;
+    bool exists = true; // false: no such name in the dir (any more)
 
     friend bool operator==(const probe_result&, const probe_result&) = default;
 };

@@ -52,7 +52,6 @@ public:
     // After netnsd itself changed `name` (admin endpoints): look at it now rather than when
     // the kernel's notifications arrive, so that the response already reflects the change.
     void refresh(std::string_view name) { reconciler_.entry_appeared(name); }
-    void forget(std::string_view name) { reconciler_.entry_vanished(name); }
 
     const std::string& netns_dir() const noexcept { return watch_.path(); }
     bool watching() const noexcept { return watch_.watching_dir(); }

@@ -15,7 +15,11 @@ probe_result reconciler::probe(std::string_view name)
 
 void reconciler::apply(std::string_view name)
 {
-    model_.apply_probe(name, probe(name), clock::now());
+    const auto found = probe(name);
+    if (found.exists)
+        model_.apply_probe(name, found, clock::now());
+    else
+        model_.erase(name, clock::now()); // created and removed before we looked
 }
 
 std::error_code reconciler::rescan()
@@ -65,11 +69,7 @@ void reconciler::entry_appeared(std::string_view name)
 void reconciler::entry_vanished(std::string_view name)
 {
     // The name may have been created again before this event was read: believe a probe.
-    const auto found = probe(name);
-    if (found.state == entry_state::live)
-        model_.apply_probe(name, found, clock::now());
-    else
-        model_.erase(name, clock::now());
+    apply(name);
 }
 
 void reconciler::dir_lost()

@@ -127,7 +127,8 @@ void http_session::on_read(beast::error_code ec, std::size_t)
     if (auto* params = std::get_if<api::stream_params>(&outcome))
         return start_stream(std::move(*params));
     if (auto* job = std::get_if<api::deferred>(&outcome))
-        return run_deferred(std::move(*job), req.keep_alive(), req.version());
+        return run_deferred(std::move(*job), req.keep_alive(), req.version(),
+                            req.method() == http::verb::head);
     const bool head = req.method() == http::verb::head;
     answer(std::get<api::response>(std::move(outcome)), req.keep_alive(), req.version(), head);
 }
@@ -148,14 +149,14 @@ void http_session::start_stream(api::stream_params&& params)
         ->run();
 }
 
-void http_session::run_deferred(api::deferred&& job, bool keep_alive, unsigned version)
+void http_session::run_deferred(api::deferred&& job, bool keep_alive, unsigned version, bool head)
 {
     // No read timeout while the worker runs; the job's own limits (exec timeout) bound it.
     stream_.expires_never();
     auto& pool = job.where == api::deferred::pool::exec ? workers_.exec : workers_.admin;
     boost::asio::post(
         pool,
-        [self = shared_from_this(), work = std::move(job.work), keep_alive, version]() mutable
+        [self = shared_from_this(), work = std::move(job.work), keep_alive, version, head]() mutable
         {
             std::function<api::response()> finish;
             try
@@ -172,8 +173,8 @@ void http_session::run_deferred(api::deferred&& job, bool keep_alive, unsigned v
             }
             auto executor = self->stream_.get_executor();
             boost::asio::post(executor, [self = std::move(self), finish = std::move(finish),
-                                         keep_alive, version]() mutable
-                              { self->answer(finish(), keep_alive, version, false); });
+                                         keep_alive, version, head]() mutable
+                              { self->answer(finish(), keep_alive, version, head); });
         });
 }
 

@@ -51,7 +51,7 @@ private:
     // Hands the connection to a websocket or SSE/NDJSON session; this session ends.
     void start_stream(api::stream_params&& params);
     // Runs an admin job on a worker, then answers from its continuation on the loop.
-    void run_deferred(api::deferred&& job, bool keep_alive, unsigned version);
+    void run_deferred(api::deferred&& job, bool keep_alive, unsigned version, bool head);
     void answer(api::response&& res, bool keep_alive, unsigned version, bool head);
     void do_write();
     void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);

@@ -48,7 +48,11 @@ probe_result netns_dir::probe(std::string_view name)
     // act as aliases, exactly as `ip netns` treats them.
     unique_fd fd(::open(entry_path(name).c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
     if (!fd)
+    {
+        // Gone (or the dir is): nothing to list. Anything else (EACCES...) is a stale entry.
+        result.exists = errno != ENOENT && errno != ENOTDIR;
         return result;
+    }
     const auto id = identify_netns(fd.get());
     if (!id)
         return result;

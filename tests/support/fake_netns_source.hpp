@@ -22,8 +22,8 @@ namespace netnsd::test
 class fake_netns_source final : public core::netns_source
 {
 public:
-    // name -> what a probe of it finds. A name that is not here probes as stale, like a file
-    // that vanished (the real probe's open() fails).
+    // name -> what a probe of it finds. A name that is not here probes as gone (exists false),
+    // like a file that vanished (the real probe's open() fails with ENOENT).
     std::map<std::string, core::probe_result, std::less<>> entries;
     std::set<core::nsid_t> existing_nsids;
     std::vector<core::nsid_t> dump;
@@ -72,7 +72,14 @@ public:
         ++probe_count;
         probed.emplace_back(name);
         const auto it = entries.find(name);
-        return it == entries.end() ? core::probe_result{} : it->second;
+        // A name that is not here is gone, as open() failing with ENOENT says.
+        if (it == entries.end())
+        {
+            core::probe_result gone;
+            gone.exists = false;
+            return gone;
+        }
+        return it->second;
     }
 
     bool still_is(std::string_view name, const core::ns_identity& id) override
