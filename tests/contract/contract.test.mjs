@@ -1507,9 +1507,8 @@ describe('the admin API', () => {
         assert.deepEqual((await list()).namespaces, before.namespaces, 'nothing was deleted');
     });
 
-    // Known daemon bugs: each test says what the spec says, and fails until the daemon does it.
+    // Once known daemon bugs, fixed: each test says what the spec says.
     test('HEAD on pids and identify answers without a body',
-         { todo: 'daemon bug: answers of worker jobs ignore HEAD and send the body' },
          async () => {
         for (const path of [`${HREF_PREFIX}box/pids`, `/api/v1/processes/${process.pid}/netns`]) {
             const bytes = await rawExchange(`HEAD ${path} HTTP/1.1\r\nHost: ${HOST}\r\n` +
@@ -1521,15 +1520,13 @@ describe('the admin API', () => {
     });
 
     test('exec of an empty or NUL-bearing argv or env is 400 invalid-body',
-         { todo: 'daemon bug: 500 operation-failed (std::errc::invalid_argument is not mapped)' },
          async () => {
         for (const body of [{ argv: [''] }, { argv: ['true\u0000'] },
                             { argv: ['true'], env: { A: 'x\u0000y' } }])
             await refused('POST', EXEC, `${HREF_PREFIX}box/exec`, 400, 'invalid-body', { body });
     });
 
-    test('a directory a DELETE left alone is still listed',
-         { todo: 'daemon bug: a failed delete makes the model forget the entry' }, async () => {
+    test('a directory a DELETE left alone is still listed', async () => {
         sh(`mkdir -p ${NETNS_DIR}/ydir`);
         await waitForEntries([{ name: 'ydir', href: 'ydir', state: 'stale' }]);
         await refused('DELETE', ENTRY, `${HREF_PREFIX}ydir`, 409, 'not-a-namespace');
@@ -1537,7 +1534,6 @@ describe('the admin API', () => {
     });
 
     test('the media type application/json is matched in any case',
-         { todo: 'daemon bug: Content-Type is compared case-sensitively (RFC 9110 §8.3.1)' },
          async () => {
         await call('POST', NETNS, NETNS, { body: { name: 'cased' }, status: 201,
                                            headers: { 'content-type': 'Application/JSON' } });
