@@ -25,6 +25,7 @@ let resetPending = false;
 const log = [];                   // newest first
 let logPaused = false;
 let logMissed = 0;
+let logShown = false;             // the rows show the log as it was when paused
 
 const view = {
     sortKey: 'name',
@@ -196,10 +197,20 @@ function formatTime(iso) {
     if (!iso)
         return '—';
     const d = new Date(iso);
-    return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
+    if (Number.isNaN(d.getTime()))
+        return iso;
+    const two = (n) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ` +
+           `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
 }
 
 function renderLog() {
+    $('log-state').textContent = logPaused
+        ? `Paused${logMissed ? `: ${logMissed} new event${logMissed === 1 ? '' : 's'} held` : ''}`
+        : '';
+    if (logPaused && logShown)
+        return;
+    logShown = true;
     const fragment = document.createDocumentFragment();
     for (const ev of log) {
         const tr = document.createElement('tr');
@@ -211,9 +222,6 @@ function renderLog() {
         fragment.append(tr);
     }
     $('log-body').replaceChildren(fragment);
-    $('log-state').textContent = logPaused
-        ? `Paused${logMissed ? `: ${logMissed} new event${logMissed === 1 ? '' : 's'} held` : ''}`
-        : '';
 }
 
 // --- highlights ----------------------------------------------------------------------------
@@ -355,7 +363,7 @@ function applyEvent(ev) {
     log.unshift(ev);
     if (log.length > LOG_CAP)
         log.length = LOG_CAP;
-    invalidate('table', 'count', ...(logPaused ? [] : ['log']));
+    invalidate('table', 'count', 'log');
     if (view.selected === ns?.href)
         renderDetails();
 }
@@ -611,6 +619,7 @@ function wire() {
     $('log-pause').addEventListener('click', (e) => {
         logPaused = !logPaused;
         logMissed = 0;
+        logShown = false;
         e.target.textContent = logPaused ? 'Resume' : 'Pause';
         e.target.setAttribute('aria-pressed', String(logPaused));
         invalidate('log');

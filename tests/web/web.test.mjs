@@ -100,9 +100,13 @@ function netnsNames() {
     return ip('netns', 'list').split('\n').filter(Boolean).map((l) => l.replace(/ \(id: \d+\)$/, ''));
 }
 
+// Many commands in one `ip -batch` (one process, not one per namespace).
+function ipBatch(lines) {
+    execFileSync('ip', ['-batch', '-'], { input: lines.join('\n') + '\n' });
+}
+
 function removeAll() {
-    for (const name of netnsNames())
-        ip('netns', 'del', name);
+    ipBatch(netnsNames().map((n) => `netns del "${n.replace(/"/g, '\\"')}"`));
 }
 
 // --- the browser ---------------------------------------------------------------------------
@@ -115,6 +119,7 @@ let dialogs = [];
 async function openPage() {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     page = await context.newPage();
+    page.setDefaultTimeout(5000);
     dialogs = [];
     page.on('dialog', (d) => {
         dialogs.push(d.message());
@@ -278,6 +283,51 @@ describe('the dashboard', () => {
         assert.ok(!netnsNames().includes('made-by-page'), ip('netns', 'list'));
     });
 
+    test('sort by column, and filter by substring or glob', async () => {
+        await openPage();
+        await waitForRow('beta');
+        assert.deepEqual(await shownNames(), ['alpha', 'beta']);
+        await page.click('th[data-key="name"] button');
+        await page.waitForSelector('th[data-key="name"][aria-sort="descending"]');
+        assert.deepEqual(await shownNames(), ['beta', 'alpha']);
+        await page.getByLabel('Filter by name').fill('LPH');
+        await waitForNoRow('beta');
+        assert.deepEqual(await shownNames(), ['alpha']);
+        await page.getByLabel('Filter by name').fill('b*');
+        await waitForNoRow('alpha');
+        assert.deepEqual(await shownNames(), ['beta']);
+        // A new name that matches appears; one that does not stays hidden.
+        ip('netns', 'add', 'bravo');
+        ip('netns', 'add', 'charlie');
+        await waitForRow('bravo');
+        assert.deepEqual(await shownNames(), ['bravo', 'beta']);
+        ip('netns', 'del', 'bravo');
+        ip('netns', 'del', 'charlie');
+        await waitForNoRow('bravo');
+    });
+
+    test('the event log shows events newest first, and can be paused', async () => {
+        await openPage();
+        const logNames = () => page.$$eval('#log-body tr', (trs) => trs.map(
+            (tr) => [...tr.children].slice(0, 2).map((td) => td.textContent).join(' ')));
+        ip('netns', 'add', 'log-1');
+        await waitForRow('log-1');
+        ip('netns', 'del', 'log-1');
+        await page.waitForFunction(() => document.querySelectorAll('#log-body tr').length === 2);
+        assert.deepEqual(await logNames(), ['delete log-1', 'add log-1']);
+        await page.getByRole('button', { name: 'Pause' }).click();
+        ip('netns', 'add', 'log-2');
+        await waitForRow('log-2');
+        await page.waitForFunction(() => /1 new event held/.test(
+            document.querySelector('#log-state').textContent));
+        assert.deepEqual(await logNames(), ['delete log-1', 'add log-1'], 'paused');
+        await page.getByRole('button', { name: 'Resume' }).click();
+        await page.waitForFunction(() => document.querySelectorAll('#log-body tr').length === 3);
+        assert.deepEqual(await logNames(), ['add log-2', 'delete log-1', 'add log-1']);
+        ip('netns', 'del', 'log-2');
+        await waitForNoRow('log-2');
+    });
+
     test('a wrong token shows a readable error and changes nothing', async () => {
         await openPage();
         await enterToken('not-the-token');
@@ -314,5 +364,48 @@ describe('the dashboard', () => {
         await waitForNoRow('beta');
         assert.deepEqual(await shownNames(), ['alpha', 'while-down']);
         assert.match(await page.textContent('#notice'), /reloaded/);
+    });
+
+    test('5000 namespaces render within 1 s, and a 2000-event burst leaves the page responsive',
+         async () => {
+        const many = Array.from({ length: 5000 }, (_, i) => `many-${String(i).padStart(4, '0')}`);
+        ipBatch(many.map((n) => `netns add ${n}`));
+        const total = netnsNames().length;
+        await waitFor(`netnsd to show ${total} namespaces`, async () =>
+            JSON.parse((await get('/healthz')).body).namespaces === total);
+        await openPage();
+        await page.waitForFunction((n) => document.querySelector('#count-value').textContent ===
+                                          String(n), total, { timeout: 5000 });
+        await waitForRow('many-0000');
+        // performance.now() counts from the navigation's start.
+        const firstRender = await page.evaluate(() => performance.now());
+        assert.ok(firstRender < 1000, `first render took ${firstRender} ms`);
+        assert.equal(await page.$$eval('#ns-body tr', (trs) => trs.length), 100, 'one page');
+
+        // Frames keep coming during the burst: record the longest gap between two.
+        await page.evaluate(() => {
+            window.longestFrameGap = 0;
+            let last = performance.now();
+            const tick = (now) => {
+                window.longestFrameGap = Math.max(window.longestFrameGap, now - last);
+                last = now;
+                requestAnimationFrame(tick);
+            };
+            requestAnimationFrame(tick);
+        });
+        ipBatch(many.slice(0, 2000).map((n) => `netns del ${n}`));
+        await page.waitForFunction((n) => document.querySelector('#count-value').textContent ===
+                                          String(n), total - 2000, { timeout: 10000 });
+        const started = Date.now();
+        await page.getByLabel('Filter by name').fill('many-4999');
+        await waitForRow('many-4999');
+        const filterMs = Date.now() - started;
+        const gap = await page.evaluate(() => window.longestFrameGap);
+        assert.ok(gap < 500, `the longest frame gap during the burst was ${gap} ms`);
+        assert.ok(filterMs < 1000, `filtering took ${filterMs} ms after the burst`);
+        assert.equal(await page.$$eval('#log-body tr', (trs) => trs.length), 200, 'log capped');
+        await page.getByLabel('Filter by name').fill('');
+        await waitForRow('many-2000');
+        ipBatch(many.slice(2000).map((n) => `netns del ${n}`));
     });
 });
