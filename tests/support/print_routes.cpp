@@ -1,12 +1,23 @@
-// Prints the router's route table as JSON lines ({"method":..,"path":..}), for the contract
-// test to compare with openapi.yaml.
+// Prints every route the daemon answers as JSON lines ({"method":..,"path":..}): the router's
+// table and the embedded static files, for the contract test to compare with openapi.yaml.
 #include <iostream>
+#include <set>
+#include <string>
 
+#include "api/assets.hpp"
 #include "api/router.hpp"
 
 int main()
 {
+    std::set<std::string> seen;
+    auto print = [&](std::string_view method, std::string_view path)
+    {
+        if (seen.insert(std::string(method) + " " + std::string(path)).second)
+            std::cout << "{\"method\":\"" << method << "\",\"path\":\"" << path << "\"}\n";
+    };
     for (const auto& r : netnsd::api::route_table())
-        std::cout << "{\"method\":\"" << r.method << "\",\"path\":\"" << r.path << "\"}\n";
+        print(r.method, r.path);
+    for (const auto& a : netnsd::api::embedded_assets())
+        print("GET", a.route);
     return 0;
 }
