@@ -116,8 +116,9 @@ let profile = null;
 let page = null;
 let dialogs = [];
 
-async function openPage() {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+async function openPage(options = {}) {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 },
+                                               ...options });
     page = await context.newPage();
     page.setDefaultTimeout(5000);
     dialogs = [];
@@ -326,6 +327,23 @@ describe('the dashboard', () => {
         assert.deepEqual(await logNames(), ['add log-2', 'delete log-1', 'add log-1']);
         ip('netns', 'del', 'log-2');
         await waitForNoRow('log-2');
+    });
+
+    test('a row opens its details, with the processes inside, by keyboard too (dark, narrow)',
+         async () => {
+        await openPage({ colorScheme: 'dark', viewport: { width: 420, height: 800 } });
+        await waitForRow('alpha');
+        const row = page.locator('#ns-body tr', { has: page.locator('td.name', { hasText: /^alpha$/ }) });
+        await row.focus();
+        await page.keyboard.press('Enter');
+        await page.waitForSelector('#details:not([hidden])');
+        await page.waitForFunction(() => /Processes\s*none/.test(
+            document.querySelector('#details-list').textContent));
+        const text = await page.textContent('#details-list');
+        assert.match(text, /Namealpha/);
+        assert.match(text, /Statelive/);
+        const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+        assert.equal(dark, 'rgb(13, 17, 23)', 'dark mode follows prefers-color-scheme');
     });
 
     test('a wrong token shows a readable error and changes nothing', async () => {
