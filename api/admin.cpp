@@ -4,12 +4,14 @@
 #include <charconv>
 #include <climits>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <vector>
 
 #include "core/errc.hpp"
 #include "core/kernel/exec.hpp"
 #include "core/kernel/netns_admin.hpp"
+#include "core/log.hpp"
 #include "core/name.hpp"
 
 #include "api/json.hpp"
@@ -210,6 +212,13 @@ admin::outcome admin::create(const request& req)
         std::string detail;
         auto ec = pid ? kernel::attach_netns(dir, name, *pid, detail)
                       : kernel::create_netns(dir, name, detail);
+        if (ec == core::errc::thread_netns_lost)
+        {
+            // This worker thread is stuck in another network namespace: anything it did next
+            // (an nsid, a socket) would happen in the wrong one. Stop; the supervisor restarts.
+            core::log::error("exiting: " + detail);
+            std::_Exit(EXIT_FAILURE);
+        }
         if (!ec && nsid)
         {
             kernel::set_nsid(dir, name, *nsid, ec, detail);
