@@ -3,10 +3,12 @@
 // Threads: one io_context, run by this thread, owns everything below: the registry, the monitor
 // and its kernel fds, the router, the listener and every session. None of them locks, because
 // nothing else touches them. Work that blocks or changes a thread's namespace never runs here.
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <malloc.h>
 #include <optional>
@@ -14,6 +16,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/system/system_error.hpp>
 
 #include "core/log.hpp"
@@ -29,6 +32,7 @@
 
 #include "server/config.hpp"
 #include "server/listener.hpp"
+#include "server/sd_notify.hpp"
 #include "server/token_file.hpp"
 #include "server/watchers.hpp"
 #include "server/worker_pools.hpp"
@@ -60,6 +64,11 @@ int main(int argc, char** argv)
         break;
     }
     core::log::set_level(cfg.log_level);
+    // systemd (Type=notify): read $NOTIFY_SOCKET and the watchdog settings, and take them out
+    // of the environment before anything could start a child.
+    const server::sd_notifier systemd;
+    if (!systemd.problem().empty())
+        core::log::warn(systemd.problem());
     std::signal(SIGPIPE, SIG_IGN);
     // Large buffers (list bodies, snapshots: ~180 bytes per namespace) are allocated and freed
     // per request. glibc raises its mmap threshold after the first such free and then keeps
@@ -131,6 +140,28 @@ int main(int argc, char** argv)
                     std::to_string(where.port()) + ", watching " + cfg.netns_dir + " (" +
                     std::to_string(model.slots().size()) + " entries), exec " +
                     (cfg.enable_exec ? "on" : "off"));
+    // The first scan is done (monitor.start() above) and the socket listens: ready.
+    systemd.notify("READY=1\nSTATUS=watching " + cfg.netns_dir);
+
+    // The watchdog is fed from the loop, so a stuck loop is what systemd notices.
+    asio::steady_timer watchdog(ioc);
+    std::function<void()> feed_watchdog;
+    if (const auto interval = systemd.watchdog_interval())
+    {
+        const auto period = std::max(*interval / 2, std::chrono::microseconds(1000));
+        feed_watchdog = [&, period]
+        {
+            systemd.notify("WATCHDOG=1");
+            watchdog.expires_after(period);
+            watchdog.async_wait(
+                [&](boost::system::error_code ec)
+                {
+                    if (!ec)
+                        feed_watchdog();
+                });
+        };
+        feed_watchdog();
+    }
 
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     bool stopping = false;
@@ -140,7 +171,9 @@ int main(int argc, char** argv)
             if (ec)
                 return;
             core::log::info("signal " + std::to_string(signo) + ": shutting down");
+            systemd.notify("STOPPING=1");
             stopping = true;
+            watchdog.cancel();
             http->stop();
             watch.stop();
         });

@@ -404,6 +404,8 @@ function renderDetails(pids) {
 }
 
 async function showDetails(href) {
+    if (view.selected !== href)
+        clearExecResult();
     view.selected = href;
     $('details-list').dataset.pids = '';
     renderDetails('loading…');
@@ -412,6 +414,140 @@ async function showDetails(href) {
         return;
     renderDetails(r.ok ? (r.body.pids.length ? r.body.pids.join(', ') : 'none')
                        : problemText(r));
+}
+
+// --- exec ----------------------------------------------------------------------------------
+
+// argv is a list of fields, one argument each: never a string a shell would split.
+let execDisabled = false;         // learnt from the first 403 exec-disabled; the page cannot know before
+let execRunning = false;
+
+function argvInputs() {
+    return [...$('exec-argv').querySelectorAll('input')];
+}
+
+function renumberArgv() {
+    const items = [...$('exec-argv').children];
+    items.forEach((li, i) => {
+        li.querySelector('.argv-label').textContent = i === 0 ? 'Command' : `Argument ${i}`;
+        const remove = li.querySelector('button');
+        remove.setAttribute('aria-label',
+                            i === 0 ? 'Remove command' : `Remove argument ${i}`);
+        remove.disabled = items.length === 1;
+    });
+}
+
+function addArgv(value = '', focus = false) {
+    const li = document.createElement('li');
+    const label = document.createElement('label');
+    const text = document.createElement('span');
+    text.className = 'argv-label';
+    const input = document.createElement('input');
+    input.type = 'text';
+    input.autocomplete = 'off';
+    input.spellcheck = false;
+    input.value = value;
+    label.append(text, input);
+    const remove = document.createElement('button');
+    remove.type = 'button';
+    remove.textContent = 'Remove';
+    remove.addEventListener('click', () => {
+        const next = li.nextElementSibling ?? li.previousElementSibling;
+        li.remove();
+        renumberArgv();
+        next?.querySelector('input')?.focus();
+    });
+    const line = document.createElement('div');
+    line.append(label, remove);
+    li.append(line);
+    $('exec-argv').append(li);
+    renumberArgv();
+    if (focus)
+        input.focus();
+    return input;
+}
+
+function clearExecResult() {
+    $('exec-result').hidden = true;
+    $('exec-error').hidden = true;
+    $('exec-state').textContent = '';
+}
+
+function showExecDisabled() {
+    execDisabled = true;
+    $('exec-disabled').hidden = false;
+    $('exec-run').hidden = true;
+}
+
+function execError(text) {
+    $('exec-result').hidden = true;
+    $('exec-error').textContent = text;
+    $('exec-error').hidden = false;
+}
+
+function showExecResult(r) {
+    $('exec-error').hidden = true;
+    const status = $('exec-status');
+    if (r.signal !== null && r.signal !== undefined) {
+        status.textContent = `killed by signal ${r.signal}`;
+        status.classList.add('bad');
+    } else {
+        status.textContent = `exit code ${r.exit_code}`;
+        status.classList.toggle('bad', r.exit_code !== 0);
+    }
+    $('exec-duration').textContent = `${Number(r.duration_ms).toFixed(1)} ms`;
+    $('exec-timed-out').textContent = r.timed_out ? 'yes: the timeout passed and it was killed'
+                                                  : 'no';
+    $('exec-timed-out').classList.toggle('bad', Boolean(r.timed_out));
+    $('exec-warnings').textContent = r.warnings?.length ? r.warnings.join('\n') : 'none';
+    $('exec-stdout').textContent = r.stdout ?? '';
+    $('exec-stderr').textContent = r.stderr ?? '';
+    $('exec-stdout-trunc').textContent = r.stdout_truncated ? '(truncated: the rest was dropped)' : '';
+    $('exec-stderr-trunc').textContent = r.stderr_truncated ? '(truncated: the rest was dropped)' : '';
+    $('exec-result').hidden = false;
+}
+
+async function runExec(ev) {
+    ev.preventDefault();
+    if (execRunning || execDisabled || !view.selected)
+        return;
+    const argv = argvInputs().map((i) => i.value);
+    while (argv.length > 1 && argv[argv.length - 1] === '')
+        argv.pop(); // a trailing empty field is one not filled in yet
+    if (argv.length === 0 || argv[0] === '') {
+        execError('No command: give the command in the first field');
+        argvInputs()[0]?.focus();
+        return;
+    }
+    const timeoutText = $('exec-timeout').value.trim();
+    if (!/^\d+$/.test(timeoutText) || Number(timeoutText) < 1 || Number(timeoutText) > 300000) {
+        execError('Invalid timeout: give a whole number of milliseconds from 1 to 300000');
+        $('exec-timeout').focus();
+        return;
+    }
+    const href = view.selected;
+    execRunning = true;
+    $('exec-run').disabled = true;
+    $('exec-error').hidden = true;
+    $('exec-state').textContent = 'Running…';
+    const r = await api('POST', `${href}/exec`,
+                        { argv, timeout_ms: Number(timeoutText), output: 'text' });
+    execRunning = false;
+    $('exec-run').disabled = false;
+    $('exec-state').textContent = '';
+    if (view.selected !== href)
+        return;
+    if (r.ok && r.body && typeof r.body === 'object') {
+        $('exec-state').textContent = 'Done.';
+        showExecResult(r.body);
+        return;
+    }
+    if (r.status === 403 && r.body?.type === 'urn:netnsd:problem:exec-disabled') {
+        $('exec-result').hidden = true;
+        showExecDisabled();
+        return;
+    }
+    execError(problemText(r));
 }
 
 // --- the API -------------------------------------------------------------------------------
@@ -630,6 +766,9 @@ function wire() {
     });
     $('token-forget').addEventListener('click', () => useToken(''));
     $('create-form').addEventListener('submit', createNamespace);
+    $('exec-form').addEventListener('submit', runExec);
+    $('exec-add').addEventListener('click', () => addArgv('', true));
+    addArgv();
 }
 
 wire();

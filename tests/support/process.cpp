@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sstream>
+#include <string_view>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -37,8 +38,24 @@ std::string temp_path(const char* tag)
 }
 
 pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path,
-            const std::string& err_path)
+            const std::string& err_path, const std::vector<std::string>& env = {})
 {
+    // The environment: the test's own, less the variables `env` sets, then `env`.
+    std::vector<char*> envp;
+    for (char** e = environ; *e != nullptr; ++e)
+    {
+        const std::string_view entry(*e);
+        const auto name = entry.substr(0, entry.find('=') + 1);
+        bool replaced = false;
+        for (const auto& mine : env)
+            replaced = replaced || (!name.empty() && std::string_view(mine).starts_with(name));
+        if (!replaced)
+            envp.push_back(*e);
+    }
+    for (const auto& mine : env)
+        envp.push_back(const_cast<char*>(mine.c_str()));
+    envp.push_back(nullptr);
+
     std::vector<char*> args;
     for (const auto& a : argv)
         args.push_back(const_cast<char*>(a.c_str()));
@@ -51,7 +68,7 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path,
     posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
                                      O_WRONLY | O_CREAT | O_TRUNC, 0600);
     pid_t pid = -1;
-    if (::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ) != 0)
+    if (::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), envp.data()) != 0)
         pid = -1;
     posix_spawn_file_actions_destroy(&actions);
     return pid;
@@ -113,14 +130,15 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
     }
 }
 
-netnsd_process::netnsd_process(std::vector<std::string> args, endpoint where, std::string binary)
+netnsd_process::netnsd_process(std::vector<std::string> args, endpoint where, std::string binary,
+                               std::vector<std::string> env)
     : where_(std::move(where))
 {
     log_path_ = temp_path(".log");
     std::vector<std::string> argv{std::move(binary),
                                   "--listen=" + where_.host + ":" + std::to_string(where_.port)};
     argv.insert(argv.end(), args.begin(), args.end());
-    pid_ = spawn(argv, "/dev/null", log_path_);
+    pid_ = spawn(argv, "/dev/null", log_path_, env);
 }
 
 netnsd_process::~netnsd_process()

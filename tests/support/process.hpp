@@ -45,12 +45,14 @@ inline std::string netnsd_binary()
 #endif
 }
 
-// A running netnsd. The destructor stops it (SIGTERM, then SIGKILL after 10 s).
+// A running netnsd. The destructor stops it (SIGTERM, then SIGKILL after 10 s). `env` entries
+// ("NAME=value") are added to the test's environment for it, replacing a variable of that name.
 class netnsd_process
 {
 public:
     explicit netnsd_process(std::vector<std::string> args = {}, endpoint where = {},
-                            std::string binary = netnsd_binary());
+                            std::string binary = netnsd_binary(),
+                            std::vector<std::string> env = {});
     ~netnsd_process();
     netnsd_process(const netnsd_process&) = delete;
     netnsd_process& operator=(const netnsd_process&) = delete;

@@ -64,10 +64,12 @@ async function waitFor(what, probe, { timeoutMs = 10000, intervalMs = 25 } = {})
     }
 }
 
-async function startDaemon() {
+// exec is on unless a test asks for a daemon without it.
+async function startDaemon({ exec = true } = {}) {
     daemonOutput = '';
     daemon = spawn(requireEnv('NETNSD_BIN'),
-                   ['--listen', `${HOST}:${PORT}`, '--token-file', TOKEN_FILE],
+                   ['--listen', `${HOST}:${PORT}`, '--token-file', TOKEN_FILE,
+                    ...(exec ? ['--enable-exec'] : [])],
                    { stdio: ['ignore', 'pipe', 'pipe'] });
     daemon.stdout.on('data', (c) => { daemonOutput += c; });
     daemon.stderr.on('data', (c) => { daemonOutput += c; });
@@ -157,6 +159,26 @@ async function enterToken(value) {
     await page.getByLabel('Admin token').fill(value);
     await page.getByRole('button', { name: 'Use token' }).click();
     await page.waitForSelector('body.has-token');
+}
+
+// Opens a row's details (a click on its name, not on its action buttons).
+async function openDetails(name) {
+    await waitForRow(name);
+    await page.locator('#ns-body td.name', { hasText: new RegExp(`^${name}$`) }).click();
+    await page.waitForSelector('#details:not([hidden])');
+}
+
+// Fills the exec panel's argv fields (one per argument, added with the button) and runs it.
+async function runExec(argv, timeoutMs) {
+    const form = page.locator('#exec-form');
+    while (await form.getByRole('textbox').count() < argv.length)
+        await form.getByRole('button', { name: 'Add argument' }).click();
+    while (await form.getByRole('textbox').count() > argv.length)
+        await form.getByRole('button', { name: /^Remove / }).last().click();
+    for (const [i, a] of argv.entries())
+        await form.getByLabel(i === 0 ? 'Command' : `Argument ${i}`, { exact: true }).fill(a);
+    await form.getByLabel('Timeout (ms)').fill(String(timeoutMs));
+    await form.getByRole('button', { name: 'Run', exact: true }).click();
 }
 
 async function screenshot(name) {
@@ -282,6 +304,64 @@ describe('the dashboard', () => {
         await page.getByRole('button', { name: 'Delete', exact: true }).click();
         await waitForNoRow('made-by-page');
         assert.ok(!netnsNames().includes('made-by-page'), ip('netns', 'list'));
+    });
+
+    test('with the token: exec through the details panel shows the output and exit code',
+         async () => {
+        await openPage();
+        await enterToken(token);
+        await openDetails('alpha');
+        await runExec(['ip', '-j', 'link'], 5000);
+        await page.waitForSelector('#exec-result:not([hidden])', { timeout: 10000 });
+        assert.equal(await page.textContent('#exec-status'), 'exit code 0');
+        assert.match(await page.textContent('#exec-duration'), /^\d+(\.\d)? ms$/);
+        assert.match(await page.textContent('#exec-timed-out'), /^no$/);
+        const links = JSON.parse(await page.textContent('#exec-stdout'));
+        assert.deepEqual(links.map((l) => l.ifname), ['lo'], 'only lo: it ran inside alpha');
+        assert.equal(await page.textContent('#exec-stderr'), '');
+        assert.equal(await page.textContent('#exec-warnings'), 'none');
+
+        // By keyboard: a second argument added with the button, Enter in a field runs it.
+        await page.getByLabel('Command', { exact: true }).fill('echo');
+        await page.getByLabel('Argument 1', { exact: true }).fill('<b>hello</b>');
+        await page.getByLabel('Argument 2', { exact: true }).fill('world');
+        await page.getByLabel('Argument 2', { exact: true }).press('Enter');
+        await page.waitForFunction(() => document.querySelector('#exec-stdout').textContent ===
+                                         '<b>hello</b> world\n');
+        assert.equal(await page.$$eval('#exec-stdout b', (bs) => bs.length), 0, 'output is text');
+        assert.equal(await page.textContent('#exec-status'), 'exit code 0');
+    });
+
+    test('with the token: exec of sleep 5 with a 300 ms timeout shows it timed out', async () => {
+        await openPage();
+        await enterToken(token);
+        await openDetails('alpha');
+        await runExec(['sleep', '5'], 300);
+        await page.waitForSelector('#exec-result:not([hidden])', { timeout: 5000 });
+        assert.match(await page.textContent('#exec-timed-out'), /^yes/);
+        assert.equal(await page.textContent('#exec-status'), 'killed by signal 9');
+        const ms = parseFloat(await page.textContent('#exec-duration'));
+        assert.ok(ms >= 300 && ms < 5000, `duration ${ms} ms`);
+    });
+
+    test('exec on a daemon without --enable-exec: the panel says it is disabled', async () => {
+        await stopDaemon();
+        await startDaemon({ exec: false });
+        try {
+            await openPage();
+            await enterToken(token);
+            await openDetails('alpha');
+            assert.ok(await page.isHidden('#exec-disabled'), 'not known before the first try');
+            await runExec(['true'], 1000);
+            await page.waitForSelector('#exec-disabled:not([hidden])');
+            assert.match(await page.textContent('#exec-disabled'), /disabled/);
+            assert.ok(await page.isHidden('#exec-run'), 'Run is hidden');
+            assert.ok(await page.isHidden('#exec-result'));
+            await screenshot('exec-disabled');
+        } finally {
+            await stopDaemon();
+            await startDaemon();
+        }
     });
 
     test('sort by column, and filter by substring or glob', async () => {
