@@ -10,6 +10,7 @@
 #include "api/admin.hpp"
 #include "api/auth.hpp"
 #include "api/json.hpp"
+#include "api/metrics.hpp"
 #include "api/problem.hpp"
 #include "api/uri.hpp"
 
@@ -51,6 +52,7 @@ constexpr route_info routes[] = {
     {"POST", "/api/v1/netns/{name}/exec"},
     {"GET", "/api/v1/processes/{pid}/netns"},
     {"GET", "/healthz"},
+    {"GET", "/metrics"},
     {"GET", "/openapi.yaml"},
     {"GET", "/"},
 };
@@ -77,9 +79,17 @@ void router::enable_admin(admin& ops, const token_auth& auth, bool auth_reads)
 
 router::outcome router::dispatch(const request& req, bool is_upgrade) noexcept
 {
+    std::string_view ignored;
+    return dispatch(req, is_upgrade, ignored);
+}
+
+router::outcome router::dispatch(const request& req, bool is_upgrade,
+                                 std::string_view& matched) noexcept
+{
+    matched = "other";
     try
     {
-        return route(req, is_upgrade);
+        return route(req, is_upgrade, matched);
     }
     catch (const std::exception& e)
     {
@@ -119,7 +129,7 @@ response router::handle(const request& req) noexcept
     return problem(problem_type::not_acceptable, "this transport cannot stream events");
 }
 
-router::outcome router::route(const request& req, bool is_upgrade)
+router::outcome router::route(const request& req, bool is_upgrade, std::string_view& matched)
 {
     const auto [path, query] = split_target(req.target);
     const auto segments = split_path(path);
@@ -186,6 +196,7 @@ router::outcome router::route(const request& req, bool is_upgrade)
         const auto& kind = segments[2];
         if (kind == "netns" && segments.size() == 3)
         {
+            matched = "/api/v1/netns";
             return serve(
                 {{"GET",
                   [&]() -> outcome
@@ -209,6 +220,11 @@ router::outcome router::route(const request& req, bool is_upgrade)
         }
         if (kind == "netns" && segments.size() >= 4 && segments.size() <= 5)
         {
+            matched = segments.size() == 4    ? "/api/v1/netns/{name}"
+                      : segments[4] == "nsid" ? "/api/v1/netns/{name}/nsid"
+                      : segments[4] == "pids" ? "/api/v1/netns/{name}/pids"
+                      : segments[4] == "exec" ? "/api/v1/netns/{name}/exec"
+                                              : "other";
             auto name = name_of(segments[3]);
             if (auto* r = std::get_if<response>(&name))
                 return std::move(*r);
@@ -235,18 +251,25 @@ router::outcome router::route(const request& req, bool is_upgrade)
                       admin_only([&] { return deferred_or_response(admin_->exec(n, req)); })}});
         }
         if (kind == "processes" && segments.size() == 5 && segments[4] == "netns")
+        {
+            matched = "/api/v1/processes/{pid}/netns";
             return serve(
                 {{"GET",
                   admin_only([&]
                              { return deferred_or_response(admin_->identify(segments[3])); })}});
+        }
         if (kind == "nsids" && segments.size() == 3)
+        {
+            matched = "/api/v1/nsids";
             return serve({{"GET",
                            [&]() -> outcome
                            {
                                return list_nsids();
                            }}});
+        }
         if (kind == "events" && segments.size() == 3)
         {
+            matched = "/api/v1/events";
             if (req.method != "GET")
                 return not_allowed("GET");
             return serve({{"GET",
@@ -257,20 +280,36 @@ router::outcome router::route(const request& req, bool is_upgrade)
         }
     }
     if (path == "/healthz")
+    {
+        matched = "/healthz";
         return serve({{"GET",
                        [&]() -> outcome
                        {
                            return health();
                        }}},
                      true);
+    }
+    if (path == "/metrics" && metrics_ != nullptr)
+    {
+        matched = "/metrics";
+        return serve({{"GET",
+                       [&]() -> outcome
+                       {
+                           return render_metrics();
+                       }}});
+    }
     for (const auto& a : assets_)
         if (a.route == path)
+        {
+            matched = a.route;
             return serve({{"GET",
                            [&]() -> outcome
                            {
                                return serve_asset(a);
                            }}},
                          true);
+        }
+    matched = "other";
     return problem(problem_type::no_route, "nothing is served at this path");
 }
 
@@ -327,6 +366,26 @@ response router::health() const
     if (!watch_.watching())
         body["problem"] = watch_.problem();
     return json_response(200, dump(body));
+}
+
+response router::render_metrics() const
+{
+    scrape_inputs in;
+    in.live = model_.live_count();
+    in.stale = model_.slots().size() - model_.live_count();
+    in.nsids = model_.nsid_count();
+    in.revision = model_.revision();
+    using reason = core::monitor::resync_reason;
+    for (const auto why :
+         {reason::start, reason::dir_changed, reason::inotify_overflow, reason::netlink_overrun})
+        in.resyncs[static_cast<std::size_t>(why)] = watch_.resyncs(why);
+    for (const auto format : {stream_format::websocket, stream_format::sse, stream_format::ndjson})
+        in.stream_clients[static_cast<std::size_t>(format)] = hub_.clients(format);
+    for (const auto why : {drop_reason::queue_full, drop_reason::unresponsive})
+        in.stream_dropped[static_cast<std::size_t>(why)] = hub_.dropped(why);
+    in.exec_running = admin_ == nullptr ? 0 : admin_->running_execs();
+    in.process = read_process_stats();
+    return {200, std::string(metrics::content_type), metrics_->render(in), {}, {}};
 }
 
 response router::serve_asset(const asset& a) const

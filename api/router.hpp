@@ -23,6 +23,7 @@ namespace netnsd::api
 {
 
 class admin;
+class metrics;
 class token_auth;
 
 // One documented route: what openapi.yaml must list, and what the contract test compares.
@@ -44,21 +45,29 @@ public:
     // The admin endpoints and their bearer token; without this call they do not exist (405).
     void enable_admin(admin& ops, const token_auth& auth, bool auth_reads);
 
+    // GET /metrics from these counters; without this call it is 404.
+    void enable_metrics(metrics& stats) noexcept { metrics_ = &stats; }
+    metrics* stats() const noexcept { return metrics_; }
+
     // A response to send, the stream to start (GET /api/v1/events, validated), or work for a
     // worker thread (the admin endpoints).
     using outcome = std::variant<response, stream_params, deferred>;
     outcome dispatch(const request& req, bool is_upgrade) noexcept;
+    // The same, and the route template it matched ("/api/v1/netns/{name}"; "other" when none
+    // did), for metrics: never the raw path.
+    outcome dispatch(const request& req, bool is_upgrade, std::string_view& route) noexcept;
 
     // dispatch() for transports that cannot stream: a stream request is answered 406.
     response handle(const request& req) noexcept;
 
 private:
-    outcome route(const request& req, bool is_upgrade);
+    outcome route(const request& req, bool is_upgrade, std::string_view& matched);
     outcome events(const request& req, bool is_upgrade);
     response list_netns();
     response get_netns(const std::string& name);
     response list_nsids() const;
     response health() const;
+    response render_metrics() const;
     response serve_asset(const asset& a) const;
 
     const core::registry& model_;
@@ -69,6 +78,7 @@ private:
     admin* admin_ = nullptr;
     const token_auth* auth_ = nullptr;
     bool auth_reads_ = false;
+    metrics* metrics_ = nullptr;
 };
 
 } // namespace netnsd::api

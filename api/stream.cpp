@@ -202,6 +202,11 @@ subscription::~subscription()
     hub_.detach(this);
 }
 
+void subscription::dropping(drop_reason why) noexcept
+{
+    hub_.count_drop(why);
+}
+
 bool subscription::wants(core::event_type type, const std::optional<std::string>& name) const
 {
     if (params_.types != 0 && (params_.types & bit(type)) == 0)
@@ -341,7 +346,7 @@ void subscription::deliver(const std::shared_ptr<const encoded_event>& e)
         overflowed_ = true;
         queue_.clear();
         queued_bytes_ = 0;
-        ++hub_.dropped_;
+        hub_.count_drop(drop_reason::queue_full);
         wake_();
         return;
     }

@@ -5,6 +5,7 @@
 // Owned by main (the hub) and by each session (its subscription); loop thread only.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -78,6 +79,13 @@ struct stream_limits
 
 class stream_hub;
 
+// Why netnsd closed a stream client (netnsd_stream_clients_dropped_total).
+enum class drop_reason
+{
+    queue_full,   // it fell behind its queue limit
+    unresponsive, // a websocket client that answered no ping
+};
+
 // One client's view of the stream.
 class subscription
 {
@@ -98,6 +106,9 @@ public:
     const stream_params& params() const noexcept { return params_; }
     std::size_t queued_messages() const noexcept { return queue_.size(); }
     std::size_t queued_bytes() const noexcept { return queued_bytes_; }
+
+    // The transport closes this client for its own reason: the hub counts it.
+    void dropping(drop_reason why) noexcept;
 
     // From the hub: a new event, already encoded.
     void deliver(const std::shared_ptr<const encoded_event>& e);
@@ -142,19 +153,39 @@ public:
     const core::registry& model() const noexcept { return model_; }
     list_cache& lists() noexcept { return lists_; }
     const stream_limits& limits() const noexcept { return limits_; }
-    std::uint64_t dropped() const noexcept { return dropped_; }
+    std::uint64_t dropped() const noexcept { return dropped_[0]; }
+    std::uint64_t dropped(drop_reason why) const noexcept
+    {
+        return dropped_[static_cast<std::size_t>(why)];
+    }
+    // A transport closed a client for its own reason (a websocket that stopped answering).
+    void count_drop(drop_reason why) noexcept { ++dropped_[static_cast<std::size_t>(why)]; }
+    // Clients connected through one framing.
+    std::size_t clients(stream_format format) const noexcept
+    {
+        return by_format_[static_cast<std::size_t>(format)];
+    }
 
 private:
     friend class subscription;
-    void attach(subscription* s) { subscriptions_.insert(s); }
-    void detach(subscription* s) { subscriptions_.erase(s); }
+    void attach(subscription* s)
+    {
+        subscriptions_.insert(s);
+        ++by_format_[static_cast<std::size_t>(s->params().format)];
+    }
+    void detach(subscription* s)
+    {
+        if (subscriptions_.erase(s) != 0)
+            --by_format_[static_cast<std::size_t>(s->params().format)];
+    }
 
     const core::registry& model_;
     list_cache& lists_;
     stream_limits limits_;
     std::size_t max_clients_;
     std::set<subscription*> subscriptions_;
-    std::uint64_t dropped_ = 0;
+    std::array<std::uint64_t, 2> dropped_{}; // by drop_reason
+    std::array<std::size_t, 3> by_format_{}; // by stream_format
 };
 
 } // namespace netnsd::api

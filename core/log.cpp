@@ -1,6 +1,8 @@
 #include "core/log.hpp"
 
-#include <string>
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
 #include <unistd.h>
 
 namespace netnsd::core::log
@@ -9,6 +11,7 @@ namespace
 {
 
 level threshold = level::info;
+format style = format::text;
 
 std::string_view label(level l) noexcept
 {
@@ -24,6 +27,73 @@ std::string_view label(level l) noexcept
         return "error";
     }
     return "info";
+}
+
+// The length of the well-formed UTF-8 sequence at the front of `s`, or 0 (RFC 3629: no
+// overlong forms, no surrogates, nothing above U+10FFFF).
+std::size_t utf8_length(std::string_view s) noexcept
+{
+    const auto byte = [&](std::size_t i)
+    {
+        return static_cast<unsigned char>(s[i]);
+    };
+    const unsigned char b0 = byte(0);
+    std::size_t n = 0;
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xbf;
+    if (b0 >= 0xc2 && b0 <= 0xdf)
+        n = 2;
+    else if (b0 >= 0xe0 && b0 <= 0xef)
+    {
+        n = 3;
+        lo = b0 == 0xe0 ? 0xa0 : 0x80;
+        hi = b0 == 0xed ? 0x9f : 0xbf;
+    }
+    else if (b0 >= 0xf0 && b0 <= 0xf4)
+    {
+        n = 4;
+        lo = b0 == 0xf0 ? 0x90 : 0x80;
+        hi = b0 == 0xf4 ? 0x8f : 0xbf;
+    }
+    else
+        return 0;
+    if (s.size() < n || byte(1) < lo || byte(1) > hi)
+        return 0;
+    for (std::size_t i = 2; i < n; ++i)
+        if (byte(i) < 0x80 || byte(i) > 0xbf)
+            return 0;
+    return n;
+}
+
+// A text-format value goes bare unless it would be ambiguous on the line.
+bool needs_quotes(std::string_view value) noexcept
+{
+    if (value.empty())
+        return true;
+    for (const char c : value)
+    {
+        const auto b = static_cast<unsigned char>(c);
+        if (b <= 0x20 || b == 0x7f || b >= 0x80 || c == '"' || c == '\\' || c == '=')
+            return true;
+    }
+    return false;
+}
+
+void append_time(std::string& out, std::chrono::system_clock::time_point when)
+{
+    using namespace std::chrono;
+    const auto since = when.time_since_epoch();
+    const auto secs = floor<seconds>(since);
+    const auto millis = duration_cast<milliseconds>(since - secs).count();
+    const std::time_t t = static_cast<std::time_t>(secs.count());
+    std::tm tm{};
+    ::gmtime_r(&t, &tm);
+    char buf[40];
+    const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    out.append(buf, n);
+    char frac[8];
+    const int m = std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(millis));
+    out.append(frac, static_cast<std::size_t>(m));
 }
 
 } // namespace
@@ -51,13 +121,109 @@ bool parse_level(std::string_view text, level& out) noexcept
     return false;
 }
 
-void write(level l, std::string_view message)
+void set_format(format f) noexcept
+{
+    style = f;
+}
+
+format current_format() noexcept
+{
+    return style;
+}
+
+bool parse_format(std::string_view text, format& out) noexcept
+{
+    if (text == "text")
+        out = format::text;
+    else if (text == "json")
+        out = format::json;
+    else
+        return false;
+    return true;
+}
+
+void append_json_string(std::string& out, std::string_view text)
+{
+    static constexpr char hex[] = "0123456789abcdef";
+    out.push_back('"');
+    std::size_t i = 0;
+    while (i < text.size())
+    {
+        const auto b = static_cast<unsigned char>(text[i]);
+        if (b >= 0x80)
+        {
+            const auto n = utf8_length(text.substr(i));
+            if (n == 0)
+            {
+                out.append("\xef\xbf\xbd"); // U+FFFD for a byte that is not UTF-8
+                ++i;
+            }
+            else
+            {
+                out.append(text.substr(i, n));
+                i += n;
+            }
+            continue;
+        }
+        if (b == '"' || b == '\\')
+        {
+            out.push_back('\\');
+            out.push_back(static_cast<char>(b));
+        }
+        else if (b < 0x20 || b == 0x7f)
+        {
+            out.append("\\u00");
+            out.push_back(hex[b >> 4]);
+            out.push_back(hex[b & 0xf]);
+        }
+        else
+            out.push_back(static_cast<char>(b));
+        ++i;
+    }
+    out.push_back('"');
+}
+
+std::string format_line(format f, level l, std::chrono::system_clock::time_point when,
+                        std::string_view message, fields extra)
+{
+    std::string line;
+    line.reserve(message.size() + 64);
+    if (f == format::json)
+    {
+        line.append("{\"time\":\"");
+        append_time(line, when);
+        line.append("\",\"level\":\"").append(label(l)).append("\",\"msg\":");
+        append_json_string(line, message);
+        for (const auto& [key, value] : extra)
+        {
+            line.push_back(',');
+            append_json_string(line, key);
+            line.push_back(':');
+            append_json_string(line, value);
+        }
+        line.append("}\n");
+        return line;
+    }
+    line.append(label(l)).append(": ").append(message);
+    const char* separator = ": ";
+    for (const auto& [key, value] : extra)
+    {
+        line.append(separator).append(key).push_back('=');
+        if (needs_quotes(value))
+            append_json_string(line, value);
+        else
+            line.append(value);
+        separator = " ";
+    }
+    line.push_back('\n');
+    return line;
+}
+
+void write(level l, std::string_view message, fields extra)
 {
     if (l < threshold)
         return;
-    std::string line;
-    line.reserve(message.size() + 16);
-    line.append(label(l)).append(": ").append(message).append(1, '\n');
+    const auto line = format_line(style, l, std::chrono::system_clock::now(), message, extra);
     // One write(2) per line: lines from different threads never interleave.
     [[maybe_unused]] const auto n = ::write(STDERR_FILENO, line.data(), line.size());
 }

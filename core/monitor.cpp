@@ -70,6 +70,7 @@ void monitor::rearm_and_rescan(resync_reason why)
 void monitor::rescan(resync_reason why)
 {
     ++resyncs_;
+    ++resyncs_by_reason_[static_cast<std::size_t>(why)];
     if (why != resync_reason::start)
         log::info(std::string("rescan: ") + to_string(why));
     if (!watch_.watching_dir())

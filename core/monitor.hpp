@@ -4,6 +4,7 @@
 // between the two is lost. Owned by main; loop thread only.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -58,6 +59,10 @@ public:
     // Why the dir is not watched (missing, not a directory, unreadable); empty when it is.
     const std::string& problem() const noexcept { return problem_; }
     std::size_t resyncs() const noexcept { return resyncs_; }
+    std::size_t resyncs(resync_reason why) const noexcept
+    {
+        return resyncs_by_reason_[static_cast<std::size_t>(why)];
+    }
     const reconciler& reconciliation() const noexcept { return reconciler_; }
 
 private:
@@ -73,6 +78,7 @@ private:
     reconciler reconciler_;
     std::string problem_;
     std::size_t resyncs_ = 0;
+    std::array<std::size_t, 4> resyncs_by_reason_{}; // by resync_reason
 };
 
 } // namespace netnsd::core

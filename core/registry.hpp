@@ -54,6 +54,7 @@ public:
     entry to_entry(const slot_map::value_type& item) const;
     std::vector<nsid_row> nsids() const;
     bool has_nsid(nsid_t nsid) const { return nsids_.count(nsid) != 0; }
+    std::size_t nsid_count() const noexcept { return nsids_.size(); }
 
     // What a probe of `name` found now. Applies add, delete or nsid changes as needed.
     void apply_probe(std::string_view name, const probe_result& probe, time_point now);

@@ -69,6 +69,8 @@ std::string usage()
            "  --max-exec N         execs running at once; more get 429 (default 16)\n"
            "  --etc-netns-dir DIR  per-namespace /etc files for exec (default /etc/netns)\n"
            "  --log-level LEVEL    debug, info, warn or error (default info)\n"
+           "  --log-format FORMAT  text (\"level: message key=value\") or json (one object\n"
+           "                       per line: time, level, msg and fields); default text\n"
            "  --help               print this help and exit\n"
            "  --version            print the version and exit\n";
 }
@@ -192,6 +194,13 @@ parse_outcome parse_args(int argc, const char* const* argv, config& out, std::st
         {
             message = "netnsd: unknown option '" + std::string(argv[i]) +
                       "'\nTry 'netnsd --help' for the list of options.\n";
+        else if (arg == "--log-format")
+        {
+            if (!take_value())
+                return parse_outcome::exit_usage;
+            if (!core::log::parse_format(value, out.log_format))
+                return bad_value("expected text or json");
+        }
             return parse_outcome::exit_usage;
         }
     }

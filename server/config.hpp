@@ -22,6 +22,7 @@ struct config
     listen_address listen;
     std::string netns_dir = "/run/netns";
     core::log::level log_level = core::log::level::info;
+    core::log::format log_format = core::log::format::text;
     std::size_t journal_size = 100000;
     std::size_t max_stream_clients = 1024;
     std::size_t stream_queue_messages = 10000;

@@ -13,6 +13,7 @@
 
 #include "core/log.hpp"
 
+#include "api/metrics.hpp"
 #include "api/problem.hpp"
 
 #include "server/stream_session.hpp"
@@ -62,6 +63,9 @@ void http_session::do_read()
 {
     if (closing_)
         return do_close();
+    method_.clear();
+    target_.clear();
+    route_ = "other";
     parser_.emplace();
     parser_->header_limit(header_limit);
     parser_->body_limit(body_limit);
@@ -73,6 +77,7 @@ void http_session::do_read()
 
 void http_session::on_header(beast::error_code ec, std::size_t bytes)
 {
+    started_ = std::chrono::steady_clock::now();
     // Beast checks header_limit per read, so a header that arrives over several reads can pass
     // it by up to the size of the earlier reads; the bytes it consumed for the header are exact.
     if (!ec && bytes > header_limit)
@@ -123,9 +128,12 @@ void http_session::on_read(beast::error_code ec, std::size_t)
         in.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
     method_ = in.method;
     target_ = in.target;
-    auto outcome = router_.dispatch(in, websocket::is_upgrade(req));
+    auto outcome = router_.dispatch(in, websocket::is_upgrade(req), route_);
     if (auto* params = std::get_if<api::stream_params>(&outcome))
+    {
+        count_request(params->format == api::stream_format::websocket ? 101 : 200);
         return start_stream(std::move(*params));
+    }
     if (auto* job = std::get_if<api::deferred>(&outcome))
         return run_deferred(std::move(*job), req.keep_alive(), req.version(),
                             req.method() == http::verb::head);
@@ -183,10 +191,14 @@ void http_session::answer(api::response&& res, bool keep_alive, unsigned version
     if (method_ != "GET" && method_ != "HEAD" && !method_.empty())
     {
         // One audit line per admin request: who, what, on which namespace, with what result.
-        core::log::info("audit: peer=" + peer_ + " method=" + method_ + " path=" + target_ +
-                        " name=" + (res.audit_name.empty() ? "-" : res.audit_name) +
-                        " status=" + std::to_string(res.status));
+        const auto status = std::to_string(res.status);
+        core::log::info("audit", {{"peer", peer_},
+                                  {"method", method_},
+                                  {"path", target_},
+                                  {"name", res.audit_name.empty() ? "-" : res.audit_name},
+                                  {"status", status}});
     }
+    count_request(res.status);
     response_ = {};
     response_.version(version);
     response_.result(res.status);
@@ -207,6 +219,15 @@ void http_session::answer(api::response&& res, bool keep_alive, unsigned version
         response_.prepare_payload();
     }
     do_write();
+}
+
+void http_session::count_request(unsigned status)
+{
+    if (auto* stats = router_.stats())
+    {
+        const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started_;
+        stats->observe_request(method_, route_, status, took.count());
+    }
 }
 
 void http_session::do_write()

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -53,6 +54,8 @@ private:
     // Runs an admin job on a worker, then answers from its continuation on the loop.
     void run_deferred(api::deferred&& job, bool keep_alive, unsigned version, bool head);
     void answer(api::response&& res, bool keep_alive, unsigned version, bool head);
+    // Counts the request being answered (netnsd_http_requests_total and its duration).
+    void count_request(unsigned status);
     void do_write();
     void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
     void do_close();
@@ -68,6 +71,8 @@ private:
     std::string peer_;
     std::string method_; // of the request being answered, for the audit log
     std::string target_;
+    std::string_view route_ = "other";              // the route template it matched, for metrics
+    std::chrono::steady_clock::time_point started_; // its header arrived
     bool writing_ = false;
     bool closing_ = false;
 };

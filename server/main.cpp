@@ -28,6 +28,7 @@
 #include "api/auth.hpp"
 #include "api/list_cache.hpp"
 #include "api/router.hpp"
+#include "api/metrics.hpp"
 #include "api/stream.hpp"
 
 #include "server/config.hpp"
@@ -66,6 +67,7 @@ int main(int argc, char** argv)
     core::log::set_level(cfg.log_level);
     // systemd (Type=notify): read $NOTIFY_SOCKET and the watchdog settings, and take them out
     // of the environment before anything could start a child.
+    core::log::set_format(cfg.log_format);
     const server::sd_notifier systemd;
     if (!systemd.problem().empty())
         core::log::warn(systemd.problem());
@@ -101,10 +103,17 @@ int main(int argc, char** argv)
     api::list_cache lists(model, monitor.netns_dir());
     api::stream_hub hub(model, lists, {cfg.stream_queue_messages, cfg.stream_queue_bytes},
                         cfg.max_stream_clients);
-    model.set_listener([&hub](const core::event& e) { hub.publish(e); });
+    api::metrics stats;
+    model.set_listener(
+        [&hub, &stats](const core::event& e)
+        {
+            stats.count_event(e.type);
+            hub.publish(e);
+        });
     api::router router(model, monitor, lists, hub, api::embedded_assets());
 
     server::loaded_token token;
+    router.enable_metrics(stats);
     try
     {
         token = server::load_or_create_token(cfg.token_file);
@@ -136,10 +145,14 @@ int main(int argc, char** argv)
     }
     http->start();
     const auto where = http->local_endpoint();
-    core::log::info("netnsd " NETNSD_VERSION " listening on " + where.address().to_string() + ":" +
-                    std::to_string(where.port()) + ", watching " + cfg.netns_dir + " (" +
-                    std::to_string(model.slots().size()) + " entries), exec " +
-                    (cfg.enable_exec ? "on" : "off"));
+    const auto listening = where.address().to_string() + ":" + std::to_string(where.port());
+    const auto entries = std::to_string(model.slots().size());
+    core::log::info("netnsd started", {{"version", NETNSD_VERSION},
+                                       {"listen", listening},
+                                       {"netns_dir", cfg.netns_dir},
+                                       {"entries", entries},
+                                       {"exec", cfg.enable_exec ? "on" : "off"},
+                                       {"auth_reads", cfg.auth_reads ? "on" : "off"}});
     // The first scan is done (monitor.start() above) and the socket listens: ready.
     systemd.notify("READY=1\nSTATUS=watching " + cfg.netns_dir);
 

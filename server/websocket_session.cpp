@@ -228,6 +228,7 @@ void websocket_session::on_tick(beast::error_code ec)
     if (!heard_ && ping_outstanding_)
     {
         core::log::debug("websocket client silent for two ping intervals; dropped");
+        subscription_.dropping(api::drop_reason::unresponsive);
         return shut();
     }
     if (!heard_)

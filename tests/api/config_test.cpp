@@ -234,6 +234,23 @@ TEST_CASE("the --log-level flag takes debug, info, warn or error")
     }
 }
 
+TEST_CASE("the --log-format flag takes text or json; text is the default")
+{
+    using format = netnsd::core::log::format;
+    CHECK(parse({}).cfg.log_format == format::text);
+    CHECK(parse({"--log-format", "json"}).cfg.log_format == format::json);
+    CHECK(parse({"--log-format=text"}).cfg.log_format == format::text);
+    for (const char* bad : {"JSON", "logfmt", ""})
+    {
+        CAPTURE(bad);
+        const auto p = parse({"--log-format", bad});
+        CHECK(p.outcome == parse_outcome::exit_usage);
+        CHECK(p.message == usage_error(bad, "--log-format", "expected text or json"));
+    }
+    CHECK(parse({"--log-format"}).message == "netnsd: option --log-format needs a value\n");
+    CHECK(netnsd::server::usage().find("--log-format FORMAT") != std::string::npos);
+}
+
 TEST_CASE("the --journal-size flag takes a whole number")
 {
     CHECK(parse({"--journal-size", "5"}).cfg.journal_size == 5);

@@ -17,6 +17,7 @@
 #include "api/http.hpp"
 #include "api/json.hpp"
 #include "api/list_cache.hpp"
+#include "api/metrics.hpp"
 #include "api/router.hpp"
 #include "api/stream.hpp"
 
@@ -551,8 +552,8 @@ TEST_CASE("route_table lists every route in a fixed order")
                         "GET /api/v1/events", "POST /api/v1/netns", "DELETE /api/v1/netns",
                         "DELETE /api/v1/netns/{name}", "PUT /api/v1/netns/{name}/nsid",
                         "GET /api/v1/netns/{name}/pids", "POST /api/v1/netns/{name}/exec",
-                        "GET /api/v1/processes/{pid}/netns", "GET /healthz", "GET /openapi.yaml",
-                        "GET /"});
+                        "GET /api/v1/processes/{pid}/netns", "GET /healthz", "GET /metrics",
+                        "GET /openapi.yaml", "GET /"});
 }
 
 TEST_CASE("every read route in route_table answers GET, and admin reads need admin enabled")
@@ -563,6 +564,8 @@ TEST_CASE("every read route in route_table answers GET, and admin reads need adm
     stream_hub hub(model, lists, {}, 1);
     model.apply_probe("name", live(1), at_ms(0));
     router routes(model, watch, lists, hub, netnsd::api::embedded_assets());
+    netnsd::api::metrics stats;
+    routes.enable_metrics(stats);
 
     for (const auto& r : netnsd::api::route_table())
     {

@@ -1,0 +1,311 @@
+#include "api/metrics.hpp"
+
+#include <charconv>
+#include <dirent.h>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <unistd.h>
+#include <vector>
+
+namespace netnsd::api
+{
+namespace
+{
+
+constexpr std::string_view event_labels[] = {"add", "delete", "nsid", "destroyed"};
+constexpr std::string_view resync_labels[] = {"start", "dir_changed", "inotify_overflow",
+                                              "netlink_overrun"};
+constexpr std::string_view stream_labels[] = {"websocket", "sse", "ndjson"};
+constexpr std::string_view drop_labels[] = {"queue_full", "unresponsive"};
+constexpr std::string_view known_methods[] = {"GET",    "HEAD",    "POST", "PUT",
+                                              "DELETE", "OPTIONS", "PATCH"};
+
+// The admin operation a request is, by method and route template; empty when it is none.
+std::string_view admin_op(std::string_view method, std::string_view route)
+{
+    const bool read = method == "GET" || method == "HEAD";
+    if (route == "/api/v1/netns")
+        return method == "POST" ? "create" : method == "DELETE" ? "delete_all" : "";
+    if (route == "/api/v1/netns/{name}")
+        return method == "DELETE" ? "delete" : "";
+    if (route == "/api/v1/netns/{name}/nsid")
+        return method == "PUT" ? "set_nsid" : "";
+    if (route == "/api/v1/netns/{name}/pids")
+        return read ? "pids" : "";
+    if (route == "/api/v1/netns/{name}/exec")
+        return method == "POST" ? "exec" : "";
+    if (route == "/api/v1/processes/{pid}/netns")
+        return read ? "identify" : "";
+    return "";
+}
+
+std::string_view result_of(unsigned status)
+{
+    if (status < 400)
+        return "ok";
+    return status < 500 ? "rejected" : "failed";
+}
+
+void append_number(std::string& out, double value)
+{
+    // Fixed notation, shortest round trip: le="0.0005", not le="5e-04".
+    char buf[64];
+    const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::fixed);
+    out.append(buf, ec == std::errc{} ? end : buf);
+}
+
+void append_number(std::string& out, std::uint64_t value)
+{
+    out.append(std::to_string(value));
+}
+
+// A label value: backslash, quote and newline escaped (the format's three escapes).
+void append_label_value(std::string& out, std::string_view value)
+{
+    for (const char c : value)
+    {
+        if (c == '\\')
+            out.append("\\\\");
+        else if (c == '"')
+            out.append("\\\"");
+        else if (c == '\n')
+            out.append("\\n");
+        else
+            out.push_back(c);
+    }
+}
+
+class writer
+{
+public:
+    explicit writer(std::string& out) : out_(out) {}
+
+    void family(std::string_view name, std::string_view type, std::string_view help)
+    {
+        out_.append("# HELP ").append(name).append(" ").append(help).append("\n");
+        out_.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+    }
+
+    template <typename Number>
+    void sample(std::string_view name,
+                std::initializer_list<std::pair<std::string_view, std::string_view>> labels,
+                Number value)
+    {
+        out_.append(name);
+        if (labels.size() != 0)
+        {
+            out_.push_back('{');
+            const char* comma = "";
+            for (const auto& [key, label_value] : labels)
+            {
+                out_.append(comma).append(key).append("=\"");
+                append_label_value(out_, label_value);
+                out_.push_back('"');
+                comma = ",";
+            }
+            out_.push_back('}');
+        }
+        out_.push_back(' ');
+        append_number(out_, value);
+        out_.push_back('\n');
+    }
+
+private:
+    std::string& out_;
+};
+
+// The fields of /proc/self/stat after "pid (comm) ", which may itself hold spaces.
+std::optional<std::vector<std::string>> stat_fields(const std::string& text)
+{
+    const auto close = text.rfind(')');
+    if (close == std::string::npos)
+        return std::nullopt;
+    std::istringstream in(text.substr(close + 1));
+    return std::vector<std::string>(std::istream_iterator<std::string>(in), {});
+}
+
+std::string slurp(const char* path)
+{
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+} // namespace
+
+std::optional<process_stats> read_process_stats()
+{
+    // proc(5): after the comm field, state is field 3; utime 14, stime 15, starttime 22 (clock
+    // ticks after boot), rss 24 (pages).
+    const auto fields = stat_fields(slurp("/proc/self/stat"));
+    if (!fields || fields->size() < 22)
+        return std::nullopt;
+    const auto field = [&](std::size_t n)
+    {
+        return std::stod((*fields)[n - 3]);
+    };
+    const auto ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    const auto page = static_cast<double>(::sysconf(_SC_PAGESIZE));
+    process_stats out;
+    try
+    {
+        out.cpu_seconds = (field(14) + field(15)) / ticks;
+        out.resident_bytes = field(24) * page;
+        std::istringstream stat(slurp("/proc/stat"));
+        for (std::string key; stat >> key;)
+        {
+            if (key == "btime")
+            {
+                double boot = 0;
+                stat >> boot;
+                out.start_time_seconds = boot + field(22) / ticks;
+                break;
+            }
+        }
+    }
+    catch (const std::exception&)
+    {
+        return std::nullopt;
+    }
+    if (DIR* dir = ::opendir("/proc/self/fd"))
+    {
+        std::size_t n = 0;
+        while (const dirent* e = ::readdir(dir))
+            if (e->d_name[0] != '.')
+                ++n;
+        ::closedir(dir);
+        out.open_fds = static_cast<double>(n - 1); // not the one reading the dir
+    }
+    return out;
+}
+
+void metrics::count_event(core::event_type type) noexcept
+{
+    const auto i = static_cast<std::size_t>(type);
+    if (i < events_.size())
+        ++events_[i];
+}
+
+void metrics::observe_request(std::string_view method, std::string_view route, unsigned status,
+                              double seconds)
+{
+    std::string_view m = "other";
+    for (const auto known : known_methods)
+        if (method == known)
+            m = known;
+    ++requests_[{std::string(m), std::string(route), status}];
+
+    auto found = durations_.find(route);
+    if (found == durations_.end())
+        found = durations_.emplace(std::string(route), histogram{}).first;
+    auto& h = found->second;
+    for (std::size_t i = 0; i < duration_buckets.size(); ++i)
+    {
+        if (seconds <= duration_buckets[i])
+        {
+            ++h.buckets[i];
+            break;
+        }
+    }
+    ++h.count;
+    h.sum += seconds;
+
+    if (const auto op = admin_op(m, route); !op.empty())
+        ++admin_ops_[{std::string(op), std::string(result_of(status))}];
+}
+
+std::string metrics::render(const scrape_inputs& in) const
+{
+    std::string out;
+    out.reserve(8192);
+    writer w(out);
+
+    w.family("netnsd_namespaces", "gauge",
+             "Entries in the netns dir: live (a namespace is mounted) or stale (anything else).");
+    w.sample("netnsd_namespaces", {{"state", "live"}}, std::uint64_t{in.live});
+    w.sample("netnsd_namespaces", {{"state", "stale"}}, std::uint64_t{in.stale});
+
+    w.family("netnsd_nsids", "gauge", "Namespaces with an nsid, named or not.");
+    w.sample("netnsd_nsids", {}, std::uint64_t{in.nsids});
+
+    w.family("netnsd_revision", "gauge", "The model's revision: the last event's.");
+    w.sample("netnsd_revision", {}, std::uint64_t{in.revision});
+
+    w.family("netnsd_events_total", "counter", "Events published to the stream, by type.");
+    for (std::size_t i = 0; i < events_.size(); ++i)
+        w.sample("netnsd_events_total", {{"type", event_labels[i]}}, events_[i]);
+
+    w.family("netnsd_resyncs_total", "counter",
+             "Full rescans of the netns dir, by reason (start is the first scan).");
+    for (std::size_t i = 0; i < in.resyncs.size(); ++i)
+        w.sample("netnsd_resyncs_total", {{"reason", resync_labels[i]}}, in.resyncs[i]);
+
+    w.family("netnsd_http_requests_total", "counter",
+             "HTTP requests answered, by method, route template and status code.");
+    for (const auto& [key, n] : requests_)
+    {
+        const auto& [method, route, code] = key;
+        const auto code_text = std::to_string(code);
+        w.sample("netnsd_http_requests_total",
+                 {{"method", method}, {"route", route}, {"code", code_text}}, n);
+    }
+
+    w.family("netnsd_http_request_duration_seconds", "histogram",
+             "Time from a request's header to its answer, by route template.");
+    for (const auto& [route, h] : durations_)
+    {
+        std::uint64_t cumulative = 0;
+        for (std::size_t i = 0; i < duration_buckets.size(); ++i)
+        {
+            cumulative += h.buckets[i];
+            std::string le;
+            append_number(le, duration_buckets[i]);
+            w.sample("netnsd_http_request_duration_seconds_bucket", {{"route", route}, {"le", le}},
+                     cumulative);
+        }
+        w.sample("netnsd_http_request_duration_seconds_bucket", {{"route", route}, {"le", "+Inf"}},
+                 h.count);
+        w.sample("netnsd_http_request_duration_seconds_sum", {{"route", route}}, h.sum);
+        w.sample("netnsd_http_request_duration_seconds_count", {{"route", route}}, h.count);
+    }
+
+    w.family("netnsd_stream_clients", "gauge", "Event stream clients connected, by kind.");
+    for (std::size_t i = 0; i < in.stream_clients.size(); ++i)
+        w.sample("netnsd_stream_clients", {{"kind", stream_labels[i]}},
+                 std::uint64_t{in.stream_clients[i]});
+
+    w.family("netnsd_stream_clients_dropped_total", "counter",
+             "Event stream clients closed by netnsd, by reason.");
+    for (std::size_t i = 0; i < in.stream_dropped.size(); ++i)
+        w.sample("netnsd_stream_clients_dropped_total", {{"reason", drop_labels[i]}},
+                 in.stream_dropped[i]);
+
+    w.family("netnsd_admin_operations_total", "counter",
+             "Admin API operations, by operation and result (ok, rejected: 4xx, failed: 5xx).");
+    for (const auto& [key, n] : admin_ops_)
+        w.sample("netnsd_admin_operations_total", {{"op", key.first}, {"result", key.second}}, n);
+
+    w.family("netnsd_exec_running", "gauge", "Commands running through the exec endpoint.");
+    w.sample("netnsd_exec_running", {}, std::uint64_t{in.exec_running});
+
+    if (in.process)
+    {
+        const auto& p = *in.process;
+        w.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+        w.sample("process_resident_memory_bytes", {}, p.resident_bytes);
+        w.family("process_open_fds", "gauge", "Number of open file descriptors.");
+        w.sample("process_open_fds", {}, p.open_fds);
+        w.family("process_cpu_seconds_total", "counter",
+                 "Total user and system CPU time spent in seconds.");
+        w.sample("process_cpu_seconds_total", {}, p.cpu_seconds);
+        w.family("process_start_time_seconds", "gauge",
+                 "Start time of the process since unix epoch in seconds.");
+        w.sample("process_start_time_seconds", {}, p.start_time_seconds);
+    }
+
+    w.family("netnsd_build_info", "gauge", "Always 1; the version is the label.");
+    w.sample("netnsd_build_info", {{"version", NETNSD_VERSION}}, std::uint64_t{1});
+    return out;
+}
+
+} // namespace netnsd::api

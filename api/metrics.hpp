@@ -1,0 +1,86 @@
+// metrics: the counters behind GET /metrics and their rendering in the Prometheus text format
+// 0.0.4. Counters are kept as things happen: events (from the registry's listener in main),
+// HTTP requests and their durations (from the server's sessions, with the route template the
+// router matched), admin operations (derived from those requests). What the model already
+// counts (namespaces, nsids, revision, resyncs, stream clients and drops, running execs) is read
+// from its owner at scrape time, each an O(1) accessor: a scrape costs no syscall per
+// namespace, only a few reads of /proc/self. Owned by main; loop thread only.
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+
+#include "core/model.hpp"
+
+namespace netnsd::api
+{
+
+// What the kernel says about this process (/proc/self), read at scrape time.
+struct process_stats
+{
+    double resident_bytes = 0;
+    double open_fds = 0;
+    double cpu_seconds = 0;
+    double start_time_seconds = 0; // since the Unix epoch
+};
+
+std::optional<process_stats> read_process_stats();
+
+// The gauges read from their owners at scrape time.
+struct scrape_inputs
+{
+    std::size_t live = 0;
+    std::size_t stale = 0;
+    std::size_t nsids = 0;
+    core::revision_t revision = 0;
+    // By core::monitor::resync_reason: start, dir_changed, inotify_overflow, netlink_overrun.
+    std::array<std::uint64_t, 4> resyncs{};
+    // By api::stream_format: websocket, sse, ndjson.
+    std::array<std::size_t, 3> stream_clients{};
+    // By api::drop_reason: queue_full, unresponsive.
+    std::array<std::uint64_t, 2> stream_dropped{};
+    std::size_t exec_running = 0;
+    std::optional<process_stats> process;
+};
+
+class metrics
+{
+public:
+    // Upper bounds of the request duration histogram, in seconds: reads answer in well under a
+    // millisecond, admin operations in milliseconds, execs in up to minutes.
+    static constexpr std::array<double, 14> duration_buckets = {
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60};
+
+    static constexpr std::string_view content_type = "text/plain; version=0.0.4; charset=utf-8";
+
+    void count_event(core::event_type type) noexcept;
+
+    // One answered request. `route` is the route template the router matched ("other" when
+    // none did); an unknown method counts as "other", so no label takes values from the wire.
+    void observe_request(std::string_view method, std::string_view route, unsigned status,
+                         double seconds);
+
+    std::string render(const scrape_inputs& in) const;
+
+private:
+    struct histogram
+    {
+        std::array<std::uint64_t, duration_buckets.size()> buckets{}; // not cumulative
+        std::uint64_t count = 0;
+        double sum = 0;
+    };
+
+    std::array<std::uint64_t, 4> events_{};
+    std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t> requests_;
+    std::map<std::string, histogram, std::less<>> durations_;
+    std::map<std::pair<std::string, std::string>, std::uint64_t> admin_ops_;
+};
+
+} // namespace netnsd::api
