@@ -72,7 +72,11 @@ std::string usage()
            "  --log-format FORMAT  text (\"level: message key=value\") or json (one object\n"
            "                       per line: time, level, msg and fields); default text\n"
            "  --help               print this help and exit\n"
-           "  --version            print the version and exit\n";
+           "  --version            print the version and exit\n"
+           "\n"
+           "Every option can also be set in the environment as NETNSD_<OPTION>, in upper case\n"
+           "with '_' for '-': NETNSD_LISTEN, NETNSD_NETNS_DIR, NETNSD_TOKEN_FILE, ...; a switch\n"
+           "as NETNSD_ENABLE_EXEC=1 (or true, yes, on). An option on the command line wins.\n";
 }
 
 parse_outcome parse_args(int argc, const char* const* argv, config& out, std::string& message)
@@ -190,10 +194,6 @@ parse_outcome parse_args(int argc, const char* const* argv, config& out, std::st
             if (!core::log::parse_level(value, out.log_level))
                 return bad_value("expected debug, info, warn or error");
         }
-        else
-        {
-            message = "netnsd: unknown option '" + std::string(argv[i]) +
-                      "'\nTry 'netnsd --help' for the list of options.\n";
         else if (arg == "--log-format")
         {
             if (!take_value())
@@ -201,6 +201,10 @@ parse_outcome parse_args(int argc, const char* const* argv, config& out, std::st
             if (!core::log::parse_format(value, out.log_format))
                 return bad_value("expected text or json");
         }
+        else
+        {
+            message = "netnsd: unknown option '" + std::string(argv[i]) +
+                      "'\nTry 'netnsd --help' for the list of options.\n";
             return parse_outcome::exit_usage;
         }
     }

@@ -13,6 +13,7 @@
 #include <malloc.h>
 #include <optional>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -27,11 +28,12 @@
 #include "api/assets.hpp"
 #include "api/auth.hpp"
 #include "api/list_cache.hpp"
-#include "api/router.hpp"
 #include "api/metrics.hpp"
+#include "api/router.hpp"
 #include "api/stream.hpp"
 
 #include "server/config.hpp"
+#include "server/config_env.hpp"
 #include "server/listener.hpp"
 #include "server/sd_notify.hpp"
 #include "server/token_file.hpp"
@@ -53,7 +55,7 @@ int main(int argc, char** argv)
 {
     server::config cfg;
     std::string message;
-    switch (server::parse_args(argc, argv, cfg, message))
+    switch (server::parse_args_with_environment(argc, argv, environ, cfg, message))
     {
     case server::parse_outcome::exit_ok:
         std::cout << message;
@@ -65,9 +67,9 @@ int main(int argc, char** argv)
         break;
     }
     core::log::set_level(cfg.log_level);
+    core::log::set_format(cfg.log_format);
     // systemd (Type=notify): read $NOTIFY_SOCKET and the watchdog settings, and take them out
     // of the environment before anything could start a child.
-    core::log::set_format(cfg.log_format);
     const server::sd_notifier systemd;
     if (!systemd.problem().empty())
         core::log::warn(systemd.problem());
@@ -111,9 +113,9 @@ int main(int argc, char** argv)
             hub.publish(e);
         });
     api::router router(model, monitor, lists, hub, api::embedded_assets());
+    router.enable_metrics(stats);
 
     server::loaded_token token;
-    router.enable_metrics(stats);
     try
     {
         token = server::load_or_create_token(cfg.token_file);
