@@ -30,37 +30,31 @@ response json_response(unsigned status, std::string body)
     return {status, "application/json", std::move(body), {}, {}};
 }
 
-// The one place a kernel failure becomes an HTTP problem.
+// The one table from a kernel failure to an HTTP problem; anything else is operation-failed.
+struct failure_mapping
+{
+    core::errc code;
+    problem_type type;
+};
+constexpr failure_mapping failures[] = {
+    {core::errc::invalid_name, problem_type::invalid_name},
+    {core::errc::not_found, problem_type::not_found},
+    {core::errc::not_a_namespace, problem_type::not_a_namespace},
+    {core::errc::already_exists, problem_type::already_exists},
+    {core::errc::busy, problem_type::busy},
+    {core::errc::nsid_assigned, problem_type::nsid_assigned},
+    {core::errc::nsid_in_use, problem_type::nsid_in_use},
+    {core::errc::no_such_process, problem_type::no_such_process},
+    {core::errc::command_not_found, problem_type::invalid_body},
+};
+
 response problem_for(const std::error_code& ec, std::string detail)
 {
     if (detail.empty())
         detail = ec.message();
-    if (ec.category() == core::error_category())
-    {
-        switch (static_cast<core::errc>(ec.value()))
-        {
-        case core::errc::invalid_name:
-            return problem(problem_type::invalid_name, std::move(detail));
-        case core::errc::not_found:
-            return problem(problem_type::not_found, std::move(detail));
-        case core::errc::not_a_namespace:
-            return problem(problem_type::not_a_namespace, std::move(detail));
-        case core::errc::already_exists:
-            return problem(problem_type::already_exists, std::move(detail));
-        case core::errc::busy:
-            return problem(problem_type::busy, std::move(detail));
-        case core::errc::nsid_assigned:
-            return problem(problem_type::nsid_assigned, std::move(detail));
-        case core::errc::nsid_in_use:
-            return problem(problem_type::nsid_in_use, std::move(detail));
-        case core::errc::no_such_process:
-            return problem(problem_type::no_such_process, std::move(detail));
-        case core::errc::command_not_found:
-            return problem(problem_type::invalid_body, std::move(detail));
-        default:
-            break;
-        }
-    }
+    for (const auto& f : failures)
+        if (ec == f.code)
+            return problem(f.type, std::move(detail));
     if (ec == std::errc::invalid_argument)
         return problem(problem_type::invalid_body, std::move(detail));
     return problem(problem_type::operation_failed, std::move(detail));
