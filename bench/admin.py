@@ -15,13 +15,10 @@ import sys
 import threading
 import time
 
+from benchlib import percentile
+
 TOKEN_FILE = "/run/netnsd-bench/token"
 PORT = 9321
-
-
-def pct(values, p):
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100.0 * (len(s) - 1))))]
 
 
 class Client:
@@ -185,8 +182,8 @@ def main():
             ms(statistics.median(ex_ns)), statistics.median(ex_api) / statistics.median(ex_ip),
             "yes" if statistics.median(ex_api) <= 1.5 * statistics.median(ex_ip) else "no"),
         "| exec `true`, p99 | %s | %s | %s | %.2fx ip | | |" % (
-            ms(pct(ex_api, 99)), ms(pct(ex_ip, 99)), ms(pct(ex_ns, 99)),
-            pct(ex_api, 99) / pct(ex_ip, 99)),
+            ms(percentile(ex_api, 99)), ms(percentile(ex_ip, 99)), ms(percentile(ex_ns, 99)),
+            percentile(ex_api, 99) / percentile(ex_ip, 99)),
         "",
         "API errors during the churn: %d%s" % (len(errors), (" (first: %s)" % (errors[0],)) if errors else ""),
         "",

@@ -16,10 +16,8 @@ for each phase, checks what it saw and writes the report:
 """
 
 import argparse
-import ctypes
 import json
 import os
-import platform
 import resource
 import signal
 import subprocess
@@ -33,35 +31,16 @@ FIRST_PORT = 9321  # the sandbox has its own loopback, so nothing else is listen
 P99_GOAL_MS = 5.0
 FANOUT_RATIO_GOAL = 2.0
 
-libc = ctypes.CDLL(None, use_errno=True)
-PR_SET_PDEATHSIG = 1
+from benchlib import BenchError, die_with_parent, machine_facts, median, now, percentile
 
 
-def now():
-    return time.perf_counter()
-
-
-def median(xs):
-    s = sorted(xs)
-    n = len(s)
-    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
-
-
-def pct(xs, q):
-    """Nearest-rank percentile."""
-    s = sorted(xs)
-    rank = -(-q * len(s) // 100)  # ceil
-    return s[max(rank, 1) - 1]
-
-
-class BenchError(Exception):
-    pass
+pct = percentile
 
 
 def child_setup():
     # If the driver dies (timeout, ^C), its children go with it; and 1000 subscribers need
     # more than the usual 1024 descriptors in netnsd.
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    die_with_parent()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 8192:
         try:
@@ -515,37 +494,6 @@ def report(args, R):
     return "\n".join(out) + "\n"
 
 
-def machine_facts(args):
-    def first_line(cmd):
-        try:
-            return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                  check=True).stdout.strip().splitlines()[0]
-        except Exception as e:
-            return f"unknown ({e})"
-
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "nproc": first_line(["nproc"]),
-        "cpu": cpu,
-        "kernel (uname -r)": platform.release(),
-        "ip -V": first_line(["ip", "-V"]),
-        "netnsd": args.revision,
-        "netnsd binary": time.strftime(
-            "built %Y-%m-%d %H:%M:%S", time.localtime(os.stat(args.netnsd).st_mtime)
-        ),
-        "load average at start": " ".join(open("/proc/loadavg").read().split()[:3]),
-    }
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--netnsd", required=True)
@@ -575,7 +523,7 @@ def main():
         raise SystemExit(f"{NETNS_DIR} is not empty; run this through bench/events")
     started = now()
     R = {"notes": [], "commands": [], "invocation": args.invocation}
-    R["facts"] = machine_facts(args)
+    R["facts"] = machine_facts(args.revision, args.netnsd)
     R["load_start"] = open("/proc/loadavg").read().split()[:3]
     status = 0
     try:

@@ -14,11 +14,9 @@ Phases, in this order so that each starts from a known kernel state:
 """
 
 import argparse
-import ctypes
 import http.client
 import json
 import os
-import platform
 import random
 import signal
 import subprocess
@@ -33,38 +31,15 @@ FIRST_PORT = 9321  # the sandbox has its own loopback, so nothing else is listen
 # enough that the poller does not steal much of the two CPUs from `ip` and netnsd.
 POLL_PAUSE_S = 0.002
 
-libc = ctypes.CDLL(None, use_errno=True)
-PR_SET_PDEATHSIG = 1
-
-
-def now():
-    return time.perf_counter()
+from benchlib import BenchError, die_with_parent, machine_facts, median, now, percentile
 
 
 def ms(seconds):
     return seconds * 1000.0
 
 
-def median(xs):
-    s = sorted(xs)
-    n = len(s)
-    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
-
-
 def p99(xs):
-    """Nearest-rank 99th percentile (with 10 samples this is the maximum)."""
-    s = sorted(xs)
-    rank = -(-99 * len(s) // 100)  # ceil
-    return s[max(rank, 1) - 1]
-
-
-class BenchError(Exception):
-    pass
-
-
-def die_with_parent():
-    # If the driver is killed (timeout, ^C), take netnsd down with it.
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    return percentile(xs, 99)
 
 
 class Daemon:
@@ -612,35 +587,6 @@ def report(args, R):
     return "\n".join(out) + "\n"
 
 
-def machine_facts(args):
-    def first_line(cmd):
-        try:
-            return run(cmd, stderr=subprocess.STDOUT).strip().splitlines()[0]
-        except Exception as e:
-            return f"unknown ({e})"
-
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "nproc": first_line(["nproc"]),
-        "cpu": cpu,
-        "kernel": platform.release(),
-        "ip -V": first_line(["ip", "-V"]),
-        "netnsd": args.revision,
-        "netnsd binary": time.strftime(
-            "built %Y-%m-%d %H:%M:%S", time.localtime(os.stat(args.netnsd).st_mtime)
-        ),
-    }
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--netnsd", required=True)
@@ -664,7 +610,7 @@ def main():
         raise SystemExit(f"{NETNS_DIR} is not empty; run this through bench/foundation")
     started = now()
     R = {"notes": [], "race": {}, "sizes": {}}
-    R["facts"] = machine_facts(args)
+    R["facts"] = machine_facts(args.revision, args.netnsd)
     R["load_start"] = open("/proc/loadavg").read().split()[:3]
     status = 0
     try:
