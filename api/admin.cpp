@@ -163,6 +163,23 @@ admin::admin(core::registry& model, core::monitor& watch, admin_settings setting
 {
 }
 
+response admin::missing(const std::string& name) const
+{
+    return problem(problem_type::not_found, "no entry of that name in " + watch_.netns_dir(),
+                   entry_href(name));
+}
+
+std::variant<core::entry, response> admin::live_entry(const std::string& name) const
+{
+    auto found = model_.find(name);
+    if (!found)
+        return missing(name);
+    if (found->state != core::entry_state::live)
+        return problem(problem_type::not_a_namespace,
+                       "the entry is stale: not a live network namespace");
+    return std::move(*found);
+}
+
 std::string admin::path_of(std::string_view name) const
 {
     return watch_.netns_dir() + "/" + std::string(name);
@@ -253,8 +270,7 @@ admin::outcome admin::remove(std::string_view raw)
     if (auto bad = check_name(name))
         return std::move(*bad);
     if (!model_.find(name))
-        return problem(problem_type::not_found, "no entry of that name in " + watch_.netns_dir(),
-                       entry_href(name));
+        return missing(name);
     deferred job;
     job.work = [this, dir = watch_.netns_dir(), name]() -> std::function<response()>
     {
@@ -343,13 +359,9 @@ admin::outcome admin::set_nsid(std::string_view raw, const request& req)
     if (auto* r = std::get_if<response>(&field))
         return std::move(*r);
     const auto want = std::get<std::optional<core::nsid_t>>(field);
-    const auto found = model_.find(name);
-    if (!found)
-        return problem(problem_type::not_found, "no entry of that name in " + watch_.netns_dir(),
-                       entry_href(name));
-    if (found->state != core::entry_state::live)
-        return problem(problem_type::not_a_namespace,
-                       "the entry is stale: not a live network namespace");
+    auto found = live_entry(name);
+    if (auto* r = std::get_if<response>(&found))
+        return std::move(*r);
     deferred job;
     job.work = [this, dir = watch_.netns_dir(), name, want]() -> std::function<response()>
     {
@@ -381,15 +393,11 @@ admin::outcome admin::pids(std::string_view raw)
     const std::string name(raw);
     if (auto bad = check_name(name))
         return std::move(*bad);
-    const auto found = model_.find(name);
-    if (!found)
-        return problem(problem_type::not_found, "no entry of that name in " + watch_.netns_dir(),
-                       entry_href(name));
-    if (!found->identity)
-        return problem(problem_type::not_a_namespace,
-                       "the entry is stale: not a live network namespace");
+    auto found = live_entry(name);
+    if (auto* r = std::get_if<response>(&found))
+        return std::move(*r);
     deferred job;
-    job.work = [id = *found->identity]() -> std::function<response()>
+    job.work = [id = *std::get<core::entry>(found).identity]() -> std::function<response()>
     {
         auto list = kernel::pids_in(id);
         return [list]() -> response
@@ -498,13 +506,9 @@ admin::outcome admin::exec(std::string_view raw, const request& req)
             return bad_body("output must be \"text\" or \"base64\"");
         as_base64 = o.get<std::string>() == "base64";
     }
-    const auto found = model_.find(name);
-    if (!found)
-        return problem(problem_type::not_found, "no entry of that name in " + watch_.netns_dir(),
-                       entry_href(name));
-    if (found->state != core::entry_state::live)
-        return problem(problem_type::not_a_namespace,
-                       "the entry is stale: not a live network namespace");
+    auto found = live_entry(name);
+    if (auto* r = std::get_if<response>(&found))
+        return std::move(*r);
     if (running_execs_ >= settings_.max_exec)
         return problem(problem_type::too_many_execs,
                        std::to_string(running_execs_) + " execs are running; try again later");

@@ -50,6 +50,10 @@ public:
 
 private:
     std::string path_of(std::string_view name) const;
+    // 404 for a name the model does not have.
+    response missing(const std::string& name) const;
+    // The entry, if the model has it live; else the 404 or 409 to answer.
+    std::variant<core::entry, response> live_entry(const std::string& name) const;
 
     core::registry& model_;
     core::monitor& watch_;
