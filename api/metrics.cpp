@@ -186,6 +186,11 @@ void metrics::count_event(core::event_type type) noexcept
         ++events_[i];
 }
 
+void metrics::count_connection_rejected(connection_rejection why) noexcept
+{
+    ++rejected_[static_cast<std::size_t>(why)];
+}
+
 void metrics::observe_request(std::string_view method, std::string_view route, unsigned status,
                               double seconds)
 {
@@ -268,6 +273,18 @@ std::string metrics::render(const scrape_inputs& in) const
         w.sample("netnsd_http_request_duration_seconds_sum", {{"route", route}}, h.sum);
         w.sample("netnsd_http_request_duration_seconds_count", {{"route", route}}, h.count);
     }
+
+    w.family("netnsd_connections", "gauge",
+             "Client connections open, on every listener (HTTP, websocket and stream clients).");
+    w.sample("netnsd_connections", {}, std::uint64_t{open_connections_});
+
+    w.family("netnsd_connections_rejected_total", "counter",
+             "Connections closed unserved, by reason: limit (max connections open already) or "
+             "accept_failed (accept(2) failed, e.g. out of descriptors).");
+    w.sample("netnsd_connections_rejected_total", {{"reason", "limit"}},
+             rejected_[static_cast<std::size_t>(connection_rejection::limit)]);
+    w.sample("netnsd_connections_rejected_total", {{"reason", "accept_failed"}},
+             rejected_[static_cast<std::size_t>(connection_rejection::accept_failed)]);
 
     w.family("netnsd_stream_clients", "gauge", "Event stream clients connected, by kind.");
     for (std::size_t i = 0; i < in.stream_clients.size(); ++i)

@@ -50,6 +50,13 @@ struct scrape_inputs
     std::optional<process_stats> process;
 };
 
+// Why a connection was closed before it was served.
+enum class connection_rejection
+{
+    limit,         // max_connections were open already
+    accept_failed, // accept(2) failed (EMFILE, ENFILE, ENOBUFS, ...)
+};
+
 class metrics
 {
 public:
@@ -61,6 +68,10 @@ public:
     static constexpr std::string_view content_type = "text/plain; version=0.0.4; charset=utf-8";
 
     void count_event(core::event_type type) noexcept;
+
+    // Connections open now, on every listener (HTTP, websocket and stream clients alike).
+    void set_open_connections(std::size_t n) noexcept { open_connections_ = n; }
+    void count_connection_rejected(connection_rejection why) noexcept;
 
     // One answered request. `route` is the route template the router matched ("other" when
     // none did); an unknown method counts as "other", so no label takes values from the wire.
@@ -78,6 +89,8 @@ private:
     };
 
     std::array<std::uint64_t, 4> events_{};
+    std::size_t open_connections_ = 0;
+    std::array<std::uint64_t, 2> rejected_{}; // by connection_rejection
     std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t> requests_;
     std::map<std::string, histogram, std::less<>> durations_;
     std::map<std::pair<std::string, std::string>, std::uint64_t> admin_ops_;

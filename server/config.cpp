@@ -18,8 +18,27 @@ bool parse_number(std::string_view text, T& out)
 
 } // namespace
 
+std::string listen_address::to_string() const
+{
+    if (is_unix())
+        return "unix:" + path;
+    const auto shown = host.find(':') == std::string::npos ? host : "[" + host + "]";
+    return shown + ":" + std::to_string(port);
+}
+
 bool parse_listen(const std::string& text, listen_address& out)
 {
+    if (text.starts_with("unix:"))
+    {
+        auto path = text.substr(5);
+        // sun_path holds 108 bytes, the terminating NUL included.
+        if (path.empty() || path.front() != '/' || path.size() > 107 ||
+            path.find('\0') != std::string::npos)
+            return false;
+        out = listen_address{};
+        out.path = std::move(path);
+        return true;
+    }
     const auto colon = text.rfind(':');
     if (colon == std::string::npos || colon == 0)
         return false;
@@ -35,6 +54,7 @@ bool parse_listen(const std::string& text, listen_address& out)
     std::uint16_t port = 0;
     if (!parse_number(std::string_view(text).substr(colon + 1), port))
         return false;
+    out = listen_address{};
     out.host = std::move(host);
     out.port = port;
     return true;
@@ -47,8 +67,10 @@ std::string usage()
            "A live model of the host's network namespaces, served over HTTP/JSON.\n"
            "\n"
            "Options:\n"
-           "  --listen ADDR:PORT   address to serve on (default 127.0.0.1:9321;\n"
-           "                       IPv6 as [::1]:9321; port 0 picks a free one)\n"
+           "  --listen ADDRESS     where to serve: ADDR:PORT (default 127.0.0.1:9321; IPv6\n"
+           "                       as [::1]:9321; port 0 picks a free one) or unix:PATH, a\n"
+           "                       Unix socket (mode 0660; what local tools should use).\n"
+           "                       Give it more than once to serve on several addresses\n"
            "  --netns-dir DIR      the directory of named namespaces (default /run/netns)\n"
            "  --journal-size N     events kept for clients that resume (default 100000)\n"
            "  --max-stream-clients N\n"
@@ -76,11 +98,13 @@ std::string usage()
            "\n"
            "Every option can also be set in the environment as NETNSD_<OPTION>, in upper case\n"
            "with '_' for '-': NETNSD_LISTEN, NETNSD_NETNS_DIR, NETNSD_TOKEN_FILE, ...; a switch\n"
-           "as NETNSD_ENABLE_EXEC=1 (or true, yes, on). An option on the command line wins.\n";
+           "as NETNSD_ENABLE_EXEC=1 (or true, yes, on); several addresses in NETNSD_LISTEN\n"
+           "separated by commas. An option on the command line wins over its variable.\n";
 }
 
 parse_outcome parse_args(int argc, const char* const* argv, config& out, std::string& message)
 {
+    bool listen_given = false; // the first --listen replaces the default, the next ones add
     for (int i = 1; i < argc; ++i)
     {
         std::string_view arg = argv[i];
@@ -125,8 +149,14 @@ parse_outcome parse_args(int argc, const char* const* argv, config& out, std::st
         {
             if (!take_value())
                 return parse_outcome::exit_usage;
-            if (!parse_listen(value, out.listen))
-                return bad_value("expected ADDR:PORT, e.g. 127.0.0.1:9321 or [::1]:9321");
+            listen_address where;
+            if (!parse_listen(value, where))
+                return bad_value("expected ADDR:PORT, e.g. 127.0.0.1:9321 or [::1]:9321, or "
+                                 "unix:/ABSOLUTE/PATH");
+            if (!listen_given)
+                out.listen.clear();
+            listen_given = true;
+            out.listen.push_back(std::move(where));
         }
         else if (arg == "--netns-dir")
         {

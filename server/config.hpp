@@ -5,21 +5,29 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/log.hpp"
 
 namespace netnsd::server
 {
 
+// Where to serve: a TCP address and port, or a Unix socket (`path` set).
 struct listen_address
 {
     std::string host = "127.0.0.1";
     std::uint16_t port = 9321;
+    std::string path;
+
+    bool is_unix() const noexcept { return !path.empty(); }
+    // As --listen spells it: "127.0.0.1:9321", "[::1]:9321", "unix:/run/netnsd/netnsd.sock".
+    std::string to_string() const;
 };
 
 struct config
 {
-    listen_address listen;
+    // Every address to serve on; --listen given once or more replaces the default.
+    std::vector<listen_address> listen{listen_address{}};
     std::string netns_dir = "/run/netns";
     core::log::level log_level = core::log::level::info;
     core::log::format log_format = core::log::format::text;
@@ -44,7 +52,8 @@ enum class parse_outcome
 
 parse_outcome parse_args(int argc, const char* const* argv, config& out, std::string& message);
 
-// "127.0.0.1:9321", "[::1]:9321", "localhost:80". False when malformed.
+// "127.0.0.1:9321", "[::1]:9321", "localhost:80", "unix:/run/netnsd/netnsd.sock" (an
+// absolute path that fits in sockaddr_un). False when malformed.
 bool parse_listen(const std::string& text, listen_address& out);
 
 std::string usage();

@@ -74,8 +74,29 @@ namespace
 struct from_variable
 {
     std::string name; // NETNSD_LISTEN
+    std::string flag; // --listen
     std::string arg;  // --listen=VALUE
 };
+
+// Flags that may be given more than once; their variable holds the values separated by commas.
+bool repeatable(std::string_view flag)
+{
+    return flag == "--listen";
+}
+
+// Whether the command line sets `flag` itself (then its variable is ignored: for a flag given
+// more than once, mixing the two would serve on addresses nobody asked for together).
+bool on_command_line(int argc, const char* const* argv, std::string_view flag)
+{
+    for (int i = 1; i < argc; ++i)
+    {
+        const std::string_view arg(argv[i]);
+        if (arg == flag ||
+            (arg.starts_with(flag) && arg.size() > flag.size() && arg[flag.size()] == '='))
+            return true;
+    }
+    return false;
+}
 
 bool collect(const char* const* envp, std::vector<from_variable>& out, std::string& message)
 {
@@ -86,11 +107,20 @@ bool collect(const char* const* envp, std::vector<from_variable>& out, std::stri
         if (value == nullptr)
             continue;
         const std::string_view text(value);
-        if (takes_value(flag))
-            out.push_back({std::move(name), flag + "=" + value});
+        if (repeatable(flag))
+        {
+            std::size_t start = 0;
+            for (std::size_t comma; (comma = text.find(',', start)) != std::string_view::npos;
+                 start = comma + 1)
+                out.push_back(
+                    {name, flag, flag + "=" + std::string(text.substr(start, comma - start))});
+            out.push_back({std::move(name), flag, flag + "=" + std::string(text.substr(start))});
+        }
+        else if (takes_value(flag))
+            out.push_back({std::move(name), flag, flag + "=" + value});
         else if (lower_equals(text, "1") || lower_equals(text, "true") ||
                  lower_equals(text, "yes") || lower_equals(text, "on"))
-            out.push_back({std::move(name), flag});
+            out.push_back({std::move(name), flag, flag});
         else if (!(text.empty() || lower_equals(text, "0") || lower_equals(text, "false") ||
                    lower_equals(text, "no") || lower_equals(text, "off")))
         {
@@ -135,7 +165,9 @@ parse_outcome parse_args_with_environment(int argc, const char* const* argv,
                       std::string(why.starts_with("netnsd: ") ? why.substr(8) : why);
             return parse_outcome::exit_usage;
         }
-        args.push_back(f.arg.c_str());
+        // Checked all the same, but left out: the command line's own value wins.
+        if (!on_command_line(argc, argv, f.flag))
+            args.push_back(f.arg.c_str());
     }
     for (int i = 1; i < argc; ++i)
         args.push_back(argv[i]);

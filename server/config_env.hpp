@@ -1,8 +1,10 @@
 // config_env: every flag can also come from the environment, as NETNSD_<FLAG> (upper case,
 // '-' as '_': NETNSD_LISTEN, NETNSD_NETNS_DIR, NETNSD_TOKEN_FILE, NETNSD_ENABLE_EXEC=1, ...).
 // The variables become command-line arguments placed before the real ones, so that a flag on
-// the command line wins. The flags are those usage() lists (all but --help and --version), so
-// a new flag needs nothing here. Used by main before anything starts.
+// the command line wins; a flag given on the command line makes its variable ignored, which
+// matters for --listen: NETNSD_LISTEN holds one address or several separated by commas. The flags
+// are those usage() lists (all but --help and --version), so a new flag needs nothing here. Used by
+// main before anything starts.
 #pragma once
 
 #include <string>

@@ -26,14 +26,12 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 
-http_session::http_session(boost::asio::ip::tcp::socket&& socket, api::router& router,
-                           api::stream_hub& hub, session_set& sessions, worker_pools& workers)
+http_session::http_session(client_socket&& socket, api::router& router, api::stream_hub& hub,
+                           session_set& sessions, worker_pools& workers)
     : stream_(std::move(socket)), router_(router), hub_(hub), sessions_(sessions), workers_(workers)
 {
     sessions_.insert(this);
-    boost::system::error_code ec;
-    const auto remote = stream_.socket().remote_endpoint(ec);
-    peer_ = ec ? "unknown" : remote.address().to_string() + ":" + std::to_string(remote.port());
+    peer_ = describe_peer(stream_.socket());
 }
 
 http_session::~http_session()
@@ -250,7 +248,7 @@ void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t)
 void http_session::do_close()
 {
     beast::error_code ignored;
-    stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+    stream_.socket().shutdown(client_socket::shutdown_send, ignored);
     stream_.socket().close(ignored);
 }
 

@@ -13,7 +13,6 @@
 #include <string_view>
 
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -21,6 +20,7 @@
 #include "api/router.hpp"
 #include "api/stream.hpp"
 
+#include "server/connection.hpp"
 #include "server/session_set.hpp"
 #include "server/worker_pools.hpp"
 
@@ -36,7 +36,7 @@ public:
     static constexpr std::chrono::seconds read_timeout{30};
     static constexpr std::chrono::seconds write_timeout{30};
 
-    http_session(boost::asio::ip::tcp::socket&& socket, api::router& router, api::stream_hub& hub,
+    http_session(client_socket&& socket, api::router& router, api::stream_hub& hub,
                  session_set& sessions, worker_pools& workers);
     ~http_session();
 
@@ -60,7 +60,7 @@ private:
     void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
     void do_close();
 
-    boost::beast::tcp_stream stream_;
+    client_stream stream_;
     boost::beast::flat_buffer buffer_;
     std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
     boost::beast::http::response<boost::beast::http::string_body> response_;

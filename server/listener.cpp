@@ -1,22 +1,34 @@
 #include "server/listener.hpp"
 
+#include <cerrno>
 #include <memory>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
-#include <boost/beast/core/bind_handler.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/system/system_error.hpp>
 
 #include "core/log.hpp"
+
+#include "api/metrics.hpp"
 
 namespace netnsd::server
 {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+using unix_socket = asio::local::stream_protocol;
 
 namespace
 {
+
+[[noreturn]] void fail(int error, const char* what)
+{
+    throw boost::system::system_error(error, boost::system::system_category(), what);
+}
 
 tcp::endpoint resolve(asio::io_context& ioc, const listen_address& where)
 {
@@ -30,19 +42,88 @@ tcp::endpoint resolve(asio::io_context& ioc, const listen_address& where)
     return results.begin()->endpoint();
 }
 
+// Makes `path` free for bind(): nothing there, or a socket nobody listens on any more (left by
+// a process that died), which is removed. A live socket or any other file is an error.
+void clear_stale_socket(asio::io_context& ioc, const std::string& path)
+{
+    struct stat st
+    {
+    };
+    if (::lstat(path.c_str(), &st) != 0)
+    {
+        if (errno == ENOENT)
+            return;
+        fail(errno, "stat");
+    }
+    if (!S_ISSOCK(st.st_mode))
+        fail(EEXIST, "a file that is not a socket is in the way");
+    unix_socket::socket probe(ioc);
+    boost::system::error_code ec;
+    probe.connect(unix_socket::endpoint(path), ec);
+    if (!ec)
+        fail(EADDRINUSE, "another process serves on it");
+    if (ec != asio::error::connection_refused)
+        fail(ec.value(), "connect");
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+        fail(errno, "unlink the stale socket");
+}
+
 } // namespace
 
 listener::listener(asio::io_context& ioc, const listen_address& where, api::router& router,
-                   api::stream_hub& hub, worker_pools& workers)
-    : acceptor_(ioc), retry_(ioc), router_(router), hub_(hub), workers_(workers)
+                   api::stream_hub& hub, session_set& sessions, worker_pools& workers)
+    : acceptor_(ioc), retry_(ioc), where_(where), router_(router), hub_(hub), sessions_(sessions),
+      workers_(workers)
 {
-    const auto endpoint = resolve(ioc, where);
-    acceptor_.open(endpoint.protocol());
-    acceptor_.set_option(asio::socket_base::reuse_address(true));
-    if (endpoint.address().is_v6())
-        acceptor_.set_option(asio::ip::v6_only(true));
-    acceptor_.bind(endpoint);
+    if (where.is_unix())
+    {
+        clear_stale_socket(ioc, where.path);
+        const stream_protocol::endpoint endpoint{unix_socket::endpoint(where.path)};
+        acceptor_.open(endpoint.protocol());
+        acceptor_.bind(endpoint);
+        // Before listen(): until then a connect is refused, so no client ever sees the socket
+        // with the umask's mode.
+        struct stat st
+        {
+        };
+        if (::chmod(where.path.c_str(), 0660) != 0 || ::stat(where.path.c_str(), &st) != 0)
+        {
+            const int error = errno;
+            ::unlink(where.path.c_str());
+            fail(error, "chmod");
+        }
+        socket_inode_ = st.st_ino;
+    }
+    else
+    {
+        const auto endpoint = resolve(ioc, where);
+        acceptor_.open(stream_protocol::endpoint(endpoint).protocol());
+        acceptor_.set_option(asio::socket_base::reuse_address(true));
+        if (endpoint.address().is_v6())
+            acceptor_.set_option(asio::ip::v6_only(true));
+        acceptor_.bind(stream_protocol::endpoint(endpoint));
+    }
     acceptor_.listen(asio::socket_base::max_listen_connections);
+}
+
+listener::~listener()
+{
+    remove_socket_file();
+}
+
+std::uint16_t listener::port() const
+{
+    const auto ip = ip_endpoint(acceptor_.local_endpoint());
+    return ip ? ip->port() : 0;
+}
+
+std::string listener::address() const
+{
+    if (where_.is_unix())
+        return where_.to_string();
+    auto shown = where_;
+    shown.port = port();
+    return shown.to_string();
 }
 
 void listener::start()
@@ -55,32 +136,42 @@ void listener::stop()
     boost::system::error_code ignored;
     acceptor_.close(ignored);
     retry_.cancel();
-    sessions_.close_all();
+    remove_socket_file();
 }
 
-void listener::abort()
+void listener::remove_socket_file()
 {
-    stop();
-    sessions_.abort_all();
+    // Only the file this listener bound: another netnsd may have replaced it since.
+    struct stat st
+    {
+    };
+    if (socket_inode_ != 0 && ::lstat(where_.path.c_str(), &st) == 0 && st.st_ino == socket_inode_)
+        ::unlink(where_.path.c_str());
+    socket_inode_ = 0;
 }
 
 void listener::do_accept()
 {
-    acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket)
+    acceptor_.async_accept([this](boost::system::error_code ec, client_socket socket)
                            { on_accept(ec, std::move(socket)); });
 }
 
-void listener::on_accept(boost::system::error_code ec, tcp::socket socket)
+void listener::on_accept(boost::system::error_code ec, client_socket socket)
 {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open())
         return;
+    auto* stats = router_.stats();
     if (ec)
     {
+        if (stats != nullptr)
+            stats->count_connection_rejected(api::connection_rejection::accept_failed);
         // EMFILE and friends: keep serving the connections we have; try again a little later
         // (at once would spin: the pending connection stays pending).
         if (!failing_)
-            core::log::warn("accept: " + ec.message() + "; retrying every " +
-                            std::to_string(accept_backoff.count()) + " ms");
+            core::log::warn("accept failed; retrying",
+                            {{"listen", where_.to_string()},
+                             {"error", ec.message()},
+                             {"retry_ms", std::to_string(accept_backoff.count())}});
         failing_ = true;
         retry_.expires_after(accept_backoff);
         retry_.async_wait(
@@ -92,17 +183,22 @@ void listener::on_accept(boost::system::error_code ec, tcp::socket socket)
         return;
     }
     if (failing_)
-        core::log::info("accept: working again");
+        core::log::info("accept works again", {{"listen", where_.to_string()}});
     failing_ = false;
     if (sessions_.size() >= max_connections)
     {
-        core::log::warn("connection limit reached; closing a new connection");
+        if (stats != nullptr)
+            stats->count_connection_rejected(api::connection_rejection::limit);
+        if (!at_limit_)
+            core::log::warn("connection limit reached; closing new connections until one ends",
+                            {{"limit", std::to_string(max_connections)}});
+        at_limit_ = true;
         boost::system::error_code ignored;
         socket.close(ignored);
         return do_accept();
     }
-    boost::system::error_code ignored;
-    socket.set_option(tcp::no_delay(true), ignored);
+    at_limit_ = false;
+    tune_for_requests(socket);
     std::make_shared<http_session>(std::move(socket), router_, hub_, sessions_, workers_)->run();
     do_accept();
 }

@@ -1,16 +1,24 @@
-// listener: accepts TCP connections and starts an http_session for each, up to
-// max_connections open at once (beyond that a connection is closed at once). Owned by main;
-// loop thread only.
+// listener: accepts connections on one address (TCP, or a Unix socket) and starts an
+// http_session for each. Every listener of the process shares one session_set, and with it the
+// limit of max_connections open at once (beyond it a new connection is closed at once and
+// counted). A Unix socket's file is created with mode 0660, replaces a stale socket left by a
+// process that died, never a live one or another kind of file, and is removed again by stop().
+// Owned by main; loop thread only.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <string>
 
-#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/basic_socket_acceptor.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "server/config.hpp"
+#include "server/connection.hpp"
 #include "server/http_session.hpp"
+#include "server/session_set.hpp"
 
 namespace netnsd::server
 {
@@ -19,32 +27,40 @@ class listener
 {
 public:
     static constexpr std::size_t max_connections = 4096;
-
-    // Throws boost::system::system_error when the address cannot be bound (start-up only).
-    listener(boost::asio::io_context& ioc, const listen_address& where, api::router& router,
-             api::stream_hub& hub, worker_pools& workers);
-
     // After a failed accept (EMFILE, ENFILE, ENOBUFS), wait this long before the next one.
     static constexpr std::chrono::milliseconds accept_backoff{100};
 
+    // Binds and listens. Throws boost::system::system_error when the address cannot be used
+    // (start-up only).
+    listener(boost::asio::io_context& ioc, const listen_address& where, api::router& router,
+             api::stream_hub& hub, session_set& sessions, worker_pools& workers);
+    ~listener();
+    listener(const listener&) = delete;
+    listener& operator=(const listener&) = delete;
+
     void start();
+    // Stops accepting (and removes a Unix socket's file); the open connections stay.
     void stop();
-    // The shutdown backstop: close every connection at once.
-    void abort();
-    boost::asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
-    session_set& sessions() noexcept { return sessions_; }
+    // What it listens on, as --listen spells it, with the port the kernel picked for port 0.
+    std::string address() const;
+    // The TCP port; 0 for a Unix socket.
+    std::uint16_t port() const;
 
 private:
     void do_accept();
-    void on_accept(boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
+    void on_accept(boost::system::error_code ec, client_socket socket);
+    void remove_socket_file();
 
-    boost::asio::ip::tcp::acceptor acceptor_;
+    boost::asio::basic_socket_acceptor<stream_protocol> acceptor_;
     boost::asio::steady_timer retry_;
-    bool failing_ = false; // log accept failures once per run of them
+    listen_address where_;
+    std::uint64_t socket_inode_ = 0; // of a Unix socket's file, once bound
+    bool failing_ = false;           // log accept failures once per run of them
+    bool at_limit_ = false;          // and the connection limit once per run of rejections
     api::router& router_;
     api::stream_hub& hub_;
+    session_set& sessions_;
     worker_pools& workers_;
-    session_set sessions_;
 };
 
 } // namespace netnsd::server

@@ -11,9 +11,10 @@
 #include <functional>
 #include <iostream>
 #include <malloc.h>
-#include <optional>
+#include <memory>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -94,7 +95,7 @@ int main(int argc, char** argv)
     core::monitor monitor(model, cfg.netns_dir);
     if (auto ec = monitor.open())
     {
-        core::log::error("cannot open the kernel feeds: " + ec.message());
+        core::log::error("cannot open the kernel feeds", {{"error", ec.message()}});
         return EXIT_FAILURE;
     }
     // Subscribed above; now the first scan. Events queued meanwhile are read by the watchers.
@@ -125,29 +126,33 @@ int main(int argc, char** argv)
         core::log::error(e.what());
         return EXIT_FAILURE;
     }
-    core::log::info(
-        std::string(token.created ? "created the admin token in " : "admin token read from ") +
-        cfg.token_file);
+    core::log::info(token.created ? "created the admin token" : "read the admin token",
+                    {{"token_file", cfg.token_file}});
     const api::token_auth auth(std::move(token.token));
     api::admin ops(model, monitor,
                    {cfg.enable_exec, cfg.exec_output_limit, cfg.max_exec, cfg.etc_netns_dir});
     router.enable_admin(ops, auth, cfg.auth_reads);
     server::worker_pools workers(cfg.max_exec);
 
-    std::optional<server::listener> http;
-    try
+    // Every connection, whichever listener accepted it: one limit, one shutdown.
+    server::session_set sessions(&stats);
+    std::vector<std::unique_ptr<server::listener>> listeners;
+    std::string listening;
+    for (const auto& where : cfg.listen)
     {
-        http.emplace(ioc, cfg.listen, router, hub, workers);
+        try
+        {
+            listeners.push_back(
+                std::make_unique<server::listener>(ioc, where, router, hub, sessions, workers));
+        }
+        catch (const boost::system::system_error& e)
+        {
+            core::log::error("cannot listen", {{"listen", where.to_string()}, {"error", e.what()}});
+            return EXIT_FAILURE;
+        }
+        listeners.back()->start();
+        listening += (listening.empty() ? "" : " ") + listeners.back()->address();
     }
-    catch (const boost::system::system_error& e)
-    {
-        core::log::error("cannot listen on " + cfg.listen.host + ":" +
-                         std::to_string(cfg.listen.port) + ": " + e.code().message());
-        return EXIT_FAILURE;
-    }
-    http->start();
-    const auto where = http->local_endpoint();
-    const auto listening = where.address().to_string() + ":" + std::to_string(where.port());
     const auto entries = std::to_string(model.slots().size());
     core::log::info("netnsd started", {{"version", NETNSD_VERSION},
                                        {"listen", listening},
@@ -185,11 +190,13 @@ int main(int argc, char** argv)
         {
             if (ec)
                 return;
-            core::log::info("signal " + std::to_string(signo) + ": shutting down");
+            core::log::info("shutting down", {{"signal", std::to_string(signo)}});
             systemd.notify("STOPPING=1");
             stopping = true;
             watchdog.cancel();
-            http->stop();
+            for (auto& l : listeners)
+                l->stop();
+            sessions.close_all();
             watch.stop();
         });
 
@@ -206,8 +213,9 @@ int main(int argc, char** argv)
         ioc.run_for(shutdown_backstop);
         if (ioc.stopped())
             return;
-        core::log::warn("shutdown took too long; closing the remaining connections");
-        http->abort();
+        core::log::warn("shutdown took too long; closing the remaining connections",
+                        {{"connections", std::to_string(sessions.size())}});
+        sessions.abort_all();
         ioc.restart();
         ioc.run_for(shutdown_backstop);
         if (!ioc.stopped())

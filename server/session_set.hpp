@@ -1,11 +1,14 @@
 // session_set: every open connection (HTTP, websocket, event stream), so that shutdown can close
 // them. Single-threaded, so plain pointers: a session inserts itself when constructed and
-// erases itself when destroyed. Owned by the listener; loop thread only.
+// erases itself when destroyed. Shared by every listener, so the connection limit and the
+// netnsd_connections gauge cover them all. Owned by main; loop thread only.
 #pragma once
 
 #include <cstddef>
 #include <set>
 #include <vector>
+
+#include "api/metrics.hpp"
 
 namespace netnsd::server
 {
@@ -29,8 +32,19 @@ protected:
 class session_set
 {
 public:
-    void insert(closable* s) { sessions_.insert(s); }
-    void erase(closable* s) { sessions_.erase(s); }
+    // `stats`, when given, has its netnsd_connections gauge kept up to date.
+    explicit session_set(api::metrics* stats = nullptr) noexcept : stats_(stats) {}
+
+    void insert(closable* s)
+    {
+        sessions_.insert(s);
+        report();
+    }
+    void erase(closable* s)
+    {
+        sessions_.erase(s);
+        report();
+    }
     std::size_t size() const noexcept { return sessions_.size(); }
     bool stopping() const noexcept { return stopping_; }
 
@@ -52,7 +66,14 @@ public:
     }
 
 private:
+    void report() noexcept
+    {
+        if (stats_ != nullptr)
+            stats_->set_open_connections(sessions_.size());
+    }
+
     std::set<closable*> sessions_;
+    api::metrics* stats_;
     bool stopping_ = false;
 };
 

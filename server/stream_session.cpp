@@ -24,9 +24,8 @@ std::string hex(std::size_t n)
 
 } // namespace
 
-stream_session::stream_session(asio::ip::tcp::socket&& socket, api::stream_hub& hub,
-                               session_set& sessions, api::stream_params&& params,
-                               unsigned http_version)
+stream_session::stream_session(client_socket&& socket, api::stream_hub& hub, session_set& sessions,
+                               api::stream_params&& params, unsigned http_version)
     : stream_(std::move(socket)), keepalive_(stream_.get_executor()),
       subscription_(hub, std::move(params), [this] { do_write(); }), sessions_(sessions),
       chunked_(http_version >= 11)
@@ -171,7 +170,7 @@ void stream_session::shut()
     finished_ = true;
     keepalive_.cancel();
     beast::error_code ignored;
-    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    stream_.socket().shutdown(client_socket::shutdown_both, ignored);
     stream_.socket().close(ignored);
 }
 

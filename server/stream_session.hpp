@@ -12,12 +12,11 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 
 #include "api/stream.hpp"
 
+#include "server/connection.hpp"
 #include "server/session_set.hpp"
 
 namespace netnsd::server
@@ -30,8 +29,8 @@ public:
     // Messages written per chunk.
     static constexpr std::size_t batch = 256;
 
-    stream_session(boost::asio::ip::tcp::socket&& socket, api::stream_hub& hub,
-                   session_set& sessions, api::stream_params&& params, unsigned http_version);
+    stream_session(client_socket&& socket, api::stream_hub& hub, session_set& sessions,
+                   api::stream_params&& params, unsigned http_version);
     ~stream_session();
 
     void run();
@@ -49,7 +48,7 @@ private:
     void finish();
     void shut();
 
-    boost::beast::tcp_stream stream_;
+    client_stream stream_;
     boost::asio::steady_timer keepalive_;
     api::subscription subscription_;
     session_set& sessions_;

@@ -14,7 +14,7 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 namespace ws = api::ws;
 
-websocket_session::websocket_session(asio::ip::tcp::socket&& socket, api::stream_hub& hub,
+websocket_session::websocket_session(client_socket&& socket, api::stream_hub& hub,
                                      session_set& sessions, api::stream_params&& params)
     : socket_(socket.get_executor()), timer_(socket.get_executor()),
       subscription_(hub, std::move(params), [this] { do_write(); }), sessions_(sessions)
@@ -248,7 +248,7 @@ void websocket_session::shut()
     finished_ = true;
     timer_.cancel();
     beast::error_code ignored;
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket_.shutdown(client_socket::shutdown_both, ignored);
     socket_.close(ignored);
 }
 

@@ -19,9 +19,7 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/websocket/stream.hpp>
@@ -29,6 +27,7 @@
 #include "api/stream.hpp"
 #include "api/ws_frame.hpp"
 
+#include "server/connection.hpp"
 #include "server/session_set.hpp"
 
 namespace netnsd::server
@@ -47,8 +46,8 @@ public:
     // Events written per system call, at most.
     static constexpr std::size_t batch = 256;
 
-    websocket_session(boost::asio::ip::tcp::socket&& socket, api::stream_hub& hub,
-                      session_set& sessions, api::stream_params&& params);
+    websocket_session(client_socket&& socket, api::stream_hub& hub, session_set& sessions,
+                      api::stream_params&& params);
     ~websocket_session();
 
     void run(boost::beast::http::request<boost::beast::http::string_body>&& upgrade);
@@ -68,8 +67,8 @@ private:
     void shut();
 
     // Only for the upgrade; the socket moves out of it once the handshake is done.
-    std::optional<boost::beast::websocket::stream<boost::beast::tcp_stream>> handshake_;
-    boost::asio::ip::tcp::socket socket_;
+    std::optional<boost::beast::websocket::stream<client_stream>> handshake_;
+    client_socket socket_;
     boost::asio::steady_timer timer_;
     api::subscription subscription_;
     session_set& sessions_;

@@ -43,7 +43,8 @@ std::string usage_error(const std::string& value, const std::string& flag, const
     return "netnsd: invalid value '" + value + "' for " + flag + ": " + why + "\n";
 }
 
-const std::string listen_why = "expected ADDR:PORT, e.g. 127.0.0.1:9321 or [::1]:9321";
+const std::string listen_why =
+    "expected ADDR:PORT, e.g. 127.0.0.1:9321 or [::1]:9321, or unix:/ABSOLUTE/PATH";
 
 } // namespace
 
@@ -52,8 +53,8 @@ TEST_CASE("no flags give the defaults")
     const auto p = parse({});
     CHECK(p.outcome == parse_outcome::run);
     CHECK(p.message == "");
-    CHECK(p.cfg.listen.host == "127.0.0.1");
-    CHECK(p.cfg.listen.port == 9321);
+    CHECK(p.cfg.listen.at(0).host == "127.0.0.1");
+    CHECK(p.cfg.listen.at(0).port == 9321);
     CHECK(p.cfg.netns_dir == "/run/netns");
     CHECK(p.cfg.log_level == level::info);
     CHECK(p.cfg.journal_size == 100000);
@@ -68,42 +69,76 @@ TEST_CASE("the --listen flag takes an IPv4 address, a bracketed IPv6 address or 
     {
         const auto p = parse({"--listen", "127.0.0.1:9321"});
         CHECK(p.outcome == parse_outcome::run);
-        CHECK(p.cfg.listen.host == "127.0.0.1");
-        CHECK(p.cfg.listen.port == 9321);
+        CHECK(p.cfg.listen.at(0).host == "127.0.0.1");
+        CHECK(p.cfg.listen.at(0).port == 9321);
     }
     SUBCASE("IPv6 in brackets")
     {
         const auto p = parse({"--listen", "[::1]:80"});
         CHECK(p.outcome == parse_outcome::run);
-        CHECK(p.cfg.listen.host == "::1");
-        CHECK(p.cfg.listen.port == 80);
+        CHECK(p.cfg.listen.at(0).host == "::1");
+        CHECK(p.cfg.listen.at(0).port == 80);
     }
     SUBCASE("a host name")
     {
         const auto p = parse({"--listen", "localhost:8080"});
         CHECK(p.outcome == parse_outcome::run);
-        CHECK(p.cfg.listen.host == "localhost");
-        CHECK(p.cfg.listen.port == 8080);
+        CHECK(p.cfg.listen.at(0).host == "localhost");
+        CHECK(p.cfg.listen.at(0).port == 8080);
     }
     SUBCASE("every address")
     {
         const auto p = parse({"--listen", "0.0.0.0:1"});
-        CHECK(p.cfg.listen.host == "0.0.0.0");
-        CHECK(p.cfg.listen.port == 1);
+        CHECK(p.cfg.listen.at(0).host == "0.0.0.0");
+        CHECK(p.cfg.listen.at(0).port == 1);
     }
     SUBCASE("port 0 picks a free one")
     {
         const auto p = parse({"--listen", "127.0.0.1:0"});
         CHECK(p.outcome == parse_outcome::run);
-        CHECK(p.cfg.listen.port == 0);
+        CHECK(p.cfg.listen.at(0).port == 0);
     }
     SUBCASE("the highest port")
     {
         const auto p = parse({"--listen", "[::]:65535"});
         CHECK(p.outcome == parse_outcome::run);
-        CHECK(p.cfg.listen.host == "::");
-        CHECK(p.cfg.listen.port == 65535);
+        CHECK(p.cfg.listen.at(0).host == "::");
+        CHECK(p.cfg.listen.at(0).port == 65535);
     }
+}
+
+TEST_CASE("the --listen flag takes unix:PATH for a Unix socket")
+{
+    const auto p = parse({"--listen", "unix:/run/netnsd/netnsd.sock"});
+    REQUIRE(p.outcome == parse_outcome::run);
+    REQUIRE(p.cfg.listen.size() == 1u);
+    CHECK(p.cfg.listen[0].is_unix());
+    CHECK(p.cfg.listen[0].path == "/run/netnsd/netnsd.sock");
+    CHECK(p.cfg.listen[0].to_string() == "unix:/run/netnsd/netnsd.sock");
+    // The longest path sun_path holds, with its NUL.
+    const std::string longest = "unix:/" + std::string(106, 'a');
+    CHECK(parse({"--listen", longest.c_str()}).outcome == parse_outcome::run);
+    for (const auto& bad : {std::string("unix:"), std::string("unix:relative"), longest + "a"})
+    {
+        CAPTURE(bad);
+        const auto q = parse({"--listen", bad.c_str()});
+        CHECK(q.outcome == parse_outcome::exit_usage);
+        CHECK(q.message == usage_error(bad, "--listen", listen_why));
+    }
+}
+
+TEST_CASE("--listen given more than once serves on every address, in order")
+{
+    const auto p =
+        parse({"--listen", "127.0.0.1:1", "--listen=unix:/tmp/s", "--listen", "[::1]:2"});
+    REQUIRE(p.outcome == parse_outcome::run);
+    REQUIRE(p.cfg.listen.size() == 3u);
+    CHECK(p.cfg.listen[0].to_string() == "127.0.0.1:1");
+    CHECK(p.cfg.listen[1].to_string() == "unix:/tmp/s");
+    CHECK(p.cfg.listen[2].to_string() == "[::1]:2");
+    // Without --listen, the one default.
+    REQUIRE(parse({}).cfg.listen.size() == 1u);
+    CHECK(parse({}).cfg.listen[0].to_string() == "127.0.0.1:9321");
 }
 
 TEST_CASE("the --listen flag refuses what is not ADDR:PORT")
@@ -117,14 +152,14 @@ TEST_CASE("the --listen flag refuses what is not ADDR:PORT")
         CHECK(p.outcome == parse_outcome::exit_usage);
         CHECK(p.message == usage_error(bad, "--listen", listen_why));
         // The default is left alone.
-        CHECK(p.cfg.listen.host == "127.0.0.1");
-        CHECK(p.cfg.listen.port == 9321);
+        CHECK(p.cfg.listen.at(0).host == "127.0.0.1");
+        CHECK(p.cfg.listen.at(0).port == 9321);
     }
 }
 
 TEST_CASE("parse_listen leaves its output alone when it fails")
 {
-    listen_address out{"example", 1};
+    listen_address out{"example", 1, {}};
     CHECK_FALSE(parse_listen("nope", out));
     CHECK(out.host == "example");
     CHECK(out.port == 1);
@@ -140,15 +175,15 @@ TEST_CASE("a flag takes its value after '=' or as the next argument")
         const auto p = parse({"--netns-dir=/var/run/netns", "--listen=[::1]:9000"});
         CHECK(p.outcome == parse_outcome::run);
         CHECK(p.cfg.netns_dir == "/var/run/netns");
-        CHECK(p.cfg.listen.host == "::1");
-        CHECK(p.cfg.listen.port == 9000);
+        CHECK(p.cfg.listen.at(0).host == "::1");
+        CHECK(p.cfg.listen.at(0).port == 9000);
     }
     SUBCASE("--flag value")
     {
         const auto p = parse({"--netns-dir", "/var/run/netns", "--listen", "[::1]:9000"});
         CHECK(p.outcome == parse_outcome::run);
         CHECK(p.cfg.netns_dir == "/var/run/netns");
-        CHECK(p.cfg.listen.port == 9000);
+        CHECK(p.cfg.listen.at(0).port == 9000);
     }
     SUBCASE("a value that itself contains '='")
     {

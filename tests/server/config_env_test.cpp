@@ -61,7 +61,7 @@ TEST_CASE("config env: no NETNSD_ variable gives the defaults; unknown ones are 
               .empty());
     const auto p = parse({"NETNSD_BIN=/x/netnsd"});
     CHECK(p.outcome == parse_outcome::run);
-    CHECK(p.cfg.listen.port == config{}.listen.port);
+    CHECK(p.cfg.listen.at(0).port == config{}.listen.at(0).port);
 }
 
 TEST_CASE("config env: each flag has its variable, in upper case with '_' for '-'")
@@ -74,8 +74,8 @@ TEST_CASE("config env: each flag has its variable, in upper case with '_' for '-
          "NETNSD_ENABLE_EXEC=true"});
     INFO(p.message);
     REQUIRE(p.outcome == parse_outcome::run);
-    CHECK(p.cfg.listen.host == "::1");
-    CHECK(p.cfg.listen.port == 8080);
+    CHECK(p.cfg.listen.at(0).host == "::1");
+    CHECK(p.cfg.listen.at(0).port == 8080);
     CHECK(p.cfg.netns_dir == "/tmp/ns");
     CHECK(p.cfg.token_file == "/tmp/token");
     CHECK(p.cfg.journal_size == 7);
@@ -116,10 +116,25 @@ TEST_CASE("config env: a flag on the command line wins over its variable")
     const auto p = parse({"NETNSD_LISTEN=127.0.0.1:1111", "NETNSD_JOURNAL_SIZE=5"},
                          {"--listen", "127.0.0.1:2222"});
     REQUIRE(p.outcome == parse_outcome::run);
-    CHECK(p.cfg.listen.port == 2222);
+    REQUIRE(p.cfg.listen.size() == 1u); // not added to the variable's address
+    CHECK(p.cfg.listen.at(0).port == 2222);
     CHECK(p.cfg.journal_size == 5);
     // --help and --version still work with variables set.
     CHECK(parse({"NETNSD_LISTEN=127.0.0.1:1"}, {"--help"}).outcome == parse_outcome::exit_ok);
+}
+
+TEST_CASE("config env: NETNSD_LISTEN holds several addresses separated by commas")
+{
+    const auto p = parse({"NETNSD_LISTEN=127.0.0.1:1111,unix:/run/netnsd/netnsd.sock,[::1]:3"});
+    REQUIRE(p.outcome == parse_outcome::run);
+    REQUIRE(p.cfg.listen.size() == 3u);
+    CHECK(p.cfg.listen[0].to_string() == "127.0.0.1:1111");
+    CHECK(p.cfg.listen[1].to_string() == "unix:/run/netnsd/netnsd.sock");
+    CHECK(p.cfg.listen[2].to_string() == "[::1]:3");
+    // An empty item is a bad address, named as the variable's.
+    const auto bad = parse({"NETNSD_LISTEN=127.0.0.1:1,"});
+    CHECK(bad.outcome == parse_outcome::exit_usage);
+    CHECK(bad.message.starts_with("netnsd: NETNSD_LISTEN: invalid value '' for --listen"));
 }
 
 TEST_CASE("config env: a bad value is a usage error that names the variable")

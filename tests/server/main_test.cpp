@@ -65,19 +65,19 @@ TEST_CASE("netnsd with a bad flag exits 2 and says why on stderr")
     {
         args = {"--listen=localhost"};
         message = "netnsd: invalid value 'localhost' for --listen: expected ADDR:PORT, e.g. "
-                  "127.0.0.1:9321 or [::1]:9321\n";
+                  "127.0.0.1:9321 or [::1]:9321, or unix:/ABSOLUTE/PATH\n";
     }
     SUBCASE("a port out of range")
     {
         args = {"--listen", "127.0.0.1:65536"};
         message = "netnsd: invalid value '127.0.0.1:65536' for --listen: expected ADDR:PORT, "
-                  "e.g. 127.0.0.1:9321 or [::1]:9321\n";
+                  "e.g. 127.0.0.1:9321 or [::1]:9321, or unix:/ABSOLUTE/PATH\n";
     }
     SUBCASE("an IPv6 address without brackets")
     {
         args = {"--listen=::1:9321"};
         message = "netnsd: invalid value '::1:9321' for --listen: expected ADDR:PORT, e.g. "
-                  "127.0.0.1:9321 or [::1]:9321\n";
+                  "127.0.0.1:9321 or [::1]:9321, or unix:/ABSOLUTE/PATH\n";
     }
     SUBCASE("a relative netns dir")
     {

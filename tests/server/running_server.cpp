@@ -45,18 +45,26 @@ struct running_server::impl
     api::stream_hub hub{model, lists, api::stream_limits{}, 1024};
     api::router router{model, watch, lists, hub, api::embedded_assets()};
     server::worker_pools workers{2};
-    server::listener http{ioc, server::listen_address{"127.0.0.1", 0}, router, hub, workers};
+    api::metrics stats;
+    server::session_set sessions{&stats};
+    server::listener http;
 
-    impl()
+    explicit impl(const server::listen_address& where)
+        : http(ioc, where, router, hub, sessions, workers)
     {
         model.set_listener([this](const core::event& e) { hub.publish(e); });
+        router.enable_metrics(stats);
     }
     std::thread loop;
     std::promise<void> done;
     std::future<void> finished = done.get_future();
 };
 
-running_server::running_server() : impl_(std::make_unique<impl>()) {}
+running_server::running_server(const server::listen_address& where)
+    : impl_(std::make_unique<impl>(where))
+{
+    where_.unix_path = where.path;
+}
 
 running_server::~running_server()
 {
@@ -72,7 +80,7 @@ core::registry& running_server::model() noexcept
 void running_server::start()
 {
     impl_->http.start();
-    where_.port = impl_->http.local_endpoint().port();
+    where_.port = impl_->http.port();
     impl_->loop = std::thread(
         [this]
         {
@@ -106,7 +114,7 @@ bool running_server::on_loop(std::function<void()> fn, std::chrono::milliseconds
 std::optional<std::size_t> running_server::open_sessions()
 {
     auto count = std::make_shared<std::size_t>(0);
-    if (!on_loop([this, count] { *count = impl_->http.sessions().size(); }))
+    if (!on_loop([this, count] { *count = impl_->sessions.size(); }))
         return std::nullopt;
     return *count;
 }
@@ -120,7 +128,12 @@ bool running_server::stop(std::chrono::milliseconds deadline)
 void running_server::request_stop()
 {
     if (impl_)
-        boost::asio::post(impl_->ioc, [this] { impl_->http.stop(); });
+        boost::asio::post(impl_->ioc,
+                          [this]
+                          {
+                              impl_->http.stop();
+                              impl_->sessions.close_all();
+                          });
 }
 
 bool running_server::wait_stopped(std::chrono::milliseconds deadline)

@@ -16,6 +16,8 @@
 
 #include "core/registry.hpp"
 
+#include "server/config.hpp"
+
 #include "support/http_client.hpp"
 
 namespace netnsd::test
@@ -31,7 +33,9 @@ void add_live(core::registry& model, const std::string& name, std::uint64_t ino,
 class running_server
 {
 public:
-    running_server();
+    // Listens on `where`: by default 127.0.0.1 with a port the kernel picks. Throws what the
+    // listener throws when the address cannot be used.
+    explicit running_server(const server::listen_address& where = {"127.0.0.1", 0, {}});
     // Stops the server if the test did not (with the backstop; see stop()).
     ~running_server();
     running_server(const running_server&) = delete;
@@ -47,12 +51,12 @@ public:
     // Runs `fn` on the loop thread and waits for it; false when it did not run in time.
     bool on_loop(std::function<void()> fn,
                  std::chrono::milliseconds deadline = std::chrono::milliseconds(5000));
-    // listener::sessions().size(), read on the loop thread.
+    // The session_set's size, read on the loop thread.
     std::optional<std::size_t> open_sessions();
 
-    // Posts listener::stop() and waits for io_context::run() to return by itself. False when
-    // it did not within `deadline`; the loop is then stopped with io_context::stop() so that
-    // the test can end, and the test should fail.
+    // Posts listener::stop() and session_set::close_all() (as main does) and waits for
+    // io_context::run() to return by itself. False when it did not within `deadline`; the loop
+    // is then stopped with io_context::stop() so that the test can end, and the test should fail.
     bool stop(std::chrono::milliseconds deadline = std::chrono::milliseconds(5000));
     // The two halves of stop(), for tests that must talk to clients in between.
     void request_stop();

@@ -11,19 +11,7 @@
 namespace netnsd::test
 {
 
-connection::connection(const endpoint& to)
-{
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(to.port);
-    if (::inet_pton(AF_INET, to.host.c_str(), &addr.sin_addr) != 1)
-        return;
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0)
-        return;
-    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
-        close();
-}
+connection::connection(const endpoint& to) : fd_(connect_to(to)) {}
 
 connection::~connection()
 {

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 namespace netnsd::test
@@ -31,23 +32,43 @@ private:
     int fd_;
 };
 
+} // namespace
+
 int connect_to(const endpoint& to)
 {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(to.port);
-    if (::inet_pton(AF_INET, to.host.c_str(), &addr.sin_addr) != 1)
-        return -1;
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_storage storage{};
+    socklen_t size = 0;
+    if (!to.unix_path.empty())
+    {
+        auto& addr = reinterpret_cast<sockaddr_un&>(storage);
+        if (to.unix_path.size() >= sizeof addr.sun_path)
+            return -1;
+        addr.sun_family = AF_UNIX;
+        std::memcpy(addr.sun_path, to.unix_path.data(), to.unix_path.size());
+        size = sizeof addr;
+    }
+    else
+    {
+        auto& addr = reinterpret_cast<sockaddr_in&>(storage);
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(to.port);
+        if (::inet_pton(AF_INET, to.host.c_str(), &addr.sin_addr) != 1)
+            return -1;
+        size = sizeof addr;
+    }
+    const int fd = ::socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&storage), size) != 0)
     {
         ::close(fd);
         return -1;
     }
     return fd;
 }
+
+namespace
+{
 
 bool send_all(int fd, const std::string& bytes)
 {

@@ -22,11 +22,16 @@ struct http_reply
     std::string header(const std::string& name) const;
 };
 
+// A TCP address (IPv4) or, when `unix_path` is set, a Unix socket.
 struct endpoint
 {
     std::string host = "127.0.0.1";
     std::uint16_t port = 9321;
+    std::string unix_path;
 };
+
+// A connected blocking socket (close-on-exec), or -1.
+int connect_to(const endpoint& to);
 
 // Sends `method target` with the body (if any) and reads one reply. nullopt when the
 // connection fails or the reply is malformed.

@@ -134,12 +134,8 @@ stream_reader::stream_reader(const endpoint& to, const std::string& target, bool
                              const std::string& last_event_id)
     : sse_(sse)
 {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(to.port);
-    ::inet_pton(AF_INET, to.host.c_str(), &addr.sin_addr);
-    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
+    fd_ = connect_to(to);
+    if (fd_ < 0)
     {
         ended_ = true;
         return;

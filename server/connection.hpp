@@ -1,0 +1,32 @@
+// connection: the socket every session speaks over, whatever the listener it came from (TCP on
+// IPv4 or IPv6, or a Unix socket), so that one set of sessions serves them all. Loop thread.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/basic_stream.hpp>
+
+namespace netnsd::server
+{
+
+using stream_protocol = boost::asio::generic::stream_protocol;
+using client_socket = stream_protocol::socket;
+// The socket with Beast's per-operation timeouts, for the HTTP and chunked stream sessions.
+using client_stream = boost::beast::basic_stream<stream_protocol>;
+
+// The address of an IPv4 or IPv6 endpoint; nullopt for a Unix socket's.
+std::optional<boost::asio::ip::tcp::endpoint> ip_endpoint(const stream_protocol::endpoint& e);
+
+// Who is on the other end, for the audit log: "192.0.2.1:40000", "[2001:db8::1]:40000", or on a
+// Unix socket the peer's credentials, "unix:pid=123,uid=0,gid=0". "unknown" when the kernel
+// cannot say (the peer has gone).
+std::string describe_peer(client_socket& socket);
+
+// Turns on TCP_NODELAY on a TCP socket; nothing on a Unix one.
+void tune_for_requests(client_socket& socket);
+
+} // namespace netnsd::server
