@@ -227,7 +227,8 @@ admin::outcome admin::create(const request& req)
         {
             // This worker thread is stuck in another network namespace: anything it did next
             // (an nsid, a socket) would happen in the wrong one. Stop; the supervisor restarts.
-            core::log::error("exiting: " + detail);
+            core::log::error("exiting: a worker thread is stuck in another namespace",
+                             {{"error", detail}});
             std::_Exit(EXIT_FAILURE);
         }
         if (!ec && nsid)

@@ -93,11 +93,11 @@ router::outcome router::dispatch(const request& req, bool is_upgrade,
     }
     catch (const std::exception& e)
     {
-        core::log::error(std::string("handler failed: ") + e.what());
+        core::log::error("handler failed", {{"error", e.what()}, {"target", req.target}});
     }
     catch (...)
     {
-        core::log::error("handler failed with an unknown exception");
+        core::log::error("handler failed with an unknown exception", {{"target", req.target}});
     }
     try
     {

@@ -60,9 +60,10 @@ void monitor::rearm_and_rescan(resync_reason why)
     if (problem_ != before)
     {
         if (watching)
-            log::info("watching " + watch_.path());
+            log::info("watching the netns dir", {{"dir", watch_.path()}});
         else
-            log::warn("cannot watch " + problem_ + "; waiting for it to appear");
+            log::warn("cannot watch the netns dir; waiting for it to appear",
+                      {{"dir", watch_.path()}, {"error", problem.message()}});
     }
     rescan(why);
 }
@@ -72,14 +73,14 @@ void monitor::rescan(resync_reason why)
     ++resyncs_;
     ++resyncs_by_reason_[static_cast<std::size_t>(why)];
     if (why != resync_reason::start)
-        log::info(std::string("rescan: ") + to_string(why));
+        log::info("rescan", {{"reason", to_string(why)}});
     if (!watch_.watching_dir())
     {
         reconciler_.dir_lost();
         return;
     }
     if (auto ec = reconciler_.rescan())
-        log::warn("cannot read " + watch_.path() + ": " + ec.message());
+        log::warn("cannot read the netns dir", {{"dir", watch_.path()}, {"error", ec.message()}});
 }
 
 void monitor::on_dir_readable()

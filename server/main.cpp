@@ -73,7 +73,7 @@ int main(int argc, char** argv)
     // of the environment before anything could start a child.
     const server::sd_notifier systemd;
     if (!systemd.problem().empty())
-        core::log::warn(systemd.problem());
+        core::log::warn("systemd notification is off", {{"reason", systemd.problem()}});
     std::signal(SIGPIPE, SIG_IGN);
     // Large buffers (list bodies, snapshots: ~180 bytes per namespace) are allocated and freed
     // per request. glibc raises its mmap threshold after the first such free and then keeps

@@ -50,7 +50,7 @@ void watchers::on_dir(boost::system::error_code ec)
     if (stopped_ || ec == asio::error::operation_aborted)
         return;
     if (ec)
-        core::log::warn("inotify wait: " + ec.message());
+        core::log::warn("waiting on inotify failed", {{"error", ec.message()}});
     monitor_.on_dir_readable();
     do_wait_dir();
 }
@@ -66,7 +66,7 @@ void watchers::on_nsid(boost::system::error_code ec)
     if (stopped_ || ec == asio::error::operation_aborted)
         return;
     if (ec)
-        core::log::warn("netlink wait: " + ec.message());
+        core::log::warn("waiting on netlink failed", {{"error", ec.message()}});
     monitor_.on_nsid_readable();
     do_wait_nsid();
 }

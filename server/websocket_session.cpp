@@ -227,7 +227,8 @@ void websocket_session::on_tick(beast::error_code ec)
         return shut(); // the client never answered our close
     if (!heard_ && ping_outstanding_)
     {
-        core::log::debug("websocket client silent for two ping intervals; dropped");
+        core::log::debug("websocket client silent for two ping intervals; dropped",
+                         {{"seconds", std::to_string(2 * ping_interval.count())}});
         subscription_.dropping(api::drop_reason::unresponsive);
         return shut();
     }

@@ -303,7 +303,7 @@ TEST_CASE("an inotify queue overflow still converges")
             return all && all->size() == 101 && all->at("survivor").state == "live";
         },
         5s));
-    CHECK(d.log().find("rescan: inotify queue overflow") != std::string::npos);
+    CHECK(d.log().find(R"(rescan: reason="inotify queue overflow")") != std::string::npos);
 }
 
 TEST_CASE("SIGTERM stops netnsd with exit code 0")
