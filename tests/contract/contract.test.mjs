@@ -1081,8 +1081,9 @@ describe('the admin API', () => {
         assert.equal(statSync(TOKEN_FILE).mode & 0o777, 0o600);
         assert.match(token, /^[0-9a-f]{64}$/);
         // Created by the first run of the daemon, read back by the later ones.
-        assert.ok(daemonOutput.includes(`admin token read from ${TOKEN_FILE}`) ||
-                  daemonOutput.includes(`created the admin token in ${TOKEN_FILE}`), output());
+        assert.ok(daemonOutput.includes(`read the admin token: token_file=${TOKEN_FILE}`) ||
+                  daemonOutput.includes(`created the admin token: token_file=${TOKEN_FILE}`),
+                  output());
         assert.ok(!daemonOutput.includes(token), 'the token is not in the log');
     });
 
