@@ -131,7 +131,10 @@ response router::handle(const request& req) noexcept
 
 router::outcome router::route(const request& req, bool is_upgrade, std::string_view& matched)
 {
-    const auto [path, query] = split_target(req.target);
+    // Not a structured binding: clang before 16 cannot capture one in a lambda.
+    const auto parts = split_target(req.target);
+    const auto path = parts.path;
+    const auto query = parts.query;
     const auto segments = split_path(path);
     if (segments.empty())
         return problem(problem_type::bad_request, "the request target must be an absolute path");
