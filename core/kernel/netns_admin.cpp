@@ -206,7 +206,7 @@ public:
     {
         if (mnl_socket_sendto(socket_, request.data(), request.size()) < 0)
             return last_error();
-        std::array<std::byte, 16 * 1024> buf;
+        alignas(nlmsghdr) std::array<std::byte, 16 * 1024> buf;
         for (;;)
         {
             const auto n = mnl_socket_recvfrom(socket_, buf.data(), buf.size());
@@ -216,6 +216,11 @@ public:
                     continue;
                 return last_error();
             }
+            // The whole datagram first: mnl_nlmsg_ok() alone lets a length of 2 GiB or more
+            // through, and each message below is then known to fit with its padding.
+            nsid_datagram whole;
+            if (parse_nsid_datagram({buf.data(), static_cast<std::size_t>(n)}, whole))
+                return errc::protocol;
             const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
             int remaining = static_cast<int>(n);
             bool finished = false;
@@ -224,16 +229,15 @@ public:
                 if (nlh->nlmsg_seq == seq && nlh->nlmsg_pid == port_)
                 {
                     nsid_datagram one;
-                    if (parse_nsid_datagram({reinterpret_cast<const std::byte*>(nlh),
-                                             static_cast<std::size_t>(nlh->nlmsg_len)},
-                                            one))
+                    const auto padded = (std::size_t{nlh->nlmsg_len} + 3) & ~std::size_t{3};
+                    if (parse_nsid_datagram({reinterpret_cast<const std::byte*>(nlh), padded}, one))
                         return errc::protocol;
                     out.messages.insert(out.messages.end(), one.messages.begin(),
                                         one.messages.end());
                     if (nlh->nlmsg_type == NLMSG_ERROR)
                     {
                         out.error = one.error;
-                        out.extack = extack_message(nlh);
+                        out.extack = std::move(one.extack);
                         finished = true;
                     }
                 }
@@ -245,37 +249,6 @@ public:
     }
 
 private:
-    static int extack_cb(const nlattr* attr, void* data)
-    {
-        if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG &&
-            mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0)
-            *static_cast<std::string*>(data) = mnl_attr_get_str(attr);
-        return MNL_CB_OK;
-    }
-
-    // The NLMSGERR_ATTR_MSG of an NLMSG_ERROR: after the nlmsgerr, and after the copy of the
-    // request that an error carries unless NETLINK_CAP_ACK capped it.
-    static std::string extack_message(const nlmsghdr* nlh)
-    {
-        if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) == 0 ||
-            nlh->nlmsg_len < mnl_nlmsg_size(sizeof(nlmsgerr)))
-            return {};
-        const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
-        std::size_t offset = sizeof(nlmsgerr);
-        if ((nlh->nlmsg_flags & NLM_F_CAPPED) == 0)
-        {
-            if (err->msg.nlmsg_len < sizeof(nlmsghdr))
-                return {};
-            offset += err->msg.nlmsg_len - sizeof(nlmsghdr);
-        }
-        const auto aligned = (offset + 3) & ~std::size_t{3};
-        if (mnl_nlmsg_size(aligned) > nlh->nlmsg_len)
-            return {};
-        std::string message;
-        mnl_attr_parse(nlh, static_cast<unsigned>(offset), extack_cb, &message);
-        return message;
-    }
-
     mnl_socket* socket_ = nullptr;
     std::uint32_t port_ = 0;
     std::uint32_t seq_ = 0;

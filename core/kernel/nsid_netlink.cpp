@@ -6,6 +6,7 @@
 #include <linux/net_namespace.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <string>
 #include <sys/socket.h>
 #include <utility>
 
@@ -21,6 +22,9 @@ namespace
 
 // Large enough to drain many events per recv; a datagram never exceeds it.
 constexpr std::size_t receive_chunk = 64 * 1024;
+
+// The largest errno the kernel reports (MAX_ERRNO in include/linux/err.h).
+constexpr int max_errno = 4095;
 
 nlmsghdr* put_request(std::span<std::byte> buf, std::uint16_t type, std::uint16_t flags,
                       std::uint32_t seq)
@@ -44,6 +48,36 @@ int attr_cb(const nlattr* attr, void* data)
         return MNL_CB_ERROR;
     table[type] = attr;
     return MNL_CB_OK;
+}
+
+int extack_cb(const nlattr* attr, void* data)
+{
+    if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG &&
+        mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0)
+        *static_cast<std::string*>(data) = mnl_attr_get_str(attr);
+    return MNL_CB_OK;
+}
+
+// The NLMSGERR_ATTR_MSG of an NLMSG_ERROR whose nlmsgerr is known to fit: after the nlmsgerr,
+// and after the copy of the request that an error carries unless NETLINK_CAP_ACK capped it.
+std::string extack_message(const nlmsghdr* nlh)
+{
+    if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) == 0)
+        return {};
+    const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+    std::size_t offset = sizeof(nlmsgerr);
+    if ((nlh->nlmsg_flags & NLM_F_CAPPED) == 0)
+    {
+        if (err->msg.nlmsg_len < sizeof(nlmsghdr))
+            return {};
+        offset += err->msg.nlmsg_len - sizeof(nlmsghdr);
+    }
+    const auto aligned = (offset + 3) & ~std::size_t{3};
+    if (mnl_nlmsg_size(aligned) > nlh->nlmsg_len)
+        return {};
+    std::string message;
+    mnl_attr_parse(nlh, static_cast<unsigned>(offset), extack_cb, &message);
+    return message;
 }
 
 mnl_socket* open_route_socket(std::error_code& ec)
@@ -87,10 +121,21 @@ std::size_t build_nsid_dump(std::span<std::byte> buf, std::uint32_t seq)
 
 std::error_code parse_nsid_datagram(std::span<const std::byte> bytes, nsid_datagram& out)
 {
-    const auto* nlh = reinterpret_cast<const nlmsghdr*>(bytes.data());
-    int remaining = static_cast<int>(bytes.size());
-    while (mnl_nlmsg_ok(nlh, remaining))
+    std::size_t at = 0;
+    while (at < bytes.size())
     {
+        // Bounds of our own rather than mnl_nlmsg_ok(): it compares nlmsg_len as a signed int,
+        // so a length of 2 GiB or more passes and mnl_nlmsg_next() jumps out of the buffer.
+        // A message must fit with its padding, as libmnl walks attributes to its aligned end.
+        const std::size_t left = bytes.size() - at;
+        if (left < sizeof(nlmsghdr))
+            return core::errc::protocol;
+        const auto* nlh = reinterpret_cast<const nlmsghdr*>(bytes.data() + at);
+        const std::size_t length = nlh->nlmsg_len;
+        const std::size_t padded = (length + 3) & ~std::size_t{3};
+        if (length < sizeof(nlmsghdr) || padded > left)
+            return core::errc::protocol;
+        at += padded;
         if ((nlh->nlmsg_flags & NLM_F_DUMP_INTR) != 0)
             out.interrupted = true;
         switch (nlh->nlmsg_type)
@@ -100,20 +145,25 @@ std::error_code parse_nsid_datagram(std::span<const std::byte> bytes, nsid_datag
             break;
         case NLMSG_ERROR:
         {
-            if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(nlmsgerr)))
+            if (length < mnl_nlmsg_size(sizeof(nlmsgerr)))
                 return core::errc::protocol;
             const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+            // 0 acks; an error is a negated errno, never below -MAX_ERRNO (and never INT_MIN,
+            // which has no negation).
+            if (err->error > 0 || err->error < -max_errno)
+                return core::errc::protocol;
             if (err->error == 0)
                 out.acked = true;
             else
                 out.error = -err->error;
+            out.extack = extack_message(nlh);
             break;
         }
         case RTM_NEWNSID:
         case RTM_DELNSID:
         case RTM_GETNSID:
         { // very old kernels answered with RTM_GETNSID
-            if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(rtgenmsg)))
+            if (length < mnl_nlmsg_size(sizeof(rtgenmsg)))
                 return core::errc::protocol;
             std::array<const nlattr*, NETNSA_MAX + 1> table{};
             if (mnl_attr_parse(nlh, sizeof(rtgenmsg), attr_cb, table.data()) < 0)
@@ -123,7 +173,10 @@ std::error_code parse_nsid_datagram(std::span<const std::byte> bytes, nsid_datag
             msg.seq = nlh->nlmsg_seq;
             if (table[NETNSA_NSID] != nullptr)
             {
+                // nsids are 0..INT32_MAX; -1 is NETNSA_NSID_NOT_ASSIGNED; nothing else exists.
                 const auto value = static_cast<nsid_t>(mnl_attr_get_u32(table[NETNSA_NSID]));
+                if (value < NETNSA_NSID_NOT_ASSIGNED)
+                    return core::errc::protocol;
                 if (value != NETNSA_NSID_NOT_ASSIGNED)
                     msg.nsid = value;
             }
@@ -133,10 +186,7 @@ std::error_code parse_nsid_datagram(std::span<const std::byte> bytes, nsid_datag
         default:
             break; // NLMSG_NOOP, or anything newer
         }
-        nlh = mnl_nlmsg_next(nlh, &remaining);
     }
-    if (remaining != 0)
-        return core::errc::protocol;
     return {};
 }
 
@@ -182,7 +232,7 @@ std::error_code nsid_client::transact(std::span<const std::byte> request, std::u
 {
     if (mnl_socket_sendto(socket_, request.data(), request.size()) < 0)
         return last_error();
-    std::array<std::byte, receive_chunk> buf;
+    alignas(nlmsghdr) std::array<std::byte, receive_chunk> buf;
     // Replies to earlier requests cannot be pending (each transact reads its own to the end),
     // but skip any message whose seq is not ours rather than trust that.
     for (;;)
@@ -305,7 +355,7 @@ int nsid_monitor::fd() const noexcept
 nsid_monitor::batch nsid_monitor::drain()
 {
     batch out;
-    std::array<std::byte, receive_chunk> buf;
+    alignas(nlmsghdr) std::array<std::byte, receive_chunk> buf;
     for (;;)
     {
         const auto n = ::recv(fd(), buf.data(), buf.size(), MSG_DONTWAIT);

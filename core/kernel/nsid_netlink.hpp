@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <system_error>
 #include <vector>
 
@@ -31,6 +32,7 @@ struct nsid_datagram
 {
     std::vector<nsid_message> messages;
     int error = 0;            // errno from an NLMSG_ERROR with a non-zero code
+    std::string extack;       // the kernel's reason in an NLMSG_ERROR (NLMSGERR_ATTR_MSG)
     bool acked = false;       // an NLMSG_ERROR with code 0
     bool done = false;        // NLMSG_DONE ended a dump
     bool interrupted = false; // NLM_F_DUMP_INTR: the table changed during the dump
@@ -41,7 +43,8 @@ std::size_t build_getnsid_by_fd(std::span<std::byte> buf, std::uint32_t seq, int
 std::size_t build_getnsid_by_nsid(std::span<std::byte> buf, std::uint32_t seq, nsid_t nsid);
 std::size_t build_nsid_dump(std::span<std::byte> buf, std::uint32_t seq);
 
-// Walks every message of one datagram. Returns errc::protocol for malformed bytes.
+// Walks every message of one datagram, whatever its bytes. Returns errc::protocol for malformed
+// ones. `bytes` starts 4-byte aligned, as a receive buffer declared alignas(nlmsghdr) does.
 std::error_code parse_nsid_datagram(std::span<const std::byte> bytes, nsid_datagram& out);
 
 // A request/reply rtnetlink socket (no multicast groups), blocking, for GETNSID.

@@ -3,6 +3,7 @@
 // with libmnl, laid out as the kernel sends them).
 #include <array>
 #include <cerrno>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <linux/net_namespace.h>
@@ -451,4 +452,103 @@ TEST_CASE("parse_nsid_datagram of an empty datagram reads nothing")
     nsid_datagram out;
     CHECK_FALSE(parse_nsid_datagram({}, out));
     CHECK(out.messages.empty());
+}
+
+// ---- Extended acks, as captured from Linux (tests/fuzz/corpus/fuzz_netlink) ---------------
+
+// RTM_NEWNSID for a namespace that has an nsid already, with NETLINK_EXT_ACK: the request is
+// copied after the nlmsgerr, then NLMSGERR_ATTR_MSG and NLMSGERR_ATTR_OFFS.
+alignas(nlmsghdr) constexpr std::array<unsigned char, 108> extack_already_has = {
+    0x6c, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x02, 0xed, 0x03, 0x00, 0x00, 0xc7, 0x60, 0x10, 0x8f,
+    0xef, 0xff, 0xff, 0xff, 0x24, 0x00, 0x00, 0x00, 0x58, 0x00, 0x05, 0x00, 0xed, 0x03, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x03, 0x00, 0x06, 0x00, 0x00, 0x00,
+    0x08, 0x00, 0x01, 0x00, 0x06, 0x00, 0x00, 0x00, 0x2b, 0x00, 0x01, 0x00, 0x50, 0x65, 0x65, 0x72,
+    0x20, 0x6e, 0x65, 0x74, 0x6e, 0x73, 0x20, 0x61, 0x6c, 0x72, 0x65, 0x61, 0x64, 0x79, 0x20, 0x68,
+    0x61, 0x73, 0x20, 0x61, 0x20, 0x6e, 0x73, 0x69, 0x64, 0x20, 0x61, 0x73, 0x73, 0x69, 0x67, 0x6e,
+    0x65, 0x64, 0x00, 0x00, 0x08, 0x00, 0x02, 0x00, 0x14, 0x00, 0x00, 0x00,
+};
+
+// The same refusal for an nsid in use, with NETLINK_CAP_ACK too: no copy of the request.
+alignas(nlmsghdr) constexpr std::array<unsigned char, 84> extack_in_use_capped = {
+    0x54, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x03, 0xee, 0x03, 0x00, 0x00, 0x43, 0x59,
+    0xe2, 0xf1, 0xef, 0xff, 0xff, 0xff, 0x24, 0x00, 0x00, 0x00, 0x58, 0x00, 0x05, 0x00,
+    0xee, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x27, 0x00, 0x01, 0x00, 0x54, 0x68,
+    0x65, 0x20, 0x73, 0x70, 0x65, 0x63, 0x69, 0x66, 0x69, 0x65, 0x64, 0x20, 0x6e, 0x73,
+    0x69, 0x64, 0x20, 0x69, 0x73, 0x20, 0x61, 0x6c, 0x72, 0x65, 0x61, 0x64, 0x79, 0x20,
+    0x75, 0x73, 0x65, 0x64, 0x00, 0x00, 0x08, 0x00, 0x02, 0x00, 0x1c, 0x00, 0x00, 0x00,
+};
+
+TEST_CASE("parse_nsid_datagram reads the kernel's reason from an extended ack")
+{
+    SUBCASE("after the copy of the request")
+    {
+        const auto out = parsed(std::as_bytes(std::span{extack_already_has}));
+        CHECK(out.error == EEXIST);
+        CHECK(out.extack == "Peer netns already has a nsid assigned");
+    }
+    SUBCASE("capped: right after the nlmsgerr")
+    {
+        const auto out = parsed(std::as_bytes(std::span{extack_in_use_capped}));
+        CHECK(out.error == EEXIST);
+        CHECK(out.extack == "The specified nsid is already used");
+    }
+    SUBCASE("none without NLM_F_ACK_TLVS")
+    {
+        datagram d;
+        d.error(5, -EEXIST);
+        CHECK(parsed(d.bytes()).extack.empty());
+    }
+}
+
+// ---- Found by fuzz_netlink (tests/fuzz/corpus/fuzz_netlink/regression-*) -----------------
+
+TEST_CASE("parse_nsid_datagram refuses a message length of 2 GiB or more")
+{
+    // mnl_nlmsg_ok() compares nlmsg_len as a signed int, so 0xffffff8b passed as -117, and
+    // mnl_nlmsg_next() then stepped 4 GiB past the buffer.
+    alignas(nlmsghdr) std::array<unsigned char, 16> bytes;
+    bytes.fill(0xff);
+    bytes[0] = 0x8b;
+    nsid_datagram out;
+    CHECK(parse_nsid_datagram(std::as_bytes(std::span{bytes}), out) == errc::protocol);
+}
+
+TEST_CASE("parse_nsid_datagram refuses a last message whose padding is missing")
+{
+    // libmnl walks attributes up to the aligned end of a message: 3 bytes past a datagram
+    // that ends unpadded.
+    datagram d;
+    auto* nlh = d.nsid(RTM_NEWNSID, 0, 1);
+    const auto whole = d.bytes();
+    nlh->nlmsg_len = 25;
+    nsid_datagram out;
+    CHECK(parse_nsid_datagram(whole.first(25), out) == errc::protocol);
+}
+
+TEST_CASE("parse_nsid_datagram refuses an NLMSG_ERROR code that is no errno")
+{
+    // -INT_MIN overflows (UBSan); a positive code or one below -4095 is no errno either.
+    for (const int code : {INT_MIN, -4096, 1, INT_MAX})
+    {
+        CAPTURE(code);
+        datagram d;
+        d.error(5, code);
+        nsid_datagram out;
+        CHECK(parse_nsid_datagram(d.bytes(), out) == errc::protocol);
+    }
+    datagram d;
+    d.error(5, -4095);
+    CHECK(parsed(d.bytes()).error == 4095);
+}
+
+TEST_CASE("parse_nsid_datagram refuses a negative nsid other than NETNSA_NSID_NOT_ASSIGNED")
+{
+    for (const std::int32_t nsid : {-2, static_cast<std::int32_t>(0xcaffffff), INT32_MIN})
+    {
+        CAPTURE(nsid);
+        datagram d;
+        d.nsid(RTM_NEWNSID, 0, nsid);
+        nsid_datagram out;
+        CHECK(parse_nsid_datagram(d.bytes(), out) == errc::protocol);
+    }
 }
