@@ -25,11 +25,6 @@ namespace
 
 namespace kernel = core::kernel;
 
-response json_response(unsigned status, std::string body)
-{
-    return {status, "application/json", std::move(body), {}, {}};
-}
-
 // The one table from a kernel failure to an HTTP problem; anything else is operation-failed.
 struct failure_mapping
 {

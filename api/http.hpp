@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,7 +32,27 @@ struct response
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers; // beyond Content-Type/Length
     std::string audit_name; // the namespace an admin request was about (logged, not sent)
+    // A body shared with the cache that made it (the list of every entry); when set, it is the
+    // body and `body` is empty.
+    std::shared_ptr<const std::string> shared_body;
+
+    std::string_view payload() const noexcept { return shared_body ? *shared_body : body; }
 };
+
+// An answer with a body of that media type.
+inline response make_response(unsigned status, std::string content_type, std::string body)
+{
+    response r;
+    r.status = status;
+    r.content_type = std::move(content_type);
+    r.body = std::move(body);
+    return r;
+}
+
+inline response json_response(unsigned status, std::string body)
+{
+    return make_response(status, "application/json", std::move(body));
+}
 
 // Work that must not run on the loop (it blocks, or changes a thread's namespaces). The
 // transport runs `work` on a worker thread of the given pool, then runs what it returns on the

@@ -4,42 +4,63 @@
 
 namespace netnsd::api
 {
+namespace
+{
+
+constexpr std::string_view prefix = "{\"namespaces\":";
+
+} // namespace
 
 list_cache::list_cache(const core::registry& model, std::string netns_dir)
     : model_(model), netns_dir_(std::move(netns_dir))
 {
 }
 
-const std::string& list_cache::entries_json()
+void list_cache::refresh()
 {
-    if (generation_ != model_.generation())
+    const bool entries_changed = generation_ != model_.generation();
+    if (body_ && !entries_changed && revision_ == model_.revision())
+        return;
+    const auto revision = std::to_string(model_.revision());
+    std::string out;
+    out.reserve(prefix.size() + entries_size_ + revision.size() + 256);
+    out.append(prefix);
+    if (entries_changed || !body_)
     {
-        // One entry at a time: no tree of thousands of objects, whose freed nodes glibc keeps
-        // (the list body itself is the only large allocation).
-        std::string out;
-        out.reserve(entries_.size() + 256);
+        // One entry at a time: no tree of thousands of objects, whose freed nodes glibc keeps.
         out.push_back('[');
+        bool first = true;
         for (const auto& item : model_.slots())
         {
-            if (out.size() > 1)
+            if (!first)
                 out.push_back(',');
+            first = false;
             out.append(dump(to_json(model_.to_entry(item), netns_dir_)));
         }
         out.push_back(']');
-        entries_ = std::move(out);
-        generation_ = model_.generation();
+        entries_size_ = out.size() - prefix.size();
     }
-    return entries_;
+    else
+    {
+        // Only the revision moved (an event about an unnamed namespace): the same entries.
+        out.append(*body_, prefix.size(), entries_size_);
+    }
+    out.append(",\"revision\":").append(revision).push_back('}');
+    body_ = std::make_shared<const std::string>(std::move(out));
+    generation_ = model_.generation();
+    revision_ = model_.revision();
 }
 
-std::string list_cache::list_body()
+std::string_view list_cache::entries_json()
 {
-    const auto& entries = entries_json();
-    std::string body;
-    body.reserve(entries.size() + 48);
-    body.append("{\"namespaces\":").append(entries).append(",\"revision\":");
-    body.append(std::to_string(model_.revision())).append("}");
-    return body;
+    refresh();
+    return std::string_view(*body_).substr(prefix.size(), entries_size_);
+}
+
+std::shared_ptr<const std::string> list_cache::list_body()
+{
+    refresh();
+    return body_;
 }
 
 } // namespace netnsd::api

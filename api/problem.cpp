@@ -82,7 +82,7 @@ response problem(problem_type type, std::string detail, std::string_view instanc
     body["detail"] = std::move(detail);
     if (!instance.empty())
         body["instance"] = std::string(instance);
-    return {r.status, "application/problem+json", dump(body), {}, {}};
+    return make_response(r.status, "application/problem+json", dump(body));
 }
 
 } // namespace netnsd::api

@@ -19,13 +19,6 @@ namespace netnsd::api
 namespace
 {
 
-constexpr std::string_view json_type = "application/json";
-
-response json_response(unsigned status, std::string body)
-{
-    return {status, std::string(json_type), std::move(body), {}, {}};
-}
-
 response not_allowed(std::string_view allow)
 {
     auto r =
@@ -105,7 +98,7 @@ router::outcome router::dispatch(const request& req, bool is_upgrade,
     }
     catch (...)
     {
-        return response{500, "text/plain", "internal error\n", {}, {}};
+        return make_response(500, "text/plain", "internal error\n");
     }
 }
 
@@ -330,7 +323,9 @@ router::outcome router::events(const request& req, bool is_upgrade)
 
 response router::list_netns()
 {
-    return json_response(200, lists_.list_body());
+    auto r = json_response(200, {});
+    r.shared_body = lists_.list_body();
+    return r;
 }
 
 response router::get_netns(const std::string& name)
@@ -388,12 +383,12 @@ response router::render_metrics() const
         in.stream_dropped[static_cast<std::size_t>(why)] = hub_.dropped(why);
     in.exec_running = admin_ == nullptr ? 0 : admin_->running_execs();
     in.process = read_process_stats();
-    return {200, std::string(metrics::content_type), metrics_->render(in), {}, {}};
+    return make_response(200, std::string(metrics::content_type), metrics_->render(in));
 }
 
 response router::serve_asset(const asset& a) const
 {
-    return {200, std::string(media_type(a.route)), std::string(a.bytes), {}, {}};
+    return make_response(200, std::string(media_type(a.route)), std::string(a.bytes));
 }
 
 } // namespace netnsd::api

@@ -254,7 +254,7 @@ subscription::message subscription::control(std::string_view type, std::string j
 
 void subscription::push_snapshot(std::vector<message>& out)
 {
-    const auto& entries = hub_.lists().entries_json();
+    const auto entries = hub_.lists().entries_json();
     std::string body;
     body.reserve(entries.size() + 64);
     body.append("{\"namespaces\":").append(entries).append(",\"revision\":");

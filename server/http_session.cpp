@@ -206,14 +206,16 @@ void http_session::answer(api::response&& res, bool keep_alive, unsigned version
     for (auto& [name, value] : res.headers)
         response_.set(name, value);
     response_.keep_alive(keep_alive && !closing_);
+    body_ = res.shared_body ? std::move(res.shared_body)
+                            : std::make_shared<const std::string>(std::move(res.body));
     if (head)
     {
         // HEAD: the length of the body a GET would get, and no body.
-        response_.content_length(res.body.size());
+        response_.content_length(body_->size());
     }
     else
     {
-        response_.body() = std::move(res.body);
+        response_.body() = {body_->data(), body_->size()};
         response_.prepare_payload();
     }
     do_write();

@@ -15,6 +15,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/span_body.hpp>
 #include <boost/beast/http/string_body.hpp>
 
 #include "api/router.hpp"
@@ -63,7 +64,10 @@ private:
     client_stream stream_;
     boost::beast::flat_buffer buffer_;
     std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
-    boost::beast::http::response<boost::beast::http::string_body> response_;
+    // The response in flight, whose body spans body_: the router's own string, or one shared
+    // with the list cache (sent without a copy).
+    boost::beast::http::response<boost::beast::http::span_body<const char>> response_;
+    std::shared_ptr<const std::string> body_;
     api::router& router_;
     api::stream_hub& hub_;
     session_set& sessions_;

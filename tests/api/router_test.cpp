@@ -105,13 +105,37 @@ struct fixture
         req.method = std::move(method);
         req.target = std::move(target);
         req.has_body = has_body;
-        return routes.handle(req);
+        auto res = routes.handle(req);
+        // The checks below read `body`; a shared body is the same bytes.
+        if (res.shared_body)
+            res.body = *std::exchange(res.shared_body, nullptr);
+        return res;
     }
 
     response get(std::string target) { return call("GET", std::move(target)); }
 };
 
 } // namespace
+
+TEST_CASE_FIXTURE(fixture, "the list is sent from the cache's bytes, shared, never copied")
+{
+    model.apply_probe("a", live(1), at_ms(1000));
+    request req;
+    req.method = "GET";
+    req.target = "/api/v1/netns";
+    const auto first = routes.handle(req);
+    const auto second = routes.handle(req);
+    REQUIRE(first.shared_body);
+    CHECK(first.body.empty());
+    CHECK(first.payload() == *first.shared_body);
+    CHECK(second.shared_body == first.shared_body);
+    // A change makes new bytes; the response already out keeps its own.
+    model.apply_probe("b", live(2), at_ms(1000));
+    const auto third = routes.handle(req);
+    CHECK(third.shared_body != first.shared_body);
+    CHECK(first.shared_body->find(R"("name":"b")") == std::string::npos);
+    CHECK(third.shared_body->find(R"("name":"b")") != std::string::npos);
+}
 
 TEST_CASE_FIXTURE(fixture, "a GET of /api/v1/netns on an empty model lists nothing at revision 0")
 {
@@ -606,7 +630,7 @@ TEST_CASE("an entry shows the same path in the list and alone when the dir has a
     list_req.target = "/api/v1/netns";
     request one_req = list_req;
     one_req.target = "/api/v1/netns/a";
-    const auto list = json::parse(routes.handle(list_req).body, nullptr, false);
+    const auto list = json::parse(routes.handle(list_req).payload(), nullptr, false);
     const auto one = json::parse(routes.handle(one_req).body, nullptr, false);
     REQUIRE_FALSE(list.is_discarded());
     REQUIRE_FALSE(one.is_discarded());
