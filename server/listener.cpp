@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <memory>
+#include <optional>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,7 +10,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-#include <boost/system/system_error.hpp>
 
 #include "core/log.hpp"
 
@@ -25,9 +25,29 @@ using unix_socket = asio::local::stream_protocol;
 namespace
 {
 
+[[noreturn]] void fail(const boost::system::error_code& ec, const char* what)
+{
+    throw listen_error(std::string(what) + ": " + ec.message());
+}
+
 [[noreturn]] void fail(int error, const char* what)
 {
-    throw boost::system::system_error(error, boost::system::system_category(), what);
+    fail(boost::system::error_code(error, boost::system::system_category()), what);
+}
+
+void check(const boost::system::error_code& ec, const char* what)
+{
+    if (ec)
+        fail(ec, what);
+}
+
+// lstat(2); nullopt (errno set) when it fails.
+std::optional<struct stat> lstat_of(const std::string& path)
+{
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0)
+        return std::nullopt;
+    return st;
 }
 
 tcp::endpoint resolve(asio::io_context& ioc, const listen_address& where)
@@ -38,7 +58,9 @@ tcp::endpoint resolve(asio::io_context& ioc, const listen_address& where)
         return {address, where.port};
     // A host name such as "localhost": the first address it resolves to.
     tcp::resolver resolver(ioc);
-    const auto results = resolver.resolve(where.host, std::to_string(where.port));
+    const auto results = resolver.resolve(where.host, std::to_string(where.port), ec);
+    if (ec || results.empty())
+        fail(ec ? ec : asio::error::host_not_found, "resolve");
     return results.begin()->endpoint();
 }
 
@@ -46,16 +68,14 @@ tcp::endpoint resolve(asio::io_context& ioc, const listen_address& where)
 // a process that died), which is removed. A live socket or any other file is an error.
 void clear_stale_socket(asio::io_context& ioc, const std::string& path)
 {
-    struct stat st
-    {
-    };
-    if (::lstat(path.c_str(), &st) != 0)
+    const auto st = lstat_of(path);
+    if (!st)
     {
         if (errno == ENOENT)
             return;
         fail(errno, "stat");
     }
-    if (!S_ISSOCK(st.st_mode))
+    if (!S_ISSOCK(st->st_mode))
         fail(EEXIST, "a file that is not a socket is in the way");
     unix_socket::socket probe(ioc);
     boost::system::error_code ec;
@@ -63,7 +83,7 @@ void clear_stale_socket(asio::io_context& ioc, const std::string& path)
     if (!ec)
         fail(EADDRINUSE, "another process serves on it");
     if (ec != asio::error::connection_refused)
-        fail(ec.value(), "connect");
+        fail(ec, "connect");
     if (::unlink(path.c_str()) != 0 && errno != ENOENT)
         fail(errno, "unlink the stale socket");
 }
@@ -75,35 +95,45 @@ listener::listener(asio::io_context& ioc, const listen_address& where, api::rout
     : acceptor_(ioc), retry_(ioc), where_(where), router_(router), hub_(hub), sessions_(sessions),
       workers_(workers)
 {
+    // Error codes, not Asio's exceptions: the message names the step, without source locations.
+    boost::system::error_code ec;
     if (where.is_unix())
     {
         clear_stale_socket(ioc, where.path);
         const stream_protocol::endpoint endpoint{unix_socket::endpoint(where.path)};
-        acceptor_.open(endpoint.protocol());
-        acceptor_.bind(endpoint);
+        acceptor_.open(endpoint.protocol(), ec);
+        check(ec, "socket");
+        acceptor_.bind(endpoint, ec);
+        check(ec, "bind");
         // Before listen(): until then a connect is refused, so no client ever sees the socket
         // with the umask's mode.
-        struct stat st
-        {
-        };
-        if (::chmod(where.path.c_str(), 0660) != 0 || ::stat(where.path.c_str(), &st) != 0)
+        const auto st =
+            ::chmod(where.path.c_str(), 0660) == 0 ? lstat_of(where.path) : std::nullopt;
+        if (!st)
         {
             const int error = errno;
             ::unlink(where.path.c_str());
             fail(error, "chmod");
         }
-        socket_inode_ = st.st_ino;
+        socket_inode_ = st->st_ino;
     }
     else
     {
         const auto endpoint = resolve(ioc, where);
-        acceptor_.open(stream_protocol::endpoint(endpoint).protocol());
-        acceptor_.set_option(asio::socket_base::reuse_address(true));
+        acceptor_.open(stream_protocol::endpoint(endpoint).protocol(), ec);
+        check(ec, "socket");
+        acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+        check(ec, "SO_REUSEADDR");
         if (endpoint.address().is_v6())
-            acceptor_.set_option(asio::ip::v6_only(true));
-        acceptor_.bind(stream_protocol::endpoint(endpoint));
+        {
+            acceptor_.set_option(asio::ip::v6_only(true), ec);
+            check(ec, "IPV6_V6ONLY");
+        }
+        acceptor_.bind(stream_protocol::endpoint(endpoint), ec);
+        check(ec, "bind");
     }
-    acceptor_.listen(asio::socket_base::max_listen_connections);
+    acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    check(ec, "listen");
 }
 
 listener::~listener()
@@ -142,10 +172,9 @@ void listener::stop()
 void listener::remove_socket_file()
 {
     // Only the file this listener bound: another netnsd may have replaced it since.
-    struct stat st
-    {
-    };
-    if (socket_inode_ != 0 && ::lstat(where_.path.c_str(), &st) == 0 && st.st_ino == socket_inode_)
+    if (socket_inode_ == 0)
+        return;
+    if (const auto st = lstat_of(where_.path); st && st->st_ino == socket_inode_)
         ::unlink(where_.path.c_str());
     socket_inode_ = 0;
 }

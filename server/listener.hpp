@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 
 #include <boost/asio/basic_socket_acceptor.hpp>
@@ -23,6 +24,14 @@
 namespace netnsd::server
 {
 
+// Why an address cannot be served: the step that failed and the error ("bind: Address already
+// in use").
+class listen_error : public std::runtime_error
+{
+public:
+    using std::runtime_error::runtime_error;
+};
+
 class listener
 {
 public:
@@ -30,8 +39,7 @@ public:
     // After a failed accept (EMFILE, ENFILE, ENOBUFS), wait this long before the next one.
     static constexpr std::chrono::milliseconds accept_backoff{100};
 
-    // Binds and listens. Throws boost::system::system_error when the address cannot be used
-    // (start-up only).
+    // Binds and listens. Throws listen_error when the address cannot be used (start-up only).
     listener(boost::asio::io_context& ioc, const listen_address& where, api::router& router,
              api::stream_hub& hub, session_set& sessions, worker_pools& workers);
     ~listener();

@@ -19,7 +19,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/system/system_error.hpp>
 
 #include "core/log.hpp"
 #include "core/monitor.hpp"
@@ -123,7 +122,8 @@ int main(int argc, char** argv)
     }
     catch (const std::exception& e)
     {
-        core::log::error(e.what());
+        core::log::error("cannot use the admin token file",
+                         {{"token_file", cfg.token_file}, {"error", e.what()}});
         return EXIT_FAILURE;
     }
     core::log::info(token.created ? "created the admin token" : "read the admin token",
@@ -145,7 +145,7 @@ int main(int argc, char** argv)
             listeners.push_back(
                 std::make_unique<server::listener>(ioc, where, router, hub, sessions, workers));
         }
-        catch (const boost::system::system_error& e)
+        catch (const server::listen_error& e)
         {
             core::log::error("cannot listen", {{"listen", where.to_string()}, {"error", e.what()}});
             return EXIT_FAILURE;

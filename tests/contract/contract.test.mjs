@@ -169,10 +169,14 @@ async function startDaemon(extraArgs = []) {
     token = readFileSync(TOKEN_FILE, 'utf8').trim();
 }
 
-// Stops the daemon if it runs (SIGKILL: for the `after` hooks).
-function killDaemon() {
-    if (daemon && daemon.exitCode === null && daemon.signalCode === null)
+// Stops the daemon if it runs (SIGKILL: for the `after` hooks), and waits until it has gone, so
+// that the next suite's daemon finds the port free.
+async function killDaemon() {
+    if (daemon && daemon.exitCode === null && daemon.signalCode === null) {
+        const exited = once(daemon, 'exit');
         daemon.kill('SIGKILL');
+        await exited;
+    }
 }
 
 // What a daemon that has just started shows, before anything changes: its revision, and its
@@ -1071,10 +1075,10 @@ describe('the admin API', () => {
                            '--etc-netns-dir', ETC_NETNS_DIR]);
     });
 
-    after(() => {
+    after(async () => {
         for (const child of children)
             child.kill('SIGKILL');
-        killDaemon();
+        await killDaemon();
     });
 
     test('the token file is 0600 with 64 hex digits, and is never logged', () => {

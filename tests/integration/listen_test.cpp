@@ -45,9 +45,7 @@ TEST_CASE("netnsd serves TCP and a Unix socket at once, audits the Unix peer, re
     REQUIRE(d.ready());
     const auto local = unix_endpoint();
 
-    struct stat st
-    {
-    };
+    struct stat st = {};
     REQUIRE(::stat(socket_path.c_str(), &st) == 0);
     CHECK(S_ISSOCK(st.st_mode));
     CHECK((st.st_mode & 07777) == 0660);

@@ -33,8 +33,8 @@ void add_live(core::registry& model, const std::string& name, std::uint64_t ino,
 class running_server
 {
 public:
-    // Listens on `where`: by default 127.0.0.1 with a port the kernel picks. Throws what the
-    // listener throws when the address cannot be used.
+    // Listens on `where`: by default 127.0.0.1 with a port the kernel picks. Throws
+    // server::listen_error when the address cannot be used.
     explicit running_server(const server::listen_address& where = {"127.0.0.1", 0, {}});
     // Stops the server if the test did not (with the backstop; see stop()).
     ~running_server();

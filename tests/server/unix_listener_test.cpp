@@ -12,10 +12,10 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/system/system_error.hpp>
 #include <doctest/doctest.h>
 
 #include "server/connection.hpp"
+#include "server/listener.hpp"
 
 #include "running_server.hpp"
 #include "support/http_client.hpp"
@@ -70,9 +70,7 @@ int bind_socket(const std::string& path, bool listening)
 
 bool is_socket(const std::string& path, mode_t* mode = nullptr)
 {
-    struct stat st
-    {
-    };
+    struct stat st = {};
     if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode))
         return false;
     if (mode != nullptr)
@@ -129,7 +127,7 @@ TEST_CASE("a live Unix socket or another kind of file at the path is left alone"
         const auto path = dir / "live.sock";
         const int live = bind_socket(path, true);
         REQUIRE(live >= 0);
-        CHECK_THROWS_AS(running_server(unix_address(path)), boost::system::system_error);
+        CHECK_THROWS_AS(running_server(unix_address(path)), server::listen_error);
         CHECK(is_socket(path));
         // Still the other process's: a connect reaches its backlog.
         server::listen_address where = unix_address(path);
@@ -140,7 +138,7 @@ TEST_CASE("a live Unix socket or another kind of file at the path is left alone"
     {
         const auto path = dir / "file";
         std::ofstream(path) << "keep me";
-        CHECK_THROWS_AS(running_server(unix_address(path)), boost::system::system_error);
+        CHECK_THROWS_AS(running_server(unix_address(path)), server::listen_error);
         std::ifstream in(path);
         std::string text;
         std::getline(in, text);
@@ -149,7 +147,7 @@ TEST_CASE("a live Unix socket or another kind of file at the path is left alone"
     SUBCASE("a directory that does not exist")
     {
         CHECK_THROWS_AS(running_server(unix_address(dir / "missing/netnsd.sock")),
-                        boost::system::system_error);
+                        server::listen_error);
     }
 }
 
