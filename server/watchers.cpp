@@ -82,13 +82,18 @@ void watchers::on_mounts(boost::system::error_code ec)
 {
     if (stopped_ || ec == asio::error::operation_aborted)
         return;
+    // Wait again first, then look. mountinfo reports a change once per poll (the poll itself
+    // marks it seen), and arming the wait polls the fd (asio's EPOLL_CTL_MOD): a change made
+    // while we looked would be marked seen by that poll and never reported, leaving a new
+    // bind mount stale until some later mount. Armed first, such a change is either before
+    // the look below, which sees it, or after the arming, which reports it.
+    do_wait_mounts();
     if (monitor_.on_mounts_changed() && !verify_pending_)
     {
         verify_pending_ = true;
         verify_.expires_after(verify_delay);
         verify_.async_wait([this](boost::system::error_code timer_ec) { on_verify(timer_ec); });
     }
-    do_wait_mounts();
 }
 
 void watchers::on_verify(boost::system::error_code ec)

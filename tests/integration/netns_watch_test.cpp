@@ -1,14 +1,17 @@
 // netnsd follows /run/netns on a real kernel: `ip` changes things, the API must agree.
 #include <fcntl.h>
 #include <fstream>
+#include <poll.h>
 #include <signal.h>
 #include <string>
+#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <doctest/doctest.h>
 
+#include "support/netns_ops.hpp"
 #include "support/oracle.hpp"
 #include "support/process.hpp"
 
@@ -304,6 +307,53 @@ TEST_CASE("an inotify queue overflow still converges")
         },
         5s));
     CHECK(d.log().find(R"(rescan: reason="inotify queue overflow")") != std::string::npos);
+}
+
+TEST_CASE("a bind mount made while netnsd re-checks its stale entries is not missed")
+{
+    // /proc/self/mountinfo reports a change once per poll, and arming the next wait polls it:
+    // a mount made while netnsd re-probes its stale entries after the previous change must
+    // still be seen (found by bench/soak: a name ip had just made stayed stale). Thousands of
+    // placeholders make that pass long; the victim sorts first, so netnsd opening it (IN_OPEN)
+    // says the pass has begun, and the mount lands during the rest of it.
+    constexpr int placeholders = 5000;
+    touch("/run/netns/a-victim");
+    for (int i = 0; i < placeholders; ++i)
+        touch("/run/netns/z" + std::to_string(i));
+    run_ok({"ip", "netns", "add", "source"});
+    started s;
+    REQUIRE(eventually(
+        [&]
+        {
+            const auto all = api_netns(s.d.where());
+            return all && all->size() == placeholders + 2;
+        },
+        5s));
+
+    const int opens = ::inotify_init1(IN_CLOEXEC);
+    REQUIRE(opens >= 0);
+    REQUIRE(::inotify_add_watch(opens, "/run/netns", IN_OPEN) >= 0);
+    // One mount change, no other: the pass over the stale entries starts.
+    REQUIRE(create_netns("trigger"));
+    bool pass_began = false;
+    alignas(inotify_event) char buf[64 * 1024];
+    while (!pass_began)
+    {
+        pollfd p{opens, POLLIN, 0};
+        REQUIRE(::poll(&p, 1, 5000) == 1);
+        const auto n = ::read(opens, buf, sizeof buf);
+        REQUIRE(n > 0);
+        for (long at = 0; at < n;)
+        {
+            const auto* ev = reinterpret_cast<const inotify_event*>(buf + at);
+            pass_began = pass_began || (ev->len > 0 && std::string(ev->name) == "a-victim");
+            at += static_cast<long>(sizeof(inotify_event) + ev->len);
+        }
+    }
+    REQUIRE(::mount("/run/netns/source", "/run/netns/a-victim", nullptr, MS_BIND, nullptr) == 0);
+    ::close(opens);
+    // Nothing else changes the mount table from here on: only that one change can tell.
+    CHECK(eventually([&] { return shows(s.d, "a-victim", {"live", std::nullopt}); }, within));
 }
 
 TEST_CASE("SIGTERM stops netnsd with exit code 0")
