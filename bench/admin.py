@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import platform
+import re
 import signal
 import statistics
 import subprocess
@@ -15,7 +16,7 @@ import sys
 import threading
 import time
 
-from benchlib import percentile
+from benchlib import BenchError, die_with_parent, percentile
 
 TOKEN_FILE = "/run/netnsd-bench/token"
 PORT = 9321
@@ -24,8 +25,8 @@ PORT = 9321
 class Client:
     """One keep-alive connection with the admin token."""
 
-    def __init__(self, token):
-        self.conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+    def __init__(self, token, port=PORT):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         self.headers = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
 
     def call(self, method, path, body=None):
@@ -36,37 +37,45 @@ class Client:
         return r.status, data
 
 
-def start_netnsd(binary):
-    proc = subprocess.Popen([binary, "--listen=127.0.0.1:%d" % PORT, "--token-file=" + TOKEN_FILE,
-                             "--enable-exec", "--log-level=warn"],
-                            stderr=subprocess.DEVNULL)
+def netnsd_command(binary, port=PORT):
+    return [binary, "--listen=127.0.0.1:%d" % port, "--token-file=" + TOKEN_FILE,
+            "--enable-exec", "--log-level=warn"]
+
+
+def start_netnsd(binary, port=PORT, log=subprocess.DEVNULL):
+    proc = subprocess.Popen(netnsd_command(binary, port), stdout=log, stderr=log,
+                            preexec_fn=die_with_parent)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
-            c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
             c.request("GET", "/healthz")
             if c.getresponse().status == 200:
                 return proc
         except OSError:
             time.sleep(0.01)
     proc.kill()
-    sys.exit("netnsd did not start")
+    raise BenchError("netnsd did not start")
 
 
-def api_churn(token, n, clients):
-    """n creates then n deletes through the API, split over `clients` threads."""
-    names = ["api%05d" % i for i in range(n)]
+def api_churn(token, n, clients, port=PORT, prefix="api"):
+    """n creates then n deletes through the API, split over `clients` threads. Returns the wall
+    time of each half, the errors, and each request's time (s) per half."""
+    names = ["%s%05d" % (prefix, i) for i in range(n)]
     errors = []
+    latency = {"POST": [], "DELETE": []}
 
     def run(method, part):
-        c = Client(token)
+        c = Client(token, port)
         for name in part:
+            t0 = time.perf_counter()
             if method == "POST":
                 status, _ = c.call("POST", "/api/v1/netns", {"name": name})
                 ok = status == 201
             else:
                 status, _ = c.call("DELETE", "/api/v1/netns/" + name)
                 ok = status == 200
+            latency[method].append(time.perf_counter() - t0)  # list.append is atomic
             if not ok:
                 errors.append((method, name, status))
 
@@ -82,33 +91,51 @@ def api_churn(token, n, clients):
 
     create = phase("POST")
     delete = phase("DELETE")
-    return create, delete, errors
+    return create, delete, errors, latency["POST"], latency["DELETE"]
 
 
-def ip_churn(n):
-    adds = "".join("ip netns add ip%05d\n" % i for i in range(n))
-    dels = "".join("ip netns del ip%05d\n" % i for i in range(n))
+def timed_shell_loop(verb, names):
+    """`ip netns VERB NAME` for each name, one process each, in one bash script that notes
+    bash's clock around each (a builtin: no process of its own). Returns (wall s, [s per op])."""
+    script = "".join('s=$EPOCHREALTIME; ip netns %s %s; echo "$s $EPOCHREALTIME"\n' % (verb, n)
+                     for n in names)
     t0 = time.perf_counter()
-    subprocess.run(["sh", "-e", "-c", adds], check=True)
-    create = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    subprocess.run(["sh", "-e", "-c", dels], check=True)
-    return create, time.perf_counter() - t0
+    out = subprocess.run(["bash", "-e", "-c", script], check=True, stdout=subprocess.PIPE,
+                         text=True).stdout
+    wall = time.perf_counter() - t0
+    each = [float(b) - float(a) for a, b in (line.split() for line in out.splitlines())]
+    return wall, each
 
 
-def floor_churn(mkns, n):
-    t0 = time.perf_counter()
-    subprocess.run([mkns, "add", "/run/netns", "floor", str(n)], check=True,
-                   stdout=subprocess.DEVNULL)
-    create = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    subprocess.run([mkns, "del", "/run/netns", "floor", str(n)], check=True,
-                   stdout=subprocess.DEVNULL)
-    return create, time.perf_counter() - t0
+def ip_churn(n, prefix="ip"):
+    """`ip netns add` for n names, then `ip netns del`. Returns (create s, delete s, add
+    latencies, del latencies)."""
+    names = ["%s%05d" % (prefix, i) for i in range(n)]
+    create, adds = timed_shell_loop("add", names)
+    delete, dels = timed_shell_loop("del", names)
+    return create, delete, adds, dels
 
 
-def exec_latency(token, runs):
-    c = Client(token)
+MKNS_LINE = re.compile(r"median ([0-9.]+) ms, p99 ([0-9.]+) ms")
+
+
+def floor_churn(mkns, n, prefix="floor"):
+    """mkns add then del of n names. Returns (create s, delete s, (median, p99) ms of one add,
+    the same of one del), the per-op figures from mkns's own report."""
+    per_op = []
+    walls = []
+    for verb in ("add", "del"):
+        t0 = time.perf_counter()
+        out = subprocess.run([mkns, verb, "/run/netns", prefix, str(n)], check=True,
+                             stdout=subprocess.PIPE, text=True).stdout
+        walls.append(time.perf_counter() - t0)
+        m = MKNS_LINE.search(out)
+        per_op.append((float(m.group(1)), float(m.group(2))) if m else (None, None))
+    return walls[0], walls[1], per_op[0], per_op[1]
+
+
+def exec_latency(token, runs, port=PORT):
+    c = Client(token, port)
     status, _ = c.call("POST", "/api/v1/netns", {"name": "execbox"})
     assert status == 201, status
     api, ip, nsenter = [], [], []
@@ -143,9 +170,9 @@ def main():
     proc = start_netnsd(a.netnsd)
     try:
         token = open(TOKEN_FILE).read().strip()
-        api_c, api_d, errors = api_churn(token, a.n, a.clients)
-        ip_c, ip_d = ip_churn(a.n)
-        fl_c, fl_d = floor_churn(a.mkns, a.n)
+        api_c, api_d, errors, _, _ = api_churn(token, a.n, a.clients)
+        ip_c, ip_d, _, _ = ip_churn(a.n)
+        fl_c, fl_d, _, _ = floor_churn(a.mkns, a.n)
         ex_api, ex_ip, ex_ns = exec_latency(token, a.exec_runs)
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -28,6 +28,8 @@ import urllib.request
 NETNS_DIR = "/run/netns"
 HOST = "127.0.0.1"
 FIRST_PORT = 9321  # the sandbox has its own loopback, so nothing else is listening here
+# In the sandbox's private tmpfs on /run (netnsd's default token file is on the host's /etc).
+TOKEN_FILE = "/run/netnsd-bench/token"
 P99_GOAL_MS = 5.0
 FANOUT_RATIO_GOAL = 2.0
 
@@ -63,6 +65,7 @@ class Daemon:
             args.netnsd,
             "--listen", f"{HOST}:{self.port}",
             "--netns-dir", NETNS_DIR,
+            "--token-file", TOKEN_FILE,
             "--max-stream-clients", str(args.max_stream_clients),
         ]
         self.proc = subprocess.Popen(

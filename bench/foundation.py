@@ -27,6 +27,9 @@ import time
 NETNS_DIR = "/run/netns"
 HOST = "127.0.0.1"
 FIRST_PORT = 9321  # the sandbox has its own loopback, so nothing else is listening here
+# In the sandbox's private tmpfs on /run: netnsd creates its admin token when missing, and its
+# default (/etc/netnsd/token) is on the host's filesystem.
+TOKEN_FILE = "/run/netnsd-bench/token"
 # Between polls of /api/v1/nsids during the nsid race: short against the 100 ms goal, long
 # enough that the poller does not steal much of the two CPUs from `ip` and netnsd.
 POLL_PAUSE_S = 0.002
@@ -54,9 +57,11 @@ class Daemon:
         self.notes = notes
         self.log_path = os.path.join(logdir, f"netnsd-{label}.log")
         self.log = open(self.log_path, "wb")
+        self.cmd = [exe, "--listen", f"{HOST}:{self.port}", "--netns-dir", NETNS_DIR,
+                    "--token-file", TOKEN_FILE]
         self.spawned_at = now()
         self.proc = subprocess.Popen(
-            [exe, "--listen", f"{HOST}:{self.port}", "--netns-dir", NETNS_DIR],
+            self.cmd,
             stdout=self.log,
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent,
@@ -324,40 +329,46 @@ def phase_nsid_race(args, R, order):
     R["race"][order] = res
 
 
-def phase_size(args, R, n, prefix, present):
-    res = {"n": n}
-    res["mkns"] = mkns(args, "add", prefix, n - present, nsid=True)
+def make_namespaces(args, prefix, count, present, nsid):
+    """Adds `count` namespaces (PREFIX00000...) to the `present` ones and checks with `ip` that
+    the kernel has them all, with an nsid each or none. Returns mkns's output lines."""
+    lines = mkns(args, "add", prefix, count, nsid=nsid) if count > 0 else []
+    n = present + count
     k_ids, k_names = kernel_nsid_count()
-    if k_names != n or k_ids != n:
-        raise BenchError(f"expected {n} namespaces with nsids, ip sees {k_ids} of {k_names}")
+    if k_names != n or k_ids != (n if nsid else 0):
+        raise BenchError(f"expected {n} namespaces {'with' if nsid else 'without'} nsids, "
+                         f"ip sees {k_ids} with an nsid among {k_names}")
+    return lines
 
+
+def cold_starts(args, R, n, label, count):
+    """`count` starts of netnsd on the N present namespaces: from spawn to the first
+    GET /api/v1/netns listing all N, and the RSS right after it. Returns (ms list, RSS list)."""
     starts, rss = [], []
-    daemon = None
-    for i in range(args.starts):
-        if daemon is not None:
-            client.close()
-            daemon.stop()
-        daemon = Daemon(args.netnsd, args.logdir, f"n{n}-start{i}", R["notes"])
+    for i in range(count):
+        daemon = Daemon(args.netnsd, args.logdir, f"{label}-start{i}", R["notes"])
         try:
             elapsed, client, partial = first_answer(daemon, n)
-        except BaseException:
+            starts.append(ms(elapsed))
+            rss.append(daemon.rss_bytes())
+            client.close()
+        finally:
             daemon.stop()
-            raise
-        starts.append(ms(elapsed))
-        rss.append(daemon.rss_bytes())
         if partial:
             R["notes"].append(
-                f"N={n} start {i}: the first answers listed fewer entries than present: "
+                f"{label} start {i}: the first answers listed fewer entries than present: "
                 f"{partial[:5]} before {n}"
             )
-    res["start_ms"] = starts
-    res["rss"] = rss
-    client.close()
-    daemon.stop()
+    return starts, rss
 
-    # One more start, watched through /healthz only, separates the model from the cached list.
-    daemon = Daemon(args.netnsd, args.logdir, f"n{n}-healthz", R["notes"])
+
+def start_model_only(args, R, n, label, expect_nsid=True):
+    """One more start, watched through /healthz only, which separates the model from the cached
+    list; then one GET /api/v1/netns checks what the API shows. Returns the running daemon, a
+    keep-alive client on it and the figures (the caller stops the daemon)."""
+    daemon = Daemon(args.netnsd, args.logdir, f"{label}-healthz", R["notes"])
     client = Client(daemon.port)
+    res = {}
 
     def model_complete():
         daemon.check_alive()
@@ -377,40 +388,72 @@ def phase_size(args, R, n, prefix, present):
         live = sum(1 for e in doc["namespaces"] if e.get("state") == "live")
         res["api_with_nsid"] = with_nsid
         res["api_live"] = live
-        if with_nsid != n or live != n:
+        if with_nsid != (n if expect_nsid else 0) or live != n:
             R["notes"].append(
-                f"N={n}: GET /api/v1/netns shows {live} live entries and {with_nsid} with an "
-                f"nsid; the kernel has {n} live with an nsid"
+                f"{label}: GET /api/v1/netns shows {live} live entries and {with_nsid} with an "
+                f"nsid; the kernel has {n} live, {n if expect_nsid else 0} with an nsid"
             )
         res["list_bytes"] = len(body)
-        for _ in range(args.warmup):
-            client.get("/api/v1/netns")
-        connects_before = client.connects
-        samples = []
-        for _ in range(args.requests):
-            t = now()
-            status, _ = client.get("/api/v1/netns")
-            samples.append(ms(now() - t))
-            if status != 200:
-                raise BenchError(f"GET /api/v1/netns answered {status}")
-        res["list_ms"] = samples
-        res["list_reconnects"] = client.connects - connects_before
-        res["rss_after_list"] = daemon.rss_bytes()
+    except BaseException:
         client.close()
-    finally:
         daemon.stop()
+        raise
+    return daemon, client, res
 
-    ip_samples = []
-    for i in range(args.ip_warmup + args.ip_runs):
+
+def timed_gets(client, paths, warmup):
+    """GETs each path in turn on one keep-alive connection, after `warmup` untimed GETs of the
+    first. Returns (ms per request, reconnects during the timed ones)."""
+    for _ in range(warmup):
+        client.get(paths[0])
+    connects_before = client.connects
+    samples = []
+    for path in paths:
         t = now()
-        p = subprocess.run(["ip", "-j", "netns", "list"], stdout=subprocess.PIPE, check=True)
+        status, _ = client.get(path)
+        samples.append(ms(now() - t))
+        if status != 200:
+            raise BenchError(f"GET {path} answered {status}")
+    return samples, client.connects - connects_before
+
+
+def timed_runs(cmd, warmup, runs, check=None):
+    """Runs cmd as a process warmup + runs times, output read; returns ms per timed run."""
+    samples = []
+    for i in range(warmup + runs):
+        t = now()
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, check=True)
         dt = ms(now() - t)
-        if i >= args.ip_warmup:
-            ip_samples.append(dt)
-    listed = json.loads(p.stdout)
-    if len(listed) != n:
-        raise BenchError(f"ip -j netns list printed {len(listed)} entries, expected {n}")
-    res["ip_ms"] = ip_samples
+        if i >= warmup:
+            samples.append(dt)
+    if check is not None:
+        check(p.stdout)
+    return samples
+
+
+def ip_list_samples(n, warmup, runs):
+    def check(out):
+        listed = json.loads(out)
+        if len(listed) != n:
+            raise BenchError(f"ip -j netns list printed {len(listed)} entries, expected {n}")
+
+    return timed_runs(["ip", "-j", "netns", "list"], warmup, runs, check)
+
+
+def phase_size(args, R, n, prefix, present):
+    res = {"n": n}
+    res["mkns"] = make_namespaces(args, prefix, n - present, present, nsid=True)
+    res["start_ms"], res["rss"] = cold_starts(args, R, n, f"n{n}", args.starts)
+    daemon, client, model = start_model_only(args, R, n, f"n{n}")
+    res.update(model)
+    try:
+        res["list_ms"], res["list_reconnects"] = timed_gets(
+            client, ["/api/v1/netns"] * args.requests, args.warmup)
+        res["rss_after_list"] = daemon.rss_bytes()
+    finally:
+        client.close()
+        daemon.stop()
+    res["ip_ms"] = ip_list_samples(n, args.ip_warmup, args.ip_runs)
     R["sizes"][str(n)] = res
 
 
