@@ -16,7 +16,13 @@ struct worker_pools
 {
     static constexpr std::size_t admin_threads = 4;
 
-    explicit worker_pools(std::size_t exec_threads) : admin(admin_threads), exec(exec_threads) {}
+    explicit worker_pools(std::size_t exec_threads) : worker_pools(admin_threads, exec_threads) {}
+    // A pool of no threads runs nothing: its jobs wait until it is destroyed, then are dropped
+    // unrun (the HTTP fuzz target's admin requests must not reach the kernel).
+    worker_pools(std::size_t admin_count, std::size_t exec_count)
+        : admin(admin_count), exec(exec_count)
+    {
+    }
 
     void stop_and_join()
     {
