@@ -113,29 +113,24 @@ void monitor::on_dir_readable()
     }
 }
 
-void monitor::on_nsid_readable()
+bool monitor::on_nsid_readable()
 {
     auto batch = nsid_events_.drain();
     if (batch.overrun)
     {
         rescan(resync_reason::netlink_overrun);
-        return;
+        return false;
     }
-    // Keep kernel order, but resolve runs of additions together: one pass over the
-    // candidates serves the whole run.
-    std::vector<nsid_t> added;
+    // Additions are queued, so one pass over the candidates serves a whole run of them; a
+    // deletion settles what is queued first, keeping the kernel's order.
     for (const auto& ev : batch.events)
     {
         if (ev.added)
-        {
-            added.push_back(ev.nsid);
-            continue;
-        }
-        reconciler_.nsids_added(added);
-        added.clear();
-        reconciler_.nsid_deleted(ev.nsid);
+            reconciler_.queue_nsids(std::span(&ev.nsid, 1));
+        else
+            reconciler_.nsid_deleted(ev.nsid);
     }
-    reconciler_.nsids_added(added);
+    return resolve_nsids();
 }
 
 bool monitor::on_mounts_changed()

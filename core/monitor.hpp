@@ -43,8 +43,14 @@ public:
     int netlink_fd() const noexcept { return nsid_events_.fd(); }
     int mountinfo_fd() const noexcept { return mountinfo_.get(); }
 
+    // Probes per turn of the loop while new nsids are matched with their namespaces.
+    static constexpr std::size_t nsid_probes_per_turn = 64;
+
     void on_dir_readable();
-    void on_nsid_readable();
+    // True when new nsids are still to be matched: call resolve_nsids() on a later turn.
+    bool on_nsid_readable();
+    // Resumes the matching for nsid_probes_per_turn probes; true when there is more.
+    bool resolve_nsids() { return reconciler_.resolve_nsids(nsid_probes_per_turn); }
     // Returns true when live entries should be re-verified (verify_live()) soon; the caller
     // coalesces that over a burst of mount changes (each `ip netns add` is one).
     bool on_mounts_changed();

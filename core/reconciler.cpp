@@ -47,6 +47,12 @@ std::error_code reconciler::rescan()
     for (const auto& name : names)
         apply(name);
 
+    // Queued nsids are settled by what follows: the probes above found the named ones, the
+    // dump below lists the rest that still exist.
+    pending_.clear();
+    candidates_.clear();
+    pass_started_ = false;
+
     // nsids whose namespace has no live name: only the kernel knows if they still exist.
     std::set<nsid_t> known;
     for (const auto& row : model_.nsids())
@@ -103,50 +109,74 @@ void reconciler::verify_live()
 
 void reconciler::nsids_added(std::span<const nsid_t> nsids)
 {
-    std::set<nsid_t> pending;
-    for (nsid_t nsid : nsids)
-        if (!model_.has_nsid(nsid))
-            pending.insert(nsid);
-    if (pending.empty())
-        return;
+    queue_nsids(nsids);
+    resolve_nsids(std::numeric_limits<std::size_t>::max());
+}
 
-    // Candidates: stale names first (`ip netns set` can number a namespace whose bind mount we
-    // have not seen yet: probing it now makes one add with its nsid, not an unnamed nsid and
-    // then an add), then live names whose namespace has no nsid, from the cursor, wrapping.
+void reconciler::queue_nsids(std::span<const nsid_t> nsids)
+{
+    for (nsid_t nsid : nsids)
+        if (!model_.has_nsid(nsid) && pending_.insert(nsid).second)
+            pass_started_ = false;
+}
+
+std::vector<std::string> reconciler::nsid_candidates() const
+{
     const auto& slots = model_.slots();
-    std::vector<std::string> candidates;
+    std::vector<std::string> out;
     for (const auto& [name, s] : slots)
         if (s.state != entry_state::live)
-            candidates.push_back(name);
+            out.push_back(name);
     auto collect = [&](auto first, auto last)
     {
         for (auto it = first; it != last; ++it)
             if (it->second.state == entry_state::live && !model_.nsid_of(it->second.identity))
-                candidates.push_back(it->first);
+                out.push_back(it->first);
     };
     const auto middle = slots.upper_bound(cursor_);
     collect(middle, slots.end());
     collect(slots.begin(), middle);
+    return out;
+}
 
-    for (const auto& name : candidates)
+bool reconciler::resolve_nsids(std::size_t budget)
+{
+    // Found meanwhile (an inotify add probed the namespace, a rescan): nothing left to do.
+    std::erase_if(pending_, [&](nsid_t nsid) { return model_.has_nsid(nsid); });
+    if (!pending_.empty() && !pass_started_)
     {
-        if (pending.empty())
-            break;
+        candidates_ = nsid_candidates();
+        next_candidate_ = 0;
+        pass_started_ = true;
+    }
+    while (!pending_.empty() && next_candidate_ < candidates_.size() && budget > 0)
+    {
+        const auto& name = candidates_[next_candidate_++];
         const auto slot = model_.slots().find(name);
         if (slot == model_.slots().end() ||
             (slot->second.state == entry_state::live && model_.nsid_of(slot->second.identity)))
-            continue; // an alias of a namespace resolved a moment ago
+            continue; // gone, or an alias of a namespace resolved a moment ago
+        --budget;
         const auto found = probe(name);
         model_.apply_probe(name, found, clock::now());
-        if (found.nsid && pending.erase(*found.nsid) != 0)
+        if (found.nsid && pending_.erase(*found.nsid) != 0)
             cursor_ = name;
     }
-    for (nsid_t nsid : pending)
+    if (!pending_.empty() && next_candidate_ < candidates_.size())
+        return true;
+    // Every candidate probed: what no live name explains belongs to a namespace without one.
+    for (nsid_t nsid : pending_)
         model_.add_unnamed_nsid(nsid, clock::now());
+    pending_.clear();
+    candidates_.clear();
+    pass_started_ = false;
+    return false;
 }
 
 void reconciler::nsid_deleted(nsid_t nsid)
 {
+    if (!pending_.empty())
+        resolve_nsids(std::numeric_limits<std::size_t>::max());
     model_.destroy_nsid(nsid, clock::now());
 }
 

@@ -4,10 +4,13 @@
 #pragma once
 
 #include <cstddef>
+#include <limits>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "core/netns_source.hpp"
 #include "core/registry.hpp"
@@ -46,8 +49,19 @@ public:
     // RTM_NEWNSID carries only the number. Finds which live namespace got each of `nsids` by
     // probing the ones that have none yet, resuming after the last hit (loops that number
     // namespaces in name order then cost one probe each); nsids no live name explains are
-    // recorded as unnamed.
+    // recorded as unnamed. All at once: queue_nsids, then resolve_nsids without a budget.
     void nsids_added(std::span<const nsid_t> nsids);
+    // The same in steps, so that the loop can serve clients in between: with thousands of
+    // unnumbered namespaces and nsids assigned in no particular order, finding one costs
+    // thousands of probes. queue_nsids records what to find; resolve_nsids probes at most
+    // `budget` candidates and says whether nsids are still to be found. An nsid queued in the
+    // middle of a pass starts the pass over: a candidate probed before that nsid existed must
+    // be probed again.
+    void queue_nsids(std::span<const nsid_t> nsids);
+    bool resolve_nsids(std::size_t budget);
+    bool resolving_nsids() const noexcept { return !pending_.empty(); }
+    // RTM_DELNSID. Nsids still queued are resolved first, so that the kernel's order (the
+    // nsid, then its namespace's end) reaches clients.
     void nsid_deleted(nsid_t nsid);
 
     std::size_t probes() const noexcept { return probes_; }
@@ -56,10 +70,19 @@ private:
     void apply(std::string_view name);
     probe_result probe(std::string_view name);
 
+    // The names to probe for the queued nsids: stale ones first (`ip netns set` can number a
+    // namespace whose bind mount we have not seen yet), then live ones without an nsid, from
+    // the cursor on, wrapping.
+    std::vector<std::string> nsid_candidates() const;
+
     registry& model_;
     netns_source& source_;
     std::string cursor_; // the last name an nsid was found on
     std::size_t probes_ = 0;
+    std::set<nsid_t> pending_;            // queued nsids not found yet
+    std::vector<std::string> candidates_; // the pass in progress
+    std::size_t next_candidate_ = 0;
+    bool pass_started_ = false;
 };
 
 } // namespace netnsd::core

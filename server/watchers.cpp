@@ -1,5 +1,7 @@
 #include "server/watchers.hpp"
 
+#include <boost/asio/post.hpp>
+
 #include "core/log.hpp"
 
 namespace netnsd::server
@@ -67,8 +69,23 @@ void watchers::on_nsid(boost::system::error_code ec)
         return;
     if (ec)
         core::log::warn("waiting on netlink failed", {{"error", ec.message()}});
-    monitor_.on_nsid_readable();
+    if (monitor_.on_nsid_readable())
+        resolve_nsids_later();
     do_wait_nsid();
+}
+
+void watchers::resolve_nsids_later()
+{
+    if (resolving_)
+        return;
+    resolving_ = true;
+    asio::post(netlink_.get_executor(),
+               [this]
+               {
+                   resolving_ = false;
+                   if (!stopped_ && monitor_.resolve_nsids())
+                       resolve_nsids_later();
+               });
 }
 
 void watchers::do_wait_mounts()

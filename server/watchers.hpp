@@ -34,6 +34,9 @@ private:
     void on_dir(boost::system::error_code ec);
     void do_wait_nsid();
     void on_nsid(boost::system::error_code ec);
+    // Matches new nsids with their namespaces a slice per turn of the loop, so that requests
+    // are served in between (core::monitor::nsid_probes_per_turn).
+    void resolve_nsids_later();
     void do_wait_mounts();
     void on_mounts(boost::system::error_code ec);
     void on_verify(boost::system::error_code ec);
@@ -44,6 +47,7 @@ private:
     boost::asio::posix::stream_descriptor mountinfo_;
     boost::asio::steady_timer verify_;
     bool verify_pending_ = false;
+    bool resolving_ = false; // a resolve_nsids_later() turn is posted
     bool stopped_ = false;
 };
 

@@ -497,3 +497,78 @@ TEST_CASE_FIXTURE(fixture, "a rescan records nsids only the dump shows as unname
         CHECK(log.events.size() == 3);
     }
 }
+
+TEST_CASE_FIXTURE(fixture, "resolve_nsids probes at most its budget per call, then finishes")
+{
+    for (const char* name : {"a", "b", "c", "d", "e", "f"})
+        source.mount(name, identity(static_cast<std::uint64_t>(name[0])));
+    rec.rescan();
+    log.take();
+    source.probed.clear();
+
+    source.assign_nsid("f", 9);
+    const nsid_t added[] = {9};
+    rec.queue_nsids(added);
+    CHECK(rec.resolving_nsids());
+    CHECK(rec.resolve_nsids(2));
+    CHECK(source.probed == lines{"a", "b"});
+    CHECK(log.take().empty());
+    CHECK(rec.resolve_nsids(2));
+    CHECK_FALSE(rec.resolve_nsids(2)); // f is the 6th
+    CHECK(source.probed == lines{"a", "b", "c", "d", "e", "f"});
+    CHECK(log.take() == lines{"7 nsid_set f nsid=9"});
+    CHECK_FALSE(rec.resolving_nsids());
+}
+
+TEST_CASE_FIXTURE(fixture, "an nsid queued in the middle of a pass starts the pass over")
+{
+    for (const char* name : {"a", "b", "c", "d"})
+        source.mount(name, identity(static_cast<std::uint64_t>(name[0])));
+    rec.rescan();
+    log.take();
+    source.probed.clear();
+
+    source.assign_nsid("d", 1);
+    const nsid_t first[] = {1};
+    rec.queue_nsids(first);
+    CHECK(rec.resolve_nsids(2)); // a, b: no nsid yet
+    // b is numbered after it was probed: the next slice must look at it again.
+    source.assign_nsid("b", 2);
+    const nsid_t second[] = {2};
+    rec.queue_nsids(second);
+    while (rec.resolve_nsids(2))
+    {
+    }
+    CHECK(source.probed == lines{"a", "b", "a", "b", "c", "d"});
+    CHECK(model.find("b")->nsid == 2);
+    CHECK(model.find("d")->nsid == 1);
+    CHECK(rows(model) == row_list{{1, "d"}, {2, "b"}});
+}
+
+TEST_CASE_FIXTURE(fixture, "a deletion settles the queued nsids first, in the kernel's order")
+{
+    source.mount("a", identity(1));
+    source.mount("b", identity(2));
+    rec.rescan();
+    log.take();
+
+    const nsid_t unnamed[] = {5};
+    rec.queue_nsids(unnamed);
+    rec.nsid_deleted(5);
+
+    CHECK(log.take() == lines{"3 nsid_set - nsid=5", "4 destroyed - nsid=5"});
+    CHECK_FALSE(rec.resolving_nsids());
+    CHECK(rows(model).empty());
+}
+
+TEST_CASE_FIXTURE(fixture, "a rescan drops the queued nsids: it re-reads them from the kernel")
+{
+    source.mount("a", identity(1));
+    rec.rescan();
+    const nsid_t gone[] = {8};
+    rec.queue_nsids(gone); // freed before it was resolved; its deletion was lost
+    CHECK_FALSE(rec.rescan());
+    CHECK_FALSE(rec.resolving_nsids());
+    CHECK_FALSE(rec.resolve_nsids(10));
+    CHECK(rows(model).empty());
+}
