@@ -15,6 +15,7 @@
 #include "support/netns_ops.hpp"
 #include "support/oracle.hpp"
 #include "support/process.hpp"
+#include "support/sanitizers.hpp"
 #include "support/stream_client.hpp"
 
 namespace
@@ -215,8 +216,11 @@ TEST_CASE("a burst of 2000 changes reaches websocket, SSE and NDJSON clients exa
         ++buffered;
     INFO("the idle client still read " << buffered << " messages");
     CHECK(idle.close_code() == 1013);
+    // Under ASan, resident memory says nothing about what netnsd keeps: its quarantine holds
+    // up to 256 MB of freed blocks (the asan preset runs this test for everything else).
     const long rss_after = rss_kib(s.d.pid());
-    CHECK(rss_after - rss_before < 32 * 1024);
+    if (!address_sanitized)
+        CHECK(rss_after - rss_before < 32 * 1024);
 }
 
 namespace
@@ -235,6 +239,9 @@ std::uint64_t leave_and_miss_fifty(const netnsd_process& d)
     }
     for (int i = 0; i < 25; ++i)
         REQUIRE(create_netns("missed" + std::to_string(i)));
+    // Every add first: a name deleted while netnsd has not yet seen its bind mount (stale)
+    // makes no event at all, and a slow netnsd (ASan, a loaded machine) may not have.
+    REQUIRE(eventually([&] { return current_revision(d) == left_at + 25; }));
     for (int i = 0; i < 25; ++i)
         REQUIRE(delete_netns("missed" + std::to_string(i)));
     REQUIRE(eventually([&] { return current_revision(d) == left_at + 50; }));
