@@ -1,5 +1,6 @@
 #include "api/stream.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <fnmatch.h>
 
@@ -278,7 +279,6 @@ void subscription::replay(std::vector<message>& out, std::size_t max)
         phase_ = phase::live;
         return;
     }
-    const auto& dir = hub_.lists().netns_dir();
     history.for_each_since(cursor_,
                            [&](const core::event& e)
                            {
@@ -286,7 +286,7 @@ void subscription::replay(std::vector<message>& out, std::size_t max)
                                    return false;
                                cursor_ = e.revision;
                                if (wants(e.type, e.name))
-                                   out.push_back(frame(encode(e, dir)));
+                                   out.push_back(frame(hub_.encoded(e)));
                                return true;
                            });
     if (cursor_ >= hub_.model().revision())
@@ -367,10 +367,25 @@ void stream_hub::publish(const core::event& e)
 {
     if (subscriptions_.empty())
         return;
-    const auto encoded = encode(e, lists_.netns_dir());
+    const auto shared = encoded(e);
     // deliver() may call wake(), which never destroys a subscription synchronously.
     for (auto* s : subscriptions_)
-        s->deliver(encoded);
+        s->deliver(shared);
+}
+
+std::shared_ptr<const encoded_event> stream_hub::encoded(const core::event& e)
+{
+    auto& slot = encodings_[e.revision];
+    if (auto held = slot.lock())
+        return held;
+    auto fresh = encode(e, lists_.netns_dir());
+    slot = fresh;
+    if (encodings_.size() >= sweep_at_)
+    {
+        std::erase_if(encodings_, [](const auto& item) { return item.second.expired(); });
+        sweep_at_ = std::max(min_sweep, 2 * encodings_.size());
+    }
+    return fresh;
 }
 
 } // namespace netnsd::api

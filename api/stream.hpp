@@ -15,6 +15,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -147,6 +148,11 @@ public:
 
     void publish(const core::event& e);
 
+    // The encoding of event `e`, shared with whatever client holds it now (the live path's, or
+    // another client's replay); encoded afresh only when no client holds one. A reconnect storm
+    // then costs one encoding per event, not one per event and client.
+    std::shared_ptr<const encoded_event> encoded(const core::event& e);
+
     std::size_t size() const noexcept { return subscriptions_.size(); }
     std::size_t max_clients() const noexcept { return max_clients_; }
     bool full() const noexcept { return subscriptions_.size() >= max_clients_; }
@@ -186,6 +192,11 @@ private:
     std::set<subscription*> subscriptions_;
     std::array<std::uint64_t, 2> dropped_{}; // by drop_reason
     std::array<std::size_t, 3> by_format_{}; // by stream_format
+    // Weak, so that memory follows what clients hold, not the journal's length. Expired entries
+    // are swept whenever the map has doubled since the last sweep.
+    static constexpr std::size_t min_sweep = 1024;
+    std::unordered_map<core::revision_t, std::weak_ptr<const encoded_event>> encodings_;
+    std::size_t sweep_at_ = min_sweep;
 };
 
 } // namespace netnsd::api
