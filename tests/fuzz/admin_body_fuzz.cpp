@@ -80,7 +80,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     {
         if (res->status < 400 || res->status > 499)
             __builtin_trap(); // validation answers only with a client error
-        if (api::json::parse(res->body, nullptr, false).is_discarded())
+        if (api::json::parse(res->payload(), nullptr, false).is_discarded())
             __builtin_trap(); // and its problem body is JSON, whatever the input held
     }
     return 0;

@@ -109,7 +109,7 @@ void check_json(const api::response& res)
     if (res.status < 100 || res.status > 599)
         __builtin_trap();
     if (res.content_type.find("json") != std::string::npos &&
-        api::json::parse(res.body, nullptr, false).is_discarded())
+        api::json::parse(res.payload(), nullptr, false).is_discarded())
         __builtin_trap(); // a name's bytes made invalid JSON
 }
 
