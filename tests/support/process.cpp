@@ -159,6 +159,19 @@ netnsd_process::~netnsd_process()
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
     }
+    // Built with sanitizers (the asan preset), netnsd reports what they find on stderr: fail
+    // the test that ran it, also one that never looks at how it ended (leaks show at exit).
+    const auto text = read_file(log_path_);
+    for (const char* marker :
+         {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", ": runtime error: "})
+    {
+        if (const auto at = text.find(marker); at != std::string::npos)
+        {
+            const auto report = text.substr(at > 200 ? at - 200 : 0);
+            FAIL_CHECK("netnsd's sanitizer report:\n" << report);
+            break;
+        }
+    }
     ::unlink(log_path_.c_str());
     ::unlink(log_path_.substr(0, log_path_.size() - 4).c_str());
 }
