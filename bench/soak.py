@@ -1060,7 +1060,8 @@ def run(args):
         sampler = Sampler(daemon, streams, stop, t_load)
         sampler.start()
         wrk, wrk_log = start_wrk(args, daemon.port, load_s)
-        ops_per_s = 2 * target_cycles / load_s
+        # Aim 3% high: operations wait for their answers, and a busy machine loses a little.
+        ops_per_s = 2 * target_cycles * 1.03 / load_s
         workers = [Worker(i, args, daemon, gate, stop, args.workers / ops_per_s)
                    for i in range(args.workers)]
         disruptor = Disruptor(args, daemon, gate, stop, load_s)
@@ -1253,7 +1254,7 @@ def summary(R):
     out.append("")
     out.append("## Counts")
     out.append("")
-    out.append(f"- add/delete cycles: {ops.get('cycles', 0)} (target {R['target_cycles']}) "
+    out.append(f"- add/delete cycles: {ops.get('cycles', 0)} (target {R['target_cycles']} or more) "
                f"(adds: ip {ops.get('ip_add', 0)}, API {ops.get('api_add', 0)} of which "
                f"{ops.get('api_add_nsid', 0)} with nsid auto; deletes: ip {ops.get('ip_del', 0)}, "
                f"API {ops.get('api_del', 0)})")
