@@ -544,7 +544,7 @@ class Worker(threading.Thread):
 
 
 class Disruptor(threading.Thread):
-    def __init__(self, args, daemon, gate, stop, load_s):
+    def __init__(self, args, daemon, gate, stop, load_s, warmup_s):
         super().__init__(name="disruptor", daemon=True)
         self.args = args
         self.daemon_ = daemon
@@ -557,13 +557,16 @@ class Disruptor(threading.Thread):
         n_bursts = max(2, round(load_s / args.burst_every))
         n_remounts = max(1, round(load_s / args.remount_every))
         n_keepers = max(1, round(load_s / args.keeper_every))
+        # The first of each kind happens during the warm-up, so that the warm-up's fds and RSS
+        # already include what each costs; the others are spread over the rest of the load.
         plan = []
-        for i in range(n_bursts):
-            plan.append((load_s * (0.08 + 0.85 * (i + 0.5) / n_bursts), "burst", i))
-        for i in range(n_remounts):
-            plan.append((load_s * (0.15 + 0.75 * (i + 0.5) / n_remounts), "remount", i))
-        for i in range(n_keepers):
-            plan.append((load_s * (0.05 + 0.7 * (i + 0.5) / n_keepers), "keeper", i))
+        for what, n, first in (("keeper", n_keepers, 0.3), ("burst", n_bursts, 0.45),
+                               ("remount", n_remounts, 0.6)):
+            plan.append((first * warmup_s, what, 0))
+            rest = n - 1
+            for i in range(rest):
+                at = warmup_s + (0.9 * load_s - warmup_s) * (i + 0.5) / rest
+                plan.append((at, what, i + 1))
         self.plan = sorted(plan)
         self.keeper_life = max(3.0, min(20.0, load_s / 6))
 
@@ -1020,7 +1023,8 @@ def run(args):
     if load_s < 20:
         raise BenchError("--duration is too short: at least final reserve + 20 s")
     # Warm-up: a third of the load, at most a minute. By then every client has been dropped or
-    # resumed at least once, the journal is full and the caches have the load's size.
+    # resumed at least once, the journal is full, the caches have the load's size and every
+    # kind of disruption has happened once.
     warmup_s = min(60.0, load_s / 3)
     window_s = min(10.0, load_s / 10)
     target_cycles = args.cycles if args.cycles is not None else round(20000 * args.duration / 600)
@@ -1064,7 +1068,7 @@ def run(args):
         ops_per_s = 2 * target_cycles * 1.03 / load_s
         workers = [Worker(i, args, daemon, gate, stop, args.workers / ops_per_s)
                    for i in range(args.workers)]
-        disruptor = Disruptor(args, daemon, gate, stop, load_s)
+        disruptor = Disruptor(args, daemon, gate, stop, load_s, warmup_s)
         for w in workers:
             w.start()
         disruptor.start()

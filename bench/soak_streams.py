@@ -601,8 +601,10 @@ class Engine:
                 reply(self.status())
             elif cmd["cmd"] in ("hold", "release"):
                 self.hold = cmd["cmd"] == "hold"
+                # Paused clients come back over 2.5 s, not all in the same instant: a herd
+                # made by the measurement would weigh on what it measures.
                 for c in self.clients:
-                    c.wake.set()
+                    loop.call_later(c.rng.uniform(0, 2.5), c.wake.set)
                 reply({"ok": True})
             elif cmd["cmd"] == "final":
                 self.final = True
