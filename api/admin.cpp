@@ -164,9 +164,17 @@ response admin::missing(const std::string& name) const
                    entry_href(name));
 }
 
-std::variant<core::entry, response> admin::live_entry(const std::string& name) const
+std::optional<core::entry> admin::look_again(const std::string& name)
+{
+    watch_.refresh(name);
+    return model_.find(name);
+}
+
+std::variant<core::entry, response> admin::live_entry(const std::string& name)
 {
     auto found = model_.find(name);
+    if (!found || found->state != core::entry_state::live)
+        found = look_again(name);
     if (!found)
         return missing(name);
     if (found->state != core::entry_state::live)
@@ -208,7 +216,7 @@ admin::outcome admin::create(const request& req)
             return bad_body("pid must be a whole number from 1 to 2147483647");
         pid = static_cast<pid_t>(v.get<std::int64_t>());
     }
-    if (model_.find(name))
+    if (model_.find(name) && look_again(name))
         return problem(problem_type::already_exists,
                        "an entry of that name exists in " + watch_.netns_dir());
 
@@ -265,7 +273,7 @@ admin::outcome admin::remove(std::string_view raw)
     std::string name(raw);
     if (auto bad = check_name(name))
         return std::move(*bad);
-    if (!model_.find(name))
+    if (!model_.find(name) && !look_again(name))
         return missing(name);
     deferred job;
     job.work = [this, dir = watch_.netns_dir(), name]() -> std::function<response()>

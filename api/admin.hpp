@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -52,8 +53,13 @@ private:
     std::string path_of(std::string_view name) const;
     // 404 for a name the model does not have.
     response missing(const std::string& name) const;
-    // The entry, if the model has it live; else the 404 or 409 to answer.
-    std::variant<core::entry, response> live_entry(const std::string& name) const;
+    // Before a request is refused on the model's word: the model trails the kernel by the
+    // notifications not read yet (an `ip netns add` a moment ago, a mount the loop has not
+    // seen), so the name is probed once more and the model brought up to date.
+    std::optional<core::entry> look_again(const std::string& name);
+    // The entry, if it is live (looked at again when the model says otherwise); else the 404
+    // or 409 to answer.
+    std::variant<core::entry, response> live_entry(const std::string& name);
 
     core::registry& model_;
     core::monitor& watch_;
