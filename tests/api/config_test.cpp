@@ -269,7 +269,7 @@ TEST_CASE("the --log-level flag takes debug, info, warn or error")
     }
 }
 
-TEST_CASE("the --log-format flag takes text or json; text is the default")
+TEST_CASE("the --log-format flag takes text or json, and text is the default")
 {
     using format = netnsd::core::log::format;
     CHECK(parse({}).cfg.log_format == format::text);

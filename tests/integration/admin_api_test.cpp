@@ -175,7 +175,7 @@ TEST_CASE("nsids set over HTTP agree with ip netns list-id, and conflicts are to
     CHECK(taken["type"] == "urn:netnsd:problem:nsid-in-use");
 }
 
-TEST_CASE("attach names the namespace of a process; identify and pids find it")
+TEST_CASE("attach names the namespace of a process, and identify and pids find it")
 {
     admin_daemon a;
     const pid_t sleeper = spawn({"unshare", "-n", "sleep", "60"});

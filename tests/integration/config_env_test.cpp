@@ -14,7 +14,7 @@ using namespace netnsd::test;
 
 } // namespace
 
-TEST_CASE("config env: NETNSD_* variables configure the daemon; flags win")
+TEST_CASE("config env: NETNSD_* variables configure the daemon, and flags win")
 {
     const std::string token_path = "/run/netnsd-env-test/token";
     // netnsd_process passes --listen with the test's port: it must win over NETNSD_LISTEN.

@@ -53,7 +53,7 @@ std::vector<std::string> args_of(std::vector<std::string> env)
 
 } // namespace
 
-TEST_CASE("config env: no NETNSD_ variable gives the defaults; unknown ones are ignored")
+TEST_CASE("config env: no NETNSD_ variable gives the defaults, and unknown ones are ignored")
 {
     CHECK(args_of({}).empty());
     CHECK(args_of({"PATH=/bin", "NETNSD_BIN=/x/netnsd", "NETNSD_HELP=1", "NETNSD_VERSION=1",
