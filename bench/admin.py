@@ -16,9 +16,8 @@ import sys
 import threading
 import time
 
-from benchlib import BenchError, die_with_parent, percentile
+from benchlib import TOKEN_FILE, BenchError, die_with_parent, percentile
 
-TOKEN_FILE = "/run/netnsd-bench/token"
 PORT = 9321
 
 

@@ -19,21 +19,15 @@ import argparse
 import json
 import os
 import resource
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
-NETNS_DIR = "/run/netns"
-HOST = "127.0.0.1"
-FIRST_PORT = 9321  # the sandbox has its own loopback, so nothing else is listening here
-# In the sandbox's private tmpfs on /run (netnsd's default token file is on the host's /etc).
-TOKEN_FILE = "/run/netnsd-bench/token"
 P99_GOAL_MS = 5.0
 FANOUT_RATIO_GOAL = 2.0
 
-from benchlib import BenchError, die_with_parent, machine_facts, median, now, percentile
+from benchlib import (NETNS_DIR, BenchError, Daemon, die_with_parent, machine_facts, median,
+                      now, percentile)
 
 
 pct = percentile
@@ -51,67 +45,11 @@ def child_setup():
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-class Daemon:
-    next_port = FIRST_PORT
-
-    def __init__(self, args, label, notes):
-        self.port = Daemon.next_port
-        Daemon.next_port += 1
-        self.label = label
-        self.notes = notes
-        self.log_path = os.path.join(args.logdir, f"netnsd-{label}.log")
-        self.log = open(self.log_path, "wb")
-        self.cmd = [
-            args.netnsd,
-            "--listen", f"{HOST}:{self.port}",
-            "--netns-dir", NETNS_DIR,
-            "--token-file", TOKEN_FILE,
-            "--max-stream-clients", str(args.max_stream_clients),
-        ]
-        self.proc = subprocess.Popen(
-            self.cmd, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=child_setup
-        )
-        deadline = now() + 10
-        while True:
-            self.check_alive()
-            try:
-                with urllib.request.urlopen(f"http://{HOST}:{self.port}/healthz", timeout=2) as r:
-                    if json.loads(r.read()).get("watching"):
-                        break
-            except OSError:
-                pass
-            if now() > deadline:
-                raise BenchError(f"netnsd ({label}) did not answer /healthz within 10 s")
-            time.sleep(0.01)
-
-    def healthz(self):
-        with urllib.request.urlopen(f"http://{HOST}:{self.port}/healthz", timeout=5) as r:
-            return json.loads(r.read())
-
-    def check_alive(self):
-        rc = self.proc.poll()
-        if rc is not None:
-            raise BenchError(f"netnsd ({self.label}) exited with status {rc}; see {self.log_path}")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=8)
-            except subprocess.TimeoutExpired:
-                self.notes.append(f"netnsd ({self.label}) ignored SIGTERM for 8 s; killed it")
-                self.proc.kill()
-                self.proc.wait()
-        rc = self.proc.returncode
-        if rc != 0:
-            self.notes.append(f"netnsd ({self.label}) exited with status {rc}; see {self.log_path}")
-        self.log.close()
-        with open(self.log_path, errors="replace") as f:
-            odd = [l.strip() for l in f if l.startswith(("warn", "error"))]
-        if odd:
-            self.notes.append(
-                f"netnsd ({self.label}) logged {len(odd)} warnings/errors, first: `{odd[0]}`"
-            )
+def start_daemon(args, label, notes):
+    d = Daemon(args.netnsd, args.logdir, label, notes,
+               ["--max-stream-clients", str(args.max_stream_clients)], preexec_fn=child_setup)
+    d.wait_watching()
+    return d
 
 
 def evlat(args, R, mode, daemon, *extra, timeout_s=120):
@@ -164,7 +102,7 @@ def stream_problems(doc, prefix="ws_"):
 
 
 def phase_latency(args, R):
-    d = Daemon(args, "latency", R["notes"])
+    d = start_daemon(args, "latency", R["notes"])
     try:
         print("events: one at a time", file=sys.stderr)
         R["seq"] = evlat(args, R, "seq", d, "--count", args.count, "--prefix", "seq_")
@@ -182,7 +120,7 @@ def phase_latency(args, R):
 
 
 def phase_fanout(args, R, deadline):
-    d = Daemon(args, "fanout", R["notes"])
+    d = start_daemon(args, "fanout", R["notes"])
     sizes = [int(s) for s in args.fan_subs.split(",")]
     runs = {str(s): [] for s in sizes}
     R["fanout"] = runs

@@ -18,23 +18,17 @@ import http.client
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import threading
 import time
 
-NETNS_DIR = "/run/netns"
-HOST = "127.0.0.1"
-FIRST_PORT = 9321  # the sandbox has its own loopback, so nothing else is listening here
-# In the sandbox's private tmpfs on /run: netnsd creates its admin token when missing, and its
-# default (/etc/netnsd/token) is on the host's filesystem.
-TOKEN_FILE = "/run/netnsd-bench/token"
 # Between polls of /api/v1/nsids during the nsid race: short against the 100 ms goal, long
 # enough that the poller does not steal much of the two CPUs from `ip` and netnsd.
 POLL_PAUSE_S = 0.002
 
-from benchlib import BenchError, die_with_parent, machine_facts, median, now, percentile
+from benchlib import (HOST, NETNS_DIR, BenchError, Daemon, machine_facts, median, now,
+                      percentile)
 
 
 def ms(seconds):
@@ -43,61 +37,6 @@ def ms(seconds):
 
 def p99(xs):
     return percentile(xs, 99)
-
-
-class Daemon:
-    """One netnsd process on its own port (a fresh port per start avoids TIME_WAIT surprises)."""
-
-    next_port = FIRST_PORT
-
-    def __init__(self, exe, logdir, label, notes):
-        self.port = Daemon.next_port
-        Daemon.next_port += 1
-        self.label = label
-        self.notes = notes
-        self.log_path = os.path.join(logdir, f"netnsd-{label}.log")
-        self.log = open(self.log_path, "wb")
-        self.cmd = [exe, "--listen", f"{HOST}:{self.port}", "--netns-dir", NETNS_DIR,
-                    "--token-file", TOKEN_FILE]
-        self.spawned_at = now()
-        self.proc = subprocess.Popen(
-            self.cmd,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
-        )
-
-    def rss_bytes(self):
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        raise BenchError("no VmRSS line")
-
-    def cpu_seconds(self):
-        """user + system CPU time so far."""
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def check_alive(self):
-        rc = self.proc.poll()
-        if rc is not None:
-            raise BenchError(f"netnsd ({self.label}) exited with status {rc}; see {self.log_path}")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=8)
-            except subprocess.TimeoutExpired:
-                self.notes.append(f"netnsd ({self.label}) ignored SIGTERM for 8 s; killed it")
-                self.proc.kill()
-                self.proc.wait()
-        rc = self.proc.returncode
-        if rc != 0:
-            self.notes.append(f"netnsd ({self.label}) exited with status {rc}; see {self.log_path}")
-        self.log.close()
 
 
 class Client:

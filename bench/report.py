@@ -33,7 +33,7 @@ import admin
 import events
 import foundation
 import httpbench
-from benchlib import BenchError, die_with_parent, median, now, percentile
+from benchlib import TOKEN_FILE, BenchError, Daemon, die_with_parent, median, now, percentile
 
 SECTIONS = ("events", "admin", "http", "nsid", "list", "lookup", "memory")
 SCALING = ("list", "lookup", "memory")
@@ -111,9 +111,9 @@ def section_events(a, R):
     )
     ER = {"notes": [], "commands": [], "invocation": a.invocation + " (events section)",
           "facts": dict(R["facts"]), "load_start": loadavg().split()}
-    events.Daemon.next_port = EVENTS_PORT
+    Daemon.next_port = EVENTS_PORT
     ER["commands"].append(f"{a.netnsd} --listen 127.0.0.1:PORT --netns-dir /run/netns "
-                          f"--token-file {events.TOKEN_FILE} --max-stream-clients 1100")
+                          f"--token-file {TOKEN_FILE} --max-stream-clients 1100")
     ER["commands"].append("stdbuf -oL ip netns monitor   # run by evlat burst --monitor")
     t = now()
     try:
@@ -188,7 +188,7 @@ def section_http(a, R, fa):
     cmds = R["commands"].setdefault("http", [])
     foundation.make_namespaces(fa, "h_", a.http_n, 0, nsid=True)
     cmds.append(f"{a.mkns} add /run/netns h_ {a.http_n} --nsid")
-    d = foundation.Daemon(a.netnsd, a.logdir, "http", R["notes"])
+    d = Daemon(a.netnsd, a.logdir, "http", R["notes"])
     cmds.append(" ".join(d.cmd))
     try:
         _, client, _ = foundation.first_answer(d, a.http_n)
@@ -293,7 +293,7 @@ def section_scaling(a, R, fa):
         foundation.phase_rss_empty(fa, R)
     R["commands"].setdefault("scaling", []).append(
         f"{a.netnsd} --listen 127.0.0.1:PORT --netns-dir /run/netns --token-file "
-        f"{foundation.TOKEN_FILE}   (a fresh one for every start)")
+        f"{TOKEN_FILE}   (a fresh one for every start)")
     phase_scaling(a, R, fa, nsid=True)
     phase_scaling(a, R, fa, nsid=False)
     c = R["commands"]["scaling"]
@@ -1028,7 +1028,7 @@ def main():
     if os.listdir(NETNS_DIR):
         raise SystemExit(f"{NETNS_DIR} is not empty; run this through bench/run")
 
-    foundation.Daemon.next_port = FOUNDATION_PORT
+    Daemon.next_port = FOUNDATION_PORT
     fa = argparse.Namespace(netnsd=a.netnsd, mkns=a.mkns, logdir=a.logdir, race_n=a.race_n,
                             seed=1, converge_s=20.0, starts=a.starts, warmup=a.warmup,
                             requests=a.requests, ip_warmup=a.ip_warmup, ip_runs=a.ip_runs)
