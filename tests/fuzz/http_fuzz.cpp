@@ -11,7 +11,6 @@
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -23,15 +22,7 @@
 #include <boost/asio/write.hpp>
 
 #include "core/log.hpp"
-#include "core/monitor.hpp"
-#include "core/registry.hpp"
 
-#include "api/admin.hpp"
-#include "api/assets.hpp"
-#include "api/auth.hpp"
-#include "api/list_cache.hpp"
-#include "api/metrics.hpp"
-#include "api/router.hpp"
 #include "api/stream.hpp"
 
 #include "server/connection.hpp"
@@ -39,7 +30,7 @@
 #include "server/session_set.hpp"
 #include "server/worker_pools.hpp"
 
-#include "fixture.hpp"
+#include "wired_router.hpp"
 
 namespace
 {
@@ -48,20 +39,8 @@ using namespace netnsd;
 namespace asio = boost::asio;
 
 // The loop objects main wires, over the fixture's model; they outlive every input.
-struct fixture
+struct fixture : fuzz::wired_router
 {
-    core::registry model{1000};
-    core::monitor watch{model, fuzz::netns_dir};
-    api::list_cache lists{model, fuzz::netns_dir};
-    api::stream_hub hub{model, lists, api::stream_limits{}, 1024};
-    api::metrics stats;
-    api::token_auth auth{fuzz::admin_token};
-    // Exec is on and never refused for being busy (the dropped jobs never finish).
-    api::admin ops{model, watch,
-                   api::admin_settings{true, 1 << 20, std::numeric_limits<std::size_t>::max(),
-                                       "/nonexistent/netnsd-fuzz/etc"}};
-    api::router router{model, watch, lists, hub, api::embedded_assets()};
-
     fixture()
     {
         // A peer that has gone makes writes fail with EPIPE, as in the daemon, not a signal.
@@ -69,9 +48,6 @@ struct fixture
         // Audit lines carry the request's target: JSON escapes it. The test closes stderr
         // (-close_fd_mask=2; libFuzzer's and the sanitizers' reports still show).
         core::log::set_format(core::log::format::json);
-        fuzz::fill(model);
-        router.enable_admin(ops, auth, false);
-        router.enable_metrics(stats);
     }
 };
 

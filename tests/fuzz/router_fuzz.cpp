@@ -10,52 +10,31 @@
 // percent_encode/percent_decode, and nothing crashes, leaks or trips UBSan.
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 #include <string>
 #include <string_view>
 #include <variant>
 
-#include "core/monitor.hpp"
 #include "core/registry.hpp"
 
-#include "api/admin.hpp"
-#include "api/assets.hpp"
-#include "api/auth.hpp"
 #include "api/json.hpp"
-#include "api/list_cache.hpp"
-#include "api/metrics.hpp"
 #include "api/router.hpp"
 #include "api/stream.hpp"
 #include "api/uri.hpp"
 
-#include "fixture.hpp"
+#include "wired_router.hpp"
 
 namespace
 {
 
 using namespace netnsd;
 
-struct fixture
+struct fixture : fuzz::wired_router
 {
-    core::registry model{1000};
-    core::monitor watch{model, fuzz::netns_dir};
-    api::list_cache lists{model, fuzz::netns_dir};
-    api::stream_hub hub{model, lists, api::stream_limits{}, 1024};
-    api::metrics stats;
-    api::token_auth auth{fuzz::admin_token};
-    // Exec is on and never refused for being busy (the dropped jobs never finish).
-    api::admin ops{model, watch,
-                   api::admin_settings{true, 1 << 20, std::numeric_limits<std::size_t>::max(),
-                                       "/nonexistent/netnsd-fuzz/etc"}};
-    api::router router{model, watch, lists, hub, api::embedded_assets()};
     // An event to offer each subscription once it is live: a name in every glob's way.
     core::event next_event;
 
     fixture()
     {
-        fuzz::fill(model);
-        router.enable_admin(ops, auth, false);
-        router.enable_metrics(stats);
         next_event.type = core::event_type::added;
         next_event.revision = model.revision() + 1;
         next_event.time = fuzz::fixed_time();
