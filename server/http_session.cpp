@@ -206,16 +206,17 @@ void http_session::answer(api::response&& res, bool keep_alive, unsigned version
     for (auto& [name, value] : res.headers)
         response_.set(name, value);
     response_.keep_alive(keep_alive && !closing_);
-    body_ = res.shared_body ? std::move(res.shared_body)
-                            : std::make_shared<const std::string>(std::move(res.body));
+    // Kept until the write is done: the response's body spans its bytes.
+    answered_ = std::move(res);
+    const auto bytes = answered_.payload();
     if (head)
     {
         // HEAD: the length of the body a GET would get, and no body.
-        response_.content_length(body_->size());
+        response_.content_length(bytes.size());
     }
     else
     {
-        response_.body() = {body_->data(), body_->size()};
+        response_.body() = {bytes.data(), bytes.size()};
         response_.prepare_payload();
     }
     do_write();

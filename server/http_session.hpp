@@ -64,10 +64,10 @@ private:
     client_stream stream_;
     boost::beast::flat_buffer buffer_;
     std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
-    // The response in flight, whose body spans body_: the router's own string, or one shared
-    // with the list cache (sent without a copy).
+    // The response in flight, whose body spans answered_'s payload: the router's own string, or
+    // one shared with the list cache (sent without a copy, and without an allocation to hold it).
     boost::beast::http::response<boost::beast::http::span_body<const char>> response_;
-    std::shared_ptr<const std::string> body_;
+    api::response answered_;
     api::router& router_;
     api::stream_hub& hub_;
     session_set& sessions_;
