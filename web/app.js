@@ -758,7 +758,12 @@ function wire() {
         logShown = false;
         e.target.textContent = logPaused ? 'Resume' : 'Pause';
         e.target.setAttribute('aria-pressed', String(logPaused));
-        invalidate('log');
+        // Pausing freezes the log as it is at the click, now: left to the next frame, an event
+        // arriving in between would be drawn into the frozen rows.
+        if (logPaused)
+            renderLog();
+        else
+            invalidate('log');
     });
     $('token-form').addEventListener('submit', (e) => {
         e.preventDefault();
