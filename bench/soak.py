@@ -3,23 +3,27 @@
 
 It runs inside tests/support/sandbox (private mount and network namespaces, tmpfs on /run,
 /run/netns and /etc/netns), so every namespace, mount and nsid it makes vanishes with the
-sandbox, and all traffic goes to netnsd on the sandbox's own 127.0.0.1. Run bench/soak rather
-than this file.
+sandbox, and all traffic goes to netnsd on the sandbox's own 127.0.0.1, or to its Unix socket
+in the sandbox's /run (netnsd listens on both). Run bench/soak rather than this file.
 
 For --duration seconds, at once:
   * stream clients (bench/soak_streams.py, a child process): websocket, SSE and NDJSON, some
-    steady, some dropping their connection and resuming, some too slow for their queue;
+    steady, some dropping their connection and resuming, some too slow for their queue; a
+    third of them over the Unix socket; a few with names= and types= filters;
   * wrk on the read API (/api/v1/netns, /api/v1/netns/NAME, /api/v1/nsids, /healthz),
     paced by a Lua delay() so that it loads netnsd without taking a whole CPU;
   * workers doing add/delete cycles, half with `ip netns add/del`, half with the admin API,
     plus nsid sets (`ip netns set NAME auto`, PUT .../nsid, POST with "nsid":"auto") and execs
-    of `true` (POST .../exec);
+    of `true` (POST .../exec); half of the admin requests over the Unix socket;
   * a disruptor: forced inotify overflows (netnsd was started with a small inotify queue and
     is held with SIGSTOP while a burst of entries is made and removed), the netns dir
     unmounted and a fresh tmpfs mounted there, and keepers (a process holding a namespace
     with an nsid after its name was deleted, then exiting).
 Then: everything stops, the API must equal `ip` (names, inodes, nsids), every client's
-reconstruction must equal the API at the same revision, netnsd's fds and RSS must be within
+reconstruction must equal the API at the same revision (a filtered client's, the API's state
+restricted to its filter; its events, exactly the whole sequence filtered), each admin request
+must have its audit line naming its peer (127.0.0.1:PORT, or the driver's pid, uid and gid over
+the Unix socket), netnsd's fds and RSS must be within
 10% of their warm-up values (and its fds back to the idle count once the clients left), and
 its log may hold no warning or error the run did not provoke. A summary goes to stdout and
 to OUT/soak.md (raw figures in OUT/soak.json, netnsd's log in OUT/logs/); the exit status is
@@ -34,6 +38,8 @@ import os
 import random
 import re
 import signal
+import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -41,12 +47,15 @@ import time
 import urllib.parse
 
 from benchlib import BenchError, die_with_parent, machine_facts, median, now
+from soak_streams import DEFAULT_FILTERED, Filter
 
 HOST = "127.0.0.1"
 NETNS_DIR = "/run/netns"
 KNOB = "/proc/sys/fs/inotify/max_queued_events"
 SANE_QUEUE = 1024  # no real system runs with an inotify queue below this
 ANCHOR = "soak-anchor"
+# netnsd's second listener, in the sandbox's own tmpfs /run (next to the token).
+UNIX_SOCKET = "/run/netnsd-soak/netnsd.sock"
 
 T0 = now()
 
@@ -124,12 +133,32 @@ def is_utf8(name):
         return False
 
 
-class Api:
-    """One keep-alive connection (per thread that uses it)."""
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over a Unix stream socket."""
 
-    def __init__(self, port, token=None):
+    def __init__(self, socket_path, timeout):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = socket_path
+
+    def connect(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class Api:
+    """One keep-alive connection (per thread that uses it), over TCP, or over the Unix socket
+    at `unix` when given."""
+
+    def __init__(self, port, token=None, unix=None):
         self.port = port
         self.token = token
+        self.unix = unix
         self.conn = None
         self.last_used = 0.0
 
@@ -137,7 +166,10 @@ class Api:
         # netnsd closes a connection idle for 30 s; start a fresh one well before that.
         if self.conn is None or now() - self.last_used > 10:
             self.close()
-            self.conn = http.client.HTTPConnection(HOST, self.port, timeout=timeout)
+            if self.unix is not None:
+                self.conn = UnixHTTPConnection(self.unix, timeout)
+            else:
+                self.conn = http.client.HTTPConnection(HOST, self.port, timeout=timeout)
         headers = {}
         data = None
         if body is not None:
@@ -190,9 +222,11 @@ class Daemon:
         self.port = args.port
         self.log_path = os.path.join(args.out, "logs", "netnsd.log")
         self.token_file = "/run/netnsd-soak/token"
+        self.unix = args.unix_socket
         self.cmd = [
             args.netnsd,
             "--listen", f"{HOST}:{self.port}",
+            "--listen", f"unix:{self.unix}",
             "--netns-dir", NETNS_DIR,
             "--token-file", self.token_file,
             "--enable-exec",
@@ -217,6 +251,7 @@ class Daemon:
             saved = read_knob()
         if saved < SANE_QUEUE:
             raise BenchError(f"{KNOB} stays at {saved}; not touching it")
+        os.makedirs(os.path.dirname(self.unix), exist_ok=True)
         log = open(self.log_path, "wb")
         try:
             write_knob(self.args.inotify_queue)
@@ -246,6 +281,19 @@ class Daemon:
             time.sleep(0.02)
         with open(self.token_file) as f:
             self.token = f.read().strip()
+        # The Unix listener: a socket, mode 0660, serving the same netnsd.
+        api = Api(self.port, unix=self.unix)
+        try:
+            st = os.lstat(self.unix)
+            if not stat.S_ISSOCK(st.st_mode) or stat.S_IMODE(st.st_mode) != 0o660:
+                PROBLEMS.add(f"{self.unix}: mode {stat.filemode(st.st_mode)}, not a socket of "
+                             "mode 0660")
+            if not api.get("/healthz").get("watching"):
+                PROBLEMS.add(f"/healthz over {self.unix} says netnsd is not watching")
+        except (OSError, http.client.HTTPException) as e:
+            raise BenchError(f"netnsd's Unix socket {self.unix}: {type(e).__name__}: {e}")
+        finally:
+            api.close()
 
     def has_inotify(self):
         try:
@@ -263,9 +311,11 @@ class Daemon:
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
     def fd_kinds(self):
-        """netnsd's descriptors by kind: TCP connections (by what the peer is), other sockets
-        (listener, netlink, unix), and the rest by what they link to."""
+        """netnsd's descriptors by kind: TCP connections (by what the peer is), the Unix
+        listener and its connections, other sockets (TCP listener, netlink), and the rest by
+        what they link to."""
         peers = tcp_peers(self.port)
+        peers.update(unix_sockets(self.unix))
         kinds = collections.Counter()
         for fd in os.listdir(f"/proc/{self.proc.pid}/fd"):
             try:
@@ -341,6 +391,19 @@ def tcp_peers(port):
     for inode, rport in local.items():
         client = remote_port_owner.get(rport)
         out[inode] = "tcp:" + owners.get(client, "closed") if client else "tcp:closed"
+    return out
+
+
+def unix_sockets(path):
+    """Socket inode -> "unix:listener" or "unix:connection" for the sockets bound to `path`
+    (what netnsd accepts there carries the listener's address)."""
+    out = {}
+    with open("/proc/net/unix") as f:
+        next(f)
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 8 and parts[7] == path:
+                out[int(parts[6])] = "unix:listener" if parts[5] == "01" else "unix:connection"
     return out
 
 
@@ -432,7 +495,11 @@ class Worker(threading.Thread):
         # the whole load phase (they never stop early: the end window measures them too).
         self.pace_s = pace_s
         self.rng = random.Random(f"{args.seed}-worker-{index}")
+        # Which transport each admin request takes: its own generator, so that the mix of
+        # operations is the same whatever the share.
+        self.transport_rng = random.Random(f"{args.seed}-worker-{index}-transport")
         self.api = Api(daemon.port, daemon.token)
+        self.api_unix = Api(daemon.port, daemon.token, unix=daemon.unix)
         # Names are bytes to the kernel: a few in each pool have a space, UTF-8, a byte that is
         # not UTF-8 (a surrogate escape here), a newline, a leading dash.
         odd = [f"soak w{index} space", f"soak-\u00fc\u00f1\u00ee-{index}",
@@ -447,14 +514,17 @@ class Worker(threading.Thread):
         PROBLEMS.add(f"{self.name}: {what}: {detail}")
 
     def admin(self, method, path, body, want):
+        unix = self.transport_rng.random() < self.args.unix_admin_share
         OPS.add("admin_requests")
+        OPS.add("admin_requests_unix" if unix else "admin_requests_tcp")
         try:
-            status, doc = self.api.request(method, path, body)
+            status, doc = (self.api_unix if unix else self.api).request(method, path, body)
         except (OSError, http.client.HTTPException) as e:
-            self.fail(f"{method} {path}", f"{type(e).__name__}: {e}")
+            self.fail(f"{method} {path} over {'unix' if unix else 'tcp'}",
+                      f"{type(e).__name__}: {e}")
             return None
         if status != want:
-            self.fail(f"{method} {path}", f"HTTP {status}: {doc}")
+            self.fail(f"{method} {path} over {'unix' if unix else 'tcp'}", f"HTTP {status}: {doc}")
             return None
         return doc
 
@@ -538,6 +608,7 @@ class Worker(threading.Thread):
             PROBLEMS.add(f"{self.name} crashed: {type(e).__name__}: {e}")
         finally:
             self.api.close()
+            self.api_unix.close()
 
 
 # --- the disruptor: overflows, remounts, keepers ---------------------------------------------------
@@ -676,10 +747,12 @@ class Keeper(threading.Thread):
         self.d = disruptor
         self.life = life
         self.proc = None
-        self.api = Api(disruptor.daemon_.port)
+        # Its reads go over the Unix socket.
+        self.api = Api(disruptor.daemon_.port, unix=disruptor.daemon_.unix)
         self.outcome = "unfinished"
 
     def nsid_row(self, nsid):
+        OPS.add("unix_reads")
         rows = self.api.get("/api/v1/nsids")["nsids"]
         for r in rows:
             if r["nsid"] == nsid:
@@ -794,12 +867,13 @@ class Sampler(threading.Thread):
 
 
 class Streams:
-    def __init__(self, args, port):
+    def __init__(self, args, port, unix):
         self.lock = threading.Lock()
         here = os.path.dirname(os.path.abspath(__file__))
         self.err = open(os.path.join(args.out, "logs", "streams.log"), "wb")
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(here, "soak_streams.py"), "--port", str(port),
+             "--unix", unix, "--unix-every", str(args.unix_every), "--filtered", args.filtered,
              "--seed", str(args.seed), "--websocket", args.websocket, "--sse", args.sse,
              "--ndjson", args.ndjson],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True,
@@ -938,8 +1012,41 @@ def compare_api_ip(a, i):
     return diffs
 
 
+def compare_filtered(c, a, flt):
+    """A filtered client's reconstruction against the API's state restricted to its filter:
+    the live names its glob admits, with ns_id and inode (and nsid when it gets nsid events),
+    when it gets both adds and deletes. Its snapshots list every entry; its events only
+    those its filter admits, so only the admitted names are followed. Unnamed nsids never
+    pass a names filter, and without `destroyed` a deleted namespace's nsid is never known
+    to be gone: the nsid table is not compared."""
+    diffs = []
+    s = c["state"]
+    if not c["caught_up"] or c["last"] is None or c["last"] > a["revision"]:
+        diffs.append(f"ended at revision {c['last']}, missing events its filter admits up to "
+                     f"the API's {a['revision']}")
+    if not flt.live_set():
+        return diffs
+    keys = ("ns_id", "inode", "nsid") if flt.admits_type("nsid") else ("ns_id", "inode")
+
+    def restricted(live):
+        return {n: tuple(e[k] for k in keys) for n, e in live.items() if flt.admits_name(n)}
+
+    mine, theirs = restricted(s["live"]), restricted(a["live"])
+    c["admitted"] = {"client": len(mine), "api": len(theirs), "api_live": len(a["live"])}
+    if mine != theirs:
+        only_c = sorted(set(mine) - set(theirs))[:5]
+        only_a = sorted(set(theirs) - set(mine))[:5]
+        differ = sorted(n for n in set(mine) & set(theirs) if mine[n] != theirs[n])[:5]
+        diffs.append(f"live set ({flt}; {', '.join(keys)}) differs: client only {only_c}, "
+                     f"API only {only_a}, different {differ}")
+    return diffs
+
+
 def compare_client(c, a):
     """A client's reconstruction against the API at the same revision."""
+    flt = Filter.from_doc(c["filter"])
+    if flt is not None:
+        return compare_filtered(c, a, flt)
     diffs = []
     s = c["state"]
     if c["last"] != a["revision"]:
@@ -985,7 +1092,10 @@ def read_log(path):
     return lines, bad
 
 
-def check_log(path):
+def check_log(path, unix_peer):
+    """The log's levels, what was not provoked, and the audit lines by transport: a TCP peer
+    must be 127.0.0.1:PORT, a Unix one exactly `unix_peer` (the driver's pid, uid and gid:
+    only the driver sends admin requests over the socket)."""
     lines, bad = read_log(path)
     counts = collections.Counter()
     unexpected = []
@@ -1002,9 +1112,24 @@ def check_log(path):
                     break
             else:
                 unexpected.append(f"{level}: {msg} {json.dumps(doc)}")
-    audits = sum(1 for d in lines if d.get("msg") == "audit")
+    audits = collections.Counter()
+    bad_peers = []
+    for d in lines:
+        if d.get("msg") != "audit":
+            continue
+        peer = str(d.get("peer"))
+        if peer.startswith("unix"):
+            audits["unix"] += 1
+            ok = peer == unix_peer
+        else:
+            audits["tcp"] += 1
+            ok = re.fullmatch(rf"{re.escape(HOST)}:\d+", peer) is not None
+        if not ok:
+            bad_peers.append(json.dumps(d))
     return {"lines": len(lines), "levels": dict(counts), "not_json": bad[:5],
-            "unexpected": unexpected, "provoked": dict(provoked), "audit_lines": audits}
+            "unexpected": unexpected, "provoked": dict(provoked),
+            "audit_lines": sum(audits.values()), "audit_by_transport": dict(audits),
+            "bad_peers": len(bad_peers), "bad_peer_lines": bad_peers[:5]}
 
 
 # --- the run -----------------------------------------------------------------------------------------
@@ -1043,7 +1168,7 @@ def run(args):
         R["idle_fds"] = daemon.fds()
         R["idle_rss_kb"] = daemon.rss_kb()
 
-        streams = Streams(args, daemon.port)
+        streams = Streams(args, daemon.port, daemon.unix)
         deadline = now() + 30
         while True:
             st = streams.status()
@@ -1165,6 +1290,8 @@ def run(args):
                 PROBLEMS.add(f"stream {c['label']}: {d}")
         for t in drained["text_mismatches"]:
             PROBLEMS.add(f"stream {t}")
+        if args.unix_every > 0 and not any(c["transport"] == "unix" for c in drained["clients"]):
+            PROBLEMS.add("no stream client went over the Unix socket")
         admin.close()
 
         # With every client gone, netnsd holds exactly the descriptors it held when idle.
@@ -1188,7 +1315,10 @@ def run(args):
 
     if code != 0:
         PROBLEMS.add(f"netnsd exited with {code} on SIGTERM")
-    R["log"] = check_log(daemon.log_path)
+    if os.path.lexists(daemon.unix):
+        PROBLEMS.add(f"netnsd left its socket {daemon.unix} behind")
+    R["unix_peer"] = f"unix:pid={os.getpid()},uid={os.getuid()},gid={os.getgid()}"
+    R["log"] = check_log(daemon.log_path, R["unix_peer"])
     for u in R["log"]["unexpected"][:20]:
         PROBLEMS.add(f"log: {u}")
     for b in R["log"]["not_json"]:
@@ -1196,6 +1326,17 @@ def run(args):
     if R["log"]["audit_lines"] != R["ops"].get("admin_requests", 0):
         PROBLEMS.add(f"log: {R['log']['audit_lines']} audit lines for "
                      f"{R['ops'].get('admin_requests', 0)} admin requests")
+    for transport in ("tcp", "unix"):
+        lines = R["log"]["audit_by_transport"].get(transport, 0)
+        sent = R["ops"].get(f"admin_requests_{transport}", 0)
+        if lines != sent:
+            PROBLEMS.add(f"log: {lines} audit lines with a {transport} peer for {sent} admin "
+                         f"requests over {transport}")
+    if R["ops"].get("admin_requests_unix", 0) == 0 and args.unix_admin_share > 0:
+        PROBLEMS.add("no admin request went over the Unix socket")
+    if R["log"]["bad_peers"]:
+        PROBLEMS.add(f"log: {R['log']['bad_peers']} audit lines name a peer that is neither "
+                     f"{HOST}:PORT nor {R['unix_peer']}: {R['log']['bad_peer_lines'][:3]}")
 
     # fds and RSS: the median over a window after warm-up against the last window of load.
     R["warm"] = fd_rss_window(R["samples"], *R["windows"][0])
@@ -1262,9 +1403,14 @@ def summary(R):
                f"(adds: ip {ops.get('ip_add', 0)}, API {ops.get('api_add', 0)} of which "
                f"{ops.get('api_add_nsid', 0)} with nsid auto; deletes: ip {ops.get('ip_del', 0)}, "
                f"API {ops.get('api_del', 0)})")
+    at = R["log"].get("audit_by_transport", {})
     out.append(f"- nsid sets: ip {ops.get('ip_nsid', 0)}, API {ops.get('api_nsid', 0)}; execs of "
-               f"`true`: {ops.get('exec', 0)}; admin requests {ops.get('admin_requests', 0)}, "
-               f"audit lines {R['log']['audit_lines']}; failed operations {ops.get('failed', 0)}")
+               f"`true`: {ops.get('exec', 0)}; admin requests {ops.get('admin_requests', 0)} "
+               f"(TCP {ops.get('admin_requests_tcp', 0)}, Unix socket "
+               f"{ops.get('admin_requests_unix', 0)}), audit lines {R['log']['audit_lines']} "
+               f"(peer {HOST}:PORT {at.get('tcp', 0)}, `{R.get('unix_peer')}` "
+               f"{at.get('unix', 0)}); failed operations {ops.get('failed', 0)}; keepers' reads "
+               f"over the Unix socket {ops.get('unix_reads', 0)}")
     ev = {t: int(m.get(f'netnsd_events_total{{type="{t}"}}', 0))
           for t in ("add", "delete", "nsid", "destroyed")}
     out.append(f"- events: {sum(ev.values())} (add {ev['add']}, delete {ev['delete']}, nsid "
@@ -1305,6 +1451,28 @@ def summary(R):
                    f"resets {agg['resets']}, snapshots {agg['snapshots']}; events applied "
                    f"{agg['events']}; their pings answered {agg['pongs']}/{agg['pings']}; "
                    f"distinct revisions seen {s.get('revisions_seen')}")
+        for transport in ("tcp", "unix"):
+            cs = [c for c in clients if c["transport"] == transport]
+            by = collections.Counter(f"{c['kind']} {c['behaviour']}"
+                                     f"{' filtered' if c['filter'] else ''}" for c in cs)
+            mix = ", ".join(f"{k} {n}" for k, n in sorted(by.items()))
+            out.append(f"  - over {'TCP' if transport == 'tcp' else 'the Unix socket'}: "
+                       f"{len(cs)} clients ({mix}), "
+                       f"{sum(c['connects'] for c in cs)} connections, "
+                       f"{sum(sum(c['closed_by_server'].values()) for c in cs)} ended by netnsd, "
+                       f"{sum(c['resets'] for c in cs)} resets, "
+                       f"{sum(c['events'] for c in cs)} events applied")
+        for c in clients:
+            q = c.get("sequence")
+            if not q:
+                continue
+            ad = c.get("admitted", {})
+            out.append(f"  - filtered {c['label']} (`{Filter.from_doc(c['filter'])}`): got "
+                       f"{q['got']} events of the {q['covered']} revisions its stream covered "
+                       f"(stretches from a snapshot: {q['stretches']}), expected {q['expected']}; "
+                       f"missed {q['missed']}, extra {q['extra']}; {c['resets']} resets; at the "
+                       f"end {ad.get('client', '-')} live names admitted "
+                       f"(API {ad.get('api', '-')} of {ad.get('api_live', '-')})")
         qf = int(m.get('netnsd_stream_clients_dropped_total{reason="queue_full"}', 0))
         un = int(m.get('netnsd_stream_clients_dropped_total{reason="unresponsive"}', 0))
         out.append(f"- netnsd's drop counters: queue_full {qf}, unresponsive {un}")
@@ -1375,6 +1543,13 @@ def main():
     ap.add_argument("--pool", type=int, default=30, help="names per worker")
     ap.add_argument("--exec-share", type=float, default=0.08)
     ap.add_argument("--port", type=int, default=9321)
+    ap.add_argument("--unix-socket", default=UNIX_SOCKET,
+                    help=f"netnsd's second listener, a Unix socket ({UNIX_SOCKET})")
+    ap.add_argument("--unix-admin-share", type=float, default=0.5,
+                    help="share of the workers' admin requests sent over the Unix socket")
+    ap.add_argument("--unix-every", type=int, default=3,
+                    help="the second stream client of each kind and behaviour, then every "
+                         "Nth, connects over the Unix socket (0: none)")
     ap.add_argument("--seed", default="soak")
     ap.add_argument("--inotify-queue", type=int, default=128)
     ap.add_argument("--journal-size", type=int, default=1000)
@@ -1382,6 +1557,10 @@ def main():
     ap.add_argument("--websocket", default="steady:25,flaky:10,trickle:8,stall:7")
     ap.add_argument("--sse", default="steady:2,flaky:2,trickle:1")
     ap.add_argument("--ndjson", default="steady:2,flaky:2,stall:1")
+    ap.add_argument("--filtered", default=DEFAULT_FILTERED,
+                    help="filtered stream clients: KIND:BEHAVIOUR:TRANSPORT:QUERY, separated "
+                         "by ';' (QUERY: names=GLOB and/or types=T,T joined by '&'; default "
+                         "%(default)s)")
     ap.add_argument("--wrk-connections", type=int, default=4)
     ap.add_argument("--wrk-delay-ms", type=int, default=4)
     ap.add_argument("--burst-every", type=float, default=40)

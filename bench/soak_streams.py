@@ -20,6 +20,17 @@ is live, no `delete` of one that is not, ...). Every event's JSON text is also c
 the text any other client got for the same revision: an event is encoded once, whether it is
 sent live or replayed from the journal, in whichever framing.
 
+Transports: every client connects over TCP (127.0.0.1:PORT) or over netnsd's Unix socket
+(--unix PATH): with --unix-every N, the clients of each kind and behaviour whose index is 1
+modulo N (the second, then every Nth) use the Unix socket. Their labels end in "@unix".
+
+Filtered clients (--filtered) ask for `names=` (one shell glob, fnmatch(3) on the name's bytes)
+and/or `types=` (add, delete, nsid, destroyed). Their revisions are not contiguous: they check
+instead that every event passes their filter and, at the end, that the events of each stretch
+of their stream (from a snapshot to the next reset, or to the end) are exactly the events every
+client saw together (EVENT_META, by revision) restricted to what the filter admits: none
+missed, none extra, in order. Their state is compared with the API's restricted to the filter.
+
 Clients: websocket (RFC 6455: the handshake, unmasked server frames, masked client frames),
 Server-Sent Events (resuming with Last-Event-ID, as a browser's EventSource does) and NDJSON
 (resuming with since=). Behaviours: `steady` reads everything at once; `flaky` drops its
@@ -32,6 +43,7 @@ the end of the HTTP stream) and it resumes; `stall` stops reading now and then f
 import argparse
 import asyncio
 import base64
+import fnmatch
 import hashlib
 import json
 import os
@@ -51,13 +63,94 @@ MAX_PROBLEMS = 20  # kept per client; the count is exact
 # framing or path (live, replayed), one revision is one text.
 EVENT_TEXT = {}
 TEXT_MISMATCHES = []
+# What a filter looks at, for every revision any client saw: (type, exact name or None). Every
+# revision is one event, so together the clients' streams are the whole sequence, against which
+# a filtered client's stream is checked.
+EVENT_META = {}
+EVENT_TYPES = ("add", "delete", "nsid", "destroyed")
+
+
+class Filter:
+    """The `names` and `types` query parameters of a filtered stream, and what they admit:
+    what netnsd's subscription::wants() does. `names` is one shell glob matched against the
+    name's bytes (fnmatch(3) in the C locale; Python's fnmatch on bytes agrees for globs
+    without backslashes); an event without a name never matches it."""
+
+    def __init__(self, names=None, types=None):
+        if names is not None and ("\\" in names or not names):
+            raise SystemExit(f"soak_streams: unsupported names glob {names!r}")
+        self.names = names
+        self.types = tuple(types) if types else None
+        for t in self.types or ():
+            if t not in EVENT_TYPES:
+                raise SystemExit(f"soak_streams: unknown event type {t!r}")
+        self.glob = names.encode("utf-8") if names is not None else None
+
+    @classmethod
+    def parse(cls, text):
+        """'names=soak-w[13]-*&types=add,delete' (raw, not percent-encoded)"""
+        names = types = None
+        for item in filter(None, text.split("&")):
+            key, _, value = item.partition("=")
+            if key == "names":
+                names = value
+            elif key == "types":
+                types = value.split(",")
+            else:
+                raise SystemExit(f"soak_streams: unknown filter parameter {key!r}")
+        return cls(names, types)
+
+    @classmethod
+    def from_doc(cls, doc):
+        return cls(doc["names"], doc["types"]) if doc else None
+
+    def doc(self):
+        return {"names": self.names, "types": list(self.types) if self.types else None}
+
+    def __str__(self):
+        parts = []
+        if self.names is not None:
+            parts.append(f"names={self.names}")
+        if self.types:
+            parts.append(f"types={','.join(self.types)}")
+        return "&".join(parts)
+
+    def query(self):
+        """The query parameters, percent-encoded."""
+        parts = []
+        if self.names is not None:
+            parts.append("names=" + urllib.parse.quote(self.names.encode("utf-8"), safe=""))
+        if self.types:
+            parts.append("types=" + ",".join(self.types))
+        return "&".join(parts)
+
+    def admits_type(self, t):
+        return self.types is None or t in self.types
+
+    def admits_name(self, name):
+        """`name` as text, its bytes that are not UTF-8 as surrogate escapes; None: no name."""
+        if self.glob is None:
+            return True
+        if name is None:
+            return False
+        return fnmatch.fnmatchcase(name.encode("utf-8", "surrogateescape"), self.glob)
+
+    def passes(self, t, name):
+        return self.admits_type(t) and self.admits_name(name)
+
+    def live_set(self):
+        """Whether the stream can follow which names are live (it gets adds and deletes)."""
+        return self.admits_type("add") and self.admits_type("delete")
 
 
 class Replica:
     """The state a client reconstructs from its stream, checked event by event."""
 
-    def __init__(self, label):
+    def __init__(self, label, flt=None):
         self.label = label
+        self.filter = flt
+        # A filtered stream's log, in order: ("snapshot", revision) and ("event", revision).
+        self.log = [] if flt is not None else None
         self.names = {}        # live name -> namespace key (ns_id, inode)
         self.ns_nsid = {}      # namespace key -> nsid
         self.nsid_owner = {}   # nsid -> namespace key, or None when no name of ours has it
@@ -121,6 +214,8 @@ class Replica:
         self.last = rev
         self.snapshots += 1
         self.awaiting_snapshot = False
+        if self.log is not None:
+            self.log.append(("snapshot", rev))
 
     def reset(self):
         self.resets += 1
@@ -133,6 +228,11 @@ class Replica:
             self.problem(f"event {rev} between a reset and its snapshot")
         if self.last is None:
             self.problem(f"event {rev} before any snapshot")
+        elif self.filter is not None:
+            # A filtered stream skips revisions: only the order can be checked here; that it
+            # skipped exactly what its filter hides is checked at the end (filtered_sequence).
+            if rev <= self.last:
+                self.problem(f"revisions out of order: {self.last} then {rev}")
         elif rev != self.last + 1:
             self.problem(f"revisions not contiguous: {self.last} then {rev}")
         self.last = rev
@@ -148,6 +248,12 @@ class Replica:
             name = self.name_of(ns)
         elif name is not None:
             self.problem(f"{rev}: {t} of {name!r} without its entry")
+        if self.filter is not None:
+            self.log.append(("event", rev))
+            if not self.filter.passes(t, name):
+                self.problem(f"{rev}: {t} of {name!r} does not pass its filter {self.filter}")
+            if not self.filter.live_set():
+                return  # without adds and deletes there is no state to keep consistent
         if t == "add":
             if name in self.names:
                 self.problem(f"{rev}: add of {name!r}, which is live already")
@@ -202,11 +308,77 @@ class Replica:
         return {"live": live, "nsids": nsids, "complete": self.complete}
 
 
-def note_text(client, rev, text):
+def note_text(client, rev, text, doc):
     crc = zlib.crc32(text)
     seen = EVENT_TEXT.setdefault(rev, crc)
     if seen != crc and len(TEXT_MISMATCHES) < MAX_PROBLEMS:
         TEXT_MISMATCHES.append(f"{client.label}: revision {rev} arrived with another text")
+    if rev not in EVENT_META:
+        # The same text everywhere (checked above), so whoever saw it first tells its meta.
+        ns = doc.get("namespace")
+        EVENT_META[rev] = (doc.get("type"), Replica.name_of(ns) if ns is not None else None)
+
+
+def filtered_sequence(replica, final):
+    """A filtered client's stream against the whole sequence (EVENT_META): in each stretch from
+    a snapshot at S to its last event E (to `final`, the API's final revision, for the last
+    stretch), the events it got must be exactly the revisions in (S, E] its filter admits.
+    After a reset the revisions between the end of a stretch and the next snapshot are not
+    the client's to know. Returns the figures; problems go to the replica."""
+    flt = replica.filter
+    stretches = []
+    for what, rev in replica.log:
+        if what == "snapshot":
+            stretches.append([rev, []])
+        elif stretches:
+            stretches[-1][1].append(rev)
+    out = {"stretches": len(stretches), "got": 0, "expected": 0, "covered": 0, "missed": 0,
+           "extra": 0, "unknown": 0, "behind": 0}
+    for i, (start, got) in enumerate(stretches):
+        last = i == len(stretches) - 1
+        end = max([start] + got)
+        if last:
+            if end > final:
+                replica.problem(f"events after the API's final revision {final}: up to {end}")
+            end = max(end, final)
+        expected = []
+        unknown = []
+        for rev in range(start + 1, end + 1):
+            meta = EVENT_META.get(rev)
+            if meta is None:
+                unknown.append(rev)
+            elif flt.passes(*meta):
+                expected.append(rev)
+        out["got"] += len(got)
+        out["expected"] += len(expected)
+        out["covered"] += end - start
+        out["unknown"] += len(unknown)
+        if unknown:
+            replica.problem(f"no client saw {len(unknown)} revisions of ({start}, {end}] "
+                            f"(first {unknown[0]}): cannot check this filtered stream there")
+        if got == expected:
+            continue
+        got_set, exp_set = set(got), set(expected)
+        missed = [r for r in expected if r not in got_set]
+        extra = [r for r in got if r not in exp_set]
+        behind = [r for r in missed if r > max([start] + got)] if last else []
+        out["missed"] += len(missed)
+        out["extra"] += len(extra)
+        out["behind"] += len(behind)
+
+        def show(revs):
+            return ", ".join(f"{r} ({EVENT_META[r][0]} {EVENT_META[r][1]!r})" for r in revs[:3])
+
+        if missed:
+            replica.problem(f"missed {len(missed)} events its filter admits after the snapshot "
+                            f"at {start}: {show(missed)}"
+                            + (f" ({len(behind)} of them after its last event)" if behind else ""))
+        if extra:
+            replica.problem(f"{len(extra)} events its filter does not admit, or twice: "
+                            f"{', '.join(map(str, extra[:3]))}")
+        if not missed and not extra:
+            replica.problem(f"events out of order, or one twice, after the snapshot at {start}")
+    return out
 
 
 class Closed(Exception):
@@ -218,13 +390,16 @@ class Closed(Exception):
 
 
 class Client:
-    def __init__(self, engine, kind, behaviour, index):
+    def __init__(self, engine, kind, behaviour, index, transport="tcp", flt=None):
         self.engine = engine
         self.kind = kind
         self.behaviour = behaviour
-        self.label = f"{kind}-{behaviour}-{index}"
+        self.transport = transport
+        self.filter = flt
+        self.label = (f"{kind}-{behaviour}-{'filtered-' if flt is not None else ''}{index}"
+                      f"{'@unix' if transport == 'unix' else ''}")
         self.rng = random.Random(f"{engine.seed}-{self.label}")
-        self.replica = Replica(self.label)
+        self.replica = Replica(self.label, flt)
         self.connected = False
         self.greeted = False      # has had its first snapshot
         self.connects = 0
@@ -270,15 +445,35 @@ class Client:
 
     def target(self):
         r = self.replica
+        query = f"&{self.filter.query()}" if self.filter is not None else ""
         if r.last is None:
-            return "/api/v1/events?snapshot=true"
+            return f"/api/v1/events?snapshot=true{query}"
         if self.kind == "sse":
             # As a browser's EventSource does: the same URL again, with Last-Event-ID (which
             # wins over the URL's snapshot=true).
-            return "/api/v1/events?snapshot=true"
+            return f"/api/v1/events?snapshot=true{query}"
         # After a reset whose snapshot never came, this is the old revision again: the
-        # server answers with another reset and the snapshot.
-        return f"/api/v1/events?since={r.last}"
+        # server answers with another reset and the snapshot. A filtered stream resumes after
+        # the last event it got: the journal replays what the filter admits after that.
+        return f"/api/v1/events?since={r.last}{query}"
+
+    def host(self):
+        return "localhost" if self.transport == "unix" else f"{HOST}:{self.engine.port}"
+
+    def caught_up(self, revision):
+        """Connected, with everything up to `revision` applied: for a filtered client, no
+        revision after its last one up to `revision` that its filter admits (nor one no client
+        has seen yet, which might be)."""
+        r = self.replica
+        if not self.connected or r.awaiting_snapshot or r.last is None:
+            return False
+        if self.filter is None:
+            return r.last >= revision
+        for rev in range(r.last + 1, revision + 1):
+            meta = EVENT_META.get(rev)
+            if meta is None or self.filter.passes(*meta):
+                return False
+        return True
 
     async def run(self):
         self.next_stall = time.monotonic() + self.rng.uniform(5, 20)
@@ -337,12 +532,19 @@ class Client:
         session.cancel()
 
     async def open_socket(self):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if self.transport == "unix":
+            # A Unix stream socket's receive buffer does not bound what is in flight (the
+            # sender's send buffer does): slow clients here hold more before netnsd drops them.
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            address = self.engine.unix_path
+        else:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            address = (HOST, self.engine.port)
         if self.rcvbuf():
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf())
         sock.setblocking(False)
         try:
-            await asyncio.get_running_loop().sock_connect(sock, (HOST, self.engine.port))
+            await asyncio.get_running_loop().sock_connect(sock, address)
         except BaseException:
             sock.close()
             raise
@@ -381,7 +583,7 @@ class Client:
         elif t == "reset":
             r.reset()
         elif t in ("add", "delete", "nsid", "destroyed"):
-            note_text(self, doc["revision"], text)
+            note_text(self, doc["revision"], text, doc)
             r.apply(doc)
         else:
             raise ProtocolError(f"unknown message type {t!r}")
@@ -391,7 +593,7 @@ class Client:
 
     async def websocket(self, reader, writer):
         key = base64.b64encode(os.urandom(16)).decode()
-        writer.write((f"GET {self.target()} HTTP/1.1\r\nHost: {HOST}:{self.engine.port}\r\n"
+        writer.write((f"GET {self.target()} HTTP/1.1\r\nHost: {self.host()}\r\n"
                       "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                       f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
         head = await reader.readuntil(b"\r\n\r\n")
@@ -457,7 +659,7 @@ class Client:
         extra = ""
         if self.kind == "sse" and self.sse_last_id is not None:
             extra = f"Last-Event-ID: {self.sse_last_id}\r\n"
-        writer.write((f"GET {self.target()} HTTP/1.1\r\nHost: {HOST}:{self.engine.port}\r\n"
+        writer.write((f"GET {self.target()} HTTP/1.1\r\nHost: {self.host()}\r\n"
                       f"Accept: {accept}\r\n{extra}\r\n").encode())
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
@@ -504,12 +706,16 @@ class Client:
                     elif field == b"id":
                         sse["id"] = value.decode()
 
-    def result(self):
+    def result(self, final, caught_up):
         r = self.replica
         return {
             "label": self.label,
             "kind": self.kind,
             "behaviour": self.behaviour,
+            "transport": self.transport,
+            "filter": self.filter.doc() if self.filter is not None else None,
+            "caught_up": caught_up,
+            "sequence": filtered_sequence(r, final) if self.filter is not None else None,
             "connects": self.connects,
             "closed_by_us": self.closed_by_us,
             "closed_by_server": self.closed_by_server,
@@ -547,6 +753,7 @@ def client_frame(op, payload):
 class Engine:
     def __init__(self, args):
         self.port = args.port
+        self.unix_path = args.unix
         self.seed = args.seed
         self.final = False
         self.hold = False  # a measuring window: flaky clients stay connected
@@ -557,7 +764,12 @@ class Engine:
                            ("ndjson", args.ndjson)):
             for behaviour, count in parse_spec(spec):
                 for i in range(count):
-                    self.clients.append(Client(self, kind, behaviour, i))
+                    self.clients.append(Client(self, kind, behaviour, i,
+                                               transport_of(i, args.unix_every, args.unix)))
+        for i, (kind, behaviour, transport, flt) in enumerate(parse_filtered(args.filtered)):
+            if transport == "unix" and not args.unix:
+                raise SystemExit("soak_streams: a filtered client over unix needs --unix")
+            self.clients.append(Client(self, kind, behaviour, i, transport, flt))
 
     def status(self):
         return {
@@ -571,15 +783,17 @@ class Engine:
     async def drain(self, revision, timeout):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(c.connected and (c.replica.last or 0) >= revision for c in self.clients):
+            if all(c.caught_up(revision) for c in self.clients):
                 break
             await asyncio.sleep(0.1)
+        # Before the tasks end (which disconnects them).
+        caught_up = [c.caught_up(revision) for c in self.clients]
         self.stopping = True
         for c in self.clients:
             c.task.cancel()
         await asyncio.gather(*(c.task for c in self.clients), return_exceptions=True)
         return {
-            "clients": [c.result() for c in self.clients],
+            "clients": [c.result(revision, ok) for c, ok in zip(self.clients, caught_up)],
             "revisions_seen": len(EVENT_TEXT),
             "text_mismatches": TEXT_MISMATCHES,
         }
@@ -632,9 +846,46 @@ def parse_spec(spec):
     return out
 
 
+def transport_of(index, every, unix_path):
+    """--unix-every N: the second client of each kind and behaviour, then every Nth, goes over
+    the Unix socket (N=1: all of them; 0: none)."""
+    if not unix_path or every <= 0:
+        return "tcp"
+    return "unix" if index % every == min(1, every - 1) else "tcp"
+
+
+def parse_filtered(spec):
+    """'websocket:steady:tcp:names=soak-w[13]-*;sse:flaky:unix:types=add,delete' ->
+    [(kind, behaviour, transport, Filter), ...]. A glob here cannot hold ';' or '&'."""
+    out = []
+    for item in filter(None, spec.split(";")):
+        parts = item.split(":", 3)
+        if len(parts) != 4:
+            raise SystemExit(f"soak_streams: a filtered client is KIND:BEHAVIOUR:TRANSPORT:QUERY, "
+                             f"not {item!r}")
+        kind, behaviour, transport, query = parts
+        if kind not in ("websocket", "sse", "ndjson") or transport not in ("tcp", "unix"):
+            raise SystemExit(f"soak_streams: bad filtered client {item!r}")
+        parse_spec(f"{behaviour}:1")
+        flt = Filter.parse(query)
+        if flt.names is None and flt.types is None:
+            raise SystemExit(f"soak_streams: filtered client {item!r} has no filter")
+        out.append((kind, behaviour, transport, flt))
+    return out
+
+
+DEFAULT_FILTERED = ("websocket:steady:tcp:names=soak-w[13]-*;"
+                    "websocket:flaky:unix:names=soak-[!w]*&types=add,delete,nsid;"
+                    "sse:flaky:tcp:types=add,delete;"
+                    "ndjson:steady:unix:names=soak-w0-*&types=add,delete")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--unix", default=None, help="netnsd's Unix socket")
+    ap.add_argument("--unix-every", type=int, default=3)
+    ap.add_argument("--filtered", default=DEFAULT_FILTERED)
     ap.add_argument("--seed", default="soak")
     ap.add_argument("--websocket", default="steady:25,flaky:10,trickle:8,stall:7")
     ap.add_argument("--sse", default="steady:2,flaky:2,trickle:1")
