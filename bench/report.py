@@ -347,13 +347,22 @@ def rate(x):
     return f"{x:,.0f}"
 
 
+# The two kinds of runs of the scaling sections, in the order the report shows them.
+MODES = (("nsid", "with nsids"), ("plain", "without nsids"))
+
+
+def measured(a, R, mode, key):
+    """(N, figures) for every size whose `mode` run measured `key`, smallest first."""
+    for n in a.size_list:
+        s = R["scaling"].get(mode, {}).get(str(n))
+        if s and key in s:
+            yield n, s
+
+
 def rows_list(a, R):
     rows = []
-    for mode, what in (("nsid", "with nsids"), ("plain", "without nsids")):
-        for n in a.size_list:
-            s = R["scaling"].get(mode, {}).get(str(n))
-            if not s or "list_ms" not in s:
-                continue
+    for mode, what in MODES:
+        for n, s in measured(a, R, mode, "list_ms"):
             goal, ok = "", ""
             if mode == "nsid" and n == 5000:
                 goal = f"≥ {LIST_GOAL_X}x faster (issue 2)"
@@ -365,19 +374,13 @@ def rows_list(a, R):
 
 def rows_lookup(a, R):
     rows = []
-    for mode, what in (("nsid", "with nsids"), ("plain", "without nsids")):
-        for n in a.size_list:
-            s = R["scaling"].get(mode, {}).get(str(n))
-            if not s or "identify_ms" not in s:
-                continue
+    for mode, what in MODES:
+        for n, s in measured(a, R, mode, "identify_ms"):
             rows.append((f"which names has PID's netns, N={n}, {what}: "
                          "`GET /api/v1/processes/PID/netns`", pair(s["identify_ms"]),
                          "`ip netns identify PID`", pair(s["ip_identify_ms"]),
                          times_faster(s["ip_identify_ms"], s["identify_ms"]), "", ""))
-        for n in a.size_list:
-            s = R["scaling"].get(mode, {}).get(str(n))
-            if not s or "get_ms" not in s:
-                continue
+        for n, s in measured(a, R, mode, "get_ms"):
             rows.append((f"one namespace by name, N={n}, {what}: `GET /api/v1/netns/NAME`",
                          pair(s["get_ms"]), "`ip -j netns list` (ip has no per-name query)",
                          pair(s["ip_ms"]), times_faster(s["ip_ms"], s["get_ms"]), "", ""))
@@ -390,11 +393,8 @@ def rows_memory(a, R):
         rows.append(("RSS, 0 namespaces", f"{R['rss_empty'] / 1024:.0f} KiB", "", "", "", "",
                      ""))
     big = max(a.size_list)
-    for mode, what in (("nsid", "with nsids"), ("plain", "without nsids")):
-        for n in a.size_list:
-            s = R["scaling"].get(mode, {}).get(str(n))
-            if not s or "start_ms" not in s:
-                continue
+    for mode, what in MODES:
+        for n, s in measured(a, R, mode, "start_ms"):
             goal, ok = "", ""
             if n == 5000 and mode == "nsid":  # issue 2 states it with an nsid on every one
                 goal = f"< {START_GOAL_MS} ms at 5000 (issue 2)"
@@ -403,15 +403,14 @@ def rows_memory(a, R):
                          pair(s["start_ms"]), "one `ip -j netns list`",
                          pair(s.get("ip_ms", [])),
                          times_faster(s.get("ip_ms"), s["start_ms"]), goal, ok))
-        for n in a.size_list:
-            s = R["scaling"].get(mode, {}).get(str(n))
-            if not s or "rss" not in s or "rss_empty" not in R:
-                continue
+        if "rss_empty" not in R:
+            continue
+        for n, s in measured(a, R, mode, "rss"):
             rss = median(s["rss"])
             growth = (rss - R["rss_empty"]) / n
             goal, ok = "", ""
             if n >= 5000 or n == big:
-                goal, ok = f"< 1 KiB per namespace (issue 2)", met(growth < RSS_GOAL_B)
+                goal, ok = "< 1 KiB per namespace (issue 2)", met(growth < RSS_GOAL_B)
             rows.append((f"RSS growth per namespace, N={n}, {what} (RSS {rss / 1048576:.1f} MiB "
                          "after the first full list)", f"{growth:.0f} B", "", "", "", goal, ok))
     return rows
@@ -458,7 +457,7 @@ def rows_events(a, R):
         "mon_add_rel_us")
     if burst and "mon_adds" in burst:
         ws_bad = burst["add_probe_not_ns"] + burst["add_before_call"]
-        rows.append((f"burst: `add` reported before the namespace was usable",
+        rows.append(("burst: `add` reported before the namespace was usable",
                      f"{ws_bad} of {burst['adds_matched']}", "`ip netns monitor`",
                      f"{burst['mon_add_before_mount']} of {burst['mon_adds']}", "",
                      "netnsd: 0", met(ws_bad == 0 and burst["adds_matched"] == n)))
@@ -867,14 +866,11 @@ def write_results(a, R, made, path):
 def details(key, a, R):
     out = []
     if key == "list":
-        for mode in ("nsid", "plain"):
-            for n in a.size_list:
-                s = R["scaling"].get(mode, {}).get(str(n))
-                if s and "list_ms" in s:
-                    out.append(f"* N={n} {'with' if mode == 'nsid' else 'without'} nsids: "
-                               f"{s['list_bytes']:,} bytes per list, {len(s['list_ms'])} requests "
-                               f"({s['list_reconnects']} reconnects), {len(s['ip_ms'])} ip runs; "
-                               f"load {s['load']}")
+        for mode, what in MODES:
+            for n, s in measured(a, R, mode, "list_ms"):
+                out.append(f"* N={n} {what}: {s['list_bytes']:,} bytes per list, "
+                           f"{len(s['list_ms'])} requests ({s['list_reconnects']} reconnects), "
+                           f"{len(s['ip_ms'])} ip runs; load {s['load']}")
     if key == "http" and R.get("http", {}).get("facts"):
         for label, f in R["http"]["facts"].items():
             out.append(f"* `{f['path']}`: body {f['body_bytes']} bytes; headers: netnsd "
@@ -904,17 +900,14 @@ def details(key, a, R):
                                f"{fmt_ms(r.get('client_io_cpu_ms'))}, creator "
                                f"{fmt_ms(r.get('creator_cpu_ms'))}; load {r.get('load')}")
         out.append("* more in bench/out/events.md (written by the same run, not committed)")
-    if key == "memory":
-        for mode in ("nsid", "plain"):
-            for n in a.size_list:
-                s = R["scaling"].get(mode, {}).get(str(n))
-                if s and "rss_model_only" in s and "rss_empty" in R:
-                    out.append(f"* N={n} {'with' if mode == 'nsid' else 'without'} nsids: model "
-                               f"alone (a start watched through /healthz) complete "
-                               f"{fmt_ms(s['healthz_start_ms'])} after spawn, RSS "
-                               f"{(s['rss_model_only'] - R['rss_empty']) / n:.0f} B per "
-                               "namespace; after the list benchmark "
-                               f"{(s['rss_after_list'] - R['rss_empty']) / n:.0f} B")
+    if key == "memory" and "rss_empty" in R:
+        for mode, what in MODES:
+            for n, s in measured(a, R, mode, "rss_model_only"):
+                out.append(f"* N={n} {what}: model alone (a start watched through /healthz) "
+                           f"complete {fmt_ms(s['healthz_start_ms'])} after spawn, RSS "
+                           f"{(s['rss_model_only'] - R['rss_empty']) / n:.0f} B per namespace; "
+                           "after the list benchmark "
+                           f"{(s['rss_after_list'] - R['rss_empty']) / n:.0f} B")
     if key == "nsid":
         for order in ("name", "reverse", "random"):
             r = R.get("race", {}).get(order)
