@@ -9,8 +9,6 @@
 #include <vector>
 
 #include "core/errc.hpp"
-#include "core/kernel/exec.hpp"
-#include "core/kernel/netns_admin.hpp"
 #include "core/log.hpp"
 #include "core/name.hpp"
 
@@ -22,8 +20,6 @@ namespace netnsd::api
 {
 namespace
 {
-
-namespace kernel = core::kernel;
 
 // The one table from a kernel failure to an HTTP problem; anything else is operation-failed.
 struct failure_mapping
@@ -153,39 +149,20 @@ json pid_list(const std::vector<pid_t>& pids)
 
 } // namespace
 
-admin::admin(core::registry& model, core::monitor& watch, admin_settings settings)
-    : model_(model), watch_(watch), settings_(std::move(settings))
+admin::admin(const core::registry& model, core::netns_ops& ops, std::string netns_dir,
+             admin_settings settings, core::model_control* control)
+    : model_(model), ops_(ops), netns_dir_(std::move(netns_dir)), settings_(std::move(settings)),
+      control_(control)
 {
 }
 
-response admin::missing(const std::string& name) const
+response admin::entry_response(const std::string& name, unsigned status) const
 {
-    return problem(problem_type::not_found, "no entry of that name in " + watch_.netns_dir(),
-                   entry_href(name));
-}
-
-std::optional<core::entry> admin::look_again(const std::string& name)
-{
-    watch_.refresh(name);
-    return model_.find(name);
-}
-
-std::variant<core::entry, response> admin::live_entry(const std::string& name)
-{
-    auto found = model_.find(name);
-    if (!found || found->state != core::entry_state::live)
-        found = look_again(name);
+    const auto found = model_.find(name);
     if (!found)
-        return missing(name);
-    if (found->state != core::entry_state::live)
-        return problem(problem_type::not_a_namespace,
-                       "the entry is stale: not a live network namespace");
-    return std::move(*found);
-}
-
-std::string admin::path_of(std::string_view name) const
-{
-    return watch_.netns_dir() + "/" + std::string(name);
+        return problem(problem_type::not_found, "no entry of that name in " + netns_dir_,
+                       entry_href(name));
+    return json_response(status, dump(to_json(*found, netns_dir_)));
 }
 
 admin::outcome admin::create(const request& req)
@@ -216,16 +193,13 @@ admin::outcome admin::create(const request& req)
             return bad_body("pid must be a whole number from 1 to 2147483647");
         pid = static_cast<pid_t>(v.get<std::int64_t>());
     }
-    if (model_.find(name) && look_again(name))
-        return problem(problem_type::already_exists,
-                       "an entry of that name exists in " + watch_.netns_dir());
 
     deferred job;
-    job.work = [this, dir = watch_.netns_dir(), name, nsid, pid]() -> std::function<response()>
+    job.refresh = {name};
+    job.work = [this, name, nsid, pid]() -> std::function<response()>
     {
         std::string detail;
-        auto ec = pid ? kernel::attach_netns(dir, name, *pid, detail)
-                      : kernel::create_netns(dir, name, detail);
+        auto ec = pid ? ops_.attach(name, *pid, detail) : ops_.create(name, detail);
         if (ec == core::errc::thread_netns_lost)
         {
             // This worker thread is stuck in another network namespace: anything it did next
@@ -236,31 +210,23 @@ admin::outcome admin::create(const request& req)
         }
         if (!ec && nsid)
         {
-            kernel::set_nsid(dir, name, *nsid, ec, detail);
+            ops_.set_nsid(name, *nsid, ec, detail);
             if (ec)
             {
                 // Nothing half-created: the name goes again.
-                kernel::delete_outcome ignored;
+                core::netns_ops::removal ignored;
                 std::string undo_detail;
-                kernel::delete_netns(dir, name, ignored, undo_detail);
+                ops_.remove(name, ignored, undo_detail);
             }
         }
         return [this, name, ec, detail]() -> response
         {
-            if (ec)
-            {
-                watch_.refresh(name);
-                auto r = problem_for(ec, detail);
-                r.audit_name = name;
-                return r;
-            }
-            watch_.refresh(name);
-            const auto found = model_.find(name);
-            if (!found)
-                return problem(problem_type::operation_failed,
-                               "the namespace was created but has gone again");
-            auto r = json_response(201, dump(to_json(*found, watch_.netns_dir())));
-            r.headers.emplace_back("Location", entry_href(name));
+            auto r = ec ? problem_for(ec, detail) : entry_response(name, 201);
+            if (!ec && r.status == 201)
+                r.headers.emplace_back("Location", entry_href(name));
+            else if (!ec)
+                r = problem(problem_type::operation_failed,
+                            "the namespace was created but has gone again");
             r.audit_name = name;
             return r;
         };
@@ -273,34 +239,30 @@ admin::outcome admin::remove(std::string_view raw)
     std::string name(raw);
     if (auto bad = check_name(name))
         return std::move(*bad);
-    if (!model_.find(name) && !look_again(name))
-        return missing(name);
     deferred job;
-    job.work = [this, dir = watch_.netns_dir(), name]() -> std::function<response()>
+    job.refresh = {name};
+    job.work = [this, name]() -> std::function<response()>
     {
         std::string detail;
-        kernel::delete_outcome out;
-        const auto ec = kernel::delete_netns(dir, name, out, detail);
-        std::vector<pid_t> pids;
-        if (!ec && out.identity)
-            pids = kernel::pids_in(*out.identity);
-        return [this, name, ec, detail, out, pids]() -> response
+        core::netns_ops::removal out;
+        const auto ec = ops_.remove(name, out, detail);
+        return [this, name, ec, detail, out]() -> response
         {
-            watch_.refresh(name);
             if (ec)
             {
                 auto r = problem_for(ec, detail);
                 r.audit_name = name;
                 return r;
             }
-            // Alive while a process is inside or another name still binds it (open fds
-            // elsewhere cannot be seen; its `destroyed` event tells when it is really gone).
-            const bool alive =
-                !pids.empty() || (out.identity && !model_.names_of(*out.identity).empty());
+            // Where the kernel cannot say, alive while a process is inside or another name
+            // still binds it (open fds elsewhere cannot be seen; its `destroyed` event tells
+            // when it is really gone).
+            const bool alive = out.alive.value_or(
+                !out.pids.empty() || (out.identity && !model_.names_of(*out.identity).empty()));
             json body = json::object();
             body["name"] = name;
             body["namespace_alive"] = alive;
-            body["pids"] = pid_list(pids);
+            body["pids"] = pid_list(out.pids);
             auto r = json_response(200, dump(body));
             r.audit_name = name;
             return r;
@@ -315,24 +277,23 @@ admin::outcome admin::remove_all()
     for (const auto& [name, slot] : model_.slots())
         names.push_back(name);
     deferred job;
-    job.work = [this, dir = watch_.netns_dir(), names]() -> std::function<response()>
+    job.refresh = names;
+    job.work = [this, names]() -> std::function<response()>
     {
         std::vector<std::string> deleted;
         std::vector<std::pair<std::string, std::string>> failed;
         for (const auto& name : names)
         {
             std::string detail;
-            kernel::delete_outcome out;
+            core::netns_ops::removal out;
             // Unlike `ip -all netns del`, keep going past a failure.
-            if (auto ec = kernel::delete_netns(dir, name, out, detail))
+            if (auto ec = ops_.remove(name, out, detail))
                 failed.emplace_back(name, detail.empty() ? ec.message() : detail);
             else
                 deleted.push_back(name);
         }
-        return [this, names, deleted, failed]() -> response
+        return [deleted, failed]() -> response
         {
-            for (const auto& name : names)
-                watch_.refresh(name);
             json body = json::object();
             body["deleted"] = json::array();
             for (const auto& name : deleted)
@@ -363,28 +324,16 @@ admin::outcome admin::set_nsid(std::string_view raw, const request& req)
     if (auto* r = std::get_if<response>(&field))
         return std::move(*r);
     const auto want = std::get<std::optional<core::nsid_t>>(field);
-    auto found = live_entry(name);
-    if (auto* r = std::get_if<response>(&found))
-        return std::move(*r);
     deferred job;
-    job.work = [this, dir = watch_.netns_dir(), name, want]() -> std::function<response()>
+    job.refresh = {name};
+    job.work = [this, name, want]() -> std::function<response()>
     {
         std::error_code ec;
         std::string detail;
-        kernel::set_nsid(dir, name, want, ec, detail);
+        ops_.set_nsid(name, want, ec, detail);
         return [this, name, ec, detail]() -> response
         {
-            watch_.refresh(name);
-            if (ec)
-            {
-                auto r = problem_for(ec, detail);
-                r.audit_name = name;
-                return r;
-            }
-            const auto entry = model_.find(name);
-            if (!entry)
-                return problem(problem_type::not_found, "the entry went away");
-            auto r = json_response(200, dump(to_json(*entry, watch_.netns_dir())));
+            auto r = ec ? problem_for(ec, detail) : entry_response(name, 200);
             r.audit_name = name;
             return r;
         };
@@ -397,15 +346,17 @@ admin::outcome admin::pids(std::string_view raw)
     const std::string name(raw);
     if (auto bad = check_name(name))
         return std::move(*bad);
-    auto found = live_entry(name);
-    if (auto* r = std::get_if<response>(&found))
-        return std::move(*r);
     deferred job;
-    job.work = [id = *std::get<core::entry>(found).identity]() -> std::function<response()>
+    job.work = [this, name]() -> std::function<response()>
     {
-        auto list = kernel::pids_in(id);
-        return [list]() -> response
+        std::error_code ec;
+        std::string detail;
+        const auto id = ops_.identity_of(name, ec, detail);
+        auto list = id ? ops_.pids_in(*id) : std::vector<pid_t>{};
+        return [ec, detail, list]() -> response
         {
+            if (ec)
+                return problem_for(ec, detail);
             json body = json::object();
             body["pids"] = pid_list(list);
             return json_response(200, dump(body));
@@ -425,7 +376,7 @@ admin::outcome admin::identify(std::string_view raw)
     job.work = [this, pid]() -> std::function<response()>
     {
         std::error_code ec;
-        const auto id = kernel::identity_of_pid(pid, ec);
+        const auto id = ops_.identity_of_pid(pid, ec);
         return [this, pid, id, ec]() -> response
         {
             if (!id)
@@ -462,8 +413,7 @@ admin::outcome admin::exec(std::string_view raw, const request& req)
     if (auto* r = std::get_if<response>(&parsed))
         return std::move(*r);
     const auto& body = std::get<json>(parsed);
-    kernel::exec_request run;
-    run.netns_path = path_of(name);
+    core::kernel::exec_request run;
     run.name = name;
     run.etc_netns_dir = settings_.etc_netns_dir;
     run.output_limit = settings_.exec_output_limit;
@@ -510,9 +460,6 @@ admin::outcome admin::exec(std::string_view raw, const request& req)
             return bad_body("output must be \"text\" or \"base64\"");
         as_base64 = o.get<std::string>() == "base64";
     }
-    auto found = live_entry(name);
-    if (auto* r = std::get_if<response>(&found))
-        return std::move(*r);
     if (running_execs_ >= settings_.max_exec)
         return problem(problem_type::too_many_execs,
                        std::to_string(running_execs_) + " execs are running; try again later");
@@ -522,7 +469,7 @@ admin::outcome admin::exec(std::string_view raw, const request& req)
     job.where = deferred::pool::exec;
     job.work = [this, run = std::move(run), as_base64, name]() -> std::function<response()>
     {
-        auto result = kernel::run_in_netns(run);
+        auto result = ops_.exec(run);
         return [this, result = std::move(result), as_base64, name]() -> response
         {
             --running_execs_;
@@ -546,6 +493,37 @@ admin::outcome admin::exec(std::string_view raw, const request& req)
                 out["warnings"].push_back(w);
             auto r = json_response(200, dump(out));
             r.audit_name = name;
+            return r;
+        };
+    };
+    return job;
+}
+
+admin::outcome admin::audit()
+{
+    if (control_ == nullptr)
+        return problem(problem_type::no_route, "this netnsd cannot audit its model");
+    deferred job;
+    job.work = [this]() -> std::function<response()>
+    {
+        auto report = control_->audit_now();
+        return [report = std::move(report)]() -> response
+        {
+            json body = json::object();
+            body["entries"] = report.entries;
+            body["duration_ms"] = report.seconds * 1000.0;
+            json found = json::array();
+            for (const auto& d : report.divergences)
+            {
+                json one = json::object();
+                one["kind"] = std::string(core::to_string(d.what));
+                one["name"] = d.name.empty() ? json(nullptr) : json(d.name);
+                one["nsid"] = d.nsid ? json(*d.nsid) : json(nullptr);
+                found.push_back(std::move(one));
+            }
+            body["divergences"] = std::move(found);
+            auto r = json_response(200, dump(body));
+            r.audit_name = "*";
             return r;
         };
     };

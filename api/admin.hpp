@@ -1,17 +1,20 @@
-// The admin endpoints: add (and attach), delete, set nsid, exec, pids, identify. Each validates
-// its input on the loop, then hands the kernel work (core/kernel/netns_admin, exec) to a worker
-// as a `deferred`; the continuation runs on the loop, makes the model see the change at once
-// (so a client that POSTs then GETs finds the entry), and builds the response. Owned by the
-// router; loop thread only (the work closures capture only values).
+// The admin endpoints: add (and attach), delete, set nsid, exec, pids, identify, audit. Each
+// validates its input on the loop, then hands the kernel work (core::netns_ops) to a worker as
+// a `deferred`. The kernel, not the model, decides whether a name exists or is live: the model
+// trails the kernel by the notifications not read yet. A job that changes names lists them in
+// `refresh`, so that the transport has the model look at them before the continuation runs on
+// the loop and builds the response from the model (a client that POSTs then GETs finds the
+// entry). Owned by the router; loop thread only (the work closures capture only values and the
+// thread-safe ops).
 #pragma once
 
 #include <cstddef>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 
-#include "core/monitor.hpp"
+#include "core/model_control.hpp"
+#include "core/netns_ops.hpp"
 #include "core/registry.hpp"
 
 #include "api/http.hpp"
@@ -36,7 +39,8 @@ public:
     static constexpr long default_exec_timeout_ms = 10000;
     static constexpr long max_exec_timeout_ms = 300000;
 
-    admin(core::registry& model, core::monitor& watch, admin_settings settings);
+    admin(const core::registry& model, core::netns_ops& ops, std::string netns_dir,
+          admin_settings settings, core::model_control* control = nullptr);
 
     outcome create(const request& req);                          // POST /api/v1/netns
     outcome remove(std::string_view name);                       // DELETE /api/v1/netns/{name}
@@ -45,25 +49,20 @@ public:
     outcome pids(std::string_view name);                         // GET .../{name}/pids
     outcome identify(std::string_view pid);                  // GET /api/v1/processes/{pid}/netns
     outcome exec(std::string_view name, const request& req); // POST .../{name}/exec
+    outcome audit();                                         // POST /api/v1/audit
 
     std::size_t running_execs() const noexcept { return running_execs_; }
     const admin_settings& settings() const noexcept { return settings_; }
 
 private:
-    std::string path_of(std::string_view name) const;
-    // 404 for a name the model does not have.
-    response missing(const std::string& name) const;
-    // Before a request is refused on the model's word: the model trails the kernel by the
-    // notifications not read yet (an `ip netns add` a moment ago, a mount the loop has not
-    // seen), so the name is probed once more and the model brought up to date.
-    std::optional<core::entry> look_again(const std::string& name);
-    // The entry, if it is live (looked at again when the model says otherwise); else the 404
-    // or 409 to answer.
-    std::variant<core::entry, response> live_entry(const std::string& name);
+    // The entry as the model has it now, as a response (`status` on success).
+    response entry_response(const std::string& name, unsigned status) const;
 
-    core::registry& model_;
-    core::monitor& watch_;
+    const core::registry& model_;
+    core::netns_ops& ops_;
+    std::string netns_dir_;
     admin_settings settings_;
+    core::model_control* control_;
     std::size_t running_execs_ = 0;
 };
 

@@ -55,8 +55,9 @@ inline response json_response(unsigned status, std::string body)
 }
 
 // Work that must not run on the loop (it blocks, or changes a thread's namespaces). The
-// transport runs `work` on a worker thread of the given pool, then runs what it returns on the
-// loop thread, which produces the response.
+// transport runs `work` on a worker thread of the given pool, then has the model look at the
+// names in `refresh` (the ones the work changed), then runs what `work` returned on the loop
+// thread, which produces the response from the model as it is after that look.
 struct deferred
 {
     enum class pool
@@ -66,6 +67,7 @@ struct deferred
     };
     pool where = pool::admin;
     std::function<std::function<response()>()> work;
+    std::vector<std::string> refresh;
 };
 
 } // namespace netnsd::api

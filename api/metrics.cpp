@@ -15,7 +15,8 @@ namespace
 
 constexpr std::string_view event_labels[] = {"add", "delete", "nsid", "destroyed"};
 constexpr std::string_view resync_labels[] = {"start", "dir_changed", "inotify_overflow",
-                                              "netlink_overrun"};
+                                               "netlink_overrun", "mount_overflow"};
+static_assert(std::size(resync_labels) == core::model_status::all_resync_reasons.size());
 constexpr std::string_view stream_labels[] = {"websocket", "sse", "ndjson"};
 constexpr std::string_view drop_labels[] = {"queue_full", "unresponsive"};
 constexpr std::string_view known_methods[] = {"GET",    "HEAD",    "POST", "PUT",
@@ -219,6 +220,44 @@ void metrics::observe_request(std::string_view method, std::string_view route, u
         ++admin_ops_[{std::string(op), std::string(result_of(status))}];
 }
 
+namespace
+{
+
+void render_model(writer& w, const core::model_status& m)
+{
+    w.family("netnsd_resyncs_total", "counter",
+             "Full rescans of the netns dir, by reason (start is the first scan).");
+    for (std::size_t i = 0; i < m.resyncs.size(); ++i)
+        w.sample("netnsd_resyncs_total", {{"reason", resync_labels[i]}}, m.resyncs[i]);
+
+    w.family("netnsd_mount_feed_info", "gauge",
+             "Always 1; the label says how netnsd follows the mount table: fanotify (mount "
+             "events in kernel order) or mountinfo (a change somewhere, then a look).");
+    w.sample("netnsd_mount_feed_info", {{"feed", core::to_string(m.mounts)}}, std::uint64_t{1});
+
+    w.family("netnsd_mount_events_unresolved_total", "counter",
+             "Mount events whose mount was gone when netnsd read them (attached and detached in "
+             "between), so what it was is unknown; fanotify feed only.");
+    w.sample("netnsd_mount_events_unresolved_total", {}, m.mounts_unresolved);
+
+    w.family("netnsd_audits_total", "counter",
+             "Audits run: the model compared with a full scan of the kernel.");
+    w.sample("netnsd_audits_total", {}, m.audits);
+
+    w.family("netnsd_audit_duration_seconds", "gauge",
+             "How long the last audit took, scan and comparison.");
+    w.sample("netnsd_audit_duration_seconds", {}, m.last_audit_seconds);
+
+    w.family("netnsd_model_divergences_total", "counter",
+             "Differences between the model and the kernel that an audit found and repaired, by "
+             "kind; always 0 on a healthy netnsd.");
+    for (const auto kind : core::all_divergence_kinds)
+        w.sample("netnsd_model_divergences_total", {{"kind", core::to_string(kind)}},
+                 m.divergences_of(kind));
+}
+
+} // namespace
+
 std::string metrics::render(const scrape_inputs& in) const
 {
     std::string out;
@@ -240,10 +279,8 @@ std::string metrics::render(const scrape_inputs& in) const
     for (std::size_t i = 0; i < events_.size(); ++i)
         w.sample("netnsd_events_total", {{"type", event_labels[i]}}, events_[i]);
 
-    w.family("netnsd_resyncs_total", "counter",
-             "Full rescans of the netns dir, by reason (start is the first scan).");
-    for (std::size_t i = 0; i < in.resyncs.size(); ++i)
-        w.sample("netnsd_resyncs_total", {{"reason", resync_labels[i]}}, in.resyncs[i]);
+    if (in.model != nullptr)
+        render_model(w, *in.model);
 
     w.family("netnsd_http_requests_total", "counter",
              "HTTP requests answered, by method, route template and status code.");

@@ -18,6 +18,7 @@
 #include <tuple>
 
 #include "core/model.hpp"
+#include "core/model_status.hpp"
 
 namespace netnsd::api
 {
@@ -40,8 +41,8 @@ struct scrape_inputs
     std::size_t stale = 0;
     std::size_t nsids = 0;
     core::revision_t revision = 0;
-    // By core::monitor::resync_reason: start, dir_changed, inotify_overflow, netlink_overrun.
-    std::array<std::uint64_t, 4> resyncs{};
+    // The model thread's status: resyncs, mount feed, audits (omitted when null).
+    const core::model_status* model = nullptr;
     // By api::stream_format: websocket, sse, ndjson.
     std::array<std::size_t, 3> stream_clients{};
     // By api::drop_reason: queue_full, unresponsive.

@@ -44,6 +44,7 @@ constexpr route_info routes[] = {
     {"GET", "/api/v1/netns/{name}/pids"},
     {"POST", "/api/v1/netns/{name}/exec"},
     {"GET", "/api/v1/processes/{pid}/netns"},
+    {"POST", "/api/v1/audit"},
     {"GET", "/healthz"},
     {"GET", "/metrics"},
     {"GET", "/openapi.yaml"},
@@ -57,9 +58,9 @@ std::span<const route_info> route_table() noexcept
     return routes;
 }
 
-router::router(const core::registry& model, const core::monitor& watch, list_cache& lists,
+router::router(const core::registry& model, const core::model_status& status, list_cache& lists,
                stream_hub& hub, std::span<const asset> assets)
-    : model_(model), watch_(watch), lists_(lists), hub_(hub), assets_(assets)
+    : model_(model), status_(status), lists_(lists), hub_(hub), assets_(assets)
 {
 }
 
@@ -254,6 +255,12 @@ router::outcome router::route(const request& req, bool is_upgrade, std::string_v
                   admin_only([&]
                              { return deferred_or_response(admin_->identify(segments[3])); })}});
         }
+        if (kind == "audit" && segments.size() == 3)
+        {
+            matched = "/api/v1/audit";
+            return serve(
+                {{"POST", admin_only([&] { return deferred_or_response(admin_->audit()); })}});
+        }
         if (kind == "nsids" && segments.size() == 3)
         {
             matched = "/api/v1/nsids";
@@ -332,9 +339,9 @@ response router::get_netns(const std::string& name)
 {
     const auto found = model_.find(name);
     if (!found)
-        return problem(problem_type::not_found, "no entry of that name in " + watch_.netns_dir(),
+        return problem(problem_type::not_found, "no entry of that name in " + status_.netns_dir,
                        entry_href(name));
-    return json_response(200, dump(to_json(*found, watch_.netns_dir())));
+    return json_response(200, dump(to_json(*found, status_.netns_dir)));
 }
 
 response router::list_nsids() const
@@ -356,13 +363,13 @@ response router::list_nsids() const
 response router::health() const
 {
     json body = json::object();
-    body["status"] = watch_.watching() ? "ok" : "degraded";
+    body["status"] = status_.watching ? "ok" : "degraded";
     body["revision"] = model_.revision();
     body["namespaces"] = model_.slots().size();
-    body["netns_dir"] = watch_.netns_dir();
-    body["watching"] = watch_.watching();
-    if (!watch_.watching())
-        body["problem"] = watch_.problem();
+    body["netns_dir"] = status_.netns_dir;
+    body["watching"] = status_.watching;
+    if (!status_.watching)
+        body["problem"] = status_.problem;
     return json_response(200, dump(body));
 }
 
@@ -373,10 +380,7 @@ response router::render_metrics() const
     in.stale = model_.slots().size() - model_.live_count();
     in.nsids = model_.nsid_count();
     in.revision = model_.revision();
-    using reason = core::monitor::resync_reason;
-    for (const auto why :
-         {reason::start, reason::dir_changed, reason::inotify_overflow, reason::netlink_overrun})
-        in.resyncs[static_cast<std::size_t>(why)] = watch_.resyncs(why);
+    in.model = &status_;
     for (const auto format : {stream_format::websocket, stream_format::sse, stream_format::ndjson})
         in.stream_clients[static_cast<std::size_t>(format)] = hub_.clients(format);
     for (const auto why : {drop_reason::queue_full, drop_reason::unresponsive})

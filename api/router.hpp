@@ -1,8 +1,8 @@
 // The router: maps a request to a handler and returns the response, or, for GET
-// /api/v1/events, the parameters of the stream the transport must start. It reads the registry
-// and the monitor's status; it never blocks and never throws (one try/catch answers 500). The
-// list body comes from the list_cache, so repeated reads of an unchanged model cost a copy.
-// Owned by main; loop thread only.
+// /api/v1/events, the parameters of the stream the transport must start. It reads the model
+// (the I/O thread's replica of it) and the model thread's status; it never blocks and never
+// throws (one try/catch answers 500). The list body comes from the list_cache, so repeated
+// reads of an unchanged model cost a copy. Owned by main; loop thread only.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +11,7 @@
 #include <string_view>
 #include <variant>
 
-#include "core/monitor.hpp"
+#include "core/model_status.hpp"
 #include "core/registry.hpp"
 
 #include "api/assets.hpp"
@@ -39,7 +39,7 @@ std::span<const route_info> route_table() noexcept;
 class router
 {
 public:
-    router(const core::registry& model, const core::monitor& watch, list_cache& lists,
+    router(const core::registry& model, const core::model_status& status, list_cache& lists,
            stream_hub& hub, std::span<const asset> assets);
 
     // The admin endpoints and their bearer token; without this call they do not exist (405).
@@ -71,7 +71,7 @@ private:
     response serve_asset(const asset& a) const;
 
     const core::registry& model_;
-    const core::monitor& watch_;
+    const core::model_status& status_;
     list_cache& lists_;
     stream_hub& hub_;
     std::span<const asset> assets_;

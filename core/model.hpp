@@ -41,6 +41,9 @@ struct probe_result
     ns_identity identity{};
     std::optional<nsid_t> nsid;
     bool exists = true; // false: no such name in the dir (any more)
+    // The name is a symlink: it is live through its target, and no mount event of its own
+    // announces when that changes.
+    bool alias = false;
 
     friend bool operator==(const probe_result&, const probe_result&) = default;
 };

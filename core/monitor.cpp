@@ -1,5 +1,9 @@
 #include "core/monitor.hpp"
 
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <sys/sysmacros.h>
 #include <vector>
 
 #include "core/log.hpp"
@@ -21,16 +25,26 @@ const char* to_string(monitor::resync_reason why)
         return "inotify queue overflow";
     case monitor::resync_reason::netlink_overrun:
         return "netlink receive buffer overrun";
+    case monitor::resync_reason::mount_overflow:
+        return "fanotify queue overflow";
     }
     return "unknown";
 }
 
+// The dir as mount points spell it: symlinks resolved (/var/run/netns is /run/netns).
+std::string real_path(const std::string& path)
+{
+    char buf[PATH_MAX];
+    return ::realpath(path.c_str(), buf) != nullptr ? std::string(buf) : std::string{};
+}
+
 } // namespace
 
-monitor::monitor(registry& model, std::string netns_dir)
-    : model_(model), watch_(netns_dir), source_(std::move(netns_dir), nsid_client_),
-      reconciler_(model, source_)
+monitor::monitor(registry& model, std::string netns_dir, mount_choice mounts)
+    : model_(model), mount_choice_(mounts), watch_(netns_dir),
+      source_(std::move(netns_dir), nsid_client_), reconciler_(model, source_)
 {
+    status_.netns_dir = watch_.path();
 }
 
 std::error_code monitor::open()
@@ -42,8 +56,42 @@ std::error_code monitor::open()
     if (auto ec = nsid_client_.open())
         return ec;
     std::error_code ec;
+    if (mount_choice_ != mount_choice::mountinfo)
+    {
+        ec = mount_events_.open();
+        // fanotify's events name mounts by id only: without listmount and statmount (6.8)
+        // they would say nothing. They are probed here too.
+        std::vector<std::uint64_t> ids;
+        if (!ec)
+            ec = kernel::list_mounts(ids);
+        if (!ec)
+        {
+            status_.mounts = mount_source::fanotify;
+            reconciler_.set_mount_events(true);
+            log::info("following the mount table", {{"feed", "fanotify"}});
+            return {};
+        }
+        mount_events_ = kernel::mount_watch{};
+        if (mount_choice_ == mount_choice::fanotify)
+            return ec;
+    }
     mountinfo_ = kernel::open_mountinfo(ec);
-    return ec;
+    if (ec)
+        return ec;
+    status_.mounts = mount_source::mountinfo;
+    reconciler_.set_mount_events(false);
+    if (mount_choice_ == mount_choice::mountinfo)
+        log::info("following the mount table", {{"feed", "mountinfo"}});
+    else
+        log::info("following the mount table",
+                  {{"feed", "mountinfo"},
+                   {"reason", "no fanotify mount events here: " + ec.message()}});
+    return {};
+}
+
+int monitor::mount_fd() const noexcept
+{
+    return status_.mounts == mount_source::fanotify ? mount_events_.fd() : mountinfo_.get();
 }
 
 void monitor::start()
@@ -55,9 +103,11 @@ void monitor::rearm_and_rescan(resync_reason why)
 {
     std::error_code problem;
     const bool watching = watch_.arm(problem);
-    const std::string before = problem_;
-    problem_ = watching ? std::string{} : watch_.path() + ": " + problem.message();
-    if (problem_ != before)
+    const std::string before = status_.problem;
+    status_.watching = watching;
+    status_.problem = watching ? std::string{} : watch_.path() + ": " + problem.message();
+    real_dir_ = watching ? real_path(watch_.path()) : std::string{};
+    if (status_.problem != before)
     {
         if (watching)
             log::info("watching the netns dir", {{"dir", watch_.path()}});
@@ -70,26 +120,184 @@ void monitor::rearm_and_rescan(resync_reason why)
 
 void monitor::rescan(resync_reason why)
 {
-    ++resyncs_;
-    ++resyncs_by_reason_[static_cast<std::size_t>(why)];
+    ++status_.resyncs[static_cast<std::size_t>(why)];
     if (why != resync_reason::start)
         log::info("rescan", {{"reason", to_string(why)}});
+    pending_.clear(); // older than what the scan finds
     if (!watch_.watching_dir())
     {
         reconciler_.dir_lost();
+        stacks_.clear();
         return;
     }
     if (auto ec = reconciler_.rescan())
         log::warn("cannot read the netns dir", {{"dir", watch_.path()}, {"error", ec.message()}});
+    if (status_.mounts == mount_source::fanotify)
+        rebuild_stacks();
 }
 
-void monitor::on_dir_readable()
+void monitor::rebuild_stacks()
+{
+    stacks_.clear();
+    std::vector<std::uint64_t> ids;
+    if (auto ec = kernel::list_mounts(ids))
+    {
+        log::warn("cannot list the mount table", {{"error", ec.message()}});
+        return;
+    }
+    // Ascending ids: older mounts first, so each entry's stack is bottom to top.
+    for (const auto id : ids)
+    {
+        std::error_code ec;
+        const auto facts = kernel::stat_mount(id, ec);
+        if (!facts)
+            continue;
+        const auto name = entry_of(facts->mount_point);
+        if (name.empty())
+            continue;
+        probe_result layer;
+        if (const auto ino = facts->netns_inode())
+        {
+            layer.state = entry_state::live;
+            layer.identity = {0, makedev(facts->dev_major, facts->dev_minor), *ino};
+        }
+        stacks_.push(std::string(name), id, layer);
+    }
+    // The scan just looked at every entry: its top mounts are what the model holds.
+    for (const auto& [name, slot] : model_.slots())
+    {
+        const auto* top = stacks_.top(name);
+        if (top != nullptr && slot.state == entry_state::live &&
+            top->shows.identity.ino == slot.identity.ino)
+            stacks_.update_top(name, {entry_state::live, slot.identity,
+                                      model_.nsid_of(slot.identity), true, false});
+    }
+}
+
+std::string_view monitor::entry_of(std::string_view mount_point) const
+{
+    if (real_dir_.empty() || mount_point.size() <= real_dir_.size() + 1 ||
+        !mount_point.starts_with(real_dir_) || mount_point[real_dir_.size()] != '/')
+        return {};
+    const auto name = mount_point.substr(real_dir_.size() + 1);
+    return name.find('/') == std::string_view::npos ? name : std::string_view{};
+}
+
+bool monitor::covers_dir(std::string_view mount_point) const
+{
+    const std::string_view dir = real_dir_.empty() ? watch_.path() : real_dir_;
+    if (mount_point == "/" || mount_point == dir)
+        return true;
+    return dir.starts_with(mount_point) && dir.size() > mount_point.size() &&
+           dir[mount_point.size()] == '/';
+}
+
+probe_result monitor::shows(std::string_view name, const kernel::mount_facts& facts)
+{
+    const auto ino = facts.netns_inode();
+    if (!ino)
+        return probe_result{}; // something else mounted on the name: stale
+    // The mount is on top now (the event is just read): a look at the name finds its
+    // namespace's id and nsid, unless it went or was covered in between.
+    auto found = source_.probe(name);
+    if (found.state == entry_state::live && found.identity.ino == *ino)
+    {
+        found.alias = false;
+        return found;
+    }
+    probe_result known;
+    known.state = entry_state::live;
+    known.identity = {0, makedev(facts.dev_major, facts.dev_minor), *ino};
+    return known;
+}
+
+bool monitor::apply_mount_change(const kernel::mount_change& change)
+{
+    using kind = kernel::mount_record::kind;
+    switch (change.what)
+    {
+    case kind::overflow:
+        rescan(resync_reason::mount_overflow);
+        return false;
+    case kind::attached:
+    {
+        if (!change.facts)
+        {
+            ++status_.mounts_unresolved;
+            return true;
+        }
+        const auto& facts = *change.facts;
+        if (covers_dir(facts.mount_point))
+        {
+            // Something mounted on the dir or above it: the watch may be blind now.
+            if (!watch_.watching_dir() || watch_.moved())
+            {
+                rearm_and_rescan(resync_reason::dir_changed);
+                return false;
+            }
+            return true;
+        }
+        const auto name = entry_of(facts.mount_point);
+        if (name.empty() || stacks_.has(facts.mount_id))
+            return true;
+        const auto top = shows(name, facts);
+        stacks_.push(std::string(name), facts.mount_id, top);
+        reconciler_.mount_attached(name, top);
+        return true;
+    }
+    case kind::detached:
+    {
+        const auto name = stacks_.pop(change.mount_id);
+        if (!name)
+        {
+            // Not an entry's mount. It may have been the dir's own (a self-bind, a tmpfs):
+            // what it says is gone is unknown, so look whether the dir is still the same.
+            if (watch_.watching_dir() && watch_.moved())
+            {
+                rearm_and_rescan(resync_reason::dir_changed);
+                return false;
+            }
+            return true;
+        }
+        const auto* below = stacks_.top(*name);
+        if (below == nullptr)
+        {
+            reconciler_.mount_detached(*name, nullptr);
+            return true;
+        }
+        // A lower mount is on top now; its namespace's id is known once it is looked at.
+        auto now = below->shows;
+        if (now.state == entry_state::live && now.identity.ns_id == 0)
+        {
+            const auto found = source_.probe(*name);
+            if (found.state == entry_state::live && found.identity.ino == now.identity.ino)
+            {
+                now = found;
+                now.alias = false;
+                stacks_.update_top(*name, now);
+            }
+        }
+        reconciler_.mount_detached(*name, &now);
+        return true;
+    }
+    }
+    return true;
+}
+
+bool monitor::pump()
 {
     using kind = kernel::dir_change::kind;
-    const auto changes = watch_.drain();
+    // inotify first, then the mount events: every unmount that came before an unlink read here
+    // is then among the mount events read, and is applied first (reconciler.hpp).
+    auto fresh = watch_.drain();
+    std::vector<kernel::mount_change> mounts;
+    if (status_.mounts == mount_source::fanotify)
+        mounts = mount_events_.drain();
+    if (ignore_mount_events_)
+        mounts.clear();
     bool rearm = false;
     bool overflow = false;
-    for (const auto& change : changes)
+    for (const auto& change : fresh)
     {
         rearm = rearm || change.what == kind::dir_lost || change.what == kind::dir_changed;
         overflow = overflow || change.what == kind::overflow;
@@ -97,20 +305,45 @@ void monitor::on_dir_readable()
     if (rearm)
     {
         rearm_and_rescan(resync_reason::dir_changed);
-        return;
+        return false;
     }
     if (overflow)
     {
         rescan(resync_reason::inotify_overflow);
-        return;
+        return false;
     }
-    for (const auto& change : changes)
+    for (const auto& change : mounts)
+        if (!apply_mount_change(change))
+            return false; // started over: what was read before is older than the scan
+    for (auto& change : fresh)
+        pending_.push_back(std::move(change));
+    apply_dir_changes(dir_changes_per_turn);
+    return !pending_.empty();
+}
+
+void monitor::apply_dir_changes(std::size_t budget)
+{
+    using kind = kernel::dir_change::kind;
+    for (; budget > 0 && !pending_.empty(); --budget)
     {
+        const auto change = std::move(pending_.front());
+        pending_.pop_front();
         if (change.what == kind::entry_created)
             reconciler_.entry_appeared(change.name);
         else if (change.what == kind::entry_deleted)
             reconciler_.entry_vanished(change.name);
     }
+}
+
+void monitor::drain_all()
+{
+    while (pump())
+    {
+    }
+    if (on_nsid_readable())
+        while (resolve_nsids())
+        {
+        }
 }
 
 bool monitor::on_nsid_readable()
@@ -135,6 +368,8 @@ bool monitor::on_nsid_readable()
 
 bool monitor::on_mounts_changed()
 {
+    if (ignore_mount_events_)
+        return false;
     if (watch_.moved() || !watch_.watching_dir())
     {
         rearm_and_rescan(resync_reason::dir_changed);
@@ -142,6 +377,47 @@ bool monitor::on_mounts_changed()
     }
     reconciler_.reprobe_stale();
     return true;
+}
+
+void monitor::refresh(std::string_view name)
+{
+    pump();
+    reconciler_.refresh(name);
+}
+
+void monitor::settle()
+{
+    drain_all();
+    // mountinfo says only that something changed, and its watcher coalesces the costly
+    // re-check: do both halves now.
+    if (status_.mounts == mount_source::mountinfo && watch_.watching_dir() &&
+        !ignore_mount_events_)
+        reconciler_.mounts_changed();
+}
+
+std::vector<reconciler::divergence> monitor::audit(const reconciler::kernel_scan& scan,
+                                                   double scan_seconds)
+{
+    const auto started = std::chrono::steady_clock::now();
+    settle();
+    auto found = reconciler_.audit(scan, [this] { settle(); });
+    ++status_.audits;
+    bool entries = false;
+    for (const auto& d : found)
+    {
+        ++status_.divergences[static_cast<std::size_t>(d.what)];
+        entries = entries || d.what != divergence_kind::nsid;
+        const auto nsid = d.nsid ? std::to_string(*d.nsid) : std::string("none");
+        log::warn("the model diverged from the kernel; repaired",
+                  {{"kind", to_string(d.what)}, {"name", d.name}, {"nsid", nsid}});
+    }
+    // The mount events that would have told may be what was missed: read the table again.
+    if (entries && status_.mounts == mount_source::fanotify)
+        rebuild_stacks();
+    status_.last_audit_seconds =
+        scan_seconds +
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return found;
 }
 
 } // namespace netnsd::core

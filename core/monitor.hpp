@@ -1,19 +1,27 @@
-// monitor: the three kernel feeds (inotify on the netns dir, the RTNLGRP_NSID socket, the
-// mount table) wired to the reconciler. It owns their fds; the server's asio shell waits on
-// them and calls the on_* member when one is ready. Subscribes before it scans, so nothing
-// between the two is lost. Owned by main; loop thread only.
+// monitor: the kernel feeds (inotify on the netns dir, the RTNLGRP_NSID socket, and the mount
+// table: fanotify mount events, or POLLPRI on /proc/self/mountinfo where the kernel has none)
+// wired to the reconciler. It owns their fds; the server's shell waits on them and calls the
+// on_* members when one is ready. Subscribes before it scans, so nothing between the two is
+// lost. Owned by the model thread, which nothing else touches; what other threads need of it is
+// in status(), which the model thread copies out.
 #pragma once
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "core/kernel/dir_watch.hpp"
+#include "core/kernel/mount_watch.hpp"
 #include "core/kernel/netns_dir.hpp"
 #include "core/kernel/nsid_netlink.hpp"
 #include "core/kernel/unique_fd.hpp"
+#include "core/model_status.hpp"
+#include "core/mount_stacks.hpp"
 #include "core/reconciler.hpp"
 #include "core/registry.hpp"
 
@@ -23,68 +31,100 @@ namespace netnsd::core
 class monitor
 {
 public:
-    // Why the model was rebuilt from a full scan.
-    enum class resync_reason
-    {
-        start,
-        dir_changed, // the dir appeared, vanished, was replaced or mounted over
-        inotify_overflow,
-        netlink_overrun,
-    };
+    using resync_reason = model_status::resync_reason;
+    using mount_source = model_status::mount_source;
 
-    monitor(registry& model, std::string netns_dir);
+    monitor(registry& model, std::string netns_dir,
+            mount_choice mounts = mount_choice::automatic);
 
-    // Opens every feed. Fails only when the kernel refuses inotify or netlink outright.
+    // Opens every feed. Fails only when the kernel refuses inotify or netlink outright (or
+    // fanotify, when it was asked for by name).
     std::error_code open();
     // Arms the watches and builds the model (the first scan).
     void start();
 
     int inotify_fd() const noexcept { return watch_.fd(); }
     int netlink_fd() const noexcept { return nsid_events_.fd(); }
-    int mountinfo_fd() const noexcept { return mountinfo_.get(); }
+    // The mount feed: readable (fanotify) or POLLPRI (mountinfo), per mount_feed().
+    int mount_fd() const noexcept;
+    mount_source mount_feed() const noexcept { return status_.mounts; }
 
     // Probes per turn of the loop while new nsids are matched with their namespaces.
     static constexpr std::size_t nsid_probes_per_turn = 64;
+    // Entries of the netns dir looked at per turn of the loop: a burst of thousands (or a
+    // queue overflow's worth) is spread over turns, so that mount events, which must be read
+    // while their mount still exists, never wait long behind it.
+    static constexpr std::size_t dir_changes_per_turn = 64;
 
-    void on_dir_readable();
+    // inotify or fanotify is readable: reads both (inotify first), applies the mount events,
+    // then up to dir_changes_per_turn entry changes. True when entry changes are left: call
+    // pump() again on a later turn.
+    bool on_dir_readable() { return pump(); }
+    bool on_mount_events() { return pump(); }
+    bool pump();
     // True when new nsids are still to be matched: call resolve_nsids() on a later turn.
     bool on_nsid_readable();
     // Resumes the matching for nsid_probes_per_turn probes; true when there is more.
     bool resolve_nsids() { return reconciler_.resolve_nsids(nsid_probes_per_turn); }
-    // Returns true when live entries should be re-verified (verify_live()) soon; the caller
-    // coalesces that over a burst of mount changes (each `ip netns add` is one).
+    // mountinfo only: returns true when live entries should be re-verified (verify_live())
+    // soon; the caller coalesces that over a burst of mount changes (each `ip netns add` is one).
     bool on_mounts_changed();
     void verify_live() { reconciler_.verify_live(); }
 
-    // After netnsd itself changed `name` (admin endpoints): look at it now rather than when
-    // the kernel's notifications arrive, so that the response already reflects the change.
-    void refresh(std::string_view name) { reconciler_.entry_appeared(name); }
+    // After netnsd itself changed `name` (admin endpoints): reads what the kernel reported so
+    // far, then looks at the name now rather than when its notifications arrive, so that the
+    // response already reflects the change.
+    void refresh(std::string_view name);
+
+    // Compares a scan made elsewhere (reconciler::scan, on a worker, which took scan_seconds)
+    // with the model, after reading everything the feeds have queued; repairs and counts what
+    // differs.
+    std::vector<reconciler::divergence> audit(const reconciler::kernel_scan& scan,
+                                              double scan_seconds);
+
+    // Fault injection for tests (NETNSD_TEST_IGNORE_MOUNT_EVENTS): mount events are read and
+    // dropped, as if the kernel had lost them, so that an audit has a divergence to find.
+    void ignore_mount_events(bool on) noexcept { ignore_mount_events_ = on; }
 
     const std::string& netns_dir() const noexcept { return watch_.path(); }
     bool watching() const noexcept { return watch_.watching_dir(); }
-    // Why the dir is not watched (missing, not a directory, unreadable); empty when it is.
-    const std::string& problem() const noexcept { return problem_; }
-    std::size_t resyncs() const noexcept { return resyncs_; }
-    std::size_t resyncs(resync_reason why) const noexcept
-    {
-        return resyncs_by_reason_[static_cast<std::size_t>(why)];
-    }
+    // Everything other threads show of the monitor: dir, problems, counters.
+    const model_status& status() const noexcept { return status_; }
     const reconciler& reconciliation() const noexcept { return reconciler_; }
 
 private:
     void rearm_and_rescan(resync_reason why);
     void rescan(resync_reason why);
+    // Reads the mount table whole (listmount) and notes the mounts on entries of the dir.
+    void rebuild_stacks();
+    // Applies one mount event; false when it made the model start over (a rescan).
+    bool apply_mount_change(const kernel::mount_change& change);
+    // What an entry with this mount on top shows: a look at the name fills in the namespace's
+    // id and nsid when the name still shows this mount's namespace.
+    probe_result shows(std::string_view name, const kernel::mount_facts& facts);
+    // The entry name when `mount_point` is directly in the dir; empty otherwise.
+    std::string_view entry_of(std::string_view mount_point) const;
+    // Whether `mount_point` is the dir or one of its ancestors.
+    bool covers_dir(std::string_view mount_point) const;
+    void apply_dir_changes(std::size_t budget);
+    // Reads and applies everything the feeds have queued, without a budget.
+    void drain_all();
+    void settle();
 
     registry& model_;
+    mount_choice mount_choice_;
     kernel::dir_watch watch_;
     kernel::nsid_monitor nsid_events_;
     kernel::nsid_client nsid_client_;
     kernel::netns_dir source_;
+    kernel::mount_watch mount_events_;
     kernel::unique_fd mountinfo_;
+    mount_stacks stacks_;
     reconciler reconciler_;
-    std::string problem_;
-    std::size_t resyncs_ = 0;
-    std::array<std::size_t, 4> resyncs_by_reason_{}; // by resync_reason
+    std::deque<kernel::dir_change> pending_; // entry changes read, not applied yet
+    std::string real_dir_;                   // the dir as the mount table spells it (realpath)
+    model_status status_;
+    bool ignore_mount_events_ = false;
 };
 
 } // namespace netnsd::core

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <utility>
 #include <vector>
 
 namespace netnsd::core
@@ -15,11 +16,62 @@ probe_result reconciler::probe(std::string_view name)
 
 void reconciler::apply(std::string_view name)
 {
-    const auto found = probe(name);
+    apply_found(name, probe(name));
+}
+
+void reconciler::apply_found(std::string_view name, const probe_result& found)
+{
+    if (found.alias && found.exists)
+        aliases_.emplace(name);
+    else if (const auto it = aliases_.find(name); it != aliases_.end())
+        aliases_.erase(it);
     if (found.exists)
         model_.apply_probe(name, found, clock::now());
     else
         model_.erase(name, clock::now()); // created and removed before we looked
+}
+
+void reconciler::follow_name(std::string_view name)
+{
+    const auto found = probe(name);
+    const auto slot = model_.slots().find(name);
+    // Gone: whatever it was goes. A mounted entry cannot be unlinked before its unmount, whose
+    // event the monitor applied before this one (it reads inotify first, then the mount
+    // events, and applies the mount events first), so its delete went out in kernel order.
+    // A symlink is live through its target: no mount event of its own says when.
+    if (!found.exists || found.alias)
+    {
+        apply_found(name, found);
+        return;
+    }
+    aliases_.erase(std::string(name));
+    // A new name is stale until its mount event says otherwise, even when a look already finds
+    // the namespace: the mount event is queued, and applying it in its place keeps the kernel's
+    // order between names. An existing one is left to its mount events.
+    if (slot == model_.slots().end())
+        model_.apply_probe(name, probe_result{}, clock::now());
+}
+
+void reconciler::reprobe_aliases()
+{
+    const std::vector<std::string> names(aliases_.begin(), aliases_.end());
+    for (const auto& name : names)
+        apply(name);
+}
+
+void reconciler::mount_attached(std::string_view name, const probe_result& top)
+{
+    model_.apply_probe(name, top, clock::now());
+    reprobe_aliases();
+}
+
+void reconciler::mount_detached(std::string_view name, const probe_result* top)
+{
+    // Gone already (the name was unlinked, which detaches copies of its mount elsewhere):
+    // its removal said everything.
+    if (model_.slots().find(name) != model_.slots().end())
+        model_.apply_probe(name, top != nullptr ? *top : probe_result{}, clock::now());
+    reprobe_aliases();
 }
 
 std::error_code reconciler::rescan()
@@ -69,17 +121,24 @@ std::error_code reconciler::rescan()
 
 void reconciler::entry_appeared(std::string_view name)
 {
-    apply(name);
+    if (mount_events_)
+        follow_name(name);
+    else
+        apply(name);
 }
 
 void reconciler::entry_vanished(std::string_view name)
 {
     // The name may have been created again before this event was read: believe a probe.
-    apply(name);
+    if (mount_events_)
+        follow_name(name);
+    else
+        apply(name);
 }
 
 void reconciler::dir_lost()
 {
+    aliases_.clear();
     std::vector<std::string> names;
     for (const auto& [name, s] : model_.slots())
         names.push_back(name);
@@ -178,6 +237,95 @@ void reconciler::nsid_deleted(nsid_t nsid)
     if (!pending_.empty())
         resolve_nsids(std::numeric_limits<std::size_t>::max());
     model_.destroy_nsid(nsid, clock::now());
+}
+
+} // namespace netnsd::core
+
+namespace netnsd::core
+{
+
+reconciler::kernel_scan reconciler::scan(netns_source& source)
+{
+    kernel_scan out;
+    std::vector<std::string> names;
+    out.list_error = source.list(names);
+    out.entries.reserve(names.size());
+    for (auto& name : names)
+    {
+        auto found = source.probe(name);
+        if (found.exists)
+            out.entries.emplace_back(std::move(name), found);
+    }
+    out.nsid_dump = source.dump_nsids();
+    return out;
+}
+
+bool reconciler::model_agrees(std::string_view name, const probe_result& found) const
+{
+    const auto slot = model_.slots().find(name);
+    if (!found.exists)
+        return slot == model_.slots().end();
+    if (slot == model_.slots().end() || slot->second.state != found.state)
+        return false;
+    if (found.state != entry_state::live)
+        return true;
+    return slot->second.identity == found.identity &&
+           model_.nsid_of(slot->second.identity) == found.nsid;
+}
+
+std::vector<reconciler::divergence> reconciler::audit(const kernel_scan& scan,
+                                                      const std::function<void()>& settle)
+{
+    using kind = divergence_kind;
+    std::vector<divergence> found;
+    // An unreadable dir says nothing about its entries; the rescan path deals with a lost dir.
+    if (!scan.list_error)
+    {
+        std::set<std::string, std::less<>> seen;
+        std::vector<std::string> suspects;
+        for (const auto& [name, probe_then] : scan.entries)
+        {
+            seen.insert(name);
+            if (!model_agrees(name, probe_then))
+                suspects.push_back(name);
+        }
+        for (const auto& [name, slot] : model_.slots())
+            if (seen.count(name) == 0)
+                suspects.push_back(name);
+        for (const auto& name : suspects)
+        {
+            auto now = probe(name); // the scan is older than the model: look again
+            if (model_agrees(name, now))
+                continue;
+            // A change the kernel has reported but netnsd has not read yet is no divergence.
+            settle();
+            now = probe(name);
+            if (model_agrees(name, now))
+                continue;
+            const bool in_model = model_.slots().find(name) != model_.slots().end();
+            found.push_back({!in_model       ? kind::entry_missing
+                             : !now.exists   ? kind::entry_extra
+                                             : kind::entry_changed,
+                             name, now.nsid});
+            apply_found(name, now);
+        }
+    }
+    // nsids of namespaces without a name: only the kernel knows whether they still exist.
+    for (const auto& row : model_.nsids())
+    {
+        if (row.name || source_.nsid_exists(row.nsid))
+            continue;
+        found.push_back({kind::nsid, {}, row.nsid});
+        model_.destroy_nsid(row.nsid, clock::now());
+    }
+    for (nsid_t nsid : scan.nsid_dump)
+    {
+        if (model_.has_nsid(nsid) || pending_.count(nsid) != 0 || !source_.nsid_exists(nsid))
+            continue;
+        found.push_back({kind::nsid, {}, nsid});
+        model_.add_unnamed_nsid(nsid, clock::now());
+    }
+    return found;
 }
 
 } // namespace netnsd::core

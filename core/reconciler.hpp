@@ -1,9 +1,19 @@
 // reconciler: turns what the watchers report into registry changes. It never trusts an event
 // alone: every name is probed before it is believed, and any sign of loss leads to a rescan
-// whose differences are applied as ordinary changes. Owned by the monitor; loop thread only.
+// whose differences are applied as ordinary changes.
+//
+// Two ways to learn that a name became or stopped being a namespace (its bind mount, which
+// makes no inotify event). With mount events (fanotify, monitor's first choice), each mount and
+// unmount on an entry is reported in kernel order with what it mounted: mount_attached and
+// mount_detached apply exactly that, and inotify only adds names (stale until their mount
+// event), removes them, and follows symlink aliases, so that adds and deletes reach clients in
+// the order the kernel made them, even when netnsd looks late. Without them (mountinfo), a
+// change to the mount table somewhere is all that is known: stale names are probed again, live
+// ones checked with a stat. Owned by the monitor; model thread only.
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <limits>
 #include <set>
 #include <span>
@@ -12,6 +22,7 @@
 #include <system_error>
 #include <vector>
 
+#include "core/model_status.hpp"
 #include "core/netns_source.hpp"
 #include "core/registry.hpp"
 
@@ -28,8 +39,19 @@ public:
     // entry is gone from the model).
     std::error_code rescan();
 
+    // Mount events decide when a mounted entry is live (see above); set by the monitor.
+    void set_mount_events(bool on) noexcept { mount_events_ = on; }
+    bool mount_events() const noexcept { return mount_events_; }
+
     void entry_appeared(std::string_view name);
     void entry_vanished(std::string_view name);
+    // A mount event on an entry: it now shows `top` (nullptr: nothing is mounted on it any
+    // more, so it is stale). Symlink aliases are looked at again, as their target may be this.
+    void mount_attached(std::string_view name, const probe_result& top);
+    void mount_detached(std::string_view name, const probe_result* top);
+    // Looks at the name now and believes what it finds (admin endpoints, after a change of
+    // netnsd's own).
+    void refresh(std::string_view name) { apply(name); }
     // The dir itself is gone: every entry in it went with it.
     void dir_lost();
     // The mount table changed: a placeholder may have got its bind mount, a live name may
@@ -66,9 +88,36 @@ public:
 
     std::size_t probes() const noexcept { return probes_; }
 
+    // The audit: what a full scan of the kernel found, made elsewhere (it takes a while at
+    // thousands of entries), compared here with the model. A difference is first looked at
+    // again: the scan is older than the model, so it may just have missed a later change. What
+    // still differs is a divergence: the model is repaired (ordinary events) and it is counted.
+    struct kernel_scan
+    {
+        std::vector<std::pair<std::string, probe_result>> entries; // every name, any order
+        std::vector<nsid_t> nsid_dump;                             // a hint (truncated dump)
+        std::error_code list_error;
+    };
+    struct divergence
+    {
+        divergence_kind what = divergence_kind::entry_changed;
+        std::string name; // entries; empty for nsids
+        std::optional<nsid_t> nsid;
+    };
+    static kernel_scan scan(netns_source& source);
+    // `settle` reads and applies whatever the feeds have queued: a difference that a pending
+    // notification explains is no divergence.
+    std::vector<divergence> audit(const kernel_scan& scan, const std::function<void()>& settle);
+
 private:
     void apply(std::string_view name);
+    void apply_found(std::string_view name, const probe_result& found);
+    // In mount-event mode: what inotify may say of a name (see the header).
+    void follow_name(std::string_view name);
+    void reprobe_aliases();
     probe_result probe(std::string_view name);
+    // Whether the model's view of a name is what `found` says.
+    bool model_agrees(std::string_view name, const probe_result& found) const;
 
     // The names to probe for the queued nsids: stale ones first (`ip netns set` can number a
     // namespace whose bind mount we have not seen yet), then live ones without an nsid, from
@@ -83,6 +132,8 @@ private:
     std::vector<std::string> candidates_; // the pass in progress
     std::size_t next_candidate_ = 0;
     bool pass_started_ = false;
+    bool mount_events_ = false;
+    std::set<std::string, std::less<>> aliases_; // names that were symlinks when last looked at
 };
 
 } // namespace netnsd::core

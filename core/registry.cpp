@@ -64,7 +64,43 @@ std::vector<nsid_row> registry::nsids() const
     return rows;
 }
 
+void registry::record(change c)
+{
+    if (recorder_ != nullptr)
+        recorder_->push_back(std::move(c));
+}
+
+void registry::apply(const change& c)
+{
+    switch (c.what)
+    {
+    case change::kind::probed:
+        apply_probe(c.name, c.probe, c.time);
+        return;
+    case change::kind::erased:
+        erase(c.name, c.time);
+        return;
+    case change::kind::nsid_set:
+        set_nsid(c.identity, c.nsid, c.time);
+        return;
+    case change::kind::nsid_unnamed:
+        add_unnamed_nsid(c.nsid, c.time);
+        return;
+    case change::kind::nsid_destroyed:
+        destroy_nsid(c.nsid, c.time);
+        return;
+    }
+}
+
 void registry::apply_probe(std::string_view name, const probe_result& probe, time_point now)
+{
+    const auto before = generation_;
+    do_apply_probe(name, probe, now);
+    if (generation_ != before)
+        record({change::kind::probed, std::string(name), probe, {}, 0, now});
+}
+
+void registry::do_apply_probe(std::string_view name, const probe_result& probe, time_point now)
 {
     auto it = slots_.find(name);
     if (it == slots_.end())
@@ -79,7 +115,7 @@ void registry::apply_probe(std::string_view name, const probe_result& probe, tim
     if (was_live && is_live && s.identity == probe.identity)
     {
         if (probe.nsid)
-            set_nsid(probe.identity, *probe.nsid, now);
+            do_set_nsid(probe.identity, *probe.nsid, now);
         return;
     }
     if (was_live)
@@ -105,6 +141,7 @@ void registry::erase(std::string_view name, time_point now)
     auto it = slots_.find(name);
     if (it == slots_.end())
         return;
+    record({change::kind::erased, std::string(name), {}, {}, 0, now});
     std::optional<entry> before;
     if (it->second.state == entry_state::live)
     {
@@ -121,6 +158,14 @@ void registry::erase(std::string_view name, time_point now)
 }
 
 void registry::set_nsid(const ns_identity& id, nsid_t nsid, time_point now)
+{
+    const auto before = generation_;
+    do_set_nsid(id, nsid, now);
+    if (generation_ != before)
+        record({change::kind::nsid_set, {}, {}, id, nsid, now});
+}
+
+void registry::do_set_nsid(const ns_identity& id, nsid_t nsid, time_point now)
 {
     auto ns = namespaces_.find(id);
     if (ns == namespaces_.end())
@@ -144,6 +189,7 @@ void registry::add_unnamed_nsid(nsid_t nsid, time_point now)
 {
     if (nsids_.count(nsid) != 0)
         return;
+    record({change::kind::nsid_unnamed, {}, {}, {}, nsid, now});
     nsids_.emplace(nsid, std::nullopt);
     emit(event_type::nsid_set, now, std::nullopt, nsid, std::nullopt);
 }
@@ -153,6 +199,7 @@ void registry::destroy_nsid(nsid_t nsid, time_point now)
     auto it = nsids_.find(nsid);
     if (it == nsids_.end())
         return;
+    record({change::kind::nsid_destroyed, {}, {}, {}, nsid, now});
     if (it->second)
     {
         auto ns = namespaces_.find(*it->second);

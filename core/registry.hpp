@@ -1,7 +1,14 @@
 // The registry: the model of the netns dir and of the nsids, with one revision counter and a
 // journal. Every change that a client can observe through events is an event with its own
 // revision; stale entries are listed but make no events (an `add` means usable, so a
-// placeholder file is not news). Owned by main; loop thread only.
+// placeholder file is not news).
+//
+// It is a deterministic state machine: its state, revisions and events are a function of the
+// calls made to its mutators, in order. netnsd keeps two: the model thread's, which the kernel
+// feeds drive and which records every call that changed it (record_changes), and the I/O
+// thread's replica, which the API reads and which replays those calls (apply), so that both
+// hold the same state and number the same events the same way, without a lock between them.
+// Not thread-safe: each registry is used by one thread.
 #pragma once
 
 #include <cstddef>
@@ -32,6 +39,25 @@ public:
     using slot_map = std::map<std::string, slot, std::less<>>;
     using listener = std::function<void(const event&)>;
 
+    // One mutator call that changed the registry, as apply() replays it.
+    struct change
+    {
+        enum class kind : std::uint8_t
+        {
+            probed,          // apply_probe(name, probe, time)
+            erased,          // erase(name, time)
+            nsid_set,        // set_nsid(identity, nsid, time)
+            nsid_unnamed,    // add_unnamed_nsid(nsid, time)
+            nsid_destroyed,  // destroy_nsid(nsid, time)
+        };
+        kind what = kind::probed;
+        std::string name;
+        probe_result probe{};
+        ns_identity identity{};
+        nsid_t nsid = 0;
+        time_point time{};
+    };
+
     // Revisions start after `base`. The daemon uses its start time in microseconds, so a
     // revision from an earlier run is always older than this run's journal (the client gets a
     // reset instead of the wrong events).
@@ -39,6 +65,11 @@ public:
 
     // Called once per event, after the registry reflects it.
     void set_listener(listener l) { listener_ = std::move(l); }
+    // Every mutator call that changes the registry from now on is appended to *into (nullptr
+    // stops it). Calls that change nothing are left out: replaying them would change nothing.
+    void record_changes(std::vector<change>* into) noexcept { recorder_ = into; }
+    // Replays a recorded call.
+    void apply(const change& c);
 
     revision_t revision() const noexcept { return revision_; }
     // Changes with every change to what a list shows, stale entries included.
@@ -74,6 +105,12 @@ private:
         std::set<std::string, std::less<>> live_names;
     };
 
+    // The mutators proper; the public ones record the outermost call only (apply_probe may set
+    // an nsid on the way, which replaying apply_probe does again).
+    void do_apply_probe(std::string_view name, const probe_result& probe, time_point now);
+    void do_set_nsid(const ns_identity& id, nsid_t nsid, time_point now);
+    void record(change c);
+
     void attach(const std::string& name, const ns_identity& id, std::optional<nsid_t> nsid);
     void detach(const std::string& name, const ns_identity& id);
     void claim_nsid(nsid_t nsid, const ns_identity& id);
@@ -88,6 +125,7 @@ private:
     std::uint64_t generation_ = 0;
     journal journal_;
     listener listener_;
+    std::vector<change>* recorder_ = nullptr;
 };
 
 } // namespace netnsd::core

@@ -90,6 +90,14 @@ std::string usage()
            "                       (default 1048576)\n"
            "  --max-exec N         execs running at once; more get 429 (default 16)\n"
            "  --etc-netns-dir DIR  per-namespace /etc files for exec (default /etc/netns)\n"
+           "  --audit-interval SECONDS\n"
+           "                       how often the model is checked against a full scan of\n"
+           "                       the kernel, differences repaired and counted; 0: only on\n"
+           "                       POST /api/v1/audit (default 60)\n"
+           "  --mount-feed FEED    how to follow the mount table: fanotify (mount events in\n"
+           "                       kernel order; Linux 6.15+, CAP_SYS_ADMIN), mountinfo (a\n"
+           "                       change somewhere, then a look), or auto: fanotify where\n"
+           "                       the kernel has it (default auto)\n"
            "  --log-level LEVEL    debug, info, warn or error (default info)\n"
            "  --log-format FORMAT  text (\"level: message key=value\") or json (one object\n"
            "                       per line: time, level, msg and fields); default text\n"
@@ -216,6 +224,21 @@ parse_outcome parse_args(int argc, const char* const* argv, config& out, std::st
                 out.stream_queue_messages = n;
             else
                 out.stream_queue_bytes = n;
+        }
+        else if (arg == "--audit-interval")
+        {
+            if (!take_value())
+                return parse_outcome::exit_usage;
+            if (!parse_number(std::string_view(value), out.audit_interval_s) ||
+                out.audit_interval_s > 86400 * 365)
+                return bad_value("expected a whole number of seconds (0 turns it off)");
+        }
+        else if (arg == "--mount-feed")
+        {
+            if (!take_value())
+                return parse_outcome::exit_usage;
+            if (!core::parse_mount_choice(value, out.mount_feed))
+                return bad_value("expected auto, fanotify or mountinfo");
         }
         else if (arg == "--log-level")
         {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/log.hpp"
+#include "core/model_status.hpp"
 
 namespace netnsd::server
 {
@@ -41,6 +42,8 @@ struct config
     std::size_t exec_output_limit = 1 << 20;
     std::size_t max_exec = 16;
     std::string etc_netns_dir = "/etc/netns";
+    std::size_t audit_interval_s = 60; // 0: audits only on demand (POST /api/v1/audit)
+    core::mount_choice mount_feed = core::mount_choice::automatic;
 };
 
 enum class parse_outcome

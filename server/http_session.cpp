@@ -162,7 +162,8 @@ void http_session::run_deferred(api::deferred&& job, bool keep_alive, unsigned v
     auto& pool = job.where == api::deferred::pool::exec ? workers_.exec : workers_.admin;
     boost::asio::post(
         pool,
-        [self = shared_from_this(), work = std::move(job.work), keep_alive, version, head]() mutable
+        [self = shared_from_this(), work = std::move(job.work), refresh = std::move(job.refresh),
+         keep_alive, version, head]() mutable
         {
             std::function<api::response()> finish;
             try
@@ -177,10 +178,16 @@ void http_session::run_deferred(api::deferred&& job, bool keep_alive, unsigned v
                                         "the operation failed: " + what);
                 };
             }
+            auto& workers = self->workers_;
             auto executor = self->stream_.get_executor();
-            boost::asio::post(executor, [self = std::move(self), finish = std::move(finish),
-                                         keep_alive, version, head]() mutable
-                              { self->answer(finish(), keep_alive, version, head); });
+            std::function<void()> then = [self = std::move(self), finish = std::move(finish),
+                                          keep_alive, version, head]
+            { self->answer(finish(), keep_alive, version, head); };
+            // The model looks at what the job changed first, so that the answer shows it.
+            if (!refresh.empty() && workers.refresh_then)
+                workers.refresh_then(std::move(refresh), std::move(then));
+            else
+                boost::asio::post(executor, std::move(then));
         });
 }
 

@@ -1,8 +1,14 @@
 // netnsd's composition root.
 //
-// Threads: one io_context, run by this thread, owns everything below: the registry, the monitor
-// and its kernel fds, the router, the listener and every session. None of them locks, because
-// nothing else touches them. Work that blocks or changes a thread's namespace never runs here.
+// Threads:
+// - the I/O thread (this one) runs one io_context that owns the API side: the replica of the
+//   model, the router, the stream hub, the listeners and every session;
+// - the model thread (server/model_thread) runs its own io_context that owns the kernel side:
+//   the monitor and its fds, and the primary model, whose changes it publishes to the replica
+//   (server/model_feed), so that no client can delay reading the kernel;
+// - worker pools run what blocks or changes a thread's namespace (admin jobs, execs, the
+//   audit's scan) and post their results back.
+// No object is shared between threads except through those posts, so nothing locks.
 #include <algorithm>
 #include <chrono>
 #include <csignal>
@@ -20,8 +26,9 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "core/kernel/system_netns_ops.hpp"
 #include "core/log.hpp"
-#include "core/monitor.hpp"
+#include "core/model_status.hpp"
 #include "core/registry.hpp"
 
 #include "api/admin.hpp"
@@ -35,9 +42,10 @@
 #include "server/config.hpp"
 #include "server/config_env.hpp"
 #include "server/listener.hpp"
+#include "server/model_feed.hpp"
+#include "server/model_thread.hpp"
 #include "server/sd_notify.hpp"
 #include "server/token_file.hpp"
-#include "server/watchers.hpp"
 #include "server/worker_pools.hpp"
 
 namespace
@@ -90,19 +98,30 @@ int main(int argc, char** argv)
     // Revisions continue from the start time, so they never repeat across restarts.
     const auto start_us = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::system_clock::now().time_since_epoch());
-    core::registry model(cfg.journal_size, static_cast<core::revision_t>(start_us.count()));
-    core::monitor monitor(model, cfg.netns_dir);
-    if (auto ec = monitor.open())
+    const auto base = static_cast<core::revision_t>(start_us.count());
+    // The I/O thread's replica of the model, which the API reads, and the model thread's status.
+    core::registry model(cfg.journal_size, base);
+    core::model_status status;
+    server::model_feed feed(ioc, model, status);
+    server::model_thread::settings kernel_side;
+    kernel_side.netns_dir = cfg.netns_dir;
+    kernel_side.mounts = cfg.mount_feed;
+    kernel_side.audit_interval = std::chrono::seconds(cfg.audit_interval_s);
+    // Fault injection for the audit's tests: mount events are read and dropped.
+    if (const char* fault = std::getenv("NETNSD_TEST_IGNORE_MOUNT_EVENTS"))
+        kernel_side.ignore_mount_events = std::string_view(fault) == "1";
+    server::model_thread kernel(kernel_side, base, feed);
+    if (auto ec = kernel.open())
     {
         core::log::error("cannot open the kernel feeds", {{"error", ec.message()}});
         return EXIT_FAILURE;
     }
-    // Subscribed above; now the first scan. Events queued meanwhile are read by the watchers.
-    monitor.start();
-    server::watchers watch(ioc, monitor);
-    watch.start();
+    // Subscribed in open(); now the first scan, applied to the replica before the listener
+    // below is set (the first scan's entries are no news), then the model thread runs. What
+    // it publishes from now on waits in the I/O loop's queue until the loop runs.
+    kernel.start();
 
-    api::list_cache lists(model, monitor.netns_dir());
+    api::list_cache lists(model, cfg.netns_dir);
     api::stream_hub hub(model, lists, {cfg.stream_queue_messages, cfg.stream_queue_bytes},
                         cfg.max_stream_clients);
     api::metrics stats;
@@ -112,7 +131,7 @@ int main(int argc, char** argv)
             stats.count_event(e.type);
             hub.publish(e);
         });
-    api::router router(model, monitor, lists, hub, api::embedded_assets());
+    api::router router(model, status, lists, hub, api::embedded_assets());
     router.enable_metrics(stats);
 
     server::loaded_token token;
@@ -129,10 +148,15 @@ int main(int argc, char** argv)
     core::log::info(token.created ? "created the admin token" : "read the admin token",
                     {{"token_file", cfg.token_file}});
     const api::token_auth auth(std::move(token.token));
-    api::admin ops(model, monitor,
-                   {cfg.enable_exec, cfg.exec_output_limit, cfg.max_exec, cfg.etc_netns_dir});
+    core::kernel::system_netns_ops kernel_ops(cfg.netns_dir);
+    api::admin ops(model, kernel_ops, cfg.netns_dir,
+                   {cfg.enable_exec, cfg.exec_output_limit, cfg.max_exec, cfg.etc_netns_dir},
+                   &kernel);
     router.enable_admin(ops, auth, cfg.auth_reads);
     server::worker_pools workers(cfg.max_exec);
+    workers.refresh_then = [&kernel](std::vector<std::string> names, std::function<void()> then)
+    { kernel.refresh_then(std::move(names), std::move(then)); };
+
 
     // Every connection, whichever listener accepted it: one limit, one shutdown.
     server::session_set sessions(&stats);
@@ -159,8 +183,9 @@ int main(int argc, char** argv)
                                        {"netns_dir", cfg.netns_dir},
                                        {"entries", entries},
                                        {"exec", cfg.enable_exec ? "on" : "off"},
+                                       {"mount_feed", core::to_string(status.mounts)},
                                        {"auth_reads", cfg.auth_reads ? "on" : "off"}});
-    // The first scan is done (monitor.start() above) and the socket listens: ready.
+    // The first scan is done (kernel.start() above) and the socket listens: ready.
     systemd.notify("READY=1\nSTATUS=watching " + cfg.netns_dir);
 
     // The watchdog is fed from the loop, so a stuck loop is what systemd notices.
@@ -197,7 +222,6 @@ int main(int argc, char** argv)
             for (auto& l : listeners)
                 l->stop();
             sessions.close_all();
-            watch.stop();
         });
 
     while (!stopping && ioc.run_one() != 0)
@@ -225,7 +249,10 @@ int main(int argc, char** argv)
         }
     };
     drain();
+    // Workers post their answers through the model thread (refresh_then): join them, then let
+    // the model thread finish what they posted and stop, then deliver the answers.
     workers.stop_and_join();
+    kernel.stop();
     drain();
     core::log::info("stopped");
     return EXIT_SUCCESS;

@@ -10,9 +10,9 @@ namespace netnsd::server
 namespace asio = boost::asio;
 using descriptor = asio::posix::stream_descriptor;
 
-watchers::watchers(asio::io_context& ioc, core::monitor& monitor)
-    : monitor_(monitor), inotify_(ioc, monitor.inotify_fd()), netlink_(ioc, monitor.netlink_fd()),
-      mountinfo_(ioc, monitor.mountinfo_fd()), verify_(ioc)
+watchers::watchers(asio::io_context& ioc, core::monitor& monitor, std::function<void()> settled)
+    : monitor_(monitor), settled_(std::move(settled)), inotify_(ioc, monitor.inotify_fd()),
+      netlink_(ioc, monitor.netlink_fd()), mounts_(ioc, monitor.mount_fd()), verify_(ioc)
 {
 }
 
@@ -21,14 +21,17 @@ watchers::~watchers()
     // The monitor closes its fds; the descriptors only borrowed them.
     inotify_.release();
     netlink_.release();
-    mountinfo_.release();
+    mounts_.release();
 }
 
 void watchers::start()
 {
     do_wait_dir();
     do_wait_nsid();
-    do_wait_mounts();
+    if (monitor_.mount_feed() == core::model_status::mount_source::fanotify)
+        do_wait_mount_events();
+    else
+        do_wait_mountinfo();
 }
 
 void watchers::stop()
@@ -37,7 +40,7 @@ void watchers::stop()
     boost::system::error_code ignored;
     inotify_.cancel(ignored);
     netlink_.cancel(ignored);
-    mountinfo_.cancel(ignored);
+    mounts_.cancel(ignored);
     verify_.cancel();
 }
 
@@ -53,8 +56,27 @@ void watchers::on_dir(boost::system::error_code ec)
         return;
     if (ec)
         core::log::warn("waiting on inotify failed", {{"error", ec.message()}});
-    monitor_.on_dir_readable();
+    if (monitor_.on_dir_readable())
+        pump_later();
+    settled_();
     do_wait_dir();
+}
+
+void watchers::pump_later()
+{
+    if (pumping_)
+        return;
+    pumping_ = true;
+    asio::post(inotify_.get_executor(),
+               [this]
+               {
+                   pumping_ = false;
+                   if (stopped_)
+                       return;
+                   if (monitor_.pump())
+                       pump_later();
+                   settled_();
+               });
 }
 
 void watchers::do_wait_nsid()
@@ -71,6 +93,7 @@ void watchers::on_nsid(boost::system::error_code ec)
         core::log::warn("waiting on netlink failed", {{"error", ec.message()}});
     if (monitor_.on_nsid_readable())
         resolve_nsids_later();
+    settled_();
     do_wait_nsid();
 }
 
@@ -83,19 +106,40 @@ void watchers::resolve_nsids_later()
                [this]
                {
                    resolving_ = false;
-                   if (!stopped_ && monitor_.resolve_nsids())
+                   if (stopped_)
+                       return;
+                   if (monitor_.resolve_nsids())
                        resolve_nsids_later();
+                   settled_();
                });
 }
 
-void watchers::do_wait_mounts()
+void watchers::do_wait_mount_events()
 {
-    // The kernel flags a mount-table change as POLLPRI|POLLERR on /proc/self/mountinfo.
-    mountinfo_.async_wait(descriptor::wait_error,
-                          [this](boost::system::error_code ec) { on_mounts(ec); });
+    mounts_.async_wait(descriptor::wait_read,
+                       [this](boost::system::error_code ec) { on_mount_events(ec); });
 }
 
-void watchers::on_mounts(boost::system::error_code ec)
+void watchers::on_mount_events(boost::system::error_code ec)
+{
+    if (stopped_ || ec == asio::error::operation_aborted)
+        return;
+    if (ec)
+        core::log::warn("waiting on fanotify failed", {{"error", ec.message()}});
+    if (monitor_.on_mount_events())
+        pump_later();
+    settled_();
+    do_wait_mount_events();
+}
+
+void watchers::do_wait_mountinfo()
+{
+    // The kernel flags a mount-table change as POLLPRI|POLLERR on /proc/self/mountinfo.
+    mounts_.async_wait(descriptor::wait_error,
+                       [this](boost::system::error_code ec) { on_mountinfo(ec); });
+}
+
+void watchers::on_mountinfo(boost::system::error_code ec)
 {
     if (stopped_ || ec == asio::error::operation_aborted)
         return;
@@ -104,13 +148,14 @@ void watchers::on_mounts(boost::system::error_code ec)
     // while we looked would be marked seen by that poll and never reported, leaving a new
     // bind mount stale until some later mount. Armed first, such a change is either before
     // the look below, which sees it, or after the arming, which reports it.
-    do_wait_mounts();
+    do_wait_mountinfo();
     if (monitor_.on_mounts_changed() && !verify_pending_)
     {
         verify_pending_ = true;
         verify_.expires_after(verify_delay);
         verify_.async_wait([this](boost::system::error_code timer_ec) { on_verify(timer_ec); });
     }
+    settled_();
 }
 
 void watchers::on_verify(boost::system::error_code ec)
@@ -119,6 +164,7 @@ void watchers::on_verify(boost::system::error_code ec)
     if (stopped_ || ec)
         return;
     monitor_.verify_live();
+    settled_();
 }
 
 } // namespace netnsd::server

@@ -1,9 +1,13 @@
-// watchers: the asio shell around the monitor's kernel fds. It only waits: inotify and the
-// nsid socket for readability, /proc/self/mountinfo for POLLPRI (asio's wait_error), and calls
-// the monitor, which reads. The fds stay owned by the monitor. Owned by main; loop thread only.
+// watchers: the asio shell around the monitor's kernel fds, on the model thread's io_context.
+// It only waits: inotify, fanotify and the nsid socket for readability, /proc/self/mountinfo
+// for POLLPRI (asio's wait_error) where fanotify is missing, and calls the monitor, which reads.
+// Work the monitor spreads over turns (entry changes, nsid matching) is posted back to the
+// same io_context one slice at a time. After each handler, `settled` runs: the model thread
+// publishes what changed. The fds stay owned by the monitor. Owned by the model thread.
 #pragma once
 
 #include <chrono>
+#include <functional>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -17,11 +21,12 @@ namespace netnsd::server
 class watchers
 {
 public:
-    // How long after a mount change live entries are re-verified: a burst of mount changes
-    // (one per namespace created) costs one pass over the live entries, not one per change.
+    // mountinfo only: how long after a mount change live entries are re-verified: a burst of
+    // mount changes (one per namespace created) costs one pass over the live entries, not one
+    // per change.
     static constexpr std::chrono::milliseconds verify_delay{20};
 
-    watchers(boost::asio::io_context& ioc, core::monitor& monitor);
+    watchers(boost::asio::io_context& ioc, core::monitor& monitor, std::function<void()> settled);
     ~watchers();
     watchers(const watchers&) = delete;
     watchers& operator=(const watchers&) = delete;
@@ -34,20 +39,26 @@ private:
     void on_dir(boost::system::error_code ec);
     void do_wait_nsid();
     void on_nsid(boost::system::error_code ec);
-    // Matches new nsids with their namespaces a slice per turn of the loop, so that requests
-    // are served in between (core::monitor::nsid_probes_per_turn).
+    // Matches new nsids with their namespaces a slice per turn of the loop
+    // (core::monitor::nsid_probes_per_turn).
     void resolve_nsids_later();
-    void do_wait_mounts();
-    void on_mounts(boost::system::error_code ec);
+    // Applies entry changes a slice per turn (core::monitor::dir_changes_per_turn).
+    void pump_later();
+    void do_wait_mount_events();
+    void on_mount_events(boost::system::error_code ec);
+    void do_wait_mountinfo();
+    void on_mountinfo(boost::system::error_code ec);
     void on_verify(boost::system::error_code ec);
 
     core::monitor& monitor_;
+    std::function<void()> settled_;
     boost::asio::posix::stream_descriptor inotify_;
     boost::asio::posix::stream_descriptor netlink_;
-    boost::asio::posix::stream_descriptor mountinfo_;
+    boost::asio::posix::stream_descriptor mounts_;
     boost::asio::steady_timer verify_;
     bool verify_pending_ = false;
     bool resolving_ = false; // a resolve_nsids_later() turn is posted
+    bool pumping_ = false;   // a pump_later() turn is posted
     bool stopped_ = false;
 };
 

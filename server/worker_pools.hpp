@@ -6,6 +6,9 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -34,6 +37,10 @@ struct worker_pools
 
     boost::asio::thread_pool admin;
     boost::asio::thread_pool exec;
+    // Set by main (the model thread's refresh_then): has the model look at the names a job
+    // changed, then runs `then` on the loop once the API's model has what that changed. Unset
+    // (tests, fuzzing), `then` is posted to the loop at once.
+    std::function<void(std::vector<std::string> names, std::function<void()> then)> refresh_then;
 };
 
 } // namespace netnsd::server

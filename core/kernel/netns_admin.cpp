@@ -438,11 +438,22 @@ std::error_code delete_netns(const std::string& dir, const std::string& name, de
         if (fd)
             out.identity = identify_netns(fd.get());
     }
+    // A handle holds nothing: after the unlink it says whether anything else still holds the
+    // namespace (a process, an fd, another mount), without a scan of every process.
+    const auto handle = out.identity ? handle_of(path) : std::nullopt;
     // Result ignored, as ip does: a stale entry is no mount point (EINVAL) and still goes.
     // NOFOLLOW: an alias symlink must not unmount the name it points at (ip follows it).
     ::umount2(path.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);
     if (::unlink(path.c_str()) == 0)
+    {
+        if (handle)
+        {
+            const auto now = liveness_of(*handle);
+            if (now != ns_liveness::unknown)
+                out.alive = now == ns_liveness::alive;
+        }
         return {};
+    }
     const int error = errno;
     switch (error)
     {
@@ -570,6 +581,29 @@ std::optional<nsid_t> set_nsid(const std::string& dir, const std::string& name,
         return std::nullopt;
     }
     return got;
+}
+
+std::optional<ns_identity> live_identity(const std::string& dir, const std::string& name,
+                                         std::error_code& ec, std::string& detail)
+{
+    if ((ec = check(name, detail)))
+        return std::nullopt;
+    const auto fd = open_entry(entry_path(dir, name));
+    if (!fd)
+    {
+        const int error = errno;
+        ec = error == ENOENT ? fail(errc::not_found, detail, "no netns named " + quoted(name))
+                             : fail(errno_code(error), detail,
+                                    "cannot open netns " + quoted(name) + ": " + text_of(error));
+        return std::nullopt;
+    }
+    auto id = identify_netns(fd.get());
+    if (!id)
+        ec = fail(errc::not_a_namespace, detail,
+                  "the entry is stale: not a live network namespace");
+    else
+        ec.clear();
+    return id;
 }
 
 std::vector<pid_t> pids_in(const ns_identity& id)

@@ -37,6 +37,9 @@ std::error_code attach_netns(const std::string& dir, const std::string& name, pi
 struct delete_outcome
 {
     std::optional<ns_identity> identity;
+    // Whether the namespace outlived its name, known at once from its nsfs handle (taken
+    // before the unmount, looked at after the unlink); nullopt where the kernel cannot tell.
+    std::optional<bool> alive;
 };
 
 // `ip netns del`: lazy unmount, then unlink. errc::not_found when there is no such entry,
@@ -51,6 +54,11 @@ std::error_code delete_netns(const std::string& dir, const std::string& name, de
 std::optional<nsid_t> set_nsid(const std::string& dir, const std::string& name,
                                std::optional<nsid_t> want, std::error_code& ec,
                                std::string& detail);
+
+// The namespace NAME binds now: errc::not_found when there is no such entry,
+// errc::not_a_namespace when it is stale.
+std::optional<ns_identity> live_identity(const std::string& dir, const std::string& name,
+                                         std::error_code& ec, std::string& detail);
 
 // `ip netns pids`: every process whose /proc/PID/ns/net is `id`, ascending. Processes that
 // vanish or cannot be inspected during the scan are skipped.

@@ -44,15 +44,20 @@ std::error_code netns_dir::list(std::vector<std::string>& names)
 probe_result netns_dir::probe(std::string_view name)
 {
     probe_result result;
+    const auto path = entry_path(name);
     // O_NONBLOCK: never hang on a FIFO someone left in the dir. Symlinks are followed, so they
     // act as aliases, exactly as `ip netns` treats them.
-    unique_fd fd(::open(entry_path(name).c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+    unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
     if (!fd)
     {
         // Gone (or the dir is): nothing to list. Anything else (EACCES...) is a stale entry.
         result.exists = errno != ENOENT && errno != ENOTDIR;
         return result;
     }
+    struct stat link
+    {
+    };
+    result.alias = ::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode);
     const auto id = identify_netns(fd.get());
     if (!id)
         return result;

@@ -1,12 +1,18 @@
 #include "core/kernel/nsfs.hpp"
 
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
+#include <fcntl.h>
 #include <linux/magic.h>
 #include <linux/nsfs.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <unistd.h>
+
+#include "core/kernel/unique_fd.hpp"
 
 namespace netnsd::core::kernel
 {
@@ -15,6 +21,17 @@ namespace
 
 // NS_GET_ID = _IOR(NSIO, 0xd, __u64); newer than Debian 12's headers.
 constexpr unsigned long ns_get_id = _IOR(NSIO, 0xd, std::uint64_t);
+// The nsfs root as a mount fd for open_by_handle_at (Linux 6.18); newer than Debian 12's
+// headers too.
+constexpr int fd_nsfs_root = -10003;
+
+// struct file_handle with room for the handle; the kernel's has a flexible array member.
+struct handle_buffer
+{
+    unsigned int handle_bytes;
+    int handle_type;
+    unsigned char f_handle[64];
+};
 
 } // namespace
 
@@ -39,6 +56,41 @@ std::optional<ns_identity> identify_netns(int fd) noexcept
     if (::ioctl(fd, ns_get_id, &ns_id) == 0)
         id.ns_id = ns_id;
     return id;
+}
+
+} // namespace netnsd::core::kernel
+
+namespace netnsd::core::kernel
+{
+
+std::optional<ns_handle> handle_of(const std::string& path) noexcept
+{
+    handle_buffer buf{};
+    buf.handle_bytes = sizeof buf.f_handle;
+    int mount_id = 0;
+    if (::name_to_handle_at(AT_FDCWD, path.c_str(), reinterpret_cast<file_handle*>(&buf),
+                            &mount_id, AT_SYMLINK_FOLLOW) != 0 ||
+        buf.handle_bytes > sizeof buf.f_handle)
+        return std::nullopt;
+    ns_handle h;
+    h.type = buf.handle_type;
+    h.size = buf.handle_bytes;
+    std::memcpy(h.bytes.data(), buf.f_handle, buf.handle_bytes);
+    return h;
+}
+
+ns_liveness liveness_of(const ns_handle& handle) noexcept
+{
+    handle_buffer buf{};
+    buf.handle_bytes = handle.size;
+    buf.handle_type = handle.type;
+    std::memcpy(buf.f_handle, handle.bytes.data(), handle.size);
+    // Held for no longer than this call: the fd is closed at once.
+    const unique_fd fd(::open_by_handle_at(fd_nsfs_root, reinterpret_cast<file_handle*>(&buf),
+                                           O_RDONLY | O_CLOEXEC));
+    if (fd)
+        return ns_liveness::alive;
+    return errno == ESTALE ? ns_liveness::gone : ns_liveness::unknown;
 }
 
 } // namespace netnsd::core::kernel

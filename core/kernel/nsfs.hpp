@@ -1,7 +1,10 @@
-// nsfs probes: is this fd a network namespace, and which one. Stateless; any thread.
+// nsfs probes: is this fd a network namespace, and which one; and nsfs file handles, which
+// name a namespace without holding it. Stateless; any thread.
 #pragma once
 
+#include <array>
 #include <optional>
+#include <string>
 
 #include "core/model.hpp"
 
@@ -13,5 +16,30 @@ namespace netnsd::core::kernel
 // namespace type). Checks fstatfs == NSFS_MAGIC and NS_GET_NSTYPE == CLONE_NEWNET; ns_id is
 // NS_GET_ID where the kernel has it, else 0.
 std::optional<ns_identity> identify_netns(int fd) noexcept;
+
+// An nsfs file handle (name_to_handle_at on a namespace file; 16 bytes on Linux 6.18: the
+// namespace's id, type and inode). Unlike an fd it holds nothing: the namespace can go while
+// netnsd keeps the handle, and the handle then says so.
+struct ns_handle
+{
+    int type = 0;
+    unsigned size = 0;
+    std::array<unsigned char, 64> bytes{};
+};
+
+// The handle of the namespace `path` binds (symlinks followed); nullopt where the kernel has no
+// nsfs handles (before 6.18) or the path is no namespace.
+std::optional<ns_handle> handle_of(const std::string& path) noexcept;
+
+enum class ns_liveness
+{
+    alive,   // something still holds the namespace
+    gone,    // it was freed (ESTALE)
+    unknown, // the kernel cannot tell (no FD_NSFS_ROOT)
+};
+
+// Whether the namespace of `handle` still exists: open_by_handle_at, closed at once. The
+// answer is exact the moment it is given: freeing happens when the last holder lets go.
+ns_liveness liveness_of(const ns_handle& handle) noexcept;
 
 } // namespace netnsd::core::kernel

@@ -1,0 +1,247 @@
+#include "core/kernel/mount_watch.hpp"
+
+#include <array>
+#include <charconv>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/fanotify.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/kernel/errno.hpp"
+
+namespace netnsd::core::kernel
+{
+namespace
+{
+
+// Newer than Debian 12's uapi headers (linux-libc-dev 6.1): defined here, probed at run time.
+constexpr unsigned report_mnt = 0x00004000;             // FAN_REPORT_MNT (6.15)
+constexpr unsigned mark_mntns = 0x00000110;             // FAN_MARK_MNTNS (6.15)
+constexpr std::uint64_t mnt_attach = 0x01000000;        // FAN_MNT_ATTACH
+constexpr std::uint64_t mnt_detach = 0x02000000;        // FAN_MNT_DETACH
+constexpr std::uint64_t q_overflow = 0x00004000;        // FAN_Q_OVERFLOW
+constexpr std::uint8_t info_type_mnt = 7;               // FAN_EVENT_INFO_TYPE_MNT
+constexpr long sys_statmount = 457;                     // x86_64, and every arch of 6.8's table
+constexpr long sys_listmount = 458;
+constexpr std::uint64_t statmount_sb_basic = 0x1;       // STATMOUNT_SB_BASIC
+constexpr std::uint64_t statmount_mnt_basic = 0x2;      // STATMOUNT_MNT_BASIC
+constexpr std::uint64_t statmount_mnt_root = 0x8;       // STATMOUNT_MNT_ROOT
+constexpr std::uint64_t statmount_mnt_point = 0x10;     // STATMOUNT_MNT_POINT
+constexpr std::uint64_t statmount_fs_type = 0x20;       // STATMOUNT_FS_TYPE
+constexpr std::uint64_t listmount_root = ~std::uint64_t{0}; // LSMT_ROOT
+constexpr std::uint32_t mnt_id_req_size_ver0 = 24;      // MNT_ID_REQ_SIZE_VER0
+
+static_assert(FAN_EVENT_METADATA_LEN == sizeof(fanotify_event_metadata));
+
+// struct mnt_id_req (VER0): which mount, and what to ask of it.
+struct mnt_id_req
+{
+    std::uint32_t size;
+    std::uint32_t spare;
+    std::uint64_t mnt_id;
+    std::uint64_t param;
+};
+static_assert(sizeof(mnt_id_req) == mnt_id_req_size_ver0);
+
+// The fixed head of struct statmount, as far as netnsd reads it; strings follow the whole
+// struct (512 bytes in every version), addressed by offsets from `str`.
+struct statmount_head
+{
+    std::uint32_t size;
+    std::uint32_t mnt_opts;
+    std::uint64_t mask;
+    std::uint32_t sb_dev_major;
+    std::uint32_t sb_dev_minor;
+    std::uint64_t sb_magic;
+    std::uint32_t sb_flags;
+    std::uint32_t fs_type;
+    std::uint64_t mnt_id;
+    std::uint64_t mnt_parent_id;
+    std::uint32_t mnt_id_old;
+    std::uint32_t mnt_parent_id_old;
+    std::uint64_t mnt_attr;
+    std::uint64_t mnt_propagation;
+    std::uint64_t mnt_peer_group;
+    std::uint64_t mnt_master;
+    std::uint64_t propagate_from;
+    std::uint32_t mnt_root;
+    std::uint32_t mnt_point;
+};
+constexpr std::size_t statmount_struct_size = 512; // sizeof(struct statmount) without str[]
+
+std::string string_at(std::span<const std::byte> buf, std::uint32_t offset)
+{
+    const auto base = statmount_struct_size + offset;
+    if (base >= buf.size())
+        return {};
+    const auto* p = reinterpret_cast<const char*>(buf.data() + base);
+    return std::string(p, ::strnlen(p, buf.size() - base));
+}
+
+} // namespace
+
+std::optional<std::uint64_t> mount_facts::netns_inode() const
+{
+    // nsfs names a mount's root after the namespace: "net:[4026532177]".
+    constexpr std::string_view prefix = "net:[";
+    if (fs_type != "nsfs" || !root.starts_with(prefix) || !root.ends_with(']'))
+        return std::nullopt;
+    const auto digits = std::string_view(root).substr(prefix.size(), root.size() - prefix.size() - 1);
+    std::uint64_t ino = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), ino);
+    if (ec != std::errc{} || end != digits.data() + digits.size() || digits.empty())
+        return std::nullopt;
+    return ino;
+}
+
+bool decode_mount_events(std::span<const std::byte> bytes, std::vector<mount_record>& out)
+{
+    std::size_t at = 0;
+    while (at < bytes.size())
+    {
+        if (bytes.size() - at < sizeof(fanotify_event_metadata))
+            return false;
+        fanotify_event_metadata meta;
+        std::memcpy(&meta, bytes.data() + at, sizeof meta);
+        if (meta.event_len < meta.metadata_len || meta.metadata_len < sizeof meta ||
+            meta.event_len > bytes.size() - at)
+            return false;
+        if ((meta.mask & q_overflow) != 0)
+        {
+            out.push_back({mount_record::kind::overflow, 0});
+        }
+        else if ((meta.mask & (mnt_attach | mnt_detach)) != 0)
+        {
+            // The mount's id is in an info record of type FAN_EVENT_INFO_TYPE_MNT.
+            std::size_t info = at + meta.metadata_len;
+            const std::size_t end = at + meta.event_len;
+            while (end - info >= sizeof(fanotify_event_info_header))
+            {
+                fanotify_event_info_header head;
+                std::memcpy(&head, bytes.data() + info, sizeof head);
+                if (head.len < sizeof head || head.len > end - info)
+                    return false;
+                // struct fanotify_event_info_mnt: the header, 4 bytes of padding, the u64 id.
+                if (head.info_type == info_type_mnt && head.len >= 16)
+                {
+                    std::uint64_t id = 0;
+                    std::memcpy(&id, bytes.data() + info + 8, sizeof id);
+                    const auto what = (meta.mask & mnt_attach) != 0 ? mount_record::kind::attached
+                                                                    : mount_record::kind::detached;
+                    out.push_back({what, id});
+                }
+                info += head.len;
+            }
+        }
+        at += meta.event_len;
+    }
+    return true;
+}
+
+std::optional<mount_facts> stat_mount(std::uint64_t mount_id, std::error_code& ec)
+{
+    const mnt_id_req req{mnt_id_req_size_ver0, 0, mount_id,
+                         statmount_sb_basic | statmount_mnt_basic | statmount_mnt_root |
+                             statmount_mnt_point | statmount_fs_type};
+    // A mount point is at most PATH_MAX; grow once more if the kernel says it does not fit.
+    std::vector<std::byte> buf(statmount_struct_size + 2 * 4096);
+    for (int attempt = 0; attempt < 3; ++attempt)
+    {
+        if (::syscall(sys_statmount, &req, buf.data(), buf.size(), 0) == 0)
+        {
+            statmount_head head;
+            std::memcpy(&head, buf.data(), sizeof head);
+            mount_facts facts;
+            facts.mount_id = head.mnt_id;
+            facts.dev_major = head.sb_dev_major;
+            facts.dev_minor = head.sb_dev_minor;
+            facts.fs_type = string_at(buf, head.fs_type);
+            facts.root = string_at(buf, head.mnt_root);
+            facts.mount_point = string_at(buf, head.mnt_point);
+            ec.clear();
+            return facts;
+        }
+        if (errno != EOVERFLOW)
+            break;
+        buf.resize(buf.size() * 4);
+    }
+    ec = last_error();
+    return std::nullopt;
+}
+
+std::error_code list_mounts(std::vector<std::uint64_t>& ids)
+{
+    ids.clear();
+    std::array<std::uint64_t, 512> chunk{};
+    std::uint64_t last = 0;
+    for (;;)
+    {
+        const mnt_id_req req{mnt_id_req_size_ver0, 0, listmount_root, last};
+        const long n = ::syscall(sys_listmount, &req, chunk.data(), chunk.size(), 0);
+        if (n < 0)
+            return last_error();
+        ids.insert(ids.end(), chunk.begin(), chunk.begin() + n);
+        if (static_cast<std::size_t>(n) < chunk.size())
+            return {};
+        last = chunk[static_cast<std::size_t>(n) - 1];
+    }
+}
+
+std::error_code mount_watch::open()
+{
+    unique_fd group(::fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | report_mnt, 0));
+    if (!group)
+        return last_error();
+    // The mark is on the mount namespace itself, named by an nsfs fd that is closed again at
+    // once (a mount namespace, not a network one: holding it would keep nothing of ours alive).
+    unique_fd mntns(::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC));
+    if (!mntns)
+        return last_error();
+    if (::fanotify_mark(group.get(), FAN_MARK_ADD | mark_mntns, mnt_attach | mnt_detach,
+                        mntns.get(), nullptr) != 0)
+        return last_error();
+    fd_ = std::move(group);
+    return {};
+}
+
+std::vector<mount_change> mount_watch::drain()
+{
+    std::vector<mount_change> out;
+    std::vector<mount_record> records;
+    alignas(fanotify_event_metadata) std::array<std::byte, 64 * 1024> buf;
+    for (;;)
+    {
+        const auto n = ::read(fd_.get(), buf.data(), buf.size());
+        if (n < 0)
+        {
+            if (errno == EINTR)
+                continue;
+            break; // EAGAIN: drained
+        }
+        if (n == 0)
+            break;
+        records.clear();
+        const bool whole = decode_mount_events({buf.data(), static_cast<std::size_t>(n)}, records);
+        // Each read's attached mounts are looked up before the next read: the sooner, the
+        // fewer are gone already.
+        for (const auto& r : records)
+        {
+            mount_change c{r.what, r.mount_id, std::nullopt};
+            if (r.what == mount_record::kind::attached)
+            {
+                std::error_code ec;
+                c.facts = stat_mount(r.mount_id, ec);
+            }
+            out.push_back(std::move(c));
+        }
+        if (!whole)
+        {
+            out.push_back({mount_record::kind::overflow, 0, std::nullopt}); // cannot happen
+            break;
+        }
+    }
+    return out;
+}
+
+} // namespace netnsd::core::kernel

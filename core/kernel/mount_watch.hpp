@@ -1,0 +1,100 @@
+// mount_watch: the mount table of netnsd's own mount namespace, exactly, as the kernel reports
+// it. fanotify mount notifications (FAN_MNT_ATTACH/FAN_MNT_DETACH, Linux 6.15+) queue one event
+// per mount attached or detached, in kernel order, and never merge them; statmount (6.8+) says
+// what each mount is, while it exists, and listmount (6.8+) walks the table once at start.
+// Together they replace "the mount table changed somewhere" (POLLPRI on /proc/self/mountinfo)
+// followed by a stat of every entry. The kernel names only the mount's id in an event, so what
+// a mount was must be learnt before it goes: drain() asks statmount for every attached mount
+// at once, as it reads the event. A mount that is attached and detached again before netnsd
+// reads its event cannot be described any more (statmount says ENOENT); such events are
+// counted, not guessed at.
+// Owns the fanotify fd; the server's shell waits for it to be readable and calls drain().
+// Needs CAP_SYS_ADMIN in the initial user namespace; open() says when the kernel refuses, and
+// the caller falls back to mountinfo. Model thread only; the free functions are stateless.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "core/kernel/unique_fd.hpp"
+
+namespace netnsd::core::kernel
+{
+
+// What statmount says of one mount (only what netnsd uses).
+struct mount_facts
+{
+    std::uint64_t mount_id = 0;   // the unique 64-bit id (never reused while the system runs)
+    std::string mount_point;      // absolute, as this process sees it; raw bytes, no escaping
+    std::string fs_type;          // "nsfs", "tmpfs", ...
+    std::string root;             // the mount's root in its filesystem: "net:[4026532177]"
+    std::uint32_t dev_major = 0;  // of the superblock
+    std::uint32_t dev_minor = 0;
+
+    // The inode of the network namespace this mount binds, when it is an nsfs mount of one.
+    std::optional<std::uint64_t> netns_inode() const;
+
+    friend bool operator==(const mount_facts&, const mount_facts&) = default;
+};
+
+// One fanotify record of a mount event, decoded.
+struct mount_record
+{
+    enum class kind
+    {
+        attached,
+        detached,
+        overflow, // FAN_Q_OVERFLOW: events were lost
+    };
+    kind what = kind::attached;
+    std::uint64_t mount_id = 0;
+
+    friend bool operator==(const mount_record&, const mount_record&) = default;
+};
+
+// Decodes a buffer of fanotify events read from a FAN_REPORT_MNT group. Records that are not
+// mount events (and info records of other types) are skipped. Returns false when the buffer
+// is malformed (a record longer than what is left, or shorter than its header).
+bool decode_mount_events(std::span<const std::byte> bytes, std::vector<mount_record>& out);
+
+// statmount(2) of one mount of this mount namespace: nullopt with `ec` = ENOENT when it is gone,
+// ENOSYS on kernels before 6.8.
+std::optional<mount_facts> stat_mount(std::uint64_t mount_id, std::error_code& ec);
+
+// listmount(2): the ids of every mount of this mount namespace, ascending. ENOSYS before 6.8.
+std::error_code list_mounts(std::vector<std::uint64_t>& ids);
+
+// A mount event with what statmount said of the mount when netnsd read it.
+struct mount_change
+{
+    mount_record::kind what = mount_record::kind::attached;
+    std::uint64_t mount_id = 0;
+    // Attached mounts: what it is, looked up as the event was read; nullopt when it was already
+    // gone (attached and detached before netnsd could look).
+    std::optional<mount_facts> facts;
+};
+
+class mount_watch
+{
+public:
+    mount_watch() = default;
+
+    // fanotify_init(FAN_REPORT_MNT) and a mark on this process's mount namespace. EINVAL
+    // (before 6.15), EPERM (no CAP_SYS_ADMIN in the initial user namespace) and ENOSYS mean the
+    // kernel cannot do it here: use mountinfo instead.
+    std::error_code open();
+    int fd() const noexcept { return fd_.get(); }
+    bool is_open() const noexcept { return static_cast<bool>(fd_); }
+
+    // Reads everything queued; every attached mount is looked up with statmount at once.
+    std::vector<mount_change> drain();
+
+private:
+    unique_fd fd_;
+};
+
+} // namespace netnsd::core::kernel

@@ -1,0 +1,90 @@
+// model_status: what the model thread tells the rest of netnsd about its kernel feeds, beside
+// the model itself: the dir it watches and why it cannot, which mount feed it uses, how often it
+// had to start over, and what the audits found. Plain data; the model thread makes it, and
+// hands copies to the I/O thread with the changes it publishes.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/model.hpp"
+
+namespace netnsd::core
+{
+
+// What an audit can find wrong with the model (netnsd_model_divergences_total{kind}).
+enum class divergence_kind
+{
+    entry_missing, // the kernel has a name the model had not
+    entry_extra,   // the model had a name the kernel has not
+    entry_changed, // a name is live or stale, or another namespace or nsid, than the model said
+    nsid,          // an nsid of an unnamed namespace exists that the model lacked, or not
+};
+inline constexpr std::array all_divergence_kinds = {
+    divergence_kind::entry_missing, divergence_kind::entry_extra, divergence_kind::entry_changed,
+    divergence_kind::nsid};
+std::string_view to_string(divergence_kind kind) noexcept;
+
+// Which mount-table feed to use: fanotify where the kernel has it (automatic), or one of them.
+enum class mount_choice
+{
+    automatic,
+    fanotify,
+    mountinfo,
+};
+bool parse_mount_choice(std::string_view text, mount_choice& out) noexcept;
+
+struct model_status
+{
+    // Why the model was rebuilt from a full scan.
+    enum class resync_reason
+    {
+        start,
+        dir_changed, // the dir appeared, vanished, was replaced or mounted over
+        inotify_overflow,
+        netlink_overrun,
+        mount_overflow, // the fanotify queue overflowed
+    };
+    static constexpr std::array all_resync_reasons = {
+        resync_reason::start, resync_reason::dir_changed, resync_reason::inotify_overflow,
+        resync_reason::netlink_overrun, resync_reason::mount_overflow};
+
+    // How the model learns that a name became a namespace (its bind mount makes no inotify
+    // event): fanotify mount events, in kernel order, or mountinfo's "something changed".
+    enum class mount_source
+    {
+        fanotify,
+        mountinfo,
+    };
+
+    std::string netns_dir;
+    bool watching = false;
+    std::string problem; // why the dir is not watched; empty when it is
+    std::array<std::uint64_t, all_resync_reasons.size()> resyncs{};
+    mount_source mounts = mount_source::mountinfo;
+    // Mount events that named a mount already gone when netnsd read them (attached and
+    // detached in between): what it was cannot be known. Not all are namespaces.
+    std::uint64_t mounts_unresolved = 0;
+
+    std::uint64_t audits = 0;
+    std::array<std::uint64_t, all_divergence_kinds.size()> divergences{};
+    double last_audit_seconds = 0; // how long the last audit took, scan and comparison
+
+    std::uint64_t resyncs_for(resync_reason why) const noexcept
+    {
+        return resyncs[static_cast<std::size_t>(why)];
+    }
+    std::uint64_t divergences_of(divergence_kind kind) const noexcept
+    {
+        return divergences[static_cast<std::size_t>(kind)];
+    }
+
+    friend bool operator==(const model_status&, const model_status&) = default;
+};
+
+std::string_view to_string(model_status::mount_source source) noexcept;
+
+} // namespace netnsd::core

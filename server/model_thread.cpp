@@ -1,0 +1,177 @@
+#include "server/model_thread.hpp"
+
+#include <future>
+#include <memory>
+
+#include <boost/asio/post.hpp>
+
+#include "core/kernel/netns_dir.hpp"
+#include "core/kernel/nsid_netlink.hpp"
+#include "core/log.hpp"
+
+namespace netnsd::server
+{
+
+namespace asio = boost::asio;
+
+namespace
+{
+
+double seconds_since(std::chrono::steady_clock::time_point t)
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+} // namespace
+
+model_thread::model_thread(settings s, core::revision_t base, model_feed& feed)
+    : settings_(std::move(s)), feed_(feed), primary_(1, base),
+      monitor_(primary_, settings_.netns_dir, settings_.mounts), audit_timer_(ioc_)
+{
+    // The journal of this registry is never read (the replica's is): one event is kept.
+    primary_.record_changes(&recorded_);
+    monitor_.ignore_mount_events(settings_.ignore_mount_events);
+    if (settings_.ignore_mount_events)
+        core::log::warn("fault injection: mount events are ignored (tests only)",
+                        {{"variable", "NETNSD_TEST_IGNORE_MOUNT_EVENTS"}});
+}
+
+model_thread::~model_thread()
+{
+    if (thread_.joinable())
+        stop();
+}
+
+std::error_code model_thread::open()
+{
+    return monitor_.open();
+}
+
+void model_thread::start()
+{
+    monitor_.start();
+    published_ = monitor_.status();
+    feed_.apply_now({std::move(recorded_), published_});
+    recorded_.clear();
+    watch_.emplace(ioc_, monitor_, [this] { publish(); });
+    watch_->start();
+    arm_audit_timer();
+    thread_ = std::thread([this] { ioc_.run(); });
+}
+
+void model_thread::stop()
+{
+    // Behind every refresh already posted: they run (and their answers are published) first.
+    asio::post(ioc_,
+               [this]
+               {
+                   if (watch_)
+                       watch_->stop();
+                   audit_timer_.cancel();
+               });
+    // An audit scan still running on the pool posts its result to ioc_: let it land.
+    audit_pool_.join();
+    if (thread_.joinable())
+        thread_.join();
+}
+
+void model_thread::publish()
+{
+    const bool status_changed = monitor_.status() != published_;
+    if (recorded_.empty() && !status_changed)
+        return;
+    model_feed::batch b;
+    b.changes = std::move(recorded_);
+    recorded_.clear();
+    if (status_changed)
+    {
+        published_ = monitor_.status();
+        b.status = published_;
+    }
+    feed_.publish(std::move(b));
+}
+
+void model_thread::refresh_then(std::vector<std::string> names, std::function<void()> then)
+{
+    asio::post(ioc_,
+               [this, names = std::move(names), then = std::move(then)]() mutable
+               {
+                   for (const auto& name : names)
+                       monitor_.refresh(name);
+                   publish();
+                   feed_.publish_then(std::move(then));
+               });
+}
+
+model_thread::audit_report model_thread::audit_now()
+{
+    auto done = std::make_shared<std::promise<audit_report>>();
+    auto result = done->get_future();
+    asio::post(ioc_,
+               [this, done]
+               { request_audit([done](const audit_report& r) { done->set_value(r); }); });
+    return result.get();
+}
+
+void model_thread::arm_audit_timer()
+{
+    if (settings_.audit_interval.count() <= 0)
+        return;
+    audit_timer_.expires_after(settings_.audit_interval);
+    audit_timer_.async_wait(
+        [this](boost::system::error_code ec)
+        {
+            if (ec)
+                return;
+            request_audit([](const audit_report&) {});
+            arm_audit_timer();
+        });
+}
+
+void model_thread::request_audit(std::function<void(const audit_report&)> done)
+{
+    audit_waiters_.push_back(std::move(done));
+    if (auditing_)
+        return;
+    auditing_ = true;
+    audit_started_ = std::chrono::steady_clock::now();
+    // The scan opens and looks at every entry (and asks each one's nsid: O(nsids) each in the
+    // kernel), which takes a while at thousands: on a worker of its own, with its own netlink
+    // socket, never on this thread, which must keep reading the kernel.
+    asio::post(audit_pool_,
+               [this, dir = settings_.netns_dir, started = audit_started_]
+               {
+                   core::kernel::nsid_client nsids;
+                   core::reconciler::kernel_scan scan;
+                   if (auto ec = nsids.open())
+                       scan.list_error = ec;
+                   else
+                   {
+                       core::kernel::netns_dir source(dir, nsids);
+                       scan = core::reconciler::scan(source);
+                   }
+                   asio::post(ioc_,
+                              [this, scan = std::move(scan), took = seconds_since(started)]
+                              { finish_audit(scan, took); });
+               });
+}
+
+void model_thread::finish_audit(const core::reconciler::kernel_scan& scan, double scan_seconds)
+{
+    audit_report report;
+    report.entries = scan.entries.size();
+    if (scan.list_error && scan.entries.empty() &&
+        scan.list_error != std::errc::no_such_file_or_directory)
+        core::log::warn("the audit could not scan the netns dir",
+                        {{"error", scan.list_error.message()}});
+    report.divergences = monitor_.audit(scan, scan_seconds);
+    report.seconds = seconds_since(audit_started_);
+    publish();
+    auditing_ = false;
+    auto waiters = std::move(audit_waiters_);
+    audit_waiters_.clear();
+    for (auto& w : waiters)
+        w(report);
+}
+
+} // namespace netnsd::server

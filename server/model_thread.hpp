@@ -1,0 +1,96 @@
+// model_thread: the kernel side of netnsd, on a thread and io_context of its own. It owns the
+// monitor (inotify, fanotify or mountinfo, the nsid socket), the model it keeps (the primary
+// registry), the periodic audit and the worker that scans the kernel for it. Nothing the I/O
+// thread does -- fanning events out to a thousand clients, serving lists -- can delay reading
+// the kernel: a mount must be looked at while it still exists, and the model must never trail
+// the kernel by more than this thread's own work.
+//
+// The primary registry records every change it makes; after each handler the thread publishes
+// those changes (and its status, when it changed) to the model_feed, which replays them on the
+// I/O thread's replica. Both registries are the same state machine fed the same calls, so they
+// number every event the same way. The I/O thread asks for work by posting: refresh_then (an
+// admin request changed names: look at them, then answer) and audit_now (from a worker).
+// Owned by main.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "core/model_control.hpp"
+#include "core/model_status.hpp"
+#include "core/monitor.hpp"
+#include "core/registry.hpp"
+
+#include "server/model_feed.hpp"
+#include "server/watchers.hpp"
+
+namespace netnsd::server
+{
+
+class model_thread final : public core::model_control
+{
+public:
+    struct settings
+    {
+        static constexpr std::chrono::seconds default_audit_interval{60};
+
+        std::string netns_dir = "/run/netns";
+        core::mount_choice mounts = core::mount_choice::automatic;
+        std::chrono::seconds audit_interval = default_audit_interval; // 0: none but on demand
+        bool ignore_mount_events = false; // fault injection for tests
+    };
+
+    model_thread(settings s, core::revision_t base, model_feed& feed);
+    ~model_thread() override;
+    model_thread(const model_thread&) = delete;
+    model_thread& operator=(const model_thread&) = delete;
+
+    // Opens the kernel feeds (start-up, on the main thread).
+    std::error_code open();
+    // The first scan, applied to the replica before this returns (so that READY=1 means a
+    // complete model); then the thread starts. Call before the I/O loop runs.
+    void start();
+    // Finishes what is queued (refreshes posted by workers that were joined before), stops the
+    // watchers and the audits, and joins the thread.
+    void stop();
+
+    // Any thread: the model looks at `names` (after reading what the kernel reported so far),
+    // then `then` runs on the I/O thread once the replica has what that changed.
+    void refresh_then(std::vector<std::string> names, std::function<void()> then);
+
+    // A worker thread: runs an audit (or joins the one running) and waits for it.
+    audit_report audit_now() override;
+
+private:
+    // Model thread: publishes what changed since the last call.
+    void publish();
+    void request_audit(std::function<void(const audit_report&)> done);
+    void finish_audit(const core::reconciler::kernel_scan& scan, double scan_seconds);
+    void arm_audit_timer();
+
+    settings settings_;
+    model_feed& feed_;
+    boost::asio::io_context ioc_{1};
+    core::registry primary_;
+    core::monitor monitor_;
+    std::vector<core::registry::change> recorded_;
+    core::model_status published_;
+    std::optional<watchers> watch_; // once the monitor's fds are open
+    boost::asio::steady_timer audit_timer_;
+    boost::asio::thread_pool audit_pool_{1};
+    bool auditing_ = false;
+    std::chrono::steady_clock::time_point audit_started_;
+    std::vector<std::function<void(const audit_report&)>> audit_waiters_;
+    std::thread thread_;
+};
+
+} // namespace netnsd::server
