@@ -38,6 +38,8 @@ std::string_view admin_op(std::string_view method, std::string_view route)
         return method == "POST" ? "exec" : "";
     if (route == "/api/v1/processes/{pid}/netns")
         return read ? "identify" : "";
+    if (route == "/api/v1/audit")
+        return method == "POST" ? "audit" : "";
     return "";
 }
 
@@ -279,8 +281,8 @@ std::string metrics::render(const scrape_inputs& in) const
     for (std::size_t i = 0; i < events_.size(); ++i)
         w.sample("netnsd_events_total", {{"type", event_labels[i]}}, events_[i]);
 
-    if (in.model != nullptr)
-        render_model(w, *in.model);
+    static const core::model_status no_model;
+    render_model(w, in.model != nullptr ? *in.model : no_model);
 
     w.family("netnsd_http_requests_total", "counter",
              "HTTP requests answered, by method, route template and status code.");

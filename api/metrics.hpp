@@ -41,7 +41,7 @@ struct scrape_inputs
     std::size_t stale = 0;
     std::size_t nsids = 0;
     core::revision_t revision = 0;
-    // The model thread's status: resyncs, mount feed, audits (omitted when null).
+    // The model thread's status: resyncs, mount feed, audits (all zero when null).
     const core::model_status* model = nullptr;
     // By api::stream_format: websocket, sse, ndjson.
     std::array<std::size_t, 3> stream_clients{};

@@ -17,6 +17,13 @@
 //       Measures until the last subscriber has the last event; checks every revision arrived.
 //       --pace-us U starts operation k no earlier than k*U us after the burst's start (default
 //       0: as fast as the creator can).
+//       --lifetime-ms L: each namespace is deleted L ms after its mount returned, while the next
+//       ones are created (every --pace-us): short lives that overlap. The creator notes its own
+//       order of adds and deletes (one thread: the kernel's order), and every subscriber must
+//       get exactly that sequence of its names, in order ("exact"; the report says where the
+//       first difference of a subscriber that did not is). --slow K makes K of the subscribers
+//       slow readers (a small receive buffer, at most 16 KiB read per --slow-pause-ms, 20 by
+//       default), still well within netnsd's queue limits.
 //   Every mode also takes --timeout S (how long to wait for the events; default 60).
 //
 // Prints one JSON object on stdout (times in microseconds); the report is built from it by
@@ -33,6 +40,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <ctime>
 #include <fcntl.h>
 #include <functional>
@@ -818,6 +826,9 @@ struct options
     unsigned connect_parallel = 64;
     unsigned pace_us = 0; // fanout: 0 = the creator runs as fast as it can
     unsigned timeout_s = 60;
+    unsigned lifetime_ms = 0;   // fanout: delete each namespace this long after it was made
+    unsigned slow = 0;          // fanout: subscribers that read slowly
+    unsigned slow_pause_ms = 20;
 };
 
 unsigned to_uint(std::string_view s, const char* what)
@@ -833,7 +844,8 @@ options parse_options(int argc, char** argv)
 {
     if (argc < 2)
         die("usage: evlat seq|burst|fanout --port P [--dir D] [--count N] [--prefix X] "
-            "[--monitor] [--subs S] [--netnsd-pid PID] [--pace-us U] [--timeout S]");
+            "[--monitor] [--subs S] [--netnsd-pid PID] [--pace-us U] [--timeout S] "
+            "[--lifetime-ms L] [--slow K] [--slow-pause-ms M]");
     options o;
     o.mode = argv[1];
     for (int i = 2; i < argc; ++i)
@@ -863,6 +875,12 @@ options parse_options(int argc, char** argv)
             o.pace_us = to_uint(value(), "pace");
         else if (a == "--timeout")
             o.timeout_s = to_uint(value(), "timeout");
+        else if (a == "--lifetime-ms")
+            o.lifetime_ms = to_uint(value(), "lifetime");
+        else if (a == "--slow")
+            o.slow = to_uint(value(), "slow");
+        else if (a == "--slow-pause-ms")
+            o.slow_pause_ms = to_uint(value(), "slow pause");
         else
             die("unknown option " + std::string(a));
     }
@@ -1298,12 +1316,24 @@ struct subscriber
     unsigned adds = 0, dels = 0, others = 0, gaps = 0, backwards = 0, unparsed = 0;
     std::int64_t done_t = 0;
     std::string end_reason;
+    // --lifetime-ms: this subscriber's adds (+i+1) and deletes (-(i+1)) of name i, in order.
+    std::vector<std::int32_t> seq;
+    bool slow = false;
+    std::int64_t resume_at = 0; // a slow one paused until then (CLOCK_MONOTONIC ns)
 };
 
 class fanout
 {
 public:
-    explicit fanout(const options& o) : o_(o), names_(make_names(o)), subs_(o.subs) {}
+    explicit fanout(const options& o) : o_(o), names_(make_names(o)), subs_(o.subs)
+    {
+        for (std::size_t i = 0; i < names_.size(); ++i)
+            index_of_[names_[i]] = static_cast<std::int32_t>(i);
+        // Slow subscribers spread over the set: every (subs / slow)-th.
+        if (o_.slow > 0)
+            for (unsigned k = 0; k < std::min(o_.slow, o_.subs); ++k)
+                subs_[k * (o_.subs / std::min(o_.slow, o_.subs))].slow = true;
+    }
     fanout(const fanout&) = delete;
     fanout& operator=(const fanout&) = delete;
     ~fanout()
@@ -1364,7 +1394,14 @@ private:
                 timed_out_ = true;
                 return;
             }
-            const int n = ::epoll_wait(ep_, events.data(), static_cast<int>(events.size()), 100);
+            // Short lives: a subscriber that lost events never completes; once the creator is
+            // done and nothing has arrived for a while, nothing more will.
+            if (o_.lifetime_ms > 0 && creator_done_ && last_event_t_ != 0 &&
+                now_ns() - last_event_t_ > 3'000'000'000LL)
+                return;
+            resume_due();
+            const int n = ::epoll_wait(ep_, events.data(), static_cast<int>(events.size()),
+                                       paused_.empty() ? 100 : 2);
             if (n < 0)
             {
                 if (errno == EINTR)
@@ -1388,6 +1425,36 @@ private:
             error_ = what;
     }
 
+    // Slow subscribers read a little, then stop reading for a while: out of epoll until then.
+    void pause(subscriber& s)
+    {
+        s.resume_at = now_ns() + std::int64_t{o_.slow_pause_ms} * 1'000'000;
+        ::epoll_ctl(ep_, EPOLL_CTL_DEL, s.fd, nullptr);
+        paused_.push_back(static_cast<std::uint32_t>(&s - subs_.data()));
+    }
+
+    void resume_due()
+    {
+        if (paused_.empty())
+            return;
+        const auto t = now_ns();
+        std::erase_if(paused_,
+                      [&](std::uint32_t i)
+                      {
+                          auto& s = subs_[i];
+                          if (s.resume_at > t)
+                              return false;
+                          if (s.st != subscriber::state::closed)
+                          {
+                              epoll_event ev{};
+                              ev.events = EPOLLIN;
+                              ev.data.u32 = i;
+                              ::epoll_ctl(ep_, EPOLL_CTL_ADD, s.fd, &ev);
+                          }
+                          return true;
+                      });
+    }
+
     void start_next()
     {
         if (next_ >= subs_.size())
@@ -1399,6 +1466,11 @@ private:
             return fail(std::string("socket: ") + std::strerror(errno));
         const int one = 1;
         ::setsockopt(s.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (s.slow)
+        {
+            const int small = 32 * 1024;
+            ::setsockopt(s.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        }
         sockaddr_in sa{};
         sa.sin_family = AF_INET;
         sa.sin_port = htons(o_.port);
@@ -1445,7 +1517,9 @@ private:
 
     void on_readable(subscriber& s, std::vector<char>& buf)
     {
-        const ssize_t n = ::recv(s.fd, buf.data(), buf.size(), 0);
+        const bool slow_read = s.slow && s.hello && s.st == subscriber::state::open;
+        const ssize_t n =
+            ::recv(s.fd, buf.data(), slow_read ? std::min<std::size_t>(buf.size(), 16384) : buf.size(), 0);
         const auto t = now_ns();
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
@@ -1477,6 +1551,8 @@ private:
             s.in.erase(0, s.at);
             s.at = 0;
         }
+        if (slow_read && s.st == subscriber::state::open && !s.done)
+            pause(s);
     }
 
     // Walks the complete frames in s.in from s.at.
@@ -1582,6 +1658,7 @@ private:
                 start_next();
             return;
         }
+        last_event_t_ = t;
         const auto rev = *f->revision;
         if (rev <= s.last)
             ++s.backwards;
@@ -1594,6 +1671,12 @@ private:
             ++s.dels;
         else
             ++s.others;
+        if (o_.lifetime_ms > 0 && f->name && (f->type == "add" || f->type == "delete"))
+        {
+            const auto found = index_of_.find(*f->name);
+            if (found != index_of_.end())
+                s.seq.push_back(f->type == "add" ? found->second + 1 : -(found->second + 1));
+        }
         if (!s.done && s.adds >= names_.size() && s.dels >= names_.size())
         {
             s.done = true;
@@ -1627,21 +1710,85 @@ private:
                     {
                     }
                 };
-                for (const auto& n : names_)
+                if (o_.lifetime_ms > 0)
+                    short_lives(cr);
+                else
                 {
-                    pace();
-                    cr.create(n);
-                }
-                t_mid_ = now_ns();
-                for (const auto& n : names_)
-                {
-                    pace();
-                    cr.remove(n);
+                    for (const auto& n : names_)
+                    {
+                        pace();
+                        cr.create(n);
+                    }
+                    t_mid_ = now_ns();
+                    for (const auto& n : names_)
+                    {
+                        pace();
+                        cr.remove(n);
+                    }
                 }
                 t_end_ = now_ns();
                 creator_cpu_ms_ = thread_cpu_ms() - c0;
                 creator_done_ = true;
             });
+    }
+
+    static std::int64_t realtime_us()
+    {
+        timespec ts{};
+        ::clock_gettime(CLOCK_REALTIME, &ts);
+        return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
+    }
+
+    static void sleep_until(std::int64_t at)
+    {
+        timespec ts{static_cast<time_t>(at / 1'000'000'000), static_cast<long>(at % 1'000'000'000)};
+        while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR)
+        {
+        }
+    }
+
+    // --lifetime-ms: namespace k is made at start + k * pace and deleted lifetime after its
+    // mount returned, whichever is due first next. One thread does both, so the order noted
+    // here is the kernel's. Each entry: when it returned, on CLOCK_REALTIME (netnsd's clock).
+    void short_lives(creator& cr)
+    {
+        struct due
+        {
+            std::int32_t index;
+            std::int64_t at;
+        };
+        std::deque<due> deletes; // in creation order, which is their due order
+        const std::int64_t life = std::int64_t{o_.lifetime_ms} * 1'000'000;
+        const std::int64_t pace = std::int64_t{o_.pace_us} * 1000;
+        std::int32_t k = 0;
+        const auto count = static_cast<std::int32_t>(names_.size());
+        while (k < count || !deletes.empty())
+        {
+            // A creation due in the past (as fast as it can: pace 0) waits behind a due delete.
+            const std::int64_t create_at =
+                k < count ? std::max(t_start_ + k * pace, now_ns()) : INT64_MAX;
+            const std::int64_t delete_at = deletes.empty() ? INT64_MAX : deletes.front().at;
+            if (create_at <= delete_at)
+            {
+                sleep_until(create_at);
+                const auto made = cr.create(names_[static_cast<std::size_t>(k)]);
+                record_.push_back(k + 1);
+                record_us_.push_back(realtime_us());
+                deletes.push_back({k, made.mounted + life});
+                ++k;
+                if (k == count)
+                    t_mid_ = now_ns();
+            }
+            else
+            {
+                sleep_until(delete_at);
+                const auto i = deletes.front().index;
+                deletes.pop_front();
+                cr.remove(names_[static_cast<std::size_t>(i)]);
+                record_.push_back(-(i + 1));
+                record_us_.push_back(realtime_us());
+            }
+        }
     }
 
     int report(std::int64_t t_connect, double io_cpu_end, double netnsd_cpu_end)
@@ -1679,6 +1826,40 @@ private:
                                 ")" + (s.ended ? "; the stream ended: " + s.end_reason : ""));
         }
         std::sort(done_ms.begin(), done_ms.end());
+        // --lifetime-ms: each subscriber's sequence against the creator's own record.
+        unsigned exact = 0;
+        std::vector<std::string> differences;
+        if (o_.lifetime_ms > 0 && creator_done_)
+        {
+            for (std::size_t i = 0; i < subs_.size(); ++i)
+            {
+                const auto& seq = subs_[i].seq;
+                if (seq == record_)
+                {
+                    ++exact;
+                    continue;
+                }
+                std::size_t at = 0;
+                while (at < seq.size() && at < record_.size() && seq[at] == record_[at])
+                    ++at;
+                const auto describe = [&](const std::vector<std::int32_t>& v)
+                {
+                    if (at >= v.size())
+                        return std::string("nothing");
+                    const auto e = v[at];
+                    return std::string(e > 0 ? "add " : "delete ") +
+                           names_[static_cast<std::size_t>(std::abs(e) - 1)];
+                };
+                if (differences.size() < 8)
+                    differences.push_back("subscriber " + std::to_string(i) +
+                                          (subs_[i].slow ? " (slow)" : "") + ": " +
+                                          std::to_string(seq.size()) + " of " +
+                                          std::to_string(record_.size()) +
+                                          " events; first difference at " + std::to_string(at) +
+                                          ": got " + describe(seq) + ", the creator did " +
+                                          describe(record_));
+            }
+        }
         std::string failure = error_;
         if (failure.empty() && timed_out_)
             failure = "timed out after " + std::to_string(o_.timeout_s) + " s with " +
@@ -1702,6 +1883,21 @@ private:
         out.integer("other_types", others);
         out.integer("unparsed", unparsed);
         out.strings("notes", notes);
+        if (o_.lifetime_ms > 0)
+        {
+            out.integer("lifetime_ms", o_.lifetime_ms);
+            out.integer("slow", o_.slow);
+            out.integer("exact", exact);
+            out.strings("differences", differences);
+            // The creator's record with CLOCK_REALTIME microseconds, for the model-lag figures.
+            std::vector<std::string> rec;
+            rec.reserve(record_.size());
+            for (std::size_t i = 0; i < record_.size(); ++i)
+                rec.push_back(std::string(record_[i] > 0 ? "add " : "delete ") +
+                              names_[static_cast<std::size_t>(std::abs(record_[i]) - 1)] + " " +
+                              std::to_string(record_us_[i]));
+            out.strings("record", rec);
+        }
         if (creator_done_)
         {
             out.num("creator_add_ms", us(t_mid_ - t_start_) / 1000.0);
@@ -1720,7 +1916,8 @@ private:
         if (netnsd_cpu_start_ >= 0 && netnsd_cpu_end >= 0)
             out.num("netnsd_cpu_ms", netnsd_cpu_end - netnsd_cpu_start_);
         out.print();
-        return failure.empty() && complete == subs_.size() ? 0 : 1;
+        const bool exact_ok = o_.lifetime_ms == 0 || exact == subs_.size();
+        return failure.empty() && complete == subs_.size() && exact_ok ? 0 : 1;
     }
 
     const options& o_;
@@ -1729,6 +1926,11 @@ private:
     int ep_ = -1;
     std::string request_;
     std::unique_ptr<creator> cr_;
+    std::unordered_map<std::string, std::int32_t> index_of_;
+    std::vector<std::uint32_t> paused_;
+    std::vector<std::int32_t> record_;     // the creator's adds and deletes, in its order
+    std::vector<std::int64_t> record_us_;  // when each returned (CLOCK_REALTIME, us)
+    std::int64_t last_event_t_ = 0;        // when any subscriber last got an event
     std::size_t next_ = 0, ready_ = 0, finished_ = 0;
     std::thread creator_;
     std::atomic<std::int64_t> t_start_{0}, t_mid_{0}, t_end_{0};

@@ -1,13 +1,19 @@
 #include "server/model_thread.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <future>
 #include <memory>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <boost/asio/post.hpp>
 
 #include "core/kernel/netns_dir.hpp"
 #include "core/kernel/nsid_netlink.hpp"
 #include "core/log.hpp"
+
+#include "api/stream.hpp"
 
 namespace netnsd::server
 {
@@ -30,6 +36,20 @@ model_thread::model_thread(settings s, core::revision_t base, model_feed& feed)
 {
     // The journal of this registry is never read (the replica's is): one event is kept.
     primary_.record_changes(&recorded_);
+    // At debug level, every event as the model made it, with its time to the microsecond: how
+    // far behind the kernel the model is can be measured from outside (bench/events).
+    if (core::log::current_level() == core::log::level::debug)
+        primary_.set_listener(
+            [](const core::event& e)
+            {
+                const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                    e.time.time_since_epoch())
+                                    .count();
+                core::log::debug("model event", {{"type", api::wire_name(e.type)},
+                                                 {"name", e.name.value_or("")},
+                                                 {"revision", std::to_string(e.revision)},
+                                                 {"at_us", std::to_string(us)}});
+            });
     monitor_.ignore_mount_events(settings_.ignore_mount_events);
     if (settings_.ignore_mount_events)
         core::log::warn("fault injection: mount events are ignored (tests only)",
@@ -56,7 +76,15 @@ void model_thread::start()
     watch_.emplace(ioc_, monitor_, [this] { publish(); });
     watch_->start();
     arm_audit_timer();
-    thread_ = std::thread([this] { ioc_.run(); });
+    thread_ = std::thread(
+        [this]
+        {
+            if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), settings::nice) != 0)
+                core::log::info("the model thread keeps netnsd's priority",
+                                {{"nice", std::to_string(settings::nice)},
+                                 {"error", std::strerror(errno)}});
+            ioc_.run();
+        });
 }
 
 void model_thread::stop()

@@ -42,6 +42,10 @@ public:
     struct settings
     {
         static constexpr std::chrono::seconds default_audit_interval{60};
+        // The thread's nice value: it spends little CPU, but must read a mount event while the
+        // mount still exists, however busy the I/O thread and the rest of the host are. Needs
+        // CAP_SYS_NICE; without it the thread keeps netnsd's own (and says so).
+        static constexpr int nice = -10;
 
         std::string netns_dir = "/run/netns";
         core::mount_choice mounts = core::mount_choice::automatic;

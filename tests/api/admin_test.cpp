@@ -1,52 +1,53 @@
-// api/admin's checks before it hands work to a worker: a request is never refused on the model's
-// word alone, because the model trails the kernel by the notifications the loop has not read
-// yet. The dir here is a scratch directory with plain files, which the probes see as stale
-// entries; the deferred jobs are never run, so nothing touches a namespace.
-#include <filesystem>
-#include <fstream>
+// api/admin: every admin response, driven through a fake kernel (tests/support/fake_netns_ops)
+// without root. A job runs as a transport runs it: the work (here, in place), then the model
+// looks at the names the job changed (the fake's view of them), then the continuation answers
+// from the model. The kernel, never the model, decides whether a name exists: the model trails
+// the kernel by the notifications not read yet, so nothing is refused on its word.
 #include <string>
 #include <variant>
 
 #include <doctest/doctest.h>
 
-#include "core/monitor.hpp"
 #include "core/registry.hpp"
 
 #include "api/admin.hpp"
 #include "api/http.hpp"
+#include "api/json.hpp"
+#include "api/problem.hpp"
 
 #include "support/builders.hpp"
+#include "support/fake_netns_ops.hpp"
 
 namespace
 {
 
 using namespace netnsd;
 using api::deferred;
+using api::json;
 using api::request;
 using api::response;
 using test::at_ms;
-using test::live;
+
+constexpr const char* dir = "/run/netns-test";
+
+struct fake_control final : core::model_control
+{
+    audit_report answer;
+    int audits = 0;
+    audit_report audit_now() override
+    {
+        ++audits;
+        return answer;
+    }
+};
 
 struct fixture
 {
-    std::filesystem::path dir;
     core::registry model{100};
-    core::monitor watch;
-    api::admin ops;
-
-    fixture() : dir(make_dir()), watch(model, dir.string()), ops(model, watch, {}) {}
-    ~fixture() { std::filesystem::remove_all(dir); }
-    fixture(const fixture&) = delete;
-    fixture& operator=(const fixture&) = delete;
-
-    static std::filesystem::path make_dir()
-    {
-        char pattern[] = "/tmp/netnsd-admin-XXXXXX";
-        REQUIRE(::mkdtemp(pattern) != nullptr);
-        return pattern;
-    }
-
-    void touch(const std::string& name) { std::ofstream(dir / name) << ""; }
+    test::fake_netns_ops kernel;
+    fake_control control;
+    api::admin ops{model, kernel, dir, api::admin_settings{true, 1 << 20, 2, "/etc/netns"},
+                   &control};
 
     static request make(std::string method, std::string target, std::string body = {})
     {
@@ -57,48 +58,316 @@ struct fixture
         req.body = std::move(body);
         return req;
     }
+
+    // Runs an outcome as http_session does: work, refresh the names, answer.
+    response run(api::admin::outcome out)
+    {
+        if (auto* r = std::get_if<response>(&out))
+            return std::move(*r);
+        auto& job = std::get<deferred>(out);
+        auto finish = job.work();
+        for (const auto& name : job.refresh)
+        {
+            const auto found = kernel.probe(name);
+            if (found.exists)
+                model.apply_probe(name, found, at_ms(1));
+            else
+                model.erase(name, at_ms(1));
+        }
+        return finish();
+    }
+
+    response create(const std::string& body)
+    {
+        return run(ops.create(make("POST", "/api/v1/netns", body)));
+    }
 };
 
-unsigned status_of(const api::admin::outcome& out)
+json body_of(const response& r)
 {
-    const auto* r = std::get_if<response>(&out);
-    return r == nullptr ? 0 : r->status;
+    auto j = json::parse(r.payload(), nullptr, false);
+    REQUIRE_FALSE(j.is_discarded());
+    return j;
+}
+
+std::string problem_type_of(const response& r)
+{
+    return body_of(r).at("type").get<std::string>();
+}
+
+bool has_header(const response& r, const std::string& name, const std::string& value)
+{
+    for (const auto& [k, v] : r.headers)
+        if (k == name && v == value)
+            return true;
+    return false;
 }
 
 } // namespace
 
-TEST_CASE_FIXTURE(fixture, "a create the model would refuse as existing looks at the dir first")
+TEST_CASE_FIXTURE(fixture, "create answers 201 with the entry as the model has it after the job")
 {
-    // The model still has "gone", which the dir no longer has (its deletion not read yet).
-    model.apply_probe("gone", live(1), at_ms(0));
-    const auto out = ops.create(make("POST", "/api/v1/netns", R"({"name":"gone"})"));
-    CHECK(std::holds_alternative<deferred>(out));
-    CHECK_FALSE(model.find("gone"));
-
-    // One the dir has is refused.
-    touch("here");
-    model.apply_probe("here", live(2), at_ms(0));
-    CHECK(status_of(ops.create(make("POST", "/api/v1/netns", R"({"name":"here"})"))) == 409u);
+    const auto r = create(R"({"name":"blue"})");
+    CHECK(r.status == 201u);
+    CHECK(body_of(r).at("name") == "blue");
+    CHECK(body_of(r).at("state") == "live");
+    CHECK(body_of(r).at("nsid").is_null());
+    CHECK(has_header(r, "Location", "/api/v1/netns/blue"));
+    CHECK(r.audit_name == "blue");
+    REQUIRE(model.find("blue"));
+    CHECK(model.find("blue")->state == core::entry_state::live);
 }
 
-TEST_CASE_FIXTURE(fixture, "a delete the model would refuse as missing looks at the dir first")
+TEST_CASE_FIXTURE(fixture, "create with an nsid sets it, auto picks the lowest free one")
 {
-    touch("new"); // made a moment ago; the model has not seen it
-    const auto out = ops.remove("new");
-    CHECK(std::holds_alternative<deferred>(out));
-    REQUIRE(model.find("new"));
-    CHECK(model.find("new")->state == core::entry_state::stale);
-
-    CHECK(status_of(ops.remove("nowhere")) == 404u);
+    kernel.names["taken"] = kernel.fresh();
+    kernel.nsids[kernel.names["taken"]->ns_id] = 0;
+    CHECK(body_of(create(R"({"name":"a","nsid":"auto"})")).at("nsid") == 1);
+    CHECK(body_of(create(R"({"name":"b","nsid":7})")).at("nsid") == 7);
 }
 
-TEST_CASE_FIXTURE(fixture, "a request on a live namespace looks again before it says 404")
+TEST_CASE_FIXTURE(fixture, "create with an nsid in use is 409 and leaves nothing half-created")
 {
-    touch("plain"); // not a namespace: found by the second look, and refused as stale
-    const auto out =
-        ops.set_nsid("plain", make("PUT", "/api/v1/netns/plain/nsid", R"({"nsid":3})"));
-    CHECK(status_of(out) == 409u);
-    CHECK(model.find("plain"));
-    CHECK(status_of(ops.set_nsid(
-              "absent", make("PUT", "/api/v1/netns/absent/nsid", R"({"nsid":3})"))) == 404u);
+    kernel.names["owner"] = kernel.fresh();
+    kernel.nsids[kernel.names["owner"]->ns_id] = 4;
+    const auto r = create(R"({"name":"c","nsid":4})");
+    CHECK(r.status == 409u);
+    CHECK(problem_type_of(r) == "urn:netnsd:problem:nsid-in-use");
+    CHECK(kernel.names.count("c") == 0);
+    CHECK_FALSE(model.find("c"));
+}
+
+TEST_CASE_FIXTURE(fixture, "create of a name the kernel has is 409, whatever the model says")
+{
+    // The model has not seen it yet: the kernel's answer decides.
+    kernel.names["here"] = std::nullopt;
+    const auto r = create(R"({"name":"here"})");
+    CHECK(r.status == 409u);
+    CHECK(problem_type_of(r) == "urn:netnsd:problem:already-exists");
+    // And the model has, after the job, looked at the name.
+    REQUIRE(model.find("here"));
+    CHECK(model.find("here")->state == core::entry_state::stale);
+
+    // The model still has one the kernel no longer has: the create goes ahead.
+    model.apply_probe("gone", test::live(9), at_ms(0));
+    CHECK(create(R"({"name":"gone"})").status == 201u);
+}
+
+TEST_CASE_FIXTURE(fixture, "create with a pid attaches the process's namespace")
+{
+    const auto id = kernel.fresh();
+    kernel.processes[4242] = id;
+    const auto r = create(R"({"name":"sleeper","pid":4242})");
+    CHECK(r.status == 201u);
+    CHECK(body_of(r).at("ns_id") == id.ns_id);
+    const auto missing = create(R"({"name":"nobody","pid":999})");
+    CHECK(missing.status == 404u);
+    CHECK(problem_type_of(missing) == "urn:netnsd:problem:no-such-process");
+}
+
+TEST_CASE_FIXTURE(fixture, "create refuses bad input before any job")
+{
+    for (const auto& [body, type] : std::initializer_list<std::pair<const char*, const char*>>{
+             {R"({"name":".."})", "invalid-name"},
+             {R"({"name":"a/b"})", "invalid-name"},
+             {R"({})", "invalid-body"},
+             {R"({"name":1})", "invalid-body"},
+             {R"({"name":"a","extra":1})", "invalid-body"},
+             {R"({"name":"a","nsid":-1})", "invalid-body"},
+             {R"({"name":"a","pid":0})", "invalid-body"},
+             {R"(not json)", "invalid-body"},
+             {R"([1])", "invalid-body"}})
+    {
+        CAPTURE(body);
+        const auto out = ops.create(make("POST", "/api/v1/netns", body));
+        REQUIRE(std::holds_alternative<response>(out));
+        CHECK(problem_type_of(std::get<response>(out)) ==
+              std::string("urn:netnsd:problem:") + type);
+    }
+    auto req = make("POST", "/api/v1/netns", R"({"name":"a"})");
+    req.headers.emplace_back("Content-Type", "text/plain");
+    CHECK(std::get<response>(ops.create(req)).status ==
+          api::status_of(api::problem_type::unsupported_media));
+}
+
+TEST_CASE_FIXTURE(fixture, "a kernel failure of create is the problem its error maps to")
+{
+    kernel.fail_next = {core::errc::dir_unavailable, "cannot create namespace file"};
+    const auto r = create(R"({"name":"x"})");
+    CHECK(r.status == 500u);
+    CHECK(problem_type_of(r) == "urn:netnsd:problem:operation-failed");
+    CHECK(body_of(r).at("detail") == "cannot create namespace file");
+}
+
+TEST_CASE_FIXTURE(fixture, "delete says whether the namespace lives on, and which processes hold it")
+{
+    create(R"({"name":"plain"})");
+    auto r = run(ops.remove("plain"));
+    CHECK(r.status == 200u);
+    CHECK(body_of(r) == json::parse(R"({"name":"plain","namespace_alive":false,"pids":[]})"));
+    CHECK_FALSE(model.find("plain"));
+
+    const auto id = kernel.fresh();
+    kernel.processes[77] = id;
+    create(R"({"name":"busy","pid":77})");
+    r = run(ops.remove("busy"));
+    CHECK(body_of(r) == json::parse(R"({"name":"busy","namespace_alive":true,"pids":[77]})"));
+
+    create(R"({"name":"held"})");
+    kernel.held.insert(kernel.names["held"]->ns_id);
+    CHECK(body_of(run(ops.remove("held"))).at("namespace_alive") == true);
+}
+
+TEST_CASE_FIXTURE(fixture, "delete of a name the kernel does not have is 404, stacked mounts 409")
+{
+    model.apply_probe("ghost", test::live(3), at_ms(0)); // the model trails the kernel
+    auto r = run(ops.remove("ghost"));
+    CHECK(r.status == 404u);
+    CHECK(problem_type_of(r) == "urn:netnsd:problem:not-found");
+    CHECK_FALSE(model.find("ghost")); // and it has caught up
+
+    create(R"({"name":"stacked"})");
+    kernel.fail_next = {core::errc::busy, "2 mounts were stacked on it"};
+    r = run(ops.remove("stacked"));
+    CHECK(r.status == 409u);
+    CHECK(problem_type_of(r) == "urn:netnsd:problem:busy");
+    CHECK(problem_type_of(run(ops.remove(".."))) == "urn:netnsd:problem:invalid-name");
+}
+
+TEST_CASE_FIXTURE(fixture, "delete all goes past failures and names them")
+{
+    create(R"({"name":"one"})");
+    create(R"({"name":"two"})");
+    kernel.names.erase("two"); // gone from the kernel before the job: a failure of its own
+    const auto r = run(ops.remove_all());
+    CHECK(r.status == 200u);
+    const auto body = body_of(r);
+    CHECK(body.at("deleted") == json::parse(R"(["one"])"));
+    REQUIRE(body.at("failed").size() == 1);
+    CHECK(body.at("failed").at(0).at("name") == "two");
+    CHECK(model.slots().empty());
+}
+
+TEST_CASE_FIXTURE(fixture, "set nsid answers the entry, and every refusal the kernel makes")
+{
+    create(R"({"name":"n"})");
+    const auto put = [&](const std::string& name, const std::string& body)
+    { return run(ops.set_nsid(name, make("PUT", "/api/v1/netns/" + name + "/nsid", body))); };
+    auto r = put("n", R"({"nsid":3})");
+    CHECK(r.status == 200u);
+    CHECK(body_of(r).at("nsid") == 3);
+    CHECK(model.find("n")->nsid == 3);
+
+    CHECK(problem_type_of(put("n", R"({"nsid":5})")) == "urn:netnsd:problem:nsid-assigned");
+    create(R"({"name":"m"})");
+    CHECK(problem_type_of(put("m", R"({"nsid":3})")) == "urn:netnsd:problem:nsid-in-use");
+    CHECK(problem_type_of(put("absent", R"({"nsid":1})")) == "urn:netnsd:problem:not-found");
+    kernel.names["plain"] = std::nullopt;
+    CHECK(problem_type_of(put("plain", R"({"nsid":1})")) == "urn:netnsd:problem:not-a-namespace");
+    CHECK(problem_type_of(put("m", R"({"nsid":"x"})")) == "urn:netnsd:problem:invalid-body");
+    CHECK(problem_type_of(put("m", R"({})")) == "urn:netnsd:problem:invalid-body");
+}
+
+TEST_CASE_FIXTURE(fixture, "pids lists the processes inside, from the kernel's identity of the name")
+{
+    const auto id = kernel.fresh();
+    kernel.processes[10] = id;
+    kernel.processes[12] = id;
+    kernel.processes[11] = kernel.fresh();
+    kernel.names["p"] = id;
+    auto r = run(ops.pids("p"));
+    CHECK(r.status == 200u);
+    CHECK(body_of(r) == json::parse(R"({"pids":[10,12]})"));
+    CHECK(problem_type_of(run(ops.pids("none"))) == "urn:netnsd:problem:not-found");
+    kernel.names["stale"] = std::nullopt;
+    CHECK(problem_type_of(run(ops.pids("stale"))) == "urn:netnsd:problem:not-a-namespace");
+    CHECK(problem_type_of(run(ops.pids(".."))) == "urn:netnsd:problem:invalid-name");
+}
+
+TEST_CASE_FIXTURE(fixture, "identify answers the namespace of a process with the model's names")
+{
+    create(R"({"name":"b"})");
+    create(R"({"name":"a","pid":1})"); // no such process yet
+    const auto id = *kernel.names["b"];
+    kernel.processes[31] = id;
+    auto r = run(ops.identify("31"));
+    CHECK(r.status == 200u);
+    CHECK(body_of(r) == json::parse(R"({"pid":31,"inode":)" + std::to_string(id.ino) +
+                                    R"(,"ns_id":)" + std::to_string(id.ns_id) +
+                                    R"(,"nsid":null,"names":["b"]})"));
+    CHECK(problem_type_of(run(ops.identify("32"))) == "urn:netnsd:problem:no-such-process");
+    for (const char* bad : {"0", "-1", "x", "", "1x"})
+        CHECK(problem_type_of(run(ops.identify(bad))) == "urn:netnsd:problem:bad-request");
+}
+
+TEST_CASE_FIXTURE(fixture, "exec answers the command's result, and its refusals")
+{
+    kernel.exec_answer.exit_code = 3;
+    kernel.exec_answer.out = "hi\n";
+    kernel.exec_answer.err = std::string("\xff", 1);
+    kernel.exec_answer.duration_ms = 1.5;
+    kernel.exec_answer.warnings = {"no /etc/hosts to bind on"};
+    const auto post = [&](const std::string& name, const std::string& body)
+    { return run(ops.exec(name, make("POST", "/api/v1/netns/" + name + "/exec", body))); };
+    auto r = post("x", R"({"argv":["sh","-c","exit 3"],"timeout_ms":50,"env":{"A":"b"}})");
+    CHECK(r.status == 200u);
+    const auto body = body_of(r);
+    CHECK(body.at("exit_code") == 3);
+    CHECK(body.at("signal").is_null());
+    CHECK(body.at("stdout") == "hi\n");
+    CHECK(body.at("warnings") == json::parse(R"(["no /etc/hosts to bind on"])"));
+    REQUIRE(kernel.execs.size() == 1);
+    CHECK(kernel.execs[0].name == "x");
+    CHECK(kernel.execs[0].timeout == std::chrono::milliseconds(50));
+    CHECK(kernel.execs[0].env == std::vector<std::pair<std::string, std::string>>{{"A", "b"}});
+    CHECK(kernel.execs[0].etc_netns_dir == "/etc/netns");
+
+    CHECK(body_of(post("x", R"({"argv":["true"],"output":"base64"})")).at("stderr") == "/w==");
+
+    kernel.fail_next = {core::errc::not_found, "no netns named \"x\""};
+    CHECK(problem_type_of(post("x", R"({"argv":["true"]})")) == "urn:netnsd:problem:not-found");
+    kernel.fail_next = {core::errc::command_not_found, "nope: not found in PATH"};
+    CHECK(problem_type_of(post("x", R"({"argv":["nope"]})")) == "urn:netnsd:problem:invalid-body");
+    CHECK(problem_type_of(post("x", R"({"argv":[]})")) == "urn:netnsd:problem:invalid-body");
+    CHECK(problem_type_of(post("x", R"({"argv":["a"],"timeout_ms":0})")) ==
+          "urn:netnsd:problem:invalid-body");
+    CHECK(ops.running_execs() == 0);
+
+    // Two at once is the limit here; the third is 429 until one finishes.
+    auto first = ops.exec("x", make("POST", "/", R"({"argv":["a"]})"));
+    auto second = ops.exec("x", make("POST", "/", R"({"argv":["a"]})"));
+    CHECK(ops.running_execs() == 2);
+    CHECK(problem_type_of(run(ops.exec("x", make("POST", "/", R"({"argv":["a"]})")))) ==
+          "urn:netnsd:problem:too-many-execs");
+    run(std::move(first));
+    run(std::move(second));
+    CHECK(ops.running_execs() == 0);
+}
+
+TEST_CASE("exec is refused when it is not enabled")
+{
+    core::registry model(10);
+    test::fake_netns_ops kernel;
+    api::admin ops(model, kernel, dir, {});
+    const auto out = ops.exec("x", fixture::make("POST", "/", R"({"argv":["true"]})"));
+    REQUIRE(std::holds_alternative<response>(out));
+    CHECK(problem_type_of(std::get<response>(out)) == "urn:netnsd:problem:exec-disabled");
+    CHECK(kernel.execs.empty());
+}
+
+TEST_CASE_FIXTURE(fixture, "audit answers what the model's audit found")
+{
+    control.answer.entries = 12;
+    control.answer.seconds = 0.002;
+    control.answer.divergences = {{core::divergence_kind::entry_missing, "new", std::nullopt},
+                                  {core::divergence_kind::nsid, {}, 4}};
+    const auto r = run(ops.audit());
+    CHECK(r.status == 200u);
+    CHECK(control.audits == 1);
+    const auto body = body_of(r);
+    CHECK(body.at("entries") == 12);
+    CHECK(body.at("duration_ms").get<double>() == doctest::Approx(2.0));
+    CHECK(body.at("divergences") ==
+          json::parse(R"([{"kind":"entry_missing","name":"new","nsid":null},)"
+                      R"({"kind":"nsid","name":null,"nsid":4}])"));
 }

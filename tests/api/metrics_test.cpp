@@ -49,6 +49,10 @@ TEST_CASE("a scrape with nothing counted shows every fixed series at zero")
                              "netnsd_resyncs_total{reason=\"dir_changed\"} 0",
                              "netnsd_resyncs_total{reason=\"inotify_overflow\"} 0",
                              "netnsd_resyncs_total{reason=\"netlink_overrun\"} 0",
+                             "netnsd_resyncs_total{reason=\"mount_overflow\"} 0",
+                             "netnsd_mount_events_unresolved_total 0",
+                             "netnsd_audits_total 0",
+                             "netnsd_model_divergences_total{kind=\"entry_changed\"} 0",
                              "# TYPE netnsd_http_requests_total counter",
                              "# TYPE netnsd_http_request_duration_seconds histogram",
                              "netnsd_stream_clients{kind=\"websocket\"} 0",
@@ -75,7 +79,14 @@ TEST_CASE("the gauges come from the scrape inputs")
     in.stale = 1;
     in.nsids = 2;
     in.revision = 1795973932470126;
-    in.resyncs = {1, 2, 0, 4};
+    netnsd::core::model_status status;
+    status.resyncs = {1, 2, 0, 4, 5};
+    status.mounts = netnsd::core::model_status::mount_source::fanotify;
+    status.mounts_unresolved = 3;
+    status.audits = 7;
+    status.divergences = {0, 1, 2, 0};
+    status.last_audit_seconds = 0.25;
+    in.model = &status;
     in.stream_clients = {5, 6, 7};
     in.stream_dropped = {8, 9};
     in.exec_running = 2;
@@ -87,6 +98,14 @@ TEST_CASE("the gauges come from the scrape inputs")
           "netnsd_resyncs_total{reason=\"start\"} 1",
           "netnsd_resyncs_total{reason=\"dir_changed\"} 2",
           "netnsd_resyncs_total{reason=\"netlink_overrun\"} 4",
+          "netnsd_resyncs_total{reason=\"mount_overflow\"} 5",
+          "netnsd_mount_feed_info{feed=\"fanotify\"} 1",
+          "netnsd_mount_events_unresolved_total 3", "netnsd_audits_total 7",
+          "netnsd_audit_duration_seconds 0.25",
+          "netnsd_model_divergences_total{kind=\"entry_missing\"} 0",
+          "netnsd_model_divergences_total{kind=\"entry_extra\"} 1",
+          "netnsd_model_divergences_total{kind=\"entry_changed\"} 2",
+          "netnsd_model_divergences_total{kind=\"nsid\"} 0",
           "netnsd_stream_clients{kind=\"websocket\"} 5", "netnsd_stream_clients{kind=\"sse\"} 6",
           "netnsd_stream_clients{kind=\"ndjson\"} 7",
           "netnsd_stream_clients_dropped_total{reason=\"queue_full\"} 8",
@@ -155,6 +174,7 @@ TEST_CASE("admin operations are counted by operation and result")
     m.observe_request("HEAD", "/api/v1/netns/{name}/pids", 200, 0.01);
     m.observe_request("POST", "/api/v1/netns/{name}/exec", 429, 0.01);
     m.observe_request("GET", "/api/v1/processes/{pid}/netns", 200, 0.01);
+    m.observe_request("POST", "/api/v1/audit", 200, 0.01);
     m.observe_request("GET", "/api/v1/netns", 200, 0.01); // a read, not an operation
     const auto text = m.render({});
     for (const char* line : {"netnsd_admin_operations_total{op=\"create\",result=\"ok\"} 1",
@@ -164,7 +184,8 @@ TEST_CASE("admin operations are counted by operation and result")
                              "netnsd_admin_operations_total{op=\"set_nsid\",result=\"ok\"} 1",
                              "netnsd_admin_operations_total{op=\"pids\",result=\"ok\"} 1",
                              "netnsd_admin_operations_total{op=\"exec\",result=\"rejected\"} 1",
-                             "netnsd_admin_operations_total{op=\"identify\",result=\"ok\"} 1"})
+                             "netnsd_admin_operations_total{op=\"identify\",result=\"ok\"} 1",
+                             "netnsd_admin_operations_total{op=\"audit\",result=\"ok\"} 1"})
     {
         CAPTURE(line);
         CHECK(has_line(text, line));
@@ -179,7 +200,7 @@ TEST_CASE("the router reports the route template it matched, never the raw path"
     netnsd::core::monitor watch(model, "/run/netns-test");
     netnsd::api::list_cache lists(model, "/run/netns-test");
     netnsd::api::stream_hub hub(model, lists, {}, 1);
-    netnsd::api::router routes(model, watch, lists, hub, netnsd::api::embedded_assets());
+    netnsd::api::router routes(model, watch.status(), lists, hub, netnsd::api::embedded_assets());
     metrics m;
     routes.enable_metrics(m);
     const auto route_of = [&](std::string method, std::string target)
@@ -198,6 +219,7 @@ TEST_CASE("the router reports the route template it matched, never the raw path"
     CHECK(route_of("GET", "/api/v1/netns/blue/pids") == "/api/v1/netns/{name}/pids");
     CHECK(route_of("POST", "/api/v1/netns/blue/exec") == "/api/v1/netns/{name}/exec");
     CHECK(route_of("GET", "/api/v1/processes/1/netns") == "/api/v1/processes/{pid}/netns");
+    CHECK(route_of("POST", "/api/v1/audit") == "/api/v1/audit");
     CHECK(route_of("GET", "/api/v1/nsids?x=1") == "/api/v1/nsids");
     CHECK(route_of("GET", "/healthz") == "/healthz");
     CHECK(route_of("GET", "/metrics") == "/metrics");
@@ -216,7 +238,7 @@ TEST_CASE("GET /metrics answers the text format with the model's gauges")
     netnsd::core::monitor watch(model, "/run/netns-test");
     netnsd::api::list_cache lists(model, "/run/netns-test");
     netnsd::api::stream_hub hub(model, lists, {}, 1);
-    netnsd::api::router routes(model, watch, lists, hub, netnsd::api::embedded_assets());
+    netnsd::api::router routes(model, watch.status(), lists, hub, netnsd::api::embedded_assets());
     model.apply_probe("a", netnsd::test::live(1), netnsd::test::at_ms(0));
     model.apply_probe("b", netnsd::test::stale(), netnsd::test::at_ms(0));
     metrics m;

@@ -97,7 +97,7 @@ struct fixture
     monitor watch{model, std::string(dir)};
     list_cache lists{model, std::string(dir)};
     stream_hub hub{model, lists, {}, 2};
-    router routes{model, watch, lists, hub, fake_assets};
+    router routes{model, watch.status(), lists, hub, fake_assets};
 
     response call(std::string method, std::string target, bool has_body = false)
     {
@@ -576,7 +576,8 @@ TEST_CASE("route_table lists every route in a fixed order")
                         "GET /api/v1/events", "POST /api/v1/netns", "DELETE /api/v1/netns",
                         "DELETE /api/v1/netns/{name}", "PUT /api/v1/netns/{name}/nsid",
                         "GET /api/v1/netns/{name}/pids", "POST /api/v1/netns/{name}/exec",
-                        "GET /api/v1/processes/{pid}/netns", "GET /healthz", "GET /metrics",
+                        "GET /api/v1/processes/{pid}/netns", "POST /api/v1/audit",
+                        "GET /healthz", "GET /metrics",
                         "GET /openapi.yaml", "GET /"});
 }
 
@@ -587,7 +588,7 @@ TEST_CASE("every read route in route_table answers GET, and admin reads need adm
     list_cache lists(model, std::string(dir));
     stream_hub hub(model, lists, {}, 1);
     model.apply_probe("name", live(1), at_ms(0));
-    router routes(model, watch, lists, hub, netnsd::api::embedded_assets());
+    router routes(model, watch.status(), lists, hub, netnsd::api::embedded_assets());
     netnsd::api::metrics stats;
     routes.enable_metrics(stats);
 
@@ -622,7 +623,7 @@ TEST_CASE("an entry shows the same path in the list and alone when the dir has a
     monitor watch(model, configured);
     list_cache lists(model, watch.netns_dir());
     stream_hub hub(model, lists, {}, 1);
-    router routes(model, watch, lists, hub, fake_assets);
+    router routes(model, watch.status(), lists, hub, fake_assets);
     model.apply_probe("a", live(1), at_ms(1000));
 
     request list_req;

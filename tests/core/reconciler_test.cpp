@@ -1,5 +1,6 @@
 // core/reconciler against an in-memory netns_source (support/fake_netns_source.hpp): what each
 // watcher report turns into, and how many probes it costs.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <system_error>
@@ -571,4 +572,180 @@ TEST_CASE_FIXTURE(fixture, "a rescan drops the queued nsids: it re-reads them fr
     CHECK_FALSE(rec.resolving_nsids());
     CHECK_FALSE(rec.resolve_nsids(10));
     CHECK(rows(model).empty());
+}
+
+// --- mount events (the fanotify feed) ---------------------------------------------------------
+
+TEST_CASE_FIXTURE(fixture, "with mount events, a new name is stale until its mount says otherwise")
+{
+    rec.set_mount_events(true);
+    // The name is already mounted when inotify's IN_CREATE is read: its mount event is queued
+    // behind, and applying it there keeps the kernel's order between names.
+    source.mount("a", identity(1));
+    rec.entry_appeared("a");
+    CHECK(state_of("a") == entry_state::stale);
+    CHECK(log.take().empty());
+    rec.mount_attached("a", netnsd::test::live(1));
+    CHECK(log.take() == lines{"1 added a nsid=none"});
+    // A later IN_CREATE of the same name (re-read, or a rename) does not touch a live entry.
+    rec.entry_appeared("a");
+    CHECK(log.take().empty());
+}
+
+TEST_CASE_FIXTURE(fixture, "with mount events, adds and deletes follow the mounts in kernel order")
+{
+    rec.set_mount_events(true);
+    // The kernel: mount a, mount b, unmount a, unmount b; netnsd reads them all late, when both
+    // are gone. A look now would find nothing; the mount events say what happened, in order.
+    rec.mount_attached("a", netnsd::test::live(1));
+    rec.mount_attached("b", netnsd::test::live(2));
+    rec.mount_detached("a", nullptr);
+    rec.mount_detached("b", nullptr);
+    CHECK(log.take() == lines{"1 added a nsid=none", "2 added b nsid=none", "3 deleted a nsid=none",
+                              "4 deleted b nsid=none"});
+    // Their IN_CREATE and IN_DELETE, read after: the names go, silently (stale already).
+    rec.entry_appeared("a");
+    rec.entry_vanished("a");
+    rec.entry_appeared("b");
+    rec.entry_vanished("b");
+    CHECK(log.take().empty());
+    CHECK(names().empty());
+}
+
+TEST_CASE_FIXTURE(fixture, "with mount events, a detach shows the mount below, or stale")
+{
+    rec.set_mount_events(true);
+    source.placeholder("s");
+    rec.entry_appeared("s");
+    rec.mount_attached("s", netnsd::test::live(1));
+    rec.mount_attached("s", netnsd::test::live(2)); // stacked on top
+    const auto below = netnsd::test::live(1);
+    rec.mount_detached("s", &below);
+    rec.mount_detached("s", nullptr);
+    CHECK(log.take() == lines{"1 added s nsid=none", "2 deleted s nsid=none", "3 added s nsid=none",
+                              "4 deleted s nsid=none", "5 added s nsid=none",
+                              "6 deleted s nsid=none"});
+    CHECK(state_of("s") == entry_state::stale);
+    // A detach of a name already gone (unlinked, which detaches copies of its mount) adds
+    // nothing back.
+    rec.mount_detached("never", nullptr);
+    CHECK(names() == lines{"s"});
+}
+
+TEST_CASE_FIXTURE(fixture, "with mount events, a symlink alias follows its target's mounts")
+{
+    rec.set_mount_events(true);
+    source.mount("target", identity(4));
+    rec.mount_attached("target", netnsd::test::live(4));
+    source.mount("alias", identity(4));
+    source.entries["alias"].alias = true;
+    rec.entry_appeared("alias");
+    CHECK(log.take() == lines{"1 added target nsid=none", "2 added alias nsid=none"});
+    // The target is unmounted: the alias's look now finds a stale file.
+    source.placeholder("target");
+    source.placeholder("alias");
+    source.entries["alias"].alias = true;
+    rec.mount_detached("target", nullptr);
+    CHECK(log.take() == lines{"3 deleted target nsid=none", "4 deleted alias nsid=none"});
+    // Removing the alias: gone.
+    source.remove("alias");
+    rec.entry_vanished("alias");
+    CHECK(names() == lines{"target"});
+}
+
+TEST_CASE_FIXTURE(fixture, "without mount events, inotify's look is believed as before")
+{
+    source.mount("a", identity(1));
+    rec.entry_appeared("a");
+    CHECK(log.take() == lines{"1 added a nsid=none"});
+}
+
+// --- the audit --------------------------------------------------------------------------------
+
+TEST_CASE_FIXTURE(fixture, "an audit of a model that agrees with the kernel finds nothing")
+{
+    source.mount("a", identity(1), 3);
+    source.placeholder("p");
+    rec.rescan();
+    log.take();
+    int settled = 0;
+    const auto found = rec.audit(reconciler::scan(source), [&] { ++settled; });
+    CHECK(found.empty());
+    CHECK(settled == 0);
+    CHECK(log.take().empty());
+}
+
+TEST_CASE_FIXTURE(fixture, "an audit repairs and reports what the model missed, with ordinary events")
+{
+    using netnsd::core::divergence_kind;
+    source.mount("kept", identity(1));
+    source.mount("gone", identity(2));
+    source.mount("changed", identity(3));
+    source.placeholder("late");
+    rec.rescan();
+    log.take();
+    // What the kernel did without netnsd hearing of it.
+    source.remove("gone");
+    source.mount("late", identity(4));
+    source.mount("changed", identity(5));
+    source.mount("new", identity(6));
+    const auto scan = reconciler::scan(source);
+    const auto found = rec.audit(scan, [] {});
+    REQUIRE(found.size() == 4);
+    std::vector<std::pair<divergence_kind, std::string>> got;
+    for (const auto& d : found)
+        got.emplace_back(d.what, d.name);
+    std::sort(got.begin(), got.end(), [](auto& x, auto& y) { return x.second < y.second; });
+    CHECK(got == std::vector<std::pair<divergence_kind, std::string>>{
+                     {divergence_kind::entry_changed, "changed"},
+                     {divergence_kind::entry_extra, "gone"},
+                     {divergence_kind::entry_changed, "late"},
+                     {divergence_kind::entry_missing, "new"}});
+    CHECK(names() == lines{"changed", "kept", "late", "new"});
+    CHECK(state_of("late") == entry_state::live);
+    // A second audit finds nothing more.
+    CHECK(rec.audit(reconciler::scan(source), [] {}).empty());
+}
+
+TEST_CASE_FIXTURE(fixture, "an audit does not count what the kernel reported after its scan")
+{
+    source.mount("a", identity(1));
+    rec.rescan();
+    log.take();
+    // The scan saw "b", then "b" went and the model heard of both: nothing to repair.
+    source.mount("b", identity(2));
+    const auto scan = reconciler::scan(source);
+    source.remove("b");
+    CHECK(rec.audit(scan, [] {}).empty());
+    // A change the feeds have queued but the model has not read yet: settle() applies it, and
+    // it is no divergence.
+    source.mount("c", identity(3));
+    const auto later = reconciler::scan(source);
+    int settled = 0;
+    const auto found = rec.audit(later,
+                                 [&]
+                                 {
+                                     ++settled;
+                                     rec.entry_appeared("c"); // the queued IN_CREATE
+                                 });
+    CHECK(found.empty());
+    CHECK(settled == 1);
+    CHECK(log.take() == lines{"2 added c nsid=none"});
+}
+
+TEST_CASE_FIXTURE(fixture, "an audit finds nsids the model lacks or keeps too long")
+{
+    using netnsd::core::divergence_kind;
+    source.existing_nsids = {4};
+    source.dump = {4};
+    rec.rescan(); // learns 4 as an unnamed nsid
+    log.take();
+    source.existing_nsids = {7}; // 4 was freed and its DELNSID lost; 7 came unannounced
+    source.dump = {7};
+    const auto found = rec.audit(reconciler::scan(source), [] {});
+    REQUIRE(found.size() == 2);
+    CHECK(found[0].what == divergence_kind::nsid);
+    CHECK(found[0].nsid == 4);
+    CHECK(found[1].nsid == 7);
+    CHECK(log.take() == lines{"2 destroyed - nsid=4", "3 nsid_set - nsid=7"});
 }

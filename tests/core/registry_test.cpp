@@ -486,3 +486,54 @@ TEST_CASE("the registry's journal keeps the last events it emitted")
                                    { kept.push_back(netnsd::test::line(e)); });
     CHECK(kept == lines{"2 added b nsid=none", "3 added c nsid=none"});
 }
+
+TEST_CASE("a replica that replays the recorded changes has the same state and the same events")
+{
+    using netnsd::core::registry;
+    registry primary(1, 5000);
+    std::vector<registry::change> changes;
+    primary.record_changes(&changes);
+    event_log primary_log(primary);
+
+    // Every kind of call, including ones that change nothing and nested nsid updates.
+    const auto t = [](int ms) { return at_ms(ms); };
+    primary.apply_probe("a", live(1), t(1));
+    primary.apply_probe("a", live(1), t(2)); // nothing changed: not recorded
+    primary.apply_probe("p", stale(), t(3));
+    primary.apply_probe("b", live(2, 4), t(4));
+    primary.apply_probe("a", live(1, 6), t(5)); // the nsid arrives with a probe
+    primary.set_nsid(identity(2), 4, t(6));     // already so: not recorded
+    primary.add_unnamed_nsid(9, t(7));
+    primary.apply_probe("alias", live(2, 4), t(8));
+    primary.apply_probe("b", live(3), t(9)); // another namespace in its place
+    primary.erase("a", t(10));
+    primary.destroy_nsid(9, t(11));
+    primary.destroy_nsid(6, t(12));
+    primary.erase("missing", t(13)); // nothing there: not recorded
+    CHECK(changes.size() == 10);
+
+    registry replica(1000, 5000);
+    event_log replica_log(replica);
+    for (const auto& c : changes)
+        replica.apply(c);
+
+    CHECK(replica_log.lines() == primary_log.lines());
+    CHECK(replica.revision() == primary.revision());
+    CHECK(replica.slots().size() == primary.slots().size());
+    for (const auto& [name, slot] : primary.slots())
+    {
+        CAPTURE(name);
+        REQUIRE(replica.find(name));
+        CHECK(*replica.find(name) == *primary.find(name));
+    }
+    std::vector<std::pair<int, std::optional<std::string>>> a, b;
+    for (const auto& r : primary.nsids())
+        a.emplace_back(r.nsid, r.name);
+    for (const auto& r : replica.nsids())
+        b.emplace_back(r.nsid, r.name);
+    CHECK(a == b);
+    // Recording stops when asked.
+    primary.record_changes(nullptr);
+    primary.apply_probe("late", live(8), t(20));
+    CHECK(changes.size() == 10);
+}

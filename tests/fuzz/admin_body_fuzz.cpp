@@ -17,6 +17,7 @@
 #include "api/json.hpp"
 
 #include "fixture.hpp"
+#include "support/fake_netns_ops.hpp"
 
 namespace
 {
@@ -26,9 +27,9 @@ using namespace netnsd;
 struct fixture
 {
     core::registry model{1000};
-    core::monitor watch{model, fuzz::netns_dir};
+    test::fake_netns_ops kernel;
     // Exec is on and never refused for being busy (the dropped jobs never finish).
-    api::admin ops{model, watch,
+    api::admin ops{model, kernel, fuzz::netns_dir,
                    api::admin_settings{true, 1 << 20, std::numeric_limits<std::size_t>::max(),
                                        "/nonexistent/netnsd-fuzz/etc"}};
 

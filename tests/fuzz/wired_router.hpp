@@ -10,6 +10,8 @@
 #include "core/monitor.hpp"
 #include "core/registry.hpp"
 
+#include "support/fake_netns_ops.hpp"
+
 #include "api/admin.hpp"
 #include "api/assets.hpp"
 #include "api/auth.hpp"
@@ -31,10 +33,11 @@ struct wired_router
     api::stream_hub hub{model, lists, api::stream_limits{}, 1024};
     api::metrics stats;
     api::token_auth auth{admin_token};
-    api::admin ops{model, watch,
+    test::fake_netns_ops kernel;
+    api::admin ops{model, kernel, netns_dir,
                    api::admin_settings{true, 1 << 20, std::numeric_limits<std::size_t>::max(),
                                        "/nonexistent/netnsd-fuzz/etc"}};
-    api::router router{model, watch, lists, hub, api::embedded_assets()};
+    api::router router{model, watch.status(), lists, hub, api::embedded_assets()};
 
     wired_router()
     {

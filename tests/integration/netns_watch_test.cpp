@@ -309,9 +309,10 @@ TEST_CASE("an inotify queue overflow still converges")
     CHECK(d.log().find(R"(rescan: reason="inotify queue overflow")") != std::string::npos);
 }
 
-TEST_CASE("a bind mount made while netnsd re-checks its stale entries is not missed")
+TEST_CASE("a bind mount made while netnsd re-checks its stale entries is not missed (mountinfo)")
 {
-    // /proc/self/mountinfo reports a change once per poll, and arming the next wait polls it:
+    // The mountinfo feed (fanotify reports each mount instead, and never re-checks a pass of
+    // entries). /proc/self/mountinfo reports a change once per poll, and arming the next wait polls it:
     // a mount made while netnsd re-probes its stale entries after the previous change must
     // still be seen (found by bench/soak: a name ip had just made stayed stale). Thousands of
     // placeholders make that pass long; the victim sorts first, so netnsd opening it (IN_OPEN)
@@ -321,7 +322,7 @@ TEST_CASE("a bind mount made while netnsd re-checks its stale entries is not mis
     for (int i = 0; i < placeholders; ++i)
         touch("/run/netns/z" + std::to_string(i));
     run_ok({"ip", "netns", "add", "source"});
-    started s;
+    started s({"--mount-feed=mountinfo"});
     REQUIRE(eventually(
         [&]
         {

@@ -43,7 +43,7 @@ struct running_server::impl
     core::monitor watch{model, "/run/netns"};
     api::list_cache lists{model, "/run/netns"};
     api::stream_hub hub{model, lists, api::stream_limits{}, 1024};
-    api::router router{model, watch, lists, hub, api::embedded_assets()};
+    api::router router{model, watch.status(), lists, hub, api::embedded_assets()};
     server::worker_pools workers{2};
     api::metrics stats;
     server::session_set sessions{&stats};
