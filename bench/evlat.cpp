@@ -40,8 +40,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <ctime>
+#include <deque>
 #include <fcntl.h>
 #include <functional>
 #include <map>
@@ -826,8 +826,8 @@ struct options
     unsigned connect_parallel = 64;
     unsigned pace_us = 0; // fanout: 0 = the creator runs as fast as it can
     unsigned timeout_s = 60;
-    unsigned lifetime_ms = 0;   // fanout: delete each namespace this long after it was made
-    unsigned slow = 0;          // fanout: subscribers that read slowly
+    unsigned lifetime_ms = 0; // fanout: delete each namespace this long after it was made
+    unsigned slow = 0;        // fanout: subscribers that read slowly
     unsigned slow_pause_ms = 20;
 };
 
@@ -1518,8 +1518,8 @@ private:
     void on_readable(subscriber& s, std::vector<char>& buf)
     {
         const bool slow_read = s.slow && s.hello && s.st == subscriber::state::open;
-        const ssize_t n =
-            ::recv(s.fd, buf.data(), slow_read ? std::min<std::size_t>(buf.size(), 16384) : buf.size(), 0);
+        const ssize_t n = ::recv(
+            s.fd, buf.data(), slow_read ? std::min<std::size_t>(buf.size(), 16384) : buf.size(), 0);
         const auto t = now_ns();
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
@@ -1851,13 +1851,12 @@ private:
                            names_[static_cast<std::size_t>(std::abs(e) - 1)];
                 };
                 if (differences.size() < 8)
-                    differences.push_back("subscriber " + std::to_string(i) +
-                                          (subs_[i].slow ? " (slow)" : "") + ": " +
-                                          std::to_string(seq.size()) + " of " +
-                                          std::to_string(record_.size()) +
-                                          " events; first difference at " + std::to_string(at) +
-                                          ": got " + describe(seq) + ", the creator did " +
-                                          describe(record_));
+                    differences.push_back(
+                        "subscriber " + std::to_string(i) + (subs_[i].slow ? " (slow)" : "") +
+                        ": " + std::to_string(seq.size()) + " of " +
+                        std::to_string(record_.size()) + " events; first difference at " +
+                        std::to_string(at) + ": got " + describe(seq) + ", the creator did " +
+                        describe(record_));
             }
         }
         std::string failure = error_;
@@ -1928,9 +1927,9 @@ private:
     std::unique_ptr<creator> cr_;
     std::unordered_map<std::string, std::int32_t> index_of_;
     std::vector<std::uint32_t> paused_;
-    std::vector<std::int32_t> record_;     // the creator's adds and deletes, in its order
-    std::vector<std::int64_t> record_us_;  // when each returned (CLOCK_REALTIME, us)
-    std::int64_t last_event_t_ = 0;        // when any subscriber last got an event
+    std::vector<std::int32_t> record_;    // the creator's adds and deletes, in its order
+    std::vector<std::int64_t> record_us_; // when each returned (CLOCK_REALTIME, us)
+    std::int64_t last_event_t_ = 0;       // when any subscriber last got an event
     std::size_t next_ = 0, ready_ = 0, finished_ = 0;
     std::thread creator_;
     std::atomic<std::int64_t> t_start_{0}, t_mid_{0}, t_end_{0};

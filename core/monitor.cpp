@@ -83,9 +83,9 @@ std::error_code monitor::open()
     if (mount_choice_ == mount_choice::mountinfo)
         log::info("following the mount table", {{"feed", "mountinfo"}});
     else
-        log::info("following the mount table",
-                  {{"feed", "mountinfo"},
-                   {"reason", "no fanotify mount events here: " + ec.message()}});
+        log::info(
+            "following the mount table",
+            {{"feed", "mountinfo"}, {"reason", "no fanotify mount events here: " + ec.message()}});
     return {};
 }
 
@@ -390,8 +390,7 @@ void monitor::settle()
     drain_all();
     // mountinfo says only that something changed, and its watcher coalesces the costly
     // re-check: do both halves now.
-    if (status_.mounts == mount_source::mountinfo && watch_.watching_dir() &&
-        !ignore_mount_events_)
+    if (status_.mounts == mount_source::mountinfo && watch_.watching_dir() && !ignore_mount_events_)
         reconciler_.mounts_changed();
 }
 

@@ -34,8 +34,7 @@ public:
     using resync_reason = model_status::resync_reason;
     using mount_source = model_status::mount_source;
 
-    monitor(registry& model, std::string netns_dir,
-            mount_choice mounts = mount_choice::automatic);
+    monitor(registry& model, std::string netns_dir, mount_choice mounts = mount_choice::automatic);
 
     // Opens every feed. Fails only when the kernel refuses inotify or netlink outright (or
     // fanotify, when it was asked for by name).

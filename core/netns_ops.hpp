@@ -40,8 +40,7 @@ public:
     // `ip netns attach NAME PID`. errc::no_such_process, errc::already_exists.
     virtual std::error_code attach(const std::string& name, pid_t pid, std::string& detail) = 0;
     // `ip netns del NAME`. errc::not_found, errc::busy, errc::not_a_namespace (a directory).
-    virtual std::error_code remove(const std::string& name, removal& out,
-                                   std::string& detail) = 0;
+    virtual std::error_code remove(const std::string& name, removal& out, std::string& detail) = 0;
     // `ip netns set NAME N|auto`: the nsid the namespace has now. errc::nsid_assigned,
     // errc::nsid_in_use, errc::not_a_namespace, errc::not_found.
     virtual std::optional<nsid_t> set_nsid(const std::string& name, std::optional<nsid_t> want,

@@ -44,11 +44,11 @@ public:
     {
         enum class kind : std::uint8_t
         {
-            probed,          // apply_probe(name, probe, time)
-            erased,          // erase(name, time)
-            nsid_set,        // set_nsid(identity, nsid, time)
-            nsid_unnamed,    // add_unnamed_nsid(nsid, time)
-            nsid_destroyed,  // destroy_nsid(nsid, time)
+            probed,         // apply_probe(name, probe, time)
+            erased,         // erase(name, time)
+            nsid_set,       // set_nsid(identity, nsid, time)
+            nsid_unnamed,   // add_unnamed_nsid(nsid, time)
+            nsid_destroyed, // destroy_nsid(nsid, time)
         };
         kind what = kind::probed;
         std::string name;

@@ -160,35 +160,38 @@ void http_session::run_deferred(api::deferred&& job, bool keep_alive, unsigned v
     // No read timeout while the worker runs; the job's own limits (exec timeout) bound it.
     stream_.expires_never();
     auto& pool = job.where == api::deferred::pool::exec ? workers_.exec : workers_.admin;
-    boost::asio::post(
-        pool,
-        [self = shared_from_this(), work = std::move(job.work), refresh = std::move(job.refresh),
-         keep_alive, version, head]() mutable
-        {
-            std::function<api::response()> finish;
-            try
-            {
-                finish = work();
-            }
-            catch (const std::exception& e)
-            {
-                finish = [what = std::string(e.what())]
-                {
-                    return api::problem(api::problem_type::internal,
-                                        "the operation failed: " + what);
-                };
-            }
-            auto& workers = self->workers_;
-            auto executor = self->stream_.get_executor();
-            std::function<void()> then = [self = std::move(self), finish = std::move(finish),
-                                          keep_alive, version, head]
-            { self->answer(finish(), keep_alive, version, head); };
-            // The model looks at what the job changed first, so that the answer shows it.
-            if (!refresh.empty() && workers.refresh_then)
-                workers.refresh_then(std::move(refresh), std::move(then));
-            else
-                boost::asio::post(executor, std::move(then));
-        });
+    boost::asio::post(pool,
+                      [self = shared_from_this(), work = std::move(job.work),
+                       refresh = std::move(job.refresh), keep_alive, version, head]() mutable
+                      {
+                          std::function<api::response()> finish;
+                          try
+                          {
+                              finish = work();
+                          }
+                          catch (const std::exception& e)
+                          {
+                              finish = [what = std::string(e.what())]
+                              {
+                                  return api::problem(api::problem_type::internal,
+                                                      "the operation failed: " + what);
+                              };
+                          }
+                          auto& workers = self->workers_;
+                          auto executor = self->stream_.get_executor();
+                          std::function<void()> then = [self = std::move(self),
+                                                        finish = std::move(finish), keep_alive,
+                                                        version, head]
+                          {
+                              self->answer(finish(), keep_alive, version, head);
+                          };
+                          // The model looks at what the job changed first, so that the answer shows
+                          // it.
+                          if (!refresh.empty() && workers.refresh_then)
+                              workers.refresh_then(std::move(refresh), std::move(then));
+                          else
+                              boost::asio::post(executor, std::move(then));
+                      });
 }
 
 void http_session::answer(api::response&& res, bool keep_alive, unsigned version, bool head)

@@ -155,8 +155,9 @@ int main(int argc, char** argv)
     router.enable_admin(ops, auth, cfg.auth_reads);
     server::worker_pools workers(cfg.max_exec);
     workers.refresh_then = [&kernel](std::vector<std::string> names, std::function<void()> then)
-    { kernel.refresh_then(std::move(names), std::move(then)); };
-
+    {
+        kernel.refresh_then(std::move(names), std::move(then));
+    };
 
     // Every connection, whichever listener accepted it: one limit, one shutdown.
     server::session_set sessions(&stats);

@@ -42,9 +42,9 @@ model_thread::model_thread(settings s, core::revision_t base, model_feed& feed)
         primary_.set_listener(
             [](const core::event& e)
             {
-                const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                                    e.time.time_since_epoch())
-                                    .count();
+                const auto us =
+                    std::chrono::duration_cast<std::chrono::microseconds>(e.time.time_since_epoch())
+                        .count();
                 core::log::debug("model event", {{"type", api::wire_name(e.type)},
                                                  {"name", e.name.value_or("")},
                                                  {"revision", std::to_string(e.revision)},
@@ -80,9 +80,9 @@ void model_thread::start()
         [this]
         {
             if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), settings::nice) != 0)
-                core::log::info("the model thread keeps netnsd's priority",
-                                {{"nice", std::to_string(settings::nice)},
-                                 {"error", std::strerror(errno)}});
+                core::log::info(
+                    "the model thread keeps netnsd's priority",
+                    {{"nice", std::to_string(settings::nice)}, {"error", std::strerror(errno)}});
             ioc_.run();
         });
 }
@@ -135,8 +135,7 @@ model_thread::audit_report model_thread::audit_now()
 {
     auto done = std::make_shared<std::promise<audit_report>>();
     auto result = done->get_future();
-    asio::post(ioc_,
-               [this, done]
+    asio::post(ioc_, [this, done]
                { request_audit([done](const audit_report& r) { done->set_value(r); }); });
     return result.get();
 }
@@ -178,8 +177,7 @@ void model_thread::request_audit(std::function<void(const audit_report&)> done)
                        core::kernel::netns_dir source(dir, nsids);
                        scan = core::reconciler::scan(source);
                    }
-                   asio::post(ioc_,
-                              [this, scan = std::move(scan), took = seconds_since(started)]
+                   asio::post(ioc_, [this, scan = std::move(scan), took = seconds_since(started)]
                               { finish_audit(scan, took); });
                });
 }

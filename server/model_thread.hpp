@@ -50,7 +50,7 @@ public:
         std::string netns_dir = "/run/netns";
         core::mount_choice mounts = core::mount_choice::automatic;
         std::chrono::seconds audit_interval = default_audit_interval; // 0: none but on demand
-        bool ignore_mount_events = false; // fault injection for tests
+        bool ignore_mount_events = false;                             // fault injection for tests
     };
 
     model_thread(settings s, core::revision_t base, model_feed& feed);

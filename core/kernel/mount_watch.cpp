@@ -16,21 +16,21 @@ namespace
 {
 
 // Newer than Debian 12's uapi headers (linux-libc-dev 6.1): defined here, probed at run time.
-constexpr unsigned report_mnt = 0x00004000;             // FAN_REPORT_MNT (6.15)
-constexpr unsigned mark_mntns = 0x00000110;             // FAN_MARK_MNTNS (6.15)
-constexpr std::uint64_t mnt_attach = 0x01000000;        // FAN_MNT_ATTACH
-constexpr std::uint64_t mnt_detach = 0x02000000;        // FAN_MNT_DETACH
-constexpr std::uint64_t q_overflow = 0x00004000;        // FAN_Q_OVERFLOW
-constexpr std::uint8_t info_type_mnt = 7;               // FAN_EVENT_INFO_TYPE_MNT
-constexpr long sys_statmount = 457;                     // x86_64, and every arch of 6.8's table
+constexpr unsigned report_mnt = 0x00004000;      // FAN_REPORT_MNT (6.15)
+constexpr unsigned mark_mntns = 0x00000110;      // FAN_MARK_MNTNS (6.15)
+constexpr std::uint64_t mnt_attach = 0x01000000; // FAN_MNT_ATTACH
+constexpr std::uint64_t mnt_detach = 0x02000000; // FAN_MNT_DETACH
+constexpr std::uint64_t q_overflow = 0x00004000; // FAN_Q_OVERFLOW
+constexpr std::uint8_t info_type_mnt = 7;        // FAN_EVENT_INFO_TYPE_MNT
+constexpr long sys_statmount = 457;              // x86_64, and every arch of 6.8's table
 constexpr long sys_listmount = 458;
-constexpr std::uint64_t statmount_sb_basic = 0x1;       // STATMOUNT_SB_BASIC
-constexpr std::uint64_t statmount_mnt_basic = 0x2;      // STATMOUNT_MNT_BASIC
-constexpr std::uint64_t statmount_mnt_root = 0x8;       // STATMOUNT_MNT_ROOT
-constexpr std::uint64_t statmount_mnt_point = 0x10;     // STATMOUNT_MNT_POINT
-constexpr std::uint64_t statmount_fs_type = 0x20;       // STATMOUNT_FS_TYPE
+constexpr std::uint64_t statmount_sb_basic = 0x1;           // STATMOUNT_SB_BASIC
+constexpr std::uint64_t statmount_mnt_basic = 0x2;          // STATMOUNT_MNT_BASIC
+constexpr std::uint64_t statmount_mnt_root = 0x8;           // STATMOUNT_MNT_ROOT
+constexpr std::uint64_t statmount_mnt_point = 0x10;         // STATMOUNT_MNT_POINT
+constexpr std::uint64_t statmount_fs_type = 0x20;           // STATMOUNT_FS_TYPE
 constexpr std::uint64_t listmount_root = ~std::uint64_t{0}; // LSMT_ROOT
-constexpr std::uint32_t mnt_id_req_size_ver0 = 24;      // MNT_ID_REQ_SIZE_VER0
+constexpr std::uint32_t mnt_id_req_size_ver0 = 24;          // MNT_ID_REQ_SIZE_VER0
 
 static_assert(FAN_EVENT_METADATA_LEN == sizeof(fanotify_event_metadata));
 
@@ -87,7 +87,8 @@ std::optional<std::uint64_t> mount_facts::netns_inode() const
     constexpr std::string_view prefix = "net:[";
     if (fs_type != "nsfs" || !root.starts_with(prefix) || !root.ends_with(']'))
         return std::nullopt;
-    const auto digits = std::string_view(root).substr(prefix.size(), root.size() - prefix.size() - 1);
+    const auto digits =
+        std::string_view(root).substr(prefix.size(), root.size() - prefix.size() - 1);
     std::uint64_t ino = 0;
     const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), ino);
     if (ec != std::errc{} || end != digits.data() + digits.size() || digits.empty())

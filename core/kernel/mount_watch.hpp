@@ -28,11 +28,11 @@ namespace netnsd::core::kernel
 // What statmount says of one mount (only what netnsd uses).
 struct mount_facts
 {
-    std::uint64_t mount_id = 0;   // the unique 64-bit id (never reused while the system runs)
-    std::string mount_point;      // absolute, as this process sees it; raw bytes, no escaping
-    std::string fs_type;          // "nsfs", "tmpfs", ...
-    std::string root;             // the mount's root in its filesystem: "net:[4026532177]"
-    std::uint32_t dev_major = 0;  // of the superblock
+    std::uint64_t mount_id = 0;  // the unique 64-bit id (never reused while the system runs)
+    std::string mount_point;     // absolute, as this process sees it; raw bytes, no escaping
+    std::string fs_type;         // "nsfs", "tmpfs", ...
+    std::string root;            // the mount's root in its filesystem: "net:[4026532177]"
+    std::uint32_t dev_major = 0; // of the superblock
     std::uint32_t dev_minor = 0;
 
     // The inode of the network namespace this mount binds, when it is an nsfs mount of one.

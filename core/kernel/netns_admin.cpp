@@ -599,8 +599,8 @@ std::optional<ns_identity> live_identity(const std::string& dir, const std::stri
     }
     auto id = identify_netns(fd.get());
     if (!id)
-        ec = fail(errc::not_a_namespace, detail,
-                  "the entry is stale: not a live network namespace");
+        ec =
+            fail(errc::not_a_namespace, detail, "the entry is stale: not a live network namespace");
     else
         ec.clear();
     return id;

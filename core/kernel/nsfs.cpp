@@ -68,8 +68,8 @@ std::optional<ns_handle> handle_of(const std::string& path) noexcept
     handle_buffer buf{};
     buf.handle_bytes = sizeof buf.f_handle;
     int mount_id = 0;
-    if (::name_to_handle_at(AT_FDCWD, path.c_str(), reinterpret_cast<file_handle*>(&buf),
-                            &mount_id, AT_SYMLINK_FOLLOW) != 0 ||
+    if (::name_to_handle_at(AT_FDCWD, path.c_str(), reinterpret_cast<file_handle*>(&buf), &mount_id,
+                            AT_SYMLINK_FOLLOW) != 0 ||
         buf.handle_bytes > sizeof buf.f_handle)
         return std::nullopt;
     ns_handle h;

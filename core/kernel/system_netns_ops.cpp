@@ -15,8 +15,7 @@ std::error_code system_netns_ops::attach(const std::string& name, pid_t pid, std
     return attach_netns(dir_, name, pid, detail);
 }
 
-std::error_code system_netns_ops::remove(const std::string& name, removal& out,
-                                         std::string& detail)
+std::error_code system_netns_ops::remove(const std::string& name, removal& out, std::string& detail)
 {
     out = {};
     delete_outcome deleted;

@@ -199,7 +199,8 @@ TEST_CASE_FIXTURE(fixture, "a kernel failure of create is the problem its error 
     CHECK(body_of(r).at("detail") == "cannot create namespace file");
 }
 
-TEST_CASE_FIXTURE(fixture, "delete says whether the namespace lives on, and which processes hold it")
+TEST_CASE_FIXTURE(fixture,
+                  "delete says whether the namespace lives on, and which processes hold it")
 {
     create(R"({"name":"plain"})");
     auto r = run(ops.remove("plain"));
@@ -252,7 +253,9 @@ TEST_CASE_FIXTURE(fixture, "set nsid answers the entry, and every refusal the ke
 {
     create(R"({"name":"n"})");
     const auto put = [&](const std::string& name, const std::string& body)
-    { return run(ops.set_nsid(name, make("PUT", "/api/v1/netns/" + name + "/nsid", body))); };
+    {
+        return run(ops.set_nsid(name, make("PUT", "/api/v1/netns/" + name + "/nsid", body)));
+    };
     auto r = put("n", R"({"nsid":3})");
     CHECK(r.status == 200u);
     CHECK(body_of(r).at("nsid") == 3);
@@ -268,7 +271,8 @@ TEST_CASE_FIXTURE(fixture, "set nsid answers the entry, and every refusal the ke
     CHECK(problem_type_of(put("m", R"({})")) == "urn:netnsd:problem:invalid-body");
 }
 
-TEST_CASE_FIXTURE(fixture, "pids lists the processes inside, from the kernel's identity of the name")
+TEST_CASE_FIXTURE(fixture,
+                  "pids lists the processes inside, from the kernel's identity of the name")
 {
     const auto id = kernel.fresh();
     kernel.processes[10] = id;
@@ -292,9 +296,9 @@ TEST_CASE_FIXTURE(fixture, "identify answers the namespace of a process with the
     kernel.processes[31] = id;
     auto r = run(ops.identify("31"));
     CHECK(r.status == 200u);
-    CHECK(body_of(r) == json::parse(R"({"pid":31,"inode":)" + std::to_string(id.ino) +
-                                    R"(,"ns_id":)" + std::to_string(id.ns_id) +
-                                    R"(,"nsid":null,"names":["b"]})"));
+    CHECK(body_of(r) ==
+          json::parse(R"({"pid":31,"inode":)" + std::to_string(id.ino) + R"(,"ns_id":)" +
+                      std::to_string(id.ns_id) + R"(,"nsid":null,"names":["b"]})"));
     CHECK(problem_type_of(run(ops.identify("32"))) == "urn:netnsd:problem:no-such-process");
     for (const char* bad : {"0", "-1", "x", "", "1x"})
         CHECK(problem_type_of(run(ops.identify(bad))) == "urn:netnsd:problem:bad-request");
@@ -308,7 +312,9 @@ TEST_CASE_FIXTURE(fixture, "exec answers the command's result, and its refusals"
     kernel.exec_answer.duration_ms = 1.5;
     kernel.exec_answer.warnings = {"no /etc/hosts to bind on"};
     const auto post = [&](const std::string& name, const std::string& body)
-    { return run(ops.exec(name, make("POST", "/api/v1/netns/" + name + "/exec", body))); };
+    {
+        return run(ops.exec(name, make("POST", "/api/v1/netns/" + name + "/exec", body)));
+    };
     auto r = post("x", R"({"argv":["sh","-c","exit 3"],"timeout_ms":50,"env":{"A":"b"}})");
     CHECK(r.status == 200u);
     const auto body = body_of(r);

@@ -576,9 +576,8 @@ TEST_CASE("route_table lists every route in a fixed order")
                         "GET /api/v1/events", "POST /api/v1/netns", "DELETE /api/v1/netns",
                         "DELETE /api/v1/netns/{name}", "PUT /api/v1/netns/{name}/nsid",
                         "GET /api/v1/netns/{name}/pids", "POST /api/v1/netns/{name}/exec",
-                        "GET /api/v1/processes/{pid}/netns", "POST /api/v1/audit",
-                        "GET /healthz", "GET /metrics",
-                        "GET /openapi.yaml", "GET /"});
+                        "GET /api/v1/processes/{pid}/netns", "POST /api/v1/audit", "GET /healthz",
+                        "GET /metrics", "GET /openapi.yaml", "GET /"});
 }
 
 TEST_CASE("every read route in route_table answers GET, and admin reads need admin enabled")

@@ -675,7 +675,8 @@ TEST_CASE_FIXTURE(fixture, "an audit of a model that agrees with the kernel find
     CHECK(log.take().empty());
 }
 
-TEST_CASE_FIXTURE(fixture, "an audit repairs and reports what the model missed, with ordinary events")
+TEST_CASE_FIXTURE(fixture,
+                  "an audit repairs and reports what the model missed, with ordinary events")
 {
     using netnsd::core::divergence_kind;
     source.mount("kept", identity(1));

@@ -496,7 +496,10 @@ TEST_CASE("a replica that replays the recorded changes has the same state and th
     event_log primary_log(primary);
 
     // Every kind of call, including ones that change nothing and nested nsid updates.
-    const auto t = [](int ms) { return at_ms(ms); };
+    const auto t = [](int ms)
+    {
+        return at_ms(ms);
+    };
     primary.apply_probe("a", live(1), t(1));
     primary.apply_probe("a", live(1), t(2)); // nothing changed: not recorded
     primary.apply_probe("p", stale(), t(3));

@@ -10,8 +10,6 @@
 #include "core/monitor.hpp"
 #include "core/registry.hpp"
 
-#include "support/fake_netns_ops.hpp"
-
 #include "api/admin.hpp"
 #include "api/assets.hpp"
 #include "api/auth.hpp"
@@ -21,6 +19,7 @@
 #include "api/stream.hpp"
 
 #include "fixture.hpp"
+#include "support/fake_netns_ops.hpp"
 
 namespace netnsd::fuzz
 {

@@ -24,20 +24,9 @@ using namespace std::chrono_literals;
 // Each change must show within this long; the loop waits for it, never sleeps it out.
 constexpr auto within = std::chrono::milliseconds(1000);
 
-std::optional<view> api_entry(const netnsd_process& d, const std::string& name)
-{
-    const auto all = api_netns(d.where());
-    if (!all)
-        return std::nullopt;
-    const auto it = all->find(name);
-    if (it == all->end())
-        return std::nullopt;
-    return it->second;
-}
-
 bool shows(const netnsd_process& d, const std::string& name, const view& expected)
 {
-    return api_entry(d, name) == expected;
+    return shows(d.where(), name, expected);
 }
 
 bool absent(const netnsd_process& d, const std::string& name)
@@ -312,8 +301,8 @@ TEST_CASE("an inotify queue overflow still converges")
 TEST_CASE("a bind mount made while netnsd re-checks its stale entries is not missed (mountinfo)")
 {
     // The mountinfo feed (fanotify reports each mount instead, and never re-checks a pass of
-    // entries). /proc/self/mountinfo reports a change once per poll, and arming the next wait polls it:
-    // a mount made while netnsd re-probes its stale entries after the previous change must
+    // entries). /proc/self/mountinfo reports a change once per poll, and arming the next wait polls
+    // it: a mount made while netnsd re-probes its stale entries after the previous change must
     // still be seen (found by bench/soak: a name ip had just made stayed stale). Thousands of
     // placeholders make that pass long; the victim sorts first, so netnsd opening it (IN_OPEN)
     // says the pass has begun, and the mount lands during the rest of it.

@@ -118,7 +118,10 @@ public:
         }
         core::nsid_t chosen = want.value_or(0);
         const auto used = [&](core::nsid_t n)
-        { return std::any_of(nsids.begin(), nsids.end(), [&](auto& kv) { return kv.second == n; }); };
+        {
+            return std::any_of(nsids.begin(), nsids.end(),
+                               [&](auto& kv) { return kv.second == n; });
+        };
         if (want && used(*want))
         {
             ec = fail(core::errc::nsid_in_use, detail, "the nsid is already used");

@@ -42,6 +42,17 @@ std::optional<netns_map> api_netns(const endpoint& to)
     return out;
 }
 
+std::optional<view> api_entry(const endpoint& to, const std::string& name)
+{
+    const auto all = api_netns(to);
+    if (!all)
+        return std::nullopt;
+    const auto it = all->find(name);
+    if (it == all->end())
+        return std::nullopt;
+    return it->second;
+}
+
 std::optional<std::map<std::string, std::optional<int>>> api_live(const endpoint& to)
 {
     const auto all = api_netns(to);

@@ -24,6 +24,13 @@ using netns_map = std::map<std::string, view>;
 
 // GET /api/v1/netns as name -> view; nullopt if the daemon does not answer 200 with JSON.
 std::optional<netns_map> api_netns(const endpoint& to);
+// One entry of that list; nullopt when the list has no such name (or no list came).
+std::optional<view> api_entry(const endpoint& to, const std::string& name);
+// Whether the list shows the entry so.
+inline bool shows(const endpoint& to, const std::string& name, const view& expected)
+{
+    return api_entry(to, name) == expected;
+}
 // The same, live entries only, as name -> nsid (the shape of `ip -j netns list`).
 std::optional<std::map<std::string, std::optional<int>>> api_live(const endpoint& to);
 // `ip -j netns list` as name -> nsid (stale entries included, as ip lists them).
