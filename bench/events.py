@@ -16,6 +16,7 @@ for each phase, checks what it saw and writes the report:
 """
 
 import argparse
+import http.client
 import json
 import os
 import resource
@@ -45,11 +46,50 @@ def child_setup():
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def start_daemon(args, label, notes):
-    d = Daemon(args.netnsd, args.logdir, label, notes,
-               ["--max-stream-clients", str(args.max_stream_clients)], preexec_fn=child_setup)
+def start_daemon(args, label, notes, model_log=False):
+    """model_log: debug-level JSON logs, whose `model event` lines time every event the model
+    made to the microsecond (model_lags reads them)."""
+    extra = ["--max-stream-clients", str(args.max_stream_clients)]
+    if model_log:
+        extra += ["--log-level", "debug", "--log-format", "json"]
+    d = Daemon(args.netnsd, args.logdir, label, notes, extra, preexec_fn=child_setup)
     d.wait_watching()
     return d
+
+
+def model_lags(log_path, offset, doc):
+    """How far behind the kernel the model was: for each add and delete the creator made (its
+    record: the system call's CLOCK_REALTIME microseconds), netnsd's `model event` line for that
+    name and type, from byte `offset` of its log on. Returns (lags in us, missing, new offset)."""
+    made = {}
+    for line in doc.get("record", []):
+        what, name, at = line.split(" ")
+        made[(what, name)] = int(at)
+    seen = {}
+    with open(log_path, "rb") as f:
+        f.seek(offset)
+        data = f.read()
+        end = offset + len(data)
+    for raw in data.splitlines():
+        if b'"model event"' not in raw:
+            continue
+        try:
+            e = json.loads(raw)
+        except ValueError:
+            continue
+        key = (e.get("type"), e.get("name"))
+        if key in made and key not in seen:
+            seen[key] = int(e["at_us"])
+    lags = [seen[k] - at for k, at in made.items() if k in seen]
+    return lags, len(made) - len(seen), end
+
+
+def exact_problems(doc):
+    """A fan-out run's subscribers that did not get exactly the creator's sequence."""
+    subs = doc.get("subs", 0)
+    if "exact" in doc and doc["exact"] != subs:
+        return [f"{subs - doc['exact']} of {subs} subscribers not exactly the creator's sequence"]
+    return []
 
 
 def evlat(args, R, mode, daemon, *extra, timeout_s=120):
@@ -120,7 +160,7 @@ def phase_latency(args, R):
 
 
 def phase_fanout(args, R, deadline):
-    d = start_daemon(args, "fanout", R["notes"])
+    d = start_daemon(args, "fanout", R["notes"], model_log=True)
     sizes = [int(s) for s in args.fan_subs.split(",")]
     runs = {str(s): [] for s in sizes}
     R["fanout"] = runs
@@ -138,6 +178,7 @@ def phase_fanout(args, R, deadline):
                     continue
                 print(f"events: fan-out, {s} subscriber{'s' if s != 1 else ''}, run {rep + 1}", file=sys.stderr)
                 t = now()
+                offset = os.path.getsize(d.log_path)
                 doc = evlat(
                     args, R, "fanout", d, "--subs", s, "--count", args.count,
                     "--prefix", f"f{s}r{rep}_", "--netnsd-pid", d.proc.pid, "--timeout", 150,
@@ -145,11 +186,50 @@ def phase_fanout(args, R, deadline):
                 )
                 doc["wall_s"] = now() - t
                 doc["load"] = open("/proc/loadavg").read().split()[0]
+                doc["model_lag_us"], doc["model_missing"], _ = model_lags(d.log_path, offset, doc)
+                doc.pop("record", None)
                 prev.append(doc)
                 # Give the kernel a moment to free the 1000 deleted namespaces.
                 time.sleep(args.pause_s)
     finally:
         d.stop()
+
+
+def phase_shortlived(args, R):
+    """Namespaces that live args.short_lifetime_ms each, made as fast as the creator can while
+    the earlier ones are deleted, at args.short_subs subscribers (some of them slow readers):
+    every subscriber must get exactly the creator's sequence."""
+    d = start_daemon(args, "shortlived", R["notes"], model_log=True)
+    runs = R.setdefault("shortlived", [])
+    try:
+        for rep in range(args.short_repeats):
+            print(f"events: short lives, {args.short_subs} subscribers, run {rep + 1}",
+                  file=sys.stderr)
+            offset = os.path.getsize(d.log_path)
+            doc = evlat(
+                args, R, "fanout", d, "--subs", args.short_subs, "--count", args.count,
+                "--lifetime-ms", args.short_lifetime_ms, "--pace-us", 0, "--slow",
+                max(1, args.short_subs // 50), "--prefix", f"sl{rep}_", "--netnsd-pid",
+                d.proc.pid, "--timeout", 150, timeout_s=180,
+            )
+            doc["load"] = open("/proc/loadavg").read().split()[0]
+            doc["model_lag_us"], doc["model_missing"], _ = model_lags(d.log_path, offset, doc)
+            doc.pop("record", None)
+            doc["unresolved"] = metric(d, "netnsd_mount_events_unresolved_total")
+            runs.append(doc)
+            time.sleep(args.pause_s)
+    finally:
+        d.stop()
+
+
+def metric(d, series):
+    """One series of the daemon's /metrics, or None."""
+    c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=5)
+    c.request("GET", "/metrics")
+    for line in c.getresponse().read().decode().splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,6 +323,7 @@ def report(args, R):
             continue
         totals = [r["total_ms"] for r in runs if "total_ms" in r]
         lost = sum(r["lost"] + r["gaps"] + r["backwards"] + r["duplicates"] for r in runs)
+        lost += sum(len(exact_problems(r)) for r in runs)
         lost_total += lost
         if lost:
             lost_parts.append(f"fan-out {s}")
@@ -258,6 +339,28 @@ def report(args, R):
                 "",
             )
         )
+    for s, runs in fan.items():
+        lags = [x for r in runs for x in r.get("model_lag_us", [])]
+        if lags:
+            missing = sum(r.get("model_missing", 0) for r in runs)
+            rows.append((f"model lag, fan-out {s}: system call → the model has the change "
+                         f"({len(lags)} changes{f', {missing} not found' if missing else ''})",
+                         dist_text(lags), "", "", ""))
+    short = R.get("shortlived", [])
+    if short:
+        missed = sum(r["lost"] + r["gaps"] + len(exact_problems(r)) for r in short)
+        lost_total += missed
+        if missed:
+            lost_parts.append("short lives")
+        lags = [x for r in short for x in r.get("model_lag_us", [])]
+        rows.append((f"short lives: {args.count} namespaces mounted {args.short_lifetime_ms} ms "
+                     f"each, {args.short_subs} subscribers, {len(short)} runs: subscribers "
+                     "with exactly the creator's sequence",
+                     ", ".join(f"{r.get('exact', 0)}/{r['subs']}" for r in short), "",
+                     "all", met(missed == 0)))
+        if lags:
+            rows.append(("short lives: model lag, system call → the model has the change",
+                         dist_text(lags), "", "", ""))
     sizes = sorted(fan_med, key=int)
     if len(sizes) >= 2 and sizes[0] == "1":
         big = sizes[-1]
@@ -449,6 +552,11 @@ def main():
                     help="fan-out: start operation k at k * this after the burst's start "
                     "(0: the creator runs as fast as it can)")
     ap.add_argument("--max-stream-clients", type=int, default=1100)
+    ap.add_argument("--short-subs", type=int, default=1000,
+                    help="short lives: subscribers (one in 50 reads slowly)")
+    ap.add_argument("--short-lifetime-ms", type=int, default=10,
+                    help="short lives: how long each namespace stays mounted")
+    ap.add_argument("--short-repeats", type=int, default=3)
     ap.add_argument("--pause-s", type=float, default=1.0,
                     help="pause between runs, for the kernel to free deleted namespaces")
     ap.add_argument("--limit-s", type=float, default=280.0,
@@ -457,7 +565,7 @@ def main():
     args.logdir = os.path.join(os.path.dirname(os.path.abspath(args.out)), "logs")
     os.makedirs(args.logdir, exist_ok=True)
     for f in os.listdir(args.logdir):
-        if f.startswith("netnsd-latency") or f.startswith("netnsd-fanout"):
+        if f.startswith(("netnsd-latency", "netnsd-fanout", "netnsd-shortlived")):
             os.unlink(os.path.join(args.logdir, f))
 
     if os.listdir(NETNS_DIR):
@@ -471,6 +579,8 @@ def main():
         phase_latency(args, R)
         time.sleep(args.pause_s)
         phase_fanout(args, R, started + args.limit_s)
+        time.sleep(args.pause_s)
+        phase_shortlived(args, R)
     except (BenchError, subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as e:
         R["notes"].append(f"benchmark stopped early: {e}")
         status = 1

@@ -18,6 +18,7 @@ RESULTS.md with PNG charts (gnuplot) beside it. Sections, in the order they run:
 """
 
 import argparse
+import http.client
 import json
 import os
 import platform
@@ -54,15 +55,17 @@ EVENT_P99_GOAL_MS = 5.0   # issue 3: p99 < 5 ms
 FANOUT_GOAL_X = 2.0       # issue 3: 1000 subscribers within 2x of one
 CHURN_GOAL_X = 10         # issue 4: create+delete throughput >= 10x the ip loop
 EXEC_GOAL_X = 1.5         # issue 4: exec no worse than 1.5x `ip netns exec`
+SHORT_LIFETIME_MS = 10    # issue 11: namespaces mounted this long are never missed
+FLOOR_GOAL = 0.8          # issue 11: create+delete at least 0.8x the mkns floor
 
 QUICK = dict(sizes="100,500", starts=2, requests=30, warmup=3, ip_runs=3, ip_warmup=1,
              race_n=100, ev_count=200, fan_subs="1,100", fan_repeats=1, pause_s=0.3,
              admin_n=100, admin_rounds=1, exec_runs=20, http_n=100, http_seconds=1,
-             http_repeats=1)
+             http_repeats=1, short_subs=100, short_repeats=1, audit_runs=2)
 FULL = dict(sizes="100,1000,5000,10000", starts=7, requests=200, warmup=5, ip_runs=15,
             ip_warmup=2, race_n=1000, ev_count=1000, fan_subs="1,100,1000", fan_repeats=5,
             pause_s=1.0, admin_n=1000, admin_rounds=5, exec_runs=200, http_n=1000,
-            http_seconds=5, http_repeats=3)
+            http_seconds=5, http_repeats=3, short_subs=1000, short_repeats=3, audit_runs=5)
 
 
 def log(msg):
@@ -107,7 +110,8 @@ def section_events(a, R):
     ea = argparse.Namespace(
         netnsd=a.netnsd, evlat=a.evlat, logdir=a.logdir, count=a.ev_count,
         max_stream_clients=1100, pause_s=a.pause_s, fan_subs=a.fan_subs,
-        fan_repeats=a.fan_repeats, fan_pace_us=0,
+        fan_repeats=a.fan_repeats, fan_pace_us=0, short_subs=a.short_subs,
+        short_lifetime_ms=10, short_repeats=a.short_repeats,
     )
     ER = {"notes": [], "commands": [], "invocation": a.invocation + " (events section)",
           "facts": dict(R["facts"]), "load_start": loadavg().split()}
@@ -120,6 +124,8 @@ def section_events(a, R):
         events.phase_latency(ea, ER)
         time.sleep(ea.pause_s)
         events.phase_fanout(ea, ER, now() + a.fanout_budget_s)
+        time.sleep(ea.pause_s)
+        events.phase_shortlived(ea, ER)
     finally:
         ER["total_s"] = now() - t
         ER["load_end"] = loadavg().split()
@@ -218,6 +224,24 @@ def section_nsid(a, R, fa):
     ]
 
 
+def audit_costs(daemon, runs):
+    """POST /api/v1/audit `runs` times: each audit's own duration (ms, as netnsd reports it: the
+    scan on a worker and the comparison on the model thread), and the divergences found."""
+    token = open(TOKEN_FILE).read().strip()
+    took, found = [], 0
+    for _ in range(runs):
+        c = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=120)
+        c.request("POST", "/api/v1/audit", headers={"Authorization": "Bearer " + token})
+        r = c.getresponse()
+        doc = json.loads(r.read())
+        c.close()
+        if r.status != 200:
+            raise BenchError(f"POST /api/v1/audit answered {r.status}")
+        took.append(doc["duration_ms"])
+        found += len(doc["divergences"])
+    return took, found
+
+
 def phase_scaling(a, R, fa, nsid):
     mode = "nsid" if nsid else "plain"
     out = R["scaling"].setdefault(mode, {})
@@ -265,6 +289,8 @@ def phase_scaling(a, R, fa, nsid):
                                                                   a.warmup)
                 res["rss_after_list"] = daemon.rss_bytes()
                 res["cpu_s"] = daemon.cpu_seconds()
+                if "memory" in want:
+                    res["audit_ms"], res["audit_divergences"] = audit_costs(daemon, a.audit_runs)
             finally:
                 client.close()
                 daemon.stop()
@@ -330,6 +356,12 @@ def pair(xs, scale=1.0):
     if not xs:
         return "n/a"
     return f"{fmt_ms(median(xs) * scale)} / {fmt_ms(p99(xs) * scale)}"
+
+
+def triple(xs):
+    if not xs:
+        return "n/a"
+    return f"{fmt_ms(median(xs))} / {fmt_ms(p99(xs))} / {fmt_ms(max(xs))}"
 
 
 def times_faster(ref, ours):
@@ -405,6 +437,11 @@ def rows_memory(a, R):
                          times_faster(s.get("ip_ms"), s["start_ms"]), goal, ok))
         if "rss_empty" not in R:
             continue
+        for n, s in measured(a, R, mode, "audit_ms"):
+            per = median(s["audit_ms"]) * 1000 / n
+            rows.append((f"audit of the model against a full scan, N={n}, {what} "
+                         f"({len(s['audit_ms'])} runs; {s['audit_divergences']} divergences)",
+                         pair(s["audit_ms"]), "", "", f"{per:.1f} µs per entry", "", ""))
         for n, s in measured(a, R, mode, "rss"):
             rss = median(s["rss"])
             growth = (rss - R["rss_empty"]) / n
@@ -480,12 +517,43 @@ def rows_events(a, R):
         rows.append((f"fan-out, {s} subscriber{'s' if s != '1' else ''}: burst start → the last "
                      f"has the last of {2 * n} events ({len(totals)} runs)", pair(totals),
                      "1 subscriber" if s != "1" else "", "", ratio, g, ok))
+    for s in sorted(fan, key=int):
+        lags = [x * us for r in fan[s] for x in r.get("model_lag_us", [])]
+        if lags:
+            missing = sum(r.get("model_missing", 0) for r in fan[s])
+            rows.append((f"model lag, fan-out {s}: creator's system call → the model has the "
+                         f"change ({len(lags)} changes, {len(fan[s])} runs"
+                         f"{f'; {missing} not found' if missing else ''}), p50 / p99 / max",
+                         triple(lags), "", "", "", "small and bounded (issue 11)",
+                         met(max(lags) < SHORT_LIFETIME_MS)))
+    short = E.get("shortlived", [])
+    if short:
+        exact = [r.get("exact", 0) for r in short]
+        ok = all(r.get("exact") == r["subs"] and not r["lost"] and not r["gaps"] for r in short)
+        rows.append((f"short lives: {n} namespaces each mounted {SHORT_LIFETIME_MS} ms, "
+                     f"{short[0]['subs']} subscribers ({short[0].get('slow', 0)} slow), "
+                     f"{len(short)} runs: subscribers with exactly the creator's adds and "
+                     "deletes, in its order", ", ".join(f"{x}/{r['subs']}" for x, r in
+                                                        zip(exact, short)),
+                     "", "", "", "all, zero missed (issue 11)", met(ok)))
+        lags = [x * us for r in short for x in r.get("model_lag_us", [])]
+        if lags:
+            rows.append(("short lives: model lag, creator's system call → the model has the "
+                         "change, p50 / p99 / max", triple(lags), "", "", "",
+                         f"< {SHORT_LIFETIME_MS} ms (issue 11)",
+                         met(max(lags) < SHORT_LIFETIME_MS)))
     lost, parts = 0, []
     for s, runs in fan.items():
         x = sum(r["lost"] + r["gaps"] + r["backwards"] + r["duplicates"] for r in runs)
+        x += sum(len(events.exact_problems(r)) for r in runs)
         if x:
             lost += x
             parts.append(f"fan-out {s}: {x}")
+    for r in short:
+        x = r["lost"] + r["gaps"] + len(events.exact_problems(r))
+        if x:
+            lost += x
+            parts.append(f"short lives: {x}")
     for name, doc in (("one at a time", seq), ("burst", burst)):
         if doc:
             p = events.stream_problems(doc)
@@ -551,7 +619,9 @@ def rows_admin(a, R):
                      "mkns (one process: open+unshare+bind / umount+unlink)",
                      f"{rate(fl['rate'])} ops/s (add {fmt_ms(add_med)} / {fmt_ms(add_p99)}, "
                      f"del {fmt_ms(del_med)} / {fmt_ms(del_p99)})",
-                     f"{S['api']['rate'] / fl['rate']:.2f}x (share of the floor)", "", ""))
+                     f"{S['api']['rate'] / fl['rate']:.2f}x (share of the floor)",
+                     f"≥ {FLOOR_GOAL}x the floor (issue 11)",
+                     met(S["api"]["rate"] >= FLOOR_GOAL * fl["rate"])))
     ex = res.get("exec")
     if ex:
         api = [x * 1000 for x in ex["api"]]

@@ -1566,6 +1566,18 @@ describe('the admin API', () => {
         assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
             .some((line) => line.split(' ')[4]?.startsWith(`${NETNS_DIR}/`)), 'no mount left');
     });
+
+    test('POST /api/v1/audit compares the model with the kernel: a healthy one has no divergence',
+        async () => {
+            await create('audited');
+            const { body } = await call('POST', '/api/v1/audit', '/api/v1/audit', { status: 200 });
+            assert.deepEqual(body.divergences, []);
+            assert.ok(body.entries >= 1);
+            assert.ok(body.duration_ms >= 0);
+            await refused('POST', '/api/v1/audit', '/api/v1/audit', 401, 'unauthorized',
+                          { auth: false });
+            await call('DELETE', ENTRY, `${HREF_PREFIX}audited`, { status: 200 });
+        });
 });
 
 describe('a daemon with --auth-reads and without --enable-exec', () => {
