@@ -12,6 +12,7 @@
 #include <iostream>
 #include <malloc.h>
 #include <memory>
+#include <optional>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <vector>
@@ -29,6 +30,7 @@
 #include "api/auth.hpp"
 #include "api/list_cache.hpp"
 #include "api/metrics.hpp"
+#include "api/origin_policy.hpp"
 #include "api/router.hpp"
 #include "api/stream.hpp"
 
@@ -36,6 +38,8 @@
 #include "server/config_env.hpp"
 #include "server/listener.hpp"
 #include "server/sd_notify.hpp"
+#include "server/security.hpp"
+#include "server/tls.hpp"
 #include "server/token_file.hpp"
 #include "server/watchers.hpp"
 #include "server/worker_pools.hpp"
@@ -115,20 +119,39 @@ int main(int argc, char** argv)
     api::router router(model, monitor, lists, hub, api::embedded_assets());
     router.enable_metrics(stats);
 
-    server::loaded_token token;
+    // Tokens are re-read whenever the file changes; the peers of --admin-group need none.
+    std::optional<server::token_file> tokens;
+    std::optional<std::uint32_t> admin_group;
     try
     {
-        token = server::load_or_create_token(cfg.token_file);
+        tokens.emplace(cfg.token_file);
+        admin_group = server::admin_group_of(cfg);
     }
     catch (const std::exception& e)
     {
-        core::log::error("cannot use the admin token file",
+        core::log::error("cannot use the admin token file or group",
                          {{"token_file", cfg.token_file}, {"error", e.what()}});
         return EXIT_FAILURE;
     }
-    core::log::info(token.created ? "created the admin token" : "read the admin token",
-                    {{"token_file", cfg.token_file}});
-    const api::token_auth auth(std::move(token.token));
+    core::log::info(tokens->created() ? "created the admin token" : "read the admin tokens",
+                    {{"token_file", cfg.token_file}, {"tokens", std::to_string(tokens->size())}});
+    api::token_auth auth([&tokens] { return tokens->current(); });
+    auth.set_admin_group(admin_group);
+    const api::origin_policy origins(server::origin_settings_of(cfg));
+    router.enable_origin_policy(origins);
+    std::optional<server::tls_contexts> tls;
+    if (cfg.tls())
+    {
+        try
+        {
+            tls.emplace(ioc, server::tls_files{cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca});
+        }
+        catch (const server::tls_error& e)
+        {
+            core::log::error("cannot serve TLS", {{"error", e.what()}});
+            return EXIT_FAILURE;
+        }
+    }
     api::admin ops(model, monitor,
                    {cfg.enable_exec, cfg.exec_output_limit, cfg.max_exec, cfg.etc_netns_dir});
     router.enable_admin(ops, auth, cfg.auth_reads);
@@ -142,8 +165,9 @@ int main(int argc, char** argv)
     {
         try
         {
-            listeners.push_back(
-                std::make_unique<server::listener>(ioc, where, router, hub, sessions, workers));
+            listeners.push_back(std::make_unique<server::listener>(
+                ioc, where, router, hub, sessions, workers,
+                server::listener_options{tls ? &*tls : nullptr, admin_group}));
         }
         catch (const server::listen_error& e)
         {
@@ -151,7 +175,9 @@ int main(int argc, char** argv)
             return EXIT_FAILURE;
         }
         listeners.back()->start();
-        listening += (listening.empty() ? "" : " ") + listeners.back()->address();
+        listening += std::string(listening.empty() ? "" : " ") +
+                     (listeners.back()->serves_tls() ? "https://" : "") +
+                     listeners.back()->address();
     }
     const auto entries = std::to_string(model.slots().size());
     core::log::info("netnsd started", {{"version", NETNSD_VERSION},
@@ -183,6 +209,22 @@ int main(int argc, char** argv)
         feed_watchdog();
     }
 
+    // SIGHUP: load the TLS certificate and key again (they are also watched).
+    asio::signal_set reload(ioc, SIGHUP);
+    std::function<void()> on_hup = [&]
+    {
+        reload.async_wait(
+            [&](boost::system::error_code ec, int)
+            {
+                if (ec)
+                    return;
+                if (tls)
+                    tls->reload("SIGHUP");
+                on_hup();
+            });
+    };
+    on_hup();
+
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     bool stopping = false;
     signals.async_wait(
@@ -198,6 +240,9 @@ int main(int argc, char** argv)
                 l->stop();
             sessions.close_all();
             watch.stop();
+            if (tls)
+                tls->stop();
+            reload.cancel();
         });
 
     while (!stopping && ioc.run_one() != 0)
