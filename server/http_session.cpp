@@ -154,6 +154,10 @@ void basic_http_session<Stream>::on_read(beast::error_code ec, std::size_t)
     if (req.version() >= 11 && req.find(http::field::host) == req.end())
         return answer(api::problem(problem_type::bad_request, "HTTP/1.1 requests need a Host"),
                       false, req.version(), false);
+    // §3.2 too: one Host, so that the Host check and the router see the same one.
+    if (req.count(http::field::host) > 1)
+        return answer(api::problem(problem_type::bad_request, "a request has one Host"), false,
+                      req.version(), false);
     api::request in;
     in.peer = peer_;
     in.transport = transport_;
