@@ -49,10 +49,12 @@ public:
     basic_http_session(Stream&& stream, boost::beast::flat_buffer&& buffer,
                        std::shared_ptr<const void> hold, api::router& router, api::stream_hub& hub,
                        session_set& sessions, worker_pools& workers);
-    // A plain connection, as a listener accepts it.
+    // A plain connection, as a listener accepts it. (A template, so that the explicit
+    // instantiation of the TLS session leaves it out: clang 14 would not.)
+    template <class S = Stream>
+    requires std::is_same_v<S, client_stream>
     basic_http_session(client_socket&& socket, api::router& router, api::stream_hub& hub,
-                       session_set& sessions,
-                       worker_pools& workers) requires std::is_same_v<Stream, client_stream>
+                       session_set& sessions, worker_pools& workers)
         : basic_http_session(client_stream(std::move(socket)), {}, {}, router, hub, sessions,
                              workers)
     {
