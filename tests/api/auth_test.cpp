@@ -45,7 +45,7 @@ TEST_CASE("a token file holds tokens one a line, read: or admin: scoped, bare on
     CHECK(parse_tokens("\n# only a comment\n").empty());
 }
 
-TEST_CASE("an admin token may read and write; a read token may read, and is too narrow to write")
+TEST_CASE("an admin token may read and write, a read token may read, and is too narrow to write")
 {
     const token_auth auth(parse_tokens("admin:adm\nread:rd\n"));
     const transport_info tcp;

@@ -51,7 +51,7 @@ TEST_CASE("host_of takes the host part of a Host value, lower case, without the 
     CHECK_FALSE(origin_policy::host_of("user@host"));
 }
 
-TEST_CASE("Host: netnsd's own names pass on any port; other names are 421, on every route")
+TEST_CASE("Host: netnsd's own names pass on any port, other names are 421, on every route")
 {
     const origin_policy p(defaults);
     struct row
@@ -108,7 +108,7 @@ TEST_CASE("Host: --allowed-host adds names, * turns the check off, a wildcard li
                   make("GET", "/", {{"Host", "[2001:db8::5]:9321"}})) == 0);
 }
 
-TEST_CASE("Origin: writes and event streams must be same-origin or allowed; reads are not checked")
+TEST_CASE("Origin: writes and event streams must be same-origin or allowed, reads are not checked")
 {
     const origin_policy p({{"127.0.0.1"}, false, {"https://dash.example.com"}});
     struct row
@@ -164,7 +164,7 @@ TEST_CASE("Origin: writes and event streams must be same-origin or allowed; read
     }
 }
 
-TEST_CASE("Origin: * allows every origin; refusals are problem+json that say what to do")
+TEST_CASE("Origin: * allows every origin, refusals are problem+json that say what to do")
 {
     CHECK(verdict(origin_policy({{"127.0.0.1"}, false, {"*"}}),
                   make("POST", "/api/v1/netns",

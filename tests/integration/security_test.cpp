@@ -214,7 +214,7 @@ TEST_CASE("Host and Origin tables: every kind of route, allowed, refused and abs
                                   "Host: attacker.example\r\n\r\n") == 400u);
 }
 
-TEST_CASE("--allowed-host and --allowed-origin add names and origins; --allowed-host * turns the "
+TEST_CASE("--allowed-host and --allowed-origin add names and origins, --allowed-host * turns the "
           "Host check off")
 {
     netnsd_process d({"--token-file=" + token_path, "--allowed-host=netns.example.com",
@@ -338,7 +338,7 @@ std::vector<std::string> tls_args(const std::string& cert = "server")
 
 } // namespace
 
-TEST_CASE("HTTPS: curl with the CA works, with another CA fails; TLS 1.0 and 1.1 are refused; "
+TEST_CASE("HTTPS: curl with the CA works, with another CA fails, TLS 1.0 and 1.1 are refused, "
           "plain HTTP gets a 400 that says so")
 {
     make_pki();
@@ -385,7 +385,7 @@ TEST_CASE("HTTPS: curl with the CA works, with another CA fails; TLS 1.0 and 1.1
     CHECK(d.stop() == 0);
 }
 
-TEST_CASE("HTTPS: a bad certificate or key is a start-up error; the Unix socket stays plain")
+TEST_CASE("HTTPS: a bad certificate or key is a start-up error, the Unix socket stays plain")
 {
     make_pki();
     {
@@ -405,7 +405,7 @@ TEST_CASE("HTTPS: a bad certificate or key is a start-up error; the Unix socket 
     CHECK(curl({"--unix-socket", socket_path, "http://localhost/healthz"}) == "200");
 }
 
-TEST_CASE("mutual TLS: no client certificate or one of another CA is refused; the audit line "
+TEST_CASE("mutual TLS: no client certificate or one of another CA is refused, the audit line "
           "names the client's subject")
 {
     make_pki();
@@ -539,7 +539,7 @@ std::vector<std::string> create(const std::string& name)
 } // namespace
 
 TEST_CASE("--admin-group: root and the group's members use admin on the Unix socket without a "
-          "token; others get 401; the socket file has the group; the audit line names the uid")
+          "token, others get 401, the socket file has the group, the audit line names the uid")
 {
     ::mkdir("/run/netnsd", 0755);
     netnsd_process d({"--listen=unix:" + socket_path, "--token-file=" + token_path,
@@ -605,7 +605,7 @@ TEST_CASE("without --admin-group even root needs the token on the Unix socket")
 
 // --- the token file ----------------------------------------------------------------------
 
-TEST_CASE("the token file: several tokens and scopes; a rotation while a client runs needs no "
+TEST_CASE("the token file: several tokens and scopes, a rotation while a client runs needs no "
           "restart, and a removed token fails at once")
 {
     ::mkdir(run_dir.c_str(), 0700);
