@@ -234,9 +234,9 @@ void run_one(fixture& f, std::string_view input, mode how)
     std::optional<client> peer;
     std::optional<tls_client> tls_peer;
     if (how == mode::tls_inside)
-        tls_peer.emplace(adopt(ioc, fds[1]), f.client, input)->start();
+        tls_peer.emplace(adopt(ioc, fds[1]), f.client, input).start();
     else
-        peer.emplace(adopt(ioc, fds[1]), input)->start();
+        peer.emplace(adopt(ioc, fds[1]), input).start();
     settle();
     // What is left waits for events, a worker, or a client that sends nothing more: shut down
     // as the daemon does, politely (close frames, last chunks), then by closing the sockets.
