@@ -152,7 +152,6 @@ tls_contexts::tls_contexts(asio::io_context& ioc, tls_files files)
     : files_(std::move(files)), current_(make_tls_context(files_)), inotify_(ioc)
 {
     loaded_bytes_ = file_bytes();
-    loads_ = 1;
     const auto [subject, not_after] = describe(*current_);
     core::log::info("serving TLS",
                     {{"cert", files_.cert},
@@ -192,7 +191,6 @@ bool tls_contexts::reload(const char* why)
                         {{"reason", why}, {"error", e.what()}});
         return false;
     }
-    ++loads_;
     const auto [subject, not_after] = describe(*current_);
     core::log::info("reloaded the TLS certificate",
                     {{"reason", why}, {"subject", subject}, {"not_after", not_after}});

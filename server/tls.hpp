@@ -52,13 +52,10 @@ public:
 
     // The context new handshakes use.
     std::shared_ptr<boost::asio::ssl::context> current() const noexcept { return current_; }
-    bool requires_client_certificate() const noexcept { return !files_.client_ca.empty(); }
 
     // Loads the files again; on success new handshakes use them. False (and a warning logged)
     // when they cannot be used: the current context stays.
     bool reload(const char* why);
-    // How many loads succeeded since the start (the first included), for tests and logs.
-    std::size_t loads() const noexcept { return loads_; }
 
     // Stops watching (shutdown).
     void stop();
@@ -75,7 +72,6 @@ private:
     std::vector<std::string> dirs_;
     std::string loaded_bytes_; // of the three files, as last loaded: unchanged files are skipped
     std::array<char, 4096> events_{};
-    std::size_t loads_ = 0;
 };
 
 } // namespace netnsd::server
