@@ -2,8 +2,10 @@
 // a request from the wire and writes the response back. Plain data; any thread.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -12,9 +14,29 @@
 namespace netnsd::api
 {
 
+// Who is on the other end of a Unix socket, as the kernel says (SO_PEERCRED, SO_PEERGROUPS):
+// taken when the connection was accepted, so a process cannot lend its socket to another.
+struct peer_credentials
+{
+    std::uint32_t pid = 0;
+    std::uint32_t uid = 0;
+    std::uint32_t gid = 0;
+    std::vector<std::uint32_t> groups; // supplementary groups
+};
+
+// How the request came: the listener's kind and what the transport proved about the client.
+struct transport_info
+{
+    bool unix_socket = false;                    // a Unix socket listener (any Host is fine there)
+    bool tls = false;                            // HTTPS
+    std::optional<peer_credentials> credentials; // on a Unix socket
+    std::string client_subject; // a verified TLS client certificate's subject (mutual TLS)
+};
+
 struct request
 {
-    std::string peer;   // the client's address, for the audit log
+    std::string peer; // the client's address, for the audit log
+    transport_info transport;
     std::string method; // as sent: "GET", "POST", ...
     std::string target; // the raw request-target: path and query, still percent-encoded
     std::string body;

@@ -16,8 +16,11 @@ enum class problem_type
     invalid_body,       // 400 a body that is not the JSON object the endpoint takes
     invalid_name,       // 400 not a name `ip netns` accepts
     unexpected_body,    // 400 a body where none belongs
+    https_required,     // 400 plain HTTP sent to a port that speaks HTTPS
     unauthorized,       // 401 no or wrong bearer token
     exec_disabled,      // 403 exec without --enable-exec
+    insufficient_scope, // 403 a read-only token on a write
+    origin_not_allowed, // 403 a cross-origin write or event stream
     not_found,          // 404 no such entry
     no_such_process,    // 404 no such pid
     no_route,           // 404 no such path
@@ -28,6 +31,7 @@ enum class problem_type
     not_a_namespace,    // 409 the entry is stale: not a live network namespace
     nsid_assigned,      // 409 the namespace already has an nsid (nsids never change)
     nsid_in_use,        // 409 another namespace has that nsid
+    host_not_allowed,   // 421 a Host that is not one of netnsd's names (DNS rebinding)
     payload_too_large,  // 413 body over the limit
     unsupported_media,  // 415 a body that is not application/json
     too_many_execs,     // 429 --max-exec already running

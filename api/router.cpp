@@ -11,6 +11,7 @@
 #include "api/auth.hpp"
 #include "api/json.hpp"
 #include "api/metrics.hpp"
+#include "api/origin_policy.hpp"
 #include "api/problem.hpp"
 #include "api/uri.hpp"
 
@@ -83,6 +84,9 @@ router::outcome router::dispatch(const request& req, bool is_upgrade,
     matched = "other";
     try
     {
+        if (policy_ != nullptr)
+            if (auto refused = policy_->check(req))
+                return std::move(*refused);
         return route(req, is_upgrade, matched);
     }
     catch (const std::exception& e)
@@ -157,15 +161,25 @@ router::outcome router::route(const request& req, bool is_upgrade, std::string_v
         if (!write || req.method == "DELETE")
             if (req.has_body)
                 return problem(problem_type::unexpected_body, req.method + " takes no body");
-        if ((write || (auth_reads_ && !open_read)) &&
-            (auth_ == nullptr || !auth_->allows(req.header("Authorization"))))
+        if (write || (auth_reads_ && !open_read))
         {
-            auto r = problem(problem_type::unauthorized,
-                             req.header("Authorization").empty()
-                                 ? "send Authorization: Bearer <token> (see --token-file)"
-                                 : "the bearer token is not the right one");
-            r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"netnsd\"");
-            return r;
+            const auto authorization = req.header("Authorization");
+            const auto got = auth_ == nullptr ? granted::none
+                                              : auth_->check(authorization, req.transport,
+                                                             write ? scope::admin : scope::read);
+            if (got == granted::too_narrow)
+                return problem(problem_type::insufficient_scope, "this token is a read: token; " +
+                                                                     req.method +
+                                                                     " needs an admin token");
+            if (got == granted::none)
+            {
+                auto r = problem(problem_type::unauthorized,
+                                 authorization.empty()
+                                     ? "send Authorization: Bearer <token> (see --token-file)"
+                                     : "the bearer token is not the right one");
+                r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"netnsd\"");
+                return r;
+            }
         }
         return (*chosen)();
     };

@@ -24,6 +24,7 @@ namespace netnsd::api
 
 class admin;
 class metrics;
+class origin_policy;
 class token_auth;
 
 // One documented route: what openapi.yaml must list, and what the contract test compares.
@@ -44,6 +45,9 @@ public:
 
     // The admin endpoints and their bearer token; without this call they do not exist (405).
     void enable_admin(admin& ops, const token_auth& auth, bool auth_reads);
+
+    // The Host and Origin checks, made before any route; without this call there are none.
+    void enable_origin_policy(const origin_policy& policy) noexcept { policy_ = &policy; }
 
     // GET /metrics from these counters; without this call it is 404.
     void enable_metrics(metrics& stats) noexcept { metrics_ = &stats; }
@@ -79,6 +83,7 @@ private:
     const token_auth* auth_ = nullptr;
     bool auth_reads_ = false;
     metrics* metrics_ = nullptr;
+    const origin_policy* policy_ = nullptr;
 };
 
 } // namespace netnsd::api

@@ -8,6 +8,12 @@ serving, like netnsd's one thread; open_file_cache; no access log; keep-alive wi
 limit). Both
 answer the same URL paths with the same body bytes; only their headers differ, and the report
 says by how much.
+
+The TLS part (run_tls) does the same over HTTPS: netnsd with --tls-cert/--tls-key and nginx with
+`ssl` on another port, the same certificate and key (ECDSA P-256, made here with openssl), TLS 1.2
+and 1.3 allowed on both (both pick TLS 1.3 with wrk's OpenSSL), no session resumption on either
+side that wrk would use (it does not resume). Also new handshakes per second: wrk sending
+`Connection: close`, so every request is a new TCP connection and a full TLS handshake.
 """
 
 import os
@@ -15,6 +21,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 
@@ -51,13 +58,42 @@ http {{
         listen {host}:{port};
         root {prefix}/www;
     }}
-}}
+{tls_server}}}
+"""
+
+NGINX_TLS_SERVER = """\
+    server {{
+        listen {host}:{port} ssl;
+        root {prefix}/www;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_tickets off;
+    }}
 """
 
 
-def raw_get(port, path, timeout=10):
-    """One GET on a fresh connection; returns (status, header bytes, body bytes)."""
-    with socket.create_connection((HOST, port), timeout=timeout) as s:
+def make_cert(directory):
+    """A self-signed ECDSA P-256 certificate for 127.0.0.1 (cert, key paths), made with openssl:
+    the one both servers use."""
+    os.makedirs(directory, exist_ok=True)
+    cert, key = os.path.join(directory, "bench.crt"), os.path.join(directory, "bench.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.chmod(key, 0o644)  # nginx's worker reads it in the sandbox
+    return cert, key
+
+
+def raw_get(port, path, timeout=10, cafile=None):
+    """One GET on a fresh connection (TLS, trusting `cafile`, when given); returns (status,
+    header bytes, body bytes)."""
+    with socket.create_connection((HOST, port), timeout=timeout) as plain:
+        s = plain
+        if cafile:
+            s = ssl.create_default_context(cafile=cafile).wrap_socket(plain,
+                                                                       server_hostname=HOST)
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
         data = b""
         while True:
@@ -74,7 +110,8 @@ class Nginx:
     """nginx with its own prefix, config and pid file, on 127.0.0.1:port, serving `files`
     ({url path: bytes}) from its www directory."""
 
-    def __init__(self, port, files, logdir):
+    def __init__(self, port, files, logdir, tls=None):
+        """`tls`: (port, cert, key) to serve the same files over HTTPS too."""
         self.port = port
         shutil.rmtree(NGINX_PREFIX, ignore_errors=True)
         os.makedirs(os.path.join(NGINX_PREFIX, "tmp"))
@@ -91,7 +128,12 @@ class Nginx:
         os.chmod(os.path.join(NGINX_PREFIX, "www"), 0o755)
         self.conf = os.path.join(NGINX_PREFIX, "nginx.conf")
         with open(self.conf, "w") as f:
-            f.write(NGINX_CONF.format(prefix=NGINX_PREFIX, host=HOST, port=port))
+            tls_server = ""
+            if tls:
+                tls_server = NGINX_TLS_SERVER.format(host=HOST, port=tls[0], prefix=NGINX_PREFIX,
+                                                     cert=tls[1], key=tls[2])
+            f.write(NGINX_CONF.format(prefix=NGINX_PREFIX, host=HOST, port=port,
+                                      tls_server=tls_server))
         self.cmd = ["nginx", "-p", NGINX_PREFIX, "-e", os.path.join(NGINX_PREFIX, "error.log"),
                     "-c", self.conf]
         self.log = open(os.path.join(logdir, "nginx.log"), "wb")
@@ -166,9 +208,11 @@ def parse_wrk(out):
     return res
 
 
-def wrk(port, path, conns, seconds, commands):
-    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "2s",
-           f"http://{HOST}:{port}{path}"]
+def wrk(port, path, conns, seconds, commands, scheme="http", close=False):
+    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "2s"]
+    if close:
+        cmd += ["-H", "Connection: close"]
+    cmd.append(f"{scheme}://{HOST}:{port}{path}")
     commands.append(" ".join(cmd))
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                        timeout=seconds + 30, preexec_fn=die_with_parent)
@@ -224,3 +268,62 @@ def summary(runs):
     """Median over repeated runs of each wrk figure."""
     keys = ("rps", "p50_ms", "p99_ms")
     return {k: median([r[k] for r in runs if k in r]) for k in keys if any(k in r for r in runs)}
+
+
+def wait_tls(port, cafile, timeout_s=10):
+    """Until netnsd answers /healthz over TLS on `port`."""
+    deadline = now() + timeout_s
+    while True:
+        try:
+            if raw_get(port, "/healthz", timeout=2, cafile=cafile)[0] == 200:
+                return
+        except (OSError, ValueError, IndexError):
+            pass
+        if now() > deadline:
+            raise BenchError(f"netnsd did not answer /healthz over TLS within {timeout_s} s")
+        time.sleep(0.02)
+
+
+def run_tls(netnsd_port, nginx_port, nginx_tls_port, cert, key, targets, conns_list, seconds,
+            repeats, handshake_conns, logdir, notes, commands):
+    """The HTTPS twin of run(): netnsd (already serving TLS on netnsd_port with cert/key) and
+    nginx with the same certificate. Returns ({label: {conns: {"netnsd": [...], "nginx": [...]}},
+    plus "handshake": {conns: ...}}, facts)."""
+    files, facts = {}, {}
+    for label, path in targets.items():
+        status, head_len, body = raw_get(netnsd_port, path, cafile=cert)
+        if status != 200:
+            raise BenchError(f"netnsd answered {status} to GET {path} over TLS")
+        files[path] = body
+        facts[label] = {"path": path, "body_bytes": len(body), "netnsd_header_bytes": head_len}
+    server = Nginx(nginx_port, files, logdir, tls=(nginx_tls_port, cert, key))
+    commands.append(" ".join(server.cmd) + f"   # config: {server.conf}, with ssl on "
+                    f"{nginx_tls_port} (see bench/httpbench.py)")
+    try:
+        for label, path in targets.items():
+            status, head_len, body = raw_get(nginx_tls_port, path, cafile=cert)
+            if status != 200 or body != files[path]:
+                raise BenchError(f"nginx does not serve the same bytes for {path} over TLS")
+            facts[label]["nginx_header_bytes"] = head_len
+        ports = {"netnsd": netnsd_port, "nginx": nginx_tls_port}
+        for name, port in ports.items():
+            wrk(port, next(iter(targets.values())), max(conns_list), 1, [], scheme="https")
+        out = {}
+        plan = [(label, path, conns, False) for label, path in targets.items()
+                for conns in conns_list]
+        plan.append(("handshake", next(iter(targets.values())), handshake_conns, True))
+        for label, path, conns, close in plan:
+            runs = {"netnsd": [], "nginx": []}
+            for _ in range(repeats):
+                for name, port in ports.items():
+                    r = wrk(port, path, conns, seconds, commands, scheme="https", close=close)
+                    r["load"] = open("/proc/loadavg").read().split()[0]
+                    if r["errors"] or r["non_2xx"]:
+                        notes.append(f"wrk https {name} {path} -c{conns}"
+                                     f"{' (Connection: close)' if close else ''}: "
+                                     f"{r['errors']} socket errors, {r['non_2xx']} non-2xx")
+                    runs[name].append(r)
+            out.setdefault(label, {})[str(conns)] = runs
+    finally:
+        server.stop()
+    return out, facts

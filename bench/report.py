@@ -44,7 +44,10 @@ NETNS_DIR = "/run/netns"
 FOUNDATION_PORT = 9321
 EVENTS_PORT = 9500
 ADMIN_PORT = 9700
-NGINX_PORT = 9900
+NGINX_PORT = 9900  # and 9901 for its TLS server
+TLS_DIR = "/run/netnsd-bench-tls"  # the sandbox's tmpfs
+HANDSHAKE_CONNS = 16
+TLS_GOAL_X = 0.8  # issue 12: HTTPS at least 0.8x nginx
 
 # The goals, as the issues state them.
 LIST_GOAL_X = 50          # issue 2: list >= 50x faster than `ip -j netns list` at 5000
@@ -204,8 +207,25 @@ def section_http(a, R, fa):
             d.port, NGINX_PORT, targets, [1, 64], a.http_seconds, a.http_repeats, a.logdir,
             R["notes"], cmds)
         res["cpu_s"] = d.cpu_seconds()
-    finally:
         d.stop()
+        d = None
+        # The same over HTTPS: netnsd with --tls-cert, nginx with ssl, one certificate.
+        cert, key = httpbench.make_cert(TLS_DIR)
+        cmds.append(f"openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 ... "
+                    f"-subj /CN=127.0.0.1   # {cert}, {key}")
+        t = Daemon(a.netnsd, a.logdir, "https", R["notes"],
+                   extra_args=("--tls-cert", cert, "--tls-key", key))
+        cmds.append(" ".join(t.cmd))
+        try:
+            httpbench.wait_tls(t.port, cert)
+            res["tls_runs"], res["tls_facts"] = httpbench.run_tls(
+                t.port, NGINX_PORT, NGINX_PORT + 1, cert, key, targets, [1, 64], a.http_seconds,
+                a.http_repeats, HANDSHAKE_CONNS, a.logdir, R["notes"], cmds)
+        finally:
+            t.stop()
+    finally:
+        if d is not None:
+            d.stop()
         foundation.mkns(fa, "del", "h_", a.http_n)
         wait_nsids_gone(R, "http")
 
@@ -642,6 +662,8 @@ def rows_http(a, R):
         return []
     rows = []
     labels = {"healthz": "`GET /healthz`", "entry": "`GET /api/v1/netns/NAME`"}
+    if "runs" not in res:
+        return []
     for label, by_conns in res["runs"].items():
         for conns, runs in by_conns.items():
             ours = httpbench.summary(runs["netnsd"])
@@ -653,6 +675,22 @@ def rows_http(a, R):
             rows.append((f"{labels[label]}, wrk -c{conns}: latency",
                          f"{fmt_ms(ours.get('p50_ms'))} / {fmt_ms(ours.get('p99_ms'))}",
                          "nginx", f"{fmt_ms(ref.get('p50_ms'))} / {fmt_ms(ref.get('p99_ms'))}",
+                         times_faster([ref["p50_ms"]], [ours["p50_ms"]]), "", ""))
+    labels["handshake"] = "new TLS handshakes (`Connection: close`)"
+    for label, by_conns in res.get("tls_runs", {}).items():
+        for conns, runs in by_conns.items():
+            ours = httpbench.summary(runs["netnsd"])
+            ref = httpbench.summary(runs["nginx"])
+            x = ours["rps"] / ref["rps"]
+            what = "handshakes/s" if label == "handshake" else "requests/s"
+            rows.append((f"HTTPS {labels[label]}, wrk -c{conns}: {what}", rate(ours["rps"]),
+                         "nginx over TLS, same certificate and bytes", rate(ref["rps"]),
+                         f"{x:.2f}x nginx", f"≥ {TLS_GOAL_X}x nginx (issue 12)",
+                         met(x >= TLS_GOAL_X)))
+            rows.append((f"HTTPS {labels[label]}, wrk -c{conns}: latency",
+                         f"{fmt_ms(ours.get('p50_ms'))} / {fmt_ms(ours.get('p99_ms'))}",
+                         "nginx over TLS",
+                         f"{fmt_ms(ref.get('p50_ms'))} / {fmt_ms(ref.get('p99_ms'))}",
                          times_faster([ref["p50_ms"]], [ours["p50_ms"]]), "", ""))
     return rows
 
@@ -862,11 +900,15 @@ def write_results(a, R, made, path):
          "The API is driven by 4 client threads, one keep-alive connection each; each request "
          "is answered once the model shows the change. `ip` runs one process per namespace in a "
          "bash loop; mkns is the kernel floor (one process doing only the system calls).", []),
-        ("http", "HTTP: wrk, netnsd vs nginx", rows_http,
+        ("http", "HTTP and HTTPS: wrk, netnsd vs nginx", rows_http,
          "wrk (1 thread) at 1 and 64 connections; nginx (Debian's nginx-light, one process "
          "serving, like netnsd's one thread; open_file_cache, no access log) serves the very "
          "bytes netnsd answered as static files at the same paths. Runs are interleaved; each "
-         "figure is the median of the runs. Latency percentiles are wrk's.", []),
+         "figure is the median of the runs. Latency percentiles are wrk's. HTTPS: the same, "
+         "netnsd with --tls-cert and nginx with ssl, one ECDSA P-256 certificate, TLS 1.3 on "
+         f"both; handshakes are wrk at -c{HANDSHAKE_CONNS} sending `Connection: close`, so "
+         "every request is a new connection and a full handshake (wrk does not resume "
+         "sessions).", []),
         ("memory", "Memory and start-up", rows_memory,
          "RSS (VmRSS) right after the first `GET /api/v1/netns` that lists all N, median of the "
          "starts; per namespace = (RSS at N − RSS on an empty dir) ÷ N. Start-up is from spawning "
@@ -946,6 +988,9 @@ def details(key, a, R):
             out.append(f"* `{f['path']}`: body {f['body_bytes']} bytes; headers: netnsd "
                        f"{f['netnsd_header_bytes']} bytes, nginx {f.get('nginx_header_bytes')} "
                        "bytes")
+        for label, f in R["http"].get("tls_facts", {}).items():
+            out.append(f"* over TLS, `{f['path']}`: headers netnsd {f['netnsd_header_bytes']} "
+                       f"bytes, nginx {f.get('nginx_header_bytes')} bytes (the same body)")
         out.append(f"* {R['http']['n']} namespaces present (with nsids); "
                    f"{a.http_repeats} runs of {a.http_seconds} s per server, target and "
                    "connection count")

@@ -83,7 +83,20 @@ std::string usage()
            "                       (default 8388608)\n"
            "  --token-file PATH    the admin bearer token; created (0600) when missing\n"
            "                       (default /etc/netnsd/token)\n"
-           "  --auth-reads         require the token for reads too (not for /healthz)\n"
+           "  --auth-reads         require a token for reads too, read: or admin: scoped\n"
+           "                       (not for /healthz)\n"
+           "  --admin-group GROUP  root and members of GROUP may use admin on the Unix\n"
+           "                       socket without a token; the socket file gets the group\n"
+           "  --allowed-host NAME  a name Host may carry besides the listen addresses,\n"
+           "                       localhost and the hostname (more than once; * turns the\n"
+           "                       check off, for use behind a proxy that makes it)\n"
+           "  --allowed-origin ORIGIN\n"
+           "                       an origin (https://name[:port]) whose pages may write and\n"
+           "                       open the event stream, besides netnsd's own (more than once)\n"
+           "  --tls-cert FILE      serve HTTPS on the TCP listeners with this certificate\n"
+           "                       chain (PEM); reloaded when it changes, or on SIGHUP\n"
+           "  --tls-key FILE       its private key (PEM)\n"
+           "  --tls-client-ca FILE require a client certificate signed by this CA (mutual TLS)\n"
            "  --enable-exec        allow POST /api/v1/netns/{name}/exec (off by default)\n"
            "  --exec-output-limit N\n"
            "                       bytes kept of each of an exec's stdout and stderr\n"
@@ -193,6 +206,36 @@ parse_outcome parse_args(int argc, const char* const* argv, config& out, std::st
             }
             (arg == "--auth-reads" ? out.auth_reads : out.enable_exec) = true;
         }
+        else if (arg == "--tls-cert" || arg == "--tls-key" || arg == "--tls-client-ca")
+        {
+            if (!take_value())
+                return parse_outcome::exit_usage;
+            if (value.empty())
+                return bad_value("expected a file");
+            (arg == "--tls-cert"  ? out.tls_cert
+             : arg == "--tls-key" ? out.tls_key
+                                  : out.tls_client_ca) = value;
+        }
+        else if (arg == "--allowed-host" || arg == "--allowed-origin")
+        {
+            if (!take_value())
+                return parse_outcome::exit_usage;
+            const bool blank = value.empty() || value.find_first_of(" \t") != std::string::npos;
+            if (arg == "--allowed-host" && (blank || value.find('/') != std::string::npos))
+                return bad_value("expected a host name or address, or *");
+            if (arg == "--allowed-origin" && value != "*" &&
+                (blank || value.find("://") == std::string::npos || value.back() == '/'))
+                return bad_value("expected scheme://host[:port], or *");
+            (arg == "--allowed-host" ? out.allowed_hosts : out.allowed_origins).push_back(value);
+        }
+        else if (arg == "--admin-group")
+        {
+            if (!take_value())
+                return parse_outcome::exit_usage;
+            if (value.empty())
+                return bad_value("expected a group name or number");
+            out.admin_group = value;
+        }
         else if (arg == "--token-file" || arg == "--etc-netns-dir")
         {
             if (!take_value())
@@ -262,6 +305,21 @@ parse_outcome parse_args(int argc, const char* const* argv, config& out, std::st
         }
     }
     return parse_outcome::run;
+}
+
+bool check_config(const config& cfg, std::string& message)
+{
+    if (cfg.tls_cert.empty() != cfg.tls_key.empty())
+    {
+        message = "netnsd: --tls-cert and --tls-key go together\n";
+        return false;
+    }
+    if (!cfg.tls_client_ca.empty() && cfg.tls_cert.empty())
+    {
+        message = "netnsd: --tls-client-ca needs --tls-cert and --tls-key\n";
+        return false;
+    }
+    return true;
 }
 
 } // namespace netnsd::server

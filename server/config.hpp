@@ -44,6 +44,21 @@ struct config
     std::string etc_netns_dir = "/etc/netns";
     std::size_t audit_interval_s = 60; // 0: audits only on demand (POST /api/v1/audit)
     core::mount_choice mount_feed = core::mount_choice::automatic;
+    // Names besides the listen addresses, localhost and the hostname that Host may carry; "*"
+    // turns the Host check off (behind a proxy that checks it).
+    std::vector<std::string> allowed_hosts;
+    // Origins besides netnsd's own that may write or open the event stream.
+    std::vector<std::string> allowed_origins;
+    // HTTPS on the TCP listeners: the certificate chain and key (PEM), reloaded when they
+    // change; with a client CA, a client certificate it signed is required (mutual TLS).
+    std::string tls_cert;
+    std::string tls_key;
+    std::string tls_client_ca;
+    // Root and this group's members may use admin on the Unix socket without a token; the
+    // socket file gets the group. A name or a number; empty: none.
+    std::string admin_group;
+
+    bool tls() const noexcept { return !tls_cert.empty(); }
 };
 
 enum class parse_outcome
@@ -54,6 +69,10 @@ enum class parse_outcome
 };
 
 parse_outcome parse_args(int argc, const char* const* argv, config& out, std::string& message);
+
+// What no single flag can say: --tls-cert and --tls-key go together, --tls-client-ca needs
+// them. False, with `message`, when the settings do not fit.
+bool check_config(const config& cfg, std::string& message);
 
 // "127.0.0.1:9321", "[::1]:9321", "localhost:80", "unix:/run/netnsd/netnsd.sock" (an
 // absolute path that fits in sockaddr_un). False when malformed.

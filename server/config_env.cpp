@@ -81,7 +81,7 @@ struct from_variable
 // Flags that may be given more than once; their variable holds the values separated by commas.
 bool repeatable(std::string_view flag)
 {
-    return flag == "--listen";
+    return flag == "--listen" || flag == "--allowed-host" || flag == "--allowed-origin";
 }
 
 // Whether the command line sets `flag` itself (then its variable is ignored: for a flag given
@@ -171,7 +171,10 @@ parse_outcome parse_args_with_environment(int argc, const char* const* argv,
     }
     for (int i = 1; i < argc; ++i)
         args.push_back(argv[i]);
-    return parse_args(static_cast<int>(args.size()), args.data(), out, message);
+    const auto outcome = parse_args(static_cast<int>(args.size()), args.data(), out, message);
+    if (outcome == parse_outcome::run && !check_config(out, message))
+        return parse_outcome::exit_usage;
+    return outcome;
 }
 
 } // namespace netnsd::server

@@ -1,5 +1,6 @@
 // connection: the socket every session speaks over, whatever the listener it came from (TCP on
-// IPv4 or IPv6, or a Unix socket), so that one set of sessions serves them all. Loop thread.
+// IPv4 or IPv6, or a Unix socket), so that one set of sessions serves them all; over it, on a
+// TCP listener with --tls-cert, TLS (Beast's ssl_stream, OpenSSL). Loop thread.
 #pragma once
 
 #include <optional>
@@ -9,6 +10,9 @@
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/basic_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include "api/http.hpp"
 
 namespace netnsd::server
 {
@@ -18,6 +22,24 @@ using client_socket = stream_protocol::socket;
 // The socket with Beast's per-operation timeouts, for the HTTP and chunked stream sessions.
 using client_stream = boost::beast::basic_stream<stream_protocol>;
 
+// TLS over it. Beast's ssl_stream gathers a write of many buffers into one TLS record (up to
+// 64 KiB) rather than one record and one system call per buffer.
+using tls_stream = boost::beast::ssl_stream<client_stream>;
+
+// The socket under any of them.
+inline client_socket& lowest_socket(client_socket& s) noexcept
+{
+    return s;
+}
+inline client_socket& lowest_socket(client_stream& s) noexcept
+{
+    return s.socket();
+}
+inline client_socket& lowest_socket(tls_stream& s) noexcept
+{
+    return s.next_layer().socket();
+}
+
 // The address of an IPv4 or IPv6 endpoint; nullopt for a Unix socket's.
 std::optional<boost::asio::ip::tcp::endpoint> ip_endpoint(const stream_protocol::endpoint& e);
 
@@ -25,6 +47,14 @@ std::optional<boost::asio::ip::tcp::endpoint> ip_endpoint(const stream_protocol:
 // Unix socket the peer's credentials, "unix:pid=123,uid=0,gid=0". "unknown" when the kernel
 // cannot say (the peer has gone).
 std::string describe_peer(client_socket& socket);
+
+// The listener's kind and, on a Unix socket, the peer's credentials and groups as the kernel
+// holds them for the connection (SO_PEERCRED, SO_PEERGROUPS).
+api::transport_info transport_of(client_socket& socket);
+
+// The subject of the client certificate a TLS handshake verified ("CN=alice,O=ops", RFC 2253),
+// or empty when the client sent none.
+std::string client_subject(tls_stream& stream);
 
 // Turns on TCP_NODELAY on a TCP socket; nothing on a Unix one.
 void tune_for_requests(client_socket& socket);

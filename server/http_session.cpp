@@ -5,6 +5,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -26,38 +27,69 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 
-http_session::http_session(client_socket&& socket, api::router& router, api::stream_hub& hub,
-                           session_set& sessions, worker_pools& workers)
-    : stream_(std::move(socket)), router_(router), hub_(hub), sessions_(sessions), workers_(workers)
+namespace
 {
-    sessions_.insert(this);
-    peer_ = describe_peer(stream_.socket());
+
+constexpr bool is_tls(const tls_stream*)
+{
+    return true;
 }
 
-http_session::~http_session()
+constexpr bool is_tls(const client_stream*)
+{
+    return false;
+}
+
+} // namespace
+
+template <class Stream>
+basic_http_session<Stream>::basic_http_session(Stream&& stream, beast::flat_buffer&& buffer,
+                                               std::shared_ptr<const void> hold,
+                                               api::router& router, api::stream_hub& hub,
+                                               session_set& sessions, worker_pools& workers)
+    : stream_(std::move(stream)), hold_(std::move(hold)), buffer_(std::move(buffer)),
+      router_(router), hub_(hub), sessions_(sessions), workers_(workers)
+{
+    sessions_.insert(this);
+    auto& socket = beast::get_lowest_layer(stream_).socket();
+    peer_ = describe_peer(socket);
+    transport_ = transport_of(socket);
+    if constexpr (is_tls(static_cast<Stream*>(nullptr)))
+    {
+        transport_.tls = true;
+        transport_.client_subject = client_subject(stream_);
+    }
+}
+
+template <class Stream>
+basic_http_session<Stream>::~basic_http_session()
 {
     sessions_.erase(this);
 }
 
-void http_session::run()
+template <class Stream>
+void basic_http_session<Stream>::run()
 {
     do_read();
 }
 
-void http_session::abort()
+template <class Stream>
+void basic_http_session<Stream>::abort()
 {
     closing_ = true;
     do_close();
 }
 
-void http_session::close()
+template <class Stream>
+void basic_http_session<Stream>::close()
 {
     closing_ = true;
     if (!writing_)
         do_close();
 }
 
-void http_session::do_read()
+template <class Stream>
+void basic_http_session<Stream>::do_read()
 {
     if (closing_)
         return do_close();
@@ -67,13 +99,14 @@ void http_session::do_read()
     parser_.emplace();
     parser_->header_limit(header_limit);
     parser_->body_limit(body_limit);
-    stream_.expires_after(read_timeout);
+    beast::get_lowest_layer(stream_).expires_after(read_timeout);
     http::async_read_header(
         stream_, buffer_, *parser_,
-        beast::bind_front_handler(&http_session::on_header, shared_from_this()));
+        beast::bind_front_handler(&basic_http_session::on_header, shared_from_this()));
 }
 
-void http_session::on_header(beast::error_code ec, std::size_t bytes)
+template <class Stream>
+void basic_http_session<Stream>::on_header(beast::error_code ec, std::size_t bytes)
 {
     started_ = std::chrono::steady_clock::now();
     // Beast checks header_limit per read, so a header that arrives over several reads can pass
@@ -83,14 +116,20 @@ void http_session::on_header(beast::error_code ec, std::size_t bytes)
     if (ec || parser_->is_done())
         return on_read(ec, bytes);
     http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+                     beast::bind_front_handler(&basic_http_session::on_read, shared_from_this()));
 }
 
-void http_session::on_read(beast::error_code ec, std::size_t)
+template <class Stream>
+void basic_http_session<Stream>::on_read(beast::error_code ec, std::size_t)
 {
     using api::problem_type;
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
         ec == boost::asio::error::operation_aborted || closing_)
+        return do_close();
+    // A TLS peer that closed without close_notify, or whose records are broken: nothing can be
+    // said to it any more.
+    if (ec == boost::asio::ssl::error::stream_truncated ||
+        ec.category() == boost::asio::error::get_ssl_category())
         return do_close();
     if (ec)
     {
@@ -115,8 +154,13 @@ void http_session::on_read(beast::error_code ec, std::size_t)
     if (req.version() >= 11 && req.find(http::field::host) == req.end())
         return answer(api::problem(problem_type::bad_request, "HTTP/1.1 requests need a Host"),
                       false, req.version(), false);
+    // §3.2 too: one Host, so that the Host check and the router see the same one.
+    if (req.count(http::field::host) > 1)
+        return answer(api::problem(problem_type::bad_request, "a request has one Host"), false,
+                      req.version(), false);
     api::request in;
     in.peer = peer_;
+    in.transport = transport_;
     in.method = std::string(req.method_string());
     in.target = std::string(req.target());
     in.has_body = !req.body().empty() || req.chunked();
@@ -139,26 +183,47 @@ void http_session::on_read(beast::error_code ec, std::size_t)
     answer(std::get<api::response>(std::move(outcome)), req.keep_alive(), req.version(), head);
 }
 
-void http_session::start_stream(api::stream_params&& params)
+template <class Stream>
+void basic_http_session<Stream>::start_stream(api::stream_params&& params)
 {
     auto req = parser_->release();
-    stream_.expires_never();
-    if (params.format == api::stream_format::websocket)
+    beast::get_lowest_layer(stream_).expires_never();
+    if constexpr (is_tls(static_cast<Stream*>(nullptr)))
     {
-        std::make_shared<websocket_session>(stream_.release_socket(), hub_, sessions_,
-                                            std::move(params))
-            ->run(std::move(req));
-        return;
+        // The TLS stream moves whole: its session state cannot be taken apart.
+        if (params.format == api::stream_format::websocket)
+        {
+            std::make_shared<websocket_session<tls_stream>>(std::move(stream_), hub_, sessions_,
+                                                            std::move(params), std::move(hold_))
+                ->run(std::move(req));
+            return;
+        }
+        std::make_shared<stream_session<tls_stream>>(
+            std::move(stream_), hub_, sessions_, std::move(params), req.version(), std::move(hold_))
+            ->run();
     }
-    std::make_shared<stream_session>(stream_.release_socket(), hub_, sessions_, std::move(params),
-                                     req.version())
-        ->run();
+    else
+    {
+        if (params.format == api::stream_format::websocket)
+        {
+            std::make_shared<websocket_session<client_socket>>(stream_.release_socket(), hub_,
+                                                               sessions_, std::move(params))
+                ->run(std::move(req));
+            return;
+        }
+        std::make_shared<stream_session<client_stream>>(client_stream(stream_.release_socket()),
+                                                        hub_, sessions_, std::move(params),
+                                                        req.version())
+            ->run();
+    }
 }
 
-void http_session::run_deferred(api::deferred&& job, bool keep_alive, unsigned version, bool head)
+template <class Stream>
+void basic_http_session<Stream>::run_deferred(api::deferred&& job, bool keep_alive,
+                                              unsigned version, bool head)
 {
     // No read timeout while the worker runs; the job's own limits (exec timeout) bound it.
-    stream_.expires_never();
+    beast::get_lowest_layer(stream_).expires_never();
     auto& pool = job.where == api::deferred::pool::exec ? workers_.exec : workers_.admin;
     boost::asio::post(pool,
                       [self = shared_from_this(), work = std::move(job.work),
@@ -194,17 +259,36 @@ void http_session::run_deferred(api::deferred&& job, bool keep_alive, unsigned v
                       });
 }
 
-void http_session::answer(api::response&& res, bool keep_alive, unsigned version, bool head)
+template <class Stream>
+void basic_http_session<Stream>::answer(api::response&& res, bool keep_alive, unsigned version,
+                                        bool head)
 {
     if (method_ != "GET" && method_ != "HEAD" && !method_.empty())
     {
         // One audit line per admin request: who, what, on which namespace, with what result.
         const auto status = std::to_string(res.status);
-        core::log::info("audit", {{"peer", peer_},
-                                  {"method", method_},
-                                  {"path", target_},
-                                  {"name", res.audit_name.empty() ? "-" : res.audit_name},
-                                  {"status", status}});
+        const auto name = res.audit_name.empty() ? std::string("-") : res.audit_name;
+        // Who, as the transport proved it: the Unix peer's uid, the TLS client's certificate.
+        if (transport_.credentials)
+            core::log::info("audit", {{"peer", peer_},
+                                      {"uid", std::to_string(transport_.credentials->uid)},
+                                      {"method", method_},
+                                      {"path", target_},
+                                      {"name", name},
+                                      {"status", status}});
+        else if (!transport_.client_subject.empty())
+            core::log::info("audit", {{"peer", peer_},
+                                      {"client", transport_.client_subject},
+                                      {"method", method_},
+                                      {"path", target_},
+                                      {"name", name},
+                                      {"status", status}});
+        else
+            core::log::info("audit", {{"peer", peer_},
+                                      {"method", method_},
+                                      {"path", target_},
+                                      {"name", name},
+                                      {"status", status}});
     }
     count_request(res.status);
     response_ = {};
@@ -232,7 +316,8 @@ void http_session::answer(api::response&& res, bool keep_alive, unsigned version
     do_write();
 }
 
-void http_session::count_request(unsigned status)
+template <class Stream>
+void basic_http_session<Stream>::count_request(unsigned status)
 {
     if (auto* stats = router_.stats())
     {
@@ -241,28 +326,51 @@ void http_session::count_request(unsigned status)
     }
 }
 
-void http_session::do_write()
+template <class Stream>
+void basic_http_session<Stream>::do_write()
 {
     writing_ = true;
-    stream_.expires_after(write_timeout);
+    beast::get_lowest_layer(stream_).expires_after(write_timeout);
     http::async_write(stream_, response_,
-                      beast::bind_front_handler(&http_session::on_write, shared_from_this(),
+                      beast::bind_front_handler(&basic_http_session::on_write, shared_from_this(),
                                                 response_.keep_alive()));
 }
 
-void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t)
+template <class Stream>
+void basic_http_session<Stream>::on_write(bool keep_alive, beast::error_code ec, std::size_t)
 {
     writing_ = false;
-    if (ec || !keep_alive || closing_)
+    if (ec)
         return do_close();
+    if (!keep_alive || closing_)
+        return end_gracefully();
     do_read();
 }
 
-void http_session::do_close()
+template <class Stream>
+void basic_http_session<Stream>::end_gracefully()
+{
+    if constexpr (is_tls(static_cast<Stream*>(nullptr)))
+    {
+        // close_notify, so that the client knows the answer is complete; it need not answer.
+        beast::get_lowest_layer(stream_).expires_after(tls_shutdown_timeout);
+        stream_.async_shutdown([self = shared_from_this()](beast::error_code)
+                               { self->do_close(); });
+    }
+    else
+        do_close();
+}
+
+template <class Stream>
+void basic_http_session<Stream>::do_close()
 {
     beast::error_code ignored;
-    stream_.socket().shutdown(client_socket::shutdown_send, ignored);
-    stream_.socket().close(ignored);
+    auto& socket = beast::get_lowest_layer(stream_).socket();
+    socket.shutdown(client_socket::shutdown_send, ignored);
+    socket.close(ignored);
 }
+
+template class basic_http_session<client_stream>;
+template class basic_http_session<tls_stream>;
 
 } // namespace netnsd::server

@@ -2,7 +2,10 @@
 // timeout, hands it to the api router, writes the answer, and repeats while keep-alive holds.
 // GET /api/v1/events becomes a websocket_session (on upgrade) or a stream_session (SSE,
 // NDJSON). Owns itself through its pending handlers (sessions are the only shared_ptr in the
-// server); the session_set knows it by plain pointer so shutdown can close it. Loop thread.
+// server); the session_set knows it by plain pointer so shutdown can close it. A template over
+// its stream, as Beast's server-flex example has it: plain (the socket) or TLS, so that the
+// plain path has no indirection it did not have before. Both are compiled once, in
+// http_session.cpp. Loop thread.
 #pragma once
 
 #include <chrono>
@@ -11,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
@@ -28,7 +32,9 @@
 namespace netnsd::server
 {
 
-class http_session final : public std::enable_shared_from_this<http_session>, public closable
+template <class Stream>
+class basic_http_session final : public std::enable_shared_from_this<basic_http_session<Stream>>,
+                                 public closable
 {
 public:
     // Limits on what a client can send; each has a test in tests/server.
@@ -36,10 +42,24 @@ public:
     static constexpr std::size_t body_limit = 64 * 1024;
     static constexpr std::chrono::seconds read_timeout{30};
     static constexpr std::chrono::seconds write_timeout{30};
+    static constexpr std::chrono::seconds tls_shutdown_timeout{2};
 
-    http_session(client_socket&& socket, api::router& router, api::stream_hub& hub,
-                 session_set& sessions, worker_pools& workers);
-    ~http_session();
+    // `buffer` holds what was read already (a TLS handshake's detection); `hold` is kept as
+    // long as the connection (the TLS context it was made with).
+    basic_http_session(Stream&& stream, boost::beast::flat_buffer&& buffer,
+                       std::shared_ptr<const void> hold, api::router& router, api::stream_hub& hub,
+                       session_set& sessions, worker_pools& workers);
+    // A plain connection, as a listener accepts it. (A template, so that the explicit
+    // instantiation of the TLS session leaves it out: clang 14 would not.)
+    template <class S = Stream>
+    requires std::is_same_v<S, client_stream>
+    basic_http_session(client_socket&& socket, api::router& router, api::stream_hub& hub,
+                       session_set& sessions, worker_pools& workers)
+        : basic_http_session(client_stream(std::move(socket)), {}, {}, router, hub, sessions,
+                             workers)
+    {
+    }
+    ~basic_http_session();
 
     void run();
     // Shutdown: stop after the response in flight, or now if idle.
@@ -60,8 +80,13 @@ private:
     void do_write();
     void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
     void do_close();
+    // After the last answer: TLS says close_notify first (bounded by tls_shutdown_timeout).
+    void end_gracefully();
 
-    client_stream stream_;
+    using std::enable_shared_from_this<basic_http_session<Stream>>::shared_from_this;
+
+    Stream stream_;
+    std::shared_ptr<const void> hold_;
     boost::beast::flat_buffer buffer_;
     std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
     // The response in flight, whose body spans answered_'s payload: the router's own string, or
@@ -73,6 +98,7 @@ private:
     session_set& sessions_;
     worker_pools& workers_;
     std::string peer_;
+    api::transport_info transport_;
     std::string method_; // of the request being answered, for the audit log
     std::string target_;
     std::string_view route_ = "other";              // the route template it matched, for metrics
@@ -80,5 +106,11 @@ private:
     bool writing_ = false;
     bool closing_ = false;
 };
+
+using http_session = basic_http_session<client_stream>;
+using tls_http_session = basic_http_session<tls_stream>;
+
+extern template class basic_http_session<client_stream>;
+extern template class basic_http_session<tls_stream>;
 
 } // namespace netnsd::server

@@ -15,6 +15,9 @@
 
 #include "api/metrics.hpp"
 
+#include "server/tls.hpp"
+#include "server/tls_accept.hpp"
+
 namespace netnsd::server
 {
 
@@ -91,9 +94,10 @@ void clear_stale_socket(asio::io_context& ioc, const std::string& path)
 } // namespace
 
 listener::listener(asio::io_context& ioc, const listen_address& where, api::router& router,
-                   api::stream_hub& hub, session_set& sessions, worker_pools& workers)
+                   api::stream_hub& hub, session_set& sessions, worker_pools& workers,
+                   const listener_options& options)
     : acceptor_(ioc), retry_(ioc), where_(where), router_(router), hub_(hub), sessions_(sessions),
-      workers_(workers)
+      workers_(workers), tls_(where.is_unix() ? nullptr : options.tls)
 {
     // Error codes, not Asio's exceptions: the message names the step, without source locations.
     boost::system::error_code ec;
@@ -107,13 +111,18 @@ listener::listener(asio::io_context& ioc, const listen_address& where, api::rout
         check(ec, "bind");
         // Before listen(): until then a connect is refused, so no client ever sees the socket
         // with the umask's mode.
+        // The group first, then the mode: members of --admin-group may connect (as docker.sock
+        // admits the docker group), nobody else but root.
+        const bool grouped =
+            !options.socket_group || ::chown(where.path.c_str(), static_cast<uid_t>(-1),
+                                             static_cast<gid_t>(*options.socket_group)) == 0;
         const auto st =
-            ::chmod(where.path.c_str(), 0660) == 0 ? lstat_of(where.path) : std::nullopt;
+            grouped && ::chmod(where.path.c_str(), 0660) == 0 ? lstat_of(where.path) : std::nullopt;
         if (!st)
         {
             const int error = errno;
             ::unlink(where.path.c_str());
-            fail(error, "chmod");
+            fail(error, grouped ? "chmod" : "chown to the admin group");
         }
         socket_inode_ = st->st_ino;
     }
@@ -228,7 +237,13 @@ void listener::on_accept(boost::system::error_code ec, client_socket socket)
     }
     at_limit_ = false;
     tune_for_requests(socket);
-    std::make_shared<http_session>(std::move(socket), router_, hub_, sessions_, workers_)->run();
+    if (tls_ != nullptr)
+        std::make_shared<tls_accept>(std::move(socket), tls_->current(), router_, hub_, sessions_,
+                                     workers_)
+            ->run();
+    else
+        std::make_shared<http_session>(std::move(socket), router_, hub_, sessions_, workers_)
+            ->run();
     do_accept();
 }
 

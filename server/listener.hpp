@@ -2,13 +2,15 @@
 // http_session for each. Every listener of the process shares one session_set, and with it the
 // limit of max_connections open at once (beyond it a new connection is closed at once and
 // counted). A Unix socket's file is created with mode 0660, replaces a stale socket left by a
-// process that died, never a live one or another kind of file, and is removed again by stop().
-// Owned by main; loop thread only.
+// process that died, never a live one or another kind of file, and is removed again by stop();
+// with a group (--admin-group) it is that group's. A TCP listener given TLS contexts speaks only
+// HTTPS (tls_accept first). Owned by main; loop thread only.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -32,6 +34,16 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+class tls_contexts;
+
+struct listener_options
+{
+    // HTTPS on a TCP address (ignored for a Unix socket, which stays plain).
+    const tls_contexts* tls = nullptr;
+    // The Unix socket file's group; root's when none.
+    std::optional<std::uint32_t> socket_group;
+};
+
 class listener
 {
 public:
@@ -41,7 +53,8 @@ public:
 
     // Binds and listens. Throws listen_error when the address cannot be used (start-up only).
     listener(boost::asio::io_context& ioc, const listen_address& where, api::router& router,
-             api::stream_hub& hub, session_set& sessions, worker_pools& workers);
+             api::stream_hub& hub, session_set& sessions, worker_pools& workers,
+             const listener_options& options = {});
     ~listener();
     listener(const listener&) = delete;
     listener& operator=(const listener&) = delete;
@@ -53,6 +66,7 @@ public:
     std::string address() const;
     // The TCP port; 0 for a Unix socket.
     std::uint16_t port() const;
+    bool serves_tls() const noexcept { return tls_ != nullptr; }
 
 private:
     void do_accept();
@@ -69,6 +83,7 @@ private:
     api::stream_hub& hub_;
     session_set& sessions_;
     worker_pools& workers_;
+    const tls_contexts* tls_ = nullptr;
 };
 
 } // namespace netnsd::server

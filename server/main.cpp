@@ -18,6 +18,7 @@
 #include <iostream>
 #include <malloc.h>
 #include <memory>
+#include <optional>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <vector>
@@ -36,6 +37,7 @@
 #include "api/auth.hpp"
 #include "api/list_cache.hpp"
 #include "api/metrics.hpp"
+#include "api/origin_policy.hpp"
 #include "api/router.hpp"
 #include "api/stream.hpp"
 
@@ -45,6 +47,8 @@
 #include "server/model_feed.hpp"
 #include "server/model_thread.hpp"
 #include "server/sd_notify.hpp"
+#include "server/security.hpp"
+#include "server/tls.hpp"
 #include "server/token_file.hpp"
 #include "server/worker_pools.hpp"
 
@@ -134,20 +138,39 @@ int main(int argc, char** argv)
     api::router router(model, status, lists, hub, api::embedded_assets());
     router.enable_metrics(stats);
 
-    server::loaded_token token;
+    // Tokens are re-read whenever the file changes; the peers of --admin-group need none.
+    std::optional<server::token_file> tokens;
+    std::optional<std::uint32_t> admin_group;
     try
     {
-        token = server::load_or_create_token(cfg.token_file);
+        tokens.emplace(cfg.token_file);
+        admin_group = server::admin_group_of(cfg);
     }
     catch (const std::exception& e)
     {
-        core::log::error("cannot use the admin token file",
+        core::log::error("cannot use the admin token file or group",
                          {{"token_file", cfg.token_file}, {"error", e.what()}});
         return EXIT_FAILURE;
     }
-    core::log::info(token.created ? "created the admin token" : "read the admin token",
-                    {{"token_file", cfg.token_file}});
-    const api::token_auth auth(std::move(token.token));
+    core::log::info(tokens->created() ? "created the admin token" : "read the admin tokens",
+                    {{"token_file", cfg.token_file}, {"tokens", std::to_string(tokens->size())}});
+    api::token_auth auth([&tokens] { return tokens->current(); });
+    auth.set_admin_group(admin_group);
+    const api::origin_policy origins(server::origin_settings_of(cfg));
+    router.enable_origin_policy(origins);
+    std::optional<server::tls_contexts> tls;
+    if (cfg.tls())
+    {
+        try
+        {
+            tls.emplace(ioc, server::tls_files{cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca});
+        }
+        catch (const server::tls_error& e)
+        {
+            core::log::error("cannot serve TLS", {{"error", e.what()}});
+            return EXIT_FAILURE;
+        }
+    }
     core::kernel::system_netns_ops kernel_ops(cfg.netns_dir);
     api::admin ops(model, kernel_ops, cfg.netns_dir,
                    {cfg.enable_exec, cfg.exec_output_limit, cfg.max_exec, cfg.etc_netns_dir},
@@ -167,8 +190,9 @@ int main(int argc, char** argv)
     {
         try
         {
-            listeners.push_back(
-                std::make_unique<server::listener>(ioc, where, router, hub, sessions, workers));
+            listeners.push_back(std::make_unique<server::listener>(
+                ioc, where, router, hub, sessions, workers,
+                server::listener_options{tls ? &*tls : nullptr, admin_group}));
         }
         catch (const server::listen_error& e)
         {
@@ -176,7 +200,9 @@ int main(int argc, char** argv)
             return EXIT_FAILURE;
         }
         listeners.back()->start();
-        listening += (listening.empty() ? "" : " ") + listeners.back()->address();
+        listening += std::string(listening.empty() ? "" : " ") +
+                     (listeners.back()->serves_tls() ? "https://" : "") +
+                     listeners.back()->address();
     }
     const auto entries = std::to_string(model.slots().size());
     core::log::info("netnsd started", {{"version", NETNSD_VERSION},
@@ -209,6 +235,22 @@ int main(int argc, char** argv)
         feed_watchdog();
     }
 
+    // SIGHUP: load the TLS certificate and key again (they are also watched).
+    asio::signal_set reload(ioc, SIGHUP);
+    std::function<void()> on_hup = [&]
+    {
+        reload.async_wait(
+            [&](boost::system::error_code ec, int)
+            {
+                if (ec)
+                    return;
+                if (tls)
+                    tls->reload("SIGHUP");
+                on_hup();
+            });
+    };
+    on_hup();
+
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     bool stopping = false;
     signals.async_wait(
@@ -223,6 +265,9 @@ int main(int argc, char** argv)
             for (auto& l : listeners)
                 l->stop();
             sessions.close_all();
+            if (tls)
+                tls->stop();
+            reload.cancel();
         });
 
     while (!stopping && ioc.run_one() != 0)

@@ -24,24 +24,28 @@ std::string hex(std::size_t n)
 
 } // namespace
 
-stream_session::stream_session(client_socket&& socket, api::stream_hub& hub, session_set& sessions,
-                               api::stream_params&& params, unsigned http_version)
-    : stream_(std::move(socket)), keepalive_(stream_.get_executor()),
+template <class Stream>
+stream_session<Stream>::stream_session(Stream&& stream, api::stream_hub& hub, session_set& sessions,
+                                       api::stream_params&& params, unsigned http_version,
+                                       std::shared_ptr<const void> hold)
+    : stream_(std::move(stream)), hold_(std::move(hold)), keepalive_(stream_.get_executor()),
       subscription_(hub, std::move(params), [this] { do_write(); }), sessions_(sessions),
       chunked_(http_version >= 11)
 {
     sessions_.insert(this);
     beast::error_code ignored;
-    stream_.socket().set_option(asio::socket_base::send_buffer_size(stream_send_buffer_bytes),
-                                ignored);
+    lowest_socket(stream_).set_option(asio::socket_base::send_buffer_size(stream_send_buffer_bytes),
+                                      ignored);
 }
 
-stream_session::~stream_session()
+template <class Stream>
+stream_session<Stream>::~stream_session()
 {
     sessions_.erase(this);
 }
 
-void stream_session::run()
+template <class Stream>
+void stream_session<Stream>::run()
 {
     const bool sse = subscription_.params().format == api::stream_format::sse;
     header_ = chunked_ ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.0 200 OK\r\n";
@@ -51,11 +55,13 @@ void stream_session::run()
     header_ += "Cache-Control: no-store\r\nX-Accel-Buffering: no\r\n";
     header_ += chunked_ ? "Transfer-Encoding: chunked\r\n\r\n" : "Connection: close\r\n\r\n";
     writing_ = true;
-    asio::async_write(stream_, asio::buffer(header_),
-                      beast::bind_front_handler(&stream_session::on_header, shared_from_this()));
+    asio::async_write(
+        stream_, asio::buffer(header_),
+        beast::bind_front_handler(&stream_session<Stream>::on_header, shared_from_this()));
 }
 
-void stream_session::on_header(beast::error_code ec, std::size_t)
+template <class Stream>
+void stream_session<Stream>::on_header(beast::error_code ec, std::size_t)
 {
     writing_ = false;
     if (ec)
@@ -67,22 +73,25 @@ void stream_session::on_header(beast::error_code ec, std::size_t)
     do_write();
 }
 
-void stream_session::do_read()
+template <class Stream>
+void stream_session<Stream>::do_read()
 {
     // Clients send nothing more; a read completes only when they go away.
     stream_.async_read_some(
         asio::buffer(discard_),
-        beast::bind_front_handler(&stream_session::on_read, shared_from_this()));
+        beast::bind_front_handler(&stream_session<Stream>::on_read, shared_from_this()));
 }
 
-void stream_session::on_read(beast::error_code ec, std::size_t)
+template <class Stream>
+void stream_session<Stream>::on_read(beast::error_code ec, std::size_t)
 {
     if (ec)
         return shut();
     do_read();
 }
 
-void stream_session::do_write()
+template <class Stream>
+void stream_session<Stream>::do_write()
 {
     if (writing_ || !started_ || finished_)
         return;
@@ -106,11 +115,13 @@ void stream_session::do_write()
     if (chunked_)
         buffers.emplace_back(asio::buffer("\r\n", 2));
     writing_ = true;
-    asio::async_write(stream_, buffers,
-                      beast::bind_front_handler(&stream_session::on_write, shared_from_this()));
+    asio::async_write(
+        stream_, buffers,
+        beast::bind_front_handler(&stream_session<Stream>::on_write, shared_from_this()));
 }
 
-void stream_session::on_write(beast::error_code ec, std::size_t)
+template <class Stream>
+void stream_session<Stream>::on_write(beast::error_code ec, std::size_t)
 {
     writing_ = false;
     outbox_.clear();
@@ -121,14 +132,16 @@ void stream_session::on_write(beast::error_code ec, std::size_t)
     do_write();
 }
 
-void stream_session::do_keepalive()
+template <class Stream>
+void stream_session<Stream>::do_keepalive()
 {
     keepalive_.expires_after(keepalive_interval);
     keepalive_.async_wait(
-        beast::bind_front_handler(&stream_session::on_keepalive, shared_from_this()));
+        beast::bind_front_handler(&stream_session<Stream>::on_keepalive, shared_from_this()));
 }
 
-void stream_session::on_keepalive(beast::error_code ec)
+template <class Stream>
+void stream_session<Stream>::on_keepalive(beast::error_code ec)
 {
     if (ec || finished_)
         return;
@@ -137,13 +150,15 @@ void stream_session::on_keepalive(beast::error_code ec)
         static const std::string comment = ": keep-alive\n\n";
         framing_ = chunked_ ? hex(comment.size()) + "\r\n" + comment + "\r\n" : comment;
         writing_ = true;
-        asio::async_write(stream_, asio::buffer(framing_),
-                          beast::bind_front_handler(&stream_session::on_write, shared_from_this()));
+        asio::async_write(
+            stream_, asio::buffer(framing_),
+            beast::bind_front_handler(&stream_session<Stream>::on_write, shared_from_this()));
     }
     do_keepalive();
 }
 
-void stream_session::close()
+template <class Stream>
+void stream_session<Stream>::close()
 {
     closing_ = true;
     if (!started_)
@@ -152,7 +167,8 @@ void stream_session::close()
         finish();
 }
 
-void stream_session::finish()
+template <class Stream>
+void stream_session<Stream>::finish()
 {
     // End the response properly: the last chunk, then close.
     finished_ = true;
@@ -161,17 +177,22 @@ void stream_session::finish()
         return shut();
     framing_ = "0\r\n\r\n";
     writing_ = true;
-    asio::async_write(stream_, asio::buffer(framing_),
-                      beast::bind_front_handler(&stream_session::on_write, shared_from_this()));
+    asio::async_write(
+        stream_, asio::buffer(framing_),
+        beast::bind_front_handler(&stream_session<Stream>::on_write, shared_from_this()));
 }
 
-void stream_session::shut()
+template <class Stream>
+void stream_session<Stream>::shut()
 {
     finished_ = true;
     keepalive_.cancel();
     beast::error_code ignored;
-    stream_.socket().shutdown(client_socket::shutdown_both, ignored);
-    stream_.socket().close(ignored);
+    lowest_socket(stream_).shutdown(client_socket::shutdown_both, ignored);
+    lowest_socket(stream_).close(ignored);
 }
+
+template class stream_session<client_stream>;
+template class stream_session<tls_stream>;
 
 } // namespace netnsd::server

@@ -2,7 +2,8 @@
 // HTTP/1.1 response (close-delimited for HTTP/1.0). Writes what its subscription hands out,
 // batched into one chunk per round; SSE clients get a comment every keepalive_interval so
 // proxies and dead peers show. A client whose queue overflows has its stream ended (it resumes
-// with since= or Last-Event-ID). Owns itself through its pending handlers; loop thread only.
+// with since= or Last-Event-ID). A template over its stream, plain or TLS (both compiled once, in
+// stream_session.cpp). Owns itself through its pending handlers; loop thread only.
 #pragma once
 
 #include <array>
@@ -22,15 +23,19 @@
 namespace netnsd::server
 {
 
-class stream_session final : public std::enable_shared_from_this<stream_session>, public closable
+template <class Stream>
+class stream_session final : public std::enable_shared_from_this<stream_session<Stream>>,
+                             public closable
 {
 public:
     static constexpr std::chrono::seconds keepalive_interval{15};
     // Messages written per chunk.
     static constexpr std::size_t batch = 256;
 
-    stream_session(client_socket&& socket, api::stream_hub& hub, session_set& sessions,
-                   api::stream_params&& params, unsigned http_version);
+    // `hold` lives as long as the session (the TLS context the stream was made with).
+    stream_session(Stream&& stream, api::stream_hub& hub, session_set& sessions,
+                   api::stream_params&& params, unsigned http_version,
+                   std::shared_ptr<const void> hold = {});
     ~stream_session();
 
     void run();
@@ -48,7 +53,10 @@ private:
     void finish();
     void shut();
 
-    client_stream stream_;
+    using std::enable_shared_from_this<stream_session<Stream>>::shared_from_this;
+
+    Stream stream_;
+    std::shared_ptr<const void> hold_;
     boost::asio::steady_timer keepalive_;
     api::subscription subscription_;
     session_set& sessions_;
@@ -62,5 +70,8 @@ private:
     bool closing_ = false;
     bool finished_ = false;
 };
+
+extern template class stream_session<client_stream>;
+extern template class stream_session<tls_stream>;
 
 } // namespace netnsd::server

@@ -4,10 +4,13 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <optional>
 #include <stdexcept>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "core/log.hpp"
 
 namespace netnsd::server
 {
@@ -55,11 +58,68 @@ void make_parent(const std::string& path)
         fail("cannot create the token directory", dir);
 }
 
+// The file's bytes (at most 64 KiB), or nullopt with errno set.
+std::optional<std::string> read_all(const std::string& path)
+{
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return std::nullopt;
+    std::string text;
+    char buf[4096];
+    ssize_t n = 0;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0 && text.size() < 64 * 1024)
+        text.append(buf, static_cast<std::size_t>(n));
+    ::close(fd);
+    return text;
+}
+
 } // namespace
+
+bool token_file::version::operator==(const version& o) const noexcept
+{
+    return dev == o.dev && ino == o.ino && size == o.size && mtime.tv_sec == o.mtime.tv_sec &&
+           mtime.tv_nsec == o.mtime.tv_nsec && ctime.tv_sec == o.ctime.tv_sec &&
+           ctime.tv_nsec == o.ctime.tv_nsec;
+}
+
+token_file::token_file(std::string path) : path_(std::move(path))
+{
+    created_ = load_or_create_token(path_).created;
+    current();
+    if (size() == 0)
+        throw std::runtime_error("the token file " + path_ + " holds no token");
+}
+
+std::shared_ptr<const api::token_auth::token_set> token_file::current()
+{
+    struct stat st = {};
+    version now;
+    if (::stat(path_.c_str(), &st) == 0)
+        now = {st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim};
+    if (tokens_ && now == seen_)
+        return tokens_;
+    const bool first = !tokens_;
+    seen_ = now;
+    const auto text = now.size < 0 ? std::nullopt : read_all(path_);
+    auto tokens = std::make_shared<api::token_auth::token_set>(text ? api::parse_tokens(*text)
+                                                                    : api::token_auth::token_set{});
+    if (!first)
+    {
+        if (!text)
+            core::log::warn("cannot read the token file; no token is valid until it is back",
+                            {{"token_file", path_}, {"error", std::strerror(errno)}});
+        else
+            core::log::info("re-read the token file",
+                            {{"token_file", path_}, {"tokens", std::to_string(tokens->size())}});
+    }
+    tokens_ = std::move(tokens);
+    return tokens_;
+}
 
 loaded_token load_or_create_token(const std::string& path)
 {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    // Followed if a symlink: a Kubernetes Secret's files are symlinks into its "..data".
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd >= 0)
     {
         std::string token;

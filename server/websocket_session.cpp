@@ -14,21 +14,25 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 namespace ws = api::ws;
 
-websocket_session::websocket_session(client_socket&& socket, api::stream_hub& hub,
-                                     session_set& sessions, api::stream_params&& params)
-    : socket_(socket.get_executor()), timer_(socket.get_executor()),
+template <class Stream>
+websocket_session<Stream>::websocket_session(Stream&& stream, api::stream_hub& hub,
+                                             session_set& sessions, api::stream_params&& params,
+                                             std::shared_ptr<const void> hold)
+    : stream_(std::move(stream)), hold_(std::move(hold)), timer_(stream_.get_executor()),
       subscription_(hub, std::move(params), [this] { do_write(); }), sessions_(sessions)
 {
-    handshake_.emplace(std::move(socket));
+    handshake_.emplace(stream_);
     sessions_.insert(this);
 }
 
-websocket_session::~websocket_session()
+template <class Stream>
+websocket_session<Stream>::~websocket_session()
 {
     sessions_.erase(this);
 }
 
-void websocket_session::run(beast::http::request<beast::http::string_body>&& upgrade)
+template <class Stream>
+void websocket_session<Stream>::run(beast::http::request<beast::http::string_body>&& upgrade)
 {
     websocket::stream_base::timeout timeouts{};
     timeouts.handshake_timeout = handshake_timeout;
@@ -39,19 +43,21 @@ void websocket_session::run(beast::http::request<beast::http::string_body>&& upg
         [](websocket::response_type& res)
         { res.set(beast::http::field::server, "netnsd/" NETNSD_VERSION); }));
     handshake_->async_accept(
-        upgrade, beast::bind_front_handler(&websocket_session::on_accept, shared_from_this()));
+        upgrade,
+        beast::bind_front_handler(&websocket_session<Stream>::on_accept, shared_from_this()));
 }
 
-void websocket_session::on_accept(beast::error_code ec)
+template <class Stream>
+void websocket_session<Stream>::on_accept(beast::error_code ec)
 {
     if (ec)
         return; // the handshake failed; the session ends with this handler
     // From here on the session speaks the frames itself; Beast has read nothing beyond the
     // upgrade request (it came parsed), so no bytes are left behind in it.
-    socket_ = beast::get_lowest_layer(*handshake_).release_socket();
     handshake_.reset();
     beast::error_code ignored;
-    socket_.set_option(asio::socket_base::send_buffer_size(stream_send_buffer_bytes), ignored);
+    lowest_socket(stream_).set_option(asio::socket_base::send_buffer_size(stream_send_buffer_bytes),
+                                      ignored);
     accepted_ = true;
     if (finished_)
         return shut();
@@ -65,33 +71,37 @@ void websocket_session::on_accept(beast::error_code ec)
     do_write();
 }
 
-void websocket_session::close()
+template <class Stream>
+void websocket_session<Stream>::close()
 {
     if (!accepted_)
     {
         finished_ = true;
         beast::error_code ignored;
-        beast::get_lowest_layer(*handshake_).socket().close(ignored);
+        lowest_socket(stream_).close(ignored);
         return;
     }
     start_close(ws::close_code::going_away);
 }
 
-void websocket_session::abort()
+template <class Stream>
+void websocket_session<Stream>::abort()
 {
     if (!accepted_)
         return close();
     shut();
 }
 
-void websocket_session::do_read()
+template <class Stream>
+void websocket_session<Stream>::do_read()
 {
-    socket_.async_read_some(
+    stream_.async_read_some(
         asio::buffer(read_chunk_),
-        beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
+        beast::bind_front_handler(&websocket_session<Stream>::on_read, shared_from_this()));
 }
 
-void websocket_session::on_read(beast::error_code ec, std::size_t bytes)
+template <class Stream>
+void websocket_session<Stream>::on_read(beast::error_code ec, std::size_t bytes)
 {
     if (ec || finished_)
         return shut(); // the peer went (or we are done): nothing more to say
@@ -155,7 +165,8 @@ void websocket_session::on_read(beast::error_code ec, std::size_t bytes)
     do_read();
 }
 
-void websocket_session::start_close(ws::close_code code)
+template <class Stream>
+void websocket_session<Stream>::start_close(ws::close_code code)
 {
     if (close_queued_ || finished_)
         return;
@@ -165,7 +176,8 @@ void websocket_session::start_close(ws::close_code code)
         do_write();
 }
 
-void websocket_session::do_write()
+template <class Stream>
+void websocket_session<Stream>::do_write()
 {
     if (writing_ || !accepted_ || finished_)
         return;
@@ -196,14 +208,16 @@ void websocket_session::do_write()
         // Wait for the client's answer, but not forever.
         timer_.expires_after(close_timeout);
         timer_.async_wait(
-            beast::bind_front_handler(&websocket_session::on_tick, shared_from_this()));
+            beast::bind_front_handler(&websocket_session<Stream>::on_tick, shared_from_this()));
     }
     writing_ = true;
-    asio::async_write(socket_, buffers,
-                      beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
+    asio::async_write(
+        stream_, buffers,
+        beast::bind_front_handler(&websocket_session<Stream>::on_write, shared_from_this()));
 }
 
-void websocket_session::on_write(beast::error_code ec, std::size_t)
+template <class Stream>
+void websocket_session<Stream>::on_write(beast::error_code ec, std::size_t)
 {
     writing_ = false;
     outbox_.clear();
@@ -213,13 +227,16 @@ void websocket_session::on_write(beast::error_code ec, std::size_t)
     do_write();
 }
 
-void websocket_session::do_tick()
+template <class Stream>
+void websocket_session<Stream>::do_tick()
 {
     timer_.expires_after(ping_interval);
-    timer_.async_wait(beast::bind_front_handler(&websocket_session::on_tick, shared_from_this()));
+    timer_.async_wait(
+        beast::bind_front_handler(&websocket_session<Stream>::on_tick, shared_from_this()));
 }
 
-void websocket_session::on_tick(beast::error_code ec)
+template <class Stream>
+void websocket_session<Stream>::on_tick(beast::error_code ec)
 {
     if (ec || finished_)
         return;
@@ -242,15 +259,20 @@ void websocket_session::on_tick(beast::error_code ec)
     do_tick();
 }
 
-void websocket_session::shut()
+template <class Stream>
+void websocket_session<Stream>::shut()
 {
-    if (finished_ && !socket_.is_open())
+    auto& socket = lowest_socket(stream_);
+    if (finished_ && !socket.is_open())
         return;
     finished_ = true;
     timer_.cancel();
     beast::error_code ignored;
-    socket_.shutdown(client_socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    socket.shutdown(client_socket::shutdown_both, ignored);
+    socket.close(ignored);
 }
+
+template class websocket_session<client_socket>;
+template class websocket_session<tls_stream>;
 
 } // namespace netnsd::server

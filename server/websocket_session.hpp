@@ -6,8 +6,9 @@
 // close frames and to notice the peer going: text frames are ignored, binary ones closed with
 // 1003, anything over 64 KiB with 1009. After ping_interval of silence it pings; silent for
 // another interval, the peer is dropped. A client whose queue overflows is closed with 1013
-// (try again later, with since=); shutdown closes with 1001. Owns itself through its pending
-// handlers; loop thread only.
+// (try again later, with since=); shutdown closes with 1001. A template over its stream: the
+// plain socket, or TLS (both compiled once, in websocket_session.cpp). Owns itself through its
+// pending handlers; loop thread only.
 #pragma once
 
 #include <array>
@@ -33,7 +34,8 @@
 namespace netnsd::server
 {
 
-class websocket_session final : public std::enable_shared_from_this<websocket_session>,
+template <class Stream>
+class websocket_session final : public std::enable_shared_from_this<websocket_session<Stream>>,
                                 public closable
 {
 public:
@@ -46,8 +48,9 @@ public:
     // Events written per system call, at most.
     static constexpr std::size_t batch = 256;
 
-    websocket_session(client_socket&& socket, api::stream_hub& hub, session_set& sessions,
-                      api::stream_params&& params);
+    // `hold` lives as long as the session (the TLS context the stream was made with).
+    websocket_session(Stream&& stream, api::stream_hub& hub, session_set& sessions,
+                      api::stream_params&& params, std::shared_ptr<const void> hold = {});
     ~websocket_session();
 
     void run(boost::beast::http::request<boost::beast::http::string_body>&& upgrade);
@@ -66,9 +69,12 @@ private:
     void start_close(api::ws::close_code code);
     void shut();
 
-    // Only for the upgrade; the socket moves out of it once the handshake is done.
-    std::optional<boost::beast::websocket::stream<client_stream>> handshake_;
-    client_socket socket_;
+    using std::enable_shared_from_this<websocket_session<Stream>>::shared_from_this;
+
+    Stream stream_;
+    std::shared_ptr<const void> hold_;
+    // Only for the upgrade, over stream_; gone once the handshake is done.
+    std::optional<boost::beast::websocket::stream<Stream&>> handshake_;
     boost::asio::steady_timer timer_;
     api::subscription subscription_;
     session_set& sessions_;
@@ -87,5 +93,8 @@ private:
     bool ping_outstanding_ = false;
     bool finished_ = false;
 };
+
+extern template class websocket_session<client_socket>;
+extern template class websocket_session<tls_stream>;
 
 } // namespace netnsd::server

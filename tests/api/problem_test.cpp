@@ -36,6 +36,10 @@ constexpr row expected[] = {
     {problem_type::payload_too_large, 413, "payload-too-large", "Request body too large"},
     {problem_type::header_too_large, 431, "header-too-large", "Request header too large"},
     {problem_type::too_many_streams, 503, "too-many-streams", "Too many stream clients"},
+    {problem_type::https_required, 400, "https-required", "This port speaks HTTPS"},
+    {problem_type::insufficient_scope, 403, "insufficient-scope", "The token may only read"},
+    {problem_type::origin_not_allowed, 403, "origin-not-allowed", "Cross-origin request refused"},
+    {problem_type::host_not_allowed, 421, "host-not-allowed", "Misdirected request"},
     {problem_type::internal, 500, "internal", "Internal error"},
 };
 

@@ -6,6 +6,8 @@
 // four times: the second run checks what a client resuming across a restart gets, the third
 // the admin API (with --enable-exec), the fourth --auth-reads (without --enable-exec). Its
 // token file is in the sandbox's /run, never the host's /etc/netnsd.
+// With NETNSD_CONTRACT_TLS=1 (ctest's contract_tls) all of it runs again over HTTPS: the daemon
+// with --tls-cert, every client (HTTP, raw sockets, SSE, NDJSON, WebSocket) over TLS.
 // Node 18.19 (Debian 12's) must be enough: node:test's test/describe/before/after, node:http,
 // node:net and nothing newer (no fetch, no WebSocket, no mock timers).
 import assert from 'node:assert/strict';
@@ -17,8 +19,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { HOST, NotYet, PORT, Spec, openStream, openWebSocket, rawExchange, rawRequest, request,
-         waitFor } from './support.mjs';
+import { HOST, NotYet, PORT, Spec, TLS_ARGS, openStream, openWebSocket, rawExchange, rawRequest,
+         request, waitFor } from './support.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SPEC_FILE = path.resolve(HERE, '../../openapi.yaml');
@@ -149,7 +151,7 @@ async function startDaemon(extraArgs = []) {
     daemonOutput = '';
     daemon = spawn(bin, ['--listen', `${HOST}:${PORT}`, '--netns-dir', NETNS_DIR,
                          '--max-stream-clients', String(MAX_STREAMS),
-                         '--token-file', TOKEN_FILE, ...extraArgs],
+                         '--token-file', TOKEN_FILE, ...TLS_ARGS, ...extraArgs],
                    { stdio: ['ignore', 'pipe', 'pipe'] });
     daemon.stdout.on('data', (c) => { daemonOutput += c; });
     daemon.stderr.on('data', (c) => { daemonOutput += c; });
@@ -1085,7 +1087,7 @@ describe('the admin API', () => {
         assert.equal(statSync(TOKEN_FILE).mode & 0o777, 0o600);
         assert.match(token, /^[0-9a-f]{64}$/);
         // Created by the first run of the daemon, read back by the later ones.
-        assert.ok(daemonOutput.includes(`read the admin token: token_file=${TOKEN_FILE}`) ||
+        assert.ok(daemonOutput.includes(`read the admin tokens: token_file=${TOKEN_FILE}`) ||
                   daemonOutput.includes(`created the admin token: token_file=${TOKEN_FILE}`),
                   output());
         assert.ok(!daemonOutput.includes(token), 'the token is not in the log');

@@ -1,10 +1,13 @@
 // Helpers for the contract test: the spec and its schemas, a plain HTTP client, a raw-socket
 // client for requests the daemon answers by closing, event stream clients (NDJSON, SSE and a
 // minimal WebSocket), and polling with a deadline.
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
+import tls from 'node:tls';
 import { setTimeout as delay } from 'node:timers/promises';
 
 import Ajv2020 from 'ajv/dist/2020.js';
@@ -209,6 +212,39 @@ export const HOST = '127.0.0.1';
 export const PORT = 9321;
 const REQUEST_TIMEOUT_MS = 5000;
 
+// With NETNSD_CONTRACT_TLS=1 (ctest's contract_tls) every client here speaks HTTPS, trusting a
+// CA made now with openssl in the sandbox's /run, and TLS_ARGS are the daemon's flags for the
+// certificate it signed.
+const TLS_DIR = '/run/netnsd-contract-tls';
+export const TLS_ARGS = process.env.NETNSD_CONTRACT_TLS === '1' ? makePki() : [];
+const TLS_CA = TLS_ARGS.length ? readFileSync(`${TLS_DIR}/ca.crt`) : null;
+
+function makePki() {
+    mkdirSync(TLS_DIR, { recursive: true });
+    const openssl = (...args) => execFileSync('openssl', args, { stdio: 'ignore' });
+    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+    openssl('req', '-x509', ...ec, '-keyout', `${TLS_DIR}/ca.key`, '-out', `${TLS_DIR}/ca.crt`,
+            '-days', '2', '-subj', '/CN=netnsd-contract-ca');
+    openssl('req', ...ec, '-keyout', `${TLS_DIR}/server.key`, '-out', `${TLS_DIR}/server.csr`,
+            '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1');
+    openssl('x509', '-req', '-in', `${TLS_DIR}/server.csr`, '-CA', `${TLS_DIR}/ca.crt`,
+            '-CAkey', `${TLS_DIR}/ca.key`, '-CAcreateserial', '-copy_extensions', 'copy',
+            '-out', `${TLS_DIR}/server.crt`, '-days', '2');
+    return ['--tls-cert', `${TLS_DIR}/server.crt`, '--tls-key', `${TLS_DIR}/server.key`];
+}
+
+// A client connection to the daemon: TLS or plain, as the run is.
+function connect() {
+    return TLS_CA ? tls.connect({ host: HOST, port: PORT, ca: TLS_CA })
+                  : net.connect({ host: HOST, port: PORT });
+}
+
+const CONNECT_EVENT = TLS_CA ? 'secureConnect' : 'connect';
+
+function httpRequest(options) {
+    return TLS_CA ? https.request({ ...options, ca: TLS_CA }) : http.request(options);
+}
+
 function finish(status, headers, body) {
     const contentType = headers['content-type'] ?? '';
     return {
@@ -227,8 +263,8 @@ export function request(method, path, { headers = {}, body } = {}) {
     if (body !== undefined && !Object.keys(headers).some((h) => /^content-length$/i.test(h)))
         headers = { ...headers, 'content-length': String(Buffer.byteLength(body)) };
     return new Promise((resolve, reject) => {
-        const req = http.request({ host: HOST, port: PORT, method, path, headers, agent: false,
-                                   timeout: REQUEST_TIMEOUT_MS });
+        const req = httpRequest({ host: HOST, port: PORT, method, path, headers, agent: false,
+                                  timeout: REQUEST_TIMEOUT_MS });
         req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out`)));
         req.on('error', reject);
         req.on('response', (res) => {
@@ -247,7 +283,7 @@ export function request(method, path, { headers = {}, body } = {}) {
 // response arrived is fine.
 export function rawRequest(bytes) {
     return new Promise((resolve, reject) => {
-        const socket = net.connect({ host: HOST, port: PORT });
+        const socket = connect();
         const chunks = [];
         let settled = false;
         const done = (err) => {
@@ -265,7 +301,7 @@ export function rawRequest(bytes) {
         };
         const timer = setTimeout(() => done(new Error('raw request timed out')),
                                  REQUEST_TIMEOUT_MS);
-        socket.on('connect', () => socket.write(bytes));
+        socket.on(CONNECT_EVENT, () => socket.write(bytes));
         socket.on('data', (c) => chunks.push(c));
         socket.on('end', () => done());
         socket.on('close', () => done());
@@ -278,13 +314,13 @@ export function rawRequest(bytes) {
 // e.g. that a HEAD response has no body.
 export function rawExchange(bytes) {
     return new Promise((resolve, reject) => {
-        const socket = net.connect({ host: HOST, port: PORT });
+        const socket = connect();
         const chunks = [];
         const timer = setTimeout(() => {
             socket.destroy();
             reject(new Error('the server did not close the connection'));
         }, REQUEST_TIMEOUT_MS);
-        socket.on('connect', () => socket.write(bytes));
+        socket.on(CONNECT_EVENT, () => socket.write(bytes));
         socket.on('data', (c) => chunks.push(c));
         // A reset after the answer is fine: 'close' follows every 'error', with what came.
         socket.on('error', () => {});
@@ -365,8 +401,8 @@ class Inbox {
 // {id, event, data, json}) or a finished response (any other status: its body in `res`).
 export function openStream(path, headers = {}) {
     return new Promise((resolve, reject) => {
-        const req = http.request({ host: HOST, port: PORT, method: 'GET', path, headers,
-                                   agent: false });
+        const req = httpRequest({ host: HOST, port: PORT, method: 'GET', path, headers,
+                                  agent: false });
         req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error('no response head')));
         req.on('error', reject);
         req.on('response', (res) => {
@@ -434,7 +470,7 @@ function parseSse(block) {
 export function openWebSocket(path) {
     return new Promise((resolve, reject) => {
         const key = randomBytes(16).toString('base64');
-        const socket = net.connect({ host: HOST, port: PORT });
+        const socket = connect();
         const inbox = new Inbox();
         const closed = new Promise((r) => socket.on('close', r));
         let head = null;
@@ -507,7 +543,7 @@ export function openWebSocket(path) {
             resolve(finish(head.status, head.headers, buffer.subarray(0, length)));
         };
 
-        socket.on('connect', () => {
+        socket.on(CONNECT_EVENT, () => {
             socket.write(`GET ${path} HTTP/1.1\r\nHost: ${HOST}:${PORT}\r\n` +
                          'Upgrade: websocket\r\nConnection: Upgrade\r\n' +
                          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);

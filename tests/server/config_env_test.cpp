@@ -161,3 +161,35 @@ TEST_CASE("config env: --help documents the variables")
     CHECK(text.find("NETNSD_LISTEN") != std::string::npos);
     CHECK(text.find("command line wins") != std::string::npos);
 }
+
+TEST_CASE(
+    "config env: the security flags from variables, lists comma-separated, TLS files in pairs")
+{
+    const auto p = parse({"NETNSD_ALLOWED_HOST=netns.example.com,node-7",
+                          "NETNSD_ALLOWED_ORIGIN=https://dash.example.com",
+                          "NETNSD_TLS_CERT=/etc/netnsd/tls/tls.crt",
+                          "NETNSD_TLS_KEY=/etc/netnsd/tls/tls.key", "NETNSD_ADMIN_GROUP=netnsd"});
+    REQUIRE(p.outcome == parse_outcome::run);
+    CHECK(p.cfg.allowed_hosts == std::vector<std::string>{"netns.example.com", "node-7"});
+    CHECK(p.cfg.allowed_origins == std::vector<std::string>{"https://dash.example.com"});
+    CHECK(p.cfg.tls());
+    CHECK(p.cfg.tls_key == "/etc/netnsd/tls/tls.key");
+    CHECK(p.cfg.admin_group == "netnsd");
+    // The command line replaces a list variable, as --listen does.
+    const auto replaced =
+        parse({"NETNSD_ALLOWED_HOST=a.example,b.example"}, {"--allowed-host=c.example"});
+    CHECK(replaced.cfg.allowed_hosts == std::vector<std::string>{"c.example"});
+    // A certificate without its key, or a client CA without a certificate, is a usage error.
+    const auto half = parse({"NETNSD_TLS_CERT=/etc/netnsd/tls/tls.crt"});
+    CHECK(half.outcome == parse_outcome::exit_usage);
+    CHECK(half.message == "netnsd: --tls-cert and --tls-key go together\n");
+    const auto ca = parse({}, {"--tls-client-ca=/etc/netnsd/ca.crt"});
+    CHECK(ca.outcome == parse_outcome::exit_usage);
+    CHECK(ca.message == "netnsd: --tls-client-ca needs --tls-cert and --tls-key\n");
+    // Values that cannot be names or origins.
+    CHECK(parse({}, {"--allowed-host=a/b"}).outcome == parse_outcome::exit_usage);
+    CHECK(parse({}, {"--allowed-origin=dash.example.com"}).outcome == parse_outcome::exit_usage);
+    CHECK(parse({}, {"--allowed-origin=https://dash.example.com/"}).outcome ==
+          parse_outcome::exit_usage);
+    CHECK(parse({}, {"--allowed-origin=*", "--allowed-host=*"}).outcome == parse_outcome::run);
+}

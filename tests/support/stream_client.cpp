@@ -9,9 +9,12 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
 namespace netnsd::test
@@ -99,6 +102,84 @@ std::optional<nlohmann::json> ws_client::read(std::chrono::milliseconds timeout)
     {
         if (d.result == websocket::error::closed)
             d.close = d.ws.reason().code;
+        d.ok = false;
+        return std::nullopt;
+    }
+    return nlohmann::json::parse(beast::buffers_to_string(d.buffer.data()), nullptr, false);
+}
+
+struct wss_client::impl
+{
+    asio::io_context ioc;
+    asio::ssl::context ctx{asio::ssl::context::tls_client};
+    std::optional<websocket::stream<beast::ssl_stream<tcp::socket>>> ws;
+    beast::flat_buffer buffer;
+    bool ok = false;
+    unsigned status = 0;
+    bool reading = false;
+    bool done = false;
+    boost::system::error_code result;
+};
+
+wss_client::wss_client(const endpoint& to, const std::string& target, const std::string& ca_file)
+    : impl_(std::make_unique<impl>())
+{
+    auto& d = *impl_;
+    boost::system::error_code ec;
+    d.ctx.load_verify_file(ca_file, ec);
+    d.ctx.set_verify_mode(asio::ssl::verify_peer, ec);
+    d.ws.emplace(d.ioc, d.ctx);
+    auto& sock = beast::get_lowest_layer(*d.ws);
+    sock.connect({asio::ip::make_address(to.host), to.port}, ec);
+    if (ec)
+        return;
+    d.ws->next_layer().handshake(asio::ssl::stream_base::client, ec);
+    if (ec)
+        return;
+    websocket::response_type res;
+    d.ws->handshake(res, to.host + ":" + std::to_string(to.port), target, ec);
+    d.status = res.result_int();
+    d.ok = !ec;
+}
+
+wss_client::~wss_client() = default;
+
+bool wss_client::ok() const noexcept
+{
+    return impl_->ok;
+}
+
+unsigned wss_client::handshake_status() const noexcept
+{
+    return impl_->status;
+}
+
+std::optional<nlohmann::json> wss_client::read(std::chrono::milliseconds timeout)
+{
+    auto& d = *impl_;
+    if (!d.ok)
+        return std::nullopt;
+    if (!d.reading)
+    {
+        d.reading = true;
+        d.done = false;
+        d.buffer.clear();
+        d.ws->async_read(d.buffer,
+                         [&d](boost::system::error_code ec, std::size_t)
+                         {
+                             d.done = true;
+                             d.result = ec;
+                         });
+    }
+    d.ioc.restart();
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (!d.done && std::chrono::steady_clock::now() < until)
+        d.ioc.run_one_until(until);
+    if (!d.done)
+        return std::nullopt;
+    d.reading = false;
+    if (d.result)
+    {
         d.ok = false;
         return std::nullopt;
     }

@@ -45,6 +45,24 @@ private:
     std::unique_ptr<impl> impl_;
 };
 
+// A websocket client over TLS (wss://), trusting the CA in `ca_file`.
+class wss_client
+{
+public:
+    wss_client(const endpoint& to, const std::string& target, const std::string& ca_file);
+    ~wss_client();
+    wss_client(const wss_client&) = delete;
+    wss_client& operator=(const wss_client&) = delete;
+
+    bool ok() const noexcept;
+    unsigned handshake_status() const noexcept;
+    std::optional<nlohmann::json> read(std::chrono::milliseconds timeout = 5000ms);
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
 // An SSE or NDJSON client of GET /api/v1/events.
 class stream_reader
 {
