@@ -519,6 +519,7 @@ admin::outcome admin::audit()
                 one["kind"] = std::string(core::to_string(d.what));
                 one["name"] = d.name.empty() ? json(nullptr) : json(d.name);
                 one["nsid"] = d.nsid ? json(*d.nsid) : json(nullptr);
+                one["detail"] = d.detail;
                 found.push_back(std::move(one));
             }
             body["divergences"] = std::move(found);

@@ -1325,7 +1325,7 @@ struct subscriber
     std::string message; // a fragmented message being put together
     bool hello = false, done = false, ended = false;
     std::uint64_t hello_rev = 0, last = 0;
-    unsigned adds = 0, dels = 0, others = 0, gaps = 0, backwards = 0, unparsed = 0;
+    unsigned adds = 0, dels = 0, others = 0, gaps = 0, backwards = 0, unparsed = 0, foreign = 0;
     std::int64_t done_t = 0;
     std::string end_reason;
     // --lifetime-ms: this subscriber's adds (+i+1) and deletes (-(i+1)) of name i, in order.
@@ -1677,18 +1677,23 @@ private:
         else if (rev != s.last + 1)
             ++s.gaps;
         s.last = std::max(s.last, rev);
-        if (f->type == "add")
+        // Events of names this run did not make (another writer on the same netnsd, as in
+        // bench/soak) are counted apart and otherwise left alone.
+        const auto found = f->name ? index_of_.find(*f->name) : index_of_.end();
+        if (found == index_of_.end())
+            ++s.foreign;
+        else if (f->type == "add")
+        {
             ++s.adds;
+            s.seq.push_back(found->second + 1);
+        }
         else if (f->type == "delete")
+        {
             ++s.dels;
+            s.seq.push_back(-(found->second + 1));
+        }
         else
             ++s.others;
-        if (f->name && (f->type == "add" || f->type == "delete"))
-        {
-            const auto found = index_of_.find(*f->name);
-            if (found != index_of_.end())
-                s.seq.push_back(f->type == "add" ? found->second + 1 : -(found->second + 1));
-        }
         if (!s.done && s.adds >= names_.size() && s.dels >= names_.size())
         {
             s.done = true;

@@ -233,6 +233,8 @@ class Daemon:
             "--log-format", "json",
             "--journal-size", str(args.journal_size),
             "--stream-queue-messages", str(args.stream_queue_messages),
+            "--audit-interval", str(args.audit_interval),
+            "--max-stream-clients", str(2048),
         ]
         self.proc = None
         self.api = None
@@ -628,11 +630,14 @@ class Disruptor(threading.Thread):
         n_bursts = max(2, round(load_s / args.burst_every))
         n_remounts = max(1, round(load_s / args.remount_every))
         n_keepers = max(1, round(load_s / args.keeper_every))
+        n_short = max(1, round(load_s / args.short_every)) if args.evlat else 0
         # The first of each kind happens during the warm-up, so that the warm-up's fds and RSS
         # already include what each costs; the others are spread over the rest of the load.
         plan = []
         for what, n, first in (("keeper", n_keepers, 0.3), ("burst", n_bursts, 0.45),
-                               ("remount", n_remounts, 0.6)):
+                               ("remount", n_remounts, 0.6), ("short", n_short, 0.75)):
+            if n == 0:
+                continue
             plan.append((first * warmup_s, what, 0))
             rest = n - 1
             for i in range(rest):
@@ -721,6 +726,32 @@ class Disruptor(threading.Thread):
             self.burst_names = []
             self.note(f"remount {i}", f"(emptied in {gone_s * 1000:.0f} ms, "
                                       f"new dir followed in {(now() - t) * 1000:.0f} ms)")
+
+    def short(self, i):
+        """Short lives under everything else: bench/evlat's own subscribers (a few of them
+        slow) and a creator making namespaces that are deleted 10 ms after their mount; every
+        one of its subscribers must get exactly the creator's adds and deletes, in order."""
+        prefix = f"soak-short-{i}-"
+        cmd = [self.args.evlat, "fanout", "--port", str(self.daemon_.port), "--dir", NETNS_DIR,
+               "--subs", str(self.args.short_subs), "--slow", str(max(1, self.args.short_subs // 50)),
+               "--count", str(self.args.short_count), "--lifetime-ms", "10", "--pace-us", "0",
+               "--prefix", prefix, "--timeout", "120"]
+        with self.gate.shared():
+            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               timeout=180, preexec_fn=die_with_parent)
+        try:
+            doc = json.loads(p.stdout)
+        except ValueError:
+            PROBLEMS.add(f"short lives {i}: evlat exited {p.returncode}: {p.stderr[-300:]}")
+            return
+        OPS.add("short_lives")
+        OPS.add("short_namespaces", self.args.short_count)
+        if p.returncode != 0 or doc.get("exact") != doc.get("subs"):
+            PROBLEMS.add(f"short lives {i}: {doc.get('exact')} of {doc.get('subs')} subscribers "
+                         f"had exactly the creator's sequence, lost {doc.get('lost')}; "
+                         f"{doc.get('failure') or '; '.join(doc.get('differences', [])[:2])}")
+        self.note(f"short lives {i}", f"({doc.get('exact')}/{doc.get('subs')} exact, "
+                                      f"{self.args.short_count} namespaces of 10 ms)")
 
     def wait_for(self, pred, timeout):
         deadline = now() + timeout
@@ -1274,9 +1305,25 @@ def run(args):
         say(f"API equals ip: {len(a['live'])} namespaces, {len(a['nsids'])} nsids, "
             f"revision {a['revision']}" if not diffs else "API and ip disagree")
 
+        # And the audit agrees: none now, and none during the whole run. (An admin request: it
+        # has its audit line too.)
+        for key in ("admin_requests", "admin_requests_tcp"):
+            R["ops"][key] = R["ops"].get(key, 0) + 1
+        status, report = admin.request("POST", "/api/v1/audit")
+        if status != 200:
+            PROBLEMS.add(f"POST /api/v1/audit: HTTP {status}")
+        elif report.get("divergences"):
+            PROBLEMS.add(f"the final audit found divergences: {report['divergences'][:5]}")
+        R["final_audit"] = report
         m = daemon.metrics(admin)
         R["metrics"] = {k: v for k, v in m.items() if k.startswith("netnsd_")
                         and "_bucket" not in k and "http_request" not in k}
+        for k, v in R["metrics"].items():
+            if k.startswith("netnsd_model_divergences_total") and v != 0:
+                PROBLEMS.add(f"{k} is {v:g}: an audit during the run found the model wrong")
+        if R["metrics"].get("netnsd_audits_total", 0) < max(1, load_s / args.audit_interval / 2):
+            PROBLEMS.add(f"only {R['metrics'].get('netnsd_audits_total', 0):g} audits ran "
+                         f"(one every {args.audit_interval} s)")
         drained = streams.ask({"cmd": "drain", "revision": a["revision"], "timeout": 30})
         streams.finish()
         R["streams"] = drained
@@ -1567,6 +1614,14 @@ def main():
     ap.add_argument("--remount-every", type=float, default=150)
     ap.add_argument("--keeper-every", type=float, default=60)
     ap.add_argument("--progress-every", type=float, default=30)
+    ap.add_argument("--evlat", default=None,
+                    help="bench/evlat, for the short lives (none: they are left out)")
+    ap.add_argument("--short-every", type=float, default=120,
+                    help="seconds between short-lives runs (the first in the warm-up)")
+    ap.add_argument("--short-subs", type=int, default=200)
+    ap.add_argument("--short-count", type=int, default=200)
+    ap.add_argument("--audit-interval", type=int, default=5,
+                    help="netnsd's --audit-interval: its audits must all find nothing")
     ap.add_argument("--revision", default="unknown")
     ap.add_argument("--invocation", default="bench/soak")
     args = ap.parse_args()

@@ -211,59 +211,45 @@ probe_result monitor::shows(std::string_view name, const kernel::mount_facts& fa
     return known;
 }
 
-bool monitor::apply_mount_change(const kernel::mount_change& change)
+monitor::mount_followup monitor::apply_mount_change(const kernel::mount_change& change)
 {
     using kind = kernel::mount_record::kind;
     switch (change.what)
     {
     case kind::overflow:
-        rescan(resync_reason::mount_overflow);
-        return false;
+        return mount_followup::rescan;
     case kind::attached:
     {
         if (!change.facts)
         {
             ++status_.mounts_unresolved;
-            return true;
+            return mount_followup::none;
         }
         const auto& facts = *change.facts;
         if (covers_dir(facts.mount_point))
-        {
             // Something mounted on the dir or above it: the watch may be blind now.
-            if (!watch_.watching_dir() || watch_.moved())
-            {
-                rearm_and_rescan(resync_reason::dir_changed);
-                return false;
-            }
-            return true;
-        }
+            return mount_followup::rearm;
         const auto name = entry_of(facts.mount_point);
         if (name.empty() || stacks_.has(facts.mount_id))
-            return true;
+            return mount_followup::none;
         const auto top = shows(name, facts);
         stacks_.push(std::string(name), facts.mount_id, top);
         reconciler_.mount_attached(name, top);
-        return true;
+        return mount_followup::none;
     }
     case kind::detached:
     {
         const auto name = stacks_.pop(change.mount_id);
         if (!name)
-        {
             // Not an entry's mount. It may have been the dir's own (a self-bind, a tmpfs):
-            // what it says is gone is unknown, so look whether the dir is still the same.
-            if (watch_.watching_dir() && watch_.moved())
-            {
-                rearm_and_rescan(resync_reason::dir_changed);
-                return false;
-            }
-            return true;
-        }
+            // what it was is unknown now, so look whether the dir is still the same.
+            return watch_.watching_dir() && watch_.moved() ? mount_followup::rearm
+                                                           : mount_followup::none;
         const auto* below = stacks_.top(*name);
         if (below == nullptr)
         {
             reconciler_.mount_detached(*name, nullptr);
-            return true;
+            return mount_followup::none;
         }
         // A lower mount is on top now; its namespace's id is known once it is looked at.
         auto now = below->shows;
@@ -278,10 +264,10 @@ bool monitor::apply_mount_change(const kernel::mount_change& change)
             }
         }
         reconciler_.mount_detached(*name, &now);
-        return true;
+        return mount_followup::none;
     }
     }
-    return true;
+    return mount_followup::none;
 }
 
 bool monitor::pump()
@@ -295,7 +281,13 @@ bool monitor::pump()
         mounts = mount_events_.drain();
     if (ignore_mount_events_)
         mounts.clear();
-    bool rearm = false;
+    // The mount events are applied, all of them and in order, before anything makes the model
+    // start over: each says what a mount was while it existed, which a look now cannot.
+    auto followup = mount_followup::none;
+    for (const auto& change : mounts)
+        followup = std::max(followup, apply_mount_change(change));
+    // A mount on the dir or above it matters when the dir now resolves elsewhere.
+    bool rearm = followup == mount_followup::rearm && (!watch_.watching_dir() || watch_.moved());
     bool overflow = false;
     for (const auto& change : fresh)
     {
@@ -307,14 +299,11 @@ bool monitor::pump()
         rearm_and_rescan(resync_reason::dir_changed);
         return false;
     }
-    if (overflow)
+    if (overflow || followup == mount_followup::rescan)
     {
-        rescan(resync_reason::inotify_overflow);
+        rescan(overflow ? resync_reason::inotify_overflow : resync_reason::mount_overflow);
         return false;
     }
-    for (const auto& change : mounts)
-        if (!apply_mount_change(change))
-            return false; // started over: what was read before is older than the scan
     for (auto& change : fresh)
         pending_.push_back(std::move(change));
     apply_dir_changes(dir_changes_per_turn);
@@ -407,8 +396,9 @@ std::vector<reconciler::divergence> monitor::audit(const reconciler::kernel_scan
         ++status_.divergences[static_cast<std::size_t>(d.what)];
         entries = entries || d.what != divergence_kind::nsid;
         const auto nsid = d.nsid ? std::to_string(*d.nsid) : std::string("none");
-        log::warn("the model diverged from the kernel; repaired",
-                  {{"kind", to_string(d.what)}, {"name", d.name}, {"nsid", nsid}});
+        log::warn(
+            "the model diverged from the kernel; repaired",
+            {{"kind", to_string(d.what)}, {"name", d.name}, {"nsid", nsid}, {"detail", d.detail}});
     }
     // The mount events that would have told may be what was missed: read the table again.
     if (entries && status_.mounts == mount_source::fanotify)

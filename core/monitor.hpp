@@ -96,8 +96,15 @@ private:
     void rescan(resync_reason why);
     // Reads the mount table whole (listmount) and notes the mounts on entries of the dir.
     void rebuild_stacks();
-    // Applies one mount event; false when it made the model start over (a rescan).
-    bool apply_mount_change(const kernel::mount_change& change);
+    // What a mount event asks for beyond its own change: nothing, or the model to start over
+    // (after the rest of the batch, which is older than any look taken now).
+    enum class mount_followup
+    {
+        none,
+        rescan, // the fanotify queue overflowed: mount events were lost
+        rearm,  // something was mounted on the dir or above it, or its own mount went
+    };
+    mount_followup apply_mount_change(const kernel::mount_change& change);
     // What an entry with this mount on top shows: a look at the name fills in the namespace's
     // id and nsid when the name still shows this mount's namespace.
     probe_result shows(std::string_view name, const kernel::mount_facts& facts);

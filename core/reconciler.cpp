@@ -273,6 +273,31 @@ bool reconciler::model_agrees(std::string_view name, const probe_result& found) 
            model_.nsid_of(slot->second.identity) == found.nsid;
 }
 
+namespace
+{
+
+std::string describe(const probe_result& p)
+{
+    if (!p.exists)
+        return "no such name";
+    if (p.state != entry_state::live)
+        return "stale";
+    return "live ns_id=" + std::to_string(p.identity.ns_id) +
+           " inode=" + std::to_string(p.identity.ino) +
+           " nsid=" + (p.nsid ? std::to_string(*p.nsid) : "none");
+}
+
+} // namespace
+
+std::string reconciler::describe_model(std::string_view name) const
+{
+    const auto slot = model_.slots().find(name);
+    if (slot == model_.slots().end())
+        return describe(probe_result{entry_state::stale, {}, std::nullopt, false});
+    return describe(
+        {slot->second.state, slot->second.identity, model_.nsid_of(slot->second.identity), true});
+}
+
 std::vector<reconciler::divergence> reconciler::audit(const kernel_scan& scan,
                                                       const std::function<void()>& settle)
 {
@@ -310,19 +335,50 @@ std::vector<reconciler::divergence> reconciler::audit(const kernel_scan& scan,
             apply_found(name, now);
         }
     }
-    // nsids of namespaces without a name: only the kernel knows whether they still exist.
-    for (const auto& row : model_.nsids())
+    // nsids of namespaces without a name: only the kernel knows whether they still exist. The
+    // kernel frees an nsid a moment before its RTM_DELNSID is queued, and allocates one a
+    // moment before its RTM_NEWNSID: a difference is believed only once the notifications
+    // queued meanwhile are read.
+    std::vector<nsid_t> gone;
+    std::vector<nsid_t> unknown;
+    const auto nsid_suspects = [&]
     {
-        if (row.name || source_.nsid_exists(row.nsid))
-            continue;
-        found.push_back({kind::nsid, {}, row.nsid});
-        model_.destroy_nsid(row.nsid, clock::now());
+        gone.clear();
+        unknown.clear();
+        for (const auto& row : model_.nsids())
+            if (!row.name && !source_.nsid_exists(row.nsid))
+                gone.push_back(row.nsid);
+        for (nsid_t nsid : scan.nsid_dump)
+            if (!model_.has_nsid(nsid) && pending_.count(nsid) == 0 && source_.nsid_exists(nsid))
+                unknown.push_back(nsid);
+    };
+    nsid_suspects();
+    if (!gone.empty() || !unknown.empty())
+    {
+        settle();
+        nsid_suspects();
     }
-    for (nsid_t nsid : scan.nsid_dump)
+    // Freed nsids wait out the kernel's cleanup (nsid_grace) from the audit that first saw them.
+    const auto now = clock::now();
+    std::map<nsid_t, time_point> still_gone;
+    for (nsid_t nsid : gone)
     {
-        if (model_.has_nsid(nsid) || pending_.count(nsid) != 0 || !source_.nsid_exists(nsid))
+        const auto since = nsid_gone_since_.find(nsid);
+        if (since == nsid_gone_since_.end() || now - since->second < nsid_grace_)
+        {
+            still_gone.emplace(nsid, since == nsid_gone_since_.end() ? now : since->second);
             continue;
-        found.push_back({kind::nsid, {}, nsid});
+        }
+        found.push_back({kind::nsid,
+                         {},
+                         nsid,
+                         "the model had it (no name); the kernel freed it and never said so"});
+        model_.destroy_nsid(nsid, now);
+    }
+    nsid_gone_since_ = std::move(still_gone);
+    for (nsid_t nsid : unknown)
+    {
+        found.push_back({kind::nsid, {}, nsid, "the kernel has it, the model had not"});
         model_.add_unnamed_nsid(nsid, clock::now());
     }
     return found;

@@ -12,9 +12,11 @@
 // ones checked with a stat. Owned by the monitor; model thread only.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <limits>
+#include <map>
 #include <set>
 #include <span>
 #include <string>
@@ -103,8 +105,15 @@ public:
         divergence_kind what = divergence_kind::entry_changed;
         std::string name; // entries; empty for nsids
         std::optional<nsid_t> nsid;
+        std::string detail; // what the model said, and what the kernel says
     };
     static kernel_scan scan(netns_source& source);
+    // An unnamed nsid the kernel no longer answers for is a divergence only when the model
+    // still has it at an audit this long after one first saw it so: a namespace freed by its
+    // last holder is "gone" at once (GETNSID finds nothing), but the kernel's cleanup work
+    // unhashes its nsid and sends RTM_DELNSID only later, in batches (up to a second or so).
+    static constexpr std::chrono::seconds nsid_grace{2};
+    void set_nsid_grace(std::chrono::milliseconds grace) noexcept { nsid_grace_ = grace; }
     // `settle` reads and applies whatever the feeds have queued: a difference that a pending
     // notification explains is no divergence.
     std::vector<divergence> audit(const kernel_scan& scan, const std::function<void()>& settle);
@@ -118,6 +127,8 @@ private:
     probe_result probe(std::string_view name);
     // Whether the model's view of a name is what `found` says.
     bool model_agrees(std::string_view name, const probe_result& found) const;
+    // The model's view of a name, in words, for a divergence's detail.
+    std::string describe_model(std::string_view name) const;
 
     // The names to probe for the queued nsids: stale ones first (`ip netns set` can number a
     // namespace whose bind mount we have not seen yet), then live ones without an nsid, from
@@ -134,6 +145,8 @@ private:
     bool pass_started_ = false;
     bool mount_events_ = false;
     std::set<std::string, std::less<>> aliases_; // names that were symlinks when last looked at
+    std::chrono::milliseconds nsid_grace_ = nsid_grace;
+    std::map<nsid_t, time_point> nsid_gone_since_; // unnamed nsids an audit found freed
 };
 
 } // namespace netnsd::core

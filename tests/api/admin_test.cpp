@@ -365,8 +365,9 @@ TEST_CASE_FIXTURE(fixture, "audit answers what the model's audit found")
 {
     control.answer.entries = 12;
     control.answer.seconds = 0.002;
-    control.answer.divergences = {{core::divergence_kind::entry_missing, "new", std::nullopt},
-                                  {core::divergence_kind::nsid, {}, 4}};
+    control.answer.divergences = {
+        {core::divergence_kind::entry_missing, "new", std::nullopt, "the model had no such name"},
+        {core::divergence_kind::nsid, {}, 4, "the kernel has it"}};
     const auto r = run(ops.audit());
     CHECK(r.status == 200u);
     CHECK(control.audits == 1);
@@ -374,6 +375,7 @@ TEST_CASE_FIXTURE(fixture, "audit answers what the model's audit found")
     CHECK(body.at("entries") == 12);
     CHECK(body.at("duration_ms").get<double>() == doctest::Approx(2.0));
     CHECK(body.at("divergences") ==
-          json::parse(R"([{"kind":"entry_missing","name":"new","nsid":null},)"
-                      R"({"kind":"nsid","name":null,"nsid":4}])"));
+          json::parse(R"([{"kind":"entry_missing","name":"new","nsid":null,)"
+                      R"("detail":"the model had no such name"},)"
+                      R"({"kind":"nsid","name":null,"nsid":4,"detail":"the kernel has it"}])"));
 }
