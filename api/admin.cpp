@@ -156,6 +156,16 @@ admin::admin(const core::registry& model, core::netns_ops& ops, std::string netn
 {
 }
 
+response admin::failure(const std::error_code& ec, const std::string& detail,
+                        const std::string& name) const
+{
+    // The same 404 as a read of the name: the kernel has no such entry.
+    if (ec == core::errc::not_found)
+        return problem(problem_type::not_found, "no entry of that name in " + netns_dir_,
+                       entry_href(name));
+    return problem_for(ec, detail);
+}
+
 response admin::entry_response(const std::string& name, unsigned status) const
 {
     const auto found = model_.find(name);
@@ -250,7 +260,7 @@ admin::outcome admin::remove(std::string_view raw)
         {
             if (ec)
             {
-                auto r = problem_for(ec, detail);
+                auto r = failure(ec, detail, name);
                 r.audit_name = name;
                 return r;
             }
@@ -333,7 +343,7 @@ admin::outcome admin::set_nsid(std::string_view raw, const request& req)
         ops_.set_nsid(name, want, ec, detail);
         return [this, name, ec, detail]() -> response
         {
-            auto r = ec ? problem_for(ec, detail) : entry_response(name, 200);
+            auto r = ec ? failure(ec, detail, name) : entry_response(name, 200);
             r.audit_name = name;
             return r;
         };
@@ -353,10 +363,10 @@ admin::outcome admin::pids(std::string_view raw)
         std::string detail;
         const auto id = ops_.identity_of(name, ec, detail);
         auto list = id ? ops_.pids_in(*id) : std::vector<pid_t>{};
-        return [ec, detail, list]() -> response
+        return [this, name, ec, detail, list]() -> response
         {
             if (ec)
-                return problem_for(ec, detail);
+                return failure(ec, detail, name);
             json body = json::object();
             body["pids"] = pid_list(list);
             return json_response(200, dump(body));
@@ -475,7 +485,7 @@ admin::outcome admin::exec(std::string_view raw, const request& req)
             --running_execs_;
             if (result.ec)
             {
-                auto r = problem_for(result.ec, result.detail);
+                auto r = failure(result.ec, result.detail, name);
                 r.audit_name = name;
                 return r;
             }

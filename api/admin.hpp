@@ -57,6 +57,9 @@ public:
 private:
     // The entry as the model has it now, as a response (`status` on success).
     response entry_response(const std::string& name, unsigned status) const;
+    // The problem for a kernel failure on `name`.
+    response failure(const std::error_code& ec, const std::string& detail,
+                     const std::string& name) const;
 
     const core::registry& model_;
     core::netns_ops& ops_;

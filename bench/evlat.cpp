@@ -21,9 +21,9 @@
 //       ones are created (every --pace-us): short lives that overlap. The creator notes its own
 //       order of adds and deletes (one thread: the kernel's order), and every subscriber must
 //       get exactly that sequence of its names, in order ("exact", checked in every fanout run;
-//       the report says where the first difference of a subscriber that did not is). --slow K makes K of the subscribers
-//       slow readers (a small receive buffer, at most 16 KiB read per --slow-pause-ms, 20 by
-//       default), still well within netnsd's queue limits.
+//       the report says where the first difference of a subscriber that did not is). --slow K makes
+//       K of the subscribers slow readers (a small receive buffer, at most 16 KiB read per
+//       --slow-pause-ms, 20 by default), still well within netnsd's queue limits.
 //   Every mode also takes --timeout S (how long to wait for the events; default 60).
 //
 // Prints one JSON object on stdout (times in microseconds); the report is built from it by

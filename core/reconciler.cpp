@@ -328,10 +328,12 @@ std::vector<reconciler::divergence> reconciler::audit(const kernel_scan& scan,
             if (model_agrees(name, now))
                 continue;
             const bool in_model = model_.slots().find(name) != model_.slots().end();
-            found.push_back({!in_model     ? kind::entry_missing
-                             : !now.exists ? kind::entry_extra
-                                           : kind::entry_changed,
-                             name, now.nsid});
+            found.push_back(
+                {!in_model     ? kind::entry_missing
+                 : !now.exists ? kind::entry_extra
+                               : kind::entry_changed,
+                 name, now.nsid,
+                 "the model had " + describe_model(name) + "; the kernel has " + describe(now)});
             apply_found(name, now);
         }
     }

@@ -28,7 +28,7 @@ TEST_CASE("an entry shows its newest mount, and the one below once that goes")
     CHECK(stacks.top("b")->mount_id == 12);
 }
 
-TEST_CASE("a lower mount can go first; an unknown one is none of the entries'")
+TEST_CASE("a lower mount can go first, and an unknown one is none of the entries'")
 {
     mount_stacks stacks;
     stacks.push("a", 1, live(1));

@@ -121,7 +121,7 @@ TEST_CASE("a truncated or inconsistent buffer is refused, never read past")
     CHECK_FALSE(decode_mount_events(shorter, out));
 }
 
-TEST_CASE("an nsfs mount of a network namespace names its inode; anything else none")
+TEST_CASE("an nsfs mount of a network namespace names its inode, anything else none")
 {
     mount_facts f;
     f.fs_type = "nsfs";
