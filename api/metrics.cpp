@@ -236,6 +236,10 @@ std::string metrics::render(const scrape_inputs& in) const
     w.family("netnsd_revision", "gauge", "The model's revision: the last event's.");
     w.sample("netnsd_revision", {}, std::uint64_t{in.revision});
 
+    w.family("netnsd_netns_dir_watched", "gauge",
+             "1 while the netns dir is watched, 0 while it is missing or unusable (degraded).");
+    w.sample("netnsd_netns_dir_watched", {}, std::uint64_t{in.netns_dir_watched ? 1U : 0U});
+
     w.family("netnsd_events_total", "counter", "Events published to the stream, by type.");
     for (std::size_t i = 0; i < events_.size(); ++i)
         w.sample("netnsd_events_total", {{"type", event_labels[i]}}, events_[i]);

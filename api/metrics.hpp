@@ -40,6 +40,8 @@ struct scrape_inputs
     std::size_t stale = 0;
     std::size_t nsids = 0;
     core::revision_t revision = 0;
+    // Whether the netns dir is watched (false while it is missing or unusable: degraded).
+    bool netns_dir_watched = false;
     // By core::monitor::resync_reason: start, dir_changed, inotify_overflow, netlink_overrun.
     std::array<std::uint64_t, 4> resyncs{};
     // By api::stream_format: websocket, sse, ndjson.

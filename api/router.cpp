@@ -373,6 +373,7 @@ response router::render_metrics() const
     in.stale = model_.slots().size() - model_.live_count();
     in.nsids = model_.nsid_count();
     in.revision = model_.revision();
+    in.netns_dir_watched = watch_.watching();
     using reason = core::monitor::resync_reason;
     for (const auto why :
          {reason::start, reason::dir_changed, reason::inotify_overflow, reason::netlink_overrun})

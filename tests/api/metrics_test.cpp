@@ -40,6 +40,8 @@ TEST_CASE("a scrape with nothing counted shows every fixed series at zero")
                              "netnsd_namespaces{state=\"stale\"} 0",
                              "netnsd_nsids 0",
                              "netnsd_revision 0",
+                             "# TYPE netnsd_netns_dir_watched gauge",
+                             "netnsd_netns_dir_watched 0",
                              "# TYPE netnsd_events_total counter",
                              "netnsd_events_total{type=\"add\"} 0",
                              "netnsd_events_total{type=\"delete\"} 0",
@@ -75,25 +77,33 @@ TEST_CASE("the gauges come from the scrape inputs")
     in.stale = 1;
     in.nsids = 2;
     in.revision = 1795973932470126;
+    in.netns_dir_watched = true;
     in.resyncs = {1, 2, 0, 4};
     in.stream_clients = {5, 6, 7};
     in.stream_dropped = {8, 9};
     in.exec_running = 2;
     in.process = netnsd::api::process_stats{4096, 12, 1.5, 1700000000.25};
     const auto text = metrics{}.render(in);
-    for (const char* line :
-         {"netnsd_namespaces{state=\"live\"} 3", "netnsd_namespaces{state=\"stale\"} 1",
-          "netnsd_nsids 2", "netnsd_revision 1795973932470126",
-          "netnsd_resyncs_total{reason=\"start\"} 1",
-          "netnsd_resyncs_total{reason=\"dir_changed\"} 2",
-          "netnsd_resyncs_total{reason=\"netlink_overrun\"} 4",
-          "netnsd_stream_clients{kind=\"websocket\"} 5", "netnsd_stream_clients{kind=\"sse\"} 6",
-          "netnsd_stream_clients{kind=\"ndjson\"} 7",
-          "netnsd_stream_clients_dropped_total{reason=\"queue_full\"} 8",
-          "netnsd_stream_clients_dropped_total{reason=\"unresponsive\"} 9", "netnsd_exec_running 2",
-          "# TYPE process_resident_memory_bytes gauge", "process_resident_memory_bytes 4096",
-          "process_open_fds 12", "# TYPE process_cpu_seconds_total counter",
-          "process_cpu_seconds_total 1.5", "process_start_time_seconds 1700000000.25"})
+    for (const char* line : {"netnsd_namespaces{state=\"live\"} 3",
+                             "netnsd_namespaces{state=\"stale\"} 1",
+                             "netnsd_nsids 2",
+                             "netnsd_revision 1795973932470126",
+                             "netnsd_netns_dir_watched 1",
+                             "netnsd_resyncs_total{reason=\"start\"} 1",
+                             "netnsd_resyncs_total{reason=\"dir_changed\"} 2",
+                             "netnsd_resyncs_total{reason=\"netlink_overrun\"} 4",
+                             "netnsd_stream_clients{kind=\"websocket\"} 5",
+                             "netnsd_stream_clients{kind=\"sse\"} 6",
+                             "netnsd_stream_clients{kind=\"ndjson\"} 7",
+                             "netnsd_stream_clients_dropped_total{reason=\"queue_full\"} 8",
+                             "netnsd_stream_clients_dropped_total{reason=\"unresponsive\"} 9",
+                             "netnsd_exec_running 2",
+                             "# TYPE process_resident_memory_bytes gauge",
+                             "process_resident_memory_bytes 4096",
+                             "process_open_fds 12",
+                             "# TYPE process_cpu_seconds_total counter",
+                             "process_cpu_seconds_total 1.5",
+                             "process_start_time_seconds 1700000000.25"})
     {
         CAPTURE(line);
         CHECK(has_line(text, line));
@@ -231,5 +241,6 @@ TEST_CASE("GET /metrics answers the text format with the model's gauges")
     CHECK(has_line(res.body, "netnsd_namespaces{state=\"live\"} 1"));
     CHECK(has_line(res.body, "netnsd_namespaces{state=\"stale\"} 1"));
     CHECK(has_line(res.body, "netnsd_revision " + std::to_string(model.revision())));
+    CHECK(has_line(res.body, "netnsd_netns_dir_watched 0")); // this monitor never armed its watch
     CHECK(res.body.find("process_resident_memory_bytes ") != std::string::npos);
 }
