@@ -277,12 +277,17 @@ std::string metrics::render(const scrape_inputs& in) const
     w.family("netnsd_revision", "gauge", "The model's revision: the last event's.");
     w.sample("netnsd_revision", {}, std::uint64_t{in.revision});
 
+    static const core::model_status no_model;
+    const auto& model = in.model != nullptr ? *in.model : no_model;
+    w.family("netnsd_netns_dir_watched", "gauge",
+             "1 while the netns dir is watched, 0 while it is missing or unusable (degraded).");
+    w.sample("netnsd_netns_dir_watched", {}, std::uint64_t{model.watching ? 1U : 0U});
+
     w.family("netnsd_events_total", "counter", "Events published to the stream, by type.");
     for (std::size_t i = 0; i < events_.size(); ++i)
         w.sample("netnsd_events_total", {{"type", event_labels[i]}}, events_[i]);
 
-    static const core::model_status no_model;
-    render_model(w, in.model != nullptr ? *in.model : no_model);
+    render_model(w, model);
 
     w.family("netnsd_http_requests_total", "counter",
              "HTTP requests answered, by method, route template and status code.");

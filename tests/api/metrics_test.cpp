@@ -40,6 +40,8 @@ TEST_CASE("a scrape with nothing counted shows every fixed series at zero")
                              "netnsd_namespaces{state=\"stale\"} 0",
                              "netnsd_nsids 0",
                              "netnsd_revision 0",
+                             "# TYPE netnsd_netns_dir_watched gauge",
+                             "netnsd_netns_dir_watched 0",
                              "# TYPE netnsd_events_total counter",
                              "netnsd_events_total{type=\"add\"} 0",
                              "netnsd_events_total{type=\"delete\"} 0",
@@ -80,6 +82,7 @@ TEST_CASE("the gauges come from the scrape inputs")
     in.nsids = 2;
     in.revision = 1795973932470126;
     netnsd::core::model_status status;
+    status.watching = true;
     status.resyncs = {1, 2, 0, 4, 5};
     status.mounts = netnsd::core::model_status::mount_source::fanotify;
     status.mounts_unresolved = 3;
@@ -96,6 +99,7 @@ TEST_CASE("the gauges come from the scrape inputs")
                              "netnsd_namespaces{state=\"stale\"} 1",
                              "netnsd_nsids 2",
                              "netnsd_revision 1795973932470126",
+                             "netnsd_netns_dir_watched 1",
                              "netnsd_resyncs_total{reason=\"start\"} 1",
                              "netnsd_resyncs_total{reason=\"dir_changed\"} 2",
                              "netnsd_resyncs_total{reason=\"netlink_overrun\"} 4",
@@ -260,5 +264,6 @@ TEST_CASE("GET /metrics answers the text format with the model's gauges")
     CHECK(has_line(res.body, "netnsd_namespaces{state=\"live\"} 1"));
     CHECK(has_line(res.body, "netnsd_namespaces{state=\"stale\"} 1"));
     CHECK(has_line(res.body, "netnsd_revision " + std::to_string(model.revision())));
+    CHECK(has_line(res.body, "netnsd_netns_dir_watched 0")); // this monitor never armed its watch
     CHECK(res.body.find("process_resident_memory_bytes ") != std::string::npos);
 }

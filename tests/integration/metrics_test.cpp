@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -101,6 +102,25 @@ TEST_CASE("the metrics count namespaces, events and requests as they happen")
     CHECK(value_of(after, "netnsd_exec_running") == 0);
     CHECK(after.find("secret-raw-path") == std::string::npos);
     CHECK(after.find("/no/such/thing") == std::string::npos);
+}
+
+TEST_CASE("netnsd_netns_dir_watched is 0 while the netns dir is gone, 1 once it is back")
+{
+    netnsd_process d({"--token-file=" + token_path});
+    INFO(d.log());
+    REQUIRE(d.ready());
+    CHECK(value_of(scrape(d.where()), "netnsd_netns_dir_watched") == 1);
+    // Take the dir away (the sandbox's tmpfs, then the dir itself): degraded.
+    run_ok({"umount", "-l", "/run/netns"});
+    REQUIRE(::rmdir("/run/netns") == 0);
+    REQUIRE(
+        eventually([&] { return value_of(scrape(d.where()), "netnsd_netns_dir_watched") == 0; }));
+    CHECK(http_get(d.where(), "/healthz")->body.find("\"status\":\"degraded\"") !=
+          std::string::npos);
+    // `ip netns add` makes it again.
+    run_ok({"ip", "netns", "add", "back"});
+    REQUIRE(
+        eventually([&] { return value_of(scrape(d.where()), "netnsd_netns_dir_watched") == 1; }));
 }
 
 TEST_CASE("the metrics pass promtool check metrics")
