@@ -21,36 +21,6 @@ namespace netnsd::api
 namespace
 {
 
-// The one table from a kernel failure to an HTTP problem; anything else is operation-failed.
-struct failure_mapping
-{
-    core::errc code;
-    problem_type type;
-};
-constexpr failure_mapping failures[] = {
-    {core::errc::invalid_name, problem_type::invalid_name},
-    {core::errc::not_found, problem_type::not_found},
-    {core::errc::not_a_namespace, problem_type::not_a_namespace},
-    {core::errc::already_exists, problem_type::already_exists},
-    {core::errc::busy, problem_type::busy},
-    {core::errc::nsid_assigned, problem_type::nsid_assigned},
-    {core::errc::nsid_in_use, problem_type::nsid_in_use},
-    {core::errc::no_such_process, problem_type::no_such_process},
-    {core::errc::command_not_found, problem_type::invalid_body},
-};
-
-response problem_for(const std::error_code& ec, std::string detail)
-{
-    if (detail.empty())
-        detail = ec.message();
-    for (const auto& f : failures)
-        if (ec == f.code)
-            return problem(f.type, std::move(detail));
-    if (ec == std::errc::invalid_argument)
-        return problem(problem_type::invalid_body, std::move(detail));
-    return problem(problem_type::operation_failed, std::move(detail));
-}
-
 response bad_body(std::string detail)
 {
     return problem(problem_type::invalid_body, std::move(detail));

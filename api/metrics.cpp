@@ -1,12 +1,9 @@
 #include "api/metrics.hpp"
 
 #include <charconv>
-#include <dirent.h>
-#include <fstream>
-#include <iterator>
-#include <sstream>
-#include <unistd.h>
 #include <vector>
+
+#include "api/router.hpp"
 
 namespace netnsd::api
 {
@@ -21,27 +18,6 @@ constexpr std::string_view stream_labels[] = {"websocket", "sse", "ndjson"};
 constexpr std::string_view drop_labels[] = {"queue_full", "unresponsive"};
 constexpr std::string_view known_methods[] = {"GET",    "HEAD",    "POST", "PUT",
                                               "DELETE", "OPTIONS", "PATCH"};
-
-// The admin operation a request is, by method and route template; empty when it is none.
-std::string_view admin_op(std::string_view method, std::string_view route)
-{
-    const bool read = method == "GET" || method == "HEAD";
-    if (route == "/api/v1/netns")
-        return method == "POST" ? "create" : method == "DELETE" ? "delete_all" : "";
-    if (route == "/api/v1/netns/{name}")
-        return method == "DELETE" ? "delete" : "";
-    if (route == "/api/v1/netns/{name}/nsid")
-        return method == "PUT" ? "set_nsid" : "";
-    if (route == "/api/v1/netns/{name}/pids")
-        return read ? "pids" : "";
-    if (route == "/api/v1/netns/{name}/exec")
-        return method == "POST" ? "exec" : "";
-    if (route == "/api/v1/processes/{pid}/netns")
-        return read ? "identify" : "";
-    if (route == "/api/v1/audit")
-        return method == "POST" ? "audit" : "";
-    return "";
-}
 
 std::string_view result_of(unsigned status)
 {
@@ -118,69 +94,7 @@ private:
     std::string& out_;
 };
 
-// The fields of /proc/self/stat after "pid (comm) ", which may itself hold spaces.
-std::optional<std::vector<std::string>> stat_fields(const std::string& text)
-{
-    const auto close = text.rfind(')');
-    if (close == std::string::npos)
-        return std::nullopt;
-    std::istringstream in(text.substr(close + 1));
-    return std::vector<std::string>(std::istream_iterator<std::string>(in), {});
-}
-
-std::string slurp(const char* path)
-{
-    std::ifstream in(path);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 } // namespace
-
-std::optional<process_stats> read_process_stats()
-{
-    // proc(5): after the comm field, state is field 3; utime 14, stime 15, starttime 22 (clock
-    // ticks after boot), rss 24 (pages).
-    const auto fields = stat_fields(slurp("/proc/self/stat"));
-    if (!fields || fields->size() < 22)
-        return std::nullopt;
-    const auto field = [&](std::size_t n)
-    {
-        return std::stod((*fields)[n - 3]);
-    };
-    const auto ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
-    const auto page = static_cast<double>(::sysconf(_SC_PAGESIZE));
-    process_stats out;
-    try
-    {
-        out.cpu_seconds = (field(14) + field(15)) / ticks;
-        out.resident_bytes = field(24) * page;
-        std::istringstream stat(slurp("/proc/stat"));
-        for (std::string key; stat >> key;)
-        {
-            if (key == "btime")
-            {
-                double boot = 0;
-                stat >> boot;
-                out.start_time_seconds = boot + field(22) / ticks;
-                break;
-            }
-        }
-    }
-    catch (const std::exception&)
-    {
-        return std::nullopt;
-    }
-    if (DIR* dir = ::opendir("/proc/self/fd"))
-    {
-        std::size_t n = 0;
-        while (const dirent* e = ::readdir(dir))
-            if (e->d_name[0] != '.')
-                ++n;
-        ::closedir(dir);
-        out.open_fds = static_cast<double>(n - 1); // not the one reading the dir
-    }
-    return out;
-}
 
 void metrics::count_event(core::event_type type) noexcept
 {
@@ -218,7 +132,7 @@ void metrics::observe_request(std::string_view method, std::string_view route, u
     ++h.count;
     h.sum += seconds;
 
-    if (const auto op = admin_op(m, route); !op.empty())
+    if (const auto op = operation_of(m, route); !op.empty())
         ++admin_ops_[{std::string(op), std::string(result_of(status))}];
 }
 

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <tuple>
 
+#include "core/kernel/proc_self.hpp"
 #include "core/model.hpp"
 #include "core/model_status.hpp"
 
@@ -24,15 +25,7 @@ namespace netnsd::api
 {
 
 // What the kernel says about this process (/proc/self), read at scrape time.
-struct process_stats
-{
-    double resident_bytes = 0;
-    double open_fds = 0;
-    double cpu_seconds = 0;
-    double start_time_seconds = 0; // since the Unix epoch
-};
-
-std::optional<process_stats> read_process_stats();
+using core::kernel::process_stats;
 
 // The gauges read from their owners at scrape time.
 struct scrape_inputs

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <fnmatch.h>
 
+#include "core/rfc3339.hpp"
+
 #include "api/json.hpp"
 #include "api/list_cache.hpp"
 #include "api/problem.hpp"
@@ -178,7 +180,7 @@ std::shared_ptr<const encoded_event> encode(const core::event& e, std::string_vi
     json j = json::object();
     j["type"] = wire_name(e.type);
     j["revision"] = e.revision;
-    j["time"] = format_time(e.time);
+    j["time"] = core::rfc3339(e.time);
     j["name"] = e.name ? json(*e.name) : json(nullptr);
     j["nsid"] = e.nsid ? json(*e.nsid) : json(nullptr);
     j["namespace"] = e.subject ? to_json(*e.subject, netns_dir) : json(nullptr);
