@@ -664,11 +664,10 @@ private:
     bool poll_once(steady::time_point now)
     {
         // A closed stream is -1, which poll skips.
-        std::array<pollfd, 5> fds{pollfd{io_.in.write.get(), POLLOUT, 0},
-                                  pollfd{io_.out.read.get(), POLLIN, 0},
-                                  pollfd{io_.err.read.get(), POLLIN, 0},
-                                  pollfd{io_.reports.read.get(), POLLIN, 0},
-                                  pollfd{reaped_ ? -1 : pidfd_.get(), POLLIN, 0}};
+        std::array<pollfd, 5> fds{
+            pollfd{io_.in.write.get(), POLLOUT, 0}, pollfd{io_.out.read.get(), POLLIN, 0},
+            pollfd{io_.err.read.get(), POLLIN, 0}, pollfd{io_.reports.read.get(), POLLIN, 0},
+            pollfd{reaped_ ? -1 : pidfd_.get(), POLLIN, 0}};
         int timeout = poll_timeout(now, reaped_ ? exited_at_ + drain_grace : deadline_);
         if (!reaped_ && !pidfd_)
             timeout = std::min(timeout, poll_slice_ms);
@@ -687,11 +686,9 @@ private:
         };
         if (ready(0))
             feed_stdin();
-        if (ready(1) &&
-            !read_some(io_.out.read.get(), r_.out, req_.output_limit, r_.out_truncated))
+        if (ready(1) && !read_some(io_.out.read.get(), r_.out, req_.output_limit, r_.out_truncated))
             io_.out.read.reset();
-        if (ready(2) &&
-            !read_some(io_.err.read.get(), r_.err, req_.output_limit, r_.err_truncated))
+        if (ready(2) && !read_some(io_.err.read.get(), r_.err, req_.output_limit, r_.err_truncated))
             io_.err.read.reset();
         bool ignored = false;
         if (ready(3) && !read_some(io_.reports.read.get(), child_.bytes, 1 << 20, ignored))
