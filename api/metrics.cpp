@@ -55,7 +55,9 @@ void append_label_value(std::string& out, std::string_view value)
     }
 }
 
-class writer
+} // namespace
+
+class metrics::writer
 {
 public:
     explicit writer(std::string& out) : out_(out) {}
@@ -93,8 +95,6 @@ public:
 private:
     std::string& out_;
 };
-
-} // namespace
 
 void metrics::count_event(core::event_type type) noexcept
 {
@@ -136,10 +136,7 @@ void metrics::observe_request(std::string_view method, std::string_view route, u
         ++admin_ops_[{std::string(op), std::string(result_of(status))}];
 }
 
-namespace
-{
-
-void render_model(writer& w, const core::model_status& m)
+void metrics::render_model(writer& w, const core::model_status& m)
 {
     w.family("netnsd_resyncs_total", "counter",
              "Full rescans of the netns dir, by reason (start is the first scan).");
@@ -172,14 +169,28 @@ void render_model(writer& w, const core::model_status& m)
                  m.divergences_of(kind));
 }
 
-} // namespace
-
 std::string metrics::render(const scrape_inputs& in) const
 {
     std::string out;
     out.reserve(8192);
     writer w(out);
+    static const core::model_status no_model;
+    const auto& model = in.model != nullptr ? *in.model : no_model;
+    render_inventory(w, in, model);
+    render_model(w, model);
+    render_http(w);
+    render_clients(w, in);
+    render_admin(w, in);
+    if (in.process)
+        render_process(w, *in.process);
+    w.family("netnsd_build_info", "gauge", "Always 1; the version is the label.");
+    w.sample("netnsd_build_info", {{"version", NETNSD_VERSION}}, std::uint64_t{1});
+    return out;
+}
 
+void metrics::render_inventory(writer& w, const scrape_inputs& in,
+                               const core::model_status& model) const
+{
     w.family("netnsd_namespaces", "gauge",
              "Entries in the netns dir: live (a namespace is mounted) or stale (anything else).");
     w.sample("netnsd_namespaces", {{"state", "live"}}, std::uint64_t{in.live});
@@ -191,8 +202,6 @@ std::string metrics::render(const scrape_inputs& in) const
     w.family("netnsd_revision", "gauge", "The model's revision: the last event's.");
     w.sample("netnsd_revision", {}, std::uint64_t{in.revision});
 
-    static const core::model_status no_model;
-    const auto& model = in.model != nullptr ? *in.model : no_model;
     w.family("netnsd_netns_dir_watched", "gauge",
              "1 while the netns dir is watched, 0 while it is missing or unusable (degraded).");
     w.sample("netnsd_netns_dir_watched", {}, std::uint64_t{model.watching ? 1U : 0U});
@@ -200,9 +209,10 @@ std::string metrics::render(const scrape_inputs& in) const
     w.family("netnsd_events_total", "counter", "Events published to the stream, by type.");
     for (std::size_t i = 0; i < events_.size(); ++i)
         w.sample("netnsd_events_total", {{"type", event_labels[i]}}, events_[i]);
+}
 
-    render_model(w, model);
-
+void metrics::render_http(writer& w) const
+{
     w.family("netnsd_http_requests_total", "counter",
              "HTTP requests answered, by method, route template and status code.");
     for (const auto& [key, n] : requests_)
@@ -231,7 +241,10 @@ std::string metrics::render(const scrape_inputs& in) const
         w.sample("netnsd_http_request_duration_seconds_sum", {{"route", route}}, h.sum);
         w.sample("netnsd_http_request_duration_seconds_count", {{"route", route}}, h.count);
     }
+}
 
+void metrics::render_clients(writer& w, const scrape_inputs& in) const
+{
     w.family("netnsd_connections", "gauge",
              "Client connections open, on every listener (HTTP, websocket and stream clients).");
     w.sample("netnsd_connections", {}, std::uint64_t{open_connections_});
@@ -254,7 +267,10 @@ std::string metrics::render(const scrape_inputs& in) const
     for (std::size_t i = 0; i < in.stream_dropped.size(); ++i)
         w.sample("netnsd_stream_clients_dropped_total", {{"reason", drop_labels[i]}},
                  in.stream_dropped[i]);
+}
 
+void metrics::render_admin(writer& w, const scrape_inputs& in) const
+{
     w.family("netnsd_admin_operations_total", "counter",
              "Admin API operations, by operation and result (ok, rejected: 4xx, failed: 5xx).");
     for (const auto& [key, n] : admin_ops_)
@@ -262,25 +278,20 @@ std::string metrics::render(const scrape_inputs& in) const
 
     w.family("netnsd_exec_running", "gauge", "Commands running through the exec endpoint.");
     w.sample("netnsd_exec_running", {}, std::uint64_t{in.exec_running});
+}
 
-    if (in.process)
-    {
-        const auto& p = *in.process;
-        w.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-        w.sample("process_resident_memory_bytes", {}, p.resident_bytes);
-        w.family("process_open_fds", "gauge", "Number of open file descriptors.");
-        w.sample("process_open_fds", {}, p.open_fds);
-        w.family("process_cpu_seconds_total", "counter",
-                 "Total user and system CPU time spent in seconds.");
-        w.sample("process_cpu_seconds_total", {}, p.cpu_seconds);
-        w.family("process_start_time_seconds", "gauge",
-                 "Start time of the process since unix epoch in seconds.");
-        w.sample("process_start_time_seconds", {}, p.start_time_seconds);
-    }
-
-    w.family("netnsd_build_info", "gauge", "Always 1; the version is the label.");
-    w.sample("netnsd_build_info", {{"version", NETNSD_VERSION}}, std::uint64_t{1});
-    return out;
+void metrics::render_process(writer& w, const process_stats& p)
+{
+    w.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    w.sample("process_resident_memory_bytes", {}, p.resident_bytes);
+    w.family("process_open_fds", "gauge", "Number of open file descriptors.");
+    w.sample("process_open_fds", {}, p.open_fds);
+    w.family("process_cpu_seconds_total", "counter",
+             "Total user and system CPU time spent in seconds.");
+    w.sample("process_cpu_seconds_total", {}, p.cpu_seconds);
+    w.family("process_start_time_seconds", "gauge",
+             "Start time of the process since unix epoch in seconds.");
+    w.sample("process_start_time_seconds", {}, p.start_time_seconds);
 }
 
 } // namespace netnsd::api

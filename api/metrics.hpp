@@ -75,6 +75,16 @@ public:
     std::string render(const scrape_inputs& in) const;
 
 private:
+    // Appends families and samples in the text format (metrics.cpp).
+    class writer;
+    void render_inventory(writer& w, const scrape_inputs& in,
+                          const core::model_status& model) const;
+    static void render_model(writer& w, const core::model_status& m);
+    void render_http(writer& w) const;
+    void render_clients(writer& w, const scrape_inputs& in) const;
+    void render_admin(writer& w, const scrape_inputs& in) const;
+    static void render_process(writer& w, const process_stats& p);
+
     struct histogram
     {
         std::array<std::uint64_t, duration_buckets.size()> buckets{}; // not cumulative
