@@ -21,36 +21,6 @@ namespace netnsd::api
 namespace
 {
 
-// The one table from a kernel failure to an HTTP problem; anything else is operation-failed.
-struct failure_mapping
-{
-    core::errc code;
-    problem_type type;
-};
-constexpr failure_mapping failures[] = {
-    {core::errc::invalid_name, problem_type::invalid_name},
-    {core::errc::not_found, problem_type::not_found},
-    {core::errc::not_a_namespace, problem_type::not_a_namespace},
-    {core::errc::already_exists, problem_type::already_exists},
-    {core::errc::busy, problem_type::busy},
-    {core::errc::nsid_assigned, problem_type::nsid_assigned},
-    {core::errc::nsid_in_use, problem_type::nsid_in_use},
-    {core::errc::no_such_process, problem_type::no_such_process},
-    {core::errc::command_not_found, problem_type::invalid_body},
-};
-
-response problem_for(const std::error_code& ec, std::string detail)
-{
-    if (detail.empty())
-        detail = ec.message();
-    for (const auto& f : failures)
-        if (ec == f.code)
-            return problem(f.type, std::move(detail));
-    if (ec == std::errc::invalid_argument)
-        return problem(problem_type::invalid_body, std::move(detail));
-    return problem(problem_type::operation_failed, std::move(detail));
-}
-
 response bad_body(std::string detail)
 {
     return problem(problem_type::invalid_body, std::move(detail));
@@ -412,21 +382,13 @@ admin::outcome admin::identify(std::string_view raw)
     return job;
 }
 
-admin::outcome admin::exec(std::string_view raw, const request& req)
+namespace
 {
-    std::string name(raw);
-    if (!settings_.enable_exec)
-        return problem(problem_type::exec_disabled, "netnsd runs without --enable-exec");
-    if (auto bad = check_name(name))
-        return std::move(*bad);
-    auto parsed = object_body(req, {"argv", "stdin", "timeout_ms", "env", "output"});
-    if (auto* r = std::get_if<response>(&parsed))
-        return std::move(*r);
-    const auto& body = std::get<json>(parsed);
-    core::kernel::exec_request run;
-    run.name = name;
-    run.etc_netns_dir = settings_.etc_netns_dir;
-    run.output_limit = settings_.exec_output_limit;
+
+// An exec body into the request; or the problem to answer.
+std::optional<response> parse_exec(const json& body, core::kernel::exec_request& run,
+                                   bool& as_base64)
+{
     if (!body.contains("argv") || !body["argv"].is_array() || body["argv"].empty())
         return bad_body("argv is required: a non-empty array of strings");
     for (const auto& a : body["argv"])
@@ -441,12 +403,12 @@ admin::outcome admin::exec(std::string_view raw, const request& req)
             return bad_body("stdin must be a string");
         run.stdin_data = body["stdin"].get<std::string>();
     }
-    long timeout = default_exec_timeout_ms;
+    long timeout = admin::default_exec_timeout_ms;
     if (body.contains("timeout_ms"))
     {
         const auto& t = body["timeout_ms"];
         if (!t.is_number_integer() || t.get<std::int64_t>() < 1 ||
-            t.get<std::int64_t>() > max_exec_timeout_ms)
+            t.get<std::int64_t>() > admin::max_exec_timeout_ms)
             return bad_body("timeout_ms must be a whole number from 1 to 300000");
         timeout = static_cast<long>(t.get<std::int64_t>());
     }
@@ -462,7 +424,6 @@ admin::outcome admin::exec(std::string_view raw, const request& req)
             run.env.emplace_back(key, value.get<std::string>());
         }
     }
-    bool as_base64 = false;
     if (body.contains("output"))
     {
         const auto& o = body["output"];
@@ -470,6 +431,45 @@ admin::outcome admin::exec(std::string_view raw, const request& req)
             return bad_body("output must be \"text\" or \"base64\"");
         as_base64 = o.get<std::string>() == "base64";
     }
+    return std::nullopt;
+}
+
+json exec_json(const core::kernel::exec_result& result, bool as_base64)
+{
+    json out = json::object();
+    out["exit_code"] = result.exit_code ? json(*result.exit_code) : json(nullptr);
+    out["signal"] = result.signal ? json(*result.signal) : json(nullptr);
+    out["stdout"] = as_base64 ? base64(result.out) : result.out;
+    out["stderr"] = as_base64 ? base64(result.err) : result.err;
+    out["stdout_truncated"] = result.out_truncated;
+    out["stderr_truncated"] = result.err_truncated;
+    out["timed_out"] = result.timed_out;
+    out["duration_ms"] = result.duration_ms;
+    out["warnings"] = json::array();
+    for (const auto& w : result.warnings)
+        out["warnings"].push_back(w);
+    return out;
+}
+
+} // namespace
+
+admin::outcome admin::exec(std::string_view raw, const request& req)
+{
+    std::string name(raw);
+    if (!settings_.enable_exec)
+        return problem(problem_type::exec_disabled, "netnsd runs without --enable-exec");
+    if (auto bad = check_name(name))
+        return std::move(*bad);
+    auto parsed = object_body(req, {"argv", "stdin", "timeout_ms", "env", "output"});
+    if (auto* r = std::get_if<response>(&parsed))
+        return std::move(*r);
+    core::kernel::exec_request run;
+    run.name = name;
+    run.etc_netns_dir = settings_.etc_netns_dir;
+    run.output_limit = settings_.exec_output_limit;
+    bool as_base64 = false;
+    if (auto bad = parse_exec(std::get<json>(parsed), run, as_base64))
+        return std::move(*bad);
     if (running_execs_ >= settings_.max_exec)
         return problem(problem_type::too_many_execs,
                        std::to_string(running_execs_) + " execs are running; try again later");
@@ -483,25 +483,8 @@ admin::outcome admin::exec(std::string_view raw, const request& req)
         return [this, result = std::move(result), as_base64, name]() -> response
         {
             --running_execs_;
-            if (result.ec)
-            {
-                auto r = failure(result.ec, result.detail, name);
-                r.audit_name = name;
-                return r;
-            }
-            json out = json::object();
-            out["exit_code"] = result.exit_code ? json(*result.exit_code) : json(nullptr);
-            out["signal"] = result.signal ? json(*result.signal) : json(nullptr);
-            out["stdout"] = as_base64 ? base64(result.out) : result.out;
-            out["stderr"] = as_base64 ? base64(result.err) : result.err;
-            out["stdout_truncated"] = result.out_truncated;
-            out["stderr_truncated"] = result.err_truncated;
-            out["timed_out"] = result.timed_out;
-            out["duration_ms"] = result.duration_ms;
-            out["warnings"] = json::array();
-            for (const auto& w : result.warnings)
-                out["warnings"].push_back(w);
-            auto r = json_response(200, dump(out));
+            auto r = result.ec ? failure(result.ec, result.detail, name)
+                               : json_response(200, dump(exec_json(result, as_base64)));
             r.audit_name = name;
             return r;
         };

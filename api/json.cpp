@@ -2,27 +2,12 @@
 
 #include <ctime>
 
+#include "core/rfc3339.hpp"
+
 #include "api/uri.hpp"
 
 namespace netnsd::api
 {
-
-std::string format_time(core::time_point t)
-{
-    const auto since_epoch = t.time_since_epoch();
-    const auto secs = std::chrono::floor<std::chrono::seconds>(since_epoch);
-    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - secs);
-    const std::time_t tt = secs.count();
-    std::tm tm{};
-    ::gmtime_r(&tt, &tm);
-    char buf[40];
-    const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    std::string out(buf, n);
-    char frac[8];
-    std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(millis.count()));
-    out += frac;
-    return out;
-}
 
 std::string entry_href(std::string_view name)
 {
@@ -41,7 +26,7 @@ json to_json(const core::entry& e, std::string_view netns_dir)
     j["nsid"] = e.nsid ? json(*e.nsid) : json(nullptr);
     j["inode"] = e.identity ? json(e.identity->ino) : json(nullptr);
     j["ns_id"] = e.identity && e.identity->ns_id != 0 ? json(e.identity->ns_id) : json(nullptr);
-    j["first_seen"] = format_time(e.first_seen);
+    j["first_seen"] = core::rfc3339(e.first_seen);
     return j;
 }
 

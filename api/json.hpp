@@ -16,9 +16,6 @@ namespace netnsd::api
 
 using json = nlohmann::json;
 
-// RFC 3339, UTC, milliseconds: "2026-11-29T17:40:01.123Z".
-std::string format_time(core::time_point t);
-
 // The URL path of one entry: "/api/v1/netns/" + percent-encoded name.
 std::string entry_href(std::string_view name);
 

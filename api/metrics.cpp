@@ -1,12 +1,9 @@
 #include "api/metrics.hpp"
 
 #include <charconv>
-#include <dirent.h>
-#include <fstream>
-#include <iterator>
-#include <sstream>
-#include <unistd.h>
 #include <vector>
+
+#include "api/router.hpp"
 
 namespace netnsd::api
 {
@@ -21,27 +18,6 @@ constexpr std::string_view stream_labels[] = {"websocket", "sse", "ndjson"};
 constexpr std::string_view drop_labels[] = {"queue_full", "unresponsive"};
 constexpr std::string_view known_methods[] = {"GET",    "HEAD",    "POST", "PUT",
                                               "DELETE", "OPTIONS", "PATCH"};
-
-// The admin operation a request is, by method and route template; empty when it is none.
-std::string_view admin_op(std::string_view method, std::string_view route)
-{
-    const bool read = method == "GET" || method == "HEAD";
-    if (route == "/api/v1/netns")
-        return method == "POST" ? "create" : method == "DELETE" ? "delete_all" : "";
-    if (route == "/api/v1/netns/{name}")
-        return method == "DELETE" ? "delete" : "";
-    if (route == "/api/v1/netns/{name}/nsid")
-        return method == "PUT" ? "set_nsid" : "";
-    if (route == "/api/v1/netns/{name}/pids")
-        return read ? "pids" : "";
-    if (route == "/api/v1/netns/{name}/exec")
-        return method == "POST" ? "exec" : "";
-    if (route == "/api/v1/processes/{pid}/netns")
-        return read ? "identify" : "";
-    if (route == "/api/v1/audit")
-        return method == "POST" ? "audit" : "";
-    return "";
-}
 
 std::string_view result_of(unsigned status)
 {
@@ -79,7 +55,9 @@ void append_label_value(std::string& out, std::string_view value)
     }
 }
 
-class writer
+} // namespace
+
+class metrics::writer
 {
 public:
     explicit writer(std::string& out) : out_(out) {}
@@ -118,70 +96,6 @@ private:
     std::string& out_;
 };
 
-// The fields of /proc/self/stat after "pid (comm) ", which may itself hold spaces.
-std::optional<std::vector<std::string>> stat_fields(const std::string& text)
-{
-    const auto close = text.rfind(')');
-    if (close == std::string::npos)
-        return std::nullopt;
-    std::istringstream in(text.substr(close + 1));
-    return std::vector<std::string>(std::istream_iterator<std::string>(in), {});
-}
-
-std::string slurp(const char* path)
-{
-    std::ifstream in(path);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-} // namespace
-
-std::optional<process_stats> read_process_stats()
-{
-    // proc(5): after the comm field, state is field 3; utime 14, stime 15, starttime 22 (clock
-    // ticks after boot), rss 24 (pages).
-    const auto fields = stat_fields(slurp("/proc/self/stat"));
-    if (!fields || fields->size() < 22)
-        return std::nullopt;
-    const auto field = [&](std::size_t n)
-    {
-        return std::stod((*fields)[n - 3]);
-    };
-    const auto ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
-    const auto page = static_cast<double>(::sysconf(_SC_PAGESIZE));
-    process_stats out;
-    try
-    {
-        out.cpu_seconds = (field(14) + field(15)) / ticks;
-        out.resident_bytes = field(24) * page;
-        std::istringstream stat(slurp("/proc/stat"));
-        for (std::string key; stat >> key;)
-        {
-            if (key == "btime")
-            {
-                double boot = 0;
-                stat >> boot;
-                out.start_time_seconds = boot + field(22) / ticks;
-                break;
-            }
-        }
-    }
-    catch (const std::exception&)
-    {
-        return std::nullopt;
-    }
-    if (DIR* dir = ::opendir("/proc/self/fd"))
-    {
-        std::size_t n = 0;
-        while (const dirent* e = ::readdir(dir))
-            if (e->d_name[0] != '.')
-                ++n;
-        ::closedir(dir);
-        out.open_fds = static_cast<double>(n - 1); // not the one reading the dir
-    }
-    return out;
-}
-
 void metrics::count_event(core::event_type type) noexcept
 {
     const auto i = static_cast<std::size_t>(type);
@@ -218,14 +132,11 @@ void metrics::observe_request(std::string_view method, std::string_view route, u
     ++h.count;
     h.sum += seconds;
 
-    if (const auto op = admin_op(m, route); !op.empty())
+    if (const auto op = operation_of(m, route); !op.empty())
         ++admin_ops_[{std::string(op), std::string(result_of(status))}];
 }
 
-namespace
-{
-
-void render_model(writer& w, const core::model_status& m)
+void metrics::render_model(writer& w, const core::model_status& m)
 {
     w.family("netnsd_resyncs_total", "counter",
              "Full rescans of the netns dir, by reason (start is the first scan).");
@@ -258,14 +169,28 @@ void render_model(writer& w, const core::model_status& m)
                  m.divergences_of(kind));
 }
 
-} // namespace
-
 std::string metrics::render(const scrape_inputs& in) const
 {
     std::string out;
     out.reserve(8192);
     writer w(out);
+    static const core::model_status no_model;
+    const auto& model = in.model != nullptr ? *in.model : no_model;
+    render_inventory(w, in, model);
+    render_model(w, model);
+    render_http(w);
+    render_clients(w, in);
+    render_admin(w, in);
+    if (in.process)
+        render_process(w, *in.process);
+    w.family("netnsd_build_info", "gauge", "Always 1; the version is the label.");
+    w.sample("netnsd_build_info", {{"version", NETNSD_VERSION}}, std::uint64_t{1});
+    return out;
+}
 
+void metrics::render_inventory(writer& w, const scrape_inputs& in,
+                               const core::model_status& model) const
+{
     w.family("netnsd_namespaces", "gauge",
              "Entries in the netns dir: live (a namespace is mounted) or stale (anything else).");
     w.sample("netnsd_namespaces", {{"state", "live"}}, std::uint64_t{in.live});
@@ -277,8 +202,6 @@ std::string metrics::render(const scrape_inputs& in) const
     w.family("netnsd_revision", "gauge", "The model's revision: the last event's.");
     w.sample("netnsd_revision", {}, std::uint64_t{in.revision});
 
-    static const core::model_status no_model;
-    const auto& model = in.model != nullptr ? *in.model : no_model;
     w.family("netnsd_netns_dir_watched", "gauge",
              "1 while the netns dir is watched, 0 while it is missing or unusable (degraded).");
     w.sample("netnsd_netns_dir_watched", {}, std::uint64_t{model.watching ? 1U : 0U});
@@ -286,9 +209,10 @@ std::string metrics::render(const scrape_inputs& in) const
     w.family("netnsd_events_total", "counter", "Events published to the stream, by type.");
     for (std::size_t i = 0; i < events_.size(); ++i)
         w.sample("netnsd_events_total", {{"type", event_labels[i]}}, events_[i]);
+}
 
-    render_model(w, model);
-
+void metrics::render_http(writer& w) const
+{
     w.family("netnsd_http_requests_total", "counter",
              "HTTP requests answered, by method, route template and status code.");
     for (const auto& [key, n] : requests_)
@@ -317,7 +241,10 @@ std::string metrics::render(const scrape_inputs& in) const
         w.sample("netnsd_http_request_duration_seconds_sum", {{"route", route}}, h.sum);
         w.sample("netnsd_http_request_duration_seconds_count", {{"route", route}}, h.count);
     }
+}
 
+void metrics::render_clients(writer& w, const scrape_inputs& in) const
+{
     w.family("netnsd_connections", "gauge",
              "Client connections open, on every listener (HTTP, websocket and stream clients).");
     w.sample("netnsd_connections", {}, std::uint64_t{open_connections_});
@@ -340,7 +267,10 @@ std::string metrics::render(const scrape_inputs& in) const
     for (std::size_t i = 0; i < in.stream_dropped.size(); ++i)
         w.sample("netnsd_stream_clients_dropped_total", {{"reason", drop_labels[i]}},
                  in.stream_dropped[i]);
+}
 
+void metrics::render_admin(writer& w, const scrape_inputs& in) const
+{
     w.family("netnsd_admin_operations_total", "counter",
              "Admin API operations, by operation and result (ok, rejected: 4xx, failed: 5xx).");
     for (const auto& [key, n] : admin_ops_)
@@ -348,25 +278,20 @@ std::string metrics::render(const scrape_inputs& in) const
 
     w.family("netnsd_exec_running", "gauge", "Commands running through the exec endpoint.");
     w.sample("netnsd_exec_running", {}, std::uint64_t{in.exec_running});
+}
 
-    if (in.process)
-    {
-        const auto& p = *in.process;
-        w.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-        w.sample("process_resident_memory_bytes", {}, p.resident_bytes);
-        w.family("process_open_fds", "gauge", "Number of open file descriptors.");
-        w.sample("process_open_fds", {}, p.open_fds);
-        w.family("process_cpu_seconds_total", "counter",
-                 "Total user and system CPU time spent in seconds.");
-        w.sample("process_cpu_seconds_total", {}, p.cpu_seconds);
-        w.family("process_start_time_seconds", "gauge",
-                 "Start time of the process since unix epoch in seconds.");
-        w.sample("process_start_time_seconds", {}, p.start_time_seconds);
-    }
-
-    w.family("netnsd_build_info", "gauge", "Always 1; the version is the label.");
-    w.sample("netnsd_build_info", {{"version", NETNSD_VERSION}}, std::uint64_t{1});
-    return out;
+void metrics::render_process(writer& w, const process_stats& p)
+{
+    w.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    w.sample("process_resident_memory_bytes", {}, p.resident_bytes);
+    w.family("process_open_fds", "gauge", "Number of open file descriptors.");
+    w.sample("process_open_fds", {}, p.open_fds);
+    w.family("process_cpu_seconds_total", "counter",
+             "Total user and system CPU time spent in seconds.");
+    w.sample("process_cpu_seconds_total", {}, p.cpu_seconds);
+    w.family("process_start_time_seconds", "gauge",
+             "Start time of the process since unix epoch in seconds.");
+    w.sample("process_start_time_seconds", {}, p.start_time_seconds);
 }
 
 } // namespace netnsd::api

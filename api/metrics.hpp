@@ -17,6 +17,7 @@
 #include <string_view>
 #include <tuple>
 
+#include "core/kernel/proc_self.hpp"
 #include "core/model.hpp"
 #include "core/model_status.hpp"
 
@@ -24,15 +25,7 @@ namespace netnsd::api
 {
 
 // What the kernel says about this process (/proc/self), read at scrape time.
-struct process_stats
-{
-    double resident_bytes = 0;
-    double open_fds = 0;
-    double cpu_seconds = 0;
-    double start_time_seconds = 0; // since the Unix epoch
-};
-
-std::optional<process_stats> read_process_stats();
+using core::kernel::process_stats;
 
 // The gauges read from their owners at scrape time.
 struct scrape_inputs
@@ -82,6 +75,16 @@ public:
     std::string render(const scrape_inputs& in) const;
 
 private:
+    // Appends families and samples in the text format (metrics.cpp).
+    class writer;
+    void render_inventory(writer& w, const scrape_inputs& in,
+                          const core::model_status& model) const;
+    static void render_model(writer& w, const core::model_status& m);
+    void render_http(writer& w) const;
+    void render_clients(writer& w, const scrape_inputs& in) const;
+    void render_admin(writer& w, const scrape_inputs& in) const;
+    static void render_process(writer& w, const process_stats& p);
+
     struct histogram
     {
         std::array<std::uint64_t, duration_buckets.size()> buckets{}; // not cumulative

@@ -1,5 +1,7 @@
 #include "api/problem.hpp"
 
+#include "core/errc.hpp"
+
 #include "api/json.hpp"
 
 namespace netnsd::api
@@ -46,6 +48,24 @@ constexpr row table[] = {
     {problem_type::operation_failed, 500, "operation-failed", "The operation failed"},
 };
 
+// The one table from a kernel failure to a problem.
+struct failure_mapping
+{
+    core::errc code;
+    problem_type type;
+};
+constexpr failure_mapping failures[] = {
+    {core::errc::invalid_name, problem_type::invalid_name},
+    {core::errc::not_found, problem_type::not_found},
+    {core::errc::not_a_namespace, problem_type::not_a_namespace},
+    {core::errc::already_exists, problem_type::already_exists},
+    {core::errc::busy, problem_type::busy},
+    {core::errc::nsid_assigned, problem_type::nsid_assigned},
+    {core::errc::nsid_in_use, problem_type::nsid_in_use},
+    {core::errc::no_such_process, problem_type::no_such_process},
+    {core::errc::command_not_found, problem_type::invalid_body},
+};
+
 const row& lookup(problem_type type) noexcept
 {
     const row* internal = nullptr;
@@ -87,6 +107,23 @@ response problem(problem_type type, std::string detail, std::string_view instanc
     if (!instance.empty())
         body["instance"] = std::string(instance);
     return make_response(r.status, "application/problem+json", dump(body));
+}
+
+problem_type problem_type_of(const std::error_code& ec) noexcept
+{
+    for (const auto& f : failures)
+        if (ec == f.code)
+            return f.type;
+    if (ec == std::errc::invalid_argument)
+        return problem_type::invalid_body;
+    return problem_type::operation_failed;
+}
+
+response problem_for(const std::error_code& ec, std::string detail)
+{
+    if (detail.empty())
+        detail = ec.message();
+    return problem(problem_type_of(ec), std::move(detail));
 }
 
 } // namespace netnsd::api

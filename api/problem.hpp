@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "api/http.hpp"
 
@@ -48,5 +49,12 @@ std::string_view slug_of(problem_type type) noexcept;
 std::string type_uri(problem_type type);
 
 response problem(problem_type type, std::string detail, std::string_view instance = {});
+
+// The problem type a failure of the kernel (a core::errc, or an errno) is: the one table from
+// failures to problems; anything it does not name is operation-failed.
+problem_type problem_type_of(const std::error_code& ec) noexcept;
+
+// The problem response for a failure; `detail`, or the error's own message when it is empty.
+response problem_for(const std::error_code& ec, std::string detail);
 
 } // namespace netnsd::api

@@ -33,30 +33,95 @@ bool is_read(std::string_view method)
     return method == "GET" || method == "HEAD";
 }
 
-constexpr route_info routes[] = {
-    {"GET", "/api/v1/netns"},
-    {"GET", "/api/v1/netns/{name}"},
-    {"GET", "/api/v1/nsids"},
-    {"GET", "/api/v1/events"},
-    {"POST", "/api/v1/netns"},
-    {"DELETE", "/api/v1/netns"},
-    {"DELETE", "/api/v1/netns/{name}"},
-    {"PUT", "/api/v1/netns/{name}/nsid"},
-    {"GET", "/api/v1/netns/{name}/pids"},
-    {"POST", "/api/v1/netns/{name}/exec"},
-    {"GET", "/api/v1/processes/{pid}/netns"},
-    {"POST", "/api/v1/audit"},
-    {"GET", "/healthz"},
-    {"GET", "/metrics"},
-    {"GET", "/openapi.yaml"},
-    {"GET", "/"},
-};
+// A path against a template: each segment equal, or a {param} taking any one segment.
+bool matches(std::string_view templ, const std::vector<std::string_view>& segments)
+{
+    std::size_t i = 0;
+    templ.remove_prefix(1); // the leading '/'
+    while (!templ.empty())
+    {
+        const auto slash = templ.find('/');
+        const auto part = templ.substr(0, slash);
+        if (i >= segments.size() || (!part.starts_with('{') && segments[i] != part))
+            return false;
+        ++i;
+        if (slash == std::string_view::npos)
+            break;
+        templ.remove_prefix(slash + 1);
+    }
+    return i == segments.size();
+}
+
+// The segment a {param} of the template took.
+std::string_view param(std::string_view templ, const std::vector<std::string_view>& segments,
+                       std::string_view name)
+{
+    std::size_t i = 0;
+    for (std::size_t at = 1; at <= templ.size(); ++i)
+    {
+        const auto next = std::min(templ.find('/', at), templ.size());
+        if (templ.substr(at, next - at) == name)
+            return segments[i];
+        at = next + 1;
+    }
+    return {};
+}
+
+// A {name} segment, decoded and checked; or the problem to answer.
+std::variant<std::string, response> name_of(std::string_view raw)
+{
+    auto name = percent_decode(raw);
+    if (!name)
+        return problem(problem_type::bad_request, "the name has a malformed percent-escape");
+    if (const auto error = core::check_name(*name); error != core::name_error::none)
+        return problem(problem_type::invalid_name, std::string(core::describe(error)));
+    return std::move(*name);
+}
+
+router::outcome from_admin(admin::outcome o)
+{
+    return std::visit([](auto&& v) -> router::outcome { return std::move(v); }, std::move(o));
+}
 
 } // namespace
 
+std::span<const route_info> router::routes() noexcept
+{
+    using a = access;
+    static constexpr route_info table[] = {
+        {"GET", "/api/v1/netns", a::read, {}, false, false, &router::on_list},
+        {"POST", "/api/v1/netns", a::write, "create", true, false, &router::on_create},
+        {"DELETE", "/api/v1/netns", a::write, "delete_all", true, false, &router::on_delete_all},
+        {"GET", "/api/v1/netns/{name}", a::read, {}, false, false, &router::on_get},
+        {"DELETE", "/api/v1/netns/{name}", a::write, "delete", true, false, &router::on_delete},
+        {"PUT", "/api/v1/netns/{name}/nsid", a::write, "set_nsid", true, false,
+         &router::on_set_nsid},
+        {"GET", "/api/v1/netns/{name}/pids", a::read, "pids", true, false, &router::on_pids},
+        {"POST", "/api/v1/netns/{name}/exec", a::write, "exec", true, false, &router::on_exec},
+        {"GET", "/api/v1/processes/{pid}/netns", a::read, "identify", true, false,
+         &router::on_identify},
+        {"POST", "/api/v1/audit", a::write, "audit", true, false, &router::on_audit},
+        {"GET", "/api/v1/nsids", a::read, {}, false, false, &router::on_nsids},
+        {"GET", "/api/v1/events", a::read, {}, false, true, &router::on_events},
+        {"GET", "/healthz", a::open, {}, false, false, &router::on_health},
+        {"GET", "/metrics", a::read, {}, false, false, &router::on_metrics},
+    };
+    return table;
+}
+
 std::span<const route_info> route_table() noexcept
 {
-    return routes;
+    return router::routes();
+}
+
+std::string_view operation_of(std::string_view method, std::string_view route) noexcept
+{
+    if (method == "HEAD")
+        method = "GET";
+    for (const auto& r : route_table())
+        if (r.path == route && r.method == method)
+            return r.op;
+    return {};
 }
 
 router::router(const core::registry& model, const core::model_status& status, list_cache& lists,
@@ -127,207 +192,166 @@ response router::handle(const request& req) noexcept
     return problem(problem_type::not_acceptable, "this transport cannot stream events");
 }
 
+bool router::serves(const route_info& r) const noexcept
+{
+    return !r.admin || admin_ != nullptr;
+}
+
+std::optional<response> router::refuse(const request& req, const route_info& r) const
+{
+    const bool write = !is_read(req.method);
+    if ((!write || req.method == "DELETE") && req.has_body)
+        return problem(problem_type::unexpected_body, req.method + " takes no body");
+    if (r.access == access::open || (r.access == access::read && !auth_reads_))
+        return std::nullopt;
+    const auto authorization = req.header("Authorization");
+    const auto got = auth_ == nullptr ? granted::none
+                                      : auth_->check(authorization, req.transport,
+                                                     write ? scope::admin : scope::read);
+    if (got == granted::too_narrow)
+        return problem(problem_type::insufficient_scope,
+                       "this token is a read: token; " + req.method + " needs an admin token");
+    if (got != granted::none)
+        return std::nullopt;
+    auto refused =
+        problem(problem_type::unauthorized,
+                authorization.empty() ? "send Authorization: Bearer <token> (see --token-file)"
+                                      : "the bearer token is not the right one");
+    refused.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"netnsd\"");
+    return refused;
+}
+
 router::outcome router::route(const request& req, bool is_upgrade, std::string_view& matched)
 {
-    // Not a structured binding: clang before 16 cannot capture one in a lambda.
     const auto parts = split_target(req.target);
-    const auto path = parts.path;
-    const auto query = parts.query;
-    const auto segments = split_path(path);
+    const auto segments = split_path(parts.path);
     if (segments.empty())
         return problem(problem_type::bad_request, "the request target must be an absolute path");
 
-    // The methods a resource allows, each with its handler. HEAD goes wherever GET does; GET,
-    // HEAD and DELETE take no body; writes (and, with --auth-reads, reads) need the token.
-    using handler = std::function<outcome()>;
-    auto serve = [&](std::initializer_list<std::pair<std::string_view, handler>> methods,
-                     bool open_read = false) -> outcome
+    // Every route of the resource: the one for this method, and the Allow header of the others
+    // (an admin route while admin is off is known, and allows nothing).
+    const route_info* chosen = nullptr;
+    std::string allow;
+    for (const auto& r : route_table())
     {
-        const handler* chosen = nullptr;
-        std::string allow;
-        for (const auto& [method, h] : methods)
-        {
-            if (h == nullptr)
-                continue; // an admin method while admin is off
-            allow += (allow.empty() ? "" : ", ") + std::string(method);
-            if (method == "GET")
-                allow += ", HEAD";
-            if (req.method == method || (req.method == "HEAD" && method == "GET"))
-                chosen = &h;
-        }
-        if (chosen == nullptr)
-            return not_allowed(allow);
-        const bool write = !is_read(req.method);
-        if (!write || req.method == "DELETE")
-            if (req.has_body)
-                return problem(problem_type::unexpected_body, req.method + " takes no body");
-        if (write || (auth_reads_ && !open_read))
-        {
-            const auto authorization = req.header("Authorization");
-            const auto got = auth_ == nullptr ? granted::none
-                                              : auth_->check(authorization, req.transport,
-                                                             write ? scope::admin : scope::read);
-            if (got == granted::too_narrow)
-                return problem(problem_type::insufficient_scope, "this token is a read: token; " +
-                                                                     req.method +
-                                                                     " needs an admin token");
-            if (got == granted::none)
+        if ((r.path == "/metrics" && metrics_ == nullptr) || !matches(r.path, segments))
+            continue;
+        matched = r.path;
+        if (!serves(r))
+            continue;
+        allow += (allow.empty() ? "" : ", ") + std::string(r.method);
+        if (r.method == "GET" && !r.get_only)
+            allow += ", HEAD";
+        if (req.method == r.method || (req.method == "HEAD" && r.method == "GET" && !r.get_only))
+            chosen = &r;
+    }
+    if (matched == "other")
+    {
+        for (const auto& a : assets_)
+            if (a.route == parts.path)
             {
-                auto r = problem(problem_type::unauthorized,
-                                 authorization.empty()
-                                     ? "send Authorization: Bearer <token> (see --token-file)"
-                                     : "the bearer token is not the right one");
-                r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"netnsd\"");
-                return r;
+                matched = a.route;
+                if (!is_read(req.method))
+                    return not_allowed("GET, HEAD");
+                if (auto refused =
+                        refuse(req, {"GET", a.route, access::open, {}, false, false, nullptr}))
+                    return std::move(*refused);
+                return serve_asset(a);
             }
-        }
-        return (*chosen)();
-    };
-    auto admin_only = [&](handler h) -> handler
+        matched = "other";
+        return problem(problem_type::no_route, "nothing is served at this path");
+    }
+    // A name is checked before the method: a bad one is a bad request whatever was asked.
+    route_args args{{}, {}, parts.query};
+    if (const auto raw = param(matched, segments, "{name}");
+        matched.find("{name}") != std::string_view::npos)
     {
-        return admin_ == nullptr ? nullptr : h;
-    };
-    auto deferred_or_response = [](admin::outcome o) -> outcome
-    {
-        return std::visit([](auto&& v) -> outcome { return std::move(v); }, std::move(o));
-    };
-    // A {name} segment, decoded and checked.
-    auto name_of = [](std::string_view raw) -> std::variant<std::string, response>
-    {
-        auto name = percent_decode(raw);
-        if (!name)
-            return problem(problem_type::bad_request, "the name has a malformed percent-escape");
-        if (const auto error = core::check_name(*name); error != core::name_error::none)
-            return problem(problem_type::invalid_name, std::string(core::describe(error)));
-        return std::move(*name);
-    };
+        auto name = name_of(raw);
+        if (auto* r = std::get_if<response>(&name))
+            return std::move(*r);
+        args.name = std::move(std::get<std::string>(name));
+    }
+    args.pid = param(matched, segments, "{pid}");
+    if (chosen == nullptr)
+        return not_allowed(allow);
+    if (auto refused = refuse(req, *chosen))
+        return std::move(*refused);
+    return (this->*(chosen->handle))(req, args, is_upgrade);
+}
 
-    if (segments.size() >= 3 && segments[0] == "api" && segments[1] == "v1")
-    {
-        const auto& kind = segments[2];
-        if (kind == "netns" && segments.size() == 3)
-        {
-            matched = "/api/v1/netns";
-            return serve(
-                {{"GET",
-                  [&]() -> outcome
-                  {
-                      return list_netns();
-                  }},
-                 {"POST", admin_only([&] { return deferred_or_response(admin_->create(req)); })},
-                 {"DELETE", admin_only(
-                                [&]() -> outcome
-                                {
-                                    const auto params = parse_query(query);
-                                    bool all = false;
-                                    for (const auto& p :
-                                         params.value_or(std::vector<query_param>{}))
-                                        all = all || (p.key == "all" && p.value == "true");
-                                    if (!all)
-                                        return problem(problem_type::bad_request,
-                                                       "add ?all=true to delete every entry");
-                                    return deferred_or_response(admin_->remove_all());
-                                })}});
-        }
-        if (kind == "netns" && segments.size() >= 4 && segments.size() <= 5)
-        {
-            matched = segments.size() == 4    ? "/api/v1/netns/{name}"
-                      : segments[4] == "nsid" ? "/api/v1/netns/{name}/nsid"
-                      : segments[4] == "pids" ? "/api/v1/netns/{name}/pids"
-                      : segments[4] == "exec" ? "/api/v1/netns/{name}/exec"
-                                              : "other";
-            auto name = name_of(segments[3]);
-            if (auto* r = std::get_if<response>(&name))
-                return std::move(*r);
-            const auto& n = std::get<std::string>(name);
-            if (segments.size() == 4)
-                return serve(
-                    {{"GET",
-                      [&]() -> outcome
-                      {
-                          return get_netns(n);
-                      }},
-                     {"DELETE",
-                      admin_only([&] { return deferred_or_response(admin_->remove(n)); })}});
-            if (segments[4] == "nsid")
-                return serve(
-                    {{"PUT",
-                      admin_only([&] { return deferred_or_response(admin_->set_nsid(n, req)); })}});
-            if (segments[4] == "pids")
-                return serve(
-                    {{"GET", admin_only([&] { return deferred_or_response(admin_->pids(n)); })}});
-            if (segments[4] == "exec")
-                return serve(
-                    {{"POST",
-                      admin_only([&] { return deferred_or_response(admin_->exec(n, req)); })}});
-        }
-        if (kind == "processes" && segments.size() == 5 && segments[4] == "netns")
-        {
-            matched = "/api/v1/processes/{pid}/netns";
-            return serve(
-                {{"GET",
-                  admin_only([&]
-                             { return deferred_or_response(admin_->identify(segments[3])); })}});
-        }
-        if (kind == "audit" && segments.size() == 3)
-        {
-            matched = "/api/v1/audit";
-            return serve(
-                {{"POST", admin_only([&] { return deferred_or_response(admin_->audit()); })}});
-        }
-        if (kind == "nsids" && segments.size() == 3)
-        {
-            matched = "/api/v1/nsids";
-            return serve({{"GET",
-                           [&]() -> outcome
-                           {
-                               return list_nsids();
-                           }}});
-        }
-        if (kind == "events" && segments.size() == 3)
-        {
-            matched = "/api/v1/events";
-            if (req.method != "GET")
-                return not_allowed("GET");
-            return serve({{"GET",
-                           [&]() -> outcome
-                           {
-                               return events(req, is_upgrade);
-                           }}});
-        }
-    }
-    if (path == "/healthz")
-    {
-        matched = "/healthz";
-        return serve({{"GET",
-                       [&]() -> outcome
-                       {
-                           return health();
-                       }}},
-                     true);
-    }
-    if (path == "/metrics" && metrics_ != nullptr)
-    {
-        matched = "/metrics";
-        return serve({{"GET",
-                       [&]() -> outcome
-                       {
-                           return render_metrics();
-                       }}});
-    }
-    for (const auto& a : assets_)
-        if (a.route == path)
-        {
-            matched = a.route;
-            return serve({{"GET",
-                           [&]() -> outcome
-                           {
-                               return serve_asset(a);
-                           }}},
-                         true);
-        }
-    matched = "other";
-    return problem(problem_type::no_route, "nothing is served at this path");
+router::outcome router::on_list(const request&, const route_args&, bool)
+{
+    return list_netns();
+}
+
+router::outcome router::on_create(const request& req, const route_args&, bool)
+{
+    return from_admin(admin_->create(req));
+}
+
+router::outcome router::on_delete_all(const request&, const route_args& args, bool)
+{
+    bool all = false;
+    for (const auto& p : parse_query(args.query).value_or(std::vector<query_param>{}))
+        all = all || (p.key == "all" && p.value == "true");
+    if (!all)
+        return problem(problem_type::bad_request, "add ?all=true to delete every entry");
+    return from_admin(admin_->remove_all());
+}
+
+router::outcome router::on_get(const request&, const route_args& args, bool)
+{
+    return get_netns(args.name);
+}
+
+router::outcome router::on_delete(const request&, const route_args& args, bool)
+{
+    return from_admin(admin_->remove(args.name));
+}
+
+router::outcome router::on_set_nsid(const request& req, const route_args& args, bool)
+{
+    return from_admin(admin_->set_nsid(args.name, req));
+}
+
+router::outcome router::on_pids(const request&, const route_args& args, bool)
+{
+    return from_admin(admin_->pids(args.name));
+}
+
+router::outcome router::on_exec(const request& req, const route_args& args, bool)
+{
+    return from_admin(admin_->exec(args.name, req));
+}
+
+router::outcome router::on_identify(const request&, const route_args& args, bool)
+{
+    return from_admin(admin_->identify(args.pid));
+}
+
+router::outcome router::on_audit(const request&, const route_args&, bool)
+{
+    return from_admin(admin_->audit());
+}
+
+router::outcome router::on_nsids(const request&, const route_args&, bool)
+{
+    return list_nsids();
+}
+
+router::outcome router::on_events(const request& req, const route_args&, bool is_upgrade)
+{
+    return events(req, is_upgrade);
+}
+
+router::outcome router::on_health(const request&, const route_args&, bool)
+{
+    return health();
+}
+
+router::outcome router::on_metrics(const request&, const route_args&, bool)
+{
+    return render_metrics();
 }
 
 router::outcome router::events(const request& req, bool is_upgrade)
@@ -400,7 +424,7 @@ response router::render_metrics() const
     for (const auto why : {drop_reason::queue_full, drop_reason::unresponsive})
         in.stream_dropped[static_cast<std::size_t>(why)] = hub_.dropped(why);
     in.exec_running = admin_ == nullptr ? 0 : admin_->running_execs();
-    in.process = read_process_stats();
+    in.process = core::kernel::read_process_stats();
     return make_response(200, std::string(metrics::content_type), metrics_->render(in));
 }
 

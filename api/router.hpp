@@ -1,11 +1,15 @@
-// The router: maps a request to a handler and returns the response, or, for GET
-// /api/v1/events, the parameters of the stream the transport must start. It reads the model
-// (the I/O thread's replica of it) and the model thread's status; it never blocks and never
-// throws (one try/catch answers 500). The list body comes from the list_cache, so repeated
-// reads of an unchanged model cost a copy. Owned by main; loop thread only.
+// The router: maps a request to a handler through one table of routes (method, path template,
+// who may call it, the admin operation it is for metrics, the handler) and returns the
+// response, or, for GET /api/v1/events, the parameters of the stream the transport must start.
+// Dispatch, the Allow header, the metrics' route and operation labels and the contract test's
+// list of routes all come from that table. It reads the model (the I/O thread's replica of it)
+// and the model thread's status; it never blocks and never throws (one try/catch answers 500).
+// The list body comes from the list_cache, so repeated reads of an unchanged model cost a copy.
+// Owned by main; loop thread only.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -25,17 +29,51 @@ namespace netnsd::api
 class admin;
 class metrics;
 class origin_policy;
+class router;
 class token_auth;
 
-// One documented route: what openapi.yaml must list, and what the contract test compares.
-struct route_info
+// Who may call a route.
+enum class access
 {
-    std::string_view method; // "GET"
-    std::string_view path;   // an OpenAPI path template: "/api/v1/netns/{name}"
+    open,  // anyone, always (/healthz, the dashboard's files)
+    read,  // anyone, or a read: or admin: token with --auth-reads
+    write, // an admin token (or the Unix socket's --admin-group peer)
 };
 
-// Every route the router answers (assets included), in a fixed order.
+// What a route's handler gets of the path: its {name} (decoded and checked) and {pid}
+// (raw), and the query string.
+struct route_args
+{
+    std::string name;
+    std::string_view pid;
+    std::string_view query;
+};
+
+// One route. The table of them is the one list of what netnsd serves.
+struct route_info
+{
+    std::string_view method; // "GET" (a GET route answers HEAD too, unless get_only)
+    std::string_view path;   // an OpenAPI path template: "/api/v1/netns/{name}"
+    api::access access = access::read;
+    // The admin operation it is (netnsd_admin_operations_total{op}); empty for plain reads.
+    std::string_view op;
+    // It exists only with the admin endpoints enabled (it needs the admin handlers).
+    bool admin = false;
+    // HEAD is not answered (the event stream).
+    bool get_only = false;
+    using handler = std::variant<response, stream_params, deferred> (router::*)(const request&,
+                                                                                const route_args&,
+                                                                                bool is_upgrade);
+    handler handle = nullptr;
+};
+
+// Every route the router answers but the embedded static files (api/assets.hpp), in a fixed
+// order.
 std::span<const route_info> route_table() noexcept;
+
+// The admin operation of a request by its method and matched route template ("create"), for
+// metrics; empty when it is none.
+std::string_view operation_of(std::string_view method, std::string_view route) noexcept;
 
 class router
 {
@@ -64,8 +102,31 @@ public:
     // dispatch() for transports that cannot stream: a stream request is answered 406.
     response handle(const request& req) noexcept;
 
+    // The table (route_table() hands it out).
+    static std::span<const route_info> routes() noexcept;
+
 private:
+    // The handlers the table names, one per route.
+    outcome on_list(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_create(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_delete_all(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_get(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_delete(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_set_nsid(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_pids(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_exec(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_identify(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_audit(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_nsids(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_events(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_health(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_metrics(const request& req, const route_args& args, bool is_upgrade);
+
     outcome route(const request& req, bool is_upgrade, std::string_view& matched);
+    // Whether `r` is served now (the admin routes need the admin endpoints enabled).
+    bool serves(const route_info& r) const noexcept;
+    // The checks between a match and its handler: body, token.
+    std::optional<response> refuse(const request& req, const route_info& r) const;
     outcome events(const request& req, bool is_upgrade);
     response list_netns();
     response get_netns(const std::string& name);

@@ -1,8 +1,9 @@
-// The event stream without a transport: query parsing, the wire encoding of events (once per
-// event, shared by every client), and one subscription per client that decides what that
-// client gets next: hello, snapshot, replay from the journal, reset, then live events through a
-// bounded queue. The server's websocket and SSE/NDJSON sessions only move the bytes.
-// Owned by main (the hub) and by each session (its subscription); loop thread only.
+// The event stream without a transport: one subscription per client that decides what that
+// client gets next (hello, snapshot, replay from the journal, reset, then live events through a
+// bounded queue), and the hub that offers each event, encoded once (stream_encoding), to every
+// subscription. What a client asks for is parsed in stream_query. The server's websocket and
+// SSE/NDJSON sessions only move the bytes. Owned by main (the hub) and by each session (its
+// subscription); loop thread only.
 #pragma once
 
 #include <array>
@@ -23,51 +24,13 @@
 #include "core/registry.hpp"
 
 #include "api/http.hpp"
+#include "api/stream_encoding.hpp"
+#include "api/stream_query.hpp"
 
 namespace netnsd::api
 {
 
 class list_cache;
-
-enum class stream_format
-{
-    websocket,
-    sse,
-    ndjson,
-};
-
-struct stream_params
-{
-    stream_format format = stream_format::ndjson;
-    std::optional<core::revision_t> since; // ?since= or Last-Event-ID
-    bool snapshot = false;                 // ?snapshot=true
-    std::optional<std::string> names;      // ?names=GLOB (fnmatch)
-    unsigned types = 0;                    // bit per core::event_type; 0 means all
-};
-
-// The wire name of an event type: add, delete, nsid, destroyed.
-std::string_view wire_name(core::event_type type) noexcept;
-
-// Parses the query (and, for SSE, Last-Event-ID). A bad value is a 400 problem response.
-std::variant<stream_params, response> parse_stream_params(const request& req, stream_format format);
-
-// The format a GET /api/v1/events asks for: websocket on upgrade, SSE for
-// Accept: text/event-stream, otherwise NDJSON.
-stream_format negotiate_format(const request& req, bool is_upgrade);
-
-// An event as sent, in every framing, built once when the event happens.
-struct encoded_event
-{
-    core::revision_t revision = 0;
-    core::event_type type = core::event_type::added;
-    std::optional<std::string> name;
-    std::string json;   // the event itself
-    std::string ws;     // a websocket text frame holding it
-    std::string sse;    // "id: R\nevent: T\ndata: JSON\n\n"
-    std::string ndjson; // "JSON\n"
-};
-
-std::shared_ptr<const encoded_event> encode(const core::event& e, std::string_view netns_dir);
 
 // Limits on what one client may have queued while it is live; each a named default.
 struct stream_limits

@@ -5,6 +5,8 @@
 #include <ctime>
 #include <unistd.h>
 
+#include "core/rfc3339.hpp"
+
 namespace netnsd::core::log
 {
 namespace
@@ -77,23 +79,6 @@ bool needs_quotes(std::string_view value) noexcept
             return true;
     }
     return false;
-}
-
-void append_time(std::string& out, std::chrono::system_clock::time_point when)
-{
-    using namespace std::chrono;
-    const auto since = when.time_since_epoch();
-    const auto secs = floor<seconds>(since);
-    const auto millis = duration_cast<milliseconds>(since - secs).count();
-    const std::time_t t = static_cast<std::time_t>(secs.count());
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    char buf[40];
-    const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    out.append(buf, n);
-    char frac[8];
-    const int m = std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(millis));
-    out.append(frac, static_cast<std::size_t>(m));
 }
 
 } // namespace
@@ -191,7 +176,7 @@ std::string format_line(format f, level l, std::chrono::system_clock::time_point
     if (f == format::json)
     {
         line.append("{\"time\":\"");
-        append_time(line, when);
+        append_rfc3339(line, when);
         line.append("\",\"level\":\"").append(label(l)).append("\",\"msg\":");
         append_json_string(line, message);
         for (const auto& [key, value] : extra)

@@ -41,15 +41,15 @@ std::string real_path(const std::string& path)
 } // namespace
 
 monitor::monitor(registry& model, std::string netns_dir, mount_choice mounts)
-    : model_(model), mount_choice_(mounts), watch_(netns_dir),
+    : model_(model), mount_choice_(mounts), dir_watch_(netns_dir),
       source_(std::move(netns_dir), nsid_client_), reconciler_(model, source_)
 {
-    status_.netns_dir = watch_.path();
+    status_.netns_dir = dir_watch_.path();
 }
 
 std::error_code monitor::open()
 {
-    if (auto ec = watch_.open())
+    if (auto ec = dir_watch_.open())
         return ec;
     if (auto ec = nsid_events_.open())
         return ec;
@@ -102,18 +102,18 @@ void monitor::start()
 void monitor::rearm_and_rescan(resync_reason why)
 {
     std::error_code problem;
-    const bool watching = watch_.arm(problem);
+    const bool watching = dir_watch_.arm(problem);
     const std::string before = status_.problem;
     status_.watching = watching;
-    status_.problem = watching ? std::string{} : watch_.path() + ": " + problem.message();
-    real_dir_ = watching ? real_path(watch_.path()) : std::string{};
+    status_.problem = watching ? std::string{} : dir_watch_.path() + ": " + problem.message();
+    real_dir_ = watching ? real_path(dir_watch_.path()) : std::string{};
     if (status_.problem != before)
     {
         if (watching)
-            log::info("watching the netns dir", {{"dir", watch_.path()}});
+            log::info("watching the netns dir", {{"dir", dir_watch_.path()}});
         else
             log::warn("cannot watch the netns dir; waiting for it to appear",
-                      {{"dir", watch_.path()}, {"error", problem.message()}});
+                      {{"dir", dir_watch_.path()}, {"error", problem.message()}});
     }
     rescan(why);
 }
@@ -124,14 +124,14 @@ void monitor::rescan(resync_reason why)
     if (why != resync_reason::start)
         log::info("rescan", {{"reason", to_string(why)}});
     pending_.clear(); // older than what the scan finds
-    if (!watch_.watching_dir())
+    if (!dir_watch_.watching_dir())
     {
         reconciler_.dir_lost();
         stacks_.clear();
         return;
     }
     if (auto ec = reconciler_.rescan())
-        log::warn("cannot read the netns dir", {{"dir", watch_.path()}, {"error", ec.message()}});
+        log::warn("cannot read the netns dir", {{"dir", dir_watch_.path()}, {"error", ec.message()}});
     if (status_.mounts == mount_source::fanotify)
         rebuild_stacks();
 }
@@ -185,7 +185,7 @@ std::string_view monitor::entry_of(std::string_view mount_point) const
 
 bool monitor::covers_dir(std::string_view mount_point) const
 {
-    const std::string_view dir = real_dir_.empty() ? watch_.path() : real_dir_;
+    const std::string_view dir = real_dir_.empty() ? dir_watch_.path() : real_dir_;
     if (mount_point == "/" || mount_point == dir)
         return true;
     return dir.starts_with(mount_point) && dir.size() > mount_point.size() &&
@@ -243,7 +243,7 @@ monitor::mount_followup monitor::apply_mount_change(const kernel::mount_change& 
         if (!name)
             // Not an entry's mount. It may have been the dir's own (a self-bind, a tmpfs):
             // what it was is unknown now, so look whether the dir is still the same.
-            return watch_.watching_dir() && watch_.moved() ? mount_followup::rearm
+            return dir_watch_.watching_dir() && dir_watch_.moved() ? mount_followup::rearm
                                                            : mount_followup::none;
         const auto* below = stacks_.top(*name);
         if (below == nullptr)
@@ -275,7 +275,7 @@ bool monitor::pump()
     using kind = kernel::dir_change::kind;
     // inotify first, then the mount events: every unmount that came before an unlink read here
     // is then among the mount events read, and is applied first (reconciler.hpp).
-    auto fresh = watch_.drain();
+    auto fresh = dir_watch_.drain();
     std::vector<kernel::mount_change> mounts;
     if (status_.mounts == mount_source::fanotify)
         mounts = mount_events_.drain();
@@ -287,7 +287,7 @@ bool monitor::pump()
     for (const auto& change : mounts)
         followup = std::max(followup, apply_mount_change(change));
     // A mount on the dir or above it matters when the dir now resolves elsewhere.
-    bool rearm = followup == mount_followup::rearm && (!watch_.watching_dir() || watch_.moved());
+    bool rearm = followup == mount_followup::rearm && (!dir_watch_.watching_dir() || dir_watch_.moved());
     bool overflow = false;
     for (const auto& change : fresh)
     {
@@ -359,7 +359,7 @@ bool monitor::on_mounts_changed()
 {
     if (ignore_mount_events_)
         return false;
-    if (watch_.moved() || !watch_.watching_dir())
+    if (dir_watch_.moved() || !dir_watch_.watching_dir())
     {
         rearm_and_rescan(resync_reason::dir_changed);
         return false;
@@ -379,7 +379,7 @@ void monitor::settle()
     drain_all();
     // mountinfo says only that something changed, and its watcher coalesces the costly
     // re-check: do both halves now.
-    if (status_.mounts == mount_source::mountinfo && watch_.watching_dir() && !ignore_mount_events_)
+    if (status_.mounts == mount_source::mountinfo && dir_watch_.watching_dir() && !ignore_mount_events_)
         reconciler_.mounts_changed();
 }
 

@@ -42,7 +42,7 @@ public:
     // Arms the watches and builds the model (the first scan).
     void start();
 
-    int inotify_fd() const noexcept { return watch_.fd(); }
+    int inotify_fd() const noexcept { return dir_watch_.fd(); }
     int netlink_fd() const noexcept { return nsid_events_.fd(); }
     // The mount feed: readable (fanotify) or POLLPRI (mountinfo), per mount_feed().
     int mount_fd() const noexcept;
@@ -85,8 +85,8 @@ public:
     // dropped, as if the kernel had lost them, so that an audit has a divergence to find.
     void ignore_mount_events(bool on) noexcept { ignore_mount_events_ = on; }
 
-    const std::string& netns_dir() const noexcept { return watch_.path(); }
-    bool watching() const noexcept { return watch_.watching_dir(); }
+    const std::string& netns_dir() const noexcept { return dir_watch_.path(); }
+    bool watching() const noexcept { return dir_watch_.watching_dir(); }
     // Everything other threads show of the monitor: dir, problems, counters.
     const model_status& status() const noexcept { return status_; }
     const reconciler& reconciliation() const noexcept { return reconciler_; }
@@ -119,7 +119,7 @@ private:
 
     registry& model_;
     mount_choice mount_choice_;
-    kernel::dir_watch watch_;
+    kernel::dir_watch dir_watch_;
     kernel::nsid_monitor nsid_events_;
     kernel::nsid_client nsid_client_;
     kernel::netns_dir source_;

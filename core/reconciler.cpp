@@ -301,42 +301,53 @@ std::string reconciler::describe_model(std::string_view name) const
 std::vector<reconciler::divergence> reconciler::audit(const kernel_scan& scan,
                                                       const std::function<void()>& settle)
 {
-    using kind = divergence_kind;
     std::vector<divergence> found;
     // An unreadable dir says nothing about its entries; the rescan path deals with a lost dir.
     if (!scan.list_error)
+        audit_entries(scan, settle, found);
+    audit_nsids(scan, settle, found);
+    return found;
+}
+
+void reconciler::audit_entries(const kernel_scan& scan, const std::function<void()>& settle,
+                               std::vector<divergence>& found)
+{
+    using kind = divergence_kind;
+    std::set<std::string, std::less<>> seen;
+    std::vector<std::string> suspects;
+    for (const auto& [name, probe_then] : scan.entries)
     {
-        std::set<std::string, std::less<>> seen;
-        std::vector<std::string> suspects;
-        for (const auto& [name, probe_then] : scan.entries)
-        {
-            seen.insert(name);
-            if (!model_agrees(name, probe_then))
-                suspects.push_back(name);
-        }
-        for (const auto& [name, slot] : model_.slots())
-            if (seen.count(name) == 0)
-                suspects.push_back(name);
-        for (const auto& name : suspects)
-        {
-            auto now = probe(name); // the scan is older than the model: look again
-            if (model_agrees(name, now))
-                continue;
-            // A change the kernel has reported but netnsd has not read yet is no divergence.
-            settle();
-            now = probe(name);
-            if (model_agrees(name, now))
-                continue;
-            const bool in_model = model_.slots().find(name) != model_.slots().end();
-            found.push_back(
-                {!in_model     ? kind::entry_missing
-                 : !now.exists ? kind::entry_extra
-                               : kind::entry_changed,
-                 name, now.nsid,
-                 "the model had " + describe_model(name) + "; the kernel has " + describe(now)});
-            apply_found(name, now);
-        }
+        seen.insert(name);
+        if (!model_agrees(name, probe_then))
+            suspects.push_back(name);
     }
+    for (const auto& [name, slot] : model_.slots())
+        if (seen.count(name) == 0)
+            suspects.push_back(name);
+    for (const auto& name : suspects)
+    {
+        auto now = probe(name); // the scan is older than the model: look again
+        if (model_agrees(name, now))
+            continue;
+        // A change the kernel has reported but netnsd has not read yet is no divergence.
+        settle();
+        now = probe(name);
+        if (model_agrees(name, now))
+            continue;
+        const bool in_model = model_.slots().find(name) != model_.slots().end();
+        found.push_back(
+            {!in_model     ? kind::entry_missing
+             : !now.exists ? kind::entry_extra
+                           : kind::entry_changed,
+             name, now.nsid,
+             "the model had " + describe_model(name) + "; the kernel has " + describe(now)});
+        apply_found(name, now);
+    }
+}
+
+void reconciler::audit_nsids(const kernel_scan& scan, const std::function<void()>& settle,
+                             std::vector<divergence>& found)
+{
     // nsids of namespaces without a name: only the kernel knows whether they still exist. The
     // kernel frees an nsid a moment before its RTM_DELNSID is queued, and allocates one a
     // moment before its RTM_NEWNSID: a difference is believed only once the notifications
@@ -371,7 +382,7 @@ std::vector<reconciler::divergence> reconciler::audit(const kernel_scan& scan,
             still_gone.emplace(nsid, since == nsid_gone_since_.end() ? now : since->second);
             continue;
         }
-        found.push_back({kind::nsid,
+        found.push_back({divergence_kind::nsid,
                          {},
                          nsid,
                          "the model had it (no name); the kernel freed it and never said so"});
@@ -380,10 +391,9 @@ std::vector<reconciler::divergence> reconciler::audit(const kernel_scan& scan,
     nsid_gone_since_ = std::move(still_gone);
     for (nsid_t nsid : unknown)
     {
-        found.push_back({kind::nsid, {}, nsid, "the kernel has it, the model had not"});
-        model_.add_unnamed_nsid(nsid, clock::now());
+        found.push_back({divergence_kind::nsid, {}, nsid, "the kernel has it, the model had not"});
+        model_.add_unnamed_nsid(nsid, now);
     }
-    return found;
 }
 
 } // namespace netnsd::core

@@ -129,6 +129,10 @@ private:
     bool model_agrees(std::string_view name, const probe_result& found) const;
     // The model's view of a name, in words, for a divergence's detail.
     std::string describe_model(std::string_view name) const;
+    void audit_entries(const kernel_scan& scan, const std::function<void()>& settle,
+                       std::vector<divergence>& found);
+    void audit_nsids(const kernel_scan& scan, const std::function<void()>& settle,
+                     std::vector<divergence>& found);
 
     // The names to probe for the queued nsids: stale ones first (`ip netns set` can number a
     // namespace whose bind mount we have not seen yet), then live ones without an nsid, from

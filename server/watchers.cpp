@@ -44,6 +44,33 @@ void watchers::stop()
     verify_.cancel();
 }
 
+bool watchers::ready(boost::system::error_code ec, std::string_view what)
+{
+    if (stopped_ || ec == asio::error::operation_aborted)
+        return false;
+    if (ec)
+        core::log::warn("waiting on a kernel feed failed",
+                        {{"feed", what}, {"error", ec.message()}});
+    return true;
+}
+
+void watchers::later(bool& posted, bool (core::monitor::*step)())
+{
+    if (posted)
+        return;
+    posted = true;
+    asio::post(inotify_.get_executor(),
+               [this, &posted, step]
+               {
+                   posted = false;
+                   if (stopped_)
+                       return;
+                   if ((monitor_.*step)())
+                       later(posted, step);
+                   settled_();
+               });
+}
+
 void watchers::do_wait_dir()
 {
     inotify_.async_wait(descriptor::wait_read,
@@ -52,31 +79,12 @@ void watchers::do_wait_dir()
 
 void watchers::on_dir(boost::system::error_code ec)
 {
-    if (stopped_ || ec == asio::error::operation_aborted)
+    if (!ready(ec, "inotify"))
         return;
-    if (ec)
-        core::log::warn("waiting on inotify failed", {{"error", ec.message()}});
     if (monitor_.on_dir_readable())
-        pump_later();
+        later(pumping_, &core::monitor::pump);
     settled_();
     do_wait_dir();
-}
-
-void watchers::pump_later()
-{
-    if (pumping_)
-        return;
-    pumping_ = true;
-    asio::post(inotify_.get_executor(),
-               [this]
-               {
-                   pumping_ = false;
-                   if (stopped_)
-                       return;
-                   if (monitor_.pump())
-                       pump_later();
-                   settled_();
-               });
 }
 
 void watchers::do_wait_nsid()
@@ -87,31 +95,12 @@ void watchers::do_wait_nsid()
 
 void watchers::on_nsid(boost::system::error_code ec)
 {
-    if (stopped_ || ec == asio::error::operation_aborted)
+    if (!ready(ec, "netlink"))
         return;
-    if (ec)
-        core::log::warn("waiting on netlink failed", {{"error", ec.message()}});
     if (monitor_.on_nsid_readable())
-        resolve_nsids_later();
+        later(resolving_, &core::monitor::resolve_nsids);
     settled_();
     do_wait_nsid();
-}
-
-void watchers::resolve_nsids_later()
-{
-    if (resolving_)
-        return;
-    resolving_ = true;
-    asio::post(netlink_.get_executor(),
-               [this]
-               {
-                   resolving_ = false;
-                   if (stopped_)
-                       return;
-                   if (monitor_.resolve_nsids())
-                       resolve_nsids_later();
-                   settled_();
-               });
 }
 
 void watchers::do_wait_mount_events()
@@ -122,12 +111,10 @@ void watchers::do_wait_mount_events()
 
 void watchers::on_mount_events(boost::system::error_code ec)
 {
-    if (stopped_ || ec == asio::error::operation_aborted)
+    if (!ready(ec, "fanotify"))
         return;
-    if (ec)
-        core::log::warn("waiting on fanotify failed", {{"error", ec.message()}});
     if (monitor_.on_mount_events())
-        pump_later();
+        later(pumping_, &core::monitor::pump);
     settled_();
     do_wait_mount_events();
 }
@@ -141,7 +128,7 @@ void watchers::do_wait_mountinfo()
 
 void watchers::on_mountinfo(boost::system::error_code ec)
 {
-    if (stopped_ || ec == asio::error::operation_aborted)
+    if (!ready(ec, "mountinfo"))
         return;
     // Wait again first, then look. mountinfo reports a change once per poll (the poll itself
     // marks it seen), and arming the wait polls the fd (asio's EPOLL_CTL_MOD): a change made

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <functional>
+#include <string_view>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -35,15 +36,16 @@ public:
     void stop();
 
 private:
+    // A wait ended: false after stop or cancel; a failed wait is logged, and the fd read anyway.
+    bool ready(boost::system::error_code ec, std::string_view what);
+    // Runs a step of the monitor on a later turn of the loop (once per flag), again while it
+    // says there is more: entry changes (core::monitor::dir_changes_per_turn) and nsid matching
+    // (core::monitor::nsid_probes_per_turn) a slice per turn.
+    void later(bool& posted, bool (core::monitor::*step)());
     void do_wait_dir();
     void on_dir(boost::system::error_code ec);
     void do_wait_nsid();
     void on_nsid(boost::system::error_code ec);
-    // Matches new nsids with their namespaces a slice per turn of the loop
-    // (core::monitor::nsid_probes_per_turn).
-    void resolve_nsids_later();
-    // Applies entry changes a slice per turn (core::monitor::dir_changes_per_turn).
-    void pump_later();
     void do_wait_mount_events();
     void on_mount_events(boost::system::error_code ec);
     void do_wait_mountinfo();
@@ -57,8 +59,8 @@ private:
     boost::asio::posix::stream_descriptor mounts_;
     boost::asio::steady_timer verify_;
     bool verify_pending_ = false;
-    bool resolving_ = false; // a resolve_nsids_later() turn is posted
-    bool pumping_ = false;   // a pump_later() turn is posted
+    bool resolving_ = false; // a later() turn of resolve_nsids is posted
+    bool pumping_ = false;   // a later() turn of pump is posted
     bool stopped_ = false;
 };
 

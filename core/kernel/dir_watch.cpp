@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/kernel/drain_fd.hpp"
 #include "core/kernel/errno.hpp"
 
 namespace netnsd::core::kernel
@@ -145,23 +146,14 @@ std::vector<dir_change> dir_watch::drain()
     std::vector<inotify_record> records;
     // Big enough for hundreds of events per read(); each event is at most 16 + NAME_MAX + 1.
     alignas(inotify_event) std::array<std::byte, 64 * 1024> buf;
-    for (;;)
-    {
-        const auto n = ::read(fd_.get(), buf.data(), buf.size());
-        if (n < 0)
-        {
-            if (errno == EINTR)
-                continue;
-            break; // EAGAIN: drained
-        }
-        if (n == 0)
-            break;
-        if (!decode_inotify({buf.data(), static_cast<std::size_t>(n)}, records))
-        {
-            records.push_back({-1, IN_Q_OVERFLOW, 0, {}}); // cannot happen; resync if it does
-            break;
-        }
-    }
+    drain_fd(fd_.get(), buf,
+             [&](std::span<const std::byte> bytes)
+             {
+                 if (decode_inotify(bytes, records))
+                     return true;
+                 records.push_back({-1, IN_Q_OVERFLOW, 0, {}}); // cannot happen; resync if so
+                 return false;
+             });
     return translate(records, ids_);
 }
 

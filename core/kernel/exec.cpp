@@ -496,15 +496,13 @@ std::error_code make_exec_plan(const exec_request& req, exec_plan& plan, std::st
     return {};
 }
 
-exec_result run_in_netns(const exec_request& req)
+namespace
 {
-    exec_result r;
-    exec_plan plan;
-    if ((r.ec = make_exec_plan(req, plan, r.detail)))
-        return r;
-    r.warnings = plan.warnings;
 
-    // Opened and checked before forking: the common failures get a precise answer here.
+// The namespace to enter, opened and checked before forking: the common failures get a precise
+// answer here. Closed in the parent once the child has it.
+unique_fd open_target(const exec_request& req, exec_result& r)
+{
     unique_fd netns(::open(req.netns_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
     if (!netns)
     {
@@ -512,56 +510,259 @@ exec_result run_in_netns(const exec_request& req)
         r.ec = error == ENOENT ? std::error_code(errc::not_found) : errno_code(error);
         r.detail =
             "cannot open network namespace " + quoted(req.netns_path) + ": " + text_of(error);
-        return r;
+        return netns;
     }
     if (!identify_netns(netns.get()))
     {
         r.ec = errc::not_a_namespace;
         r.detail = quoted(req.netns_path) + " is not a live network namespace (a stale entry)";
-        return r;
+        netns.reset();
+        return netns;
     }
-    pipe_ends in, out, err, reports;
-    for (auto* p : {&in, &out, &err, &reports})
-        if ((r.ec = make_pipe(*p)))
-        {
-            r.detail = "cannot create a pipe: " + r.ec.message();
-            return r;
-        }
     if ((r.ec = above_stdio(netns)))
     {
         r.detail = "cannot move an fd: " + r.ec.message();
-        return r;
+        netns.reset();
     }
+    return netns;
+}
 
-    std::vector<const char*> sources, targets;
-    for (const auto& b : plan.binds)
+// The four pipes between the parent and the command.
+struct child_pipes
+{
+    pipe_ends in, out, err, reports;
+
+    std::error_code make(std::string& detail)
     {
-        sources.push_back(b.source.c_str());
-        targets.push_back(b.target.c_str());
+        for (auto* p : {&in, &out, &err, &reports})
+            if (auto ec = make_pipe(*p))
+            {
+                detail = "cannot create a pipe: " + ec.message();
+                return ec;
+            }
+        return {};
     }
-    std::vector<char*> argv, envp;
-    for (auto& a : plan.argv)
-        argv.push_back(a.data());
-    argv.push_back(nullptr);
-    for (auto& e : plan.envp)
-        envp.push_back(e.data());
-    envp.push_back(nullptr);
 
-    child_context c;
-    c.netns_fd = netns.get();
-    c.stdin_fd = in.read.get();
-    c.stdout_fd = out.write.get();
-    c.stderr_fd = err.write.get();
-    c.report_fd = reports.write.get();
-    c.max_fd = static_cast<int>(std::max(::sysconf(_SC_OPEN_MAX), 1024L));
-    c.sysfs_source = req.name.c_str();
-    c.bind_sources = sources.data();
-    c.bind_targets = targets.data();
-    c.bind_count = sources.size();
-    c.program = plan.program.c_str();
-    c.argv = argv.data();
-    c.envp = envp.data();
-    sigemptyset(&c.unblocked);
+    // After fork: the parent keeps its ends only, non-blocking.
+    void parent_side(bool has_stdin)
+    {
+        in.read.reset();
+        out.write.reset();
+        err.write.reset();
+        reports.write.reset();
+        for (int fd : {in.write.get(), out.read.get(), err.read.get(), reports.read.get()})
+            set_nonblocking(fd);
+        if (!has_stdin)
+            in.write.reset();
+    }
+};
+
+// The arrays the child reads after fork (no allocation there): built before, kept alive until
+// the child has exec'd.
+struct child_arrays
+{
+    std::vector<const char*> sources, targets;
+    std::vector<char*> argv, envp;
+
+    explicit child_arrays(exec_plan& plan)
+    {
+        for (const auto& b : plan.binds)
+        {
+            sources.push_back(b.source.c_str());
+            targets.push_back(b.target.c_str());
+        }
+        for (auto& a : plan.argv)
+            argv.push_back(a.data());
+        argv.push_back(nullptr);
+        for (auto& e : plan.envp)
+            envp.push_back(e.data());
+        envp.push_back(nullptr);
+    }
+
+    child_context context(const exec_request& req, const exec_plan& plan, int netns_fd,
+                          const child_pipes& io)
+    {
+        child_context c;
+        c.netns_fd = netns_fd;
+        c.stdin_fd = io.in.read.get();
+        c.stdout_fd = io.out.write.get();
+        c.stderr_fd = io.err.write.get();
+        c.report_fd = io.reports.write.get();
+        c.max_fd = static_cast<int>(std::max(::sysconf(_SC_OPEN_MAX), 1024L));
+        c.sysfs_source = req.name.c_str();
+        c.bind_sources = sources.data();
+        c.bind_targets = targets.data();
+        c.bind_count = sources.size();
+        c.program = plan.program.c_str();
+        c.argv = argv.data();
+        c.envp = envp.data();
+        sigemptyset(&c.unblocked);
+        return c;
+    }
+};
+
+// The parent's side of a running command: feeds its stdin, collects stdout, stderr and the
+// child's reports (each capped), and kills its process group at the deadline.
+class supervisor
+{
+public:
+    supervisor(const exec_request& req, exec_result& r, child_pipes& io, pid_t pid,
+               steady::time_point start)
+        : req_(req), r_(r), io_(io), pid_(pid),
+          deadline_(start + std::min(req.timeout, max_timeout)),
+          pidfd_(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)))
+    {
+    }
+
+    // Until the child is reaped and its streams are drained (or drain_grace after its exit),
+    // or the deadline passes.
+    void run()
+    {
+        for (;;)
+        {
+            if (!reaped_)
+            {
+                status_ = wait_status(pid_, false, reaped_, lost_);
+                if (reaped_)
+                    exited_at_ = steady::now();
+            }
+            const auto now = steady::now();
+            if (reaped_ && ((!io_.out.read && !io_.err.read && !io_.reports.read) ||
+                            now >= exited_at_ + drain_grace))
+                return;
+            if (!reaped_ && now >= deadline_)
+                return kill_at_deadline();
+            if (!poll_once(now))
+                return;
+        }
+    }
+
+    int status() const noexcept { return status_; }
+    bool lost() const noexcept { return lost_; }
+    child_reports& reports() noexcept { return child_; }
+
+private:
+    void kill_at_deadline()
+    {
+        ::kill(-pid_, SIGKILL);
+        r_.timed_out = true;
+        status_ = wait_status(pid_, true, reaped_, lost_);
+        // Keep what it wrote before it died; stop there.
+        if (io_.out.read)
+            read_some(io_.out.read.get(), r_.out, req_.output_limit, r_.out_truncated);
+        if (io_.err.read)
+            read_some(io_.err.read.get(), r_.err, req_.output_limit, r_.err_truncated);
+        if (io_.reports.read)
+        {
+            bool ignored = false;
+            read_some(io_.reports.read.get(), child_.bytes, 1 << 20, ignored);
+        }
+    }
+
+    // One poll over the open streams and the pidfd; false when poll failed (the command is
+    // killed: never leave it running unwatched).
+    bool poll_once(steady::time_point now)
+    {
+        // A closed stream is -1, which poll skips.
+        std::array<pollfd, 5> fds{
+            pollfd{io_.in.write.get(), POLLOUT, 0}, pollfd{io_.out.read.get(), POLLIN, 0},
+            pollfd{io_.err.read.get(), POLLIN, 0}, pollfd{io_.reports.read.get(), POLLIN, 0},
+            pollfd{reaped_ ? -1 : pidfd_.get(), POLLIN, 0}};
+        int timeout = poll_timeout(now, reaped_ ? exited_at_ + drain_grace : deadline_);
+        if (!reaped_ && !pidfd_)
+            timeout = std::min(timeout, poll_slice_ms);
+        if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR)
+        {
+            // Cannot happen with these arguments.
+            r_.ec = last_error();
+            r_.detail = "poll failed: " + r_.ec.message() + "; the command was killed";
+            ::kill(-pid_, SIGKILL);
+            status_ = wait_status(pid_, true, reaped_, lost_);
+            return false;
+        }
+        const auto ready = [&](std::size_t at)
+        {
+            return fds[at].fd >= 0 && (fds[at].revents & (POLLIN | POLLOUT | POLLHUP | POLLERR));
+        };
+        if (ready(0))
+            feed_stdin();
+        if (ready(1) && !read_some(io_.out.read.get(), r_.out, req_.output_limit, r_.out_truncated))
+            io_.out.read.reset();
+        if (ready(2) && !read_some(io_.err.read.get(), r_.err, req_.output_limit, r_.err_truncated))
+            io_.err.read.reset();
+        bool ignored = false;
+        if (ready(3) && !read_some(io_.reports.read.get(), child_.bytes, 1 << 20, ignored))
+            io_.reports.read.reset();
+        return true;
+    }
+
+    void feed_stdin()
+    {
+        const auto& data = req_.stdin_data;
+        const auto n = ::write(io_.in.write.get(), data.data() + sent_, data.size() - sent_);
+        if (n > 0)
+            sent_ += static_cast<std::size_t>(n);
+        if ((n < 0 && errno != EAGAIN && errno != EINTR) || sent_ == data.size())
+            io_.in.write.reset(); // done, or the command closed its stdin (EPIPE)
+    }
+
+    const exec_request& req_;
+    exec_result& r_;
+    child_pipes& io_;
+    pid_t pid_;
+    steady::time_point deadline_;
+    unique_fd pidfd_; // readable when the child exits
+    child_reports child_;
+    std::size_t sent_ = 0;
+    bool reaped_ = false;
+    bool lost_ = false;
+    int status_ = 0;
+    steady::time_point exited_at_{};
+};
+
+// What the child reported and how it ended, into the result.
+void conclude(const exec_request& req, const exec_plan& plan, supervisor& watch, exec_result& r)
+{
+    auto& child = watch.reports();
+    child.take_complete();
+    for (const auto& rep : child.all)
+    {
+        if (rep.fatal != 0)
+        {
+            r.ec = describe_failure(rep, req, plan, r.detail);
+            return;
+        }
+        r.warnings.push_back(describe_warning(rep, plan));
+    }
+    if (r.ec)
+        return;
+    const int status = watch.status();
+    if (watch.lost())
+    {
+        r.ec = errno_code(ECHILD);
+        r.detail = "the command's exit status was lost (is SIGCHLD ignored?)";
+    }
+    else if (WIFEXITED(status))
+        r.exit_code = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+        r.signal = WTERMSIG(status);
+}
+
+} // namespace
+
+exec_result run_in_netns(const exec_request& req)
+{
+    exec_result r;
+    exec_plan plan;
+    if ((r.ec = make_exec_plan(req, plan, r.detail)))
+        return r;
+    r.warnings = plan.warnings;
+    unique_fd netns = open_target(req, r);
+    child_pipes io;
+    if (!netns || (r.ec = io.make(r.detail)))
+        return r;
+    child_arrays arrays(plan);
+    const auto c = arrays.context(req, plan, netns.get(), io);
 
     // Every signal blocked across fork, so no handler of the daemon runs in the child before
     // it has reset them.
@@ -586,126 +787,11 @@ exec_result run_in_netns(const exec_request& req)
     // has exec'd: it made the group itself by then).
     ::setpgid(pid, pid);
     netns.reset();
-    in.read.reset();
-    out.write.reset();
-    err.write.reset();
-    reports.write.reset();
-    for (int fd : {in.write.get(), out.read.get(), err.read.get(), reports.read.get()})
-        set_nonblocking(fd);
-    if (req.stdin_data.empty())
-        in.write.reset();
-    const unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-
-    const auto deadline = start + std::min(req.timeout, max_timeout);
-    std::size_t sent = 0;
-    child_reports child;
-    bool reaped = false, lost = false;
-    int status = 0;
-    steady::time_point exited_at{};
-    for (;;)
-    {
-        if (!reaped)
-        {
-            status = wait_status(pid, false, reaped, lost);
-            if (reaped)
-                exited_at = steady::now();
-        }
-        const auto now = steady::now();
-        if (reaped && !out.read && !err.read && !reports.read)
-            break;
-        if (reaped && now >= exited_at + drain_grace)
-            break;
-        if (!reaped && now >= deadline)
-        {
-            ::kill(-pid, SIGKILL);
-            r.timed_out = true;
-            status = wait_status(pid, true, reaped, lost);
-            // Keep what it wrote before it died; stop there.
-            if (out.read)
-                read_some(out.read.get(), r.out, req.output_limit, r.out_truncated);
-            if (err.read)
-                read_some(err.read.get(), r.err, req.output_limit, r.err_truncated);
-            if (reports.read)
-            {
-                bool ignored = false;
-                read_some(reports.read.get(), child.bytes, 1 << 20, ignored);
-            }
-            break;
-        }
-
-        // A closed stream is -1, which poll skips.
-        std::array<pollfd, 5> fds{};
-        std::size_t count = 0;
-        const auto add = [&](int fd, short events)
-        {
-            fds[count] = pollfd{fd, events, 0};
-            return count++;
-        };
-        const auto in_at = add(in.write.get(), POLLOUT);
-        const auto out_at = add(out.read.get(), POLLIN);
-        const auto err_at = add(err.read.get(), POLLIN);
-        const auto rep_at = add(reports.read.get(), POLLIN);
-        add(reaped ? -1 : pidfd.get(), POLLIN); // readable when the child exits
-        int timeout = poll_timeout(now, reaped ? exited_at + drain_grace : deadline);
-        if (!reaped && !pidfd)
-            timeout = std::min(timeout, poll_slice_ms);
-        if (::poll(fds.data(), count, timeout) < 0 && errno != EINTR)
-        {
-            // Cannot happen with these arguments; never leave the command running unwatched.
-            r.ec = last_error();
-            r.detail = "poll failed: " + r.ec.message() + "; the command was killed";
-            ::kill(-pid, SIGKILL);
-            status = wait_status(pid, true, reaped, lost);
-            break;
-        }
-
-        const auto ready = [&](std::size_t at)
-        {
-            return fds[at].fd >= 0 && (fds[at].revents & (POLLIN | POLLOUT | POLLHUP | POLLERR));
-        };
-        if (ready(in_at))
-        {
-            const auto n =
-                ::write(in.write.get(), req.stdin_data.data() + sent, req.stdin_data.size() - sent);
-            if (n > 0)
-                sent += static_cast<std::size_t>(n);
-            if ((n < 0 && errno != EAGAIN && errno != EINTR) || sent == req.stdin_data.size())
-                in.write.reset(); // done, or the command closed its stdin (EPIPE)
-        }
-        if (ready(out_at) && !read_some(out.read.get(), r.out, req.output_limit, r.out_truncated))
-            out.read.reset();
-        if (ready(err_at) && !read_some(err.read.get(), r.err, req.output_limit, r.err_truncated))
-            err.read.reset();
-        if (ready(rep_at))
-        {
-            bool ignored = false;
-            if (!read_some(reports.read.get(), child.bytes, 1 << 20, ignored))
-                reports.read.reset();
-        }
-    }
+    io.parent_side(!req.stdin_data.empty());
+    supervisor watch(req, r, io, pid, start);
+    watch.run();
     r.duration_ms = std::chrono::duration<double, std::milli>(steady::now() - start).count();
-
-    child.take_complete();
-    for (const auto& rep : child.all)
-    {
-        if (rep.fatal != 0)
-        {
-            r.ec = describe_failure(rep, req, plan, r.detail);
-            return r;
-        }
-        r.warnings.push_back(describe_warning(rep, plan));
-    }
-    if (r.ec)
-        return r;
-    if (lost)
-    {
-        r.ec = errno_code(ECHILD);
-        r.detail = "the command's exit status was lost (is SIGCHLD ignored?)";
-    }
-    else if (WIFEXITED(status))
-        r.exit_code = WEXITSTATUS(status);
-    else if (WIFSIGNALED(status))
-        r.signal = WTERMSIG(status);
+    conclude(req, plan, watch, r);
     return r;
 }
 

@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/kernel/drain_fd.hpp"
 #include "core/kernel/errno.hpp"
 
 namespace netnsd::core::kernel
@@ -211,37 +212,28 @@ std::vector<mount_change> mount_watch::drain()
     std::vector<mount_change> out;
     std::vector<mount_record> records;
     alignas(fanotify_event_metadata) std::array<std::byte, 64 * 1024> buf;
-    for (;;)
-    {
-        const auto n = ::read(fd_.get(), buf.data(), buf.size());
-        if (n < 0)
+    drain_fd(
+        fd_.get(), buf,
+        [&](std::span<const std::byte> bytes)
         {
-            if (errno == EINTR)
-                continue;
-            break; // EAGAIN: drained
-        }
-        if (n == 0)
-            break;
-        records.clear();
-        const bool whole = decode_mount_events({buf.data(), static_cast<std::size_t>(n)}, records);
-        // Each read's attached mounts are looked up before the next read: the sooner, the
-        // fewer are gone already.
-        for (const auto& r : records)
-        {
-            mount_change c{r.what, r.mount_id, std::nullopt};
-            if (r.what == mount_record::kind::attached)
+            records.clear();
+            const bool whole = decode_mount_events(bytes, records);
+            // Each read's attached mounts are looked up before the next read: the sooner,
+            // the fewer are gone already.
+            for (const auto& r : records)
             {
-                std::error_code ec;
-                c.facts = stat_mount(r.mount_id, ec);
+                mount_change c{r.what, r.mount_id, std::nullopt};
+                if (r.what == mount_record::kind::attached)
+                {
+                    std::error_code ec;
+                    c.facts = stat_mount(r.mount_id, ec);
+                }
+                out.push_back(std::move(c));
             }
-            out.push_back(std::move(c));
-        }
-        if (!whole)
-        {
-            out.push_back({mount_record::kind::overflow, 0, std::nullopt}); // cannot happen
-            break;
-        }
-    }
+            if (!whole)
+                out.push_back({mount_record::kind::overflow, 0, std::nullopt}); // cannot happen
+            return whole;
+        });
     return out;
 }
 

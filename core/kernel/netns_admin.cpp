@@ -163,97 +163,6 @@ int mounts_at(const std::string& path)
 
 // --- rtnetlink for RTM_NEWNSID -----------------------------------------------------------
 
-// A request/reply socket opened for one call, with extended acks so that EEXIST comes with
-// the kernel's reason (netns-kernel.md §4 step 5).
-class rtnl_socket
-{
-public:
-    struct reply
-    {
-        std::vector<nsid_message> messages; // echoes and answers carrying an nsid
-        int error = 0;                      // errno of the NLMSG_ERROR, 0 for an ack
-        std::string extack;                 // the kernel's message, if any
-    };
-
-    rtnl_socket() = default;
-    rtnl_socket(const rtnl_socket&) = delete;
-    rtnl_socket& operator=(const rtnl_socket&) = delete;
-    ~rtnl_socket()
-    {
-        if (socket_ != nullptr)
-            mnl_socket_close(socket_);
-    }
-
-    std::error_code open()
-    {
-        socket_ = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
-        if (socket_ == nullptr)
-            return last_error();
-        int on = 1;
-        // Like ip: a kernel without extended acks still answers, only without the reason.
-        mnl_socket_setsockopt(socket_, NETLINK_EXT_ACK, &on, sizeof(on));
-        if (mnl_socket_bind(socket_, 0, MNL_SOCKET_AUTOPID) < 0)
-            return last_error();
-        port_ = mnl_socket_get_portid(socket_);
-        seq_ = static_cast<std::uint32_t>(std::time(nullptr));
-        return {};
-    }
-
-    std::uint32_t next_seq() noexcept { return ++seq_; }
-
-    // Sends one request and reads until its NLMSG_ERROR (ack or error) arrives.
-    std::error_code transact(std::span<const std::byte> request, std::uint32_t seq, reply& out)
-    {
-        if (mnl_socket_sendto(socket_, request.data(), request.size()) < 0)
-            return last_error();
-        alignas(nlmsghdr) std::array<std::byte, 16 * 1024> buf;
-        for (;;)
-        {
-            const auto n = mnl_socket_recvfrom(socket_, buf.data(), buf.size());
-            if (n < 0)
-            {
-                if (errno == EINTR)
-                    continue;
-                return last_error();
-            }
-            // The whole datagram first: mnl_nlmsg_ok() alone lets a length of 2 GiB or more
-            // through, and each message below is then known to fit with its padding.
-            nsid_datagram whole;
-            if (parse_nsid_datagram({buf.data(), static_cast<std::size_t>(n)}, whole))
-                return errc::protocol;
-            const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
-            int remaining = static_cast<int>(n);
-            bool finished = false;
-            while (mnl_nlmsg_ok(nlh, remaining))
-            {
-                if (nlh->nlmsg_seq == seq && nlh->nlmsg_pid == port_)
-                {
-                    nsid_datagram one;
-                    const auto padded = (std::size_t{nlh->nlmsg_len} + 3) & ~std::size_t{3};
-                    if (parse_nsid_datagram({reinterpret_cast<const std::byte*>(nlh), padded}, one))
-                        return errc::protocol;
-                    out.messages.insert(out.messages.end(), one.messages.begin(),
-                                        one.messages.end());
-                    if (nlh->nlmsg_type == NLMSG_ERROR)
-                    {
-                        out.error = one.error;
-                        out.extack = std::move(one.extack);
-                        finished = true;
-                    }
-                }
-                nlh = mnl_nlmsg_next(nlh, &remaining);
-            }
-            if (finished)
-                return {};
-        }
-    }
-
-private:
-    mnl_socket* socket_ = nullptr;
-    std::uint32_t port_ = 0;
-    std::uint32_t seq_ = 0;
-};
-
 std::size_t build_newnsid(std::span<std::byte> buf, std::uint32_t seq, int fd, nsid_t nsid,
                           bool echo)
 {
@@ -270,25 +179,9 @@ std::size_t build_newnsid(std::span<std::byte> buf, std::uint32_t seq, int fd, n
 }
 
 // The nsid the calling thread's namespace gives the namespace behind `fd` (GETNSID).
-std::optional<nsid_t> current_nsid(rtnl_socket& sock, int fd, std::error_code& ec)
+std::optional<nsid_t> current_nsid(nsid_client& sock, int fd, std::error_code& ec)
 {
-    std::array<std::byte, 64> req;
-    const auto seq = sock.next_seq();
-    const auto len = build_getnsid_by_fd(req, seq, fd);
-    rtnl_socket::reply reply;
-    // GETNSID answers with the message and no ack; ask for one so that transact knows the end.
-    reinterpret_cast<nlmsghdr*>(req.data())->nlmsg_flags |= NLM_F_ACK;
-    ec = sock.transact({req.data(), len}, seq, reply);
-    if (!ec && reply.error != 0)
-        ec = errno_code(reply.error);
-    if (ec)
-        return std::nullopt;
-    if (reply.messages.empty())
-    {
-        ec = errc::protocol;
-        return std::nullopt;
-    }
-    return reply.messages.front().nsid;
+    return sock.nsid_of_fd(fd, ec);
 }
 
 } // namespace
@@ -511,8 +404,10 @@ std::optional<nsid_t> set_nsid(const std::string& dir, const std::string& name,
         return std::nullopt;
     }
 
-    rtnl_socket sock;
-    if ((ec = sock.open()))
+    // A request/reply socket for this call, with extended acks so that EEXIST comes with the
+    // kernel's reason (netns-kernel.md §4 step 5).
+    nsid_client sock;
+    if ((ec = sock.open(true)))
     {
         detail = "cannot open an rtnetlink socket: " + ec.message();
         return std::nullopt;
@@ -523,7 +418,7 @@ std::optional<nsid_t> set_nsid(const std::string& dir, const std::string& name,
     const auto seq = sock.next_seq();
     const auto len = build_newnsid(req, seq, fd.get(), want.value_or(NETNSA_NSID_NOT_ASSIGNED),
                                    !want.has_value());
-    rtnl_socket::reply reply;
+    nsid_datagram reply;
     if ((ec = sock.transact({req.data(), len}, seq, reply)))
     {
         detail = "RTM_NEWNSID failed: " + ec.message();

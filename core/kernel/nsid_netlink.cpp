@@ -216,12 +216,17 @@ nsid_client::~nsid_client()
         mnl_socket_close(socket_);
 }
 
-std::error_code nsid_client::open()
+std::error_code nsid_client::open(bool ext_ack)
 {
     std::error_code ec;
     socket_ = open_route_socket(ec);
     if (ec)
         return ec;
+    if (ext_ack)
+    {
+        int on = 1;
+        mnl_socket_setsockopt(socket_, NETLINK_EXT_ACK, &on, sizeof(on));
+    }
     port_ = mnl_socket_get_portid(socket_);
     seq_ = static_cast<std::uint32_t>(std::time(nullptr));
     return {};
@@ -232,41 +237,70 @@ std::error_code nsid_client::transact(std::span<const std::byte> request, std::u
 {
     if (mnl_socket_sendto(socket_, request.data(), request.size()) < 0)
         return last_error();
+    const auto flags = reinterpret_cast<const nlmsghdr*>(request.data())->nlmsg_flags;
+    const bool acked = (flags & NLM_F_ACK) != 0;
+    const bool dump = (flags & NLM_F_DUMP) == NLM_F_DUMP;
     alignas(nlmsghdr) std::array<std::byte, receive_chunk> buf;
-    // Replies to earlier requests cannot be pending (each transact reads its own to the end),
-    // but skip any message whose seq is not ours rather than trust that.
     for (;;)
     {
         const auto n = mnl_socket_recvfrom(socket_, buf.data(), buf.size());
         if (n < 0)
-            return last_error();
-        nsid_datagram part;
-        if (auto ec = parse_nsid_datagram({buf.data(), static_cast<std::size_t>(n)}, part))
-            return ec;
-        const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
-        if (nlh->nlmsg_seq != seq || nlh->nlmsg_pid != port_)
-            continue;
-        reply.messages.insert(reply.messages.end(), part.messages.begin(), part.messages.end());
-        reply.interrupted = reply.interrupted || part.interrupted;
-        if (part.error != 0)
         {
-            reply.error = part.error;
-            return errno_code(part.error);
+            if (errno == EINTR)
+                continue;
+            return last_error();
         }
-        const bool is_dump = (reinterpret_cast<const nlmsghdr*>(request.data())->nlmsg_flags &
-                              NLM_F_DUMP) == NLM_F_DUMP;
-        if (!is_dump || part.done)
+        // The whole datagram first: mnl_nlmsg_ok() alone lets a length of 2 GiB or more
+        // through, and each message below is then known to fit with its padding.
+        nsid_datagram whole;
+        if (auto ec = parse_nsid_datagram({buf.data(), static_cast<std::size_t>(n)}, whole))
+            return ec;
+        bool ended = false;
+        const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
+        for (int left = static_cast<int>(n); mnl_nlmsg_ok(nlh, left);
+             nlh = mnl_nlmsg_next(nlh, &left))
+        {
+            // Replies to earlier requests cannot be pending (each transact reads its own to the
+            // end), but skip any message that is not ours rather than trust that.
+            if (nlh->nlmsg_seq != seq || nlh->nlmsg_pid != port_)
+                continue;
+            nsid_datagram one;
+            const auto padded = (std::size_t{nlh->nlmsg_len} + 3) & ~std::size_t{3};
+            if (auto ec =
+                    parse_nsid_datagram({reinterpret_cast<const std::byte*>(nlh), padded}, one))
+                return ec;
+            reply.messages.insert(reply.messages.end(), one.messages.begin(), one.messages.end());
+            reply.interrupted = reply.interrupted || one.interrupted;
+            reply.done = reply.done || one.done;
+            if (nlh->nlmsg_type == NLMSG_ERROR)
+            {
+                reply.error = one.error;
+                reply.acked = one.acked;
+                reply.extack = std::move(one.extack);
+            }
+            ended = ended || nlh->nlmsg_type == NLMSG_ERROR || one.done ||
+                    (!acked && !dump && !one.messages.empty());
+        }
+        if (ended)
             return {};
     }
+}
+
+std::error_code nsid_client::ask(std::span<const std::byte> request, std::uint32_t seq,
+                                 nsid_datagram& reply)
+{
+    if (auto ec = transact(request, seq, reply))
+        return ec;
+    return reply.error != 0 ? errno_code(reply.error) : std::error_code{};
 }
 
 std::optional<nsid_t> nsid_client::nsid_of_fd(int fd, std::error_code& ec)
 {
     std::array<std::byte, 64> req;
-    const auto seq = ++seq_;
+    const auto seq = next_seq();
     const auto len = build_getnsid_by_fd(req, seq, fd);
     nsid_datagram reply;
-    ec = transact({req.data(), len}, seq, reply);
+    ec = ask({req.data(), len}, seq, reply);
     if (ec)
         return std::nullopt;
     if (reply.messages.empty())
@@ -280,10 +314,10 @@ std::optional<nsid_t> nsid_client::nsid_of_fd(int fd, std::error_code& ec)
 bool nsid_client::nsid_exists(nsid_t nsid, std::error_code& ec)
 {
     std::array<std::byte, 64> req;
-    const auto seq = ++seq_;
+    const auto seq = next_seq();
     const auto len = build_getnsid_by_nsid(req, seq, nsid);
     nsid_datagram reply;
-    ec = transact({req.data(), len}, seq, reply);
+    ec = ask({req.data(), len}, seq, reply);
     if (ec == std::errc::no_such_file_or_directory)
     {
         ec.clear();
@@ -295,10 +329,10 @@ bool nsid_client::nsid_exists(nsid_t nsid, std::error_code& ec)
 std::vector<nsid_t> nsid_client::dump(std::error_code& ec)
 {
     std::array<std::byte, 64> req;
-    const auto seq = ++seq_;
+    const auto seq = next_seq();
     const auto len = build_nsid_dump(req, seq);
     nsid_datagram reply;
-    ec = transact({req.data(), len}, seq, reply);
+    ec = ask({req.data(), len}, seq, reply);
     std::vector<nsid_t> out;
     for (const auto& msg : reply.messages)
         if (msg.nsid)

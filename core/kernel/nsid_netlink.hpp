@@ -47,7 +47,8 @@ std::size_t build_nsid_dump(std::span<std::byte> buf, std::uint32_t seq);
 // ones. `bytes` starts 4-byte aligned, as a receive buffer declared alignas(nlmsghdr) does.
 std::error_code parse_nsid_datagram(std::span<const std::byte> bytes, nsid_datagram& out);
 
-// A request/reply rtnetlink socket (no multicast groups), blocking, for GETNSID.
+// A request/reply rtnetlink socket (no multicast groups), blocking: GETNSID, the nsid dump, and
+// (netns_admin) RTM_NEWNSID. The one place that sends a request and reads its answer.
 class nsid_client
 {
 public:
@@ -56,7 +57,17 @@ public:
     nsid_client& operator=(nsid_client&&) noexcept;
     ~nsid_client();
 
-    std::error_code open();
+    // ext_ack: ask for the kernel's reasons with errors (NETLINK_EXT_ACK; a kernel without it
+    // still answers, only without the reason).
+    std::error_code open(bool ext_ack = false);
+
+    std::uint32_t next_seq() noexcept { return ++seq_; }
+    // Sends one request and reads its answer to the end: the NLMSG_ERROR (an ack, or an error,
+    // in reply.error and reply.extack) of a request with NLM_F_ACK, NLMSG_DONE of a dump, the
+    // single reply otherwise. Messages that are not this request's (another seq or port) are
+    // skipped. The error code is for the socket or a malformed answer, not the kernel's answer.
+    std::error_code transact(std::span<const std::byte> request, std::uint32_t seq,
+                             nsid_datagram& reply);
 
     // The nsid the daemon's namespace gives the namespace behind `fd`; nullopt if none.
     std::optional<nsid_t> nsid_of_fd(int fd, std::error_code& ec);
@@ -66,8 +77,9 @@ public:
     std::vector<nsid_t> dump(std::error_code& ec);
 
 private:
-    std::error_code transact(std::span<const std::byte> request, std::uint32_t seq,
-                             nsid_datagram& reply);
+    // transact(), with the kernel's error as the error code.
+    std::error_code ask(std::span<const std::byte> request, std::uint32_t seq,
+                        nsid_datagram& reply);
 
     mnl_socket* socket_ = nullptr;
     std::uint32_t port_ = 0;

@@ -1,4 +1,4 @@
-// api/json: times, links and entries as JSON; names that are not UTF-8 never make invalid JSON.
+// api/json: links and entries as JSON; names that are not UTF-8 never make invalid JSON.
 #include <chrono>
 #include <string>
 
@@ -12,7 +12,6 @@
 
 using netnsd::api::dump;
 using netnsd::api::entry_href;
-using netnsd::api::format_time;
 using netnsd::api::json;
 using netnsd::api::to_json;
 using netnsd::core::entry;
@@ -21,45 +20,6 @@ using netnsd::core::ns_identity;
 using netnsd::test::at_ms;
 using namespace std::chrono;
 using namespace std::string_literals;
-
-TEST_CASE("format_time writes RFC 3339 UTC with milliseconds")
-{
-    SUBCASE("the epoch")
-    {
-        CHECK(format_time(at_ms(0)) == "1970-01-01T00:00:00.000Z");
-    }
-    SUBCASE("the epoch plus 1234 ms")
-    {
-        CHECK(format_time(at_ms(1234)) == "1970-01-01T00:00:01.234Z");
-    }
-    SUBCASE("a date and time with every field set")
-    {
-        const auto t = sys_days{year{2026} / 11 / 29} + hours{17} + minutes{40} + seconds{1} +
-                       milliseconds{123};
-        CHECK(format_time(t) == "2026-11-29T17:40:01.123Z");
-    }
-    SUBCASE("a leap day")
-    {
-        CHECK(format_time(sys_days{year{2024} / 2 / 29}) == "2024-02-29T00:00:00.000Z");
-    }
-    SUBCASE("the last millisecond of a year")
-    {
-        CHECK(format_time(sys_days{year{2027} / 1 / 1} - milliseconds{1}) ==
-              "2026-12-31T23:59:59.999Z");
-    }
-    SUBCASE("sub-millisecond parts are cut, not rounded")
-    {
-        CHECK(format_time(netnsd::core::time_point{} + microseconds{1999}) ==
-              "1970-01-01T00:00:00.001Z");
-        CHECK(format_time(netnsd::core::time_point{} + nanoseconds{999999999}) ==
-              "1970-01-01T00:00:00.999Z");
-    }
-    SUBCASE("a time before the epoch")
-    {
-        CHECK(format_time(at_ms(-1)) == "1969-12-31T23:59:59.999Z");
-        CHECK(format_time(at_ms(-1500)) == "1969-12-31T23:59:58.500Z");
-    }
-}
 
 TEST_CASE("entry_href percent-encodes the name under /api/v1/netns/")
 {

@@ -566,18 +566,29 @@ TEST_CASE_FIXTURE(fixture, "a stream request beyond the client limit is 503 too-
                                    "already serving 2 stream clients; try again later"));
 }
 
-TEST_CASE("route_table lists every route in a fixed order")
+TEST_CASE("route_table lists every route in a fixed order, with who may call it")
 {
+    using netnsd::api::access;
     std::vector<std::string> routes;
     for (const auto& r : netnsd::api::route_table())
-        routes.push_back(std::string(r.method) + " " + std::string(r.path));
+        routes.push_back(std::string(r.method) + " " + std::string(r.path) + " " +
+                         (r.access == access::open   ? "open"
+                          : r.access == access::read ? "read"
+                                                     : "write") +
+                         (r.op.empty() ? "" : " op=" + std::string(r.op)));
     CHECK(routes == std::vector<std::string>{
-                        "GET /api/v1/netns", "GET /api/v1/netns/{name}", "GET /api/v1/nsids",
-                        "GET /api/v1/events", "POST /api/v1/netns", "DELETE /api/v1/netns",
-                        "DELETE /api/v1/netns/{name}", "PUT /api/v1/netns/{name}/nsid",
-                        "GET /api/v1/netns/{name}/pids", "POST /api/v1/netns/{name}/exec",
-                        "GET /api/v1/processes/{pid}/netns", "POST /api/v1/audit", "GET /healthz",
-                        "GET /metrics", "GET /openapi.yaml", "GET /"});
+                        "GET /api/v1/netns read", "POST /api/v1/netns write op=create",
+                        "DELETE /api/v1/netns write op=delete_all", "GET /api/v1/netns/{name} read",
+                        "DELETE /api/v1/netns/{name} write op=delete",
+                        "PUT /api/v1/netns/{name}/nsid write op=set_nsid",
+                        "GET /api/v1/netns/{name}/pids read op=pids",
+                        "POST /api/v1/netns/{name}/exec write op=exec",
+                        "GET /api/v1/processes/{pid}/netns read op=identify",
+                        "POST /api/v1/audit write op=audit", "GET /api/v1/nsids read",
+                        "GET /api/v1/events read", "GET /healthz open", "GET /metrics read"});
+    // The static files (the dashboard, openapi.yaml) are routes of their own, open to all.
+    CHECK(netnsd::api::operation_of("HEAD", "/api/v1/netns/{name}/pids") == "pids");
+    CHECK(netnsd::api::operation_of("GET", "/api/v1/netns").empty());
 }
 
 TEST_CASE("every read route in route_table answers GET, and admin reads need admin enabled")
