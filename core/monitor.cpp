@@ -131,7 +131,8 @@ void monitor::rescan(resync_reason why)
         return;
     }
     if (auto ec = reconciler_.rescan())
-        log::warn("cannot read the netns dir", {{"dir", dir_watch_.path()}, {"error", ec.message()}});
+        log::warn("cannot read the netns dir",
+                  {{"dir", dir_watch_.path()}, {"error", ec.message()}});
     if (status_.mounts == mount_source::fanotify)
         rebuild_stacks();
 }
@@ -244,7 +245,7 @@ monitor::mount_followup monitor::apply_mount_change(const kernel::mount_change& 
             // Not an entry's mount. It may have been the dir's own (a self-bind, a tmpfs):
             // what it was is unknown now, so look whether the dir is still the same.
             return dir_watch_.watching_dir() && dir_watch_.moved() ? mount_followup::rearm
-                                                           : mount_followup::none;
+                                                                   : mount_followup::none;
         const auto* below = stacks_.top(*name);
         if (below == nullptr)
         {
@@ -287,7 +288,8 @@ bool monitor::pump()
     for (const auto& change : mounts)
         followup = std::max(followup, apply_mount_change(change));
     // A mount on the dir or above it matters when the dir now resolves elsewhere.
-    bool rearm = followup == mount_followup::rearm && (!dir_watch_.watching_dir() || dir_watch_.moved());
+    bool rearm =
+        followup == mount_followup::rearm && (!dir_watch_.watching_dir() || dir_watch_.moved());
     bool overflow = false;
     for (const auto& change : fresh)
     {
@@ -379,7 +381,8 @@ void monitor::settle()
     drain_all();
     // mountinfo says only that something changed, and its watcher coalesces the costly
     // re-check: do both halves now.
-    if (status_.mounts == mount_source::mountinfo && dir_watch_.watching_dir() && !ignore_mount_events_)
+    if (status_.mounts == mount_source::mountinfo && dir_watch_.watching_dir() &&
+        !ignore_mount_events_)
         reconciler_.mounts_changed();
 }
 
