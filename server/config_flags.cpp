@@ -377,11 +377,12 @@ std::vector<po::option> netnsd_words(std::vector<std::string>& args)
     return {read};
 }
 
-std::vector<po::option> read(const std::vector<std::string>& args)
+std::vector<po::option> options_in(const std::vector<std::string>& args)
 {
     namespace style = po::command_line_style;
-    // Long options only, without guessing from a prefix: -h is netnsd's one short word, and
-    // anything else that starts with '-' is an unknown option, never a bundle of letters.
+    // Long options only, without guessing from a prefix. A word such as -h or -x is left to
+    // apply(), which takes -h for --help (as netnsd always has) and calls any other an unknown
+    // option, where Program_options would read short options and bundles of them.
     return po::command_line_parser(args)
         .options(description())
         .style(style::allow_long | style::long_allow_adjacent | style::long_allow_next)
@@ -435,7 +436,7 @@ parse_outcome read_command_line(int argc, const char* const* argv, std::vector<p
     {
         try
         {
-            out = read(args);
+            out = options_in(args);
             return parse_outcome::run;
         }
         catch (const po::error& e)
