@@ -24,10 +24,13 @@ namespace netnsd::api
 
 struct admin_settings
 {
+    // Execs at once (--max-exec); the exec defaults are core::kernel::exec_request's.
+    static constexpr std::size_t default_max_exec = 16;
+
     bool enable_exec = false;
-    std::size_t exec_output_limit = 1 << 20;
-    std::size_t max_exec = 16;
-    std::string etc_netns_dir = "/etc/netns";
+    std::size_t exec_output_limit = core::kernel::exec_request::default_output_limit;
+    std::size_t max_exec = default_max_exec;
+    std::string etc_netns_dir{core::kernel::exec_request::default_etc_netns_dir};
 };
 
 class admin
@@ -36,7 +39,8 @@ public:
     using outcome = std::variant<response, deferred>;
 
     // exec timeouts: default and maximum, in milliseconds.
-    static constexpr long default_exec_timeout_ms = 10000;
+    static constexpr long default_exec_timeout_ms =
+        core::kernel::exec_request::default_timeout.count();
     static constexpr long max_exec_timeout_ms = 300000;
 
     admin(const core::registry& model, core::netns_ops& ops, std::string netns_dir,

@@ -106,6 +106,9 @@ private:
 class stream_hub
 {
 public:
+    // Stream clients at once (--max-stream-clients); more get 503.
+    static constexpr std::size_t default_max_clients = 1024;
+
     stream_hub(const core::registry& model, list_cache& lists, stream_limits limits,
                std::size_t max_clients);
 

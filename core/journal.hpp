@@ -15,6 +15,9 @@ namespace netnsd::core
 class journal
 {
 public:
+    // How many events netnsd keeps (--journal-size).
+    static constexpr std::size_t default_capacity = 100000;
+
     // Keeps at least one event, so that the newest is always at hand.
     // `base` is the revision before the first event: a client asking for anything older, or
     // newer than the newest, cannot be served from here.

@@ -12,8 +12,8 @@ namespace netnsd::core::log
 namespace
 {
 
-level threshold = level::info;
-format style = format::text;
+level threshold = default_level;
+format style = default_format;
 
 std::string_view label(level l) noexcept
 {

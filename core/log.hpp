@@ -27,6 +27,10 @@ enum class format
     json,
 };
 
+// Until main sets them from --log-level and --log-format.
+inline constexpr level default_level = level::info;
+inline constexpr format default_format = format::text;
+
 // A named value a line carries besides its message ("peer", "status", ...).
 using field = std::pair<std::string_view, std::string_view>;
 using fields = std::initializer_list<field>;

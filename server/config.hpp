@@ -1,14 +1,25 @@
 // config: the daemon's settings and their parsing from the command line. Built once by main
-// before anything starts; read-only afterwards.
+// before anything starts; read-only afterwards. Each default is the named constant beside what
+// it limits, and --help shows it from there (server/config_flags); the flags are read with
+// Boost.Program_options.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "core/journal.hpp"
+#include "core/kernel/exec.hpp"
 #include "core/log.hpp"
 #include "core/model_status.hpp"
+
+#include "api/admin.hpp"
+#include "api/stream.hpp"
+
+#include "server/model_thread.hpp"
+#include "server/token_file.hpp"
 
 namespace netnsd::server
 {
@@ -16,8 +27,11 @@ namespace netnsd::server
 // Where to serve: a TCP address and port, or a Unix socket (`path` set).
 struct listen_address
 {
-    std::string host = "127.0.0.1";
-    std::uint16_t port = 9321;
+    static constexpr std::string_view default_host = "127.0.0.1";
+    static constexpr std::uint16_t default_port = 9321;
+
+    std::string host{default_host};
+    std::uint16_t port = default_port;
     std::string path;
 
     bool is_unix() const noexcept { return !path.empty(); }
@@ -29,21 +43,23 @@ struct config
 {
     // Every address to serve on; --listen given once or more replaces the default.
     std::vector<listen_address> listen{listen_address{}};
-    std::string netns_dir = "/run/netns";
-    core::log::level log_level = core::log::level::info;
-    core::log::format log_format = core::log::format::text;
-    std::size_t journal_size = 100000;
-    std::size_t max_stream_clients = 1024;
-    std::size_t stream_queue_messages = 10000;
-    std::size_t stream_queue_bytes = 8 << 20;
-    std::string token_file = "/etc/netnsd/token";
+    std::string netns_dir{model_thread::settings::default_netns_dir};
+    core::log::level log_level = core::log::default_level;
+    core::log::format log_format = core::log::default_format;
+    std::size_t journal_size = core::journal::default_capacity;
+    std::size_t max_stream_clients = api::stream_hub::default_max_clients;
+    std::size_t stream_queue_messages = api::stream_limits::default_max_messages;
+    std::size_t stream_queue_bytes = api::stream_limits::default_max_bytes;
+    std::string token_file{server::token_file::default_path};
     bool auth_reads = false;
     bool enable_exec = false;
-    std::size_t exec_output_limit = 1 << 20;
-    std::size_t max_exec = 16;
-    std::string etc_netns_dir = "/etc/netns";
-    std::size_t audit_interval_s = 60; // 0: audits only on demand (POST /api/v1/audit)
-    core::mount_choice mount_feed = core::mount_choice::automatic;
+    std::size_t exec_output_limit = core::kernel::exec_request::default_output_limit;
+    std::size_t max_exec = api::admin_settings::default_max_exec;
+    std::string etc_netns_dir{core::kernel::exec_request::default_etc_netns_dir};
+    // 0: audits only on demand (POST /api/v1/audit).
+    std::size_t audit_interval_s =
+        static_cast<std::size_t>(model_thread::settings::default_audit_interval.count());
+    core::mount_choice mount_feed = model_thread::settings::default_mounts;
     // Names besides the listen addresses, localhost and the hostname that Host may carry; "*"
     // turns the Host check off (behind a proxy that checks it).
     std::vector<std::string> allowed_hosts;
@@ -68,6 +84,8 @@ enum class parse_outcome
     exit_usage // bad flags: print `message` to stderr, exit 2
 };
 
+// The command line alone, flags taken in order: --help and --version end it, and so does the
+// first unknown option or bad value.
 parse_outcome parse_args(int argc, const char* const* argv, config& out, std::string& message);
 
 // What no single flag can say: --tls-cert and --tls-key go together, --tls-client-ca needs
@@ -78,6 +96,7 @@ bool check_config(const config& cfg, std::string& message);
 // absolute path that fits in sockaddr_un). False when malformed.
 bool parse_listen(const std::string& text, listen_address& out);
 
+// --help's text.
 std::string usage();
 
 } // namespace netnsd::server

@@ -1,60 +1,35 @@
 #include "server/config_env.hpp"
 
+#include <algorithm>
 #include <cctype>
-#include <sstream>
 #include <string_view>
+
+#include "server/config_flags.hpp"
 
 namespace netnsd::server
 {
 namespace
 {
 
-// The long options usage() documents, but --help and --version.
-std::vector<std::string> documented_flags()
-{
-    std::vector<std::string> flags;
-    std::istringstream text(usage());
-    for (std::string line; std::getline(text, line);)
-    {
-        if (!line.starts_with("  --"))
-            continue;
-        const auto end = line.find(' ', 2);
-        std::string flag = line.substr(2, end == std::string::npos ? end : end - 2);
-        if (flag != "--help" && flag != "--version")
-            flags.push_back(std::move(flag));
-    }
-    return flags;
-}
+namespace po = boost::program_options;
 
-// "--netns-dir" -> "NETNSD_NETNS_DIR".
+// A variable's value as the option it stands for.
+struct from_variable
+{
+    std::string name; // NETNSD_LISTEN
+    po::option option;
+};
+
+// "netns-dir" -> "NETNSD_NETNS_DIR".
 std::string variable_of(std::string_view flag)
 {
     std::string name = "NETNSD_";
-    for (const char c : flag.substr(2))
+    for (const char c : flag)
         name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     return name;
 }
 
-// Whether the flag takes a value: parse_args itself says so when it is given none.
-bool takes_value(const std::string& flag)
-{
-    const char* argv[] = {"netnsd", flag.c_str()};
-    config scratch;
-    std::string message;
-    return parse_args(2, argv, scratch, message) == parse_outcome::exit_usage &&
-           message.find("needs a value") != std::string::npos;
-}
-
-bool lower_equals(std::string_view text, std::string_view word)
-{
-    if (text.size() != word.size())
-        return false;
-    for (std::size_t i = 0; i < text.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(text[i])) != word[i])
-            return false;
-    return true;
-}
-
+// The first value of `name` in `envp`, as getenv(3) finds it; null when it is not set.
 const char* find_variable(const char* const* envp, const std::string& name)
 {
     for (; envp != nullptr && *envp != nullptr; ++envp)
@@ -66,70 +41,82 @@ const char* find_variable(const char* const* envp, const std::string& name)
     return nullptr;
 }
 
-} // namespace
-
-namespace
+bool lower_equals(std::string_view text, std::string_view word)
 {
-
-struct from_variable
-{
-    std::string name; // NETNSD_LISTEN
-    std::string flag; // --listen
-    std::string arg;  // --listen=VALUE
-};
-
-// Flags that may be given more than once; their variable holds the values separated by commas.
-bool repeatable(std::string_view flag)
-{
-    return flag == "--listen" || flag == "--allowed-host" || flag == "--allowed-origin";
+    return std::equal(text.begin(), text.end(), word.begin(), word.end(),
+                      [](char a, char b)
+                      { return std::tolower(static_cast<unsigned char>(a)) == b; });
 }
 
-// Whether the command line sets `flag` itself (then its variable is ignored: for a flag given
-// more than once, mixing the two would serve on addresses nobody asked for together).
-bool on_command_line(int argc, const char* const* argv, std::string_view flag)
+bool is_any_of(std::string_view text, std::initializer_list<std::string_view> words)
 {
-    for (int i = 1; i < argc; ++i)
+    return std::any_of(words.begin(), words.end(),
+                       [text](std::string_view word) { return lower_equals(text, word); });
+}
+
+// One variable's options: each comma-separated value of a repeatable flag's, the value of
+// another flag's, a switch when it is on. False, with `message`, when a switch is neither on
+// nor off.
+bool options_of(const flags::flag& f, std::string name, std::string_view value,
+                std::vector<from_variable>& out, std::string& message)
+{
+    if (f.repeatable())
     {
-        const std::string_view arg(argv[i]);
-        if (arg == flag ||
-            (arg.starts_with(flag) && arg.size() > flag.size() && arg[flag.size()] == '='))
-            return true;
+        std::size_t start = 0;
+        for (std::size_t comma; (comma = value.find(',', start)) != std::string_view::npos;
+             start = comma + 1)
+            out.push_back(
+                {name, po::option(f.name, {std::string(value.substr(start, comma - start))})});
+        out.push_back({name, po::option(f.name, {std::string(value.substr(start))})});
     }
-    return false;
-}
-
-bool collect(const char* const* envp, std::vector<from_variable>& out, std::string& message)
-{
-    for (const auto& flag : documented_flags())
+    else if (!f.is_switch())
+        out.push_back({name, po::option(f.name, {std::string(value)})});
+    else if (is_any_of(value, {"1", "true", "yes", "on"}))
+        out.push_back({name, po::option(f.name, {})});
+    else if (!is_any_of(value, {"", "0", "false", "no", "off"}))
     {
-        auto name = variable_of(flag);
-        const char* value = find_variable(envp, name);
-        if (value == nullptr)
-            continue;
-        const std::string_view text(value);
-        if (repeatable(flag))
-        {
-            std::size_t start = 0;
-            for (std::size_t comma; (comma = text.find(',', start)) != std::string_view::npos;
-                 start = comma + 1)
-                out.push_back(
-                    {name, flag, flag + "=" + std::string(text.substr(start, comma - start))});
-            out.push_back({std::move(name), flag, flag + "=" + std::string(text.substr(start))});
-        }
-        else if (takes_value(flag))
-            out.push_back({std::move(name), flag, flag + "=" + value});
-        else if (lower_equals(text, "1") || lower_equals(text, "true") ||
-                 lower_equals(text, "yes") || lower_equals(text, "on"))
-            out.push_back({std::move(name), flag, flag});
-        else if (!(text.empty() || lower_equals(text, "0") || lower_equals(text, "false") ||
-                   lower_equals(text, "no") || lower_equals(text, "off")))
-        {
-            message = "netnsd: invalid value '" + std::string(text) + "' for " + name +
-                      ": expected 1, true, yes or on, or 0, false, no or off\n";
-            return false;
-        }
+        message = "netnsd: invalid value '" + std::string(value) + "' for " + name +
+                  ": expected 1, true, yes or on, or 0, false, no or off\n";
+        return false;
     }
     return true;
+}
+
+// The NETNSD_* variables of `envp` as options, in --help's order.
+bool collect(const char* const* envp, std::vector<from_variable>& out, std::string& message)
+{
+    for (const auto& f : flags::all())
+    {
+        auto name = variable_of(f.name);
+        if (const char* value = find_variable(envp, name))
+            if (!options_of(f, std::move(name), value, out, message))
+                return false;
+    }
+    return true;
+}
+
+// Each variable alone, so that a bad value is reported as the variable's -- even one the
+// command line overrides: it is wrong all the same.
+bool check_each(const std::vector<from_variable>& found, std::string& message)
+{
+    for (const auto& variable : found)
+    {
+        config scratch;
+        if (flags::apply({variable.option}, scratch, message) != parse_outcome::exit_usage)
+            continue;
+        const std::string_view why(message);
+        message = "netnsd: " + variable.name + ": " +
+                  std::string(why.starts_with("netnsd: ") ? why.substr(8) : why);
+        return false;
+    }
+    return true;
+}
+
+bool sets(const std::vector<po::option>& command_line, const std::string& flag)
+{
+    return std::any_of(command_line.begin(), command_line.end(),
+                       [&flag](const po::option& o)
+                       { return !o.unregistered && o.string_key == flag; });
 }
 
 } // namespace
@@ -139,8 +126,11 @@ bool environment_args(const char* const* envp, std::vector<std::string>& out, st
     std::vector<from_variable> found;
     if (!collect(envp, found, message))
         return false;
-    for (auto& f : found)
-        out.push_back(std::move(f.arg));
+    for (const auto& variable : found)
+    {
+        const auto& o = variable.option;
+        out.push_back("--" + o.string_key + (o.value.empty() ? "" : "=" + o.value.front()));
+    }
     return true;
 }
 
@@ -149,29 +139,21 @@ parse_outcome parse_args_with_environment(int argc, const char* const* argv,
                                           std::string& message)
 {
     std::vector<from_variable> found;
-    if (!collect(envp, found, message))
+    if (!collect(envp, found, message) || !check_each(found, message))
         return parse_outcome::exit_usage;
-    const char* program = argc > 0 ? argv[0] : "netnsd";
-    std::vector<const char*> args{program};
-    for (const auto& f : found)
-    {
-        // Each alone first, so that a bad value is reported as the variable's.
-        const char* alone[] = {program, f.arg.c_str()};
-        config scratch;
-        if (parse_args(2, alone, scratch, message) == parse_outcome::exit_usage)
-        {
-            const std::string_view why(message);
-            message = "netnsd: " + f.name + ": " +
-                      std::string(why.starts_with("netnsd: ") ? why.substr(8) : why);
-            return parse_outcome::exit_usage;
-        }
-        // Checked all the same, but left out: the command line's own value wins.
-        if (!on_command_line(argc, argv, f.flag))
-            args.push_back(f.arg.c_str());
-    }
-    for (int i = 1; i < argc; ++i)
-        args.push_back(argv[i]);
-    const auto outcome = parse_args(static_cast<int>(args.size()), args.data(), out, message);
+    std::vector<po::option> command_line;
+    if (const auto outcome = flags::read_command_line(argc, argv, command_line, message);
+        outcome != parse_outcome::run)
+        return outcome;
+    // The variables first, so that the command line's flags come after them and win; a flag
+    // the command line sets leaves its variable out altogether, so that a --listen replaces
+    // every address of NETNSD_LISTEN instead of adding to them.
+    std::vector<po::option> options;
+    for (auto& variable : found)
+        if (!sets(command_line, variable.option.string_key))
+            options.push_back(std::move(variable.option));
+    options.insert(options.end(), command_line.begin(), command_line.end());
+    const auto outcome = flags::apply(options, out, message);
     if (outcome == parse_outcome::run && !check_config(out, message))
         return parse_outcome::exit_usage;
     return outcome;

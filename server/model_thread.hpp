@@ -17,6 +17,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -41,14 +42,16 @@ class model_thread final : public core::model_control
 public:
     struct settings
     {
+        static constexpr std::string_view default_netns_dir = "/run/netns";
+        static constexpr core::mount_choice default_mounts = core::mount_choice::automatic;
         static constexpr std::chrono::seconds default_audit_interval{60};
         // The thread's nice value: it spends little CPU, but must read a mount event while the
         // mount still exists, however busy the I/O thread and the rest of the host are. Needs
         // CAP_SYS_NICE; without it the thread keeps netnsd's own (and says so).
         static constexpr int nice = -10;
 
-        std::string netns_dir = "/run/netns";
-        core::mount_choice mounts = core::mount_choice::automatic;
+        std::string netns_dir{default_netns_dir};
+        core::mount_choice mounts = default_mounts;
         std::chrono::seconds audit_interval = default_audit_interval; // 0: none but on demand
         bool ignore_mount_events = false;                             // fault injection for tests
     };

@@ -12,6 +12,7 @@
 #include <ctime>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <sys/types.h>
 
 #include "api/auth.hpp"
@@ -30,6 +31,9 @@ loaded_token load_or_create_token(const std::string& path);
 class token_file
 {
 public:
+    // --token-file's default.
+    static constexpr std::string_view default_path = "/etc/netnsd/token";
+
     // Reads the file, or creates it with one admin token. Throws std::runtime_error when it can
     // do neither, or when the file holds no token.
     explicit token_file(std::string path);

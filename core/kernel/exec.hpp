@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -23,14 +24,20 @@ inline constexpr const char* exec_default_path =
 
 struct exec_request
 {
+    // Where `ip netns exec` finds the per-namespace /etc files (--etc-netns-dir).
+    static constexpr std::string_view default_etc_netns_dir = "/etc/netns";
+    static constexpr std::chrono::milliseconds default_timeout{10000};
+    // Per stream (--exec-output-limit).
+    static constexpr std::size_t default_output_limit = 1 << 20;
+
     std::string netns_path; // /run/netns/NAME
     std::string name;       // NAME, for /etc/netns/NAME and the sysfs source
-    std::string etc_netns_dir = "/etc/netns";
+    std::string etc_netns_dir{default_etc_netns_dir};
     std::vector<std::string> argv; // argv[0] is looked up in PATH before forking
     std::string stdin_data;        // written to the command's stdin, which then closes
     std::vector<std::pair<std::string, std::string>> env; // over the minimal environment
-    std::chrono::milliseconds timeout{10000};
-    std::size_t output_limit = 1 << 20; // per stream; the rest is read and dropped
+    std::chrono::milliseconds timeout = default_timeout;
+    std::size_t output_limit = default_output_limit; // per stream; the rest is read and dropped
 };
 
 struct exec_result
