@@ -74,25 +74,25 @@ void basic_http_session<Stream>::run()
 }
 
 template <class Stream>
-void basic_http_session<Stream>::abort()
-{
-    closing_ = true;
-    do_close();
-}
-
-template <class Stream>
-void basic_http_session<Stream>::close()
+void basic_http_session<Stream>::close_gracefully()
 {
     closing_ = true;
     if (!writing_)
-        do_close();
+        close_socket();
+}
+
+template <class Stream>
+void basic_http_session<Stream>::close_now()
+{
+    closing_ = true;
+    close_socket();
 }
 
 template <class Stream>
 void basic_http_session<Stream>::do_read()
 {
     if (closing_)
-        return do_close();
+        return close_socket();
     method_.clear();
     target_.clear();
     route_ = "other";
@@ -125,22 +125,31 @@ void basic_http_session<Stream>::on_read(beast::error_code ec, std::size_t)
     using api::problem_type;
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
         ec == boost::asio::error::operation_aborted || closing_)
-        return do_close();
+    {
+        log_io_error(peer_, "read", ec);
+        return close_socket();
+    }
     // A TLS peer that closed without close_notify, or whose records are broken: nothing can be
     // said to it any more.
     if (ec == boost::asio::ssl::error::stream_truncated ||
         ec.category() == boost::asio::error::get_ssl_category())
-        return do_close();
+    {
+        log_io_error(peer_, "read", ec);
+        return close_socket();
+    }
     if (ec)
     {
+        if (ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset)
+        {
+            log_io_error(peer_, "read", ec);
+            return close_socket();
+        }
         // The request cannot be trusted any further: answer once, then close.
         problem_type type = problem_type::bad_request;
         if (ec == http::error::header_limit || ec == http::error::buffer_overflow)
             type = problem_type::header_too_large;
         else if (ec == http::error::body_limit)
             type = problem_type::payload_too_large;
-        if (ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset)
-            return do_close();
         return answer(api::problem(type, ec.message()), false, 11, false);
     }
 
@@ -194,26 +203,28 @@ void basic_http_session<Stream>::start_stream(api::stream_params&& params)
         if (params.format == api::stream_format::websocket)
         {
             std::make_shared<websocket_session<tls_stream>>(std::move(stream_), hub_, sessions_,
-                                                            std::move(params), std::move(hold_))
+                                                            std::move(params), std::move(peer_),
+                                                            std::move(hold_))
                 ->run(std::move(req));
             return;
         }
-        std::make_shared<stream_session<tls_stream>>(
-            std::move(stream_), hub_, sessions_, std::move(params), req.version(), std::move(hold_))
+        std::make_shared<stream_session<tls_stream>>(std::move(stream_), hub_, sessions_,
+                                                     std::move(params), req.version(),
+                                                     std::move(peer_), std::move(hold_))
             ->run();
     }
     else
     {
         if (params.format == api::stream_format::websocket)
         {
-            std::make_shared<websocket_session<client_socket>>(stream_.release_socket(), hub_,
-                                                               sessions_, std::move(params))
+            std::make_shared<websocket_session<client_socket>>(
+                stream_.release_socket(), hub_, sessions_, std::move(params), std::move(peer_))
                 ->run(std::move(req));
             return;
         }
         std::make_shared<stream_session<client_stream>>(client_stream(stream_.release_socket()),
                                                         hub_, sessions_, std::move(params),
-                                                        req.version())
+                                                        req.version(), std::move(peer_))
             ->run();
     }
 }
@@ -341,28 +352,35 @@ void basic_http_session<Stream>::on_write(bool keep_alive, beast::error_code ec,
 {
     writing_ = false;
     if (ec)
-        return do_close();
+    {
+        log_io_error(peer_, "write", ec);
+        return close_socket();
+    }
     if (!keep_alive || closing_)
-        return end_gracefully();
+        return close_after_last_answer();
     do_read();
 }
 
 template <class Stream>
-void basic_http_session<Stream>::end_gracefully()
+void basic_http_session<Stream>::close_after_last_answer()
 {
     if constexpr (is_tls(static_cast<Stream*>(nullptr)))
     {
         // close_notify, so that the client knows the answer is complete; it need not answer.
         beast::get_lowest_layer(stream_).expires_after(tls_shutdown_timeout);
-        stream_.async_shutdown([self = shared_from_this()](beast::error_code)
-                               { self->do_close(); });
+        stream_.async_shutdown(
+            [self = shared_from_this()](beast::error_code ec)
+            {
+                log_io_error(self->peer_, "tls shutdown", ec);
+                self->close_socket();
+            });
     }
     else
-        do_close();
+        close_socket();
 }
 
 template <class Stream>
-void basic_http_session<Stream>::do_close()
+void basic_http_session<Stream>::close_socket()
 {
     beast::error_code ignored;
     auto& socket = beast::get_lowest_layer(stream_).socket();

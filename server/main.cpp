@@ -264,7 +264,7 @@ int main(int argc, char** argv)
             watchdog.cancel();
             for (auto& l : listeners)
                 l->stop();
-            sessions.close_all();
+            sessions.close_all_gracefully();
             if (tls)
                 tls->stop();
             reload.cancel();
@@ -285,7 +285,7 @@ int main(int argc, char** argv)
             return;
         core::log::warn("shutdown took too long; closing the remaining connections",
                         {{"connections", std::to_string(sessions.size())}});
-        sessions.abort_all();
+        sessions.close_all_now();
         ioc.restart();
         ioc.run_for(shutdown_backstop);
         if (!ioc.stopped())

@@ -27,8 +27,9 @@ std::string hex(std::size_t n)
 template <class Stream>
 stream_session<Stream>::stream_session(Stream&& stream, api::stream_hub& hub, session_set& sessions,
                                        api::stream_params&& params, unsigned http_version,
-                                       std::shared_ptr<const void> hold)
-    : stream_(std::move(stream)), hold_(std::move(hold)), keepalive_(stream_.get_executor()),
+                                       std::string peer, std::shared_ptr<const void> hold)
+    : stream_(std::move(stream)), peer_(std::move(peer)), hold_(std::move(hold)),
+      keepalive_(stream_.get_executor()),
       subscription_(hub, std::move(params), [this] { do_write(); }), sessions_(sessions),
       chunked_(http_version >= 11)
 {
@@ -65,7 +66,10 @@ void stream_session<Stream>::on_header(beast::error_code ec, std::size_t)
 {
     writing_ = false;
     if (ec)
-        return shut();
+    {
+        log_io_error(peer_, "write", ec);
+        return close_socket();
+    }
     started_ = true;
     do_read();
     if (subscription_.params().format == api::stream_format::sse)
@@ -86,7 +90,10 @@ template <class Stream>
 void stream_session<Stream>::on_read(beast::error_code ec, std::size_t)
 {
     if (ec)
-        return shut();
+    {
+        log_io_error(peer_, "read", ec); // the client went away (end of file is not logged)
+        return close_socket();
+    }
     do_read();
 }
 
@@ -96,7 +103,7 @@ void stream_session<Stream>::do_write()
     if (writing_ || !started_ || finished_)
         return;
     if (closing_ || subscription_.overflowed())
-        return finish();
+        return end_response();
     outbox_ = subscription_.next(batch);
     if (outbox_.empty())
         return;
@@ -126,9 +133,12 @@ void stream_session<Stream>::on_write(beast::error_code ec, std::size_t)
     writing_ = false;
     outbox_.clear();
     if (ec)
-        return shut();
+    {
+        log_io_error(peer_, "write", ec);
+        return close_socket();
+    }
     if (finished_)
-        return shut();
+        return close_socket();
     do_write();
 }
 
@@ -158,23 +168,22 @@ void stream_session<Stream>::on_keepalive(beast::error_code ec)
 }
 
 template <class Stream>
-void stream_session<Stream>::close()
+void stream_session<Stream>::close_gracefully()
 {
     closing_ = true;
     if (!started_)
-        return shut();
+        return close_socket();
     if (!writing_)
-        finish();
+        end_response();
 }
 
 template <class Stream>
-void stream_session<Stream>::finish()
+void stream_session<Stream>::end_response()
 {
-    // End the response properly: the last chunk, then close.
     finished_ = true;
     keepalive_.cancel();
     if (!chunked_)
-        return shut();
+        return close_socket();
     framing_ = "0\r\n\r\n";
     writing_ = true;
     asio::async_write(
@@ -183,7 +192,7 @@ void stream_session<Stream>::finish()
 }
 
 template <class Stream>
-void stream_session<Stream>::shut()
+void stream_session<Stream>::close_socket()
 {
     finished_ = true;
     keepalive_.cancel();

@@ -32,15 +32,17 @@ public:
     // Messages written per chunk.
     static constexpr std::size_t batch = 256;
 
-    // `hold` lives as long as the session (the TLS context the stream was made with).
+    // `peer` names the client in the log; `hold` lives as long as the session (the TLS context
+    // the stream was made with).
     stream_session(Stream&& stream, api::stream_hub& hub, session_set& sessions,
-                   api::stream_params&& params, unsigned http_version,
+                   api::stream_params&& params, unsigned http_version, std::string peer,
                    std::shared_ptr<const void> hold = {});
     ~stream_session();
 
     void run();
-    void close() override;
-    void abort() override { shut(); }
+    // Shutdown: the last chunk after the write in flight, then close.
+    void close_gracefully() override;
+    void close_now() override { close_socket(); }
 
 private:
     void on_header(boost::beast::error_code ec, std::size_t bytes);
@@ -50,12 +52,14 @@ private:
     void on_write(boost::beast::error_code ec, std::size_t bytes);
     void do_keepalive();
     void on_keepalive(boost::beast::error_code ec);
-    void finish();
-    void shut();
+    // Ends the response properly: the last chunk (HTTP/1.1), then close_socket().
+    void end_response();
+    void close_socket();
 
     using std::enable_shared_from_this<stream_session<Stream>>::shared_from_this;
 
     Stream stream_;
+    std::string peer_;
     std::shared_ptr<const void> hold_;
     boost::asio::steady_timer keepalive_;
     api::subscription subscription_;
@@ -67,8 +71,8 @@ private:
     std::array<char, 512> discard_{};
     bool started_ = false;
     bool writing_ = false;
-    bool closing_ = false;
-    bool finished_ = false;
+    bool closing_ = false;  // close_gracefully() was called
+    bool finished_ = false; // end_response() or close_socket() was called: nothing more to write
 };
 
 extern template class stream_session<client_stream>;

@@ -48,14 +48,17 @@ public:
     // Events written per system call, at most.
     static constexpr std::size_t batch = 256;
 
-    // `hold` lives as long as the session (the TLS context the stream was made with).
+    // `peer` names the client in the log; `hold` lives as long as the session (the TLS context
+    // the stream was made with).
     websocket_session(Stream&& stream, api::stream_hub& hub, session_set& sessions,
-                      api::stream_params&& params, std::shared_ptr<const void> hold = {});
+                      api::stream_params&& params, std::string peer,
+                      std::shared_ptr<const void> hold = {});
     ~websocket_session();
 
     void run(boost::beast::http::request<boost::beast::http::string_body>&& upgrade);
-    void close() override;
-    void abort() override;
+    // Shutdown: close 1001 after the write in flight, then wait for the client's answer.
+    void close_gracefully() override;
+    void close_now() override;
 
 private:
     void on_accept(boost::beast::error_code ec);
@@ -66,12 +69,13 @@ private:
     void do_tick();
     void on_tick(boost::beast::error_code ec);
     // Sends a close frame with `code` after what is in flight; then waits for the client.
-    void start_close(api::ws::close_code code);
-    void shut();
+    void send_close_frame(api::ws::close_code code);
+    void close_socket();
 
     using std::enable_shared_from_this<websocket_session<Stream>>::shared_from_this;
 
     Stream stream_;
+    std::string peer_;
     std::shared_ptr<const void> hold_;
     // Only for the upgrade, over stream_; gone once the handshake is done.
     std::optional<boost::beast::websocket::stream<Stream&>> handshake_;
