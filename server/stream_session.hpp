@@ -1,19 +1,26 @@
 // stream_session: one Server-Sent Events or NDJSON client of the event stream, over a chunked
-// HTTP/1.1 response (close-delimited for HTTP/1.0). Writes what its subscription hands out,
-// batched into one chunk per round; SSE clients get a comment every keepalive_interval so
-// proxies and dead peers show. A client whose queue overflows has its stream ended (it resumes
-// with since= or Last-Event-ID). A template over its stream, plain or TLS (both compiled once, in
-// stream_session.cpp). Owns itself through its pending handlers; loop thread only.
+// HTTP/1.1 response (close-delimited for HTTP/1.0). Beast writes the response header (its
+// serializer) and frames the chunks (make_chunk, make_chunk_last); what its subscription hands
+// out goes in one chunk per round, one write. SSE clients get a comment every
+// keepalive_interval so proxies and dead peers show. A client whose queue overflows has its stream
+// ended (it resumes with since= or Last-Event-ID). A template over its stream, plain or TLS (both
+// compiled once, in stream_session.cpp). Owns itself through its pending handlers; loop thread
+// only.
 #pragma once
 
 #include <array>
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/serializer.hpp>
 
 #include "api/stream.hpp"
 
@@ -49,6 +56,8 @@ private:
     void do_read();
     void on_read(boost::beast::error_code ec, std::size_t bytes);
     void do_write();
+    // Writes buffers_: one chunk (or, on HTTP/1.0, the bytes as they are), one write.
+    void write_buffers();
     void on_write(boost::beast::error_code ec, std::size_t bytes);
     void do_keepalive();
     void on_keepalive(boost::beast::error_code ec);
@@ -65,9 +74,11 @@ private:
     api::subscription subscription_;
     session_set& sessions_;
     bool chunked_;
-    std::string header_;
-    std::vector<api::subscription::message> outbox_;
-    std::string framing_; // chunk size line and trailer of the write in flight
+    boost::beast::http::response<boost::beast::http::empty_body> header_;
+    std::optional<boost::beast::http::response_serializer<boost::beast::http::empty_body>>
+        serializer_;
+    std::vector<api::subscription::message> outbox_; // the messages of the write in flight
+    std::vector<boost::asio::const_buffer> buffers_; // and their bytes
     std::array<char, 512> discard_{};
     bool started_ = false;
     bool writing_ = false;
