@@ -19,6 +19,9 @@
 
 #include "server/stream_session.hpp"
 #include "server/websocket_session.hpp"
+#ifdef NETNSD_BENCH_BEAST_WEBSOCKET
+#include "server/beast_websocket_session.hpp"
+#endif
 
 namespace netnsd::server
 {
@@ -29,6 +32,15 @@ namespace websocket = beast::websocket;
 
 namespace
 {
+
+#ifdef NETNSD_BENCH_BEAST_WEBSOCKET
+// The A/B's other side (bench/run --only websocket-ab): Beast's websocket::stream.
+template <class Stream>
+using event_websocket_session = beast_websocket_session<Stream>;
+#else
+template <class Stream>
+using event_websocket_session = websocket_session<Stream>;
+#endif
 
 constexpr bool is_tls(const tls_stream*)
 {
@@ -202,9 +214,9 @@ void basic_http_session<Stream>::start_stream(api::stream_params&& params)
         // The TLS stream moves whole: its session state cannot be taken apart.
         if (params.format == api::stream_format::websocket)
         {
-            std::make_shared<websocket_session<tls_stream>>(std::move(stream_), hub_, sessions_,
-                                                            std::move(params), std::move(peer_),
-                                                            std::move(hold_))
+            std::make_shared<event_websocket_session<tls_stream>>(
+                std::move(stream_), hub_, sessions_, std::move(params), std::move(peer_),
+                std::move(hold_))
                 ->run(std::move(req));
             return;
         }
@@ -217,7 +229,7 @@ void basic_http_session<Stream>::start_stream(api::stream_params&& params)
     {
         if (params.format == api::stream_format::websocket)
         {
-            std::make_shared<websocket_session<client_socket>>(
+            std::make_shared<event_websocket_session<client_socket>>(
                 stream_.release_socket(), hub_, sessions_, std::move(params), std::move(peer_))
                 ->run(std::move(req));
             return;
