@@ -1,8 +1,10 @@
 // websocket_session: one websocket client of the event stream. Beast does the upgrade; after
 // it, the session speaks the few frames this stream needs itself (RFC 6455), because that is
 // what lets it write many events in one writev: every event is already a shared, complete text
-// frame, so a client that fell behind by N events costs one system call, not N (with 1000
-// subscribers, the difference between keeping up and not). It reads only to answer pings and
+// frame, so a client that fell behind by N events costs one system call, not N. Beast's
+// websocket::stream writes one message per write: at 1000 subscribers it took 7.7x the time
+// and 15x the CPU (bench/run --only websocket-ab, bench/RESULTS.md; beast_websocket_session is
+// that side of the A/B, built only for it). It reads only to answer pings and
 // close frames and to notice the peer going: text frames are ignored, binary ones closed with
 // 1003, anything over 64 KiB with 1009. After ping_interval of silence it pings; silent for
 // another interval, the peer is dropped. A client whose queue overflows is closed with 1013
