@@ -42,6 +42,17 @@ template <class Stream>
 using event_websocket_session = websocket_session<Stream>;
 #endif
 
+// A read that ended so that nothing can be said to the client any more: it went, or timed out,
+// or (TLS) closed without close_notify or broke its records.
+bool is_unanswerable(const beast::error_code& ec)
+{
+    namespace error = boost::asio::error;
+    return ec == http::error::end_of_stream || ec == beast::error::timeout ||
+           ec == error::operation_aborted || ec == error::eof || ec == error::connection_reset ||
+           ec == boost::asio::ssl::error::stream_truncated ||
+           ec.category() == error::get_ssl_category();
+}
+
 constexpr bool is_tls(const tls_stream*)
 {
     return true;
@@ -135,27 +146,13 @@ template <class Stream>
 void basic_http_session<Stream>::on_read(beast::error_code ec, std::size_t)
 {
     using api::problem_type;
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == boost::asio::error::operation_aborted || closing_)
-    {
-        log_io_error(peer_, "read", ec);
-        return close_socket();
-    }
-    // A TLS peer that closed without close_notify, or whose records are broken: nothing can be
-    // said to it any more.
-    if (ec == boost::asio::ssl::error::stream_truncated ||
-        ec.category() == boost::asio::error::get_ssl_category())
+    if (closing_ || is_unanswerable(ec))
     {
         log_io_error(peer_, "read", ec);
         return close_socket();
     }
     if (ec)
     {
-        if (ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset)
-        {
-            log_io_error(peer_, "read", ec);
-            return close_socket();
-        }
         // The request cannot be trusted any further: answer once, then close.
         problem_type type = problem_type::bad_request;
         if (ec == http::error::header_limit || ec == http::error::buffer_overflow)
