@@ -2,8 +2,8 @@
 // it, the session speaks the few frames this stream needs itself (RFC 6455), because that is
 // what lets it write many events in one writev: every event is already a shared, complete text
 // frame, so a client that fell behind by N events costs one system call, not N. Beast's
-// websocket::stream writes one message per write: at 1000 subscribers it took 7.7x the time
-// and 15x the CPU (bench/run --only websocket-ab, bench/RESULTS.md; beast_websocket_session is
+// websocket::stream writes one message per write: at 1000 subscribers it took 6.6x the time
+// and 12x the CPU (bench/run --only websocket-ab, bench/RESULTS.md; beast_websocket_session is
 // that side of the A/B, built only for it). It reads only to answer pings and
 // close frames and to notice the peer going: text frames are ignored, binary ones closed with
 // 1003, anything over 64 KiB with 1009. After ping_interval of silence it pings; silent for
