@@ -195,6 +195,51 @@ def phase_fanout(args, R, deadline):
         d.stop()
 
 
+def phase_websocket_ab(args, R, variants, deadline):
+    """The A/B of the websocket framing (bench/run --only websocket-ab): the fan-out runs of
+    phase_fanout against netnsd built two ways, `variants` = {label: binary}. Runs are
+    interleaved (every size, then the next repetition) and the order of the two flips every
+    run, so that neither always goes first; each run gets a fresh netnsd of its kind, alone on
+    the machine (an idle second netnsd would still follow every namespace the other's run
+    makes)."""
+    sizes = [int(s) for s in args.fan_subs.split(",")]
+    labels = list(variants)
+    runs = {label: {str(s): [] for s in sizes} for label in labels}
+    R["websocket_ab"] = runs
+    turn = 0
+    for rep in range(args.fan_repeats):
+        for s in sizes:
+            order = labels if turn % 2 == 0 else labels[::-1]
+            turn += 1
+            for label in order:
+                prev = runs[label][str(s)]
+                need = 2 * (prev[-1]["wall_s"] if prev else (5 + s * 0.05))
+                if now() + need > deadline:
+                    R["notes"].append(f"websocket A/B: skipped repetition {rep + 1} of {label} "
+                                      f"with {s} subscribers (not enough of the time left)")
+                    continue
+                print(f"events: websocket A/B, {label}, {s} subscriber{'s' if s != 1 else ''}, "
+                      f"run {rep + 1}", file=sys.stderr)
+                d = Daemon(variants[label], args.logdir, f"ab-{label}-{s}-r{rep}", R["notes"],
+                           ["--max-stream-clients", str(args.max_stream_clients)],
+                           preexec_fn=child_setup)
+                try:
+                    d.wait_watching()
+                    t = now()
+                    doc = evlat(
+                        args, R, "fanout", d, "--subs", s, "--count", args.count,
+                        "--prefix", f"ab{label}{s}r{rep}_", "--netnsd-pid", d.proc.pid,
+                        "--timeout", 150, "--pace-us", 0, timeout_s=180,
+                    )
+                    doc["wall_s"] = now() - t
+                finally:
+                    d.stop()
+                doc["load"] = open("/proc/loadavg").read().split()[0]
+                doc.pop("record", None)
+                prev.append(doc)
+                time.sleep(args.pause_s)
+
+
 def phase_shortlived(args, R):
     """Namespaces that live args.short_lifetime_ms each, made as fast as the creator can while
     the earlier ones are deleted, at args.short_subs subscribers (some of them slow readers):

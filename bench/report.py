@@ -15,6 +15,10 @@ RESULTS.md with PNG charts (gnuplot) beside it. Sections, in the order they run:
           one pass over N = 100, 1000, 5000, 10000 namespaces with nsids, then without:
           GET /api/v1/netns vs `ip -j netns list`; GET /api/v1/netns/{name} and
           GET /api/v1/processes/{pid}/netns vs `ip netns identify PID`; cold starts and RSS
+and, only when asked for (--only websocket-ab; not part of a full run):
+  websocket-ab  the fan-out runs against netnsd as shipped (the hub's shared websocket frames,
+          many per write) and against a build with NETNSD_BENCH_BEAST_WEBSOCKET (Beast's
+          websocket::stream, one write per event), interleaved
 """
 
 import argparse
@@ -36,13 +40,16 @@ import foundation
 import httpbench
 from benchlib import TOKEN_FILE, BenchError, Daemon, die_with_parent, median, now, percentile
 
-SECTIONS = ("events", "admin", "http", "nsid", "list", "lookup", "memory")
+SECTIONS = ("events", "admin", "http", "nsid", "list", "lookup", "memory", "websocket-ab")
+# Sections that run only when --only names them.
+OPT_IN = ("websocket-ab",)
 SCALING = ("list", "lookup", "memory")
 NETNS_DIR = "/run/netns"
 
 # Ports on the sandbox's loopback, one range per part so no two daemons ever share one.
 FOUNDATION_PORT = 9321
 EVENTS_PORT = 9500
+WEBSOCKET_AB_PORT = 9600
 ADMIN_PORT = 9700
 NGINX_PORT = 9900  # and 9901 for its TLS server
 TLS_DIR = "/run/netnsd-bench-tls"  # the sandbox's tmpfs
@@ -140,6 +147,30 @@ def section_events(a, R):
                 f.write(events.report(ea, ER))
         except Exception as e:  # the details file is a bonus; the figures are in R
             R["notes"].append(f"events: could not write bench/out/events.md: {e!r}")
+
+
+def section_websocket_ab(a, R):
+    if not a.netnsd_beast_ws or not os.access(a.netnsd_beast_ws, os.X_OK):
+        raise BenchError("no netnsd built with NETNSD_BENCH_BEAST_WEBSOCKET (bench/run builds "
+                         "it, with the bench-beast-ws preset, when this section is asked for)")
+    ea = argparse.Namespace(
+        netnsd=a.netnsd, evlat=a.evlat, logdir=a.logdir, count=a.ev_count,
+        max_stream_clients=1100, pause_s=a.pause_s, fan_subs=a.fan_subs,
+        fan_repeats=a.fan_repeats,
+    )
+    ER = {"notes": [], "commands": []}
+    Daemon.next_port = WEBSOCKET_AB_PORT
+    for exe in (a.netnsd, a.netnsd_beast_ws):
+        ER["commands"].append(f"{exe} --listen 127.0.0.1:PORT --netns-dir /run/netns "
+                              f"--token-file {TOKEN_FILE} --max-stream-clients 1100   "
+                              "# a fresh one for every run")
+    try:
+        events.phase_websocket_ab(ea, ER, {"frames": a.netnsd, "beast": a.netnsd_beast_ws},
+                                  now() + a.websocket_ab_budget_s)
+    finally:
+        R["websocket_ab"] = ER.get("websocket_ab", {})
+        R["notes"].extend(f"websocket-ab: {n}" for n in ER["notes"])
+        R["commands"]["websocket-ab"] = ER["commands"]
 
 
 def section_admin(a, R):
@@ -587,6 +618,45 @@ def rows_events(a, R):
     return rows
 
 
+def rows_websocket_ab(a, R):
+    AB = R.get("websocket_ab") or {}
+    frames, beast = AB.get("frames", {}), AB.get("beast", {})
+    rows = []
+    n = a.ev_count
+
+    def per_event_us(r):
+        return r["netnsd_cpu_ms"] * 1000.0 / (2 * r["count"]) if "netnsd_cpu_ms" in r else None
+
+    for s in sorted(frames, key=int):
+        f = [r["total_ms"] for r in frames[s] if "total_ms" in r]
+        b = [r["total_ms"] for r in beast.get(s, []) if "total_ms" in r]
+        ratio = f"{median(b) / median(f):.2f}x the time of the frames" if f and b else ""
+        rows.append((f"fan-out, {s} subscriber{'s' if s != '1' else ''}: burst start → the last "
+                     f"has the last of {2 * n} events ({len(f)} + {len(b)} runs)", pair(f),
+                     "Beast `websocket::stream`", pair(b), ratio, "", ""))
+    for s in sorted(frames, key=int):
+        f = [x for x in map(per_event_us, frames[s]) if x is not None]
+        b = [x for x in map(per_event_us, beast.get(s, [])) if x is not None]
+        ratio = f"{median(b) / median(f):.2f}x the CPU of the frames" if f and b else ""
+        rows.append((f"netnsd CPU per event, {s} subscriber{'s' if s != '1' else ''} "
+                     "(user + system, whole process), median / max",
+                     f"{median(f):.1f} µs / {max(f):.1f} µs" if f else "n/a",
+                     "Beast `websocket::stream`",
+                     f"{median(b):.1f} µs / {max(b):.1f} µs" if b else "n/a", ratio, "", ""))
+    lost, parts = 0, []
+    for label, runs in AB.items():
+        for s, rs in runs.items():
+            x = sum(r["lost"] + r["gaps"] + r["backwards"] + r["duplicates"] for r in rs)
+            x += sum(len(events.exact_problems(r)) for r in rs)
+            if x:
+                lost += x
+                parts.append(f"{label} {s}: {x}")
+    if AB:
+        rows.append(("lost, duplicated or out-of-order events, every run of both",
+                     "0" if not lost else "; ".join(parts), "", "", "", "", ""))
+    return rows
+
+
 def admin_summary(res):
     rounds = res.get("rounds", [])
     out = {}
@@ -855,6 +925,21 @@ def human_s(s):
     return f"{m} min {s} s" if m else f"{s} s"
 
 
+AB_BEGIN = "<!-- websocket-ab: written by bench/run --only websocket-ab; kept by full runs -->"
+AB_END = "<!-- websocket-ab: end -->"
+
+
+def kept_block(path):
+    """The websocket-ab block of an earlier RESULTS.md at `path`, as lines, or None."""
+    try:
+        lines = open(path).read().split("\n")
+    except OSError:
+        return None
+    if AB_BEGIN not in lines or AB_END not in lines:
+        return None
+    return lines[lines.index(AB_BEGIN):lines.index(AB_END) + 1]
+
+
 def write_results(a, R, made, path):
     rel = lambda p: os.path.relpath(p, os.path.dirname(path))
     F = R["facts"]
@@ -896,6 +981,16 @@ def write_results(a, R, made, path):
          "is mounted on it: its negative latencies are lines that came before the namespace "
          "existed. Delete latency is from the *call* of umount2(MNT_DETACH), which itself can "
          "take ~10 ms (an RCU grace period).", ["fanout"]),
+        ("websocket-ab", "Websocket framing A/B: the hub's frames vs Beast's websocket::stream",
+         rows_websocket_ab,
+         "The fan-out runs of the events section (bench/evlat fanout: S websocket subscribers, "
+         "then a creator makes N namespaces and deletes them as fast as it can) against netnsd "
+         "as shipped, whose websocket clients get the hub's frames (each event framed once, "
+         "shared by every client, up to 256 frames in one write), and against a build with "
+         "NETNSD_BENCH_BEAST_WEBSOCKET, whose clients get Beast's `websocket::stream` writing "
+         "each event's text (Beast frames it per client, one write per event). Each run has a "
+         "fresh netnsd of its kind, alone; runs are interleaved and the order of the two flips "
+         "every run. Ratios: Beast ÷ frames (above 1: the frames are faster or cheaper).", []),
         ("admin", "Admin: create/delete and exec", rows_admin,
          "The API is driven by 4 client threads, one keep-alive connection each; each request "
          "is answered once the model shows the change. `ip` runs one process per namespace in a "
@@ -922,10 +1017,24 @@ def write_results(a, R, made, path):
     ]
     goals, body = [], []
     for key, title, fn, text, pngs in sections:
+        if key == "websocket-ab" and key not in a.sections and R.get("kept_websocket_ab"):
+            # The A/B is not part of a full run: the last one's block stays as it was.
+            body.extend(R["kept_websocket_ab"] + [""])
+            continue
         if key not in a.sections:
             continue
         rows = fn(a, R)
-        body.append(f"## {title}\n")
+        if key == "websocket-ab":
+            # A block of its own, which a later full run keeps (see kept_block).
+            sec = R["sections"].get(key, {})
+            body.append(AB_BEGIN)
+            body.append(f"### {title}\n")
+            body.append(f"Measured by `{R['invocation']}` on {F['date']} (netnsd "
+                        f"{F.get('netnsd', '?')}; load average {sec.get('load_start', '?')} "
+                        f"before, {sec.get('load_end', '?')} after); not part of a full run, "
+                        "which keeps this block as it is.\n")
+        else:
+            body.append(f"## {title}\n")
         body.append(text + "\n")
         if rows:
             body.extend(table(rows))
@@ -939,6 +1048,8 @@ def write_results(a, R, made, path):
         if extra:
             body.extend(extra)
             body.append("")
+        if key == "websocket-ab":
+            body.extend([AB_END, ""])
         goals += [(title.split(":")[0], r) for r in rows if r[5] and r[6]]
 
     o.append("## The goals from the issues\n")
@@ -955,10 +1066,13 @@ def write_results(a, R, made, path):
     o.append("```")
     o.append(f"{R['invocation']}   # as root; it ran the following inside the sandbox")
     counts = {}  # in order of first use
-    for key in ("events", "admin", "http", "nsid", "scaling"):
+    for key in ("events", "admin", "http", "nsid", "scaling", "websocket-ab"):
         for c in R["commands"].get(key, []):
             # repeated fan-out runs differ only in their prefix and netnsd's pid
             c = re.sub(r"--prefix f(\d+)r\d+_", r"--prefix f\1rRUN_", c)
+            if re.search(r"--prefix ab[a-z]+\d+r\d+_", c):  # the A/B: a fresh netnsd per run
+                c = re.sub(r"--prefix ab([a-z]+)(\d+)r\d+_", r"--prefix ab\1\2rRUN_", c)
+                c = re.sub(r"--port \d+", "--port PORT", c)
             c = re.sub(r"--netnsd-pid \d+", "--netnsd-pid PID", c)
             counts[c] = counts.get(c, 0) + 1
     for c, k in counts.items():
@@ -1015,6 +1129,26 @@ def details(key, a, R):
                                f"{fmt_ms(r.get('client_io_cpu_ms'))}, creator "
                                f"{fmt_ms(r.get('creator_cpu_ms'))}; load {r.get('load')}")
         out.append("* more in bench/out/events.md (written by the same run, not committed)")
+    if key == "websocket-ab" and R.get("websocket_ab"):
+        AB = R["websocket_ab"]
+        for s in sorted(AB.get("frames", {}), key=int):
+            for label in ("frames", "beast"):
+                for i, r in enumerate(AB.get(label, {}).get(s, [])):
+                    out.append(f"* {label}, {s} subscriber{'s' if s != '1' else ''}, run {i + 1}: "
+                               f"{fmt_ms(r.get('total_ms'))}; CPU netnsd "
+                               f"{fmt_ms(r.get('netnsd_cpu_ms'))}, subscriber client "
+                               f"{fmt_ms(r.get('client_io_cpu_ms'))}, creator "
+                               f"{fmt_ms(r.get('creator_cpu_ms'))}; "
+                               f"{r.get('exact', 0)}/{r['subs']} exact; load {r.get('load')}")
+        seen = []
+        for c in R["commands"].get("websocket-ab", []):
+            c = re.sub(r"--prefix ab([a-z]+)(\d+)r\d+_", r"--prefix ab\1\2rRUN_", c)
+            c = re.sub(r"--port \d+", "--port PORT", c)
+            c = re.sub(r"--netnsd-pid \d+", "--netnsd-pid PID", c)
+            if c not in seen:
+                seen.append(c)
+        out += ["", "Commands, inside the sandbox (each evlat run × the repetitions):", "", "```"]
+        out += seen + ["```"]
     if key == "memory" and "rss_empty" in R:
         for mode, what in MODES:
             for n, s in measured(a, R, mode, "rss_model_only"):
@@ -1091,6 +1225,8 @@ def main():
     ap.add_argument("--netnsd", required=True)
     ap.add_argument("--mkns", required=True)
     ap.add_argument("--evlat", required=True)
+    ap.add_argument("--netnsd-beast-ws", default=None,
+                    help="netnsd built with NETNSD_BENCH_BEAST_WEBSOCKET, for websocket-ab")
     ap.add_argument("--root", required=True, help="the repository (for relative paths)")
     ap.add_argument("--revision", default="unknown")
     ap.add_argument("--invocation", default="bench/run")
@@ -1118,8 +1254,9 @@ def main():
     bad = [s for s in chosen if s not in SECTIONS]
     if bad:
         ap.error(f"unknown section {bad[0]!r}; sections: {', '.join(SECTIONS)}")
-    a.sections = [s for s in SECTIONS if not chosen or s in chosen]
+    a.sections = [s for s in SECTIONS if s in chosen or (not chosen and s not in OPT_IN)]
     a.fanout_budget_s = 240 if not a.quick else 60
+    a.websocket_ab_budget_s = 480 if not a.quick else 90
     bench = os.path.dirname(os.path.abspath(__file__))
     a.outdir = os.path.join(bench, "out")
     a.logdir = os.path.join(a.outdir, "logs")
@@ -1148,7 +1285,8 @@ def main():
             ("admin", lambda: section_admin(a, R)),
             ("http", lambda: section_http(a, R, fa)),
             ("nsid", lambda: section_nsid(a, R, fa)),
-            ("scaling", lambda: section_scaling(a, R, fa))]
+            ("scaling", lambda: section_scaling(a, R, fa)),
+            ("websocket-ab", lambda: section_websocket_ab(a, R))]
     for name, fn in plan:
         if name == "scaling":
             if not any(s in a.sections for s in SCALING):
@@ -1182,6 +1320,8 @@ def main():
         json.dump(R, f, indent=1, default=str)
     os.makedirs(resdir, exist_ok=True)
     made = charts(a, R, resdir, datdir)
+    if "websocket-ab" not in a.sections:
+        R["kept_websocket_ab"] = kept_block(a.out)
     text = write_results(a, R, made, a.out)
     with open(a.out, "w") as f:
         f.write(text)

@@ -10,8 +10,14 @@
 #include <sys/socket.h>
 #include <vector>
 
+#include <boost/asio/error.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/websocket/error.hpp>
+
+#include "core/log.hpp"
 
 namespace netnsd::server
 {
@@ -112,6 +118,36 @@ void tune_for_requests(client_socket& socket)
     if (ignored || !ip_endpoint(local))
         return;
     socket.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+}
+
+namespace
+{
+
+bool is_ordinary_end(const boost::system::error_code& ec)
+{
+    return ec == boost::asio::error::operation_aborted || ec == boost::asio::error::eof ||
+           ec == boost::beast::http::error::end_of_stream ||
+           ec == boost::beast::websocket::error::closed ||
+           ec == boost::asio::ssl::error::stream_truncated; // closed without close_notify
+}
+
+} // namespace
+
+void log_io_error(std::string_view peer, std::string_view what, const boost::system::error_code& ec)
+{
+    if (!ec || is_ordinary_end(ec))
+        return;
+    if (core::log::current_level() > core::log::level::debug)
+        return; // the message is built only when it is written
+    core::log::debug("connection I/O failed",
+                     {{"peer", peer}, {"what", what}, {"error", ec.message()}});
+}
+
+void log_io_error(client_socket& socket, std::string_view what, const boost::system::error_code& ec)
+{
+    if (!ec || is_ordinary_end(ec) || core::log::current_level() > core::log::level::debug)
+        return;
+    log_io_error(describe_peer(socket), what, ec);
 }
 
 } // namespace netnsd::server

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
@@ -58,5 +59,17 @@ std::string client_subject(tls_stream& stream);
 
 // Turns on TCP_NODELAY on a TCP socket; nothing on a Unix one.
 void tune_for_requests(client_socket& socket);
+
+// An I/O operation of a connection failed: logged at debug level with what failed, the peer and
+// why, as Beast's examples print it with fail(ec, what), so that a connection that ended
+// early can be explained. The ordinary ends are not failures and are not logged: our own
+// cancellation (a session closing its socket), and the peer closing the connection (end of
+// file, websocket close, a TLS peer closing without close_notify, which Beast's examples
+// ignore too).
+void log_io_error(std::string_view peer, std::string_view what,
+                  const boost::system::error_code& ec);
+// The same, naming the peer from the socket (only when the line is written).
+void log_io_error(client_socket& socket, std::string_view what,
+                  const boost::system::error_code& ec);
 
 } // namespace netnsd::server

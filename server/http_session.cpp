@@ -19,6 +19,9 @@
 
 #include "server/stream_session.hpp"
 #include "server/websocket_session.hpp"
+#ifdef NETNSD_BENCH_BEAST_WEBSOCKET
+#include "server/beast_websocket_session.hpp"
+#endif
 
 namespace netnsd::server
 {
@@ -29,6 +32,26 @@ namespace websocket = beast::websocket;
 
 namespace
 {
+
+#ifdef NETNSD_BENCH_BEAST_WEBSOCKET
+// The A/B's other side (bench/run --only websocket-ab): Beast's websocket::stream.
+template <class Stream>
+using event_websocket_session = beast_websocket_session<Stream>;
+#else
+template <class Stream>
+using event_websocket_session = websocket_session<Stream>;
+#endif
+
+// A read that ended so that nothing can be said to the client any more: it went, or timed out,
+// or (TLS) closed without close_notify or broke its records.
+bool is_unanswerable(const beast::error_code& ec)
+{
+    namespace error = boost::asio::error;
+    return ec == http::error::end_of_stream || ec == beast::error::timeout ||
+           ec == error::operation_aborted || ec == error::eof || ec == error::connection_reset ||
+           ec == boost::asio::ssl::error::stream_truncated ||
+           ec.category() == error::get_ssl_category();
+}
 
 constexpr bool is_tls(const tls_stream*)
 {
@@ -74,25 +97,25 @@ void basic_http_session<Stream>::run()
 }
 
 template <class Stream>
-void basic_http_session<Stream>::abort()
-{
-    closing_ = true;
-    do_close();
-}
-
-template <class Stream>
-void basic_http_session<Stream>::close()
+void basic_http_session<Stream>::close_gracefully()
 {
     closing_ = true;
     if (!writing_)
-        do_close();
+        close_socket();
+}
+
+template <class Stream>
+void basic_http_session<Stream>::close_now()
+{
+    closing_ = true;
+    close_socket();
 }
 
 template <class Stream>
 void basic_http_session<Stream>::do_read()
 {
     if (closing_)
-        return do_close();
+        return close_socket();
     method_.clear();
     target_.clear();
     route_ = "other";
@@ -123,14 +146,11 @@ template <class Stream>
 void basic_http_session<Stream>::on_read(beast::error_code ec, std::size_t)
 {
     using api::problem_type;
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == boost::asio::error::operation_aborted || closing_)
-        return do_close();
-    // A TLS peer that closed without close_notify, or whose records are broken: nothing can be
-    // said to it any more.
-    if (ec == boost::asio::ssl::error::stream_truncated ||
-        ec.category() == boost::asio::error::get_ssl_category())
-        return do_close();
+    if (closing_ || is_unanswerable(ec))
+    {
+        log_io_error(peer_, "read", ec);
+        return close_socket();
+    }
     if (ec)
     {
         // The request cannot be trusted any further: answer once, then close.
@@ -139,8 +159,6 @@ void basic_http_session<Stream>::on_read(beast::error_code ec, std::size_t)
             type = problem_type::header_too_large;
         else if (ec == http::error::body_limit)
             type = problem_type::payload_too_large;
-        if (ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset)
-            return do_close();
         return answer(api::problem(type, ec.message()), false, 11, false);
     }
 
@@ -193,27 +211,29 @@ void basic_http_session<Stream>::start_stream(api::stream_params&& params)
         // The TLS stream moves whole: its session state cannot be taken apart.
         if (params.format == api::stream_format::websocket)
         {
-            std::make_shared<websocket_session<tls_stream>>(std::move(stream_), hub_, sessions_,
-                                                            std::move(params), std::move(hold_))
+            std::make_shared<event_websocket_session<tls_stream>>(
+                std::move(stream_), hub_, sessions_, std::move(params), std::move(peer_),
+                std::move(hold_))
                 ->run(std::move(req));
             return;
         }
-        std::make_shared<stream_session<tls_stream>>(
-            std::move(stream_), hub_, sessions_, std::move(params), req.version(), std::move(hold_))
+        std::make_shared<stream_session<tls_stream>>(std::move(stream_), hub_, sessions_,
+                                                     std::move(params), req.version(),
+                                                     std::move(peer_), std::move(hold_))
             ->run();
     }
     else
     {
         if (params.format == api::stream_format::websocket)
         {
-            std::make_shared<websocket_session<client_socket>>(stream_.release_socket(), hub_,
-                                                               sessions_, std::move(params))
+            std::make_shared<event_websocket_session<client_socket>>(
+                stream_.release_socket(), hub_, sessions_, std::move(params), std::move(peer_))
                 ->run(std::move(req));
             return;
         }
         std::make_shared<stream_session<client_stream>>(client_stream(stream_.release_socket()),
                                                         hub_, sessions_, std::move(params),
-                                                        req.version())
+                                                        req.version(), std::move(peer_))
             ->run();
     }
 }
@@ -341,28 +361,35 @@ void basic_http_session<Stream>::on_write(bool keep_alive, beast::error_code ec,
 {
     writing_ = false;
     if (ec)
-        return do_close();
+    {
+        log_io_error(peer_, "write", ec);
+        return close_socket();
+    }
     if (!keep_alive || closing_)
-        return end_gracefully();
+        return close_after_last_answer();
     do_read();
 }
 
 template <class Stream>
-void basic_http_session<Stream>::end_gracefully()
+void basic_http_session<Stream>::close_after_last_answer()
 {
     if constexpr (is_tls(static_cast<Stream*>(nullptr)))
     {
         // close_notify, so that the client knows the answer is complete; it need not answer.
         beast::get_lowest_layer(stream_).expires_after(tls_shutdown_timeout);
-        stream_.async_shutdown([self = shared_from_this()](beast::error_code)
-                               { self->do_close(); });
+        stream_.async_shutdown(
+            [self = shared_from_this()](beast::error_code ec)
+            {
+                log_io_error(self->peer_, "tls shutdown", ec);
+                self->close_socket();
+            });
     }
     else
-        do_close();
+        close_socket();
 }
 
 template <class Stream>
-void basic_http_session<Stream>::do_close()
+void basic_http_session<Stream>::close_socket()
 {
     beast::error_code ignored;
     auto& socket = beast::get_lowest_layer(stream_).socket();

@@ -62,9 +62,9 @@ public:
     ~basic_http_session();
 
     void run();
-    // Shutdown: stop after the response in flight, or now if idle.
-    void close() override;
-    void abort() override;
+    // Shutdown: stop after the response in flight (then TLS close_notify), or now if idle.
+    void close_gracefully() override;
+    void close_now() override;
 
 private:
     void do_read();
@@ -79,9 +79,9 @@ private:
     void count_request(unsigned status);
     void do_write();
     void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
-    void do_close();
     // After the last answer: TLS says close_notify first (bounded by tls_shutdown_timeout).
-    void end_gracefully();
+    void close_after_last_answer();
+    void close_socket();
 
     using std::enable_shared_from_this<basic_http_session<Stream>>::shared_from_this;
 
@@ -104,7 +104,7 @@ private:
     std::string_view route_ = "other";              // the route template it matched, for metrics
     std::chrono::steady_clock::time_point started_; // its header arrived
     bool writing_ = false;
-    bool closing_ = false;
+    bool closing_ = false; // close_gracefully() was called: no more requests are read
 };
 
 using http_session = basic_http_session<client_stream>;

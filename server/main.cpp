@@ -285,7 +285,7 @@ private:
                 watchdog_.cancel();
                 for (auto& l : listeners_)
                     l->stop();
-                sessions_.close_all();
+                sessions_.close_all_gracefully();
                 if (tls_)
                     tls_->stop();
                 reload_.cancel();
@@ -302,7 +302,7 @@ private:
             return;
         core::log::warn("shutdown took too long; closing the remaining connections",
                         {{"connections", std::to_string(sessions_.size())}});
-        sessions_.abort_all();
+        sessions_.close_all_now();
         ioc_.restart();
         ioc_.run_for(shutdown_backstop);
         if (!ioc_.stopped())

@@ -73,8 +73,8 @@ void model_thread::start()
     published_ = monitor_.status();
     feed_.apply_now({std::move(recorded_), published_});
     recorded_.clear();
-    watch_.emplace(ioc_, monitor_, [this] { publish(); });
-    watch_->start();
+    watchers_.emplace(ioc_, monitor_, [this] { publish(); });
+    watchers_->start();
     arm_audit_timer();
     thread_ = std::thread(
         [this]
@@ -93,8 +93,8 @@ void model_thread::stop()
     asio::post(ioc_,
                [this]
                {
-                   if (watch_)
-                       watch_->stop();
+                   if (watchers_)
+                       watchers_->stop();
                    audit_timer_.cancel();
                });
     // An audit scan still running on the pool posts its result to ioc_: let it land.

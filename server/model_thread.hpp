@@ -91,7 +91,7 @@ private:
     core::monitor monitor_;
     std::vector<core::registry::change> recorded_;
     core::model_status published_;
-    std::optional<watchers> watch_; // once the monitor's fds are open
+    std::optional<watchers> watchers_; // once the monitor's fds are open
     boost::asio::steady_timer audit_timer_;
     boost::asio::thread_pool audit_pool_{1};
     bool auditing_ = false;

@@ -17,13 +17,16 @@ namespace netnsd::server
 // that a client that stops reading meets its bounded queue soon, and memory stays accounted.
 inline constexpr int stream_send_buffer_bytes = 64 * 1024;
 
+// What shutdown needs of a connection. The two ways it ends one; each session also has a
+// private close_socket() (shut the socket down and close it: the end of every path).
 class closable
 {
 public:
-    // Shutdown: finish what is in flight politely (websocket close 1001, last chunk), then close.
-    virtual void close() = 0;
+    // Shutdown: finish what is in flight politely (the answer being written, then TLS
+    // close_notify; websocket close 1001; the last chunk), then close.
+    virtual void close_gracefully() = 0;
     // The shutdown backstop: close the socket now; every pending operation ends at once.
-    virtual void abort() = 0;
+    virtual void close_now() = 0;
 
 protected:
     ~closable() = default;
@@ -48,21 +51,21 @@ public:
     std::size_t size() const noexcept { return sessions_.size(); }
     bool stopping() const noexcept { return stopping_; }
 
-    void close_all()
+    void close_all_gracefully()
     {
         stopping_ = true;
-        // close() may erase from the set; iterate over a copy.
+        // Closing may erase from the set; iterate over a copy.
         const std::vector<closable*> all(sessions_.begin(), sessions_.end());
         for (auto* s : all)
-            s->close();
+            s->close_gracefully();
     }
 
-    void abort_all()
+    void close_all_now()
     {
         stopping_ = true;
         const std::vector<closable*> all(sessions_.begin(), sessions_.end());
         for (auto* s : all)
-            s->abort();
+            s->close_now();
     }
 
 private:

@@ -1,34 +1,27 @@
 #include "server/stream_session.hpp"
 
-#include <cstdio>
+#include <span>
+#include <string_view>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/write.hpp>
 
 namespace netnsd::server
 {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-
-namespace
-{
-
-std::string hex(std::size_t n)
-{
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%zx", n);
-    return buf;
-}
-
-} // namespace
+namespace http = beast::http;
 
 template <class Stream>
 stream_session<Stream>::stream_session(Stream&& stream, api::stream_hub& hub, session_set& sessions,
                                        api::stream_params&& params, unsigned http_version,
-                                       std::shared_ptr<const void> hold)
-    : stream_(std::move(stream)), hold_(std::move(hold)), keepalive_(stream_.get_executor()),
+                                       std::string peer, std::shared_ptr<const void> hold)
+    : stream_(std::move(stream)), peer_(std::move(peer)), hold_(std::move(hold)),
+      keepalive_(stream_.get_executor()),
       subscription_(hub, std::move(params), [this] { do_write(); }), sessions_(sessions),
       chunked_(http_version >= 11)
 {
@@ -48,15 +41,22 @@ template <class Stream>
 void stream_session<Stream>::run()
 {
     const bool sse = subscription_.params().format == api::stream_format::sse;
-    header_ = chunked_ ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.0 200 OK\r\n";
-    header_ += "Server: netnsd/" NETNSD_VERSION "\r\n";
-    header_ +=
-        sse ? "Content-Type: text/event-stream\r\n" : "Content-Type: application/x-ndjson\r\n";
-    header_ += "Cache-Control: no-store\r\nX-Accel-Buffering: no\r\n";
-    header_ += chunked_ ? "Transfer-Encoding: chunked\r\n\r\n" : "Connection: close\r\n\r\n";
+    // HTTP/1.1: chunked, so that the end of the stream is an end, not a broken connection.
+    // HTTP/1.0 has no chunks: the response ends when the connection does.
+    header_.version(chunked_ ? 11 : 10);
+    header_.result(http::status::ok);
+    header_.set(http::field::server, "netnsd/" NETNSD_VERSION);
+    header_.set(http::field::content_type, sse ? "text/event-stream" : "application/x-ndjson");
+    header_.set(http::field::cache_control, "no-store");
+    header_.set("X-Accel-Buffering", "no"); // nginx: pass each chunk on as it comes
+    if (chunked_)
+        header_.chunked(true);
+    else
+        header_.set(http::field::connection, "close");
+    serializer_.emplace(header_);
     writing_ = true;
-    asio::async_write(
-        stream_, asio::buffer(header_),
+    http::async_write_header(
+        stream_, *serializer_,
         beast::bind_front_handler(&stream_session<Stream>::on_header, shared_from_this()));
 }
 
@@ -65,7 +65,10 @@ void stream_session<Stream>::on_header(beast::error_code ec, std::size_t)
 {
     writing_ = false;
     if (ec)
-        return shut();
+    {
+        log_io_error(peer_, "write", ec);
+        return close_socket();
+    }
     started_ = true;
     do_read();
     if (subscription_.params().format == api::stream_format::sse)
@@ -86,7 +89,10 @@ template <class Stream>
 void stream_session<Stream>::on_read(beast::error_code ec, std::size_t)
 {
     if (ec)
-        return shut();
+    {
+        log_io_error(peer_, "read", ec); // the client went away (end of file is not logged)
+        return close_socket();
+    }
     do_read();
 }
 
@@ -96,28 +102,27 @@ void stream_session<Stream>::do_write()
     if (writing_ || !started_ || finished_)
         return;
     if (closing_ || subscription_.overflowed())
-        return finish();
+        return end_response();
     outbox_ = subscription_.next(batch);
     if (outbox_.empty())
         return;
-    std::vector<asio::const_buffer> buffers;
-    buffers.reserve(outbox_.size() + 2);
-    std::size_t size = 0;
     for (const auto& m : outbox_)
-        size += m->size();
-    if (chunked_)
-    {
-        framing_ = hex(size) + "\r\n";
-        buffers.emplace_back(asio::buffer(framing_));
-    }
-    for (const auto& m : outbox_)
-        buffers.emplace_back(asio::buffer(*m));
-    if (chunked_)
-        buffers.emplace_back(asio::buffer("\r\n", 2));
+        buffers_.emplace_back(asio::buffer(*m));
+    write_buffers();
+}
+
+template <class Stream>
+void stream_session<Stream>::write_buffers()
+{
     writing_ = true;
-    asio::async_write(
-        stream_, buffers,
-        beast::bind_front_handler(&stream_session<Stream>::on_write, shared_from_this()));
+    auto on_write =
+        beast::bind_front_handler(&stream_session<Stream>::on_write, shared_from_this());
+    const std::span<const asio::const_buffer> buffers(buffers_);
+    // One write, and one system call (or TLS record) per 64 messages, however many there are.
+    if (chunked_)
+        asio::async_write(stream_, http::make_chunk(buffers), std::move(on_write));
+    else
+        asio::async_write(stream_, buffers, std::move(on_write));
 }
 
 template <class Stream>
@@ -125,10 +130,14 @@ void stream_session<Stream>::on_write(beast::error_code ec, std::size_t)
 {
     writing_ = false;
     outbox_.clear();
+    buffers_.clear();
     if (ec)
-        return shut();
+    {
+        log_io_error(peer_, "write", ec);
+        return close_socket();
+    }
     if (finished_)
-        return shut();
+        return close_socket();
     do_write();
 }
 
@@ -147,43 +156,38 @@ void stream_session<Stream>::on_keepalive(beast::error_code ec)
         return;
     if (!writing_)
     {
-        static const std::string comment = ": keep-alive\n\n";
-        framing_ = chunked_ ? hex(comment.size()) + "\r\n" + comment + "\r\n" : comment;
-        writing_ = true;
-        asio::async_write(
-            stream_, asio::buffer(framing_),
-            beast::bind_front_handler(&stream_session<Stream>::on_write, shared_from_this()));
+        static constexpr std::string_view comment = ": keep-alive\n\n";
+        buffers_.emplace_back(asio::buffer(comment));
+        write_buffers();
     }
     do_keepalive();
 }
 
 template <class Stream>
-void stream_session<Stream>::close()
+void stream_session<Stream>::close_gracefully()
 {
     closing_ = true;
     if (!started_)
-        return shut();
+        return close_socket();
     if (!writing_)
-        finish();
+        end_response();
 }
 
 template <class Stream>
-void stream_session<Stream>::finish()
+void stream_session<Stream>::end_response()
 {
-    // End the response properly: the last chunk, then close.
     finished_ = true;
     keepalive_.cancel();
     if (!chunked_)
-        return shut();
-    framing_ = "0\r\n\r\n";
+        return close_socket();
     writing_ = true;
     asio::async_write(
-        stream_, asio::buffer(framing_),
+        stream_, http::make_chunk_last(),
         beast::bind_front_handler(&stream_session<Stream>::on_write, shared_from_this()));
 }
 
 template <class Stream>
-void stream_session<Stream>::shut()
+void stream_session<Stream>::close_socket()
 {
     finished_ = true;
     keepalive_.cancel();

@@ -158,7 +158,7 @@ tls_contexts::tls_contexts(asio::io_context& ioc, tls_files files)
                      {"subject", subject},
                      {"not_after", not_after},
                      {"client_ca", files_.client_ca.empty() ? "-" : files_.client_ca}});
-    watch();
+    watch_directories();
 }
 
 tls_contexts::~tls_contexts()
@@ -197,7 +197,7 @@ bool tls_contexts::reload(const char* why)
     return true;
 }
 
-void tls_contexts::watch()
+void tls_contexts::watch_directories()
 {
     const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fd < 0)

@@ -61,7 +61,7 @@ public:
     void stop();
 
 private:
-    void watch();
+    void watch_directories();
     void do_wait();
     void on_ready(boost::system::error_code ec);
     std::string file_bytes() const;

@@ -36,7 +36,7 @@ void tls_accept::run()
                             beast::bind_front_handler(&tls_accept::on_detect, shared_from_this()));
 }
 
-void tls_accept::close()
+void tls_accept::close_socket()
 {
     beast::error_code ignored;
     (tls_ ? lowest_socket(*tls_) : lowest_socket(stream_)).close(ignored);
@@ -45,7 +45,10 @@ void tls_accept::close()
 void tls_accept::on_detect(beast::error_code ec, bool is_tls)
 {
     if (ec)
-        return close();
+    {
+        log_io_error(stream_.socket(), "tls detection", ec);
+        return close_socket();
+    }
     if (!is_tls)
     {
         // Plain HTTP: say so once, in a way curl and browsers show, and close.
@@ -70,6 +73,7 @@ void tls_accept::on_refused(beast::error_code ec, std::size_t)
 {
     beast::error_code ignored;
     auto& socket = stream_.socket();
+    log_io_error(socket, "write", ec);
     if (!ec)
     {
         socket.shutdown(client_socket::shutdown_send, ignored);
@@ -96,7 +100,11 @@ void tls_accept::on_drain(beast::error_code ec, std::size_t)
 void tls_accept::on_handshake(beast::error_code ec, std::size_t used)
 {
     if (ec)
-        return close(); // a client that does not speak TLS 1.2+, or a refused certificate
+    {
+        // A client that does not speak TLS 1.2+, or a refused certificate.
+        log_io_error(lowest_socket(*tls_), "tls handshake", ec);
+        return close_socket();
+    }
     buffer_.consume(used);
     beast::get_lowest_layer(*tls_).expires_never();
     std::make_shared<tls_http_session>(std::move(*tls_), std::move(buffer_), context_, router_,

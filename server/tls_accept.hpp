@@ -36,10 +36,12 @@ public:
     ~tls_accept();
 
     void run();
-    void close() override;
-    void abort() override { close(); }
+    // Nothing is owed to a client that has not finished its handshake: both close at once.
+    void close_gracefully() override { close_socket(); }
+    void close_now() override { close_socket(); }
 
 private:
+    void close_socket();
     void on_detect(boost::beast::error_code ec, bool is_tls);
     void on_handshake(boost::beast::error_code ec, std::size_t used);
     void on_refused(boost::beast::error_code ec, std::size_t bytes);

@@ -17,9 +17,10 @@ namespace ws = api::ws;
 template <class Stream>
 websocket_session<Stream>::websocket_session(Stream&& stream, api::stream_hub& hub,
                                              session_set& sessions, api::stream_params&& params,
-                                             std::shared_ptr<const void> hold)
-    : stream_(std::move(stream)), hold_(std::move(hold)), timer_(stream_.get_executor()),
-      subscription_(hub, std::move(params), [this] { do_write(); }), sessions_(sessions)
+                                             std::string peer, std::shared_ptr<const void> hold)
+    : stream_(std::move(stream)), peer_(std::move(peer)), hold_(std::move(hold)),
+      timer_(stream_.get_executor()), subscription_(hub, std::move(params), [this] { do_write(); }),
+      sessions_(sessions)
 {
     handshake_.emplace(stream_);
     sessions_.insert(this);
@@ -51,7 +52,10 @@ template <class Stream>
 void websocket_session<Stream>::on_accept(beast::error_code ec)
 {
     if (ec)
-        return; // the handshake failed; the session ends with this handler
+    {
+        log_io_error(peer_, "websocket handshake", ec);
+        return; // the session ends with this handler
+    }
     // From here on the session speaks the frames itself; Beast has read nothing beyond the
     // upgrade request (it came parsed), so no bytes are left behind in it.
     handshake_.reset();
@@ -60,7 +64,7 @@ void websocket_session<Stream>::on_accept(beast::error_code ec)
                                       ignored);
     accepted_ = true;
     if (finished_)
-        return shut();
+        return close_socket();
     if (close_queued_)
     {
         do_read();
@@ -72,24 +76,25 @@ void websocket_session<Stream>::on_accept(beast::error_code ec)
 }
 
 template <class Stream>
-void websocket_session<Stream>::close()
+void websocket_session<Stream>::close_gracefully()
 {
     if (!accepted_)
     {
+        // The handshake is Beast's: closing the socket ends it at once.
         finished_ = true;
         beast::error_code ignored;
         lowest_socket(stream_).close(ignored);
         return;
     }
-    start_close(ws::close_code::going_away);
+    send_close_frame(ws::close_code::going_away);
 }
 
 template <class Stream>
-void websocket_session<Stream>::abort()
+void websocket_session<Stream>::close_now()
 {
     if (!accepted_)
-        return close();
-    shut();
+        return close_gracefully();
+    close_socket();
 }
 
 template <class Stream>
@@ -104,7 +109,10 @@ template <class Stream>
 void websocket_session<Stream>::on_read(beast::error_code ec, std::size_t bytes)
 {
     if (ec || finished_)
-        return shut(); // the peer went (or we are done): nothing more to say
+    {
+        log_io_error(peer_, "read", ec);
+        return close_socket(); // the peer went (or we are done): nothing more to say
+    }
     heard_ = true;
     ping_outstanding_ = false;
     inbox_.append(read_chunk_.data(), bytes);
@@ -116,12 +124,12 @@ void websocket_session<Stream>::on_read(beast::error_code ec, std::size_t bytes)
             break;
         if (result == ws::parse_result::too_big)
         {
-            start_close(ws::close_code::too_big);
+            send_close_frame(ws::close_code::too_big);
             return do_read();
         }
         if (result == ws::parse_result::protocol_error)
         {
-            start_close(ws::close_code::protocol_error);
+            send_close_frame(ws::close_code::protocol_error);
             return do_read();
         }
         inbox_.erase(0, frame.wire_size);
@@ -133,7 +141,7 @@ void websocket_session<Stream>::on_read(beast::error_code ec, std::size_t bytes)
             message_size_ += frame.payload.size();
             if (message_size_ > max_client_message)
             {
-                start_close(ws::close_code::too_big);
+                send_close_frame(ws::close_code::too_big);
                 return do_read();
             }
             if (frame.fin)
@@ -142,7 +150,7 @@ void websocket_session<Stream>::on_read(beast::error_code ec, std::size_t bytes)
         case ws::opcode::binary:
             // This stream only speaks; binary input means a confused client.
             {
-                start_close(ws::close_code::unsupported_data);
+                send_close_frame(ws::close_code::unsupported_data);
                 return do_read();
             }
         case ws::opcode::ping:
@@ -153,7 +161,7 @@ void websocket_session<Stream>::on_read(beast::error_code ec, std::size_t bytes)
             break;
         case ws::opcode::close:
             if (close_sent_)
-                return shut(); // the answer to ours: done
+                return close_socket(); // the answer to ours: done
             // The client's close: echo it (§5.5.1), then end.
             control_.push_back(ws::server_frame(ws::opcode::close, frame.payload.substr(0, 2)));
             close_queued_ = true;
@@ -166,7 +174,7 @@ void websocket_session<Stream>::on_read(beast::error_code ec, std::size_t bytes)
 }
 
 template <class Stream>
-void websocket_session<Stream>::start_close(ws::close_code code)
+void websocket_session<Stream>::send_close_frame(ws::close_code code)
 {
     if (close_queued_ || finished_)
         return;
@@ -182,7 +190,7 @@ void websocket_session<Stream>::do_write()
     if (writing_ || !accepted_ || finished_)
         return;
     if (!close_queued_ && subscription_.overflowed())
-        start_close(ws::close_code::try_again_later);
+        send_close_frame(ws::close_code::try_again_later);
     std::vector<asio::const_buffer> buffers;
     control_outbox_.assign(std::make_move_iterator(control_.begin()),
                            std::make_move_iterator(control_.end()));
@@ -223,7 +231,10 @@ void websocket_session<Stream>::on_write(beast::error_code ec, std::size_t)
     outbox_.clear();
     control_outbox_.clear();
     if (ec)
-        return shut();
+    {
+        log_io_error(peer_, "write", ec);
+        return close_socket();
+    }
     do_write();
 }
 
@@ -241,13 +252,13 @@ void websocket_session<Stream>::on_tick(beast::error_code ec)
     if (ec || finished_)
         return;
     if (close_sent_)
-        return shut(); // the client never answered our close
+        return close_socket(); // the client never answered our close
     if (!heard_ && ping_outstanding_)
     {
         core::log::debug("websocket client silent for two ping intervals; dropped",
-                         {{"seconds", std::to_string(2 * ping_interval.count())}});
+                         {{"peer", peer_}, {"seconds", std::to_string(2 * ping_interval.count())}});
         subscription_.dropping(api::drop_reason::unresponsive);
-        return shut();
+        return close_socket();
     }
     if (!heard_)
     {
@@ -260,7 +271,7 @@ void websocket_session<Stream>::on_tick(beast::error_code ec)
 }
 
 template <class Stream>
-void websocket_session<Stream>::shut()
+void websocket_session<Stream>::close_socket()
 {
     auto& socket = lowest_socket(stream_);
     if (finished_ && !socket.is_open())

@@ -1,8 +1,10 @@
 // websocket_session: one websocket client of the event stream. Beast does the upgrade; after
 // it, the session speaks the few frames this stream needs itself (RFC 6455), because that is
 // what lets it write many events in one writev: every event is already a shared, complete text
-// frame, so a client that fell behind by N events costs one system call, not N (with 1000
-// subscribers, the difference between keeping up and not). It reads only to answer pings and
+// frame, so a client that fell behind by N events costs one system call, not N. Beast's
+// websocket::stream writes one message per write: at 1000 subscribers it took 6.6x the time
+// and 12x the CPU (bench/run --only websocket-ab, bench/RESULTS.md; beast_websocket_session is
+// that side of the A/B, built only for it). It reads only to answer pings and
 // close frames and to notice the peer going: text frames are ignored, binary ones closed with
 // 1003, anything over 64 KiB with 1009. After ping_interval of silence it pings; silent for
 // another interval, the peer is dropped. A client whose queue overflows is closed with 1013
@@ -48,14 +50,17 @@ public:
     // Events written per system call, at most.
     static constexpr std::size_t batch = 256;
 
-    // `hold` lives as long as the session (the TLS context the stream was made with).
+    // `peer` names the client in the log; `hold` lives as long as the session (the TLS context
+    // the stream was made with).
     websocket_session(Stream&& stream, api::stream_hub& hub, session_set& sessions,
-                      api::stream_params&& params, std::shared_ptr<const void> hold = {});
+                      api::stream_params&& params, std::string peer,
+                      std::shared_ptr<const void> hold = {});
     ~websocket_session();
 
     void run(boost::beast::http::request<boost::beast::http::string_body>&& upgrade);
-    void close() override;
-    void abort() override;
+    // Shutdown: close 1001 after the write in flight, then wait for the client's answer.
+    void close_gracefully() override;
+    void close_now() override;
 
 private:
     void on_accept(boost::beast::error_code ec);
@@ -66,12 +71,13 @@ private:
     void do_tick();
     void on_tick(boost::beast::error_code ec);
     // Sends a close frame with `code` after what is in flight; then waits for the client.
-    void start_close(api::ws::close_code code);
-    void shut();
+    void send_close_frame(api::ws::close_code code);
+    void close_socket();
 
     using std::enable_shared_from_this<websocket_session<Stream>>::shared_from_this;
 
     Stream stream_;
+    std::string peer_;
     std::shared_ptr<const void> hold_;
     // Only for the upgrade, over stream_; gone once the handshake is done.
     std::optional<boost::beast::websocket::stream<Stream&>> handshake_;

@@ -240,9 +240,9 @@ void run_one(fixture& f, std::string_view input, mode how)
     settle();
     // What is left waits for events, a worker, or a client that sends nothing more: shut down
     // as the daemon does, politely (close frames, last chunks), then by closing the sockets.
-    sessions.close_all();
+    sessions.close_all_gracefully();
     settle();
-    sessions.abort_all();
+    sessions.close_all_now();
     settle();
     workers.reset(); // the sessions whose admin jobs were never run go with them
     settle();

@@ -8,6 +8,8 @@
 
 #include <doctest/doctest.h>
 
+#include "core/log.hpp"
+
 #include "server/listener.hpp"
 
 #include "running_server.hpp"
@@ -151,6 +153,22 @@ public:
 
 private:
     int saved_ = -1;
+};
+
+// Sets the log level for the life of the object.
+class log_level
+{
+public:
+    explicit log_level(core::log::level l) : saved_(core::log::current_level())
+    {
+        core::log::set_level(l);
+    }
+    ~log_level() { core::log::set_level(saved_); }
+    log_level(const log_level&) = delete;
+    log_level& operator=(const log_level&) = delete;
+
+private:
+    core::log::level saved_;
 };
 
 // Lowers RLIMIT_NOFILE for the life of the object, then puts it back.
@@ -368,6 +386,53 @@ TEST_CASE("stop() ends every event stream properly and run() returns by itself")
 // under `prlimit --nofile=40`) until a descriptor frees up.
 // Not in the asan preset's run: while no descriptor is free, UBSan's vptr check, which probes
 // memory through a pipe(2), takes every object it checks for an invalid one.
+TEST_CASE("an I/O error that ends a connection is logged at debug level, a client that closes "
+          "is not")
+{
+    stderr_capture log;
+    const log_level debug(core::log::level::debug);
+    running_server srv;
+    srv.start();
+    const std::string failed = "connection I/O failed";
+    const auto open_stream = [&](connection& c)
+    {
+        REQUIRE(c.send(get_request("/api/v1/events", "Accept: application/x-ndjson\r\n")));
+        REQUIRE(c.read_until_contains(R"("type":"hello")"));
+    };
+
+    SUBCASE("an event stream")
+    {
+        connection closes(srv.where());
+        open_stream(closes);
+        closes.close();
+        REQUIRE(test::eventually([&] { return srv.open_sessions() == 0u; }));
+        CHECK(log.count(failed) == 0);
+
+        connection resets(srv.where());
+        open_stream(resets);
+        resets.reset();
+    }
+    SUBCASE("an HTTP connection between requests")
+    {
+        connection closes(srv.where());
+        REQUIRE(served(closes));
+        closes.close();
+        REQUIRE(test::eventually([&] { return srv.open_sessions() == 0u; }));
+        CHECK(log.count(failed) == 0);
+
+        connection resets(srv.where());
+        REQUIRE(served(resets));
+        resets.reset();
+    }
+    REQUIRE(test::eventually([&] { return srv.open_sessions() == 0u; }));
+    CHECK(log.count(failed) == 1);
+    const auto text = log.text();
+    CHECK(text.find("what=read") != std::string::npos);
+    CHECK(text.find("peer=127.0.0.1:") != std::string::npos);
+    CHECK(text.find("error=\"Connection reset by peer\"") != std::string::npos);
+    CHECK(srv.stop());
+}
+
 TEST_CASE("when descriptors run out the listener waits before it accepts again")
 {
     stderr_capture log;

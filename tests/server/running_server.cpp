@@ -132,7 +132,7 @@ void running_server::request_stop()
                           [this]
                           {
                               impl_->http.stop();
-                              impl_->sessions.close_all();
+                              impl_->sessions.close_all_gracefully();
                           });
 }
 

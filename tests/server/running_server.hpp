@@ -54,7 +54,7 @@ public:
     // The session_set's size, read on the loop thread.
     std::optional<std::size_t> open_sessions();
 
-    // Posts listener::stop() and session_set::close_all() (as main does) and waits for
+    // Posts listener::stop() and session_set::close_all_gracefully() (as main does) and waits for
     // io_context::run() to return by itself. False when it did not within `deadline`; the loop
     // is then stopped with io_context::stop() so that the test can end, and the test should fail.
     bool stop(std::chrono::milliseconds deadline = std::chrono::milliseconds(5000));

@@ -41,6 +41,15 @@ void connection::close()
     fd_ = -1;
 }
 
+void connection::reset()
+{
+    if (fd_ < 0)
+        return;
+    const linger abortive{1, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
+    close();
+}
+
 bool connection::send(const std::string& bytes)
 {
     std::size_t sent = 0;

@@ -52,6 +52,9 @@ public:
     const std::string& pending() const noexcept { return in_; }
 
     void close();
+    // Closes with a reset (SO_LINGER of 0), as a crashed or killed client's kernel does: the
+    // server's next read or write on it fails.
+    void reset();
 
 private:
     // Reads once into in_; false on EOF, error or deadline.
