@@ -10,6 +10,7 @@ import os
 import platform
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -57,6 +58,44 @@ def start_netnsd(binary, port=PORT, log=subprocess.DEVNULL):
     raise BenchError("netnsd did not start")
 
 
+class LeanClient:
+    """One keep-alive connection that writes each request as bytes and reads the answer by its
+    Content-Length: the churn's client, so that the figure is netnsd's work and not the client's
+    (http.client spends ~0.14 ms of CPU per request here, this one ~0.06 ms, on a machine whose
+    two cores netnsd and the kernel share with it). netnsd answers every request with a
+    Content-Length (no chunked bodies outside the event streams)."""
+
+    def __init__(self, token, port=PORT):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.fixed = ("Host: 127.0.0.1:%d\r\nAuthorization: Bearer %s\r\n" % (port, token)).encode()
+        self.pending = b""
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else b""
+        head = b"%s %s HTTP/1.1\r\n" % (method.encode(), path.encode())
+        length = b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(data)
+        self.sock.sendall(head + self.fixed + length + data)
+        while True:
+            end = self.pending.find(b"\r\n\r\n")
+            if end >= 0:
+                header = self.pending[:end].lower()
+                at = header.find(b"\r\ncontent-length:")
+                if at < 0:
+                    raise BenchError("an answer without Content-Length: %r" % header[:200])
+                line_end = header.find(b"\r\n", at + 2)
+                size = int(header[at + 17:line_end if line_end >= 0 else len(header)])
+                if len(self.pending) >= end + 4 + size:
+                    status = int(header[9:12])
+                    answer = self.pending[end + 4:end + 4 + size]
+                    self.pending = self.pending[end + 4 + size:]
+                    return status, answer
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise BenchError("netnsd closed the connection")
+            self.pending += chunk
+
+
 def api_churn(token, n, clients, port=PORT, prefix="api"):
     """n creates then n deletes through the API, split over `clients` threads. Returns the wall
     time of each half, the errors, and each request's time (s) per half."""
@@ -65,7 +104,7 @@ def api_churn(token, n, clients, port=PORT, prefix="api"):
     latency = {"POST": [], "DELETE": []}
 
     def run(method, part):
-        c = Client(token, port)
+        c = LeanClient(token, port)
         for name in part:
             t0 = time.perf_counter()
             if method == "POST":
