@@ -6,9 +6,13 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/buffers_cat.hpp>
+#include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
@@ -350,10 +354,29 @@ template <class Stream>
 void basic_http_session<Stream>::do_write()
 {
     writing_ = true;
+    // Beast writes the header (status line, fields, the framing prepare_payload chose) into
+    // one string; the body follows it as it is, without a copy.
+    header_bytes_.clear();
+    http::response_serializer<http::span_body<const char>> serializer(response_);
+    serializer.split(true);
+    beast::error_code ec;
+    while (!ec && !serializer.is_header_done())
+        serializer.next(ec,
+                        [this, &serializer](beast::error_code&, const auto& buffers)
+                        {
+                            for (const auto b : beast::buffers_range_ref(buffers))
+                                header_bytes_.append(static_cast<const char*>(b.data()), b.size());
+                            serializer.consume(beast::buffer_bytes(buffers));
+                        });
+    // Not a std::array of two: asio consumes one by leaving its first buffer empty, and a TLS
+    // stream (Beast's flat_stream) then writes nothing and the write ends with the header.
+    const auto& body = response_.body();
+    const auto wire = beast::buffers_cat(boost::asio::buffer(header_bytes_),
+                                         boost::asio::buffer(body.data(), body.size()));
     beast::get_lowest_layer(stream_).expires_after(write_timeout);
-    http::async_write(stream_, response_,
-                      beast::bind_front_handler(&basic_http_session::on_write, shared_from_this(),
-                                                response_.keep_alive()));
+    boost::asio::async_write(stream_, wire,
+                             beast::bind_front_handler(&basic_http_session::on_write,
+                                                       shared_from_this(), response_.keep_alive()));
 }
 
 template <class Stream>

@@ -93,6 +93,9 @@ private:
     // one shared with the list cache (sent without a copy, and without an allocation to hold it).
     boost::beast::http::response<boost::beast::http::span_body<const char>> response_;
     api::response answered_;
+    // response_'s header as Beast's serializer wrote it, sent with the body in one gathered
+    // write (a composed write over the serializer's buffer views cost ~14% of a small request).
+    std::string header_bytes_;
     api::router& router_;
     api::stream_hub& hub_;
     session_set& sessions_;
