@@ -23,6 +23,8 @@ public:
     // Opens the name, classifies it, learns its identity and nsid, closes it. Never keeps an fd:
     // an open fd would keep a deleted namespace alive.
     virtual probe_result probe(std::string_view name) = 0;
+    // As probe, but the nsid need not be asked (it may be left empty): for a scan that knows it.
+    virtual probe_result probe_without_nsid(std::string_view name) { return probe(name); }
     // Cheap check (one stat, no netlink) that a live name still is the namespace `id`.
     virtual bool still_is(std::string_view name, const ns_identity& id) = 0;
     // Whether the kernel still has `nsid` allocated.

@@ -244,7 +244,8 @@ void reconciler::nsid_deleted(nsid_t nsid)
 namespace netnsd::core
 {
 
-reconciler::kernel_scan reconciler::scan(netns_source& source)
+reconciler::kernel_scan reconciler::scan(netns_source& source,
+                                         const std::map<ns_identity, nsid_t>& known)
 {
     kernel_scan out;
     std::vector<std::string> names;
@@ -252,7 +253,14 @@ reconciler::kernel_scan reconciler::scan(netns_source& source)
     out.entries.reserve(names.size());
     for (auto& name : names)
     {
-        auto found = source.probe(name);
+        auto found = known.empty() ? source.probe(name) : source.probe_without_nsid(name);
+        if (!known.empty() && found.exists && found.state == entry_state::live)
+        {
+            if (const auto it = known.find(found.identity); it != known.end())
+                found.nsid = it->second;
+            else
+                found = source.probe(name); // a namespace the model has no nsid for: ask
+        }
         if (found.exists)
             out.entries.emplace_back(std::move(name), found);
     }

@@ -107,7 +107,11 @@ public:
         std::optional<nsid_t> nsid;
         std::string detail; // what the model said, and what the kernel says
     };
-    static kernel_scan scan(netns_source& source);
+    // `known`: nsids the model has (registry::known_nsids). A live namespace's nsid never
+    // changes (the kernel neither renumbers nor unnumbers a peer while it lives) and an ns_id
+    // is never reused, so the scan takes those from here instead of asking: each GETNSID walks
+    // the kernel's nsid table, which made an audit at 10000 numbered entries take ~1 s.
+    static kernel_scan scan(netns_source& source, const std::map<ns_identity, nsid_t>& known = {});
     // An unnamed nsid the kernel no longer answers for is a divergence only when the model
     // still has it at an audit this long after one first saw it so: a namespace freed by its
     // last holder is "gone" at once (GETNSID finds nothing), but the kernel's cleanup work

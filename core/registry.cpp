@@ -18,6 +18,15 @@ std::optional<nsid_t> registry::nsid_of(const ns_identity& id) const
     return it->second.nsid;
 }
 
+std::map<ns_identity, nsid_t> registry::known_nsids() const
+{
+    std::map<ns_identity, nsid_t> known;
+    for (const auto& [id, record] : namespaces_)
+        if (id.ns_id != 0 && record.nsid)
+            known.emplace_hint(known.end(), id, *record.nsid);
+    return known;
+}
+
 std::vector<std::string> registry::names_of(const ns_identity& id) const
 {
     auto it = namespaces_.find(id);

@@ -79,6 +79,9 @@ public:
     std::size_t live_count() const noexcept { return live_count_; }
 
     std::optional<nsid_t> nsid_of(const ns_identity& id) const;
+    // Every named namespace's nsid that the model has, by identity; only identities with an
+    // ns_id (NS_GET_ID, never reused), whose nsid cannot change while they live.
+    std::map<ns_identity, nsid_t> known_nsids() const;
     // The live names of a namespace, in byte order (empty when it has none).
     std::vector<std::string> names_of(const ns_identity& id) const;
     std::optional<entry> find(std::string_view name) const;

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <future>
 #include <memory>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -79,6 +80,8 @@ void model_thread::start()
     thread_ = std::thread(
         [this]
         {
+            // Its own name in top -H, ps -L and perf: the thread that reads the kernel.
+            ::pthread_setname_np(::pthread_self(), "netnsd-model");
             if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), settings::nice) != 0)
                 core::log::info(
                     "the model thread keeps netnsd's priority",
@@ -162,24 +165,25 @@ void model_thread::request_audit(std::function<void(const audit_report&)> done)
         return;
     auditing_ = true;
     audit_started_ = std::chrono::steady_clock::now();
-    // The scan opens and looks at every entry (and asks each one's nsid: O(nsids) each in the
-    // kernel), which takes a while at thousands: on a worker of its own, with its own netlink
-    // socket, never on this thread, which must keep reading the kernel.
-    asio::post(audit_pool_,
-               [this, dir = settings_.netns_dir, started = audit_started_]
-               {
-                   core::kernel::nsid_client nsids;
-                   core::reconciler::kernel_scan scan;
-                   if (auto ec = nsids.open())
-                       scan.list_error = ec;
-                   else
-                   {
-                       core::kernel::netns_dir source(dir, nsids);
-                       scan = core::reconciler::scan(source);
-                   }
-                   asio::post(ioc_, [this, scan = std::move(scan), took = seconds_since(started)]
-                              { finish_audit(scan, took); });
-               });
+    // The scan opens and looks at every entry (and asks the nsid of those the model has none
+    // for: O(nsids) each in the kernel), which takes a while at thousands: on a worker of its
+    // own, with its own netlink socket, never on this thread, which must keep reading the kernel.
+    asio::post(
+        audit_pool_,
+        [this, dir = settings_.netns_dir, started = audit_started_, known = primary_.known_nsids()]
+        {
+            core::kernel::nsid_client nsids;
+            core::reconciler::kernel_scan scan;
+            if (auto ec = nsids.open())
+                scan.list_error = ec;
+            else
+            {
+                core::kernel::netns_dir source(dir, nsids);
+                scan = core::reconciler::scan(source, known);
+            }
+            asio::post(ioc_, [this, scan = std::move(scan), took = seconds_since(started)]
+                       { finish_audit(scan, took); });
+        });
 }
 
 void model_thread::finish_audit(const core::reconciler::kernel_scan& scan, double scan_seconds)

@@ -43,6 +43,16 @@ std::error_code netns_dir::list(std::vector<std::string>& names)
 
 probe_result netns_dir::probe(std::string_view name)
 {
+    return look_at(name, true);
+}
+
+probe_result netns_dir::probe_without_nsid(std::string_view name)
+{
+    return look_at(name, false);
+}
+
+probe_result netns_dir::look_at(std::string_view name, bool ask_nsid)
+{
     probe_result result;
     const auto path = entry_path(name);
     // O_NONBLOCK: never hang on a FIFO someone left in the dir. Symlinks are followed, so they
@@ -63,6 +73,8 @@ probe_result netns_dir::probe(std::string_view name)
         return result;
     result.state = entry_state::live;
     result.identity = *id;
+    if (!ask_nsid)
+        return result;
     std::error_code ec;
     result.nsid = nsids_.nsid_of_fd(fd.get(), ec);
     return result;

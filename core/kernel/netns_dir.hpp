@@ -19,12 +19,14 @@ public:
 
     std::error_code list(std::vector<std::string>& names) override;
     probe_result probe(std::string_view name) override;
+    probe_result probe_without_nsid(std::string_view name) override;
     bool still_is(std::string_view name, const ns_identity& id) override;
     bool nsid_exists(nsid_t nsid) override;
     std::vector<nsid_t> dump_nsids() override;
 
 private:
     std::string entry_path(std::string_view name) const;
+    probe_result look_at(std::string_view name, bool ask_nsid);
 
     std::string path_;
     nsid_client& nsids_;

@@ -15,6 +15,7 @@
 #include "support/fake_netns_source.hpp"
 
 using netnsd::core::entry_state;
+using netnsd::core::ns_identity;
 using netnsd::core::nsid_t;
 using netnsd::core::reconciler;
 using netnsd::core::registry;
@@ -673,6 +674,36 @@ TEST_CASE_FIXTURE(fixture, "an audit of a model that agrees with the kernel find
     CHECK(found.empty());
     CHECK(settled == 0);
     CHECK(log.take().empty());
+}
+
+TEST_CASE_FIXTURE(fixture,
+                  "an audit's scan asks the nsid only of namespaces the model has none for")
+{
+    source.mount("numbered", identity(1), 3);
+    source.mount("alias", identity(1), 3);
+    source.mount("plain", identity(2));
+    rec.rescan();
+    log.take();
+    const auto known = model.known_nsids();
+    CHECK(known == std::map<ns_identity, nsid_t>{{identity(1), 3}});
+    // The kernel numbers "plain" without netnsd hearing of it.
+    source.assign_nsid("plain", 4);
+    source.nsid_asks = 0;
+    const auto scan = reconciler::scan(source, known);
+    CHECK(source.nsid_asks == 1); // "plain" only: the model has no nsid for it
+    std::map<std::string, std::optional<nsid_t>> nsids;
+    for (const auto& [name, found] : scan.entries)
+        nsids[name] = found.nsid;
+    CHECK(nsids == std::map<std::string, std::optional<nsid_t>>{
+                       {"alias", 3}, {"numbered", 3}, {"plain", 4}});
+    const auto found = rec.audit(scan, [] {});
+    REQUIRE(found.size() == 1);
+    CHECK(found[0].name == "plain");
+    CHECK(model.nsid_of(identity(2)) == 4);
+    // Without what the model knows, every namespace is asked.
+    source.nsid_asks = 0;
+    reconciler::scan(source);
+    CHECK(source.nsid_asks == 3);
 }
 
 TEST_CASE_FIXTURE(fixture,
