@@ -63,4 +63,22 @@ std::shared_ptr<const std::string> list_cache::list_body()
     return body_;
 }
 
+std::shared_ptr<const std::string> list_cache::entry_body(std::string_view name)
+{
+    if (entry_bodies_generation_ != model_.generation())
+    {
+        entry_bodies_.clear();
+        entry_bodies_generation_ = model_.generation();
+    }
+    if (const auto kept = entry_bodies_.find(name); kept != entry_bodies_.end())
+        return kept->second;
+    const auto slot = model_.slots().find(name);
+    if (slot == model_.slots().end())
+        return nullptr;
+    auto body =
+        std::make_shared<const std::string>(dump(to_json(model_.to_entry(*slot), netns_dir_)));
+    entry_bodies_.emplace(std::string(name), body);
+    return body;
+}
+
 } // namespace netnsd::api

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -27,6 +28,10 @@ public:
     // {"namespaces":[...],"revision":R}. Responses keep their body alive by this pointer; a
     // rebuild makes a new one and leaves theirs alone.
     std::shared_ptr<const std::string> list_body();
+    // One entry as GET /api/v1/netns/NAME shows it, made once and kept until the entries
+    // change (a busy client asks for the same ones again and again); nullptr when there is no
+    // entry of that name.
+    std::shared_ptr<const std::string> entry_body(std::string_view name);
     const std::string& netns_dir() const noexcept { return netns_dir_; }
 
 private:
@@ -38,6 +43,8 @@ private:
     core::revision_t revision_ = 0;                // in body_
     std::shared_ptr<const std::string> body_;
     std::size_t entries_size_ = 0; // the array, which starts right after the prefix
+    std::uint64_t entry_bodies_generation_ = ~std::uint64_t{0};
+    std::map<std::string, std::shared_ptr<const std::string>, std::less<>> entry_bodies_;
 };
 
 } // namespace netnsd::api

@@ -375,11 +375,13 @@ response router::list_netns()
 
 response router::get_netns(const std::string& name)
 {
-    const auto found = model_.find(name);
-    if (!found)
+    auto body = lists_.entry_body(name);
+    if (!body)
         return problem(problem_type::not_found, "no entry of that name in " + status_.netns_dir,
                        entry_href(name));
-    return json_response(200, dump(to_json(*found, status_.netns_dir)));
+    auto r = json_response(200, {});
+    r.shared_body = std::move(body);
+    return r;
 }
 
 response router::list_nsids() const

@@ -70,3 +70,29 @@ TEST_CASE("the list is rebuilt when the model changes, and only then")
         CHECK(lists.list_body()->ends_with(R"(,"revision":2})"));
     }
 }
+
+TEST_CASE("one entry's body is made once, and again only when the entries change")
+{
+    registry model(10);
+    list_cache lists(model, "/run/netns");
+    model.apply_probe("a", live(1), at_ms(0));
+    model.apply_probe("b", stale(), at_ms(0));
+    CHECK(lists.entry_body("nothing") == nullptr);
+
+    const auto a = lists.entry_body("a");
+    REQUIRE(a != nullptr);
+    CHECK(*a == netnsd::api::dump(netnsd::api::to_json(*model.find("a"), "/run/netns")));
+    CHECK(lists.entry_body("a") == a); // the same bytes, not made again
+    CHECK(*lists.entry_body("b") ==
+          netnsd::api::dump(netnsd::api::to_json(*model.find("b"), "/run/netns")));
+
+    // "a" gets an nsid: its body says so at once, and the old one stays whole for a response
+    // still sending it.
+    model.apply_probe("a", live(1, 7), at_ms(1));
+    const auto renumbered = lists.entry_body("a");
+    CHECK(renumbered != a);
+    CHECK(json::parse(*renumbered).at("nsid") == 7);
+    CHECK(json::parse(*a).at("nsid").is_null());
+    model.erase("a", at_ms(2));
+    CHECK(lists.entry_body("a") == nullptr);
+}

@@ -642,7 +642,7 @@ TEST_CASE("an entry shows the same path in the list and alone when the dir has a
     request one_req = list_req;
     one_req.target = "/api/v1/netns/a";
     const auto list = json::parse(routes.handle(list_req).payload(), nullptr, false);
-    const auto one = json::parse(routes.handle(one_req).body, nullptr, false);
+    const auto one = json::parse(routes.handle(one_req).payload(), nullptr, false);
     REQUIRE_FALSE(list.is_discarded());
     REQUIRE_FALSE(one.is_discarded());
 
