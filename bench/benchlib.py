@@ -43,6 +43,28 @@ def percentile(xs, q):
     return s[max(rank, 1) - 1]
 
 
+def quiesce(busy_below=0.10, window_s=0.2, timeout_s=15.0):
+    """Waits until the machine is nearly idle: the share of all CPUs busy over a window (from
+    /proc/stat) below `busy_below`, or `timeout_s`. Deleting a thousand namespaces leaves the
+    kernel's cleanup of them (a workqueue, seconds of CPU) running after the deletes return;
+    a phase started before it ends pays for the one before. Returns the seconds waited."""
+
+    def busy_idle():
+        fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields) - idle, idle
+
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        b0, i0 = busy_idle()
+        time.sleep(window_s)
+        b1, i1 = busy_idle()
+        total = (b1 - b0) + (i1 - i0)
+        if total > 0 and (b1 - b0) / total < busy_below:
+            break
+    return time.monotonic() - start
+
+
 def die_with_parent():
     """For preexec_fn: if the driver is killed (timeout, ^C), the child goes with it."""
     _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
