@@ -429,6 +429,8 @@ TEST_CASE("destroyed arrives after delete, when the last process inside exits")
     started s;
     run_ok({"ip", "netns", "add", "held"});
     run_ok({"ip", "netns", "set", "held", "9"});
+    // The nsid's own event must be behind the stream's start, or it is the first one read.
+    REQUIRE(eventually([&] { return get_json(s.d.where(), "/api/v1/netns/held")["nsid"] == 9; }));
     ws_client ws(s.d.where(), "/api/v1/events?names=held");
     REQUIRE(ws.read()); // hello
     const pid_t holder = ::fork();
