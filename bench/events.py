@@ -81,6 +81,12 @@ def model_lags(log_path, offset, doc):
         if key in made and key not in seen:
             seen[key] = int(e["at_us"])
     lags = [seen[k] - at for k, at in made.items() if k in seen]
+    # Apart, too: a delete's lag starts at the umount2 call, which itself can take an RCU grace
+    # period before the mount is gone.
+    doc["model_lag_by_type_us"] = {
+        t: [seen[k] - at for k, at in made.items() if k in seen and k[0] == t]
+        for t in ("add", "delete")
+    }
     return lags, len(made) - len(seen), end
 
 

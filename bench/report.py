@@ -582,6 +582,12 @@ def rows_events(a, R):
                          f"{f'; {missing} not found' if missing else ''}), p50 / p99 / max",
                          triple(lags), "", "", "", "small and bounded (issue 11)",
                          met(max(lags) < SHORT_LIFETIME_MS)))
+            for t, call in (("add", "mount()"), ("delete", "umount2()")):
+                part = [x * us for r in fan[s]
+                        for x in r.get("model_lag_by_type_us", {}).get(t, [])]
+                if part:
+                    rows.append((f"model lag, fan-out {s}, {t}s only: from the {call} call, "
+                                 "p50 / p99 / max", triple(part), "", "", "", "", ""))
     short = E.get("shortlived", [])
     if short:
         exact = [r.get("exact", 0) for r in short]
