@@ -27,6 +27,7 @@
 
 #include "server/connection.hpp"
 #include "server/session_set.hpp"
+#include "server/websocket_session.hpp"
 
 namespace netnsd::server
 {
@@ -37,13 +38,14 @@ class beast_websocket_session final
       public closable
 {
 public:
-    // The same limits as websocket_session's.
-    static constexpr std::size_t max_client_message = 64 * 1024;
-    static constexpr std::chrono::seconds ping_interval{30};
-    static constexpr std::chrono::seconds handshake_timeout{30};
-    static constexpr std::chrono::seconds close_timeout{5};
+    // websocket_session's limits, taken from it (the A/B must differ only in the framing).
+    using shipped = websocket_session<Stream>;
+    static constexpr std::size_t max_client_message = shipped::max_client_message;
+    static constexpr std::chrono::seconds ping_interval = shipped::ping_interval;
+    static constexpr std::chrono::seconds handshake_timeout = shipped::handshake_timeout;
+    static constexpr std::chrono::seconds close_timeout = shipped::close_timeout;
     // Events taken from the subscription at once (each is still its own write).
-    static constexpr std::size_t batch = 256;
+    static constexpr std::size_t batch = shipped::batch;
 
     beast_websocket_session(Stream&& stream, api::stream_hub& hub, session_set& sessions,
                             api::stream_params&& params, std::string peer,
