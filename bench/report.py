@@ -606,8 +606,7 @@ def rows_events(a, R):
                          met(max(lags) < SHORT_LIFETIME_MS)))
     lost, parts = 0, []
     for s, runs in fan.items():
-        x = sum(r["lost"] + r["gaps"] + r["backwards"] + r["duplicates"] for r in runs)
-        x += sum(len(events.exact_problems(r)) for r in runs)
+        x = fanout_faults(runs)
         if x:
             lost += x
             parts.append(f"fan-out {s}: {x}")
@@ -627,6 +626,13 @@ def rows_events(a, R):
                      "0" if not lost else "; ".join(parts), "", "", "", "0 (issue 3)",
                      met(lost == 0 and bool(seq) and bool(burst) and bool(fan))))
     return rows
+
+
+def fanout_faults(runs):
+    """Events lost, skipped, out of order or duplicated in fan-out runs, plus the subscribers
+    whose sequence was not exactly the creator's."""
+    return sum(r["lost"] + r["gaps"] + r["backwards"] + r["duplicates"] +
+               len(events.exact_problems(r)) for r in runs)
 
 
 def rows_websocket_ab(a, R):
@@ -657,8 +663,7 @@ def rows_websocket_ab(a, R):
     lost, parts = 0, []
     for label, runs in AB.items():
         for s, rs in runs.items():
-            x = sum(r["lost"] + r["gaps"] + r["backwards"] + r["duplicates"] for r in rs)
-            x += sum(len(events.exact_problems(r)) for r in rs)
+            x = fanout_faults(rs)
             if x:
                 lost += x
                 parts.append(f"{label} {s}: {x}")
