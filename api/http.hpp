@@ -50,7 +50,8 @@ struct request
 struct response
 {
     unsigned status = 200;
-    std::string content_type;
+    // A media type from a constant (never a string made for the response): no allocation.
+    std::string_view content_type;
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers; // beyond Content-Type/Length
     std::string audit_name; // the namespace an admin request was about (logged, not sent)
@@ -61,12 +62,12 @@ struct response
     std::string_view payload() const noexcept { return shared_body ? *shared_body : body; }
 };
 
-// An answer with a body of that media type.
-inline response make_response(unsigned status, std::string content_type, std::string body)
+// An answer with a body of that media type (a constant: the response keeps only a view).
+inline response make_response(unsigned status, std::string_view content_type, std::string body)
 {
     response r;
     r.status = status;
-    r.content_type = std::move(content_type);
+    r.content_type = content_type;
     r.body = std::move(body);
     return r;
 }

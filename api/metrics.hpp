@@ -95,7 +95,8 @@ private:
     std::array<std::uint64_t, 4> events_{};
     std::size_t open_connections_ = 0;
     std::array<std::uint64_t, 2> rejected_{}; // by connection_rejection
-    std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t> requests_;
+    // Looked up by views (std::less<>): counting a request allocates nothing once its key exists.
+    std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t, std::less<>> requests_;
     std::map<std::string, histogram, std::less<>> durations_;
     std::map<std::pair<std::string, std::string>, std::uint64_t> admin_ops_;
 };

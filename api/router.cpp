@@ -400,17 +400,28 @@ response router::list_nsids() const
     return json_response(200, dump(body));
 }
 
-response router::health() const
+response router::health()
 {
-    json body = json::object();
-    body["status"] = status_.watching ? "ok" : "degraded";
-    body["revision"] = model_.revision();
-    body["namespaces"] = model_.slots().size();
-    body["netns_dir"] = status_.netns_dir;
-    body["watching"] = status_.watching;
-    if (!status_.watching)
-        body["problem"] = status_.problem;
-    return json_response(200, dump(body));
+    const auto namespaces = model_.slots().size();
+    if (!health_.body || health_.revision != model_.revision() ||
+        health_.namespaces != namespaces || health_.watching != status_.watching ||
+        health_.problem != status_.problem || health_.netns_dir != status_.netns_dir)
+    {
+        json body = json::object();
+        body["status"] = status_.watching ? "ok" : "degraded";
+        body["revision"] = model_.revision();
+        body["namespaces"] = namespaces;
+        body["netns_dir"] = status_.netns_dir;
+        body["watching"] = status_.watching;
+        if (!status_.watching)
+            body["problem"] = status_.problem;
+        health_ = {model_.revision(), namespaces,
+                   status_.watching,  status_.problem,
+                   status_.netns_dir, std::make_shared<const std::string>(dump(body))};
+    }
+    auto r = json_response(200, {});
+    r.shared_body = health_.body;
+    return r;
 }
 
 response router::render_metrics() const
@@ -427,12 +438,12 @@ response router::render_metrics() const
         in.stream_dropped[static_cast<std::size_t>(why)] = hub_.dropped(why);
     in.exec_running = admin_ == nullptr ? 0 : admin_->running_execs();
     in.process = core::kernel::read_process_stats();
-    return make_response(200, std::string(metrics::content_type), metrics_->render(in));
+    return make_response(200, metrics::content_type, metrics_->render(in));
 }
 
 response router::serve_asset(const asset& a) const
 {
-    return make_response(200, std::string(media_type(a.route)), std::string(a.bytes));
+    return make_response(200, media_type(a.route), std::string(a.bytes));
 }
 
 } // namespace netnsd::api

@@ -131,7 +131,7 @@ private:
     response list_netns();
     response get_netns(const std::string& name);
     response list_nsids() const;
-    response health() const;
+    response health();
     response render_metrics() const;
     response serve_asset(const asset& a) const;
 
@@ -145,6 +145,18 @@ private:
     bool auth_reads_ = false;
     metrics* metrics_ = nullptr;
     const origin_policy* policy_ = nullptr;
+    // GET /healthz's body, kept while what it says is unchanged: probes and load balancers ask
+    // often, and a cached body is sent without being made again.
+    struct health_body
+    {
+        core::revision_t revision = 0;
+        std::size_t namespaces = 0;
+        bool watching = false;
+        std::string problem;
+        std::string netns_dir;
+        std::shared_ptr<const std::string> body;
+    };
+    health_body health_;
 };
 
 } // namespace netnsd::api

@@ -1,5 +1,8 @@
 #include "server/http_session.hpp"
 
+#include <charconv>
+#include <cstdint>
+#include <iterator>
 #include <utility>
 #include <vector>
 
@@ -9,10 +12,9 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/buffers_cat.hpp>
-#include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/status.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
@@ -180,16 +182,24 @@ void basic_http_session<Stream>::on_read(beast::error_code ec, std::size_t)
     if (req.count(http::field::host) > 1)
         return answer(api::problem(problem_type::bad_request, "a request has one Host"), false,
                       req.version(), false);
-    api::request in;
+    // Filled in place: its strings keep their capacity from one request to the next.
+    auto& in = request_;
     in.peer = peer_;
     in.transport = transport_;
-    in.method = std::string(req.method_string());
-    in.target = std::string(req.target());
+    in.method.assign(req.method_string());
+    in.target.assign(req.target());
     in.has_body = !req.body().empty() || req.chunked();
-    in.body = req.body();
-    in.headers.reserve(static_cast<std::size_t>(std::distance(req.begin(), req.end())));
+    in.body.swap(req.body());
+    std::size_t fields = 0;
     for (const auto& field : req)
-        in.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    {
+        if (fields == in.headers.size())
+            in.headers.emplace_back();
+        in.headers[fields].first.assign(field.name_string());
+        in.headers[fields].second.assign(field.value());
+        ++fields;
+    }
+    in.headers.resize(fields);
     method_ = in.method;
     target_ = in.target;
     auto outcome = router_.dispatch(in, websocket::is_upgrade(req), route_);
@@ -315,29 +325,63 @@ void basic_http_session<Stream>::answer(api::response&& res, bool keep_alive, un
                                       {"status", status}});
     }
     count_request(res.status);
-    response_ = {};
-    response_.version(version);
-    response_.result(res.status);
-    response_.set(http::field::server, "netnsd/" NETNSD_VERSION);
-    response_.set(http::field::content_type, res.content_type);
-    response_.set(http::field::cache_control, "no-store");
-    for (auto& [name, value] : res.headers)
-        response_.set(name, value);
-    response_.keep_alive(keep_alive && !closing_);
-    // Kept until the write is done: the response's body spans its bytes.
+    keep_alive_ = keep_alive && !closing_;
+    // Kept until the write is done: the body is sent from its bytes.
     answered_ = std::move(res);
     const auto bytes = answered_.payload();
-    if (head)
-    {
-        // HEAD: the length of the body a GET would get, and no body.
-        response_.content_length(bytes.size());
-    }
-    else
-    {
-        response_.body() = {bytes.data(), bytes.size()};
-        response_.prepare_payload();
-    }
+    // HEAD: the length of the body a GET would get, and no body.
+    write_head(version, bytes.size());
+    body_ = head ? std::string_view{} : bytes;
     do_write();
+}
+
+template <class Stream>
+void basic_http_session<Stream>::write_head(unsigned version, std::size_t length)
+{
+    // The bytes Beast's serializer would write for this header (tests/server pin them): the
+    // status line, Server, Content-Type, Cache-Control, the router's extra headers, Connection
+    // only where it differs from the version's default, Content-Length. Written here, into a
+    // string whose capacity stays with the session, rather than through a http::response,
+    // whose fields are one allocation each: a third of a small request's allocations.
+    auto& h = header_bytes_;
+    h.clear();
+    const auto status = answered_.status;
+    char digits[24];
+    const auto append_number = [&h, &digits](std::uint64_t n)
+    {
+        const auto end = std::to_chars(std::begin(digits), std::end(digits), n).ptr;
+        h.append(digits, end);
+    };
+    h += "HTTP/";
+    h += static_cast<char>('0' + version / 10);
+    h += '.';
+    h += static_cast<char>('0' + version % 10);
+    h += ' ';
+    append_number(status);
+    h += ' ';
+    h += http::obsolete_reason(static_cast<http::status>(status));
+    h += "\r\nServer: netnsd/" NETNSD_VERSION "\r\nContent-Type: ";
+    h += answered_.content_type;
+    h += "\r\nCache-Control: no-store\r\n";
+    for (const auto& [name, value] : answered_.headers)
+    {
+        // The router's headers are its own constants and checked names; a line break in one
+        // would split the response, so it is never sent.
+        if (name.find_first_of("\r\n") != std::string::npos ||
+            value.find_first_of("\r\n") != std::string::npos)
+            continue;
+        h += name;
+        h += ": ";
+        h += value;
+        h += "\r\n";
+    }
+    if (version >= 11 && !keep_alive_)
+        h += "Connection: close\r\n";
+    else if (version < 11 && keep_alive_)
+        h += "Connection: keep-alive\r\n";
+    h += "Content-Length: ";
+    append_number(length);
+    h += "\r\n\r\n";
 }
 
 template <class Stream>
@@ -354,29 +398,14 @@ template <class Stream>
 void basic_http_session<Stream>::do_write()
 {
     writing_ = true;
-    // Beast writes the header (status line, fields, the framing prepare_payload chose) into
-    // one string; the body follows it as it is, without a copy.
-    header_bytes_.clear();
-    http::response_serializer<http::span_body<const char>> serializer(response_);
-    serializer.split(true);
-    beast::error_code ec;
-    while (!ec && !serializer.is_header_done())
-        serializer.next(ec,
-                        [this, &serializer](beast::error_code&, const auto& buffers)
-                        {
-                            for (const auto b : beast::buffers_range_ref(buffers))
-                                header_bytes_.append(static_cast<const char*>(b.data()), b.size());
-                            serializer.consume(beast::buffer_bytes(buffers));
-                        });
     // Not a std::array of two: asio consumes one by leaving its first buffer empty, and a TLS
     // stream (Beast's flat_stream) then writes nothing and the write ends with the header.
-    const auto& body = response_.body();
     const auto wire = beast::buffers_cat(boost::asio::buffer(header_bytes_),
-                                         boost::asio::buffer(body.data(), body.size()));
+                                         boost::asio::buffer(body_.data(), body_.size()));
     beast::get_lowest_layer(stream_).expires_after(write_timeout);
-    boost::asio::async_write(stream_, wire,
-                             beast::bind_front_handler(&basic_http_session::on_write,
-                                                       shared_from_this(), response_.keep_alive()));
+    boost::asio::async_write(
+        stream_, wire,
+        beast::bind_front_handler(&basic_http_session::on_write, shared_from_this(), keep_alive_));
 }
 
 template <class Stream>
