@@ -77,9 +77,12 @@ basic_http_session<Stream>::basic_http_session(Stream&& stream, beast::flat_buff
                                                api::router& router, api::stream_hub& hub,
                                                session_set& sessions, worker_pools& workers)
     : stream_(std::move(stream)), hold_(std::move(hold)), buffer_(std::move(buffer)),
-      router_(router), hub_(hub), sessions_(sessions), workers_(workers)
+      router_(router), hub_(hub), sessions_(sessions), workers_(workers),
+      deadline_timer_(stream_.get_executor())
 {
     sessions_.insert(this);
+    // The session keeps its own deadline (expire_after); the stream arms no timers.
+    beast::get_lowest_layer(stream_).expires_never();
     auto& socket = beast::get_lowest_layer(stream_).socket();
     peer_ = describe_peer(socket);
     transport_ = transport_of(socket);
@@ -128,7 +131,7 @@ void basic_http_session<Stream>::do_read()
     parser_.emplace();
     parser_->header_limit(header_limit);
     parser_->body_limit(body_limit);
-    beast::get_lowest_layer(stream_).expires_after(read_timeout);
+    expire_after(read_timeout);
     http::async_read_header(
         stream_, buffer_, *parser_,
         beast::bind_front_handler(&basic_http_session::on_header, shared_from_this()));
@@ -219,7 +222,9 @@ template <class Stream>
 void basic_http_session<Stream>::start_stream(api::stream_params&& params)
 {
     auto req = parser_->release();
-    beast::get_lowest_layer(stream_).expires_never();
+    // The stream session has its own timers; this one ends now.
+    expire_never();
+    deadline_timer_.cancel();
     if constexpr (is_tls(static_cast<Stream*>(nullptr)))
     {
         // The TLS stream moves whole: its session state cannot be taken apart.
@@ -257,7 +262,7 @@ void basic_http_session<Stream>::run_deferred(api::deferred&& job, bool keep_ali
                                               unsigned version, bool head)
 {
     // No read timeout while the worker runs; the job's own limits (exec timeout) bound it.
-    beast::get_lowest_layer(stream_).expires_never();
+    expire_never();
     auto& pool = job.where == api::deferred::pool::exec ? workers_.exec : workers_.admin;
     boost::asio::post(pool,
                       [self = shared_from_this(), work = std::move(job.work),
@@ -402,7 +407,7 @@ void basic_http_session<Stream>::do_write()
     // stream (Beast's flat_stream) then writes nothing and the write ends with the header.
     const auto wire = beast::buffers_cat(boost::asio::buffer(header_bytes_),
                                          boost::asio::buffer(body_.data(), body_.size()));
-    beast::get_lowest_layer(stream_).expires_after(write_timeout);
+    expire_after(write_timeout);
     boost::asio::async_write(
         stream_, wire,
         beast::bind_front_handler(&basic_http_session::on_write, shared_from_this(), keep_alive_));
@@ -428,7 +433,7 @@ void basic_http_session<Stream>::close_after_last_answer()
     if constexpr (is_tls(static_cast<Stream*>(nullptr)))
     {
         // close_notify, so that the client knows the answer is complete; it need not answer.
-        beast::get_lowest_layer(stream_).expires_after(tls_shutdown_timeout);
+        expire_after(tls_shutdown_timeout);
         stream_.async_shutdown(
             [self = shared_from_this()](beast::error_code ec)
             {
@@ -447,6 +452,48 @@ void basic_http_session<Stream>::close_socket()
     auto& socket = beast::get_lowest_layer(stream_).socket();
     socket.shutdown(client_socket::shutdown_send, ignored);
     socket.close(ignored);
+    expire_never();
+    deadline_timer_.cancel();
+}
+
+template <class Stream>
+void basic_http_session<Stream>::expire_after(std::chrono::steady_clock::duration d)
+{
+    deadline_ = std::chrono::steady_clock::now() + d;
+    // Armed for a later time, it looks then and waits on; armed for nothing, or too late for a
+    // shorter deadline (the TLS close after a read's 30 s), it is armed anew.
+    if (!deadline_armed_ || deadline_ < deadline_timer_.expiry())
+        arm_deadline();
+}
+
+template <class Stream>
+void basic_http_session<Stream>::arm_deadline()
+{
+    deadline_armed_ = true;
+    deadline_timer_.expires_at(deadline_);
+    // It does not keep the session: a session that ends destroys its timer, which cancels it.
+    deadline_timer_.async_wait(
+        [weak = this->weak_from_this()](beast::error_code ec)
+        {
+            if (auto self = weak.lock())
+                self->on_deadline(ec);
+        });
+}
+
+template <class Stream>
+void basic_http_session<Stream>::on_deadline(beast::error_code ec)
+{
+    // Cancelled: re-armed for a nearer deadline, or the session closed.
+    if (ec == boost::asio::error::operation_aborted)
+        return;
+    deadline_armed_ = false;
+    if (deadline_ == std::chrono::steady_clock::time_point::max())
+        return;
+    if (std::chrono::steady_clock::now() < deadline_)
+        return arm_deadline();
+    // What Beast's timeout did: close the socket; the operation in flight ends with an error.
+    log_io_error(peer_, "deadline", beast::error::timeout);
+    close_socket();
 }
 
 template class basic_http_session<client_stream>;

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -83,6 +84,14 @@ private:
     // After the last answer: TLS says close_notify first (bounded by tls_shutdown_timeout).
     void close_after_last_answer();
     void close_socket();
+    // The connection's one deadline (reading a request, writing an answer, TLS close_notify):
+    // a time point moved forward on each step, and a timer that looks at it only when it
+    // fires, re-armed for a later deadline then. Beast's basic_stream arms and cancels a
+    // timer around every read and write, which cost ~6% of a small HTTPS request.
+    void expire_after(std::chrono::steady_clock::duration d);
+    void expire_never() noexcept { deadline_ = std::chrono::steady_clock::time_point::max(); }
+    void arm_deadline();
+    void on_deadline(boost::beast::error_code ec);
 
     using std::enable_shared_from_this<basic_http_session<Stream>>::shared_from_this;
 
@@ -109,6 +118,9 @@ private:
     std::string target_;
     std::string_view route_ = "other";              // the route template it matched, for metrics
     std::chrono::steady_clock::time_point started_; // its header arrived
+    boost::asio::steady_timer deadline_timer_;
+    std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+    bool deadline_armed_ = false;
     bool writing_ = false;
     bool closing_ = false; // close_gracefully() was called: no more requests are read
 };

@@ -385,6 +385,23 @@ TEST_CASE("HTTPS: curl with the CA works, with another CA fails, TLS 1.0 and 1.1
     CHECK(d.stop() == 0);
 }
 
+TEST_CASE("HTTPS: a client that never answers close_notify is closed at the TLS close deadline, "
+          "and netnsd serves on")
+{
+    make_pki();
+    netnsd_process d(tls_args());
+    INFO(d.log());
+    REQUIRE(https_ready(d));
+    // The session's deadline after the last answer is 2 s (tls_shutdown_timeout), shorter than
+    // the 30 s its timer was armed for while reading: without it the connection stays open.
+    const auto closed =
+        tls_peer_ignoring_close_notify(d.where(), "/healthz", pki + "/ca.crt", 30000ms);
+    REQUIRE(closed);
+    CHECK(*closed);
+    CHECK(curl({"--cacert", pki + "/ca.crt", https_url(d, "/healthz")}) == "200");
+    CHECK(d.stop() == 0);
+}
+
 TEST_CASE("HTTPS: a bad certificate or key is a start-up error, the Unix socket stays plain")
 {
     make_pki();

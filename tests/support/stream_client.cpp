@@ -12,7 +12,11 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/beast/websocket/stream.hpp>
@@ -354,6 +358,51 @@ std::optional<stream_reader::message> stream_reader::read(std::chrono::milliseco
                 continue;
             return std::nullopt;
         }
+    }
+}
+
+std::optional<bool> tls_peer_ignoring_close_notify(const endpoint& to, const std::string& target,
+                                                   const std::string& ca_file,
+                                                   std::chrono::milliseconds timeout)
+{
+    namespace http = beast::http;
+    asio::io_context ioc;
+    asio::ssl::context ctx{asio::ssl::context::tls_client};
+    boost::system::error_code ec;
+    ctx.load_verify_file(ca_file, ec);
+    ctx.set_verify_mode(asio::ssl::verify_peer, ec);
+    beast::ssl_stream<tcp::socket> tls(ioc, ctx);
+    auto& sock = beast::get_lowest_layer(tls);
+    sock.connect({asio::ip::make_address(to.host), to.port}, ec);
+    if (!ec)
+        tls.handshake(asio::ssl::stream_base::client, ec);
+    http::request<http::empty_body> req{http::verb::get, target, 11};
+    req.set(http::field::host, to.host + ":" + std::to_string(to.port));
+    req.set(http::field::connection, "close");
+    if (!ec)
+        http::write(tls, req, ec);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    if (!ec)
+        http::read(tls, buffer, res, ec);
+    if (ec)
+        return std::nullopt;
+    // From here on the raw socket: the close_notify arrives as bytes and is never answered.
+    // The server's deadline ends the wait with end of file.
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    char bytes[4096];
+    for (;;)
+    {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0)
+            return false;
+        pollfd p{sock.native_handle(), POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(left.count())) <= 0)
+            continue;
+        const auto n = ::recv(sock.native_handle(), bytes, sizeof bytes, 0);
+        if (n <= 0)
+            return true; // end of file (or reset): the server closed it
     }
 }
 

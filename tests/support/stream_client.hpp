@@ -63,6 +63,14 @@ private:
     std::unique_ptr<impl> impl_;
 };
 
+// A TLS client that asks `target` with Connection: close, reads the answer, then never speaks
+// TLS again: it does not answer the server's close_notify, and keeps the TCP connection open.
+// Returns whether the server closed the connection within `timeout` (its own deadline for the
+// close_notify exchange); nullopt when the request could not be made or answered.
+std::optional<bool> tls_peer_ignoring_close_notify(const endpoint& to, const std::string& target,
+                                                   const std::string& ca_file,
+                                                   std::chrono::milliseconds timeout);
+
 // An SSE or NDJSON client of GET /api/v1/events.
 class stream_reader
 {
