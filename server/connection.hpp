@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
-#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
@@ -19,9 +19,14 @@ namespace netnsd::server
 {
 
 using stream_protocol = boost::asio::generic::stream_protocol;
-using client_socket = stream_protocol::socket;
+// Every connection lives on the one I/O loop, so its executor is the io_context's own type, not
+// the type-erased any_io_executor: each handler, composed operation and work guard then copies
+// and compares a pointer instead of dispatching through a table (~4% of a small request).
+using loop_executor = boost::asio::io_context::executor_type;
+using client_socket = stream_protocol::socket::rebind_executor<loop_executor>::other;
+using client_acceptor = boost::asio::basic_socket_acceptor<stream_protocol, loop_executor>;
 // The socket with Beast's per-operation timeouts, for the HTTP and chunked stream sessions.
-using client_stream = boost::beast::basic_stream<stream_protocol>;
+using client_stream = boost::beast::basic_stream<stream_protocol, loop_executor>;
 
 // TLS over it. Beast's ssl_stream gathers a write of many buffers into one TLS record (up to
 // 64 KiB) rather than one record and one system call per buffer.

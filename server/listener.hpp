@@ -73,7 +73,7 @@ private:
     void on_accept(boost::system::error_code ec, client_socket socket);
     void remove_socket_file();
 
-    boost::asio::basic_socket_acceptor<stream_protocol> acceptor_;
+    client_acceptor acceptor_;
     boost::asio::steady_timer retry_;
     listen_address where_;
     std::uint64_t socket_inode_ = 0; // of a Unix socket's file, once bound
