@@ -115,8 +115,7 @@ void metrics::observe_request(std::string_view method, std::string_view route, u
     for (const auto known : known_methods)
         if (method == known)
             m = known;
-    const std::tuple<std::string_view, std::string_view, unsigned> key{m, route, status};
-    if (auto known = requests_.find(key); known != requests_.end())
+    if (auto known = requests_.find(request_view{m, route, status}); known != requests_.end())
         ++known->second;
     else
         requests_.emplace(std::tuple{std::string(m), std::string(route), status}, 1);

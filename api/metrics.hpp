@@ -95,8 +95,25 @@ private:
     std::array<std::uint64_t, 4> events_{};
     std::size_t open_connections_ = 0;
     std::array<std::uint64_t, 2> rejected_{}; // by connection_rejection
-    // Looked up by views (std::less<>): counting a request allocates nothing once its key exists.
-    std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t, std::less<>> requests_;
+    // method, route, status; looked up by views, so that counting a request allocates nothing
+    // once its key exists.
+    using request_key = std::tuple<std::string, std::string, unsigned>;
+    using request_view = std::tuple<std::string_view, std::string_view, unsigned>;
+    struct by_view
+    {
+        using is_transparent = void;
+        static request_view view(const request_view& k) noexcept { return k; }
+        static request_view view(const request_key& k) noexcept
+        {
+            return {std::get<0>(k), std::get<1>(k), std::get<2>(k)};
+        }
+        template <class A, class B>
+        bool operator()(const A& a, const B& b) const noexcept
+        {
+            return view(a) < view(b);
+        }
+    };
+    std::map<request_key, std::uint64_t, by_view> requests_;
     std::map<std::string, histogram, std::less<>> durations_;
     std::map<std::pair<std::string, std::string>, std::uint64_t> admin_ops_;
 };
