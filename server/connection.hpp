@@ -25,7 +25,8 @@ using stream_protocol = boost::asio::generic::stream_protocol;
 using loop_executor = boost::asio::io_context::executor_type;
 using client_socket = stream_protocol::socket::rebind_executor<loop_executor>::other;
 using client_acceptor = boost::asio::basic_socket_acceptor<stream_protocol, loop_executor>;
-// The socket with Beast's per-operation timeouts, for the HTTP and chunked stream sessions.
+// The socket as Beast's basic_stream, for the HTTP and chunked stream sessions: its per-operation
+// timeout bounds the TLS handshake; an HTTP session keeps its own deadline (http_session.hpp).
 using client_stream = boost::beast::basic_stream<stream_protocol, loop_executor>;
 
 // TLS over it. Beast's ssl_stream gathers a write of many buffers into one TLS record (up to
