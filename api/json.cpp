@@ -30,6 +30,46 @@ json to_json(const core::entry& e, std::string_view netns_dir)
     return j;
 }
 
+std::string host_href(std::uint64_t ns_id)
+{
+    return "/api/v1/namespaces/" + std::to_string(ns_id);
+}
+
+json held_by_json(unsigned held_by)
+{
+    json out = json::array();
+    for (auto [bit, word] :
+         {std::pair{core::holder::name, "name"}, std::pair{core::holder::mount, "mount"},
+          std::pair{core::holder::process, "process"}})
+        if ((held_by & static_cast<unsigned>(bit)) != 0)
+            out.push_back(word);
+    return out;
+}
+
+json to_json(const core::host_namespace& h)
+{
+    json j = json::object();
+    j["ns_id"] = h.identity.ns_id;
+    j["href"] = host_href(h.identity.ns_id);
+    j["inode"] = h.identity.ino;
+    j["nsid"] = h.nsid ? json(*h.nsid) : json(nullptr);
+    j["is_self"] = h.is_self;
+    json names = json::array();
+    for (const auto& n : h.names)
+        names.push_back(json::object({{"name", n}, {"href", entry_href(n)}}));
+    j["names"] = std::move(names);
+    json mounts = json::array();
+    for (const auto& m : h.mounts)
+        mounts.push_back(json::object({{"path", m.path}, {"mount_id", m.mount_id}}));
+    j["mounts"] = std::move(mounts);
+    j["processes"] = json::object(
+        {{"count", h.processes}, {"href", host_href(h.identity.ns_id) + "/processes"}});
+    j["held_by"] = held_by_json(h.held_by());
+    j["leak"] = h.is_leak();
+    j["first_seen"] = core::rfc3339(h.first_seen);
+    return j;
+}
+
 std::string dump(const json& j)
 {
     return j.dump(-1, ' ', false, json::error_handler_t::replace);

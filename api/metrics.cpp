@@ -10,7 +10,8 @@ namespace netnsd::api
 namespace
 {
 
-constexpr std::string_view event_labels[] = {"add", "delete", "nsid", "destroyed"};
+constexpr std::string_view event_labels[] = {"add",       "delete", "nsid",
+                                             "destroyed", "found",  "holders"};
 constexpr std::string_view resync_labels[] = {"start", "dir_changed", "inotify_overflow",
                                               "netlink_overrun", "mount_overflow"};
 static_assert(std::size(resync_labels) == core::model_status::all_resync_reasons.size());

@@ -92,7 +92,7 @@ private:
         double sum = 0;
     };
 
-    std::array<std::uint64_t, 4> events_{};
+    std::array<std::uint64_t, 6> events_{};
     std::size_t open_connections_ = 0;
     std::array<std::uint64_t, 2> rejected_{}; // by connection_rejection
     std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t> requests_;

@@ -31,7 +31,7 @@ struct stream_params
     unsigned types = 0;                    // bit per core::event_type; 0 means all
 };
 
-// The wire name of an event type: add, delete, nsid, destroyed.
+// The wire name of an event type: add, delete, nsid, destroyed, found, holders.
 std::string_view wire_name(core::event_type type) noexcept;
 
 // Parses the query (and, for SSE, Last-Event-ID). A bad value is a 400 problem response.

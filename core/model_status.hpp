@@ -73,6 +73,11 @@ struct model_status
     std::array<std::uint64_t, all_divergence_kinds.size()> divergences{};
     double last_audit_seconds = 0; // how long the last audit took, scan and comparison
 
+    // The /proc sweep of the host inventory.
+    std::uint64_t sweeps = 0;
+    double last_sweep_seconds = 0;     // wall time of the last one, on its worker
+    std::uint64_t sweep_processes = 0; // /proc entries it read
+
     std::uint64_t resyncs_for(resync_reason why) const noexcept
     {
         return resyncs[static_cast<std::size_t>(why)];

@@ -30,6 +30,9 @@ struct ns_handle
 // The handle of the namespace `path` binds (symlinks followed); nullopt where the kernel has no
 // nsfs handles (before 6.18) or the path is no namespace.
 std::optional<ns_handle> handle_of(const std::string& path) noexcept;
+// The same of an open namespace fd (name_to_handle_at with AT_EMPTY_PATH): no race with the
+// path going away or changing after the fd was identified.
+std::optional<ns_handle> handle_of_fd(int fd) noexcept;
 
 enum class ns_liveness
 {
