@@ -9,6 +9,7 @@
 
 #include "api/admin.hpp"
 #include "api/auth.hpp"
+#include "api/host_inventory.hpp"
 #include "api/json.hpp"
 #include "api/metrics.hpp"
 #include "api/origin_policy.hpp"
@@ -102,6 +103,15 @@ std::span<const route_info> router::routes() noexcept
          &router::on_identify},
         {"POST", "/api/v1/audit", a::write, "audit", true, false, &router::on_audit},
         {"GET", "/api/v1/nsids", a::read, {}, false, false, &router::on_nsids},
+        {"GET", "/api/v1/namespaces", a::read, {}, false, false, &router::on_hosts},
+        {"GET", "/api/v1/namespaces/{ns_id}", a::read, {}, false, false, &router::on_host},
+        {"GET",
+         "/api/v1/namespaces/{ns_id}/processes",
+         a::read,
+         {},
+         false,
+         false,
+         &router::on_host_processes},
         {"GET", "/api/v1/events", a::read, {}, false, true, &router::on_events},
         {"GET", "/healthz", a::open, {}, false, false, &router::on_health},
         {"GET", "/metrics", a::read, {}, false, false, &router::on_metrics},
@@ -262,7 +272,7 @@ router::outcome router::route(const request& req, bool is_upgrade, std::string_v
         return problem(problem_type::no_route, "nothing is served at this path");
     }
     // A name is checked before the method: a bad one is a bad request whatever was asked.
-    route_args args{{}, {}, parts.query};
+    route_args args{{}, {}, {}, parts.query};
     if (const auto raw = param(matched, segments, "{name}");
         matched.find("{name}") != std::string_view::npos)
     {
@@ -272,6 +282,7 @@ router::outcome router::route(const request& req, bool is_upgrade, std::string_v
         args.name = std::move(std::get<std::string>(name));
     }
     args.pid = param(matched, segments, "{pid}");
+    args.ns_id = param(matched, segments, "{ns_id}");
     if (chosen == nullptr)
         return not_allowed(allow);
     if (auto refused = refuse(req, *chosen))
@@ -337,6 +348,21 @@ router::outcome router::on_audit(const request&, const route_args&, bool)
 router::outcome router::on_nsids(const request&, const route_args&, bool)
 {
     return list_nsids();
+}
+
+router::outcome router::on_hosts(const request&, const route_args& args, bool)
+{
+    return list_hosts(model_, args.query);
+}
+
+router::outcome router::on_host(const request&, const route_args& args, bool)
+{
+    return get_host(model_, args.ns_id);
+}
+
+router::outcome router::on_host_processes(const request&, const route_args& args, bool)
+{
+    return host_processes(model_, args.ns_id, args.query);
 }
 
 router::outcome router::on_events(const request& req, const route_args&, bool is_upgrade)

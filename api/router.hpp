@@ -40,12 +40,13 @@ enum class access
     write, // an admin token (or the Unix socket's --admin-group peer)
 };
 
-// What a route's handler gets of the path: its {name} (decoded and checked) and {pid}
-// (raw), and the query string.
+// What a route's handler gets of the path: its {name} (decoded and checked), {pid} and
+// {ns_id} (raw), and the query string.
 struct route_args
 {
     std::string name;
     std::string_view pid;
+    std::string_view ns_id;
     std::string_view query;
 };
 
@@ -118,6 +119,9 @@ private:
     outcome on_identify(const request& req, const route_args& args, bool is_upgrade);
     outcome on_audit(const request& req, const route_args& args, bool is_upgrade);
     outcome on_nsids(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_hosts(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_host(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_host_processes(const request& req, const route_args& args, bool is_upgrade);
     outcome on_events(const request& req, const route_args& args, bool is_upgrade);
     outcome on_health(const request& req, const route_args& args, bool is_upgrade);
     outcome on_metrics(const request& req, const route_args& args, bool is_upgrade);

@@ -7,6 +7,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <memory>
+#include <string>
+#include <unistd.h>
 #include <unordered_set>
 
 #include "core/kernel/unique_fd.hpp"
@@ -25,6 +27,95 @@ std::optional<std::uint64_t> parse_netns_link(std::string_view link) noexcept
     if (ec != std::errc{} || end != digits.data() + digits.size())
         return std::nullopt;
     return ino;
+}
+
+std::optional<std::uint32_t> parse_status_uid(std::string_view status) noexcept
+{
+    while (!status.empty())
+    {
+        const auto nl = status.find('\n');
+        auto line = status.substr(0, nl);
+        if (line.starts_with("Uid:"))
+        {
+            line.remove_prefix(4);
+            while (!line.empty() && (line.front() == '\t' || line.front() == ' '))
+                line.remove_prefix(1);
+            std::uint32_t uid = 0;
+            const auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), uid);
+            if (ec != std::errc{} || end == line.data())
+                return std::nullopt;
+            return uid;
+        }
+        if (nl == std::string_view::npos)
+            break;
+        status.remove_prefix(nl + 1);
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> parse_cgroup_v2(std::string_view cgroup)
+{
+    while (!cgroup.empty())
+    {
+        const auto nl = cgroup.find('\n');
+        const auto line = cgroup.substr(0, nl);
+        if (line.starts_with("0::"))
+            return std::string(line.substr(3));
+        if (nl == std::string_view::npos)
+            break;
+        cgroup.remove_prefix(nl + 1);
+    }
+    return std::nullopt;
+}
+
+namespace
+{
+
+// A small /proc file, whole (they are generated per read: one read() is consistent).
+std::optional<std::string> read_small(const std::string& path)
+{
+    const unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd)
+        return std::nullopt;
+    std::string out(4096, '\0');
+    std::size_t used = 0;
+    while (true)
+    {
+        const auto n = ::read(fd.get(), out.data() + used, out.size() - used);
+        if (n < 0)
+            return std::nullopt;
+        if (n == 0)
+            break;
+        used += static_cast<std::size_t>(n);
+        if (used == out.size())
+        {
+            if (out.size() >= 65536)
+                break;
+            out.resize(out.size() * 2);
+        }
+    }
+    out.resize(used);
+    return out;
+}
+
+} // namespace
+
+std::optional<process_info> read_process(std::int32_t pid)
+{
+    const std::string dir = "/proc/" + std::to_string(pid);
+    auto comm = read_small(dir + "/comm");
+    if (!comm)
+        return std::nullopt;
+    process_info p;
+    p.pid = pid;
+    if (!comm->empty() && comm->back() == '\n')
+        comm->pop_back();
+    p.comm = std::move(*comm);
+    if (const auto status = read_small(dir + "/status"))
+        p.uid = parse_status_uid(*status);
+    if (const auto cgroup = read_small(dir + "/cgroup"))
+        p.cgroup = parse_cgroup_v2(*cgroup);
+    return p;
 }
 
 proc_sweep sweep_processes(const std::vector<sweep_known>& known)

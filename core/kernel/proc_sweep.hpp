@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -52,5 +53,21 @@ struct sweep_known
 };
 
 proc_sweep sweep_processes(const std::vector<sweep_known>& known);
+
+// What the API shows of one process: /proc/PID/comm, the real uid (status), and its cgroup v2
+// path (the "0::" line of /proc/PID/cgroup). nullopt when it has exited.
+struct process_info
+{
+    std::int32_t pid = 0;
+    std::string comm;
+    std::optional<std::uint32_t> uid;
+    std::optional<std::string> cgroup;
+};
+std::optional<process_info> read_process(std::int32_t pid);
+
+// The decoders, pure: the Uid: line of /proc/PID/status (the real uid), and the cgroup v2 path
+// of /proc/PID/cgroup ("0::/system.slice/x.service").
+std::optional<std::uint32_t> parse_status_uid(std::string_view status) noexcept;
+std::optional<std::string> parse_cgroup_v2(std::string_view cgroup);
 
 } // namespace netnsd::core::kernel
