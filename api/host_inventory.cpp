@@ -112,9 +112,7 @@ response get_host(const core::registry& model, std::string_view raw_ns_id)
     auto id = ns_id_of(model, raw_ns_id);
     if (auto* r = std::get_if<response>(&id))
         return std::move(*r);
-    json body = to_json(*model.host(std::get<std::uint64_t>(id)));
-    body["revision"] = model.revision();
-    return json_response(200, dump(body));
+    return json_response(200, dump(to_json(*model.host(std::get<std::uint64_t>(id)))));
 }
 
 response host_processes(const core::registry& model, std::string_view raw_ns_id,

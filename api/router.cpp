@@ -431,6 +431,7 @@ response router::health() const
     json body = json::object();
     body["status"] = status_.watching ? "ok" : "degraded";
     body["revision"] = model_.revision();
+    body["start_revision"] = model_.start_revision();
     body["namespaces"] = model_.slots().size();
     body["netns_dir"] = status_.netns_dir;
     body["watching"] = status_.watching;

@@ -23,7 +23,7 @@ registry::change make_change(registry::change::kind what, std::string name, prob
 } // namespace
 
 registry::registry(std::size_t journal_capacity, revision_t base)
-    : revision_(base), journal_(journal_capacity, base)
+    : revision_(base), start_revision_(base), journal_(journal_capacity, base)
 {
 }
 

@@ -91,6 +91,8 @@ public:
     void apply(const change& c);
 
     revision_t revision() const noexcept { return revision_; }
+    // The revision before the first event: the `base` it was made with.
+    revision_t start_revision() const noexcept { return start_revision_; }
     // Changes with every change to what a list shows, stale entries included.
     std::uint64_t generation() const noexcept { return generation_; }
     const slot_map& slots() const noexcept { return slots_; }
@@ -190,6 +192,7 @@ private:
     bool names_in_inventory_ = false;
     std::size_t live_count_ = 0;
     revision_t revision_ = 0;
+    revision_t start_revision_ = 0;
     std::uint64_t generation_ = 0;
     journal journal_;
     listener listener_;
