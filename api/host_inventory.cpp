@@ -5,6 +5,7 @@
 #include <variant>
 
 #include "core/kernel/proc_sweep.hpp"
+#include "core/owner.hpp"
 
 #include "api/json.hpp"
 #include "api/problem.hpp"
@@ -74,8 +75,23 @@ response list_hosts(const core::registry& model, std::string_view query)
     std::optional<unsigned> held_by;
     bool held_by_none = false;
     std::optional<bool> leak;
+    std::optional<std::string> owner;
     for (const auto& [key, value] : *params)
     {
+        if (key == "owner")
+        {
+            bool known = false;
+            for (auto k :
+                 {core::owner_kind::unknown, core::owner_kind::process, core::owner_kind::netns_dir,
+                  core::owner_kind::systemd, core::owner_kind::kubernetes, core::owner_kind::podman,
+                  core::owner_kind::cri_o, core::owner_kind::containerd, core::owner_kind::docker})
+                known = known || core::to_string(k) == value;
+            if (!known)
+                return bad("owner is one of docker, containerd, cri-o, podman, kubernetes, "
+                           "systemd, netns-dir, process or unknown");
+            owner = value;
+            continue;
+        }
         if (key == "held_by")
         {
             held_by = parse_held_by(value, held_by_none);
@@ -89,7 +105,7 @@ response list_hosts(const core::registry& model, std::string_view query)
             leak = value == "true";
         }
         else
-            return bad("unknown query parameter '" + key + "'; expected held_by or leak");
+            return bad("unknown query parameter '" + key + "'; expected owner, held_by or leak");
     }
     json rows = json::array();
     for (const auto& h : model.host_namespaces())
@@ -98,6 +114,8 @@ response list_hosts(const core::registry& model, std::string_view query)
         if (held_by && (bits & *held_by) == 0 && !(held_by_none && bits == 0))
             continue;
         if (leak && h.is_leak() != *leak)
+            continue;
+        if (owner && core::to_string(h.owner.kind) != *owner)
             continue;
         rows.push_back(to_json(h));
     }

@@ -2,6 +2,7 @@
 
 #include <ctime>
 
+#include "core/owner.hpp"
 #include "core/rfc3339.hpp"
 
 #include "api/uri.hpp"
@@ -64,6 +65,11 @@ json to_json(const core::host_namespace& h)
     j["mounts"] = std::move(mounts);
     j["processes"] = json::object(
         {{"count", h.processes}, {"href", host_href(h.identity.ns_id) + "/processes"}});
+    j["owner"] = h.owner.kind == core::owner_kind::unknown
+                     ? json::object({{"kind", "unknown"}, {"id", nullptr}, {"source", nullptr}})
+                     : json::object({{"kind", core::to_string(h.owner.kind)},
+                                     {"id", h.owner.id},
+                                     {"source", h.owner.source}});
     j["held_by"] = held_by_json(h.held_by());
     j["leak"] = h.is_leak();
     j["first_seen"] = core::rfc3339(h.first_seen);

@@ -138,6 +138,8 @@ void host_watch::apply_sweep(const kernel::proc_sweep& sweep, time_point now)
     {
         const auto it = sweep.pids_by_inode.find(id.ino);
         model_.set_processes(ns_id, it == sweep.pids_by_inode.end() ? none : it->second, now);
+        const auto cgroup = sweep.cgroup_by_inode.find(id.ino);
+        model_.set_cgroup(ns_id, cgroup == sweep.cgroup_by_inode.end() ? "" : cgroup->second, now);
     }
     // The handles were asked before the processes were read: a namespace whose last process
     // left meanwhile is asked again now rather than at the next sweep.

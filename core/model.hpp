@@ -79,6 +79,29 @@ enum class holder : unsigned
     process = 4, // a process whose /proc/PID/ns/net it is
 };
 
+// Who a namespace belongs to (core/owner.hpp says how it is told).
+enum class owner_kind
+{
+    unknown,
+    process,
+    netns_dir,
+    systemd,
+    kubernetes,
+    podman,
+    cri_o,
+    containerd,
+    docker,
+};
+
+struct ns_owner
+{
+    owner_kind kind = owner_kind::unknown;
+    std::string id;     // container id, pod UID, unit, name or cgroup path; empty for unknown
+    std::string source; // "cgroup", "mount", "name"; empty for unknown
+
+    friend bool operator==(const ns_owner&, const ns_owner&) = default;
+};
+
 // One network namespace of the host, named or not: the inventory's row.
 struct host_namespace
 {
@@ -89,6 +112,7 @@ struct host_namespace
     std::vector<ns_mount> mounts;   // ascending mount id
     std::size_t processes = 0;
     time_point first_seen{};
+    ns_owner owner;
 
     unsigned held_by() const noexcept
     {

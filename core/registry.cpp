@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "core/owner.hpp"
+
 namespace netnsd::core
 {
 namespace
@@ -129,6 +131,9 @@ void registry::apply(const change& c)
         return;
     case change::kind::ns_gone:
         namespace_gone(c.identity.ns_id, c.time);
+        return;
+    case change::kind::ns_cgroup:
+        set_cgroup(c.identity.ns_id, c.name, c.time);
         return;
     }
 }
@@ -344,6 +349,7 @@ host_namespace registry::to_host(const host_record& r) const
         h.mounts.push_back({id, path});
     h.processes = r.pids.size();
     h.first_seen = r.first_seen;
+    h.owner = attribute_owner(r.cgroup, h.mounts, h.names);
     return h;
 }
 
@@ -449,6 +455,19 @@ void registry::set_processes(std::uint64_t ns_id, const std::vector<std::int32_t
     ++host_generation_;
     // Coalesced: a fork storm moves the count often, its bucket seldom.
     if (process_bucket(pids.size()) != before)
+        emit_holders(it->second, now);
+}
+
+void registry::set_cgroup(std::uint64_t ns_id, std::string_view cgroup, time_point now)
+{
+    auto it = hosts_.find(ns_id);
+    if (it == hosts_.end() || it->second.cgroup == cgroup)
+        return;
+    record(make_change(change::kind::ns_cgroup, std::string(cgroup), {}, {ns_id, 0, 0}, 0, now));
+    const auto before = to_host(it->second).owner;
+    it->second.cgroup = std::string(cgroup);
+    ++host_generation_;
+    if (to_host(it->second).owner != before)
         emit_holders(it->second, now);
 }
 

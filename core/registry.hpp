@@ -60,6 +60,7 @@ public:
             ns_unmounted,   // namespace_unmounted(mount_id, time)
             ns_processes,   // set_processes(identity.ns_id, pids, time)
             ns_gone,        // namespace_gone(identity.ns_id, time)
+            ns_cgroup,      // set_cgroup(identity.ns_id, name: cgroup, time)
         };
         kind what = kind::probed;
         std::string name;
@@ -134,6 +135,9 @@ public:
     void namespace_unmounted(std::uint64_t mount_id, time_point now);
     // The processes whose network namespace it is now (sorted).
     void set_processes(std::uint64_t ns_id, const std::vector<std::int32_t>& pids, time_point now);
+    // The cgroup v2 path of one of its processes (the lowest pid; empty: none), which its owner
+    // is told from (core/owner.hpp) with its mounts and names.
+    void set_cgroup(std::uint64_t ns_id, std::string_view cgroup, time_point now);
     // Its nsfs handle says it was freed (ESTALE).
     void namespace_gone(std::uint64_t ns_id, time_point now);
 
@@ -174,6 +178,7 @@ private:
         time_point first_seen{};
         std::map<std::uint64_t, std::string> mounts;
         std::vector<std::int32_t> pids;
+        std::string cgroup;
     };
     using host_map = std::map<std::uint64_t, host_record>;
     host_namespace to_host(const host_record& r) const;

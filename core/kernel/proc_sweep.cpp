@@ -176,7 +176,13 @@ proc_sweep sweep_processes(const std::vector<sweep_known>& known)
     }
     // readdir of /proc lists pids ascending, but not guaranteed: sort.
     for (auto& [ino, pids] : out.pids_by_inode)
+    {
         std::sort(pids.begin(), pids.end());
+        // One small read per namespace: its owner is told from one of its processes.
+        if (const auto cgroup = read_small("/proc/" + std::to_string(pids.front()) + "/cgroup"))
+            if (auto cg = parse_cgroup_v2(*cgroup))
+                out.cgroup_by_inode.emplace(ino, std::move(*cg));
+    }
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     return out;
 }

@@ -36,6 +36,8 @@ struct proc_sweep
 {
     // Inode of each namespace that processes are in -> their pids, ascending.
     std::map<std::uint64_t, std::vector<std::int32_t>> pids_by_inode;
+    // Inode -> the cgroup v2 path of its lowest pid (for its owner; core/owner.hpp).
+    std::map<std::uint64_t, std::string> cgroup_by_inode;
     // Inode -> namespaces opened because their inode was not known (or its namespace is gone).
     std::map<std::uint64_t, swept_namespace> found;
     // ns_ids whose handle said ESTALE: freed.

@@ -391,7 +391,7 @@ TEST_CASE_FIXTURE(fixture, "a GET of /healthz reports degraded while the dir is 
     CHECK(res.status == 200);
     CHECK(res.content_type == "application/json");
     CHECK(res.body == R"({"namespaces":2,"netns_dir":"/run/netns-test","problem":"",)"
-                      R"("revision":1,"status":"degraded","watching":false})");
+                      R"("revision":1,"start_revision":0,"status":"degraded","watching":false})");
 }
 
 TEST_CASE_FIXTURE(fixture, "assets are served with their media types")
@@ -697,7 +697,9 @@ TEST_CASE("the host inventory: every namespace sorted by ns_id, filters, one by 
           identity(3).ns_id);
     CHECK(get("/api/v1/namespaces?held_by=fd").first == 400);
     CHECK(get("/api/v1/namespaces?leak=maybe").first == 400);
-    CHECK(get("/api/v1/namespaces?owner=docker").first == 400);
+    CHECK(get("/api/v1/namespaces?owner=docker").second["namespaces"][0]["owner"] ==
+          json::parse(R"({"kind":"docker","id":"abc","source":"mount"})"));
+    CHECK(get("/api/v1/namespaces?owner=lxc").first == 400);
 
     auto [one_status, one] = get("/api/v1/namespaces/" + std::to_string(identity(1).ns_id));
     CHECK(one_status == 200);
