@@ -41,6 +41,10 @@ struct scrape_inputs
     // By api::drop_reason: queue_full, unresponsive.
     std::array<std::uint64_t, 2> stream_dropped{};
     std::size_t exec_running = 0;
+    // The host inventory: namespaces by owner kind (core::owner_kind order), and those held by
+    // nothing netnsd sees.
+    std::array<std::size_t, 9> host_namespaces{};
+    std::size_t leaked_namespaces = 0;
     std::optional<process_stats> process;
 };
 

@@ -106,6 +106,13 @@ void monitor::apply_sweep(const kernel::proc_sweep& sweep)
     drain_all();
     hosts_.apply_sweep(sweep, clock::now());
     ++status_.sweeps;
+    for (std::size_t i = 0; i < model_status::sweep_buckets.size(); ++i)
+        if (sweep.seconds <= model_status::sweep_buckets[i])
+        {
+            ++status_.sweep_histogram[i];
+            break;
+        }
+    status_.sweep_seconds_sum += sweep.seconds;
     status_.last_sweep_seconds = sweep.seconds;
     status_.sweep_processes = sweep.processes;
 }
