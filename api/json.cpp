@@ -70,6 +70,10 @@ json to_json(const core::host_namespace& h)
                      : json::object({{"kind", core::to_string(h.owner.kind)},
                                      {"id", h.owner.id},
                                      {"source", h.owner.source}});
+    j["user_ns"] =
+        h.user_ns_id == 0
+            ? json(nullptr)
+            : json::object({{"ns_id", h.user_ns_id}, {"owner_uid", h.user_ns_owner_uid}});
     j["held_by"] = held_by_json(h.held_by());
     j["leak"] = h.is_leak();
     j["first_seen"] = core::rfc3339(h.first_seen);

@@ -16,7 +16,15 @@ std::optional<ns_identity> host_watch::learn(int fd)
     if (handles_.count(id->ns_id) == 0)
         if (auto h = kernel::handle_of_fd(fd))
             handles_.emplace(id->ns_id, *h);
+    user_ns_ = kernel::user_ns_of(fd);
     return id;
+}
+
+void host_watch::tell_user_ns(std::uint64_t ns_id, const std::optional<kernel::user_ns_info>& u,
+                              time_point now)
+{
+    if (u)
+        model_.set_user_ns(ns_id, u->ns_id, u->owner_uid, now);
 }
 
 void host_watch::add_self(time_point now)
@@ -25,7 +33,10 @@ void host_watch::add_self(time_point now)
     if (fd)
         self_ = learn(fd.get());
     if (self_)
+    {
         model_.found_namespace(*self_, true, now);
+        tell_user_ns(self_->ns_id, user_ns_, now);
+    }
 }
 
 void host_watch::mount_seen(const kernel::mount_facts& facts, time_point now)
@@ -39,11 +50,15 @@ void host_watch::mount_seen(const kernel::mount_facts& facts, time_point now)
     // has with that inode can be named.
     const kernel::unique_fd fd(
         ::open(facts.mount_point.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    std::optional<kernel::user_ns_info> user_ns;
     if (fd)
     {
         const auto seen = kernel::identify_netns(fd.get());
         if (seen && seen->ino == *ino)
+        {
             id = learn(fd.get());
+            user_ns = user_ns_;
+        }
     }
     if (!id)
         for (const auto& [ns_id, known] : model_.host_identities())
@@ -53,6 +68,7 @@ void host_watch::mount_seen(const kernel::mount_facts& facts, time_point now)
         return;
     mounts_.emplace(facts.mount_id, id->ns_id);
     model_.namespace_mounted(*id, facts.mount_id, facts.mount_point, now);
+    tell_user_ns(id->ns_id, user_ns, now);
 }
 
 void host_watch::mount_gone(std::uint64_t mount_id, time_point now)
@@ -132,6 +148,7 @@ void host_watch::apply_sweep(const kernel::proc_sweep& sweep, time_point now)
         model_.found_namespace(found.identity, self_ && found.identity == *self_, now,
                                seen == sweep.pids_by_inode.end() ? std::vector<std::int32_t>{}
                                                                  : seen->second);
+        tell_user_ns(found.identity.ns_id, found.user_ns, now);
     }
     static const std::vector<std::int32_t> none;
     for (const auto& [ns_id, id] : model_.host_identities())

@@ -45,13 +45,17 @@ public:
     const std::optional<ns_identity>& self() const noexcept { return self_; }
 
 private:
-    // Who an open fd's namespace is; keeps its handle.
+    // Who an open fd's namespace is; keeps its handle, and its user namespace until the model
+    // has the namespace.
     std::optional<ns_identity> learn(int fd);
+    void tell_user_ns(std::uint64_t ns_id, const std::optional<kernel::user_ns_info>& u,
+                      time_point now);
     void check_if_unheld(std::uint64_t ns_id, time_point now);
     void gone(std::uint64_t ns_id, time_point now);
 
     registry& model_;
     std::optional<ns_identity> self_;
+    std::optional<kernel::user_ns_info> user_ns_;        // of the last namespace learn() saw
     std::map<std::uint64_t, kernel::ns_handle> handles_; // by ns_id
     std::map<std::uint64_t, std::uint64_t> mounts_;      // mount id -> ns_id
 };

@@ -113,6 +113,10 @@ struct host_namespace
     std::size_t processes = 0;
     time_point first_seen{};
     ns_owner owner;
+    // The user namespace that owns it (NS_GET_USERNS): its ns_id and owner uid; ns_id 0 when
+    // not known.
+    std::uint64_t user_ns_id = 0;
+    std::uint32_t user_ns_owner_uid = 0;
 
     unsigned held_by() const noexcept
     {

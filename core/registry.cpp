@@ -135,6 +135,9 @@ void registry::apply(const change& c)
     case change::kind::ns_cgroup:
         set_cgroup(c.identity.ns_id, c.name, c.time);
         return;
+    case change::kind::ns_user_ns:
+        set_user_ns(c.identity.ns_id, c.mount_id, static_cast<std::uint32_t>(c.nsid), c.time);
+        return;
     }
 }
 
@@ -350,6 +353,8 @@ host_namespace registry::to_host(const host_record& r) const
     h.processes = r.pids.size();
     h.first_seen = r.first_seen;
     h.owner = attribute_owner(r.cgroup, h.mounts, h.names);
+    h.user_ns_id = r.user_ns_id;
+    h.user_ns_owner_uid = r.user_ns_owner_uid;
     return h;
 }
 
@@ -469,6 +474,21 @@ void registry::set_cgroup(std::uint64_t ns_id, std::string_view cgroup, time_poi
     ++host_generation_;
     if (to_host(it->second).owner != before)
         emit_holders(it->second, now);
+}
+
+void registry::set_user_ns(std::uint64_t ns_id, std::uint64_t user_ns_id, std::uint32_t owner_uid,
+                           time_point now)
+{
+    auto it = hosts_.find(ns_id);
+    if (it == hosts_.end() || it->second.user_ns_id != 0)
+        return; // fixed for the namespace's life: the first answer stands
+    auto c = make_change(change::kind::ns_user_ns, {}, {}, {ns_id, 0, 0},
+                         static_cast<nsid_t>(owner_uid), now);
+    c.mount_id = user_ns_id;
+    record(std::move(c));
+    it->second.user_ns_id = user_ns_id;
+    it->second.user_ns_owner_uid = owner_uid;
+    ++host_generation_; // no event: a fact of its creation, shown from now on
 }
 
 void registry::namespace_gone(std::uint64_t ns_id, time_point now)

@@ -61,6 +61,7 @@ public:
             ns_processes,   // set_processes(identity.ns_id, pids, time)
             ns_gone,        // namespace_gone(identity.ns_id, time)
             ns_cgroup,      // set_cgroup(identity.ns_id, name: cgroup, time)
+            ns_user_ns,     // set_user_ns(identity.ns_id, mount_id: its ns_id, nsid: uid, time)
         };
         kind what = kind::probed;
         std::string name;
@@ -138,6 +139,9 @@ public:
     // The cgroup v2 path of one of its processes (the lowest pid; empty: none), which its owner
     // is told from (core/owner.hpp) with its mounts and names.
     void set_cgroup(std::uint64_t ns_id, std::string_view cgroup, time_point now);
+    // The user namespace that owns it (fixed for its life).
+    void set_user_ns(std::uint64_t ns_id, std::uint64_t user_ns_id, std::uint32_t owner_uid,
+                     time_point now);
     // Its nsfs handle says it was freed (ESTALE).
     void namespace_gone(std::uint64_t ns_id, time_point now);
 
@@ -179,6 +183,8 @@ private:
         std::map<std::uint64_t, std::string> mounts;
         std::vector<std::int32_t> pids;
         std::string cgroup;
+        std::uint64_t user_ns_id = 0;
+        std::uint32_t user_ns_owner_uid = 0;
     };
     using host_map = std::map<std::uint64_t, host_record>;
     host_namespace to_host(const host_record& r) const;

@@ -58,6 +58,23 @@ std::optional<ns_identity> identify_netns(int fd) noexcept
     return id;
 }
 
+std::optional<user_ns_info> user_ns_of(int fd) noexcept
+{
+    const unique_fd user(::ioctl(fd, NS_GET_USERNS));
+    if (!user)
+        return std::nullopt;
+    user_ns_info info;
+    std::uint64_t ns_id = 0;
+    if (::ioctl(user.get(), ns_get_id, &ns_id) != 0)
+        return std::nullopt;
+    info.ns_id = ns_id;
+    uid_t uid = 0;
+    if (::ioctl(user.get(), NS_GET_OWNER_UID, &uid) != 0)
+        return std::nullopt;
+    info.owner_uid = uid;
+    return info;
+}
+
 } // namespace netnsd::core::kernel
 
 namespace netnsd::core::kernel

@@ -168,7 +168,8 @@ proc_sweep sweep_processes(const std::vector<sweep_known>& known)
             {
                 if (const auto id = identify_netns(fd.get()); id && id->ino == *ino)
                 {
-                    out.found.emplace(*ino, swept_namespace{*id, handle_of_fd(fd.get())});
+                    out.found.emplace(
+                        *ino, swept_namespace{*id, handle_of_fd(fd.get()), user_ns_of(fd.get())});
                 }
             }
         }

@@ -30,6 +30,7 @@ struct swept_namespace
 {
     ns_identity identity{};
     std::optional<ns_handle> handle;
+    std::optional<user_ns_info> user_ns;
 };
 
 struct proc_sweep
