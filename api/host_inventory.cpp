@@ -67,8 +67,30 @@ std::variant<std::uint64_t, response> ns_id_of(const core::registry& model, std:
 
 } // namespace
 
-response list_hosts(const core::registry& model, std::string_view query)
+std::shared_ptr<const std::string> host_list_cache::body()
 {
+    if (!body_ || generation_ != model_.host_generation())
+    {
+        json rows = json::array();
+        for (const auto& h : model_.host_namespaces())
+            rows.push_back(to_json(h));
+        json body = json::object();
+        body["revision"] = model_.revision();
+        body["namespaces"] = std::move(rows);
+        body_ = std::make_shared<const std::string>(dump(body));
+        generation_ = model_.host_generation();
+    }
+    return body_;
+}
+
+response list_hosts(const core::registry& model, std::string_view query, host_list_cache* cache)
+{
+    if (cache != nullptr && query.empty())
+    {
+        auto r = json_response(200, {});
+        r.shared_body = cache->body();
+        return r;
+    }
     const auto params = parse_query(query);
     if (!params)
         return bad("the query string has a malformed percent-escape");

@@ -352,7 +352,7 @@ router::outcome router::on_nsids(const request&, const route_args&, bool)
 
 router::outcome router::on_hosts(const request&, const route_args& args, bool)
 {
-    return list_hosts(model_, args.query);
+    return list_hosts(model_, args.query, &hosts_cache_);
 }
 
 router::outcome router::on_host(const request&, const route_args& args, bool)

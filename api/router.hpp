@@ -19,6 +19,7 @@
 #include "core/registry.hpp"
 
 #include "api/assets.hpp"
+#include "api/host_inventory.hpp"
 #include "api/http.hpp"
 #include "api/list_cache.hpp"
 #include "api/stream.hpp"
@@ -140,6 +141,7 @@ private:
     response serve_asset(const asset& a) const;
 
     const core::registry& model_;
+    host_list_cache hosts_cache_{model_};
     const core::model_status& status_;
     list_cache& lists_;
     stream_hub& hub_;

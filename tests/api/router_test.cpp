@@ -726,4 +726,13 @@ TEST_CASE("the host inventory: every namespace sorted by ns_id, filters, one by 
     CHECK(get(procs + "?limit=0").first == 400);
     CHECK(get(procs + "?limit=1001").first == 400);
     CHECK(get(procs + "?page=2").first == 400);
+
+    // The unfiltered list is cached until the inventory changes, and follows it.
+    CHECK(get("/api/v1/namespaces").second["namespaces"].size() == 3);
+    model.set_processes(identity(2).ns_id, {self}, at_ms(3)); // no event; the count changes
+    CHECK(get("/api/v1/namespaces").second["namespaces"][1]["processes"]["count"] == 1);
+    model.found_namespace(identity(4), false, at_ms(4));
+    const auto again = get("/api/v1/namespaces").second;
+    CHECK(again["namespaces"].size() == 4);
+    CHECK(again["revision"] == model.revision());
 }
