@@ -1387,8 +1387,8 @@ public:
         ep_ = ::epoll_create1(EPOLL_CLOEXEC);
         if (ep_ < 0)
             die_errno("epoll_create1", errno);
-        request_ = "GET /api/v1/events HTTP/1.1\r\nHost: " + std::string(host) + ":" +
-                   std::to_string(o_.port) +
+        request_ = "GET " + std::string(events_target) + " HTTP/1.1\r\nHost: " + std::string(host) +
+                   ":" + std::to_string(o_.port) +
                    "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                    "Sec-WebSocket-Version: 13\r\n\r\n";

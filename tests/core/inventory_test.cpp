@@ -127,7 +127,7 @@ TEST_CASE("a namespace held by nothing netnsd sees is a leak candidate")
     CHECK(model.host(identity(1).ns_id)->held_by() == 0u);
 }
 
-TEST_CASE("destroyed: from the handle once, with the nsid it had; a later RTM_DELNSID adds "
+TEST_CASE("destroyed: from the handle once, with the nsid it had, and a later RTM_DELNSID adds "
           "nothing")
 {
     registry model(100);

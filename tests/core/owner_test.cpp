@@ -47,7 +47,7 @@ TEST_CASE("owner from a cgroup: docker, podman, cri-o, containerd, kubernetes po
     CHECK(from("") == ns_owner{});
 }
 
-TEST_CASE("owner from mounts and names; a container's cgroup wins, a unit's does not")
+TEST_CASE("owner from mounts and names, where a container's cgroup wins and a unit's does not")
 {
     CHECK(from("", {"/run/docker/netns/4f2a9c"}) ==
           ns_owner{owner_kind::docker, "4f2a9c", "mount"});

@@ -130,9 +130,12 @@ TEST_CASE("a burst of 2000 changes reaches websocket, SSE and NDJSON clients exa
 {
     started s;
     const auto at = s.d.where();
-    ws_client ws(at, "/api/v1/events?snapshot=true");
-    stream_reader sse(at, "/api/v1/events?snapshot=true", true);
-    stream_reader nd(at, "/api/v1/events?snapshot=true", false);
+    // Every type, so that every revision arrives (the host inventory's events among them).
+    const std::string target =
+        "/api/v1/events?snapshot=true&types=add,delete,nsid,destroyed,found,holders";
+    ws_client ws(at, target);
+    stream_reader sse(at, target, true);
+    stream_reader nd(at, target, false);
     REQUIRE(ws.ok());
     REQUIRE(sse.status() == 200);
     REQUIRE(nd.status() == 200);
