@@ -2,6 +2,7 @@
 
 #include <ctime>
 
+#include "core/owner.hpp"
 #include "core/rfc3339.hpp"
 
 #include "api/uri.hpp"
@@ -27,6 +28,55 @@ json to_json(const core::entry& e, std::string_view netns_dir)
     j["inode"] = e.identity ? json(e.identity->ino) : json(nullptr);
     j["ns_id"] = e.identity && e.identity->ns_id != 0 ? json(e.identity->ns_id) : json(nullptr);
     j["first_seen"] = core::rfc3339(e.first_seen);
+    return j;
+}
+
+std::string host_href(std::uint64_t ns_id)
+{
+    return "/api/v1/namespaces/" + std::to_string(ns_id);
+}
+
+json held_by_json(unsigned held_by)
+{
+    json out = json::array();
+    for (auto [bit, word] :
+         {std::pair{core::holder::name, "name"}, std::pair{core::holder::mount, "mount"},
+          std::pair{core::holder::process, "process"}})
+        if ((held_by & static_cast<unsigned>(bit)) != 0)
+            out.push_back(word);
+    return out;
+}
+
+json to_json(const core::host_namespace& h)
+{
+    json j = json::object();
+    j["ns_id"] = h.identity.ns_id;
+    j["href"] = host_href(h.identity.ns_id);
+    j["inode"] = h.identity.ino;
+    j["nsid"] = h.nsid ? json(*h.nsid) : json(nullptr);
+    j["is_self"] = h.is_self;
+    json names = json::array();
+    for (const auto& n : h.names)
+        names.push_back(json::object({{"name", n}, {"href", entry_href(n)}}));
+    j["names"] = std::move(names);
+    json mounts = json::array();
+    for (const auto& m : h.mounts)
+        mounts.push_back(json::object({{"path", m.path}, {"mount_id", m.mount_id}}));
+    j["mounts"] = std::move(mounts);
+    j["processes"] = json::object(
+        {{"count", h.processes}, {"href", host_href(h.identity.ns_id) + "/processes"}});
+    j["owner"] = h.owner.kind == core::owner_kind::unknown
+                     ? json::object({{"kind", "unknown"}, {"id", nullptr}, {"source", nullptr}})
+                     : json::object({{"kind", core::to_string(h.owner.kind)},
+                                     {"id", h.owner.id},
+                                     {"source", h.owner.source}});
+    j["user_ns"] =
+        h.user_ns_id == 0
+            ? json(nullptr)
+            : json::object({{"ns_id", h.user_ns_id}, {"owner_uid", h.user_ns_owner_uid}});
+    j["held_by"] = held_by_json(h.held_by());
+    j["leak"] = h.is_leak();
+    j["first_seen"] = core::rfc3339(h.first_seen);
     return j;
 }
 

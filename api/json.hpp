@@ -21,6 +21,12 @@ std::string entry_href(std::string_view name);
 
 json to_json(const core::entry& e, std::string_view netns_dir);
 
+// The URL path of one namespace of the host inventory: "/api/v1/namespaces/" + ns_id.
+std::string host_href(std::uint64_t ns_id);
+// The wire names of held_by's bits, in this order: name, mount, process.
+json held_by_json(unsigned held_by);
+json to_json(const core::host_namespace& h);
+
 // Never throws on bad UTF-8, never emits invalid JSON.
 std::string dump(const json& j);
 

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <vector>
 
+#include "core/owner.hpp"
+
 #include "api/router.hpp"
 
 namespace netnsd::api
@@ -10,7 +12,8 @@ namespace netnsd::api
 namespace
 {
 
-constexpr std::string_view event_labels[] = {"add", "delete", "nsid", "destroyed"};
+constexpr std::string_view event_labels[] = {"add",       "delete", "nsid",
+                                             "destroyed", "found",  "holders"};
 constexpr std::string_view resync_labels[] = {"start", "dir_changed", "inotify_overflow",
                                               "netlink_overrun", "mount_overflow"};
 static_assert(std::size(resync_labels) == core::model_status::all_resync_reasons.size());
@@ -164,6 +167,23 @@ void metrics::render_model(writer& w, const core::model_status& m)
              "How long the last audit took, scan and comparison.");
     w.sample("netnsd_audit_duration_seconds", {}, m.last_audit_seconds);
 
+    w.family("netnsd_sweep_duration_seconds", "histogram",
+             "How long each /proc sweep of the host inventory took, on its worker thread.");
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < m.sweep_buckets.size(); ++i)
+    {
+        cumulative += m.sweep_histogram[i];
+        std::string le;
+        append_number(le, m.sweep_buckets[i]);
+        w.sample("netnsd_sweep_duration_seconds_bucket", {{"le", le}}, cumulative);
+    }
+    w.sample("netnsd_sweep_duration_seconds_bucket", {{"le", "+Inf"}}, m.sweeps);
+    w.sample("netnsd_sweep_duration_seconds_sum", {}, m.sweep_seconds_sum);
+    w.sample("netnsd_sweep_duration_seconds_count", {}, m.sweeps);
+
+    w.family("netnsd_sweep_processes", "gauge", "Processes the last /proc sweep read.");
+    w.sample("netnsd_sweep_processes", {}, m.sweep_processes);
+
     w.family("netnsd_model_divergences_total", "counter",
              "Differences between the model and the kernel that an audit found and repaired, by "
              "kind; always 0 on a healthy netnsd.");
@@ -198,6 +218,17 @@ void metrics::render_inventory(writer& w, const scrape_inputs& in,
              "Entries in the netns dir: live (a namespace is mounted) or stale (anything else).");
     w.sample("netnsd_namespaces", {{"state", "live"}}, std::uint64_t{in.live});
     w.sample("netnsd_namespaces", {{"state", "stale"}}, std::uint64_t{in.stale});
+
+    w.family("netnsd_host_namespaces", "gauge",
+             "Network namespaces of the host netnsd knows, named or not, by owner kind.");
+    for (std::size_t i = 0; i < in.host_namespaces.size(); ++i)
+        w.sample("netnsd_host_namespaces",
+                 {{"owner_kind", core::to_string(static_cast<core::owner_kind>(i))}},
+                 std::uint64_t{in.host_namespaces[i]});
+    w.family("netnsd_leaked_namespaces", "gauge",
+             "Namespaces that exist and that nothing netnsd sees holds (no name, mount or "
+             "process): leak candidates, or held by an fd or a socket.");
+    w.sample("netnsd_leaked_namespaces", {}, std::uint64_t{in.leaked_namespaces});
 
     w.family("netnsd_nsids", "gauge", "Namespaces with an nsid, named or not.");
     w.sample("netnsd_nsids", {}, std::uint64_t{in.nsids});

@@ -41,6 +41,10 @@ struct scrape_inputs
     // By api::drop_reason: queue_full, unresponsive.
     std::array<std::uint64_t, 2> stream_dropped{};
     std::size_t exec_running = 0;
+    // The host inventory: namespaces by owner kind (core::owner_kind order), and those held by
+    // nothing netnsd sees.
+    std::array<std::size_t, 9> host_namespaces{};
+    std::size_t leaked_namespaces = 0;
     std::optional<process_stats> process;
 };
 
@@ -92,7 +96,7 @@ private:
         double sum = 0;
     };
 
-    std::array<std::uint64_t, 4> events_{};
+    std::array<std::uint64_t, 6> events_{};
     std::size_t open_connections_ = 0;
     std::array<std::uint64_t, 2> rejected_{}; // by connection_rejection
     // method, route, status; looked up by views, so that counting a request allocates nothing

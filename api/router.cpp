@@ -9,6 +9,7 @@
 
 #include "api/admin.hpp"
 #include "api/auth.hpp"
+#include "api/host_inventory.hpp"
 #include "api/json.hpp"
 #include "api/metrics.hpp"
 #include "api/origin_policy.hpp"
@@ -102,6 +103,15 @@ std::span<const route_info> router::routes() noexcept
          &router::on_identify},
         {"POST", "/api/v1/audit", a::write, "audit", true, false, &router::on_audit},
         {"GET", "/api/v1/nsids", a::read, {}, false, false, &router::on_nsids},
+        {"GET", "/api/v1/namespaces", a::read, {}, false, false, &router::on_hosts},
+        {"GET", "/api/v1/namespaces/{ns_id}", a::read, {}, false, false, &router::on_host},
+        {"GET",
+         "/api/v1/namespaces/{ns_id}/processes",
+         a::read,
+         {},
+         false,
+         false,
+         &router::on_host_processes},
         {"GET", "/api/v1/events", a::read, {}, false, true, &router::on_events},
         {"GET", "/healthz", a::open, {}, false, false, &router::on_health},
         {"GET", "/metrics", a::read, {}, false, false, &router::on_metrics},
@@ -262,7 +272,7 @@ router::outcome router::route(const request& req, bool is_upgrade, std::string_v
         return problem(problem_type::no_route, "nothing is served at this path");
     }
     // A name is checked before the method: a bad one is a bad request whatever was asked.
-    route_args args{{}, {}, parts.query};
+    route_args args{{}, {}, {}, parts.query};
     if (const auto raw = param(matched, segments, "{name}");
         matched.find("{name}") != std::string_view::npos)
     {
@@ -272,6 +282,7 @@ router::outcome router::route(const request& req, bool is_upgrade, std::string_v
         args.name = std::move(std::get<std::string>(name));
     }
     args.pid = param(matched, segments, "{pid}");
+    args.ns_id = param(matched, segments, "{ns_id}");
     if (chosen == nullptr)
         return not_allowed(allow);
     if (auto refused = refuse(req, *chosen))
@@ -339,6 +350,21 @@ router::outcome router::on_nsids(const request&, const route_args&, bool)
     return list_nsids();
 }
 
+router::outcome router::on_hosts(const request&, const route_args& args, bool)
+{
+    return list_hosts(model_, args.query, &hosts_cache_);
+}
+
+router::outcome router::on_host(const request&, const route_args& args, bool)
+{
+    return get_host(model_, args.ns_id);
+}
+
+router::outcome router::on_host_processes(const request&, const route_args& args, bool)
+{
+    return host_processes(model_, args.ns_id, args.query);
+}
+
 router::outcome router::on_events(const request& req, const route_args&, bool is_upgrade)
 {
     return events(req, is_upgrade);
@@ -404,20 +430,26 @@ response router::health()
 {
     const auto namespaces = model_.slots().size();
     if (!health_.body || health_.revision != model_.revision() ||
-        health_.namespaces != namespaces || health_.watching != status_.watching ||
-        health_.problem != status_.problem || health_.netns_dir != status_.netns_dir)
+        health_.start_revision != model_.start_revision() || health_.namespaces != namespaces ||
+        health_.watching != status_.watching || health_.problem != status_.problem ||
+        health_.netns_dir != status_.netns_dir)
     {
         json body = json::object();
         body["status"] = status_.watching ? "ok" : "degraded";
         body["revision"] = model_.revision();
+        body["start_revision"] = model_.start_revision();
         body["namespaces"] = namespaces;
         body["netns_dir"] = status_.netns_dir;
         body["watching"] = status_.watching;
         if (!status_.watching)
             body["problem"] = status_.problem;
-        health_ = {model_.revision(), namespaces,
-                   status_.watching,  status_.problem,
-                   status_.netns_dir, std::make_shared<const std::string>(dump(body))};
+        health_ = {model_.revision(),
+                   model_.start_revision(),
+                   namespaces,
+                   status_.watching,
+                   status_.problem,
+                   status_.netns_dir,
+                   std::make_shared<const std::string>(dump(body))};
     }
     auto r = json_response(200, {});
     r.shared_body = health_.body;
@@ -437,6 +469,11 @@ response router::render_metrics() const
     for (const auto why : {drop_reason::queue_full, drop_reason::unresponsive})
         in.stream_dropped[static_cast<std::size_t>(why)] = hub_.dropped(why);
     in.exec_running = admin_ == nullptr ? 0 : admin_->running_execs();
+    for (const auto& h : model_.host_namespaces())
+    {
+        ++in.host_namespaces[static_cast<std::size_t>(h.owner.kind)];
+        in.leaked_namespaces += h.is_leak() ? 1u : 0u;
+    }
     in.process = core::kernel::read_process_stats();
     return make_response(200, metrics::content_type, metrics_->render(in));
 }

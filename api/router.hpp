@@ -19,6 +19,7 @@
 #include "core/registry.hpp"
 
 #include "api/assets.hpp"
+#include "api/host_inventory.hpp"
 #include "api/http.hpp"
 #include "api/list_cache.hpp"
 #include "api/stream.hpp"
@@ -40,12 +41,13 @@ enum class access
     write, // an admin token (or the Unix socket's --admin-group peer)
 };
 
-// What a route's handler gets of the path: its {name} (decoded and checked) and {pid}
-// (raw), and the query string.
+// What a route's handler gets of the path: its {name} (decoded and checked), {pid} and
+// {ns_id} (raw), and the query string.
 struct route_args
 {
     std::string name;
     std::string_view pid;
+    std::string_view ns_id;
     std::string_view query;
 };
 
@@ -118,6 +120,9 @@ private:
     outcome on_identify(const request& req, const route_args& args, bool is_upgrade);
     outcome on_audit(const request& req, const route_args& args, bool is_upgrade);
     outcome on_nsids(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_hosts(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_host(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_host_processes(const request& req, const route_args& args, bool is_upgrade);
     outcome on_events(const request& req, const route_args& args, bool is_upgrade);
     outcome on_health(const request& req, const route_args& args, bool is_upgrade);
     outcome on_metrics(const request& req, const route_args& args, bool is_upgrade);
@@ -136,6 +141,7 @@ private:
     response serve_asset(const asset& a) const;
 
     const core::registry& model_;
+    host_list_cache hosts_cache_{model_};
     const core::model_status& status_;
     list_cache& lists_;
     stream_hub& hub_;
@@ -150,6 +156,7 @@ private:
     struct health_body
     {
         core::revision_t revision = 0;
+        core::revision_t start_revision = 0;
         std::size_t namespaces = 0;
         bool watching = false;
         std::string problem;

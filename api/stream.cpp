@@ -29,7 +29,7 @@ void subscription::dropping(drop_reason why) noexcept
 
 bool subscription::wants(core::event_type type, const std::optional<std::string>& name) const
 {
-    if (params_.types != 0 && (params_.types & type_bit(type)) == 0)
+    if (((params_.types != 0 ? params_.types : default_types) & type_bit(type)) == 0)
         return false;
     if (params_.names)
         return name && ::fnmatch(params_.names->c_str(), name->c_str(), 0) == 0;

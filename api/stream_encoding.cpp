@@ -22,6 +22,12 @@ std::shared_ptr<const encoded_event> encode(const core::event& e, std::string_vi
     j["name"] = e.name ? json(*e.name) : json(nullptr);
     j["nsid"] = e.nsid ? json(*e.nsid) : json(nullptr);
     j["namespace"] = e.subject ? to_json(*e.subject, netns_dir) : json(nullptr);
+    // found, holders, and the destroyed of a namespace the inventory knew: the inventory's row.
+    if (e.host)
+    {
+        j["ns_id"] = e.host->identity.ns_id;
+        j["host"] = to_json(*e.host);
+    }
     out->json = dump(j);
     out->ws = ws::server_frame(ws::opcode::text, out->json);
     out->ndjson = out->json + "\n";

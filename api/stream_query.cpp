@@ -10,8 +10,9 @@ namespace netnsd::api
 namespace
 {
 
-constexpr core::event_type all_types[] = {core::event_type::added, core::event_type::deleted,
-                                          core::event_type::nsid_set, core::event_type::destroyed};
+constexpr core::event_type all_types[] = {core::event_type::added,    core::event_type::deleted,
+                                          core::event_type::nsid_set, core::event_type::destroyed,
+                                          core::event_type::found,    core::event_type::holders};
 
 bool parse_revision(std::string_view text, core::revision_t& out)
 {
@@ -61,6 +62,10 @@ std::string_view wire_name(core::event_type type) noexcept
         return "nsid";
     case core::event_type::destroyed:
         return "destroyed";
+    case core::event_type::found:
+        return "found";
+    case core::event_type::holders:
+        return "holders";
     }
     return "add";
 }
@@ -96,7 +101,7 @@ std::optional<response> parse_types(std::string_view list, unsigned& types)
         }
         if (!known)
             return bad_param("unknown event type '" + std::string(item) +
-                             "'; expected add, delete, nsid or destroyed");
+                             "'; expected add, delete, nsid, destroyed, found or holders");
         if (comma == std::string_view::npos)
             return std::nullopt;
         list.remove_prefix(comma + 1);

@@ -28,10 +28,10 @@ struct stream_params
     std::optional<core::revision_t> since; // ?since= or Last-Event-ID
     bool snapshot = false;                 // ?snapshot=true
     std::optional<std::string> names;      // ?names=GLOB (fnmatch)
-    unsigned types = 0;                    // bit per core::event_type; 0 means all
+    unsigned types = 0;                    // bit per core::event_type; 0: default_types
 };
 
-// The wire name of an event type: add, delete, nsid, destroyed.
+// The wire name of an event type: add, delete, nsid, destroyed, found, holders.
 std::string_view wire_name(core::event_type type) noexcept;
 
 // Parses the query (and, for SSE, Last-Event-ID). A bad value is a 400 problem response.
@@ -46,5 +46,15 @@ inline unsigned type_bit(core::event_type t) noexcept
 {
     return 1u << static_cast<unsigned>(t);
 }
+
+// What a client gets without types=: the entries' events and destroyed, as before the host
+// inventory; its found and holders (one per namespace of the host, and per change of what
+// holds it) only when asked for by name, so that a client written for the named entries sees
+// no new kinds of events.
+inline constexpr unsigned default_types =
+    (1u << static_cast<unsigned>(core::event_type::added)) |
+    (1u << static_cast<unsigned>(core::event_type::deleted)) |
+    (1u << static_cast<unsigned>(core::event_type::nsid_set)) |
+    (1u << static_cast<unsigned>(core::event_type::destroyed));
 
 } // namespace netnsd::api

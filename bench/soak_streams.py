@@ -70,6 +70,12 @@ EVENT_META = {}
 EVENT_TYPES = ("add", "delete", "nsid", "destroyed")
 
 
+# The host inventory's events that a stream gets only by asking for them with types=; an
+# unfiltered stream asks for every type, so that every revision arrives.
+INVENTORY_ONLY = ("found", "holders")
+ALL_TYPES = "types=add,delete,nsid,destroyed,found,holders"
+
+
 class Filter:
     """The `names` and `types` query parameters of a filtered stream, and what they admit:
     what netnsd's subscription::wants() does. `names` is one shell glob matched against the
@@ -125,7 +131,11 @@ class Filter:
         return "&".join(parts)
 
     def admits_type(self, t):
-        return self.types is None or t in self.types
+        # Without types= netnsd sends the entries' events and destroyed, not the host
+        # inventory's found and holders.
+        if self.types is None:
+            return t not in INVENTORY_ONLY
+        return t in self.types
 
     def admits_name(self, name):
         """`name` as text, its bytes that are not UTF-8 as surrogate escapes; None: no name."""
@@ -241,6 +251,11 @@ class Replica:
         self.by_type[t] = self.by_type.get(t, 0) + 1
         name = ev.get("name")
         nsid = ev.get("nsid")
+        if t in INVENTORY_ONLY or (t == "destroyed" and nsid is None):
+            # The host inventory's: a namespace netnsd knew, named or not; no entry changes.
+            if self.filter is not None:
+                self.log.append(("event", rev))
+            return
         ns = ev.get("namespace")
         if ns is not None:
             if ns.get("name") != name:
@@ -445,7 +460,7 @@ class Client:
 
     def target(self):
         r = self.replica
-        query = f"&{self.filter.query()}" if self.filter is not None else ""
+        query = f"&{self.filter.query()}" if self.filter is not None else f"&{ALL_TYPES}"
         if r.last is None:
             return f"/api/v1/events?snapshot=true{query}"
         if self.kind == "sse":
@@ -582,7 +597,7 @@ class Client:
             self.greeted = True
         elif t == "reset":
             r.reset()
-        elif t in ("add", "delete", "nsid", "destroyed"):
+        elif t in ("add", "delete", "nsid", "destroyed", "found", "holders"):
             note_text(self, doc["revision"], text, doc)
             r.apply(doc)
         else:

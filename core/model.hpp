@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace netnsd::core
 {
@@ -61,12 +62,94 @@ struct entry
     friend bool operator==(const entry&, const entry&) = default;
 };
 
+// One nsfs bind mount of a network namespace, anywhere in netnsd's mount table.
+struct ns_mount
+{
+    std::uint64_t mount_id = 0;
+    std::string path; // raw bytes, as statmount says
+
+    friend bool operator==(const ns_mount&, const ns_mount&) = default;
+};
+
+// What holds a namespace, as bits of host_namespace::held_by().
+enum class holder : unsigned
+{
+    name = 1,    // a live entry of the netns dir
+    mount = 2,   // an nsfs bind mount anywhere (a name's mount is one too)
+    process = 4, // a process whose /proc/PID/ns/net it is
+};
+
+// Who a namespace belongs to (core/owner.hpp says how it is told).
+enum class owner_kind
+{
+    unknown,
+    process,
+    netns_dir,
+    systemd,
+    kubernetes,
+    podman,
+    cri_o,
+    containerd,
+    docker,
+};
+
+struct ns_owner
+{
+    owner_kind kind = owner_kind::unknown;
+    std::string id;     // container id, pod UID, unit, name or cgroup path; empty for unknown
+    std::string source; // "cgroup", "mount", "name"; empty for unknown
+
+    friend bool operator==(const ns_owner&, const ns_owner&) = default;
+};
+
+// One network namespace of the host, named or not: the inventory's row.
+struct host_namespace
+{
+    ns_identity identity{};
+    std::optional<nsid_t> nsid;
+    bool is_self = false;           // netnsd's own network namespace
+    std::vector<std::string> names; // live entries of the netns dir, in byte order
+    std::vector<ns_mount> mounts;   // ascending mount id
+    std::size_t processes = 0;
+    time_point first_seen{};
+    ns_owner owner;
+    // The user namespace that owns it (NS_GET_USERNS): its ns_id and owner uid; ns_id 0 when
+    // not known.
+    std::uint64_t user_ns_id = 0;
+    std::uint32_t user_ns_owner_uid = 0;
+
+    unsigned held_by() const noexcept
+    {
+        return (names.empty() ? 0u : static_cast<unsigned>(holder::name)) |
+               (mounts.empty() ? 0u : static_cast<unsigned>(holder::mount)) |
+               (processes == 0 ? 0u : static_cast<unsigned>(holder::process));
+    }
+    // Exists, and nothing netnsd can see holds it.
+    bool is_leak() const noexcept { return held_by() == 0; }
+
+    friend bool operator==(const host_namespace&, const host_namespace&) = default;
+};
+
+// Process counts in the events are coalesced to these buckets: a holders event is due when
+// the bucket changes, not with every fork. 0, 1, 2-9, 10-99, 100-999, 1000 and more.
+constexpr unsigned process_bucket(std::size_t n) noexcept
+{
+    unsigned b = 0;
+    if (n >= 1)
+        b = 1;
+    for (std::size_t limit = 2; n >= limit && b < 5; limit = limit == 2 ? 10 : limit * 10)
+        ++b;
+    return b;
+}
+
 enum class event_type
 {
     added,     // an entry became live
     deleted,   // a live entry went away (unlinked, unmounted, or the dir vanished)
     nsid_set,  // a namespace got an nsid
-    destroyed, // the kernel freed a namespace that had an nsid (RTM_DELNSID)
+    destroyed, // the kernel freed a namespace netnsd knew (its handle, or RTM_DELNSID)
+    found,     // a namespace of the host became known to the inventory
+    holders,   // what holds a known namespace changed (names, mounts, process-count bucket)
 };
 
 struct event
@@ -78,6 +161,8 @@ struct event
     std::optional<nsid_t> nsid;
     std::optional<entry>
         subject; // the entry as it is after (or, for deleted, was before) the change
+    // found, holders, destroyed: the namespace as it is after (destroyed: was before) it.
+    std::optional<host_namespace> host;
 };
 
 // One row of `ip netns list-id`: an nsid and the names of its namespace (none when unnamed).

@@ -73,6 +73,16 @@ struct model_status
     std::array<std::uint64_t, all_divergence_kinds.size()> divergences{};
     double last_audit_seconds = 0; // how long the last audit took, scan and comparison
 
+    // The /proc sweep of the host inventory: how many, how long each took (a histogram with
+    // these upper bounds, in seconds, not cumulative), and how many processes the last read.
+    static constexpr std::array<double, 10> sweep_buckets = {0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                             0.05,  0.1,    0.25,  0.5,  1};
+    std::uint64_t sweeps = 0;
+    std::array<std::uint64_t, sweep_buckets.size()> sweep_histogram{};
+    double sweep_seconds_sum = 0;
+    double last_sweep_seconds = 0;     // wall time of the last one, on its worker
+    std::uint64_t sweep_processes = 0; // /proc entries it read
+
     std::uint64_t resyncs_for(resync_reason why) const noexcept
     {
         return resyncs[static_cast<std::size_t>(why)];

@@ -42,7 +42,7 @@ std::string real_path(const std::string& path)
 
 monitor::monitor(registry& model, std::string netns_dir, mount_choice mounts)
     : model_(model), mount_choice_(mounts), dir_watch_(netns_dir),
-      source_(std::move(netns_dir), nsid_client_), reconciler_(model, source_)
+      source_(std::move(netns_dir), nsid_client_), hosts_(model), reconciler_(model, source_)
 {
     status_.netns_dir = dir_watch_.path();
 }
@@ -96,7 +96,25 @@ int monitor::mount_fd() const noexcept
 
 void monitor::start()
 {
+    hosts_.add_self(clock::now());
     rearm_and_rescan(resync_reason::start);
+}
+
+void monitor::apply_sweep(const kernel::proc_sweep& sweep)
+{
+    // Mount events first: a namespace mounted meanwhile is then known by its mount.
+    drain_all();
+    hosts_.apply_sweep(sweep, clock::now());
+    ++status_.sweeps;
+    for (std::size_t i = 0; i < model_status::sweep_buckets.size(); ++i)
+        if (sweep.seconds <= model_status::sweep_buckets[i])
+        {
+            ++status_.sweep_histogram[i];
+            break;
+        }
+    status_.sweep_seconds_sum += sweep.seconds;
+    status_.last_sweep_seconds = sweep.seconds;
+    status_.sweep_processes = sweep.processes;
 }
 
 void monitor::rearm_and_rescan(resync_reason why)
@@ -128,6 +146,8 @@ void monitor::rescan(resync_reason why)
     {
         reconciler_.dir_lost();
         stacks_.clear();
+        if (status_.mounts == mount_source::fanotify)
+            rebuild_stacks(); // the mounts elsewhere still count
         return;
     }
     if (auto ec = reconciler_.rescan())
@@ -147,12 +167,15 @@ void monitor::rebuild_stacks()
         return;
     }
     // Ascending ids: older mounts first, so each entry's stack is bottom to top.
+    std::vector<kernel::mount_facts> nsfs;
     for (const auto id : ids)
     {
         std::error_code ec;
         const auto facts = kernel::stat_mount(id, ec);
         if (!facts)
             continue;
+        if (facts->netns_inode())
+            nsfs.push_back(*facts);
         const auto name = entry_of(facts->mount_point);
         if (name.empty())
             continue;
@@ -173,6 +196,7 @@ void monitor::rebuild_stacks()
             stacks_.update_top(name, {entry_state::live, slot.identity,
                                       model_.nsid_of(slot.identity), true, false});
     }
+    hosts_.rebuild_mounts(nsfs, clock::now());
 }
 
 std::string_view monitor::entry_of(std::string_view mount_point) const
@@ -227,6 +251,7 @@ monitor::mount_followup monitor::apply_mount_change(const kernel::mount_change& 
             return mount_followup::none;
         }
         const auto& facts = *change.facts;
+        hosts_.mount_seen(facts, clock::now());
         if (covers_dir(facts.mount_point))
             // Something mounted on the dir or above it: the watch may be blind now.
             return mount_followup::rearm;
@@ -240,6 +265,7 @@ monitor::mount_followup monitor::apply_mount_change(const kernel::mount_change& 
     }
     case kind::detached:
     {
+        hosts_.mount_gone(change.mount_id, clock::now());
         const auto name = stacks_.pop(change.mount_id);
         if (!name)
             // Not an entry's mount. It may have been the dir's own (a self-bind, a tmpfs):

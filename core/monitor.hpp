@@ -15,6 +15,7 @@
 #include <system_error>
 #include <vector>
 
+#include "core/host_watch.hpp"
 #include "core/kernel/dir_watch.hpp"
 #include "core/kernel/mount_watch.hpp"
 #include "core/kernel/netns_dir.hpp"
@@ -91,6 +92,12 @@ public:
     const model_status& status() const noexcept { return status_; }
     const reconciler& reconciliation() const noexcept { return reconciler_; }
 
+    // The host inventory's kernel side: the sweep's input, made here; the sweep itself runs on
+    // a worker (kernel::sweep_processes), and its result is applied here after reading what
+    // the feeds have queued.
+    std::vector<kernel::sweep_known> sweep_input() const { return hosts_.sweep_input(); }
+    void apply_sweep(const kernel::proc_sweep& sweep);
+
 private:
     void rearm_and_rescan(resync_reason why);
     void rescan(resync_reason why);
@@ -126,6 +133,7 @@ private:
     kernel::mount_watch mount_events_;
     kernel::unique_fd mountinfo_;
     mount_stacks stacks_;
+    host_watch hosts_;
     reconciler reconciler_;
     std::deque<kernel::dir_change> pending_; // entry changes read, not applied yet
     std::string real_dir_;                   // the dir as the mount table spells it (realpath)

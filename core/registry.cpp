@@ -2,11 +2,30 @@
 
 #include <utility>
 
+#include "core/owner.hpp"
+
 namespace netnsd::core
 {
+namespace
+{
+
+registry::change make_change(registry::change::kind what, std::string name, probe_result probe,
+                             ns_identity id, nsid_t nsid, time_point time)
+{
+    registry::change c;
+    c.what = what;
+    c.name = std::move(name);
+    c.probe = probe;
+    c.identity = id;
+    c.nsid = nsid;
+    c.time = time;
+    return c;
+}
+
+} // namespace
 
 registry::registry(std::size_t journal_capacity, revision_t base)
-    : revision_(base), journal_(journal_capacity, base)
+    : revision_(base), start_revision_(base), journal_(journal_capacity, base)
 {
 }
 
@@ -98,6 +117,27 @@ void registry::apply(const change& c)
     case change::kind::nsid_destroyed:
         destroy_nsid(c.nsid, c.time);
         return;
+    case change::kind::ns_found:
+        found_namespace(c.identity, c.flag, c.time, c.pids);
+        return;
+    case change::kind::ns_mounted:
+        namespace_mounted(c.identity, c.mount_id, c.name, c.time);
+        return;
+    case change::kind::ns_unmounted:
+        namespace_unmounted(c.mount_id, c.time);
+        return;
+    case change::kind::ns_processes:
+        set_processes(c.identity.ns_id, c.pids, c.time);
+        return;
+    case change::kind::ns_gone:
+        namespace_gone(c.identity.ns_id, c.time);
+        return;
+    case change::kind::ns_cgroup:
+        set_cgroup(c.identity.ns_id, c.name, c.time);
+        return;
+    case change::kind::ns_user_ns:
+        set_user_ns(c.identity.ns_id, c.mount_id, static_cast<std::uint32_t>(c.nsid), c.time);
+        return;
     }
 }
 
@@ -106,7 +146,7 @@ void registry::apply_probe(std::string_view name, const probe_result& probe, tim
     const auto before = generation_;
     do_apply_probe(name, probe, now);
     if (generation_ != before)
-        record({change::kind::probed, std::string(name), probe, {}, 0, now});
+        record(make_change(change::kind::probed, std::string(name), probe, {}, 0, now));
 }
 
 void registry::do_apply_probe(std::string_view name, const probe_result& probe, time_point now)
@@ -131,10 +171,12 @@ void registry::do_apply_probe(std::string_view name, const probe_result& probe, 
     {
         // Unmounted, or another namespace mounted in its place: the old one went away.
         auto before = to_entry(*it);
+        const auto old = s.identity;
         detach(it->first, s.identity);
         s.state = entry_state::stale;
         s.identity = {};
         emit(event_type::deleted, now, it->first, before.nsid, std::move(before));
+        names_changed(old, false, now);
     }
     if (is_live)
     {
@@ -142,6 +184,7 @@ void registry::do_apply_probe(std::string_view name, const probe_result& probe, 
         s.identity = probe.identity;
         attach(it->first, probe.identity, probe.nsid);
         emit(event_type::added, now, it->first, nsid_of(probe.identity), to_entry(*it));
+        names_changed(probe.identity, true, now);
     }
 }
 
@@ -150,7 +193,7 @@ void registry::erase(std::string_view name, time_point now)
     auto it = slots_.find(name);
     if (it == slots_.end())
         return;
-    record({change::kind::erased, std::string(name), {}, {}, 0, now});
+    record(make_change(change::kind::erased, std::string(name), {}, {}, 0, now));
     std::optional<entry> before;
     if (it->second.state == entry_state::live)
     {
@@ -162,7 +205,9 @@ void registry::erase(std::string_view name, time_point now)
     if (before)
     {
         auto nsid = before->nsid;
+        const auto old = *before->identity;
         emit(event_type::deleted, now, std::move(node.key()), nsid, std::move(before));
+        names_changed(old, false, now);
     }
 }
 
@@ -171,7 +216,7 @@ void registry::set_nsid(const ns_identity& id, nsid_t nsid, time_point now)
     const auto before = generation_;
     do_set_nsid(id, nsid, now);
     if (generation_ != before)
-        record({change::kind::nsid_set, {}, {}, id, nsid, now});
+        record(make_change(change::kind::nsid_set, {}, {}, id, nsid, now));
 }
 
 void registry::do_set_nsid(const ns_identity& id, nsid_t nsid, time_point now)
@@ -198,7 +243,7 @@ void registry::add_unnamed_nsid(nsid_t nsid, time_point now)
 {
     if (nsids_.count(nsid) != 0)
         return;
-    record({change::kind::nsid_unnamed, {}, {}, {}, nsid, now});
+    record(make_change(change::kind::nsid_unnamed, {}, {}, {}, nsid, now));
     nsids_.emplace(nsid, std::nullopt);
     emit(event_type::nsid_set, now, std::nullopt, nsid, std::nullopt);
 }
@@ -208,7 +253,17 @@ void registry::destroy_nsid(nsid_t nsid, time_point now)
     auto it = nsids_.find(nsid);
     if (it == nsids_.end())
         return;
-    record({change::kind::nsid_destroyed, {}, {}, {}, nsid, now});
+    record(make_change(change::kind::nsid_destroyed, {}, {}, {}, nsid, now));
+    if (it->second && it->second->ns_id != 0)
+    {
+        // A namespace of the inventory: one destroyed event for it, with its ns_id.
+        auto host = hosts_.find(it->second->ns_id);
+        if (host != hosts_.end())
+        {
+            drop_host(host, now);
+            return;
+        }
+    }
     if (it->second)
     {
         auto ns = namespaces_.find(*it->second);
@@ -268,13 +323,229 @@ void registry::detach(const std::string& name, const ns_identity& id)
 }
 
 void registry::emit(event_type type, time_point now, std::optional<std::string> name,
-                    std::optional<nsid_t> nsid, std::optional<entry> subject)
+                    std::optional<nsid_t> nsid, std::optional<entry> subject,
+                    std::optional<host_namespace> host)
 {
-    ++generation_;
+    // Every event changes what the inventory shows (names, nsids); found and holders change
+    // nothing the entries' lists show.
+    ++host_generation_;
+    if (type != event_type::found && type != event_type::holders)
+        ++generation_;
     // Journal first: a listener that reads the journal must find the event there.
-    journal_.append(event{type, ++revision_, now, std::move(name), nsid, std::move(subject)});
+    journal_.append(
+        event{type, ++revision_, now, std::move(name), nsid, std::move(subject), std::move(host)});
     if (listener_)
         listener_(journal_.newest());
+}
+
+// The inventory.
+
+host_namespace registry::to_host(const host_record& r) const
+{
+    host_namespace h;
+    h.identity = r.identity;
+    h.nsid = nsid_of(r.identity);
+    h.is_self = r.is_self;
+    h.names = names_of(r.identity);
+    h.mounts.reserve(r.mounts.size());
+    for (const auto& [id, path] : r.mounts)
+        h.mounts.push_back({id, path});
+    h.processes = r.pids.size();
+    h.first_seen = r.first_seen;
+    h.owner = attribute_owner(r.cgroup, h.mounts, h.names);
+    h.user_ns_id = r.user_ns_id;
+    h.user_ns_owner_uid = r.user_ns_owner_uid;
+    return h;
+}
+
+std::vector<host_namespace> registry::host_namespaces() const
+{
+    std::vector<host_namespace> out;
+    out.reserve(hosts_.size());
+    for (const auto& [ns_id, r] : hosts_)
+        out.push_back(to_host(r));
+    return out;
+}
+
+std::optional<host_namespace> registry::host(std::uint64_t ns_id) const
+{
+    auto it = hosts_.find(ns_id);
+    if (it == hosts_.end())
+        return std::nullopt;
+    return to_host(it->second);
+}
+
+const std::vector<std::int32_t>* registry::processes_of(std::uint64_t ns_id) const
+{
+    auto it = hosts_.find(ns_id);
+    return it == hosts_.end() ? nullptr : &it->second.pids;
+}
+
+std::map<std::uint64_t, ns_identity> registry::host_identities() const
+{
+    std::map<std::uint64_t, ns_identity> out;
+    for (const auto& [ns_id, r] : hosts_)
+        out.emplace_hint(out.end(), ns_id, r.identity);
+    return out;
+}
+
+void registry::found_namespace(const ns_identity& id, bool is_self, time_point now,
+                               const std::vector<std::int32_t>& pids)
+{
+    if (id.ns_id == 0 || hosts_.count(id.ns_id) != 0)
+        return;
+    auto c = make_change(change::kind::ns_found, {}, {}, id, 0, now);
+    c.flag = is_self;
+    c.pids = pids;
+    record(std::move(c));
+    auto& r = hosts_[id.ns_id];
+    r.identity = id;
+    r.is_self = is_self;
+    r.first_seen = now;
+    r.pids = pids;
+    emit(event_type::found, now, std::nullopt, nsid_of(id), std::nullopt, to_host(r));
+}
+
+void registry::namespace_mounted(const ns_identity& id, std::uint64_t mount_id,
+                                 std::string_view path, time_point now)
+{
+    if (id.ns_id == 0 || mount_owner_.count(mount_id) != 0)
+        return;
+    auto c = make_change(change::kind::ns_mounted, std::string(path), {}, id, 0, now);
+    c.mount_id = mount_id;
+    record(std::move(c));
+    mount_owner_.emplace(mount_id, id.ns_id);
+    auto it = hosts_.find(id.ns_id);
+    if (it == hosts_.end())
+    {
+        // Found by its mount: one event that says so, with the mount.
+        auto& r = hosts_[id.ns_id];
+        r.identity = id;
+        r.first_seen = now;
+        r.mounts.emplace(mount_id, std::string(path));
+        emit(event_type::found, now, std::nullopt, nsid_of(id), std::nullopt, to_host(r));
+        return;
+    }
+    it->second.mounts.emplace(mount_id, std::string(path));
+    emit_holders(it->second, now);
+}
+
+void registry::namespace_unmounted(std::uint64_t mount_id, time_point now)
+{
+    auto owner = mount_owner_.find(mount_id);
+    if (owner == mount_owner_.end())
+        return;
+    auto c = make_change(change::kind::ns_unmounted, {}, {}, {}, 0, now);
+    c.mount_id = mount_id;
+    record(std::move(c));
+    auto it = hosts_.find(owner->second);
+    mount_owner_.erase(owner);
+    if (it == hosts_.end())
+        return;
+    it->second.mounts.erase(mount_id);
+    emit_holders(it->second, now);
+}
+
+void registry::set_processes(std::uint64_t ns_id, const std::vector<std::int32_t>& pids,
+                             time_point now)
+{
+    auto it = hosts_.find(ns_id);
+    if (it == hosts_.end() || it->second.pids == pids)
+        return;
+    auto c = make_change(change::kind::ns_processes, {}, {}, {ns_id, 0, 0}, 0, now);
+    c.pids = pids;
+    record(std::move(c));
+    const auto before = process_bucket(it->second.pids.size());
+    it->second.pids = pids;
+    ++host_generation_;
+    // Coalesced: a fork storm moves the count often, its bucket seldom.
+    if (process_bucket(pids.size()) != before)
+        emit_holders(it->second, now);
+}
+
+void registry::set_cgroup(std::uint64_t ns_id, std::string_view cgroup, time_point now)
+{
+    auto it = hosts_.find(ns_id);
+    if (it == hosts_.end() || it->second.cgroup == cgroup)
+        return;
+    record(make_change(change::kind::ns_cgroup, std::string(cgroup), {}, {ns_id, 0, 0}, 0, now));
+    const auto before = to_host(it->second).owner;
+    it->second.cgroup = std::string(cgroup);
+    ++host_generation_;
+    if (to_host(it->second).owner != before)
+        emit_holders(it->second, now);
+}
+
+void registry::set_user_ns(std::uint64_t ns_id, std::uint64_t user_ns_id, std::uint32_t owner_uid,
+                           time_point now)
+{
+    auto it = hosts_.find(ns_id);
+    if (it == hosts_.end() || it->second.user_ns_id != 0)
+        return; // fixed for the namespace's life: the first answer stands
+    auto c = make_change(change::kind::ns_user_ns, {}, {}, {ns_id, 0, 0},
+                         static_cast<nsid_t>(owner_uid), now);
+    c.mount_id = user_ns_id;
+    record(std::move(c));
+    it->second.user_ns_id = user_ns_id;
+    it->second.user_ns_owner_uid = owner_uid;
+    ++host_generation_; // no event: a fact of its creation, shown from now on
+}
+
+void registry::namespace_gone(std::uint64_t ns_id, time_point now)
+{
+    auto it = hosts_.find(ns_id);
+    if (it == hosts_.end())
+        return;
+    record(make_change(change::kind::ns_gone, {}, {}, {ns_id, 0, 0}, 0, now));
+    drop_host(it, now);
+}
+
+void registry::names_changed(const ns_identity& id, bool create, time_point now)
+{
+    if (id.ns_id == 0 || !names_in_inventory_)
+        return;
+    auto it = hosts_.find(id.ns_id);
+    if (it != hosts_.end())
+    {
+        emit_holders(it->second, now);
+        return;
+    }
+    if (!create)
+        return;
+    auto& r = hosts_[id.ns_id];
+    r.identity = id;
+    r.first_seen = now;
+    emit(event_type::found, now, std::nullopt, nsid_of(id), std::nullopt, to_host(r));
+}
+
+void registry::emit_holders(const host_record& r, time_point now)
+{
+    emit(event_type::holders, now, std::nullopt, nsid_of(r.identity), std::nullopt, to_host(r));
+}
+
+void registry::drop_host(host_map::iterator it, time_point now)
+{
+    auto before = to_host(it->second);
+    before.processes = 0; // whatever the last sweep saw, none is left in a freed namespace
+    for (const auto& [mount_id, path] : it->second.mounts)
+        mount_owner_.erase(mount_id);
+    hosts_.erase(it);
+    // Its nsid went with it: a later RTM_DELNSID for it finds nothing to report again.
+    auto ns = namespaces_.find(before.identity);
+    if (ns != namespaces_.end())
+    {
+        if (ns->second.nsid)
+        {
+            auto owner = nsids_.find(*ns->second.nsid);
+            if (owner != nsids_.end() && owner->second == before.identity)
+                nsids_.erase(owner);
+            ns->second.nsid.reset();
+        }
+        if (ns->second.live_names.empty())
+            namespaces_.erase(ns);
+    }
+    const auto nsid = before.nsid;
+    emit(event_type::destroyed, now, std::nullopt, nsid, std::nullopt, std::move(before));
 }
 
 } // namespace netnsd::core

@@ -8,6 +8,12 @@
 // feeds drive and which records every call that changed it (record_changes), and the I/O
 // thread's replica, which the API reads and which replays those calls (apply), so that both
 // hold the same state and number the same events the same way, without a lock between them.
+//
+// It also keeps the host's inventory: every network namespace netnsd knows of, named or not,
+// keyed by ns_id, with the mounts and processes that hold it. Its events (found, holders,
+// destroyed) take their revisions from the same counter as the entries' events, so a client
+// sees one sequence. What the inventory is told comes from the model thread's host_watch; it
+// is recorded and replayed like everything else.
 // Not thread-safe: each registry is used by one thread.
 #pragma once
 
@@ -49,6 +55,13 @@ public:
             nsid_set,       // set_nsid(identity, nsid, time)
             nsid_unnamed,   // add_unnamed_nsid(nsid, time)
             nsid_destroyed, // destroy_nsid(nsid, time)
+            ns_found,       // found_namespace(identity, flag: is_self, pids, time)
+            ns_mounted,     // namespace_mounted(identity, mount_id, name: path, time)
+            ns_unmounted,   // namespace_unmounted(mount_id, time)
+            ns_processes,   // set_processes(identity.ns_id, pids, time)
+            ns_gone,        // namespace_gone(identity.ns_id, time)
+            ns_cgroup,      // set_cgroup(identity.ns_id, name: cgroup, time)
+            ns_user_ns,     // set_user_ns(identity.ns_id, mount_id: its ns_id, nsid: uid, time)
         };
         kind what = kind::probed;
         std::string name;
@@ -56,12 +69,20 @@ public:
         ns_identity identity{};
         nsid_t nsid = 0;
         time_point time{};
+        std::uint64_t mount_id = 0;
+        bool flag = false;
+        std::vector<std::int32_t> pids;
     };
 
     // Revisions start after `base`. The daemon uses its start time in microseconds, so a
     // revision from an earlier run is always older than this run's journal (the client gets a
     // reset instead of the wrong events).
     explicit registry(std::size_t journal_capacity, revision_t base = 0);
+
+    // The names of the netns dir make the inventory's events too (found, holders): a name that
+    // becomes live makes its namespace known, and names coming and going change its holders.
+    // Off by default; netnsd turns it on in both registries before anything else.
+    void track_names_in_inventory(bool on) noexcept { names_in_inventory_ = on; }
 
     // Called once per event, after the registry reflects it.
     void set_listener(listener l) { listener_ = std::move(l); }
@@ -72,6 +93,8 @@ public:
     void apply(const change& c);
 
     revision_t revision() const noexcept { return revision_; }
+    // The revision before the first event: the `base` it was made with.
+    revision_t start_revision() const noexcept { return start_revision_; }
     // Changes with every change to what a list shows, stale entries included.
     std::uint64_t generation() const noexcept { return generation_; }
     const slot_map& slots() const noexcept { return slots_; }
@@ -101,6 +124,37 @@ public:
     // RTM_DELNSID: the kernel freed the namespace that had `nsid`.
     void destroy_nsid(nsid_t nsid, time_point now);
 
+    // The inventory. Namespaces without an ns_id (kernels before 6.8) are not kept.
+    // A namespace exists (a mount, a process or netnsd itself showed it), with these
+    // processes (sorted; the sweep that found it saw them).
+    void found_namespace(const ns_identity& id, bool is_self, time_point now,
+                         const std::vector<std::int32_t>& pids = {});
+    // An nsfs mount of the namespace at `path` (found with it, when it was not known).
+    void namespace_mounted(const ns_identity& id, std::uint64_t mount_id, std::string_view path,
+                           time_point now);
+    // A mount went (any mount: those of no known namespace are ignored).
+    void namespace_unmounted(std::uint64_t mount_id, time_point now);
+    // The processes whose network namespace it is now (sorted).
+    void set_processes(std::uint64_t ns_id, const std::vector<std::int32_t>& pids, time_point now);
+    // The cgroup v2 path of one of its processes (the lowest pid; empty: none), which its owner
+    // is told from (core/owner.hpp) with its mounts and names.
+    void set_cgroup(std::uint64_t ns_id, std::string_view cgroup, time_point now);
+    // The user namespace that owns it (fixed for its life).
+    void set_user_ns(std::uint64_t ns_id, std::uint64_t user_ns_id, std::uint32_t owner_uid,
+                     time_point now);
+    // Its nsfs handle says it was freed (ESTALE).
+    void namespace_gone(std::uint64_t ns_id, time_point now);
+
+    std::size_t host_count() const noexcept { return hosts_.size(); }
+    // Changes with every change to the inventory (for caches of its bodies).
+    std::uint64_t host_generation() const noexcept { return host_generation_; }
+    // Every namespace, ascending ns_id; one by ns_id; its processes (sorted pids).
+    std::vector<host_namespace> host_namespaces() const;
+    std::optional<host_namespace> host(std::uint64_t ns_id) const;
+    const std::vector<std::int32_t>* processes_of(std::uint64_t ns_id) const;
+    // The inode of every known namespace, by ns_id (for the sweep: the inodes it need not open).
+    std::map<std::uint64_t, ns_identity> host_identities() const;
+
 private:
     struct ns_record
     {
@@ -118,13 +172,38 @@ private:
     void detach(const std::string& name, const ns_identity& id);
     void claim_nsid(nsid_t nsid, const ns_identity& id);
     void emit(event_type type, time_point now, std::optional<std::string> name,
-              std::optional<nsid_t> nsid, std::optional<entry> subject);
+              std::optional<nsid_t> nsid, std::optional<entry> subject,
+              std::optional<host_namespace> host = std::nullopt);
+
+    struct host_record
+    {
+        ns_identity identity{};
+        bool is_self = false;
+        time_point first_seen{};
+        std::map<std::uint64_t, std::string> mounts;
+        std::vector<std::int32_t> pids;
+        std::string cgroup;
+        std::uint64_t user_ns_id = 0;
+        std::uint32_t user_ns_owner_uid = 0;
+    };
+    using host_map = std::map<std::uint64_t, host_record>;
+    host_namespace to_host(const host_record& r) const;
+    // A name of `id` came (create: the namespace becomes known if it was not) or went.
+    void names_changed(const ns_identity& id, bool create, time_point now);
+    void emit_holders(const host_record& r, time_point now);
+    // Drops the record and emits destroyed with its nsid (also dropped).
+    void drop_host(host_map::iterator it, time_point now);
 
     slot_map slots_;
     std::map<ns_identity, ns_record> namespaces_;
     std::map<nsid_t, std::optional<ns_identity>> nsids_; // nullopt: no named namespace has it
+    host_map hosts_;                                     // by ns_id
+    std::map<std::uint64_t, std::uint64_t> mount_owner_; // mount id -> ns_id
+    std::uint64_t host_generation_ = 0;
+    bool names_in_inventory_ = false;
     std::size_t live_count_ = 0;
     revision_t revision_ = 0;
+    revision_t start_revision_ = 0;
     std::uint64_t generation_ = 0;
     journal journal_;
     listener listener_;

@@ -289,6 +289,18 @@ void add_kernel_and_log_flags(std::vector<flag>& out, const config& defaults)
                        why = "expected a whole number of seconds (0 turns it off)";
                        return false;
                    }});
+    out.push_back({"sweep-interval", "SECONDS",
+                   "how often /proc is swept for the processes that hold each network namespace "
+                   "of the host (default " +
+                       number(defaults.sweep_interval_s) + ")",
+                   [](config& cfg, const std::string& value, std::string& why)
+                   {
+                       if (parse_number(std::string_view(value), cfg.sweep_interval_s) &&
+                           cfg.sweep_interval_s >= 1 && cfg.sweep_interval_s <= 86400)
+                           return true;
+                       why = "expected a whole number of seconds from 1 to 86400";
+                       return false;
+                   }});
     out.push_back(
         {"mount-feed", "FEED",
          "how to follow the mount table: fanotify (mount events in kernel order; Linux 6.15+, "

@@ -92,6 +92,7 @@ server::model_thread::settings kernel_settings(const server::config& cfg)
     s.netns_dir = cfg.netns_dir;
     s.mounts = cfg.mount_feed;
     s.audit_interval = std::chrono::seconds(cfg.audit_interval_s);
+    s.sweep_interval = std::chrono::seconds(cfg.sweep_interval_s);
     // Fault injection for the audit's tests: mount events are read and dropped.
     if (const char* fault = std::getenv("NETNSD_TEST_IGNORE_MOUNT_EVENTS"))
         s.ignore_mount_events = std::string_view(fault) == "1";
@@ -117,6 +118,8 @@ public:
           workers_(cfg.max_exec), sessions_(&stats_), watchdog_(ioc_), reload_(ioc_, SIGHUP),
           signals_(ioc_, SIGINT, SIGTERM)
     {
+        // As the model thread's primary does: the replica replays the same state machine.
+        model_.track_names_in_inventory(true);
     }
 
     int run()

@@ -12,6 +12,7 @@
 
 #include "core/kernel/netns_dir.hpp"
 #include "core/kernel/nsid_netlink.hpp"
+#include "core/kernel/proc_sweep.hpp"
 #include "core/log.hpp"
 
 #include "api/stream.hpp"
@@ -33,10 +34,12 @@ double seconds_since(std::chrono::steady_clock::time_point t)
 
 model_thread::model_thread(settings s, core::revision_t base, model_feed& feed)
     : settings_(std::move(s)), feed_(feed), primary_(1, base),
-      monitor_(primary_, settings_.netns_dir, settings_.mounts), audit_timer_(ioc_)
+      monitor_(primary_, settings_.netns_dir, settings_.mounts), audit_timer_(ioc_),
+      sweep_timer_(ioc_)
 {
     // The journal of this registry is never read (the replica's is): one event is kept.
     primary_.record_changes(&recorded_);
+    primary_.track_names_in_inventory(true);
     // At debug level, every event as the model made it, with its time to the microsecond: how
     // far behind the kernel the model is can be measured from outside (bench/events).
     if (core::log::current_level() == core::log::level::debug)
@@ -71,12 +74,15 @@ std::error_code model_thread::open()
 void model_thread::start()
 {
     monitor_.start();
+    // The first sweep before READY=1 too: the inventory is complete from the first answer.
+    monitor_.apply_sweep(core::kernel::sweep_processes(monitor_.sweep_input()));
     published_ = monitor_.status();
     feed_.apply_now({std::move(recorded_), published_});
     recorded_.clear();
     watchers_.emplace(ioc_, monitor_, [this] { publish(); });
     watchers_->start();
     arm_audit_timer();
+    arm_sweep_timer();
     thread_ = std::thread(
         [this]
         {
@@ -99,9 +105,11 @@ void model_thread::stop()
                    if (watchers_)
                        watchers_->stop();
                    audit_timer_.cancel();
+                   sweep_timer_.cancel();
                });
-    // An audit scan still running on the pool posts its result to ioc_: let it land.
+    // An audit scan or a sweep still running on its pool posts its result to ioc_: let it land.
     audit_pool_.join();
+    sweep_pool_.join();
     if (thread_.joinable())
         thread_.join();
 }
@@ -156,6 +164,40 @@ void model_thread::arm_audit_timer()
             request_audit([](const audit_report&) {});
             arm_audit_timer();
         });
+}
+
+void model_thread::arm_sweep_timer()
+{
+    sweep_timer_.expires_after(settings_.sweep_interval);
+    sweep_timer_.async_wait(
+        [this](boost::system::error_code ec)
+        {
+            if (ec)
+                return;
+            request_sweep();
+            arm_sweep_timer();
+        });
+}
+
+void model_thread::request_sweep()
+{
+    if (sweeping_)
+        return;
+    sweeping_ = true;
+    // One readlink per process (20000 on a busy host): on a worker, never on this thread,
+    // which must keep reading mount events while their mounts exist. Applied here.
+    asio::post(sweep_pool_,
+               [this, known = monitor_.sweep_input()]
+               {
+                   auto sweep = core::kernel::sweep_processes(known);
+                   asio::post(ioc_,
+                              [this, sweep = std::move(sweep)]
+                              {
+                                  monitor_.apply_sweep(sweep);
+                                  publish();
+                                  sweeping_ = false;
+                              });
+               });
 }
 
 void model_thread::request_audit(std::function<void(const audit_report&)> done)

@@ -45,6 +45,9 @@ public:
         static constexpr std::string_view default_netns_dir = "/run/netns";
         static constexpr core::mount_choice default_mounts = core::mount_choice::automatic;
         static constexpr std::chrono::seconds default_audit_interval{60};
+        // The /proc sweep of the host inventory: a namespace held only by processes is found
+        // (and a freed one reported) within this; one readlink per process, on a worker.
+        static constexpr std::chrono::seconds default_sweep_interval{5};
         // The thread's nice value: it spends little CPU, but must read a mount event while the
         // mount still exists, however busy the I/O thread and the rest of the host are. Needs
         // CAP_SYS_NICE; without it the thread keeps netnsd's own (and says so).
@@ -53,6 +56,7 @@ public:
         std::string netns_dir{default_netns_dir};
         core::mount_choice mounts = default_mounts;
         std::chrono::seconds audit_interval = default_audit_interval; // 0: none but on demand
+        std::chrono::seconds sweep_interval = default_sweep_interval; // >= 1
         bool ignore_mount_events = false;                             // fault injection for tests
     };
 
@@ -83,6 +87,8 @@ private:
     void request_audit(std::function<void(const audit_report&)> done);
     void finish_audit(const core::reconciler::kernel_scan& scan, double scan_seconds);
     void arm_audit_timer();
+    void arm_sweep_timer();
+    void request_sweep();
 
     settings settings_;
     model_feed& feed_;
@@ -97,6 +103,9 @@ private:
     bool auditing_ = false;
     std::chrono::steady_clock::time_point audit_started_;
     std::vector<std::function<void(const audit_report&)>> audit_waiters_;
+    boost::asio::steady_timer sweep_timer_;
+    boost::asio::thread_pool sweep_pool_{1};
+    bool sweeping_ = false;
     std::thread thread_;
 };
 

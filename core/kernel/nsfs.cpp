@@ -58,18 +58,38 @@ std::optional<ns_identity> identify_netns(int fd) noexcept
     return id;
 }
 
+std::optional<user_ns_info> user_ns_of(int fd) noexcept
+{
+    const unique_fd user(::ioctl(fd, NS_GET_USERNS));
+    if (!user)
+        return std::nullopt;
+    user_ns_info info;
+    std::uint64_t ns_id = 0;
+    if (::ioctl(user.get(), ns_get_id, &ns_id) != 0)
+        return std::nullopt;
+    info.ns_id = ns_id;
+    uid_t uid = 0;
+    if (::ioctl(user.get(), NS_GET_OWNER_UID, &uid) != 0)
+        return std::nullopt;
+    info.owner_uid = uid;
+    return info;
+}
+
 } // namespace netnsd::core::kernel
 
 namespace netnsd::core::kernel
 {
 
-std::optional<ns_handle> handle_of(const std::string& path) noexcept
+namespace
+{
+
+std::optional<ns_handle> handle_at(int dirfd, const char* path, int flags) noexcept
 {
     handle_buffer buf{};
     buf.handle_bytes = sizeof buf.f_handle;
     int mount_id = 0;
-    if (::name_to_handle_at(AT_FDCWD, path.c_str(), reinterpret_cast<file_handle*>(&buf), &mount_id,
-                            AT_SYMLINK_FOLLOW) != 0 ||
+    if (::name_to_handle_at(dirfd, path, reinterpret_cast<file_handle*>(&buf), &mount_id, flags) !=
+            0 ||
         buf.handle_bytes > sizeof buf.f_handle)
         return std::nullopt;
     ns_handle h;
@@ -77,6 +97,18 @@ std::optional<ns_handle> handle_of(const std::string& path) noexcept
     h.size = buf.handle_bytes;
     std::memcpy(h.bytes.data(), buf.f_handle, buf.handle_bytes);
     return h;
+}
+
+} // namespace
+
+std::optional<ns_handle> handle_of(const std::string& path) noexcept
+{
+    return handle_at(AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW);
+}
+
+std::optional<ns_handle> handle_of_fd(int fd) noexcept
+{
+    return handle_at(fd, "", AT_EMPTY_PATH);
 }
 
 ns_liveness liveness_of(const ns_handle& handle) noexcept

@@ -17,6 +17,15 @@ namespace netnsd::core::kernel
 // NS_GET_ID where the kernel has it, else 0.
 std::optional<ns_identity> identify_netns(int fd) noexcept;
 
+// The user namespace that owns the namespace behind `fd` (NS_GET_USERNS, then NS_GET_ID and
+// NS_GET_OWNER_UID on it, closed at once): its ns_id and its owner's uid.
+struct user_ns_info
+{
+    std::uint64_t ns_id = 0;
+    std::uint32_t owner_uid = 0;
+};
+std::optional<user_ns_info> user_ns_of(int fd) noexcept;
+
 // An nsfs file handle (name_to_handle_at on a namespace file; 16 bytes on Linux 6.18: the
 // namespace's id, type and inode). Unlike an fd it holds nothing: the namespace can go while
 // netnsd keeps the handle, and the handle then says so.
@@ -30,6 +39,9 @@ struct ns_handle
 // The handle of the namespace `path` binds (symlinks followed); nullopt where the kernel has no
 // nsfs handles (before 6.18) or the path is no namespace.
 std::optional<ns_handle> handle_of(const std::string& path) noexcept;
+// The same of an open namespace fd (name_to_handle_at with AT_EMPTY_PATH): no race with the
+// path going away or changing after the fd was identified.
+std::optional<ns_handle> handle_of_fd(int fd) noexcept;
 
 enum class ns_liveness
 {

@@ -93,6 +93,13 @@ TEST_CASE("the gauges come from the scrape inputs")
     in.stream_clients = {5, 6, 7};
     in.stream_dropped = {8, 9};
     in.exec_running = 2;
+    in.host_namespaces[static_cast<std::size_t>(netnsd::core::owner_kind::docker)] = 4;
+    in.leaked_namespaces = 1;
+    status.sweeps = 3;
+    status.sweep_histogram[2] = 2; // <= 5 ms
+    status.sweep_histogram[6] = 1; // <= 100 ms
+    status.sweep_seconds_sum = 0.09;
+    status.sweep_processes = 20000;
     in.process = netnsd::api::process_stats{4096, 12, 1.5, 1700000000.25};
     const auto text = metrics{}.render(in);
     for (const char* line : {"netnsd_namespaces{state=\"live\"} 3",
@@ -118,6 +125,18 @@ TEST_CASE("the gauges come from the scrape inputs")
                              "netnsd_stream_clients_dropped_total{reason=\"queue_full\"} 8",
                              "netnsd_stream_clients_dropped_total{reason=\"unresponsive\"} 9",
                              "netnsd_exec_running 2",
+                             "netnsd_host_namespaces{owner_kind=\"docker\"} 4",
+                             "netnsd_host_namespaces{owner_kind=\"netns-dir\"} 0",
+                             "netnsd_leaked_namespaces 1",
+                             "# TYPE netnsd_sweep_duration_seconds histogram",
+                             "netnsd_sweep_duration_seconds_bucket{le=\"0.0025\"} 0",
+                             "netnsd_sweep_duration_seconds_bucket{le=\"0.005\"} 2",
+                             "netnsd_sweep_duration_seconds_bucket{le=\"0.05\"} 2",
+                             "netnsd_sweep_duration_seconds_bucket{le=\"0.1\"} 3",
+                             "netnsd_sweep_duration_seconds_bucket{le=\"+Inf\"} 3",
+                             "netnsd_sweep_duration_seconds_sum 0.09",
+                             "netnsd_sweep_duration_seconds_count 3",
+                             "netnsd_sweep_processes 20000",
                              "# TYPE process_resident_memory_bytes gauge",
                              "process_resident_memory_bytes 4096",
                              "process_open_fds 12",

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unistd.h>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -390,7 +391,7 @@ TEST_CASE_FIXTURE(fixture, "a GET of /healthz reports degraded while the dir is 
     CHECK(res.status == 200);
     CHECK(res.content_type == "application/json");
     CHECK(res.body == R"({"namespaces":2,"netns_dir":"/run/netns-test","problem":"",)"
-                      R"("revision":1,"status":"degraded","watching":false})");
+                      R"("revision":1,"start_revision":0,"status":"degraded","watching":false})");
 }
 
 TEST_CASE_FIXTURE(fixture, "assets are served with their media types")
@@ -585,7 +586,9 @@ TEST_CASE("route_table lists every route in a fixed order, with who may call it"
                         "POST /api/v1/netns/{name}/exec write op=exec",
                         "GET /api/v1/processes/{pid}/netns read op=identify",
                         "POST /api/v1/audit write op=audit", "GET /api/v1/nsids read",
-                        "GET /api/v1/events read", "GET /healthz open", "GET /metrics read"});
+                        "GET /api/v1/namespaces read", "GET /api/v1/namespaces/{ns_id} read",
+                        "GET /api/v1/namespaces/{ns_id}/processes read", "GET /api/v1/events read",
+                        "GET /healthz open", "GET /metrics read"});
     // The static files (the dashboard, openapi.yaml) are routes of their own, open to all.
     CHECK(netnsd::api::operation_of("HEAD", "/api/v1/netns/{name}/pids") == "pids");
     CHECK(netnsd::api::operation_of("GET", "/api/v1/netns").empty());
@@ -598,6 +601,7 @@ TEST_CASE("every read route in route_table answers GET, and admin reads need adm
     list_cache lists(model, std::string(dir));
     stream_hub hub(model, lists, {}, 1);
     model.apply_probe("name", live(1), at_ms(0));
+    model.found_namespace(identity(1), false, at_ms(0));
     router routes(model, watch.status(), lists, hub, netnsd::api::embedded_assets());
     netnsd::api::metrics stats;
     routes.enable_metrics(stats);
@@ -611,6 +615,8 @@ TEST_CASE("every read route in route_table answers GET, and admin reads need adm
             target.replace(at, 6, "name");
         if (const auto at = target.find("{pid}"); at != std::string::npos)
             target.replace(at, 5, "1");
+        if (const auto at = target.find("{ns_id}"); at != std::string::npos)
+            target.replace(at, 7, std::to_string(identity(1).ns_id));
         CAPTURE(target);
         request req;
         req.method = std::string(r.method);
@@ -648,4 +654,85 @@ TEST_CASE("an entry shows the same path in the list and alone when the dir has a
 
     CHECK(one.at("path") == "/run/netns-test/a");
     CHECK(list.at("namespaces").at(0).at("path") == one.at("path"));
+}
+
+TEST_CASE("the host inventory: every namespace sorted by ns_id, filters, one by ns_id, and its "
+          "processes a page at a time")
+{
+    registry model(10);
+    monitor watch(model, std::string(dir));
+    list_cache lists(model, std::string(dir));
+    stream_hub hub(model, lists, {}, 1);
+    router routes(model, watch.status(), lists, hub, netnsd::api::embedded_assets());
+    // This process is a real one: its comm, uid and cgroup are read from /proc.
+    const auto self = static_cast<std::int32_t>(::getpid());
+    model.found_namespace(identity(2), false, at_ms(0), {self, 999999999});
+    model.namespace_mounted(identity(1), 40, "/run/docker/netns/abc", at_ms(1));
+    model.found_namespace(identity(3), false, at_ms(2));
+    auto get = [&](const std::string& target)
+    {
+        request req;
+        req.method = "GET";
+        req.target = target;
+        auto res = routes.handle(req);
+        return std::pair{res.status, json::parse(res.payload())};
+    };
+
+    auto [status, all] = get("/api/v1/namespaces");
+    CHECK(status == 200);
+    REQUIRE(all["namespaces"].size() == 3);
+    CHECK(all["namespaces"][0]["ns_id"] == identity(1).ns_id);
+    CHECK(all["namespaces"][0]["mounts"] ==
+          json::parse(R"([{"mount_id":40,"path":"/run/docker/netns/abc"}])"));
+    CHECK(all["namespaces"][0]["held_by"] == json::parse(R"(["mount"])"));
+    CHECK(all["namespaces"][1]["processes"]["count"] == 2);
+    CHECK(all["namespaces"][2]["leak"] == true);
+    CHECK(all["revision"] == model.revision());
+
+    CHECK(get("/api/v1/namespaces?leak=true").second["namespaces"].size() == 1);
+    CHECK(get("/api/v1/namespaces?held_by=process").second["namespaces"][0]["ns_id"] ==
+          identity(2).ns_id);
+    CHECK(get("/api/v1/namespaces?held_by=mount,process").second["namespaces"].size() == 2);
+    CHECK(get("/api/v1/namespaces?held_by=none").second["namespaces"][0]["ns_id"] ==
+          identity(3).ns_id);
+    CHECK(get("/api/v1/namespaces?held_by=fd").first == 400);
+    CHECK(get("/api/v1/namespaces?leak=maybe").first == 400);
+    CHECK(get("/api/v1/namespaces?owner=docker").second["namespaces"][0]["owner"] ==
+          json::parse(R"({"kind":"docker","id":"abc","source":"mount"})"));
+    CHECK(get("/api/v1/namespaces?owner=lxc").first == 400);
+
+    auto [one_status, one] = get("/api/v1/namespaces/" + std::to_string(identity(1).ns_id));
+    CHECK(one_status == 200);
+    CHECK(one["href"] == "/api/v1/namespaces/" + std::to_string(identity(1).ns_id));
+    CHECK(get("/api/v1/namespaces/77").first == 404);
+    CHECK(get("/api/v1/namespaces/x1").first == 400);
+    CHECK(get("/api/v1/namespaces/0").first == 400);
+
+    const auto procs = "/api/v1/namespaces/" + std::to_string(identity(2).ns_id) + "/processes";
+    auto [p_status, page] = get(procs + "?limit=1");
+    CHECK(p_status == 200);
+    CHECK(page["count"] == 2);
+    REQUIRE(page["processes"].size() == 1);
+    CHECK(page["processes"][0]["pid"] == self);
+    CHECK(page["processes"][0]["comm"].is_string());
+    CHECK(page["processes"][0]["uid"] == ::getuid());
+    CHECK(page["next"] == procs + "?offset=1&limit=1");
+    auto [q_status, rest] = get(procs + "?offset=1&limit=1");
+    REQUIRE(rest["processes"].size() == 1);
+    // Exited since the sweep (or never was): the pid, and nothing read of it.
+    CHECK(rest["processes"][0] ==
+          json::parse(R"({"pid":999999999,"comm":null,"uid":null,"cgroup":null})"));
+    CHECK(rest["next"].is_null());
+    CHECK(get(procs + "?limit=0").first == 400);
+    CHECK(get(procs + "?limit=1001").first == 400);
+    CHECK(get(procs + "?page=2").first == 400);
+
+    // The unfiltered list is cached until the inventory changes, and follows it.
+    CHECK(get("/api/v1/namespaces").second["namespaces"].size() == 3);
+    model.set_processes(identity(2).ns_id, {self}, at_ms(3)); // no event; the count changes
+    CHECK(get("/api/v1/namespaces").second["namespaces"][1]["processes"]["count"] == 1);
+    model.found_namespace(identity(4), false, at_ms(4));
+    const auto again = get("/api/v1/namespaces").second;
+    CHECK(again["namespaces"].size() == 4);
+    CHECK(again["revision"] == model.revision());
 }

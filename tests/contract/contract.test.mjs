@@ -191,9 +191,10 @@ async function firstLook() {
     const at = Date.now();
     assert.deepEqual([listing.revision, nsids.revision], [health.revision, health.revision],
                      'nothing changed while the first look was taken');
-    const events = listing.namespaces.filter((e) => e.state === 'live').length +
-        nsids.nsids.filter((r) => r.name === null).length;
-    return { revision: health.revision, base: health.revision - events, events, at };
+    // Every event so far: the entries' and the host inventory's (found, holders).
+    const events = health.revision - health.start_revision;
+    const adds = listing.namespaces.filter((e) => e.state === 'live').length;
+    return { revision: health.revision, base: health.start_revision, events, adds, at };
 }
 
 // The start revision is the time the daemon started, in microseconds since the epoch.
@@ -262,6 +263,10 @@ async function readReset(next, where) {
     return snapshot;
 }
 
+// Every event type: the host inventory's found and holders come only when asked for, and
+// take revisions between the entries' events.
+const ALL_TYPES = 'types=add,delete,nsid,destroyed,found,holders';
+
 // --- the tests -----------------------------------------------------------------------------
 
 test('the spec lists exactly the routes the router serves', () => {
@@ -301,8 +306,10 @@ describe('the running daemon', () => {
 
     test('the revision starts at the daemon\'s start time in microseconds, not at 0', () => {
         assertStartRevision(firstRun.look, startedAt);
-        // The first scan found `alpha` live (one add) and `stale` (no event).
-        assert.equal(firstRun.look.events, 1, 'the first scan recorded one event');
+        // The first scan found `alpha` live (one add) and `stale` (no event); the inventory
+        // found alpha's namespace and the daemon's own.
+        assert.equal(firstRun.look.adds, 1, 'the first scan found one live entry');
+        assert.ok(firstRun.look.events >= 3, 'an add and two found events at least');
     });
 
     test('the daemon serves the openapi.yaml it was built with', async () => {
@@ -393,6 +400,38 @@ describe('the running daemon', () => {
         const names = Object.fromEntries(body.nsids.map((r) => [r.nsid, r.name]));
         assert.equal(names[5], 'azure', 'nsid 5 shows the first of its names in byte order');
         assert.equal(names[6], 'bad\uFFFD');
+    });
+
+    test('the host inventory has every live entry\'s namespace and the daemon\'s own, as the '
+         + 'spec describes them', async () => {
+        const listing = await list();
+        const { body } = await getChecked('/api/v1/namespaces', '/api/v1/namespaces', 200);
+        const ids = body.namespaces.map((n) => n.ns_id);
+        assert.deepEqual(ids, [...ids].sort((a, b) => a - b), 'sorted by ns_id');
+        const byId = new Map(body.namespaces.map((n) => [n.ns_id, n]));
+        for (const e of listing.namespaces.filter((x) => x.state === 'live')) {
+            const h = byId.get(e.ns_id);
+            assert.ok(h, `${e.name}'s namespace is in the inventory`);
+            assert.ok(h.names.some((n) => n.href === e.href), `it names ${e.name}`);
+            assert.ok(h.held_by.includes('name') && h.held_by.includes('mount'), e.name);
+            assert.ok(h.mounts.some((m) => m.path === e.path), `${e.name}'s mount`);
+        }
+        const self = body.namespaces.filter((n) => n.is_self);
+        assert.equal(self.length, 1, 'one is the daemon\'s own');
+        assert.ok(self[0].processes.count >= 1, 'the daemon itself is in it');
+        const one = await getChecked('/api/v1/namespaces/{ns_id}', self[0].href, 200);
+        assert.equal(one.body.ns_id, self[0].ns_id);
+        const page = await getChecked('/api/v1/namespaces/{ns_id}/processes',
+                                      `${self[0].processes.href}?limit=1000`, 200);
+        assert.ok(page.body.processes.some((p) => p.pid === daemon.pid), 'the daemon\'s pid');
+        const leaks = await getChecked('/api/v1/namespaces', '/api/v1/namespaces?leak=true', 200);
+        assert.ok(leaks.body.namespaces.every((n) => n.leak && n.held_by.length === 0));
+        await getChecked('/api/v1/namespaces/{ns_id}', '/api/v1/namespaces/999999999999', 404);
+        for (const bad of ['/api/v1/namespaces/x', '/api/v1/namespaces?held_by=fd',
+                           `${self[0].processes.href}?limit=0`])
+            await getChecked(bad.includes('processes') ? '/api/v1/namespaces/{ns_id}/processes'
+                             : bad.startsWith('/api/v1/namespaces?') ? '/api/v1/namespaces'
+                                 : '/api/v1/namespaces/{ns_id}', bad, 400);
     });
 
     test('/healthz reports ok and counts the entries', async () => {
@@ -597,7 +636,7 @@ describe('the running daemon', () => {
 
     test('the NDJSON event stream sends hello, a snapshot, then every change', async () => {
         const pointer = spec.schemaPointer('GET', '/api/v1/events', 200, 'application/x-ndjson');
-        const stream = await openStream('/api/v1/events?snapshot=true');
+        const stream = await openStream(`/api/v1/events?snapshot=true&${ALL_TYPES}`);
         try {
             assert.equal(stream.status, 200);
             assert.equal(stream.mediaType, 'application/x-ndjson');
@@ -631,7 +670,8 @@ describe('the running daemon', () => {
             assert.deepEqual(events.map((e) => e.revision),
                              events.map((_, i) => snapshot.revision + 1 + i),
                              'every event has the next revision');
-            const [add, nsid] = events;
+            const add = events.find((e) => e.type === 'add');
+            const nsid = events.find((e) => e.type === 'nsid');
             assert.deepEqual([add.name, add.nsid, add.namespace.href, add.namespace.state],
                              ['ev1', null, `${HREF_PREFIX}ev1`, 'live']);
             assert.deepEqual([nsid.name, nsid.nsid, nsid.namespace.nsid], ['ev1', 7, 7]);
@@ -640,6 +680,14 @@ describe('the running daemon', () => {
             const destroyed = events.find((e) => e.type === 'destroyed');
             assert.deepEqual([destroyed.name, destroyed.nsid, destroyed.namespace],
                              [null, 7, null]);
+            // The inventory knew it: found (by its mount) and holders, with its ns_id.
+            const found = events.find((e) => e.type === 'found');
+            assert.ok(found, 'a found event for the new namespace');
+            assert.equal(found.ns_id, add.namespace.ns_id);
+            assert.equal(destroyed.ns_id, add.namespace.ns_id);
+            assert.ok(events.some((e) => e.type === 'holders' && e.ns_id === found.ns_id &&
+                                  e.host.names.some((n) => n.name === 'ev1')),
+                      'a holders event names ev1');
             recorded.events = events;
         } finally {
             stream.close();
@@ -660,8 +708,10 @@ describe('the running daemon', () => {
             return m.json;
         };
         const variants = [
-            [`/api/v1/events?since=${recorded.since}`, { accept: 'text/event-stream' }, 0],
-            [`/api/v1/events?format=sse`, { 'last-event-id': String(recorded.since + 2) }, 2],
+            [`/api/v1/events?since=${recorded.since}&${ALL_TYPES}`,
+             { accept: 'text/event-stream' }, 0],
+            [`/api/v1/events?format=sse&${ALL_TYPES}`,
+             { 'last-event-id': String(recorded.since + 2) }, 2],
         ];
         for (const [path, headers, skip] of variants) {
             const stream = await openStream(path, headers);
@@ -716,7 +766,7 @@ describe('the running daemon', () => {
         } finally {
             ws.close();
         }
-        ws = await openWebSocket(`/api/v1/events?since=${recorded.since}`);
+        ws = await openWebSocket(`/api/v1/events?since=${recorded.since}&${ALL_TYPES}`);
         try {
             assert.equal((await check(ws)).type, 'hello');
             for (const e of recorded.events)
@@ -787,9 +837,11 @@ describe('the running daemon', () => {
         try {
             const next = async () => spec.checkValue(pointer, (await stream.next()).json, path);
             assert.equal((await next()).type, 'hello', path);
+            // The first entry event (the inventory's found events, not asked for, may come
+            // before it in the revision sequence).
             const first = await next();
-            assert.deepEqual([first.type, first.revision, first.name],
-                             ['add', firstRun.look.base + 1, 'alpha'], path);
+            assert.deepEqual([first.type, first.name], ['add', 'alpha'], path);
+            assert.ok(first.revision > firstRun.look.base, path);
         } finally {
             stream.close();
         }
@@ -806,8 +858,9 @@ describe('the running daemon', () => {
             ipNetns('add', name);
             added = true;
             const add = await next();
-            assert.deepEqual([add.type, add.name, add.revision], ['add', 'resume', current + 1],
+            assert.deepEqual([add.type, add.name], ['add', 'resume'],
                              `${path}: no reset, the next event`);
+            assert.ok(add.revision > current, path);
         } finally {
             stream.close();
             if (added)
@@ -930,7 +983,7 @@ describe('a restarted daemon', () => {
                   `the first scan recorded ${look.events} events, more than ${SMALL_JOURNAL} + 1`);
         const pointer = spec.schemaPointer('GET', '/api/v1/events', 200, 'application/x-ndjson');
         const oldest = look.revision - SMALL_JOURNAL;
-        let path = `/api/v1/events?since=${oldest}`;
+        let path = `/api/v1/events?since=${oldest}&${ALL_TYPES}`;
         let stream = await openStream(path);
         try {
             const next = async () => spec.checkValue(pointer, (await stream.next()).json, path);
@@ -938,7 +991,8 @@ describe('a restarted daemon', () => {
             for (let r = oldest + 1; r <= look.revision; ++r) {
                 const e = await next();
                 assert.equal(e.revision, r, path);
-                assert.ok(['add', 'nsid'].includes(e.type), `${path}: a first-scan event`);
+                assert.ok(['add', 'nsid', 'found', 'holders'].includes(e.type),
+                          `${path}: a first-scan event`);
             }
         } finally {
             stream.close();

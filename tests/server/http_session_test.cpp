@@ -62,7 +62,8 @@ std::string health_body(const core::registry& model)
 {
     return R"({"namespaces":)" + std::to_string(model.slots().size()) +
            R"(,"netns_dir":"/run/netns","problem":"","revision":)" +
-           std::to_string(model.revision()) + R"(,"status":"degraded","watching":false})";
+           std::to_string(model.revision()) + R"(,"start_revision":)" +
+           std::to_string(model.start_revision()) + R"(,"status":"degraded","watching":false})";
 }
 
 std::string list_body(const core::registry& model)

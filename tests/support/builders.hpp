@@ -54,6 +54,10 @@ inline const char* type_name(core::event_type type)
         return "nsid_set";
     case core::event_type::destroyed:
         return "destroyed";
+    case core::event_type::found:
+        return "found";
+    case core::event_type::holders:
+        return "holders";
     }
     return "?";
 }

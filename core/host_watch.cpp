@@ -1,0 +1,168 @@
+#include "core/host_watch.hpp"
+
+#include <fcntl.h>
+#include <set>
+
+#include "core/kernel/unique_fd.hpp"
+
+namespace netnsd::core
+{
+
+std::optional<ns_identity> host_watch::learn(int fd)
+{
+    const auto id = kernel::identify_netns(fd);
+    if (!id || id->ns_id == 0)
+        return std::nullopt;
+    if (handles_.count(id->ns_id) == 0)
+        if (auto h = kernel::handle_of_fd(fd))
+            handles_.emplace(id->ns_id, *h);
+    user_ns_ = kernel::user_ns_of(fd);
+    return id;
+}
+
+void host_watch::tell_user_ns(std::uint64_t ns_id, const std::optional<kernel::user_ns_info>& u,
+                              time_point now)
+{
+    if (u)
+        model_.set_user_ns(ns_id, u->ns_id, u->owner_uid, now);
+}
+
+void host_watch::add_self(time_point now)
+{
+    const kernel::unique_fd fd(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
+    if (fd)
+        self_ = learn(fd.get());
+    if (self_)
+    {
+        model_.found_namespace(*self_, true, now);
+        tell_user_ns(self_->ns_id, user_ns_, now);
+    }
+}
+
+void host_watch::mount_seen(const kernel::mount_facts& facts, time_point now)
+{
+    const auto ino = facts.netns_inode();
+    if (!ino || mounts_.count(facts.mount_id) != 0)
+        return;
+    std::optional<ns_identity> id;
+    // The mount is on top of its point when the event is read, unless something covered it or
+    // it went since: then the inode no longer matches, and only a namespace the model already
+    // has with that inode can be named.
+    const kernel::unique_fd fd(
+        ::open(facts.mount_point.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    std::optional<kernel::user_ns_info> user_ns;
+    if (fd)
+    {
+        const auto seen = kernel::identify_netns(fd.get());
+        if (seen && seen->ino == *ino)
+        {
+            id = learn(fd.get());
+            user_ns = user_ns_;
+        }
+    }
+    if (!id)
+        for (const auto& [ns_id, known] : model_.host_identities())
+            if (known.ino == *ino)
+                id = known;
+    if (!id || id->ns_id == 0)
+        return;
+    mounts_.emplace(facts.mount_id, id->ns_id);
+    model_.namespace_mounted(*id, facts.mount_id, facts.mount_point, now);
+    tell_user_ns(id->ns_id, user_ns, now);
+}
+
+void host_watch::mount_gone(std::uint64_t mount_id, time_point now)
+{
+    auto it = mounts_.find(mount_id);
+    if (it == mounts_.end())
+        return;
+    const auto ns_id = it->second;
+    mounts_.erase(it);
+    model_.namespace_unmounted(mount_id, now);
+    check_if_unheld(ns_id, now);
+}
+
+void host_watch::rebuild_mounts(const std::vector<kernel::mount_facts>& nsfs_mounts, time_point now)
+{
+    std::set<std::uint64_t> present;
+    for (const auto& f : nsfs_mounts)
+        present.insert(f.mount_id);
+    std::vector<std::uint64_t> went;
+    for (const auto& [mount_id, ns_id] : mounts_)
+        if (present.count(mount_id) == 0)
+            went.push_back(mount_id);
+    for (const auto id : went)
+        mount_gone(id, now);
+    for (const auto& f : nsfs_mounts)
+        mount_seen(f, now);
+}
+
+void host_watch::check_if_unheld(std::uint64_t ns_id, time_point now)
+{
+    const auto h = model_.host(ns_id);
+    if (!h || h->held_by() != 0)
+        return;
+    const auto handle = handles_.find(ns_id);
+    // The last holder may have let go a moment ago; the kernel frees the namespace after the
+    // unmount's last reference drops, which can be later than this look. The sweep asks again.
+    if (handle != handles_.end() &&
+        kernel::liveness_of(handle->second) == kernel::ns_liveness::gone)
+        gone(ns_id, now);
+}
+
+void host_watch::gone(std::uint64_t ns_id, time_point now)
+{
+    handles_.erase(ns_id);
+    std::erase_if(mounts_, [ns_id](const auto& m) { return m.second == ns_id; });
+    model_.namespace_gone(ns_id, now);
+}
+
+std::vector<kernel::sweep_known> host_watch::sweep_input() const
+{
+    std::vector<kernel::sweep_known> out;
+    const auto known = model_.host_identities();
+    out.reserve(known.size());
+    for (const auto& [ns_id, id] : known)
+    {
+        kernel::sweep_known k{ns_id, id.ino, std::nullopt};
+        if (auto h = handles_.find(ns_id); h != handles_.end())
+            k.handle = h->second;
+        out.push_back(k);
+    }
+    return out;
+}
+
+void host_watch::apply_sweep(const kernel::proc_sweep& sweep, time_point now)
+{
+    for (const auto ns_id : sweep.gone)
+        gone(ns_id, now);
+    // Handles the model no longer needs (destroyed by RTM_DELNSID meanwhile).
+    std::erase_if(handles_, [this](const auto& h) { return !model_.host(h.first).has_value(); });
+    for (const auto& [ino, found] : sweep.found)
+    {
+        if (found.identity.ns_id == 0)
+            continue;
+        if (found.handle && handles_.count(found.identity.ns_id) == 0)
+            handles_.emplace(found.identity.ns_id, *found.handle);
+        const auto seen = sweep.pids_by_inode.find(ino);
+        model_.found_namespace(found.identity, self_ && found.identity == *self_, now,
+                               seen == sweep.pids_by_inode.end() ? std::vector<std::int32_t>{}
+                                                                 : seen->second);
+        tell_user_ns(found.identity.ns_id, found.user_ns, now);
+    }
+    static const std::vector<std::int32_t> none;
+    for (const auto& [ns_id, id] : model_.host_identities())
+    {
+        const auto it = sweep.pids_by_inode.find(id.ino);
+        model_.set_processes(ns_id, it == sweep.pids_by_inode.end() ? none : it->second, now);
+        const auto cgroup = sweep.cgroup_by_inode.find(id.ino);
+        model_.set_cgroup(ns_id, cgroup == sweep.cgroup_by_inode.end() ? "" : cgroup->second, now);
+    }
+    // The handles were asked before the processes were read: a namespace whose last process
+    // left meanwhile is asked again now rather than at the next sweep.
+    for (const auto& h : model_.host_namespaces())
+        if (h.held_by() == 0)
+            check_if_unheld(h.identity.ns_id, now);
+}
+
+} // namespace netnsd::core

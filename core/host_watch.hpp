@@ -1,0 +1,63 @@
+// host_watch: what the model thread knows of the host's namespaces beyond the registry, and
+// how it tells the registry's inventory. It keeps an nsfs file handle per namespace (16 bytes;
+// it holds nothing, and says when the namespace was freed), never an fd, and the nsfs mounts
+// of netnsd's mount table (any path: docker's /run/docker/netns/*, podman's
+// /run/user/UID/netns/*, the netns dir's entries). Its sources: the mount events and the walk
+// of the mount table that the monitor makes (statmount facts), and the /proc sweep that a
+// worker makes (kernel/proc_sweep) and this applies. Owned by the monitor; model thread only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "core/kernel/mount_watch.hpp"
+#include "core/kernel/nsfs.hpp"
+#include "core/kernel/proc_sweep.hpp"
+#include "core/registry.hpp"
+
+namespace netnsd::core
+{
+
+class host_watch
+{
+public:
+    explicit host_watch(registry& model) : model_(model) {}
+
+    // netnsd's own network namespace (/proc/self/ns/net) is known from the start.
+    void add_self(time_point now);
+    // statmount described a mount (an event, or the walk); only nsfs mounts of network
+    // namespaces matter. The mount point is opened, identified and closed at once.
+    void mount_seen(const kernel::mount_facts& facts, time_point now);
+    // A mount went; when its namespace is left with no visible holder, its handle is asked
+    // whether it is freed.
+    void mount_gone(std::uint64_t mount_id, time_point now);
+    // The walk of the whole table (ascending mount ids): mounts known but not in it went.
+    void rebuild_mounts(const std::vector<kernel::mount_facts>& nsfs_mounts, time_point now);
+
+    // What the sweep needs: every namespace the model has, with its inode and handle.
+    std::vector<kernel::sweep_known> sweep_input() const;
+    // A sweep's result: the gone are destroyed, the new found, every count set.
+    void apply_sweep(const kernel::proc_sweep& sweep, time_point now);
+
+    std::size_t handles() const noexcept { return handles_.size(); }
+    const std::optional<ns_identity>& self() const noexcept { return self_; }
+
+private:
+    // Who an open fd's namespace is; keeps its handle, and its user namespace until the model
+    // has the namespace.
+    std::optional<ns_identity> learn(int fd);
+    void tell_user_ns(std::uint64_t ns_id, const std::optional<kernel::user_ns_info>& u,
+                      time_point now);
+    void check_if_unheld(std::uint64_t ns_id, time_point now);
+    void gone(std::uint64_t ns_id, time_point now);
+
+    registry& model_;
+    std::optional<ns_identity> self_;
+    std::optional<kernel::user_ns_info> user_ns_;        // of the last namespace learn() saw
+    std::map<std::uint64_t, kernel::ns_handle> handles_; // by ns_id
+    std::map<std::uint64_t, std::uint64_t> mounts_;      // mount id -> ns_id
+};
+
+} // namespace netnsd::core

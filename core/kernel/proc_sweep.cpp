@@ -1,0 +1,191 @@
+#include "core/kernel/proc_sweep.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <dirent.h>
+#include <fcntl.h>
+#include <memory>
+#include <string>
+#include <unistd.h>
+#include <unordered_set>
+
+#include "core/kernel/unique_fd.hpp"
+
+namespace netnsd::core::kernel
+{
+
+std::optional<std::uint64_t> parse_netns_link(std::string_view link) noexcept
+{
+    constexpr std::string_view prefix = "net:[";
+    if (link.size() <= prefix.size() + 1 || !link.starts_with(prefix) || link.back() != ']')
+        return std::nullopt;
+    const auto digits = link.substr(prefix.size(), link.size() - prefix.size() - 1);
+    std::uint64_t ino = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), ino);
+    if (ec != std::errc{} || end != digits.data() + digits.size())
+        return std::nullopt;
+    return ino;
+}
+
+std::optional<std::uint32_t> parse_status_uid(std::string_view status) noexcept
+{
+    while (!status.empty())
+    {
+        const auto nl = status.find('\n');
+        auto line = status.substr(0, nl);
+        if (line.starts_with("Uid:"))
+        {
+            line.remove_prefix(4);
+            while (!line.empty() && (line.front() == '\t' || line.front() == ' '))
+                line.remove_prefix(1);
+            std::uint32_t uid = 0;
+            const auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), uid);
+            if (ec != std::errc{} || end == line.data())
+                return std::nullopt;
+            return uid;
+        }
+        if (nl == std::string_view::npos)
+            break;
+        status.remove_prefix(nl + 1);
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> parse_cgroup_v2(std::string_view cgroup)
+{
+    while (!cgroup.empty())
+    {
+        const auto nl = cgroup.find('\n');
+        const auto line = cgroup.substr(0, nl);
+        if (line.starts_with("0::"))
+            return std::string(line.substr(3));
+        if (nl == std::string_view::npos)
+            break;
+        cgroup.remove_prefix(nl + 1);
+    }
+    return std::nullopt;
+}
+
+namespace
+{
+
+// A small /proc file, whole (they are generated per read: one read() is consistent).
+std::optional<std::string> read_small(const std::string& path)
+{
+    const unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd)
+        return std::nullopt;
+    std::string out(4096, '\0');
+    std::size_t used = 0;
+    while (true)
+    {
+        const auto n = ::read(fd.get(), out.data() + used, out.size() - used);
+        if (n < 0)
+            return std::nullopt;
+        if (n == 0)
+            break;
+        used += static_cast<std::size_t>(n);
+        if (used == out.size())
+        {
+            if (out.size() >= 65536)
+                break;
+            out.resize(out.size() * 2);
+        }
+    }
+    out.resize(used);
+    return out;
+}
+
+} // namespace
+
+std::optional<process_info> read_process(std::int32_t pid)
+{
+    const std::string dir = "/proc/" + std::to_string(pid);
+    auto comm = read_small(dir + "/comm");
+    if (!comm)
+        return std::nullopt;
+    process_info p;
+    p.pid = pid;
+    if (!comm->empty() && comm->back() == '\n')
+        comm->pop_back();
+    p.comm = std::move(*comm);
+    if (const auto status = read_small(dir + "/status"))
+        p.uid = parse_status_uid(*status);
+    if (const auto cgroup = read_small(dir + "/cgroup"))
+        p.cgroup = parse_cgroup_v2(*cgroup);
+    return p;
+}
+
+proc_sweep sweep_processes(const std::vector<sweep_known>& known)
+{
+    const auto started = std::chrono::steady_clock::now();
+    proc_sweep out;
+    // Handles first: an inode read after this belongs to a namespace alive at this point, or
+    // to a new one, never to one freed before it (whose inode may be reused).
+    std::unordered_set<std::uint64_t> known_inodes;
+    known_inodes.reserve(known.size());
+    for (const auto& k : known)
+    {
+        if (k.handle && liveness_of(*k.handle) == ns_liveness::gone)
+            out.gone.push_back(k.ns_id);
+        else
+            known_inodes.insert(k.ino);
+    }
+
+    std::unique_ptr<DIR, int (*)(DIR*)> proc(::opendir("/proc"), &::closedir);
+    if (!proc)
+        return out;
+    const int proc_fd = ::dirfd(proc.get());
+    std::array<char, 64> path{};
+    std::array<char, 32> link{};
+    while (const dirent* ent = ::readdir(proc.get()))
+    {
+        const std::string_view name = ent->d_name;
+        std::int32_t pid = 0;
+        const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), pid);
+        if (ec != std::errc{} || end != name.data() + name.size() || pid <= 0)
+            continue;
+        ++out.processes;
+        auto* p = std::to_chars(path.data(), path.data() + path.size() - 8, pid).ptr;
+        for (char c : std::string_view("/ns/net"))
+            *p++ = c;
+        *p = '\0';
+        // ENOENT (exited meanwhile) and EACCES (no ptrace access) are normal: skip.
+        const auto n = ::readlinkat(proc_fd, path.data(), link.data(), link.size());
+        if (n <= 0)
+            continue;
+        const auto ino =
+            parse_netns_link(std::string_view(link.data(), static_cast<std::size_t>(n)));
+        if (!ino)
+            continue;
+        auto& pids = out.pids_by_inode[*ino];
+        if (pids.empty() && known_inodes.count(*ino) == 0 && out.found.count(*ino) == 0)
+        {
+            const unique_fd fd(::openat(proc_fd, path.data(), O_RDONLY | O_CLOEXEC));
+            if (fd)
+            {
+                if (const auto id = identify_netns(fd.get()); id && id->ino == *ino)
+                {
+                    out.found.emplace(
+                        *ino, swept_namespace{*id, handle_of_fd(fd.get()), user_ns_of(fd.get())});
+                }
+            }
+        }
+        pids.push_back(pid);
+    }
+    // readdir of /proc lists pids ascending, but not guaranteed: sort.
+    for (auto& [ino, pids] : out.pids_by_inode)
+    {
+        std::sort(pids.begin(), pids.end());
+        // One small read per namespace: its owner is told from one of its processes.
+        if (const auto cgroup = read_small("/proc/" + std::to_string(pids.front()) + "/cgroup"))
+            if (auto cg = parse_cgroup_v2(*cgroup))
+                out.cgroup_by_inode.emplace(ino, std::move(*cg));
+    }
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return out;
+}
+
+} // namespace netnsd::core::kernel

@@ -1,0 +1,40 @@
+// Owner attribution of a network namespace: which container, pod, unit or process it belongs
+// to, from what netnsd sees of it: the cgroup v2 path of one of its processes (the lowest pid
+// at the last sweep), the paths of its nsfs mounts, and its names in the netns dir. Pure
+// functions of those strings; any thread. Each kind says where it came from (`source`), which
+// is also how far to trust it:
+//   cgroup  docker-<id>.scope, libpod-<id>.scope, crio-<id>.scope, cri-containerd-<id>.scope,
+//           kubepods...pod<uid>...: what the runtime itself named the process's cgroup (high;
+//           the pod's UID only, not its namespace/name, which no cgroup says);
+//   mount   /run/docker/netns/<sandbox>, /run/user/<uid>/netns/<name> (rootless podman),
+//           netns-dir names cni-<uuid> (CRI runtimes' CNI) and netns-<uuid> (podman):
+//           a convention of where runtimes mount namespaces (medium: anyone may mount there);
+//   cgroup  system.slice/<unit>.service: a systemd unit (high);
+//   name    any other netns-dir name (high: `ip netns` named it);
+//   process the cgroup of a process that is none of the above (low: just who is in it).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/model.hpp"
+
+namespace netnsd::core
+{
+
+// What a cgroup v2 path says of its process, if anything.
+std::optional<ns_owner> owner_of_cgroup(std::string_view cgroup);
+// What an nsfs mount's path says, if anything. netns_dir_names: the live names it has.
+std::optional<ns_owner> owner_of_mount(std::string_view path);
+std::optional<ns_owner> owner_of_name(std::string_view name);
+
+// The best of all: a container or pod from the cgroup, then from a mount, then a systemd
+// unit, then a name, then the process's cgroup; unknown when nothing says anything.
+ns_owner attribute_owner(std::string_view cgroup, const std::vector<ns_mount>& mounts,
+                         const std::vector<std::string>& names);
+
+std::string_view to_string(owner_kind kind) noexcept;
+
+} // namespace netnsd::core
