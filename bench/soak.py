@@ -1602,8 +1602,11 @@ def main():
                          "Nth, connects over the Unix socket (0: none)")
     ap.add_argument("--seed", default="soak")
     ap.add_argument("--inotify-queue", type=int, default=128)
-    ap.add_argument("--journal-size", type=int, default=1000)
-    ap.add_argument("--stream-queue-messages", type=int, default=250)
+    # Small, so that resets and drops happen; sized for clients that ask for every type, whose
+    # streams carry the host inventory's found and holders too (about three events per
+    # namespace change, where the entries' own are one).
+    ap.add_argument("--journal-size", type=int, default=3000)
+    ap.add_argument("--stream-queue-messages", type=int, default=750)
     ap.add_argument("--websocket", default="steady:25,flaky:10,trickle:8,stall:7")
     ap.add_argument("--sse", default="steady:2,flaky:2,trickle:1")
     ap.add_argument("--ndjson", default="steady:2,flaky:2,stall:1")
