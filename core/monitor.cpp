@@ -71,7 +71,7 @@ std::error_code monitor::open()
             log::info("following the mount table", {{"feed", "fanotify"}});
             return {};
         }
-        mount_events_ = kernel::mount_watch{};
+        mount_events_.close();
         if (mount_choice_ == mount_choice::fanotify)
             return ec;
     }
@@ -92,6 +92,13 @@ std::error_code monitor::open()
 int monitor::mount_fd() const noexcept
 {
     return status_.mounts == mount_source::fanotify ? mount_events_.fd() : mountinfo_.get();
+}
+
+std::error_code monitor::read_mounts_on_own_thread(int nice)
+{
+    if (status_.mounts != mount_source::fanotify)
+        return {};
+    return mount_events_.start_reader(nice);
 }
 
 void monitor::start()

@@ -42,6 +42,11 @@ public:
     std::error_code open();
     // Arms the watches and builds the model (the first scan).
     void start();
+    // With fanotify: mount events are read on a thread of their own from now on (at `nice`),
+    // each looked up as soon as the kernel reports it, however long the caller's thread is held
+    // up in the kernel (kernel::mount_watch::start_reader); mount_fd() then changes, so call
+    // this before waiting on it. Nothing to do with mountinfo.
+    std::error_code read_mounts_on_own_thread(int nice);
 
     int inotify_fd() const noexcept { return dir_watch_.fd(); }
     int netlink_fd() const noexcept { return nsid_events_.fd(); }

@@ -79,6 +79,8 @@ void model_thread::start()
     published_ = monitor_.status();
     feed_.apply_now({std::move(recorded_), published_});
     recorded_.clear();
+    if (const auto ec = monitor_.read_mounts_on_own_thread(settings::nice))
+        core::log::warn("mount events are read on the model thread", {{"error", ec.message()}});
     watchers_.emplace(ioc_, monitor_, [this] { publish(); });
     watchers_->start();
     arm_audit_timer();

@@ -1,10 +1,16 @@
 #include "core/kernel/mount_watch.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstring>
 #include <fcntl.h>
+#include <iterator>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/fanotify.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -207,7 +213,22 @@ std::error_code mount_watch::open()
     return {};
 }
 
-std::vector<mount_change> mount_watch::drain()
+mount_watch::~mount_watch()
+{
+    if (reader_.joinable())
+    {
+        signal(stop_);
+        reader_.join();
+    }
+}
+
+void mount_watch::signal(const unique_fd& eventfd) noexcept
+{
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const auto n = ::write(eventfd.get(), &one, sizeof one);
+}
+
+std::vector<mount_change> mount_watch::read_queued()
 {
     std::vector<mount_change> out;
     std::vector<mount_record> records;
@@ -235,6 +256,75 @@ std::vector<mount_change> mount_watch::drain()
             return whole;
         });
     return out;
+}
+
+std::vector<mount_change> mount_watch::drain()
+{
+    if (!reader_.joinable())
+        return read_queued();
+    std::vector<mount_change> out;
+    std::unique_lock lock(mutex_);
+    // The reader reads the queue to its end after it sees this ticket, so everything the
+    // kernel queued before now is in ready_ once it is answered. The reader runs at a higher
+    // priority and does nothing else: the wait is one of its turns (tens of µs).
+    const auto ticket = ++flushes_asked_;
+    signal(flush_);
+    flushed_.wait(lock, [&] { return flushes_done_ >= ticket; });
+    out.swap(ready_);
+    std::uint64_t count = 0;
+    [[maybe_unused]] const auto n = ::read(wake_.get(), &count, sizeof count);
+    return out;
+}
+
+std::error_code mount_watch::start_reader(int nice)
+{
+    unique_fd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    unique_fd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    unique_fd flush(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!wake || !stop || !flush)
+        return last_error();
+    wake_ = std::move(wake);
+    stop_ = std::move(stop);
+    flush_ = std::move(flush);
+    reader_ = std::thread([this, nice] { run_reader(nice); });
+    return {};
+}
+
+void mount_watch::run_reader(int nice)
+{
+    // Its own name in top -H and perf; the model thread's priority (it is part of its work).
+    ::pthread_setname_np(::pthread_self(), "netnsd-mounts");
+    [[maybe_unused]] const auto ignored =
+        ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice);
+    for (;;)
+    {
+        std::array<pollfd, 3> fds{pollfd{fd_.get(), POLLIN, 0}, pollfd{stop_.get(), POLLIN, 0},
+                                  pollfd{flush_.get(), POLLIN, 0}};
+        if (::poll(fds.data(), fds.size(), -1) < 0)
+            continue; // EINTR; poll fails otherwise only without memory: try again
+        if (fds[1].revents != 0)
+            return;
+        std::uint64_t asked = 0;
+        if (fds[2].revents != 0)
+        {
+            std::uint64_t count = 0;
+            [[maybe_unused]] const auto n = ::read(flush_.get(), &count, sizeof count);
+            // The tickets asked so far: answered once the queue is read to its end below.
+            const std::lock_guard lock(mutex_);
+            asked = flushes_asked_;
+        }
+        auto changes = read_queued();
+        {
+            const std::lock_guard lock(mutex_);
+            ready_.insert(ready_.end(), std::make_move_iterator(changes.begin()),
+                          std::make_move_iterator(changes.end()));
+            flushes_done_ = std::max(flushes_done_, asked);
+        }
+        if (asked != 0)
+            flushed_.notify_all();
+        if (!changes.empty())
+            signal(wake_);
+    }
 }
 
 } // namespace netnsd::core::kernel

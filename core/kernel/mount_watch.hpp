@@ -10,14 +10,18 @@
 // counted, not guessed at.
 // Owns the fanotify fd; the server's shell waits for it to be readable and calls drain().
 // Needs CAP_SYS_ADMIN in the initial user namespace; open() says when the kernel refuses, and
-// the caller falls back to mountinfo. Model thread only; the free functions are stateless.
+// the caller falls back to mountinfo. Model thread only (its reader thread aside, see
+// start_reader); the free functions are stateless.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "core/kernel/unique_fd.hpp"
@@ -87,14 +91,47 @@ public:
     // (before 6.15), EPERM (no CAP_SYS_ADMIN in the initial user namespace) and ENOSYS mean the
     // kernel cannot do it here: use mountinfo instead.
     std::error_code open();
-    int fd() const noexcept { return fd_.get(); }
+    // The fd to wait on: the fanotify group's, or the reader's eventfd once it runs.
+    int fd() const noexcept { return wake_ ? wake_.get() : fd_.get(); }
+    // Gives the fanotify group up (before any reader starts).
+    void close() noexcept { fd_.reset(); }
     bool is_open() const noexcept { return static_cast<bool>(fd_); }
 
     // Reads everything queued; every attached mount is looked up with statmount at once.
+    // With the reader running: what it read, including everything the kernel queued before
+    // this call (it waits for the reader to read the queue to its end), in kernel order. A
+    // caller that read inotify first therefore has every mount event made before those.
     std::vector<mount_change> drain();
 
+    // Reads the fanotify queue on a thread of its own from now on (at `nice`), looking each
+    // attached mount up as soon as the kernel reports it: the model thread can be held up in
+    // the kernel (opening an entry waits for the netns dir's inode lock while a creator holds
+    // it), and a mount made meanwhile and gone before it is read cannot be described. fd()
+    // becomes an eventfd, readable while the reader has changes for drain(). The thread does
+    // nothing else, holds no namespace, and never waits for the model thread (their only
+    // shared state is a vector swapped under a mutex); it stops when this object goes.
+    std::error_code start_reader(int nice);
+
+    ~mount_watch();
+    mount_watch(const mount_watch&) = delete;
+    mount_watch& operator=(const mount_watch&) = delete;
+
 private:
+    // Reads the fanotify fd until it is empty (one thread at a time: the reader once it runs).
+    std::vector<mount_change> read_queued();
+    void run_reader(int nice);
+    static void signal(const unique_fd& eventfd) noexcept;
+
     unique_fd fd_;
+    unique_fd wake_;   // eventfd: the reader has changes (the fd the model thread waits on)
+    unique_fd stop_;   // eventfd: the reader must end
+    unique_fd flush_;  // eventfd: drain() asks the reader to read the queue to its end
+    std::mutex mutex_; // guards the three below
+    std::condition_variable flushed_;
+    std::vector<mount_change> ready_; // read by the reader, not yet drained
+    std::uint64_t flushes_asked_ = 0;
+    std::uint64_t flushes_done_ = 0;
+    std::thread reader_;
 };
 
 } // namespace netnsd::core::kernel
