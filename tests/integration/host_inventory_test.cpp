@@ -5,12 +5,14 @@
 #include <functional>
 #include <map>
 #include <signal.h>
+#include <sstream>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <doctest/doctest.h>
 
+#include "support/http_client.hpp"
 #include "support/oracle.hpp"
 #include "support/process.hpp"
 #include "support/stream_client.hpp"
@@ -183,6 +185,57 @@ TEST_CASE("a docker-style bind mount under /run/docker/netns outlives its proces
     ::unlink(path.c_str());
 }
 
+namespace
+{
+
+// lsns -t net -J as {namespace inode: process count}; nullopt when a run failed (lsns reads /proc
+// too, and a process of the host exiting under it can fail one run). -J nests namespaces as
+// "children" of others: every level counts.
+std::optional<std::map<std::uint64_t, std::uint64_t>> lsns_counts()
+{
+    const auto lsns = run({"lsns", "-t", "net", "-J"});
+    const auto oracle = json::parse(lsns.out, nullptr, false);
+    if (!oracle.is_object())
+        return std::nullopt;
+    std::map<std::uint64_t, std::uint64_t> counts;
+    std::function<void(const json&)> add = [&](const json& list)
+    {
+        for (const auto& n : list)
+        {
+            if (n.value("nprocs", 0u) > 0 && n.contains("ns"))
+                counts[n["ns"].get<std::uint64_t>()] = n["nprocs"].get<std::uint64_t>();
+            if (n.contains("children"))
+                add(n["children"]);
+        }
+    };
+    add(oracle["namespaces"]);
+    return counts;
+}
+
+double sweeps(const endpoint& at)
+{
+    const auto r = http_get(at, "/metrics");
+    if (!r)
+        return -1;
+    std::istringstream in(r->body);
+    const std::string series = "netnsd_sweep_duration_seconds_count ";
+    for (std::string line; std::getline(in, line);)
+        if (line.starts_with(series))
+            return std::stod(line.substr(series.size()));
+    return -1;
+}
+
+std::uint64_t netns_inode_of(pid_t pid)
+{
+    struct stat st
+    {
+    };
+    const auto path = "/proc/" + std::to_string(pid) + "/ns/net";
+    return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+} // namespace
+
 TEST_CASE("the inventory's process-held namespaces are those lsns -t net lists, with their "
           "process counts")
 {
@@ -190,38 +243,57 @@ TEST_CASE("the inventory's process-held namespaces are those lsns -t net lists, 
     const auto at = s.d.where();
     unshared_sleeper a;
     unshared_sleeper b;
+    const auto own = netns_inode_of(::getpid());
+    std::uint64_t ns_a = 0, ns_b = 0;
+    // unshare has made its namespace once the sleeper's differs from ours.
+    REQUIRE(eventually(
+        [&]
+        {
+            ns_a = netns_inode_of(a.pid);
+            ns_b = netns_inode_of(b.pid);
+            return ns_a != 0 && ns_b != 0 && ns_a != own && ns_b != own && ns_a != ns_b;
+        }));
     std::string why;
     INFO(why); // doctest reads it when a check fails: the last look of both
-    // Other processes on the host come and go: poll until one sweep and one lsns agree.
+    // Other processes of the host come and go while this runs (other tests, compilers): one
+    // look is lsns, then a sweep that began after it, then netnsd's answer, then lsns again.
+    // Where both lsns runs agree on a count, netnsd's must be that count; every namespace
+    // netnsd shows with processes must be in one of them. The sandbox's own namespace holds
+    // lsns itself while lsns counts, so there only its presence is checked.
     CHECK(eventually(
         [&]
         {
-            // lsns reads /proc too, and a process of the host exiting under it can fail one run.
-            const auto lsns = run({"lsns", "-t", "net", "-J"});
-            const auto oracle = json::parse(lsns.out, nullptr, false);
-            const auto mine = get_json(at, "/api/v1/namespaces");
-            if (!oracle.is_object() || !mine.is_object())
+            const auto before = lsns_counts();
+            if (!before)
                 return false;
-            // lsns -J nests namespaces as "children" of others: every level counts.
-            std::map<std::uint64_t, std::uint64_t> want;
-            std::function<void(const json&)> add = [&](const json& list)
-            {
-                for (const auto& n : list)
-                {
-                    if (n.value("nprocs", 0u) > 0 && n.contains("ns"))
-                        want[n["ns"].get<std::uint64_t>()] = n["nprocs"].get<std::uint64_t>();
-                    if (n.contains("children"))
-                        add(n["children"]);
-                }
-            };
-            add(oracle["namespaces"]);
+            const auto first = sweeps(at);
+            if (first < 0 || !eventually([&] { return sweeps(at) >= first + 2; }, 10000ms))
+                return false;
+            const auto mine = get_json(at, "/api/v1/namespaces");
+            const auto after = lsns_counts();
+            if (!after || !mine.is_object())
+                return false;
             std::map<std::uint64_t, std::uint64_t> got;
             for (const auto& n : mine["namespaces"])
                 if (n["processes"]["count"] > 0)
                     got[n["inode"].get<std::uint64_t>()] =
                         n["processes"]["count"].get<std::uint64_t>();
-            why = "lsns " + oracle.dump() + "\nnetnsd " + mine.dump();
-            return want == got && want.size() >= 3; // the host's (sandbox's), a's and b's
+            why = "lsns before " + json(*before).dump() + "\nnetnsd " + mine.dump() +
+                  "\nlsns after " + json(*after).dump();
+            for (const auto& [ns, count] : *before)
+            {
+                const auto again = after->find(ns);
+                if (again == after->end() || again->second != count || ns == own)
+                    continue; // changed meanwhile: no fixed answer to compare with
+                const auto mine_count = got.find(ns);
+                if (mine_count == got.end() || mine_count->second != count)
+                    return false;
+            }
+            for (const auto& [ns, count] : got)
+                if (!before->contains(ns) && !after->contains(ns))
+                    return false; // a namespace with processes that lsns never saw
+            return got.contains(own) && got[ns_a] == 1 && got[ns_b] == 1 &&
+                   before->contains(ns_a) && before->contains(ns_b);
         },
-        30000ms));
+        60000ms));
 }
