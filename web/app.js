@@ -38,7 +38,7 @@ const view = {
 
 // --- rendering, once per animation frame ---------------------------------------------------
 
-const dirty = { table: false, log: false, count: false };
+const dirty = { table: false, log: false, count: false, host: false };
 let frameRequested = false;
 
 function invalidate(...parts) {
@@ -63,6 +63,10 @@ function render() {
     if (dirty.log) {
         renderLog();
         dirty.log = false;
+    }
+    if (dirty.host) {
+        renderHost();
+        dirty.host = false;
     }
 }
 
@@ -692,6 +696,146 @@ function useToken(value) {
 
 // --- wiring --------------------------------------------------------------------------------
 
+// --- all namespaces of the host ----------------------------------------------------------
+// Loaded when its panel is first opened: GET /api/v1/namespaces, then the stream from that
+// revision with the inventory's types (found, holders, destroyed), so nothing between the two
+// is missed. A `reset` (the history moved on) loads the list again.
+
+const HOST_PAGE = 100;
+const hostNs = new Map();         // ns_id -> the namespace, as the API shows it
+const hostView = { owner: '', leaks: false, page: 0 };
+let hostRevision = null;
+let hostSocket = null;
+let hostFailures = 0;
+let hostLoading = false;
+
+async function loadHost() {
+    if (hostLoading)
+        return;
+    hostLoading = true;
+    $('host-state').textContent = 'loading…';
+    const r = await api('GET', '/api/v1/namespaces', undefined, false);
+    hostLoading = false;
+    if (!r.ok || !r.body || !Array.isArray(r.body.namespaces)) {
+        $('host-state').textContent = problemText(r);
+        setTimeout(loadHost, Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** hostFailures++));
+        return;
+    }
+    hostNs.clear();
+    for (const n of r.body.namespaces)
+        hostNs.set(n.ns_id, n);
+    hostRevision = r.body.revision;
+    invalidate('host');
+    connectHost();
+}
+
+function connectHost() {
+    if (hostSocket)
+        hostSocket.close();
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(`${scheme}//${location.host}/api/v1/events?since=${hostRevision}` +
+                             '&types=found,holders,destroyed');
+    hostSocket = ws;
+    ws.onmessage = (m) => {
+        if (hostSocket !== ws)
+            return;
+        let msg;
+        try {
+            msg = JSON.parse(m.data);
+        } catch {
+            return;
+        }
+        if (msg.type === 'hello') {
+            hostFailures = 0;
+            $('host-state').textContent = 'live';
+        } else if (msg.type === 'reset') {
+            hostSocket = null;
+            ws.close();
+            loadHost();
+        } else if ((msg.type === 'found' || msg.type === 'holders') && msg.host) {
+            hostNs.set(msg.host.ns_id, msg.host);
+            hostRevision = msg.revision;
+            invalidate('host');
+        } else if (msg.type === 'destroyed') {
+            hostNs.delete(msg.ns_id);
+            hostRevision = msg.revision;
+            invalidate('host');
+        }
+    };
+    ws.onclose = () => {
+        if (hostSocket !== ws)
+            return;
+        hostSocket = null;
+        const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** hostFailures++);
+        $('host-state').textContent = `reconnecting in ${(delay / 1000).toFixed(1)} s`;
+        setTimeout(connectHost, delay); // from the last revision applied
+    };
+}
+
+function ownerText(o) {
+    if (!o || o.kind === 'unknown')
+        return 'unknown';
+    const who = o.name ?? o.id;
+    return who ? `${o.kind}: ${who}` : o.kind;
+}
+
+function renderHost() {
+    const rows = [];
+    for (const n of hostNs.values())
+        if ((!hostView.owner || n.owner?.kind === hostView.owner) && (!hostView.leaks || n.leak))
+            rows.push(n);
+    rows.sort((a, b) => a.ns_id - b.ns_id);
+    const pages = Math.max(1, Math.ceil(rows.length / HOST_PAGE));
+    hostView.page = Math.min(hostView.page, pages - 1);
+    const start = hostView.page * HOST_PAGE;
+    const fragment = document.createDocumentFragment();
+    for (const n of rows.slice(start, start + HOST_PAGE)) {
+        const tr = document.createElement('tr');
+        tr.dataset.nsId = String(n.ns_id);
+        if (n.leak)
+            tr.className = 'leak';
+        cell(tr, n.is_self ? `${n.ns_id} (netnsd's own)` : String(n.ns_id));
+        cell(tr, n.names.map((x) => x.name).join(', ') || '—', 'name');
+        cell(tr, ownerText(n.owner));
+        cell(tr, n.held_by.length ? n.held_by.join(', ') : 'nothing (leak?)');
+        cell(tr, String(n.processes.count));
+        cell(tr, n.mounts.map((m) => m.path).join(', ') || '—');
+        cell(tr, n.nsid === null ? '—' : String(n.nsid), 'nsid');
+        fragment.append(tr);
+    }
+    $('host-body').replaceChildren(fragment);
+    $('host-count').textContent = `${hostNs.size} in all`;
+    $('host-page').textContent = rows.length === 0
+        ? 'none' : `${start + 1}–${Math.min(rows.length, start + HOST_PAGE)} of ${rows.length}`;
+    $('host-prev').disabled = hostView.page === 0;
+    $('host-next').disabled = hostView.page >= pages - 1;
+}
+
+function wireHost() {
+    $('host').addEventListener('toggle', () => {
+        if ($('host').open && hostRevision === null)
+            loadHost();
+    });
+    $('host-owner').addEventListener('change', (e) => {
+        hostView.owner = e.target.value;
+        hostView.page = 0;
+        invalidate('host');
+    });
+    $('host-leaks').addEventListener('change', (e) => {
+        hostView.leaks = e.target.checked;
+        hostView.page = 0;
+        invalidate('host');
+    });
+    $('host-prev').addEventListener('click', () => {
+        hostView.page = Math.max(0, hostView.page - 1);
+        invalidate('host');
+    });
+    $('host-next').addEventListener('click', () => {
+        ++hostView.page;
+        invalidate('host');
+    });
+}
+
 function entryOfRow(el) {
     const tr = el.closest('tr[data-href]');
     if (!tr)
@@ -777,6 +921,7 @@ function wire() {
 }
 
 wire();
+wireHost();
 useToken(token());
 setConnection('connecting');
 connect();

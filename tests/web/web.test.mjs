@@ -291,6 +291,69 @@ describe('the dashboard', () => {
         assert.equal(await page.textContent('#count-value'), '2');
     });
 
+    // The inventory's view: every namespace, named or not, live from the list and the stream
+    // of found/holders/destroyed. A process-held one (`unshare -n sleep`) appears within a
+    // sweep (5 s by default) and goes, destroyed, once it is killed.
+    test('all namespaces: a process-held namespace appears with its holder and goes when it ' +
+         'is killed; filters by owner and by leak', async () => {
+        await openPage();
+        await waitForRow('alpha');
+        await page.getByText('All namespaces on the host').click();
+        const hostRows = () => page.$$eval('#host-body tr', (rows) => rows.map((r) =>
+            [...r.querySelectorAll('td')].map((td) => td.textContent)));
+        // netnsd's own namespace, and alpha's and beta's, with their names.
+        await waitFor('the host panel to list alpha and beta', async () => {
+            const rows = await hostRows();
+            return rows.some((r) => r[0].endsWith("(netnsd's own)")) &&
+                rows.some((r) => r[1] === 'alpha' && r[3] === 'name, mount') &&
+                rows.some((r) => r[1] === 'beta');
+        });
+        const sleeper = spawn('unshare', ['-n', 'sleep', '60'], { stdio: 'ignore' });
+        try {
+            const ino = await waitFor('the sleeper\'s namespace', () => {
+                const link = execFileSync('readlink', [`/proc/${sleeper.pid}/ns/net`],
+                                          { encoding: 'utf8' }).trim();
+                const own = execFileSync('readlink', ['/proc/self/ns/net'],
+                                         { encoding: 'utf8' }).trim();
+                return link !== own && link;
+            });
+            // By inode and holder: a namespace freed a moment ago can have had the same inode,
+            // and stays listed (held by nothing) until the next sweep finds it destroyed.
+            const listed = await waitFor('the API to list the sleeper\'s namespace', async () =>
+                JSON.parse((await get('/api/v1/namespaces')).body).namespaces
+                    .find((n) => `net:[${n.inode}]` === ino && n.held_by.includes('process')),
+                { timeoutMs: 20000 });
+            const id = String(listed.ns_id);
+            await waitFor('its row, held by a process', async () => {
+                const rows = await hostRows();
+                if (rows.some((r) => r[0] === id && r[3] === 'process' && r[4] === '1'))
+                    return true;
+                throw new Error(`ns_id ${id} (${JSON.stringify(listed)}), rows ${JSON.stringify(rows)}`);
+            }, { timeoutMs: 20000 });
+            // Owner filter: netns-dir shows the named ones only.
+            await page.selectOption('#host-owner', 'netns-dir');
+            await waitFor('only named namespaces', async () => {
+                const rows = await hostRows();
+                return rows.length === 2 && rows.every((r) => r[2].startsWith('netns-dir'));
+            });
+            await page.selectOption('#host-owner', '');
+            // Leak candidates only: the sleeper's and the named ones are held, so they go; a
+            // namespace freed a moment ago may show until the next sweep finds it destroyed.
+            await page.check('#host-leaks');
+            await waitFor('only leak candidates', async () => {
+                const rows = await hostRows();
+                return rows.every((r) => r[3] === 'nothing (leak?)') &&
+                    !rows.some((r) => r[0] === id || r[1] === 'alpha');
+            });
+            await page.uncheck('#host-leaks');
+            sleeper.kill('SIGKILL');
+            await waitFor('its row to go (destroyed)', async () =>
+                !(await hostRows()).some((r) => r[0] === id), { timeoutMs: 20000 });
+        } finally {
+            sleeper.kill('SIGKILL');
+        }
+    });
+
     test('a hostile name renders as text and runs nothing', async () => {
         await openPage();
         ip('netns', 'add', HOSTILE);
