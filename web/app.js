@@ -272,23 +272,29 @@ function notice(text) {
     el.hidden = !text;
 }
 
-function connect() {
-    reconnectTimer = null;
+// The event stream over a websocket of this origin; each message parsed, others dropped.
+function openStream(query, onParsed) {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const query = revision === null ? 'snapshot=true' : `since=${revision}`;
     const ws = new WebSocket(`${scheme}//${location.host}/api/v1/events?${query}`);
-    socket = ws;
     ws.onmessage = (m) => {
-        if (socket !== ws)
-            return;
         let msg;
         try {
             msg = JSON.parse(m.data);
         } catch {
             return;
         }
-        onMessage(msg);
+        onParsed(msg);
     };
+    return ws;
+}
+
+function connect() {
+    reconnectTimer = null;
+    const ws = openStream(revision === null ? 'snapshot=true' : `since=${revision}`, (msg) => {
+        if (socket === ws)
+            onMessage(msg);
+    });
+    socket = ws;
     ws.onclose = () => {
         if (socket !== ws)
             return;
@@ -732,19 +738,9 @@ async function loadHost() {
 function connectHost() {
     if (hostSocket)
         hostSocket.close();
-    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(`${scheme}//${location.host}/api/v1/events?since=${hostRevision}` +
-                             '&types=found,holders,destroyed');
-    hostSocket = ws;
-    ws.onmessage = (m) => {
+    const ws = openStream(`since=${hostRevision}&types=found,holders,destroyed`, (msg) => {
         if (hostSocket !== ws)
             return;
-        let msg;
-        try {
-            msg = JSON.parse(m.data);
-        } catch {
-            return;
-        }
         if (msg.type === 'hello') {
             hostFailures = 0;
             $('host-state').textContent = 'live';
@@ -761,7 +757,8 @@ function connectHost() {
             hostRevision = msg.revision;
             invalidate('host');
         }
-    };
+    });
+    hostSocket = ws;
     ws.onclose = () => {
         if (hostSocket !== ws)
             return;
