@@ -23,6 +23,7 @@
 
 #include "core/errc.hpp"
 #include "core/kernel/exec.hpp"
+#include "core/kernel/mount_watch.hpp"
 #include "core/kernel/netns_admin.hpp"
 #include "core/kernel/nsfs.hpp"
 #include "core/kernel/unique_fd.hpp"
@@ -188,6 +189,36 @@ void private_etc()
 } // namespace
 
 // --- add, attach, delete ----------------------------------------------------------------------
+
+// With the reader thread, drain() must still have every mount event the kernel queued before
+// the call (monitor::pump reads inotify first and counts on it): each mount and unmount here is
+// followed at once by a drain(), which must end with that very change, looked up.
+TEST_CASE("mount events read on their own thread: drain() has every mount made before it, in "
+          "order")
+{
+    kernel::mount_watch watch;
+    // Linux 6.15+ (the lossless tests need it too).
+    REQUIRE_FALSE(watch.open());
+    REQUIRE_FALSE(watch.start_reader(0));
+    const std::string path = "/run/netns/reader-order";
+    REQUIRE(kernel::unique_fd(::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0)));
+    for (int i = 0; i < 200; ++i)
+    {
+        REQUIRE(::mount("/proc/self/ns/net", path.c_str(), "none", MS_BIND, nullptr) == 0);
+        auto changes = watch.drain();
+        REQUIRE_FALSE(changes.empty());
+        const auto attached = changes.back();
+        REQUIRE(attached.what == kernel::mount_record::kind::attached);
+        REQUIRE(attached.facts);
+        CHECK(attached.facts->mount_point == path);
+        REQUIRE(::umount2(path.c_str(), MNT_DETACH) == 0);
+        changes = watch.drain();
+        REQUIRE_FALSE(changes.empty());
+        CHECK(changes.back().what == kernel::mount_record::kind::detached);
+        CHECK(changes.back().mount_id == attached.mount_id);
+    }
+    ::unlink(path.c_str());
+}
 
 TEST_CASE("create_netns makes a namespace ip lists and can run commands in")
 {
