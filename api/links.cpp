@@ -110,33 +110,32 @@ json counters_json(const std::optional<core::kernel::link_counters>& c)
                          {"tx_dropped", c->tx_dropped}});
 }
 
-// The namespaces netnsd's namespace has an nsid for, by that nsid (from the model), and
-// netnsd's own by the nsid the dump found it has for itself.
-struct peer_index
+// The namespaces netnsd's namespace has an nsid for, by that nsid: the model's, netnsd's own
+// by the nsid the dump found it has for itself, and those a worker learnt from the kernel.
+class peer_index
 {
-    std::map<core::nsid_t, const core::host_namespace*> by_nsid;
-    std::vector<core::host_namespace> hosts;
-
-    peer_index(const core::registry& model, std::optional<core::nsid_t> self_nsid,
+public:
+    peer_index(const link_views::model_index& ix, std::optional<core::nsid_t> self_nsid,
                const std::vector<std::pair<std::uint64_t, core::nsid_t>>& learnt)
-        : hosts(model.host_namespaces())
+        : ix_(ix)
     {
-        for (const auto& h : hosts)
-        {
-            if (h.nsid)
-                by_nsid[*h.nsid] = &h;
-            if (h.is_self && self_nsid)
-                by_nsid[*self_nsid] = &h;
-            for (const auto& [ns_id, nsid] : learnt)
-                if (ns_id == h.identity.ns_id)
-                    by_nsid.emplace(nsid, &h);
-        }
+        if (self_nsid && ix.self)
+            extra_[*self_nsid] = *ix.self;
+        for (const auto& [ns_id, nsid] : learnt)
+            if (const auto it = ix.by_ns_id.find(ns_id); it != ix.by_ns_id.end())
+                extra_[nsid] = it->second;
     }
-    const core::host_namespace* find(core::nsid_t nsid) const
+    const link_views::peer_ns* find(core::nsid_t nsid) const
     {
-        const auto it = by_nsid.find(nsid);
-        return it == by_nsid.end() ? nullptr : it->second;
+        if (const auto it = extra_.find(nsid); it != extra_.end())
+            return &it->second;
+        const auto it = ix_.by_nsid.find(nsid);
+        return it == ix_.by_nsid.end() ? nullptr : &it->second;
     }
+
+private:
+    const link_views::model_index& ix_;
+    std::map<core::nsid_t, link_views::peer_ns> extra_;
 };
 
 // The far end of a veth (or any link with IFLA_LINK_NETNSID): its namespace and link.
@@ -163,15 +162,12 @@ std::optional<peer_end> peer_of(const link_record& l, std::uint64_t own_ns_id,
             return end;
         if (const auto* h = peers != nullptr ? peers->find(*l.link_netnsid) : nullptr)
         {
-            end.ns_id = h->identity.ns_id;
-            if (!h->names.empty())
-                end.netns = h->names.front();
+            end.ns_id = h->ns_id;
+            end.netns = h->name;
         }
-        for (const auto& [nsid, names] : d.peer_links)
-            if (nsid == *l.link_netnsid)
-                for (const auto& [ifindex, name] : names)
-                    if (ifindex == end.ifindex)
-                        end.ifname = name;
+        for (const auto& p : d.peer_links)
+            if (p.nsid == *l.link_netnsid && p.ifindex == end.ifindex)
+                end.ifname = p.name;
         return end;
     }
     if (l.kind != "veth")
@@ -272,9 +268,9 @@ link_views::outcome link_views::netns_links(const std::string& name)
     }
     // The name asked for is opened first.
     t->where.paths.insert(t->where.paths.begin(), netns_dir_ + "/" + name);
-    return with_dumps({std::move(*t)},
-                      [this](const std::vector<target>& ts, const std::vector<result>& rs)
-                      { return links_body(ts.front(), rs.front()); });
+    return with_dumps({std::move(*t)}, [this](const std::vector<target>& ts,
+                                              const std::vector<result>& rs, const model_index& ix)
+                      { return links_body(ts.front(), rs.front(), ix); });
 }
 
 link_views::outcome link_views::host_links(std::string_view raw_ns_id)
@@ -287,9 +283,9 @@ link_views::outcome link_views::host_links(std::string_view raw_ns_id)
         return problem(problem_type::not_found,
                        "netnsd knows no network namespace with that ns_id (now)",
                        host_href(ns_id) + "/links");
-    return with_dumps({std::move(*t)},
-                      [this](const std::vector<target>& ts, const std::vector<result>& rs)
-                      { return links_body(ts.front(), rs.front()); });
+    return with_dumps({std::move(*t)}, [this](const std::vector<target>& ts,
+                                              const std::vector<result>& rs, const model_index& ix)
+                      { return links_body(ts.front(), rs.front(), ix); });
 }
 
 link_views::outcome link_views::topology()
@@ -299,14 +295,37 @@ link_views::outcome link_views::topology()
         if (auto t = target_of(h.identity.ns_id))
             targets.push_back(std::move(*t));
     return with_dumps(std::move(targets),
-                      [this](const std::vector<target>& ts, const std::vector<result>& rs)
-                      { return topology_body(ts, rs); });
+                      [this](const std::vector<target>& ts, const std::vector<result>& rs,
+                             const model_index& ix) { return topology_body(ts, rs, ix); });
 }
 
-link_views::outcome link_views::with_dumps(
-    std::vector<target> targets,
-    std::function<response(const std::vector<target>&, const std::vector<result>&)> answer)
+std::shared_ptr<const link_views::model_index> link_views::index()
 {
+    if (index_ && index_->host_generation == model_.host_generation() &&
+        index_->revision == model_.revision())
+        return index_;
+    auto ix = std::make_shared<model_index>();
+    ix->host_generation = model_.host_generation();
+    ix->revision = model_.revision();
+    for (const auto& h : model_.host_namespaces())
+    {
+        peer_ns p{h.identity.ns_id,
+                  h.names.empty() ? std::nullopt : std::optional<std::string>(h.names.front())};
+        if (h.nsid)
+            ix->by_nsid[*h.nsid] = p;
+        else if (!h.is_self)
+            ix->without_nsid.push_back(locator_of(h));
+        if (h.is_self)
+            ix->self = p;
+        ix->by_ns_id[h.identity.ns_id] = std::move(p);
+    }
+    index_ = std::move(ix);
+    return index_;
+}
+
+link_views::outcome link_views::with_dumps(std::vector<target> targets, answer_fn answer)
+{
+    auto ix = index();
     std::vector<result> ready(targets.size());
     bool all_cached = true;
     for (std::size_t i = 0; i < targets.size(); ++i)
@@ -315,20 +334,13 @@ link_views::outcome link_views::with_dumps(
         all_cached = all_cached && targets[i].cached;
     }
     if (all_cached)
-        return answer(targets, ready);
-    auto hints = std::make_shared<nsid_hints>();
-    for (const auto& h : model_.host_namespaces())
-    {
-        if (h.nsid)
-            hints->known.insert(*h.nsid);
-        else if (!h.is_self)
-            hints->unknown.push_back(locator_of(h));
-    }
+        return answer(targets, ready, *ix);
     deferred job;
-    job.work = [this, targets = std::move(targets), ready = std::move(ready), hints,
+    job.work = [this, targets = std::move(targets), ready = std::move(ready), ix,
                 answer = std::move(answer)]() mutable -> std::function<response()>
     {
-        // On the worker: only the kernel and what the job carries.
+        // On the worker: only the kernel, and what the job carries (the index is read-only).
+        std::set<core::nsid_t> learnt_nsids;
         for (std::size_t i = 0; i < targets.size(); ++i)
         {
             if (ready[i].dump)
@@ -351,16 +363,17 @@ link_views::outcome link_views::with_dumps(
             for (const auto& l : d->contents.links)
                 new_peer = new_peer ||
                            (d->numbered_here && l.link_netnsid && l.link_netnsid != d->self_nsid &&
-                            hints->known.count(*l.link_netnsid) == 0);
+                            ix->by_nsid.count(*l.link_netnsid) == 0 &&
+                            learnt_nsids.count(*l.link_netnsid) == 0);
             if (new_peer)
             {
-                ready[i].learnt = core::kernel::nsids_of(hints->unknown);
+                ready[i].learnt = core::kernel::nsids_of(ix->without_nsid);
                 for (const auto& [ns_id, nsid] : ready[i].learnt)
-                    hints->known.insert(nsid);
+                    learnt_nsids.insert(nsid);
             }
             ready[i].dump = std::move(d);
         }
-        return [this, targets = std::move(targets), ready = std::move(ready),
+        return [this, targets = std::move(targets), ready = std::move(ready), ix,
                 answer = std::move(answer)]
         {
             // Back on the loop: keep the new dumps for the next requests, then answer.
@@ -369,13 +382,13 @@ link_views::outcome link_views::with_dumps(
             for (std::size_t i = 0; i < targets.size(); ++i)
                 if (ready[i].dump && !targets[i].cached && targets[i].where.ns_id != 0)
                     cache_[targets[i].where.ns_id] = {now, ready[i].dump};
-            return answer(targets, ready);
+            return answer(targets, ready, *ix);
         };
     };
     return job;
 }
 
-response link_views::links_body(const target& t, const result& r) const
+response link_views::links_body(const target& t, const result& r, const model_index& ix) const
 {
     if (r.ec == core::errc::not_found)
         return problem(problem_type::not_found, "the namespace went while it was being read",
@@ -390,7 +403,7 @@ response link_views::links_body(const target& t, const result& r) const
     for (const auto& l : d.contents.links)
     {
         if (l.link_netnsid && !peers)
-            peers.emplace(model_, d.self_nsid, r.learnt);
+            peers.emplace(ix, d.self_nsid, r.learnt);
         json addresses = json::array();
         for (const auto& a : d.contents.addresses)
             if (a.ifindex == l.ifindex)
@@ -427,7 +440,7 @@ response link_views::links_body(const target& t, const result& r) const
 }
 
 response link_views::topology_body(const std::vector<target>& targets,
-                                   const std::vector<result>& results) const
+                                   const std::vector<result>& results, const model_index& ix) const
 {
     std::optional<core::nsid_t> self_nsid;
     for (const auto& r : results)
@@ -436,7 +449,7 @@ response link_views::topology_body(const std::vector<target>& targets,
     std::vector<std::pair<std::uint64_t, core::nsid_t>> learnt;
     for (const auto& r : results)
         learnt.insert(learnt.end(), r.learnt.begin(), r.learnt.end());
-    const peer_index peers(model_, self_nsid, learnt);
+    const peer_index peers(ix, self_nsid, learnt);
     json nodes = json::array();
     json edges = json::array();
     // Each veth pair once: both ends report it, and the one with the smaller end says it.

@@ -10,11 +10,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
-#include <set>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -39,6 +42,26 @@ public:
     outcome host_links(std::string_view raw_ns_id);
     outcome topology();
 
+    // A namespace as a peer end names it.
+    struct peer_ns
+    {
+        std::uint64_t ns_id = 0;
+        std::optional<std::string> name; // its first name
+    };
+    // What the model knows of the namespaces' nsids, made once per change of the model and
+    // shared, read-only, by the answers and the workers until the next: which namespace has
+    // which nsid, netnsd's own, and where to open those it has none for (to ask the kernel
+    // when a peer's nsid is new to the model).
+    struct model_index
+    {
+        std::uint64_t host_generation = 0;
+        core::revision_t revision = 0;
+        std::map<core::nsid_t, peer_ns> by_nsid;
+        std::map<std::uint64_t, peer_ns> by_ns_id;
+        std::optional<peer_ns> self;
+        std::vector<core::kernel::netns_locator> without_nsid;
+    };
+
 private:
     struct dumped
     {
@@ -60,29 +83,24 @@ private:
         // by nsid gives its peers' namespaces one): ns_id, nsid.
         std::vector<std::pair<std::uint64_t, core::nsid_t>> learnt;
     };
-    // What the model knows of nsids when a request comes: those it has, by nsid, and where to
-    // open the namespaces it has none for (to ask the kernel when a peer's nsid is new).
-    struct nsid_hints
-    {
-        std::set<core::nsid_t> known;
-        std::vector<core::kernel::netns_locator> unknown;
-    };
 
+    std::shared_ptr<const model_index> index();
     std::optional<target> target_of(std::uint64_t ns_id);
     core::kernel::netns_locator locator_of(const core::host_namespace& h) const;
     // Dumps the targets without a fresh cached dump on a worker, then `answer` on the loop with
     // every target's result, in order.
-    outcome with_dumps(
-        std::vector<target> targets,
-        std::function<response(const std::vector<target>&, const std::vector<result>&)> answer);
-    response links_body(const target& t, const result& r) const;
-    response topology_body(const std::vector<target>& targets,
-                           const std::vector<result>& results) const;
+    using answer_fn = std::function<response(const std::vector<target>&, const std::vector<result>&,
+                                             const model_index&)>;
+    outcome with_dumps(std::vector<target> targets, answer_fn answer);
+    response links_body(const target& t, const result& r, const model_index& ix) const;
+    response topology_body(const std::vector<target>& targets, const std::vector<result>& results,
+                           const model_index& ix) const;
     void forget_old(std::chrono::steady_clock::time_point now);
 
     const core::registry& model_;
     std::string netns_dir_;
     std::map<std::uint64_t, dumped> cache_; // by ns_id
+    std::shared_ptr<const model_index> index_;
 };
 
 } // namespace netnsd::api

@@ -183,6 +183,22 @@ std::size_t build_link_dump(std::span<std::byte> buf, std::uint32_t seq,
     return nlh->nlmsg_len;
 }
 
+std::size_t build_link_get(std::span<std::byte> buf, std::uint32_t seq,
+                           std::optional<nsid_t> target, int ifindex)
+{
+    auto* nlh = mnl_nlmsg_put_header(buf.data());
+    nlh->nlmsg_type = RTM_GETLINK;
+    nlh->nlmsg_flags = NLM_F_REQUEST;
+    nlh->nlmsg_seq = seq;
+    auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
+    ifi->ifi_family = AF_UNSPEC;
+    ifi->ifi_index = ifindex;
+    if (target)
+        mnl_attr_put_u32(nlh, IFLA_TARGET_NETNSID, static_cast<std::uint32_t>(*target));
+    mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+    return nlh->nlmsg_len;
+}
+
 std::size_t build_address_dump(std::span<std::byte> buf, std::uint32_t seq,
                                std::optional<nsid_t> target)
 {
@@ -356,6 +372,42 @@ std::error_code link_dumper::dump_raw(std::span<const std::byte> request, std::u
     }
 }
 
+std::error_code link_dumper::get_link(std::optional<nsid_t> target, int ifindex, link_record& out)
+{
+    if (socket_ == nullptr)
+        return std::make_error_code(std::errc::bad_file_descriptor);
+    std::array<std::byte, 64> req;
+    const auto seq = next_seq();
+    const auto len = build_link_get(req, seq, target, ifindex);
+    if (mnl_socket_sendto(socket_, req.data(), len) < 0)
+        return last_error();
+    std::vector<std::byte> buf(receive_chunk);
+    for (;;)
+    {
+        const auto n = mnl_socket_recvfrom(socket_, buf.data(), buf.size());
+        if (n < 0)
+        {
+            if (errno == EINTR)
+                continue;
+            return last_error();
+        }
+        const auto* first = reinterpret_cast<const nlmsghdr*>(buf.data());
+        if (static_cast<std::size_t>(n) >= sizeof(nlmsghdr) &&
+            (first->nlmsg_seq != seq || first->nlmsg_pid != port_))
+            continue;
+        dump_datagram answer;
+        if (auto ec = parse_dump_datagram({buf.data(), static_cast<std::size_t>(n)}, answer))
+            return ec;
+        if (answer.error != 0)
+            return errno_code(answer.error);
+        if (answer.links.size() != 1 || answer.links.front().ifindex != ifindex ||
+            answer.links.front().target_nsid != target)
+            return core::errc::protocol;
+        out = std::move(answer.links.front());
+        return {};
+    }
+}
+
 std::error_code link_dumper::dump_kind(bool links, std::optional<nsid_t> target, dump_datagram& out)
 {
     std::array<std::byte, 64> req;
@@ -480,25 +532,17 @@ std::error_code dump_netns(const netns_locator& where, netns_dump& out)
         if (self)
             out.self_nsid = nsids.nsid_of_fd(self.get(), ec);
     }
-    // The names of the peers' links, from their own namespaces (by nsid, or netnsd's own).
+    // The names of the peers' links, each asked of its own namespace (by nsid, or netnsd's
+    // own), one link at a time: a dump of netnsd's namespace would list every veth it has.
     for (const auto& link : out.contents.links)
     {
-        if (!link.link_netnsid)
+        if (!link.link_netnsid || !link.link)
             continue;
-        const auto peer = *link.link_netnsid;
-        bool known = false;
-        for (const auto& [id, names] : out.peer_links)
-            known = known || id == peer;
-        if (known)
-            continue;
-        netns_contents theirs;
-        const bool self = peer == out.self_nsid;
-        if (dumper.dump(self ? std::nullopt : std::optional<nsid_t>(peer), theirs))
+        const bool self = link.link_netnsid == out.self_nsid;
+        link_record peer;
+        if (dumper.get_link(self ? std::nullopt : link.link_netnsid, *link.link, peer))
             continue; // gone meanwhile: the peer is shown without its name
-        std::vector<std::pair<int, std::string>> names;
-        for (auto& l : theirs.links)
-            names.emplace_back(l.ifindex, std::move(l.name));
-        out.peer_links.emplace_back(peer, std::move(names));
+        out.peer_links.push_back({*link.link_netnsid, *link.link, std::move(peer.name)});
     }
     return {};
 }

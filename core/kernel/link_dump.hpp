@@ -87,6 +87,9 @@ std::size_t build_link_dump(std::span<std::byte> buf, std::uint32_t seq,
                             std::optional<nsid_t> target);
 std::size_t build_address_dump(std::span<std::byte> buf, std::uint32_t seq,
                                std::optional<nsid_t> target);
+// One link by ifindex (no NLM_F_DUMP), with IFLA_EXT_MASK asking for no VF details.
+std::size_t build_link_get(std::span<std::byte> buf, std::uint32_t seq,
+                           std::optional<nsid_t> target, int ifindex);
 
 // Walks every message of one datagram whatever its bytes; errc::protocol for malformed ones.
 // `bytes` starts 4-byte aligned. Messages of other types are skipped.
@@ -129,6 +132,10 @@ public:
     std::error_code dump_raw(std::span<const std::byte> request, std::uint32_t seq,
                              dump_datagram& out);
 
+    // One link of that namespace (or the socket's own) by ifindex: RTM_GETLINK without
+    // NLM_F_DUMP, one answer. ENODEV when there is no such link.
+    std::error_code get_link(std::optional<nsid_t> target, int ifindex, link_record& out);
+
     std::uint32_t next_seq() noexcept { return ++seq_; }
     // Turns NETLINK_GET_STRICT_CHK off: only for the test that shows what it is for.
     std::error_code set_strict(bool on);
@@ -163,9 +170,15 @@ struct netns_dump
     // The nsid netnsd's namespace has for itself after the dump, if any: the peers'
     // link_netnsid of a dump by nsid name netnsd's own namespace with it.
     std::optional<nsid_t> self_nsid;
-    // The link names of each namespace a peer is in, by the nsid netnsd's namespace has for
-    // it (dumped by nsid as well, links only); peers of a setns dump are not looked up.
-    std::vector<std::pair<nsid_t, std::vector<std::pair<int, std::string>>>> peer_links;
+    // The names of the peers' links, each asked of its namespace by nsid (RTM_GETLINK of one
+    // ifindex): (nsid, ifindex, name). Peers of a setns dump are not looked up.
+    struct peer_link
+    {
+        nsid_t nsid = 0;
+        int ifindex = 0;
+        std::string name;
+    };
+    std::vector<peer_link> peer_links;
 };
 
 // Opens the namespace, asks netnsd's namespace for its nsid (GETNSID, which allocates none),

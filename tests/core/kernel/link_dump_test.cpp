@@ -116,6 +116,25 @@ TEST_CASE("a link dump request asks for every link, of the target namespace when
     }
 }
 
+TEST_CASE("a request for one link asks by ifindex, without NLM_F_DUMP and without stats")
+{
+    std::vector<std::byte> buf(64, std::byte{0xAA});
+    const auto len = netnsd::core::kernel::build_link_get(buf, 5, 2, 7);
+    const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
+    CHECK(len == nlh->nlmsg_len);
+    CHECK(nlh->nlmsg_type == RTM_GETLINK);
+    CHECK(nlh->nlmsg_flags == NLM_F_REQUEST);
+    const auto* ifi = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(nlh));
+    CHECK(ifi->ifi_index == 7);
+    std::vector<attribute> attrs;
+    mnl_attr_parse(nlh, sizeof(ifinfomsg), collect, &attrs);
+    REQUIRE(attrs.size() == 2);
+    CHECK(attrs[0].type == IFLA_TARGET_NETNSID);
+    CHECK(attrs[0].u32 == 2);
+    CHECK(attrs[1].type == IFLA_EXT_MASK);
+    CHECK(attrs[1].u32 == RTEXT_FILTER_SKIP_STATS);
+}
+
 TEST_CASE("an address dump request has a zero header (a strict socket refuses any filter in it)")
 {
     std::vector<std::byte> buf(64, std::byte{0xAA});
