@@ -84,6 +84,11 @@ router::outcome from_admin(admin::outcome o)
     return std::visit([](auto&& v) -> router::outcome { return std::move(v); }, std::move(o));
 }
 
+router::outcome from_links(link_views::outcome o)
+{
+    return std::visit([](auto&& v) -> router::outcome { return std::move(v); }, std::move(o));
+}
+
 } // namespace
 
 std::span<const route_info> router::routes() noexcept
@@ -112,6 +117,15 @@ std::span<const route_info> router::routes() noexcept
          false,
          false,
          &router::on_host_processes},
+        {"GET",
+         "/api/v1/namespaces/{ns_id}/links",
+         a::read,
+         {},
+         false,
+         false,
+         &router::on_host_links},
+        {"GET", "/api/v1/netns/{name}/links", a::read, {}, false, false, &router::on_links},
+        {"GET", "/api/v1/topology", a::read, {}, false, false, &router::on_topology},
         {"GET", "/api/v1/events", a::read, {}, false, true, &router::on_events},
         {"GET", "/healthz", a::open, {}, false, false, &router::on_health},
         {"GET", "/metrics", a::read, {}, false, false, &router::on_metrics},
@@ -363,6 +377,21 @@ router::outcome router::on_host(const request&, const route_args& args, bool)
 router::outcome router::on_host_processes(const request&, const route_args& args, bool)
 {
     return host_processes(model_, args.ns_id, args.query);
+}
+
+router::outcome router::on_links(const request&, const route_args& args, bool)
+{
+    return from_links(links_.netns_links(args.name));
+}
+
+router::outcome router::on_host_links(const request&, const route_args& args, bool)
+{
+    return from_links(links_.host_links(args.ns_id));
+}
+
+router::outcome router::on_topology(const request&, const route_args&, bool)
+{
+    return from_links(links_.topology());
 }
 
 router::outcome router::on_events(const request& req, const route_args&, bool is_upgrade)

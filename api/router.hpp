@@ -21,6 +21,7 @@
 #include "api/assets.hpp"
 #include "api/host_inventory.hpp"
 #include "api/http.hpp"
+#include "api/links.hpp"
 #include "api/list_cache.hpp"
 #include "api/stream.hpp"
 
@@ -123,6 +124,9 @@ private:
     outcome on_hosts(const request& req, const route_args& args, bool is_upgrade);
     outcome on_host(const request& req, const route_args& args, bool is_upgrade);
     outcome on_host_processes(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_links(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_host_links(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_topology(const request& req, const route_args& args, bool is_upgrade);
     outcome on_events(const request& req, const route_args& args, bool is_upgrade);
     outcome on_health(const request& req, const route_args& args, bool is_upgrade);
     outcome on_metrics(const request& req, const route_args& args, bool is_upgrade);
@@ -144,6 +148,8 @@ private:
     host_list_cache hosts_cache_{model_};
     const core::model_status& status_;
     list_cache& lists_;
+    // What is inside the namespaces (links, addresses, topology), dumped on request.
+    link_views links_{model_, lists_.netns_dir()};
     stream_hub& hub_;
     std::span<const asset> assets_;
     admin* admin_ = nullptr;

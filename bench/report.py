@@ -15,6 +15,8 @@ RESULTS.md with PNG charts (gnuplot) beside it. Sections, in the order they run:
           one pass over N = 100, 1000, 5000, 10000 namespaces with nsids, then without:
           GET /api/v1/netns vs `ip -j netns list`; GET /api/v1/netns/{name} and
           GET /api/v1/processes/{pid}/netns vs `ip netns identify PID`; cold starts and RSS
+  links   GET /api/v1/netns/{name}/links over 1000 namespaces with a veth each vs `ip -n NAME -j
+          addr`; the host-wide tax of a NETLINK_LISTEN_ALL_NSID listener (bench/linktax.py)
 and, only when asked for (--only websocket-ab; not part of a full run):
   websocket-ab  the fan-out runs against netnsd as shipped (the hub's shared websocket frames,
           many per write) and against a build with NETNSD_BENCH_BEAST_WEBSOCKET (Beast's
@@ -38,9 +40,11 @@ import admin
 import events
 import foundation
 import httpbench
+import links
 from benchlib import TOKEN_FILE, BenchError, Daemon, die_with_parent, median, now, percentile, quiesce
 
-SECTIONS = ("events", "admin", "http", "nsid", "list", "lookup", "memory", "websocket-ab")
+SECTIONS = ("events", "admin", "http", "nsid", "list", "lookup", "memory", "links",
+            "websocket-ab")
 # Sections that run only when --only names them.
 OPT_IN = ("websocket-ab",)
 SCALING = ("list", "lookup", "memory")
@@ -51,6 +55,7 @@ FOUNDATION_PORT = 9321
 EVENTS_PORT = 9500
 WEBSOCKET_AB_PORT = 9600
 ADMIN_PORT = 9700
+LINKS_PORT = 9800
 NGINX_PORT = 9900  # and 9901 for its TLS server
 TLS_DIR = "/run/netnsd-bench-tls"  # the sandbox's tmpfs
 HANDSHAKE_CONNS = 16
@@ -71,11 +76,13 @@ FLOOR_GOAL = 0.8          # issue 11: create+delete at least 0.8x the mkns floor
 QUICK = dict(sizes="100,500", starts=2, requests=30, warmup=3, ip_runs=3, ip_warmup=1,
              race_n=100, ev_count=200, fan_subs="1,100", fan_repeats=1, pause_s=0.3,
              admin_n=100, admin_rounds=1, exec_runs=20, http_n=100, http_seconds=1,
-             http_repeats=1, short_subs=100, short_repeats=1, audit_runs=2)
+             http_repeats=1, short_subs=100, short_repeats=1, audit_runs=2, links_n=50,
+             tax_nsids="200", tax_changes=500, tax_blocks=1)
 FULL = dict(sizes="100,1000,5000,10000", starts=7, requests=200, warmup=5, ip_runs=15,
             ip_warmup=2, race_n=1000, ev_count=1000, fan_subs="1,100,1000", fan_repeats=5,
             pause_s=1.0, admin_n=1000, admin_rounds=5, exec_runs=200, http_n=1000,
-            http_seconds=5, http_repeats=3, short_subs=1000, short_repeats=3, audit_runs=5)
+            http_seconds=5, http_repeats=3, short_subs=1000, short_repeats=3, audit_runs=5,
+            links_n=1000, tax_nsids="1000,5000", tax_changes=2000, tax_blocks=3)
 
 
 def log(msg):
@@ -225,6 +232,11 @@ def section_admin(a, R):
         f"POST /api/v1/netns/execbox/exec {{\"argv\": [\"true\"]}}, `ip netns exec execbox true`, "
         f"`nsenter --net=/run/netns/execbox true`, interleaved, × {a.exec_runs} after 5 warm-ups",
     ]
+
+
+def section_links(a, R):
+    Daemon.next_port = LINKS_PORT
+    links.section(a, R, LINKS_PORT, log)
 
 
 def section_http(a, R, fa):
@@ -506,6 +518,40 @@ def rows_memory(a, R):
                 goal, ok = "< 1 KiB per namespace (issue 2)", met(growth < RSS_GOAL_B)
             rows.append((f"RSS growth per namespace, N={n}, {what} (RSS {rss / 1048576:.1f} MiB "
                          "after the first full list)", f"{growth:.0f} B", "", "", "", goal, ok))
+    return rows
+
+
+def rows_links(a, R):
+    res = R.get("links")
+    if not res:
+        return []
+    rows = []
+    n = res["n"]
+    api = [x * 1000 for x in res.get("api_s", [])]
+    ip = [x * 1000 for x in res.get("ip_s", [])]
+    if api and ip:
+        rows.append((f"one namespace's links, each of {n} namespaces with a veth and an address "
+                     f"({len(api)} requests, each a fresh dump)", pair(api),
+                     "`ip -n NAME -j addr` (a process each)", pair(ip), times_faster(ip, api),
+                     "", ""))
+        warm = [x * 1000 for x in res.get("warm_s", [])]
+        if warm:
+            rows.append((f"the same, asked again at once (answered from the 1 s cache)",
+                         pair(warm), "`ip -n NAME -j addr`", pair(ip), times_faster(ip, warm),
+                         "", ""))
+        at, it = res["api_total_s"], res["ip_total_s"]
+        rows.append((f"all {n} namespaces, one after the other (median of {len(at)} rounds)",
+                     fmt_ms(median(at) * 1000), f"the `ip -n NAME -j addr` loop",
+                     fmt_ms(median(it) * 1000), times_faster(it, at), "", ""))
+    for t in res.get("tax", []):
+        w, wo = t["with"], t["without"]
+        rows.append((f"a link change in an unrelated namespace at {t['nsids']} nsids, with a "
+                     "NETLINK_LISTEN_ALL_NSID listener: send→ack (system time)",
+                     f"{w['wall_median_us']:.0f} µs ({w['sys_median_us']:.0f} µs)",
+                     "no such listener",
+                     f"{wo['wall_median_us']:.0f} µs ({wo['sys_median_us']:.0f} µs)",
+                     f"{w['wall_median_us'] / wo['wall_median_us']:.1f}x the time (the tax)",
+                     "decides whether live link events are opt-in (issue 15)", "—"))
     return rows
 
 
@@ -1028,6 +1074,19 @@ def write_results(a, R, made, path):
          "netnsd to receiving that first full list (the first scan, every nsid query, one "
          "HTTP round trip); the reference is one `ip -j netns list` at the same N.",
          ["startup", "memory"]),
+        ("links", "Inside the namespaces: `GET .../links` vs `ip -n NAME -j addr`; the "
+         "LISTEN_ALL_NSID tax", rows_links,
+         "Each namespace has a veth pair to netnsd's namespace (so an nsid there) and an address. "
+         "netnsd dumps each namespace by nsid over rtnetlink on a worker when asked "
+         "(RTM_GETLINK, RTM_GETADDR, and the peers' links), and each request here asks a "
+         "namespace it has not read in the last second; `ip` is a process per namespace. The "
+         "tax: with a NETLINK_LISTEN_ALL_NSID socket joined to the link group open anywhere, "
+         "the kernel looks up, for every link notification on the host, the nsid the "
+         "listener's namespace has for the namespace it happened in (a walk of that nsid "
+         "table); measured as the send→ack time of RTM_NEWLINK up/down on a veth in a "
+         "namespace with no nsid (so the walk is a whole one), from a process in it, with the "
+         "process's own system time in brackets. netnsd itself opens no such listener yet.",
+         []),
         ("nsid", "nsid resolution (the nsid race)", rows_nsid,
          "The kernel's RTM_NEWNSID carries only the number; netnsd must find which namespace got "
          "it. A bash loop runs `ip netns set NAME auto` over namespaces that have none while a "
@@ -1304,6 +1363,7 @@ def main():
             ("http", lambda: section_http(a, R, fa)),
             ("nsid", lambda: section_nsid(a, R, fa)),
             ("scaling", lambda: section_scaling(a, R, fa)),
+            ("links", lambda: section_links(a, R)),
             ("websocket-ab", lambda: section_websocket_ab(a, R))]
     for name, fn in plan:
         if name == "scaling":

@@ -919,6 +919,41 @@ describe('the running daemon', () => {
         assert.equal(accepted, MAX_STREAMS, `exactly ${MAX_STREAMS} streams at once`);
     });
 
+    test('links of an entry and of a namespace by ns_id, and the topology, are as the spec '
+         + 'describes them', async () => {
+        // blue (nsid 5) gets a veth to the daemon's namespace, in a bridge, with an address.
+        sh('ip link add ctr-h type veth peer name ctr-p netns blue');
+        sh('ip -n blue link add ctr-br type bridge && ip -n blue link set ctr-p master ctr-br');
+        sh('ip -n blue addr add 10.77.0.2/24 dev ctr-p && ip -n blue link set ctr-p up');
+        const { body } = await getChecked('/api/v1/netns/{name}/links',
+                                          '/api/v1/netns/blue/links', 200);
+        assert.equal(body.read_by, 'nsid');
+        assert.equal(body.nsid, 5);
+        const p = body.links.find((l) => l.name === 'ctr-p');
+        assert.ok(p, 'ctr-p is listed');
+        assert.equal(p.kind, 'veth');
+        assert.equal(p.master.name, 'ctr-br');
+        assert.equal(p.peer.ifname, 'ctr-h');
+        assert.deepEqual(p.addresses.map((a) => `${a.address}/${a.prefixlen}`)
+            .filter((a) => a.startsWith('10.')), ['10.77.0.2/24']);
+        const hosts = await getChecked('/api/v1/namespaces', '/api/v1/namespaces', 200);
+        const self = hosts.body.namespaces.find((n) => n.is_self);
+        const own = await getChecked('/api/v1/namespaces/{ns_id}/links',
+                                     `${self.href}/links`, 200);
+        assert.equal(own.body.links.find((l) => l.name === 'ctr-h').peer.netns, 'azure',
+                     'the peer\'s namespace by its first name');
+        const topo = await getChecked('/api/v1/topology', '/api/v1/topology', 200);
+        assert.ok(topo.body.edges.some((e) => e.type === 'veth'
+            && e.ends.some((x) => x.ifname === 'ctr-h') && e.ends.some((x) => x.ifname === 'ctr-p')));
+        assert.ok(topo.body.edges.some((e) => e.type === 'bridge_port' && e.port.ifname === 'ctr-p'));
+        await getChecked('/api/v1/netns/{name}/links', '/api/v1/netns/nope/links', 404);
+        await getChecked('/api/v1/netns/{name}/links', '/api/v1/netns/stale/links', 409);
+        await getChecked('/api/v1/namespaces/{ns_id}/links', '/api/v1/namespaces/999999999999/links',
+                         404);
+        await getChecked('/api/v1/namespaces/{ns_id}/links', '/api/v1/namespaces/x/links', 400);
+        sh('ip link del ctr-h');
+    });
+
     test('SIGTERM ends the streams cleanly and the daemon exits with status 0', async () => {
         // Wait until the last change has been seen, so this is the run's last revision.
         firstRun.last = await waitFor('resume to be deleted', async () => {
