@@ -123,6 +123,7 @@ private:
     outcome on_hosts(const request& req, const route_args& args, bool is_upgrade);
     outcome on_host(const request& req, const route_args& args, bool is_upgrade);
     outcome on_host_processes(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_deep_scan(const request& req, const route_args& args, bool is_upgrade);
     outcome on_events(const request& req, const route_args& args, bool is_upgrade);
     outcome on_health(const request& req, const route_args& args, bool is_upgrade);
     outcome on_metrics(const request& req, const route_args& args, bool is_upgrade);
