@@ -9,6 +9,7 @@
 #include <linux/sockios.h>
 #include <memory>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <unordered_map>
@@ -49,8 +50,15 @@ struct scan_state
     deep_scan_result& out;
 
     // An fd on a namespace (an nsfs fd, or the SIOCGSKNS answer): its ns_id, 0 when unknown.
+    // A known inode costs one fstat; only a new namespace is identified in full.
     std::uint64_t learn(int ns_fd)
     {
+        struct stat st
+        {
+        };
+        if (::fstat(ns_fd, &st) == 0)
+            if (const auto known = ns_of_inode.find(st.st_ino); known != ns_of_inode.end())
+                return known->second;
         const auto id = identify_netns(ns_fd);
         if (!id || id->ns_id == 0)
             return 0;
