@@ -46,11 +46,12 @@ void note(std::vector<std::int32_t>& pids, std::int32_t pid)
 // The namespace behind an fd on it: who it is, and what a new one needs remembered.
 struct scan_state
 {
-    const std::unordered_map<std::uint64_t, std::uint64_t>& ns_of_inode; // alive when asked
+    // Inode -> ns_id: the caller's namespaces alive when asked, and those this scan found.
+    std::unordered_map<std::uint64_t, std::uint64_t>& ns_of_inode;
     deep_scan_result& out;
 
     // An fd on a namespace (an nsfs fd, or the SIOCGSKNS answer): its ns_id, 0 when unknown.
-    // A known inode costs one fstat; only a new namespace is identified in full.
+    // A known inode costs one fstat; only a new namespace is identified in full, once.
     std::uint64_t learn(int ns_fd)
     {
         struct stat st
@@ -62,7 +63,7 @@ struct scan_state
         const auto id = identify_netns(ns_fd);
         if (!id || id->ns_id == 0)
             return 0;
-        if (ns_of_inode.count(id->ino) == 0 && out.found.count(id->ns_id) == 0)
+        if (ns_of_inode.emplace(id->ino, id->ns_id).second)
             out.found.emplace(id->ns_id,
                               swept_namespace{*id, handle_of_fd(ns_fd), user_ns_of(ns_fd)});
         return id->ns_id;

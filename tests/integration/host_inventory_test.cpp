@@ -417,7 +417,16 @@ TEST_CASE("a namespace held only by another process's open fd is a leak candidat
     CHECK(row["leak"] == false);
     CHECK(row["fds"] == json({{"count", 1}, {"pids", json::array({holder.pid})}}));
     CHECK(row["sockets"]["count"] == 0);
-    CHECK(get_json(at, "/api/v1/namespaces?held_by=fd")["namespaces"].size() == 1);
+    // The filter: ours is there, and all it lists an fd holds (other processes of the machine
+    // may hold others the same way).
+    const auto by_fd = get_json(at, "/api/v1/namespaces?held_by=fd");
+    bool ours = false;
+    for (const auto& n : by_fd["namespaces"])
+    {
+        ours = ours || n["inode"] == ino;
+        CHECK(n["fds"]["count"].get<std::uint64_t>() > 0);
+    }
+    CHECK(ours);
 
     // The fd goes: the namespace is freed and reported so.
     holder.stop();
@@ -551,7 +560,11 @@ TEST_CASE("a namespace with an nsid that only an fd in flight (SCM_RIGHTS, never
     CHECK(row["held_by"] == json::array());
     CHECK(row["leak"] == true);
     CHECK(row["nsid"] == 42);
-    CHECK(get_json(at, "/api/v1/namespaces?leak=true")["namespaces"].size() == 1);
+    bool listed = false;
+    const auto leaks = get_json(at, "/api/v1/namespaces?leak=true");
+    for (const auto& n : leaks["namespaces"])
+        listed = listed || n["inode"] == ino;
+    CHECK(listed);
     // The oracle: the kernel still has it (its nsid is still given out).
     CHECK(ip_list_id().count(42) == 1);
 
