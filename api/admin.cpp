@@ -234,15 +234,21 @@ admin::outcome admin::remove(std::string_view raw)
                 r.audit_name = name;
                 return r;
             }
+            // The processes inside, as the model's last /proc sweep saw them (no scan of every
+            // process per delete), and only while the namespace lives on: a freed one has none.
+            std::vector<pid_t> pids;
+            if (out.identity && out.alive.value_or(true))
+                if (const auto* swept = model_.processes_of(out.identity->ns_id))
+                    pids.assign(swept->begin(), swept->end());
             // Where the kernel cannot say, alive while a process is inside or another name
             // still binds it (open fds elsewhere cannot be seen; its `destroyed` event tells
             // when it is really gone).
             const bool alive = out.alive.value_or(
-                !out.pids.empty() || (out.identity && !model_.names_of(*out.identity).empty()));
+                !pids.empty() || (out.identity && !model_.names_of(*out.identity).empty()));
             json body = json::object();
             body["name"] = name;
             body["namespace_alive"] = alive;
-            body["pids"] = pid_list(out.pids);
+            body["pids"] = pid_list(pids);
             auto r = json_response(200, dump(body));
             r.audit_name = name;
             return r;
@@ -339,43 +345,6 @@ admin::outcome admin::pids(std::string_view raw)
                 return failure(ec, detail, name);
             json body = json::object();
             body["pids"] = pid_list(list);
-            return json_response(200, dump(body));
-        };
-    };
-    return job;
-}
-
-admin::outcome admin::identify(std::string_view raw)
-{
-    pid_t pid = 0;
-    const auto* end = raw.data() + raw.size();
-    auto [ptr, err] = std::from_chars(raw.data(), end, pid);
-    if (raw.empty() || err != std::errc{} || ptr != end || pid <= 0)
-        return problem(problem_type::bad_request, "the pid must be a whole number above 0");
-    deferred job;
-    job.work = [this, pid]() -> std::function<response()>
-    {
-        std::error_code ec;
-        const auto id = ops_.identity_of_pid(pid, ec);
-        return [this, pid, id, ec]() -> response
-        {
-            if (!id)
-            {
-                const auto why = ec ? ec : std::error_code(core::errc::no_such_process);
-                return problem_for(why, why == core::errc::no_such_process
-                                            ? "no process " + std::to_string(pid)
-                                            : "cannot read /proc/" + std::to_string(pid) +
-                                                  "/ns/net: " + why.message());
-            }
-            json body = json::object();
-            body["pid"] = pid;
-            body["inode"] = id->ino;
-            body["ns_id"] = id->ns_id != 0 ? json(id->ns_id) : json(nullptr);
-            const auto nsid = model_.nsid_of(*id);
-            body["nsid"] = nsid ? json(*nsid) : json(nullptr);
-            body["names"] = json::array();
-            for (const auto& n : model_.names_of(*id))
-                body["names"].push_back(n);
             return json_response(200, dump(body));
         };
     };
@@ -516,6 +485,33 @@ admin::outcome admin::audit()
                 found.push_back(std::move(one));
             }
             body["divergences"] = std::move(found);
+            auto r = json_response(200, dump(body));
+            r.audit_name = "*";
+            return r;
+        };
+    };
+    return job;
+}
+
+admin::outcome admin::deep_scan()
+{
+    if (control_ == nullptr)
+        return problem(problem_type::no_route, "this netnsd cannot scan for fd and socket holders");
+    deferred job;
+    job.work = [this]() -> std::function<response()>
+    {
+        auto report = control_->deep_scan_now();
+        return [report]() -> response
+        {
+            json body = json::object();
+            body["processes"] = report.processes;
+            body["fds"] = report.fds;
+            body["sockets"] = report.sockets;
+            body["socket_failures"] = report.socket_failures;
+            body["held_by_fd"] = report.held_by_fd;
+            body["held_by_socket"] = report.held_by_socket;
+            body["found"] = report.found;
+            body["duration_ms"] = report.seconds * 1000.0;
             auto r = json_response(200, dump(body));
             r.audit_name = "*";
             return r;

@@ -1,4 +1,4 @@
-// The admin endpoints: add (and attach), delete, set nsid, exec, pids, identify, audit. Each
+// The admin endpoints: add (and attach), delete, set nsid, exec, pids, audit, deep scan. Each
 // validates its input on the loop, then hands the kernel work (core::netns_ops) to a worker as
 // a `deferred`. The kernel, not the model, decides whether a name exists or is live: the model
 // trails the kernel by the notifications not read yet. A job that changes names lists them in
@@ -51,9 +51,9 @@ public:
     outcome remove_all();                                        // DELETE /api/v1/netns?all=true
     outcome set_nsid(std::string_view name, const request& req); // PUT .../{name}/nsid
     outcome pids(std::string_view name);                         // GET .../{name}/pids
-    outcome identify(std::string_view pid);                  // GET /api/v1/processes/{pid}/netns
-    outcome exec(std::string_view name, const request& req); // POST .../{name}/exec
-    outcome audit();                                         // POST /api/v1/audit
+    outcome exec(std::string_view name, const request& req);     // POST .../{name}/exec
+    outcome audit();                                             // POST /api/v1/audit
+    outcome deep_scan();                                         // POST /api/v1/namespaces/scan
 
     std::size_t running_execs() const noexcept { return running_execs_; }
     const admin_settings& settings() const noexcept { return settings_; }

@@ -43,6 +43,10 @@ std::optional<unsigned> parse_held_by(std::string_view list, bool& none)
             bits |= static_cast<unsigned>(core::holder::mount);
         else if (item == "process")
             bits |= static_cast<unsigned>(core::holder::process);
+        else if (item == "fd")
+            bits |= static_cast<unsigned>(core::holder::fd);
+        else if (item == "socket")
+            bits |= static_cast<unsigned>(core::holder::socket);
         else if (item == "none")
             none = true;
         else
@@ -118,7 +122,8 @@ response list_hosts(const core::registry& model, std::string_view query, host_li
         {
             held_by = parse_held_by(value, held_by_none);
             if (!held_by)
-                return bad("held_by is a comma-separated list of name, mount, process or none");
+                return bad("held_by is a comma-separated list of name, mount, process, fd, socket "
+                           "or none");
         }
         else if (key == "leak")
         {
@@ -153,6 +158,19 @@ response get_host(const core::registry& model, std::string_view raw_ns_id)
     if (auto* r = std::get_if<response>(&id))
         return std::move(*r);
     return json_response(200, dump(to_json(*model.host(std::get<std::uint64_t>(id)))));
+}
+
+response process_host(const core::registry& model, std::string_view raw_pid)
+{
+    std::int32_t pid = 0;
+    if (!parse_whole(raw_pid, pid) || pid <= 0)
+        return bad("the pid must be a whole number above 0");
+    const auto ns_id = model.host_of_pid(pid);
+    if (!ns_id)
+        return problem(problem_type::no_such_process,
+                       "no process " + std::to_string(pid) +
+                           " was in any network namespace at the last /proc sweep");
+    return json_response(200, dump(to_json(*model.host(*ns_id))));
 }
 
 response host_processes(const core::registry& model, std::string_view raw_ns_id,

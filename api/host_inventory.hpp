@@ -1,8 +1,8 @@
 // The host inventory's read routes: GET /api/v1/namespaces (filters held_by=, leak=), one
-// namespace by ns_id, and its processes, a page at a time. They read the I/O thread's replica
-// of the registry; the processes' comm, uid and cgroup are read from /proc for the page asked
-// (at most max_page_size small files of three per process), the pids from the model. Pure
-// functions of the model (and /proc); I/O thread.
+// namespace by ns_id, its processes, a page at a time, and the namespace of one process. They read
+// the I/O thread's replica of the registry; the processes' comm, uid and cgroup are read from /proc
+// for the page asked (at most max_page_size small files of three per process), the pids from the
+// model. Pure functions of the model (and /proc); I/O thread.
 #pragma once
 
 #include <cstddef>
@@ -44,5 +44,8 @@ response list_hosts(const core::registry& model, std::string_view query,
 response get_host(const core::registry& model, std::string_view raw_ns_id);
 response host_processes(const core::registry& model, std::string_view raw_ns_id,
                         std::string_view query);
+// GET /api/v1/processes/{pid}/netns: the namespace the process was in at the last sweep, as
+// get_host shows it; 404 no-such-process when no namespace had it then.
+response process_host(const core::registry& model, std::string_view raw_pid);
 
 } // namespace netnsd::api

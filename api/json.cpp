@@ -41,10 +41,21 @@ json held_by_json(unsigned held_by)
     json out = json::array();
     for (auto [bit, word] :
          {std::pair{core::holder::name, "name"}, std::pair{core::holder::mount, "mount"},
-          std::pair{core::holder::process, "process"}})
+          std::pair{core::holder::process, "process"}, std::pair{core::holder::fd, "fd"},
+          std::pair{core::holder::socket, "socket"}})
         if ((held_by & static_cast<unsigned>(bit)) != 0)
             out.push_back(word);
     return out;
+}
+
+// The deep scan's holders of one kind: how many processes, and the lowest of their pids (the
+// host's own namespace may have a socket in nearly every process; the list stays short).
+json deep_holders_json(const std::vector<std::int32_t>& pids)
+{
+    json shown = json::array();
+    for (std::size_t i = 0; i < pids.size() && i < deep_holder_pids_shown; ++i)
+        shown.push_back(pids[i]);
+    return json::object({{"count", pids.size()}, {"pids", std::move(shown)}});
 }
 
 json to_json(const core::host_namespace& h)
@@ -65,6 +76,8 @@ json to_json(const core::host_namespace& h)
     j["mounts"] = std::move(mounts);
     j["processes"] = json::object(
         {{"count", h.processes}, {"href", host_href(h.identity.ns_id) + "/processes"}});
+    j["fds"] = deep_holders_json(h.fd_pids);
+    j["sockets"] = deep_holders_json(h.socket_pids);
     j["owner"] = h.owner.kind == core::owner_kind::unknown
                      ? json::object({{"kind", "unknown"}, {"id", nullptr}, {"source", nullptr}})
                      : json::object({{"kind", core::to_string(h.owner.kind)},

@@ -3,6 +3,7 @@
 // round-trips exactly through "href" (percent-encoded bytes). Pure functions; any thread.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -23,8 +24,10 @@ json to_json(const core::entry& e, std::string_view netns_dir);
 
 // The URL path of one namespace of the host inventory: "/api/v1/namespaces/" + ns_id.
 std::string host_href(std::uint64_t ns_id);
-// The wire names of held_by's bits, in this order: name, mount, process.
+// The wire names of held_by's bits, in this order: name, mount, process, fd, socket.
 json held_by_json(unsigned held_by);
+// How many pids of the deep scan's fd and socket holders a namespace shows (the lowest).
+inline constexpr std::size_t deep_holder_pids_shown = 20;
 json to_json(const core::host_namespace& h);
 
 // Never throws on bad UTF-8, never emits invalid JSON.

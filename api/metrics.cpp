@@ -184,6 +184,28 @@ void metrics::render_model(writer& w, const core::model_status& m)
     w.family("netnsd_sweep_processes", "gauge", "Processes the last /proc sweep read.");
     w.sample("netnsd_sweep_processes", {}, m.sweep_processes);
 
+    w.family("netnsd_deep_scan_duration_seconds", "histogram",
+             "How long each deep scan of every process's fds and sockets took, on its worker "
+             "thread.");
+    cumulative = 0;
+    for (std::size_t i = 0; i < m.deep_scan_buckets.size(); ++i)
+    {
+        cumulative += m.deep_scan_histogram[i];
+        std::string le;
+        append_number(le, m.deep_scan_buckets[i]);
+        w.sample("netnsd_deep_scan_duration_seconds_bucket", {{"le", le}}, cumulative);
+    }
+    w.sample("netnsd_deep_scan_duration_seconds_bucket", {{"le", "+Inf"}}, m.deep_scans);
+    w.sample("netnsd_deep_scan_duration_seconds_sum", {}, m.deep_scan_seconds_sum);
+    w.sample("netnsd_deep_scan_duration_seconds_count", {}, m.deep_scans);
+
+    w.family("netnsd_deep_scan_fds", "gauge",
+             "Fds the last deep scan visited (one readlink each).");
+    w.sample("netnsd_deep_scan_fds", {}, m.deep_scan_fds);
+    w.family("netnsd_deep_scan_sockets", "gauge",
+             "Sockets the last deep scan asked their namespace (pidfd_getfd and SIOCGSKNS each).");
+    w.sample("netnsd_deep_scan_sockets", {}, m.deep_scan_sockets);
+
     w.family("netnsd_model_divergences_total", "counter",
              "Differences between the model and the kernel that an audit found and repaired, by "
              "kind; always 0 on a healthy netnsd.");
@@ -226,8 +248,8 @@ void metrics::render_inventory(writer& w, const scrape_inputs& in,
                  {{"owner_kind", core::to_string(static_cast<core::owner_kind>(i))}},
                  std::uint64_t{in.host_namespaces[i]});
     w.family("netnsd_leaked_namespaces", "gauge",
-             "Namespaces that exist and that nothing netnsd sees holds (no name, mount or "
-             "process): leak candidates, or held by an fd or a socket.");
+             "Namespaces that exist and that nothing netnsd sees holds (no name, mount, "
+             "process, or fd or socket at the last deep scan): leak candidates.");
     w.sample("netnsd_leaked_namespaces", {}, std::uint64_t{in.leaked_namespaces});
 
     w.family("netnsd_nsids", "gauge", "Namespaces with an nsid, named or not.");

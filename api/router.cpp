@@ -104,12 +104,12 @@ std::span<const route_info> router::routes() noexcept
          &router::on_set_nsid},
         {"GET", "/api/v1/netns/{name}/pids", a::read, "pids", true, false, &router::on_pids},
         {"POST", "/api/v1/netns/{name}/exec", a::write, "exec", true, false, &router::on_exec},
-        {"GET", "/api/v1/processes/{pid}/netns", a::read, "identify", true, false,
-         &router::on_identify},
+        {"GET", "/api/v1/processes/{pid}/netns", a::read, {}, false, false, &router::on_identify},
         {"POST", "/api/v1/audit", a::write, "audit", true, false, &router::on_audit},
         {"GET", "/api/v1/nsids", a::read, {}, false, false, &router::on_nsids},
         {"GET", "/api/v1/namespaces", a::read, {}, false, false, &router::on_hosts},
         {"GET", "/api/v1/namespaces/{ns_id}", a::read, {}, false, false, &router::on_host},
+        {"POST", "/api/v1/namespaces/scan", a::write, "scan", true, false, &router::on_deep_scan},
         {"GET",
          "/api/v1/namespaces/{ns_id}/processes",
          a::read,
@@ -269,6 +269,10 @@ router::outcome router::route(const request& req, bool is_upgrade, std::string_v
         if (req.method == r.method || (req.method == "HEAD" && r.method == "GET" && !r.get_only))
             chosen = &r;
     }
+    // Two templates can match one path (/api/v1/namespaces/scan is also a {ns_id}): the one
+    // chosen names the route.
+    if (chosen != nullptr)
+        matched = chosen->path;
     if (matched == "other")
     {
         for (const auto& a : assets_)
@@ -351,7 +355,7 @@ router::outcome router::on_exec(const request& req, const route_args& args, bool
 
 router::outcome router::on_identify(const request&, const route_args& args, bool)
 {
-    return from_admin(admin_->identify(args.pid));
+    return process_host(model_, args.pid);
 }
 
 router::outcome router::on_audit(const request&, const route_args&, bool)
@@ -392,6 +396,11 @@ router::outcome router::on_host_links(const request&, const route_args& args, bo
 router::outcome router::on_topology(const request&, const route_args&, bool)
 {
     return from_links(links_.topology());
+}
+
+router::outcome router::on_deep_scan(const request&, const route_args&, bool)
+{
+    return from_admin(admin_->deep_scan());
 }
 
 router::outcome router::on_events(const request& req, const route_args&, bool is_upgrade)

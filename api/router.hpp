@@ -127,6 +127,7 @@ private:
     outcome on_links(const request& req, const route_args& args, bool is_upgrade);
     outcome on_host_links(const request& req, const route_args& args, bool is_upgrade);
     outcome on_topology(const request& req, const route_args& args, bool is_upgrade);
+    outcome on_deep_scan(const request& req, const route_args& args, bool is_upgrade);
     outcome on_events(const request& req, const route_args& args, bool is_upgrade);
     outcome on_health(const request& req, const route_args& args, bool is_upgrade);
     outcome on_metrics(const request& req, const route_args& args, bool is_upgrade);

@@ -17,6 +17,10 @@ RESULTS.md with PNG charts (gnuplot) beside it. Sections, in the order they run:
           GET /api/v1/processes/{pid}/netns vs `ip netns identify PID`; cold starts and RSS
   links   GET /api/v1/netns/{name}/links over 1000 namespaces with a veth each vs `ip -n NAME -j
           addr`; the host-wide tax of a NETLINK_LISTEN_ALL_NSID listener (bench/linktax.py)
+  inventory
+          the host inventory (bench/inventory.py): 1000 and 5000 namespaces held by processes
+          plus 20000 idle ones; GET /api/v1/namespaces vs `lsns -t net -J`, the /proc sweep's
+          duration and CPU share, the deep scan, found/destroyed latency
 and, only when asked for (--only websocket-ab; not part of a full run):
   websocket-ab  the fan-out runs against netnsd as shipped (the hub's shared websocket frames,
           many per write) and against a build with NETNSD_BENCH_BEAST_WEBSOCKET (Beast's
@@ -40,10 +44,11 @@ import admin
 import events
 import foundation
 import httpbench
+import inventory
 import links
 from benchlib import TOKEN_FILE, BenchError, Daemon, die_with_parent, median, now, percentile, quiesce
 
-SECTIONS = ("events", "admin", "http", "nsid", "list", "lookup", "memory", "links",
+SECTIONS = ("events", "admin", "http", "nsid", "list", "lookup", "memory", "links", "inventory",
             "websocket-ab")
 # Sections that run only when --only names them.
 OPT_IN = ("websocket-ab",)
@@ -56,6 +61,7 @@ EVENTS_PORT = 9500
 WEBSOCKET_AB_PORT = 9600
 ADMIN_PORT = 9700
 LINKS_PORT = 9800
+INVENTORY_PORT = 9850
 NGINX_PORT = 9900  # and 9901 for its TLS server
 TLS_DIR = "/run/netnsd-bench-tls"  # the sandbox's tmpfs
 HANDSHAKE_CONNS = 16
@@ -72,17 +78,24 @@ CHURN_GOAL_X = 10         # issue 4: create+delete throughput >= 10x the ip loop
 EXEC_GOAL_X = 1.5         # issue 4: exec no worse than 1.5x `ip netns exec`
 SHORT_LIFETIME_MS = 10    # issue 11: namespaces mounted this long are never missed
 FLOOR_GOAL = 0.8          # issue 11: create+delete at least 0.8x the mkns floor
+INVENTORY_GOAL_X = 100    # issue 14: GET /api/v1/namespaces >= 100x `lsns -t net -J` at 1000
+SWEEP_CPU_GOAL = 0.02     # issue 14: the sweep under 2% of one core at the default interval
+DETECT_GOAL_MS = 100      # issue 14: detection p99 < 100 ms (with the process connector)
 
 QUICK = dict(sizes="100,500", starts=2, requests=30, warmup=3, ip_runs=3, ip_warmup=1,
              race_n=100, ev_count=200, fan_subs="1,100", fan_repeats=1, pause_s=0.3,
              admin_n=100, admin_rounds=1, exec_runs=20, http_n=100, http_seconds=1,
              http_repeats=1, short_subs=100, short_repeats=1, audit_runs=2, links_n=50,
-             tax_nsids="200", tax_changes=500, tax_blocks=1)
+             tax_nsids="200", tax_changes=500, tax_blocks=1,
+             inv_sizes="100", inv_idle=1000, inv_samples=4, inv_lsns_runs=3, inv_window_s=11.0,
+             inv_scans=1)
 FULL = dict(sizes="100,1000,5000,10000", starts=7, requests=200, warmup=5, ip_runs=15,
             ip_warmup=2, race_n=1000, ev_count=1000, fan_subs="1,100,1000", fan_repeats=5,
             pause_s=1.0, admin_n=1000, admin_rounds=5, exec_runs=200, http_n=1000,
             http_seconds=5, http_repeats=3, short_subs=1000, short_repeats=3, audit_runs=5,
-            links_n=1000, tax_nsids="1000,5000", tax_changes=2000, tax_blocks=3)
+            links_n=1000, tax_nsids="1000,5000", tax_changes=2000, tax_blocks=3,
+            inv_sizes="1000,5000", inv_idle=20000, inv_samples=20, inv_lsns_runs=5,
+            inv_window_s=31.0, inv_scans=3)
 
 
 def log(msg):
@@ -350,9 +363,10 @@ def phase_scaling(a, R, fa, nsid):
 
                     def named():
                         st, body = client.get(path)
-                        return st == 200 and target in json.loads(body).get("names", [])
+                        return st == 200 and any(n.get("name") == target
+                                                 for n in json.loads(body).get("names", []))
 
-                    foundation.wait_until(f"GET {path} to name {target}", named, 10)
+                    foundation.wait_until(f"GET {path} to name {target}", named, 20)  # the next sweep
                     res["identify_ms"], _ = foundation.timed_gets(client, [path] * a.requests,
                                                                   a.warmup)
                 res["rss_after_list"] = daemon.rss_bytes()
@@ -379,6 +393,27 @@ def phase_scaling(a, R, fa, nsid):
             foundation.mkns(fa, "del", prefix, count)
         if nsid and made:
             wait_nsids_gone(R, "scaling with nsids")
+
+
+def section_inventory(a, R):
+    R["inventory"] = {}
+    for i, n in enumerate(int(x) for x in a.inv_sizes.split(",")):
+        quiesce()
+        log(f"inventory: {n} namespaces held by processes, {a.inv_idle} idle processes")
+        R["inventory"][str(n)] = inventory.phase_inventory(a, R, n, a.inv_idle,
+                                                           INVENTORY_PORT + 10 * i)
+    R["commands"]["inventory"] = [
+        f"{a.procs} N unshare   # N children: unshare(CLONE_NEWNET), pause()",
+        f"{a.procs} IDLE idle   # IDLE children in pause()",
+        f"{a.netnsd} --listen 127.0.0.1:PORT --netns-dir /run/netns --token-file TOKEN "
+        "--deep-scan-interval 0",
+        f"GET /api/v1/namespaces × {a.requests} after {a.warmup} warm-ups; "
+        f"lsns -t net -J × {a.inv_lsns_runs} after 1",
+        f"POST /api/v1/namespaces/scan × {a.inv_scans}",
+        f"unshare -n sleep 600 × {a.inv_samples}, started then killed at random within "
+        f"{inventory.SWEEP_INTERVAL_S / 2:.1f} s of each other, timed to found / destroyed on "
+        "GET /api/v1/events?types=found,destroyed (NDJSON)",
+    ]
 
 
 def section_scaling(a, R, fa):
@@ -741,6 +776,44 @@ def admin_summary(res):
     return out
 
 
+def rows_inventory(a, R):
+    rows = []
+    for key, res in sorted(R.get("inventory", {}).items(), key=lambda kv: int(kv[0])):
+        n = int(key)
+        S = inventory.summary(res)
+        where = f"N={n} + {res['idle']} idle ({res['processes']} processes)"
+        goal, ok = "", ""
+        if n == 1000:
+            goal = f"≥ {INVENTORY_GOAL_X}x (issue 14)"
+            ok = met(S["lsns_med"] / S["list_med"] >= INVENTORY_GOAL_X)
+        rows.append((f"every namespace, {where}: `GET /api/v1/namespaces` "
+                     f"({res['list_bytes'] // 1024} KiB)", pair(res["list_ms"]),
+                     "`lsns -t net -J`", pair(res["lsns_ms"]),
+                     times_faster(res["lsns_ms"], res["list_ms"]), goal, ok))
+        rows.append((f"/proc sweep, {int(res['sweep_processes'])} processes: mean of "
+                     f"{int(res['sweeps'])} sweeps", fmt_ms(S["sweep_mean_s"] * 1000), "", "",
+                     "", "", ""))
+        rows.append((f"netnsd's CPU over {res['window_s']:.0f} quiet seconds at the default "
+                     f"--sweep-interval ({inventory.SWEEP_INTERVAL_S} s), {where}",
+                     f"{S['cpu_share'] * 100:.2f}% of one core", "", "", "",
+                     f"< {SWEEP_CPU_GOAL * 100:.0f}% of one core (issue 14)",
+                     met(S["cpu_share"] < SWEEP_CPU_GOAL)))
+        for scan in res.get("deep_scans", [])[:1]:
+            rows.append((f"deep scan (`POST /api/v1/namespaces/scan`), {scan['processes']} fd "
+                         f"tables, {scan['fds']} fds, {scan['sockets']} sockets",
+                         fmt_ms(median([x["duration_ms"] for x in res["deep_scans"]])),
+                         "", "", "", "", ""))
+        detect = [x * 1000 for x in res.get("found_s", [])]
+        gone = [x * 1000 for x in res.get("destroyed_s", [])]
+        rows.append((f"detection: `unshare -n sleep` started → `found` ({len(detect)} runs), "
+                     f"{where}", pair(detect), "", "", "",
+                     f"p99 < {DETECT_GOAL_MS} ms with the process connector (issue 14; not "
+                     "built: the sweep bounds it)", met(bool(detect) and p99(detect) < DETECT_GOAL_MS)))
+        rows.append((f"destroyed: the sleep killed → `destroyed` ({len(gone)} runs), {where}",
+                     pair(gone), "", "", "", "", ""))
+    return rows
+
+
 def rows_admin(a, R):
     res = R.get("admin")
     if not res:
@@ -1031,8 +1104,9 @@ def write_results(a, R, made, path):
          "than linearly when the namespaces have nsids.", ["list"]),
         ("lookup", "Single lookup", rows_lookup,
          "Two questions. *Which names does this process's network namespace have?* — "
-         "`ip netns identify PID` opens and stats every entry of /run/netns; netnsd stats "
-         "/proc/PID/ns/net on a worker thread and looks the identity up in its model. *What is "
+         "`ip netns identify PID` opens and stats every entry of /run/netns; netnsd answers from "
+         "its model (where its last /proc sweep saw the process, as the inventory shows that "
+         "namespace). *What is "
          "namespace NAME (live? nsid?)* — `ip` has no per-name query, so a script lists "
          "everything (`ip -j netns list | jq ...`); the reference column is the `ip -j netns "
          "list` runs of the list section, without the filter's own cost.", ["lookup"]),
@@ -1087,6 +1161,15 @@ def write_results(a, R, made, path):
          "namespace with no nsid (so the walk is a whole one), from a process in it, with the "
          "process's own system time in brackets. netnsd itself opens no such listener yet.",
          []),
+        ("inventory", "Every network namespace of the host: the inventory at scale", rows_inventory,
+         "N namespaces held only by processes (bench/procs: children that unshare(CLONE_NEWNET) "
+         "and pause(), like `unshare -n sleep`) and idle processes besides, against one netnsd "
+         "at its default --sweep-interval (5 s). `lsns -t net -J` reads /proc (every process's "
+         "ns/net, and its nsfs mounts); netnsd serves its model (a cached body). The sweep's "
+         "duration is its histogram's mean over the quiet window; the CPU share is netnsd's "
+         "user+system time over that window (the sweep is nearly all it does then). Detection "
+         "and destroyed latency are bounded by the sweep interval: the starts and kills are "
+         "spread at random over half of it, so the figures sample the whole range.", []),
         ("nsid", "nsid resolution (the nsid race)", rows_nsid,
          "The kernel's RTM_NEWNSID carries only the number; netnsd must find which namespace got "
          "it. A bash loop runs `ip netns set NAME auto` over namespaces that have none while a "
@@ -1143,7 +1226,7 @@ def write_results(a, R, made, path):
     o.append("```")
     o.append(f"{R['invocation']}   # as root; it ran the following inside the sandbox")
     counts = {}  # in order of first use
-    for key in ("events", "admin", "http", "nsid", "scaling", "websocket-ab"):
+    for key in ("events", "admin", "http", "nsid", "scaling", "inventory", "websocket-ab"):
         for c in R["commands"].get(key, []):
             # repeated fan-out runs differ only in their prefix and netnsd's pid
             c = re.sub(r"--prefix f(\d+)r\d+_", r"--prefix f\1rRUN_", c)
@@ -1302,6 +1385,7 @@ def main():
     ap.add_argument("--netnsd", required=True)
     ap.add_argument("--mkns", required=True)
     ap.add_argument("--evlat", required=True)
+    ap.add_argument("--procs", required=True, help="bench/procs, built (for inventory)")
     ap.add_argument("--netnsd-beast-ws", default=None,
                     help="netnsd built with NETNSD_BENCH_BEAST_WEBSOCKET, for websocket-ab")
     ap.add_argument("--root", required=True, help="the repository (for relative paths)")
@@ -1364,6 +1448,7 @@ def main():
             ("nsid", lambda: section_nsid(a, R, fa)),
             ("scaling", lambda: section_scaling(a, R, fa)),
             ("links", lambda: section_links(a, R)),
+            ("inventory", lambda: section_inventory(a, R)),
             ("websocket-ab", lambda: section_websocket_ab(a, R))]
     for name, fn in plan:
         if name == "scaling":

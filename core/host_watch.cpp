@@ -165,4 +165,33 @@ void host_watch::apply_sweep(const kernel::proc_sweep& sweep, time_point now)
             check_if_unheld(h.identity.ns_id, now);
 }
 
+void host_watch::apply_deep_scan(const kernel::deep_scan_result& scan, time_point now)
+{
+    for (const auto ns_id : scan.gone)
+        gone(ns_id, now);
+    std::erase_if(handles_, [this](const auto& h) { return !model_.host(h.first).has_value(); });
+    // Namespaces that only an fd or a socket showed: held by nothing a sweep or a mount event
+    // sees, so found here or never.
+    for (const auto& [ns_id, found] : scan.found)
+    {
+        if (found.handle && handles_.count(ns_id) == 0)
+            handles_.emplace(ns_id, *found.handle);
+        model_.found_namespace(found.identity, self_ && found.identity == *self_, now);
+        tell_user_ns(ns_id, found.user_ns, now);
+    }
+    static const std::vector<std::int32_t> none;
+    const auto pids = [](const auto& by_ns, std::uint64_t ns_id) -> const auto&
+    {
+        const auto it = by_ns.find(ns_id);
+        return it == by_ns.end() ? none : it->second;
+    };
+    for (const auto& [ns_id, id] : model_.host_identities())
+        model_.set_deep_holders(ns_id, pids(scan.fd_pids, ns_id), pids(scan.socket_pids, ns_id),
+                                now);
+    // An fd or socket that held a namespace may have been its last holder.
+    for (const auto& h : model_.host_namespaces())
+        if (h.held_by() == 0)
+            check_if_unheld(h.identity.ns_id, now);
+}
+
 } // namespace netnsd::core

@@ -4,7 +4,8 @@
 // of netnsd's mount table (any path: docker's /run/docker/netns/*, podman's
 // /run/user/UID/netns/*, the netns dir's entries). Its sources: the mount events and the walk
 // of the mount table that the monitor makes (statmount facts), and the /proc sweep that a
-// worker makes (kernel/proc_sweep) and this applies. Owned by the monitor; model thread only.
+// worker makes (kernel/proc_sweep) and this applies, and the deep scan of every process's fds
+// (kernel/deep_scan), made and applied the same way. Owned by the monitor; model thread only.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/kernel/deep_scan.hpp"
 #include "core/kernel/mount_watch.hpp"
 #include "core/kernel/nsfs.hpp"
 #include "core/kernel/proc_sweep.hpp"
@@ -40,6 +42,9 @@ public:
     std::vector<kernel::sweep_known> sweep_input() const;
     // A sweep's result: the gone are destroyed, the new found, every count set.
     void apply_sweep(const kernel::proc_sweep& sweep, time_point now);
+    // A deep scan's result (its input is sweep_input() too): the gone are destroyed, the new
+    // found, every namespace's fd and socket holders set.
+    void apply_deep_scan(const kernel::deep_scan_result& scan, time_point now);
 
     std::size_t handles() const noexcept { return handles_.size(); }
     const std::optional<ns_identity>& self() const noexcept { return self_; }

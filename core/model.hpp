@@ -77,6 +77,8 @@ enum class holder : unsigned
     name = 1,    // a live entry of the netns dir
     mount = 2,   // an nsfs bind mount anywhere (a name's mount is one too)
     process = 4, // a process whose /proc/PID/ns/net it is
+    fd = 8,      // an open fd of a process on the namespace itself (the deep scan's)
+    socket = 16, // a socket that lives in it, open in a process (the deep scan's)
 };
 
 // Who a namespace belongs to (core/owner.hpp says how it is told).
@@ -111,6 +113,10 @@ struct host_namespace
     std::vector<std::string> names; // live entries of the netns dir, in byte order
     std::vector<ns_mount> mounts;   // ascending mount id
     std::size_t processes = 0;
+    // The processes with an fd on it, and those with a socket in it, at the last deep scan
+    // (ascending; empty until one ran).
+    std::vector<std::int32_t> fd_pids;
+    std::vector<std::int32_t> socket_pids;
     time_point first_seen{};
     ns_owner owner;
     // The user namespace that owns it (NS_GET_USERNS): its ns_id and owner uid; ns_id 0 when
@@ -122,7 +128,9 @@ struct host_namespace
     {
         return (names.empty() ? 0u : static_cast<unsigned>(holder::name)) |
                (mounts.empty() ? 0u : static_cast<unsigned>(holder::mount)) |
-               (processes == 0 ? 0u : static_cast<unsigned>(holder::process));
+               (processes == 0 ? 0u : static_cast<unsigned>(holder::process)) |
+               (fd_pids.empty() ? 0u : static_cast<unsigned>(holder::fd)) |
+               (socket_pids.empty() ? 0u : static_cast<unsigned>(holder::socket));
     }
     // Exists, and nothing netnsd can see holds it.
     bool is_leak() const noexcept { return held_by() == 0; }
@@ -149,7 +157,8 @@ enum class event_type
     nsid_set,  // a namespace got an nsid
     destroyed, // the kernel freed a namespace netnsd knew (its handle, or RTM_DELNSID)
     found,     // a namespace of the host became known to the inventory
-    holders,   // what holds a known namespace changed (names, mounts, process-count bucket)
+    holders,   // what holds a known namespace changed (names, mounts, process-count bucket,
+               // owner, held_by)
 };
 
 struct event

@@ -83,6 +83,16 @@ struct model_status
     double last_sweep_seconds = 0;     // wall time of the last one, on its worker
     std::uint64_t sweep_processes = 0; // /proc entries it read
 
+    // The deep scan of every process's fds (fd and socket holders): how many, how long each
+    // took (a histogram with these upper bounds, not cumulative), what the last one visited.
+    static constexpr std::array<double, 10> deep_scan_buckets = {0.01, 0.025, 0.05, 0.1, 0.25,
+                                                                 0.5,  1,     2.5,  5,   10};
+    std::uint64_t deep_scans = 0;
+    std::array<std::uint64_t, deep_scan_buckets.size()> deep_scan_histogram{};
+    double deep_scan_seconds_sum = 0;
+    std::uint64_t deep_scan_fds = 0;     // fds the last one visited
+    std::uint64_t deep_scan_sockets = 0; // sockets it asked their namespace
+
     std::uint64_t resyncs_for(resync_reason why) const noexcept
     {
         return resyncs[static_cast<std::size_t>(why)];

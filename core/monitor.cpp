@@ -124,6 +124,22 @@ void monitor::apply_sweep(const kernel::proc_sweep& sweep)
     status_.sweep_processes = sweep.processes;
 }
 
+void monitor::apply_deep_scan(const kernel::deep_scan_result& scan)
+{
+    drain_all();
+    hosts_.apply_deep_scan(scan, clock::now());
+    ++status_.deep_scans;
+    for (std::size_t i = 0; i < model_status::deep_scan_buckets.size(); ++i)
+        if (scan.seconds <= model_status::deep_scan_buckets[i])
+        {
+            ++status_.deep_scan_histogram[i];
+            break;
+        }
+    status_.deep_scan_seconds_sum += scan.seconds;
+    status_.deep_scan_fds = scan.fds;
+    status_.deep_scan_sockets = scan.sockets;
+}
+
 void monitor::rearm_and_rescan(resync_reason why)
 {
     std::error_code problem;

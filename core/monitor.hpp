@@ -102,6 +102,8 @@ public:
     // the feeds have queued.
     std::vector<kernel::sweep_known> sweep_input() const { return hosts_.sweep_input(); }
     void apply_sweep(const kernel::proc_sweep& sweep);
+    // The deep scan (kernel::deep_scan, on a worker, with sweep_input()), applied the same way.
+    void apply_deep_scan(const kernel::deep_scan_result& scan);
 
 private:
     void rearm_and_rescan(resync_reason why);

@@ -26,10 +26,9 @@ public:
     struct removal
     {
         // Whether the namespace outlived its name; nullopt when the kernel cannot tell (the
-        // caller then judges from `pids` and the other names it knows).
+        // caller then judges from the processes and the other names its model knows).
         std::optional<bool> alive;
         std::optional<ns_identity> identity; // nullopt for a stale entry
-        std::vector<pid_t> pids;             // processes still inside, ascending
     };
 
     virtual ~netns_ops() = default;
@@ -50,8 +49,6 @@ public:
                                                    std::string& detail) = 0;
     // `ip netns pids`: the processes in a namespace, ascending.
     virtual std::vector<pid_t> pids_in(const ns_identity& id) = 0;
-    // `ip netns identify PID`. errc::no_such_process.
-    virtual std::optional<ns_identity> identity_of_pid(pid_t pid, std::error_code& ec) = 0;
     // `ip netns exec NAME argv...` (req.netns_path is filled in from the name).
     virtual kernel::exec_result exec(kernel::exec_request req) = 0;
 };

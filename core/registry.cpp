@@ -1,5 +1,6 @@
 #include "core/registry.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "core/owner.hpp"
@@ -137,6 +138,9 @@ void registry::apply(const change& c)
         return;
     case change::kind::ns_user_ns:
         set_user_ns(c.identity.ns_id, c.mount_id, static_cast<std::uint32_t>(c.nsid), c.time);
+        return;
+    case change::kind::ns_deep:
+        set_deep_holders(c.identity.ns_id, c.pids, c.socket_pids, c.time);
         return;
     }
 }
@@ -351,6 +355,8 @@ host_namespace registry::to_host(const host_record& r) const
     for (const auto& [id, path] : r.mounts)
         h.mounts.push_back({id, path});
     h.processes = r.pids.size();
+    h.fd_pids = r.fd_pids;
+    h.socket_pids = r.socket_pids;
     h.first_seen = r.first_seen;
     h.owner = attribute_owner(r.cgroup, h.mounts, h.names);
     h.user_ns_id = r.user_ns_id;
@@ -379,6 +385,14 @@ const std::vector<std::int32_t>* registry::processes_of(std::uint64_t ns_id) con
 {
     auto it = hosts_.find(ns_id);
     return it == hosts_.end() ? nullptr : &it->second.pids;
+}
+
+std::optional<std::uint64_t> registry::host_of_pid(std::int32_t pid) const
+{
+    for (const auto& [ns_id, r] : hosts_)
+        if (std::binary_search(r.pids.begin(), r.pids.end(), pid))
+            return ns_id;
+    return std::nullopt;
 }
 
 std::map<std::uint64_t, ns_identity> registry::host_identities() const
@@ -491,6 +505,27 @@ void registry::set_user_ns(std::uint64_t ns_id, std::uint64_t user_ns_id, std::u
     ++host_generation_; // no event: a fact of its creation, shown from now on
 }
 
+void registry::set_deep_holders(std::uint64_t ns_id, const std::vector<std::int32_t>& fd_pids,
+                                const std::vector<std::int32_t>& socket_pids, time_point now)
+{
+    auto it = hosts_.find(ns_id);
+    if (it == hosts_.end() ||
+        (it->second.fd_pids == fd_pids && it->second.socket_pids == socket_pids))
+        return;
+    auto c = make_change(change::kind::ns_deep, {}, {}, {ns_id, 0, 0}, 0, now);
+    c.pids = fd_pids;
+    c.socket_pids = socket_pids;
+    record(std::move(c));
+    auto& r = it->second;
+    const bool had_fd = !r.fd_pids.empty();
+    const bool had_socket = !r.socket_pids.empty();
+    r.fd_pids = fd_pids;
+    r.socket_pids = socket_pids;
+    ++host_generation_;
+    if (had_fd != !fd_pids.empty() || had_socket != !socket_pids.empty())
+        emit_holders(r, now);
+}
+
 void registry::namespace_gone(std::uint64_t ns_id, time_point now)
 {
     auto it = hosts_.find(ns_id);
@@ -527,6 +562,8 @@ void registry::drop_host(host_map::iterator it, time_point now)
 {
     auto before = to_host(it->second);
     before.processes = 0; // whatever the last sweep saw, none is left in a freed namespace
+    before.fd_pids.clear();
+    before.socket_pids.clear();
     for (const auto& [mount_id, path] : it->second.mounts)
         mount_owner_.erase(mount_id);
     hosts_.erase(it);

@@ -62,6 +62,7 @@ public:
             ns_gone,        // namespace_gone(identity.ns_id, time)
             ns_cgroup,      // set_cgroup(identity.ns_id, name: cgroup, time)
             ns_user_ns,     // set_user_ns(identity.ns_id, mount_id: its ns_id, nsid: uid, time)
+            ns_deep,        // set_deep_holders(identity.ns_id, pids, socket_pids, time)
         };
         kind what = kind::probed;
         std::string name;
@@ -72,6 +73,7 @@ public:
         std::uint64_t mount_id = 0;
         bool flag = false;
         std::vector<std::int32_t> pids;
+        std::vector<std::int32_t> socket_pids;
     };
 
     // Revisions start after `base`. The daemon uses its start time in microseconds, so a
@@ -142,6 +144,10 @@ public:
     // The user namespace that owns it (fixed for its life).
     void set_user_ns(std::uint64_t ns_id, std::uint64_t user_ns_id, std::uint32_t owner_uid,
                      time_point now);
+    // The deep scan's answer: the processes with an fd on it, and with a socket in it (sorted).
+    // A holders event when that changes what holds it (held_by), not for every pid.
+    void set_deep_holders(std::uint64_t ns_id, const std::vector<std::int32_t>& fd_pids,
+                          const std::vector<std::int32_t>& socket_pids, time_point now);
     // Its nsfs handle says it was freed (ESTALE).
     void namespace_gone(std::uint64_t ns_id, time_point now);
 
@@ -152,6 +158,9 @@ public:
     std::vector<host_namespace> host_namespaces() const;
     std::optional<host_namespace> host(std::uint64_t ns_id) const;
     const std::vector<std::int32_t>* processes_of(std::uint64_t ns_id) const;
+    // The namespace process `pid` was in at the last sweep (a binary search per namespace:
+    // no index by pid is kept, which would cost memory for every process of the host).
+    std::optional<std::uint64_t> host_of_pid(std::int32_t pid) const;
     // The inode of every known namespace, by ns_id (for the sweep: the inodes it need not open).
     std::map<std::uint64_t, ns_identity> host_identities() const;
 
@@ -182,6 +191,8 @@ private:
         time_point first_seen{};
         std::map<std::uint64_t, std::string> mounts;
         std::vector<std::int32_t> pids;
+        std::vector<std::int32_t> fd_pids;
+        std::vector<std::int32_t> socket_pids;
         std::string cgroup;
         std::uint64_t user_ns_id = 0;
         std::uint32_t user_ns_owner_uid = 0;

@@ -61,6 +61,9 @@ struct config
         static_cast<std::size_t>(model_thread::settings::default_audit_interval.count());
     std::size_t sweep_interval_s =
         static_cast<std::size_t>(model_thread::settings::default_sweep_interval.count());
+    // 0: deep scans only on demand (POST /api/v1/namespaces/scan).
+    std::size_t deep_scan_interval_s =
+        static_cast<std::size_t>(model_thread::settings::default_deep_scan_interval.count());
     core::mount_choice mount_feed = model_thread::settings::default_mounts;
     // Names besides the listen addresses, localhost and the hostname that Host may carry; "*"
     // turns the Host check off (behind a proxy that checks it).

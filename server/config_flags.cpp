@@ -301,6 +301,18 @@ void add_kernel_and_log_flags(std::vector<flag>& out, const config& defaults)
                        why = "expected a whole number of seconds from 1 to 86400";
                        return false;
                    }});
+    out.push_back({"deep-scan-interval", "SECONDS",
+                   "how often every process's fds are scanned for the namespaces open fds and "
+                   "sockets hold; 0: only on POST /api/v1/namespaces/scan (default " +
+                       number(defaults.deep_scan_interval_s) + ")",
+                   [](config& cfg, const std::string& value, std::string& why)
+                   {
+                       if (parse_number(std::string_view(value), cfg.deep_scan_interval_s) &&
+                           cfg.deep_scan_interval_s <= 86400)
+                           return true;
+                       why = "expected a whole number of seconds from 0 to 86400 (0 turns it off)";
+                       return false;
+                   }});
     out.push_back(
         {"mount-feed", "FEED",
          "how to follow the mount table: fanotify (mount events in kernel order; Linux 6.15+, "

@@ -93,6 +93,7 @@ server::model_thread::settings kernel_settings(const server::config& cfg)
     s.mounts = cfg.mount_feed;
     s.audit_interval = std::chrono::seconds(cfg.audit_interval_s);
     s.sweep_interval = std::chrono::seconds(cfg.sweep_interval_s);
+    s.deep_scan_interval = std::chrono::seconds(cfg.deep_scan_interval_s);
     // Fault injection for the audit's tests: mount events are read and dropped.
     if (const char* fault = std::getenv("NETNSD_TEST_IGNORE_MOUNT_EVENTS"))
         s.ignore_mount_events = std::string_view(fault) == "1";

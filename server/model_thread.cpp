@@ -10,6 +10,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "core/kernel/deep_scan.hpp"
 #include "core/kernel/netns_dir.hpp"
 #include "core/kernel/nsid_netlink.hpp"
 #include "core/kernel/proc_sweep.hpp"
@@ -35,7 +36,7 @@ double seconds_since(std::chrono::steady_clock::time_point t)
 model_thread::model_thread(settings s, core::revision_t base, model_feed& feed)
     : settings_(std::move(s)), feed_(feed), primary_(1, base),
       monitor_(primary_, settings_.netns_dir, settings_.mounts), audit_timer_(ioc_),
-      sweep_timer_(ioc_)
+      sweep_timer_(ioc_), deep_scan_timer_(ioc_)
 {
     // The journal of this registry is never read (the replica's is): one event is kept.
     primary_.record_changes(&recorded_);
@@ -85,6 +86,7 @@ void model_thread::start()
     watchers_->start();
     arm_audit_timer();
     arm_sweep_timer();
+    arm_deep_scan_timer();
     thread_ = std::thread(
         [this]
         {
@@ -108,10 +110,12 @@ void model_thread::stop()
                        watchers_->stop();
                    audit_timer_.cancel();
                    sweep_timer_.cancel();
+                   deep_scan_timer_.cancel();
                });
     // An audit scan or a sweep still running on its pool posts its result to ioc_: let it land.
     audit_pool_.join();
     sweep_pool_.join();
+    deep_scan_pool_.join();
     if (thread_.joinable())
         thread_.join();
 }
@@ -198,6 +202,66 @@ void model_thread::request_sweep()
                                   monitor_.apply_sweep(sweep);
                                   publish();
                                   sweeping_ = false;
+                              });
+               });
+}
+
+model_thread::deep_scan_report model_thread::deep_scan_now()
+{
+    auto done = std::make_shared<std::promise<deep_scan_report>>();
+    auto result = done->get_future();
+    asio::post(ioc_, [this, done]
+               { request_deep_scan([done](const deep_scan_report& r) { done->set_value(r); }); });
+    return result.get();
+}
+
+void model_thread::arm_deep_scan_timer()
+{
+    if (settings_.deep_scan_interval.count() <= 0)
+        return;
+    deep_scan_timer_.expires_after(settings_.deep_scan_interval);
+    deep_scan_timer_.async_wait(
+        [this](boost::system::error_code ec)
+        {
+            if (ec)
+                return;
+            request_deep_scan([](const deep_scan_report&) {});
+            arm_deep_scan_timer();
+        });
+}
+
+void model_thread::request_deep_scan(std::function<void(const deep_scan_report&)> done)
+{
+    deep_scan_waiters_.push_back(std::move(done));
+    if (deep_scan_waiters_.size() > 1)
+        return; // one runs: its result answers every waiter
+    // A readlink per fd of every process and three calls per socket (pidfd_getfd, SIOCGSKNS,
+    // NS_GET_ID): on a worker of its own, never on this thread; applied here.
+    asio::post(deep_scan_pool_,
+               [this, known = monitor_.sweep_input()]
+               {
+                   auto scan = core::kernel::deep_scan(known);
+                   asio::post(ioc_,
+                              [this, scan = std::move(scan)]
+                              {
+                                  monitor_.apply_deep_scan(scan);
+                                  publish();
+                                  deep_scan_report report;
+                                  report.processes = scan.processes;
+                                  report.fds = scan.fds;
+                                  report.sockets = scan.sockets;
+                                  report.socket_failures = scan.socket_failures;
+                                  report.found = scan.found.size();
+                                  report.seconds = scan.seconds;
+                                  for (const auto& h : primary_.host_namespaces())
+                                  {
+                                      report.held_by_fd += h.fd_pids.empty() ? 0u : 1u;
+                                      report.held_by_socket += h.socket_pids.empty() ? 0u : 1u;
+                                  }
+                                  auto waiters = std::move(deep_scan_waiters_);
+                                  deep_scan_waiters_.clear();
+                                  for (auto& w : waiters)
+                                      w(report);
                               });
                });
 }

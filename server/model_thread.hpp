@@ -3,7 +3,8 @@
 // registry), the periodic audit and the worker that scans the kernel for it. Nothing the I/O
 // thread does -- fanning events out to a thousand clients, serving lists -- can delay reading
 // the kernel: a mount must be looked at while it still exists, and the model must never trail
-// the kernel by more than this thread's own work.
+// the kernel by more than this thread's own work. The host inventory's /proc sweep and deep
+// scan run on workers of their own, and are applied here.
 //
 // The primary registry records every change it makes; after each handler the thread publishes
 // those changes (and its status, when it changed) to the model_feed, which replays them on the
@@ -48,6 +49,9 @@ public:
         // The /proc sweep of the host inventory: a namespace held only by processes is found
         // (and a freed one reported) within this; one readlink per process, on a worker.
         static constexpr std::chrono::seconds default_sweep_interval{5};
+        // The deep scan of every process's fds and sockets (fd and socket holders): a syscall
+        // per fd and three per socket, on a worker, seldom.
+        static constexpr std::chrono::seconds default_deep_scan_interval{60};
         // The thread's nice value: it spends little CPU, but must read a mount event while the
         // mount still exists, however busy the I/O thread and the rest of the host are. Needs
         // CAP_SYS_NICE; without it the thread keeps netnsd's own (and says so).
@@ -57,7 +61,8 @@ public:
         core::mount_choice mounts = default_mounts;
         std::chrono::seconds audit_interval = default_audit_interval; // 0: none but on demand
         std::chrono::seconds sweep_interval = default_sweep_interval; // >= 1
-        bool ignore_mount_events = false;                             // fault injection for tests
+        std::chrono::seconds deep_scan_interval = default_deep_scan_interval; // 0: on demand
+        bool ignore_mount_events = false; // fault injection for tests
     };
 
     model_thread(settings s, core::revision_t base, model_feed& feed);
@@ -80,6 +85,9 @@ public:
 
     // A worker thread: runs an audit (or joins the one running) and waits for it.
     audit_report audit_now() override;
+    // A worker thread: runs a deep scan (or joins the one running) and waits until the model
+    // has its result.
+    deep_scan_report deep_scan_now() override;
 
 private:
     // Model thread: publishes what changed since the last call.
@@ -89,6 +97,8 @@ private:
     void arm_audit_timer();
     void arm_sweep_timer();
     void request_sweep();
+    void arm_deep_scan_timer();
+    void request_deep_scan(std::function<void(const deep_scan_report&)> done);
 
     settings settings_;
     model_feed& feed_;
@@ -106,6 +116,9 @@ private:
     boost::asio::steady_timer sweep_timer_;
     boost::asio::thread_pool sweep_pool_{1};
     bool sweeping_ = false;
+    boost::asio::steady_timer deep_scan_timer_;
+    boost::asio::thread_pool deep_scan_pool_{1};
+    std::vector<std::function<void(const deep_scan_report&)>> deep_scan_waiters_;
     std::thread thread_;
 };
 

@@ -23,10 +23,8 @@ std::error_code system_netns_ops::remove(const std::string& name, removal& out, 
         return ec;
     out.identity = deleted.identity;
     out.alive = deleted.alive;
-    // The processes inside are worth a scan of every process on the host only when the
-    // namespace lives on, or when the kernel cannot say whether it does.
-    if (deleted.identity && deleted.alive.value_or(true))
-        out.pids = kernel::pids_in(*deleted.identity);
+    // The processes still inside come from the model (its last /proc sweep), not from a scan
+    // of every process per delete.
     return {};
 }
 
@@ -46,11 +44,6 @@ std::optional<ns_identity> system_netns_ops::identity_of(const std::string& name
 std::vector<pid_t> system_netns_ops::pids_in(const ns_identity& id)
 {
     return kernel::pids_in(id);
-}
-
-std::optional<ns_identity> system_netns_ops::identity_of_pid(pid_t pid, std::error_code& ec)
-{
-    return kernel::identity_of_pid(pid, ec);
 }
 
 exec_result system_netns_ops::exec(exec_request req)

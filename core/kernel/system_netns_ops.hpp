@@ -22,7 +22,6 @@ public:
     std::optional<ns_identity> identity_of(const std::string& name, std::error_code& ec,
                                            std::string& detail) override;
     std::vector<pid_t> pids_in(const ns_identity& id) override;
-    std::optional<ns_identity> identity_of_pid(pid_t pid, std::error_code& ec) override;
     exec_result exec(exec_request req) override;
 
 private:

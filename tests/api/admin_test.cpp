@@ -39,6 +39,13 @@ struct fake_control final : core::model_control
         ++audits;
         return answer;
     }
+    deep_scan_report scan_answer;
+    int scans = 0;
+    deep_scan_report deep_scan_now() override
+    {
+        ++scans;
+        return scan_answer;
+    }
 };
 
 struct fixture
@@ -199,8 +206,8 @@ TEST_CASE_FIXTURE(fixture, "a kernel failure of create is the problem its error 
     CHECK(body_of(r).at("detail") == "cannot create namespace file");
 }
 
-TEST_CASE_FIXTURE(fixture,
-                  "delete says whether the namespace lives on, and which processes hold it")
+TEST_CASE_FIXTURE(fixture, "delete says whether the namespace lives on, and which processes "
+                           "hold it, as the model's last sweep saw them")
 {
     create(R"({"name":"plain"})");
     auto r = run(ops.remove("plain"));
@@ -211,8 +218,23 @@ TEST_CASE_FIXTURE(fixture,
     const auto id = kernel.fresh();
     kernel.processes[77] = id;
     create(R"({"name":"busy","pid":77})");
+    // The kernel has 77 inside; the model has not swept it yet: no pid is made up.
     r = run(ops.remove("busy"));
-    CHECK(body_of(r) == json::parse(R"({"name":"busy","namespace_alive":true,"pids":[77]})"));
+    CHECK(body_of(r) == json::parse(R"({"name":"busy","namespace_alive":true,"pids":[]})"));
+    // Once the sweep has seen them, the answer is the model's pids.
+    create(R"({"name":"busy","pid":77})");
+    model.found_namespace(id, false, at_ms(2), {77, 78});
+    r = run(ops.remove("busy"));
+    CHECK(body_of(r) == json::parse(R"({"name":"busy","namespace_alive":true,"pids":[77,78]})"));
+
+    // A namespace the kernel freed with its name has no process left, whatever the last sweep
+    // saw.
+    const auto freed = kernel.fresh();
+    kernel.names["gone"] = freed;
+    model.apply_probe("gone", kernel.probe("gone"), at_ms(3));
+    model.found_namespace(freed, false, at_ms(3), {90});
+    r = run(ops.remove("gone"));
+    CHECK(body_of(r) == json::parse(R"({"name":"gone","namespace_alive":false,"pids":[]})"));
 
     create(R"({"name":"held"})");
     kernel.held.insert(kernel.names["held"]->ns_id);
@@ -286,22 +308,6 @@ TEST_CASE_FIXTURE(fixture,
     kernel.names["stale"] = std::nullopt;
     CHECK(problem_type_of(run(ops.pids("stale"))) == "urn:netnsd:problem:not-a-namespace");
     CHECK(problem_type_of(run(ops.pids(".."))) == "urn:netnsd:problem:invalid-name");
-}
-
-TEST_CASE_FIXTURE(fixture, "identify answers the namespace of a process with the model's names")
-{
-    create(R"({"name":"b"})");
-    create(R"({"name":"a","pid":1})"); // no such process yet
-    const auto id = *kernel.names["b"];
-    kernel.processes[31] = id;
-    auto r = run(ops.identify("31"));
-    CHECK(r.status == 200u);
-    CHECK(body_of(r) ==
-          json::parse(R"({"pid":31,"inode":)" + std::to_string(id.ino) + R"(,"ns_id":)" +
-                      std::to_string(id.ns_id) + R"(,"nsid":null,"names":["b"]})"));
-    CHECK(problem_type_of(run(ops.identify("32"))) == "urn:netnsd:problem:no-such-process");
-    for (const char* bad : {"0", "-1", "x", "", "1x"})
-        CHECK(problem_type_of(run(ops.identify(bad))) == "urn:netnsd:problem:bad-request");
 }
 
 TEST_CASE_FIXTURE(fixture, "exec answers the command's result, and its refusals")
@@ -378,4 +384,16 @@ TEST_CASE_FIXTURE(fixture, "audit answers what the model's audit found")
           json::parse(R"([{"kind":"entry_missing","name":"new","nsid":null,)"
                       R"("detail":"the model had no such name"},)"
                       R"({"kind":"nsid","name":null,"nsid":4,"detail":"the kernel has it"}])"));
+}
+
+TEST_CASE_FIXTURE(fixture, "the deep scan answers what it visited and what holds namespaces")
+{
+    control.scan_answer = {120, 900, 40, 2, 1, 3, 1, 0.0125};
+    const auto r = run(ops.deep_scan());
+    CHECK(r.status == 200u);
+    CHECK(control.scans == 1);
+    CHECK(r.audit_name == "*");
+    CHECK(body_of(r) == json::parse(R"({"processes":120,"fds":900,"sockets":40,)"
+                                    R"("socket_failures":2,"held_by_fd":1,"held_by_socket":3,)"
+                                    R"("found":1,"duration_ms":12.5})"));
 }

@@ -80,6 +80,7 @@ TEST_CASE("config defaults: --help states each default as its constant has it")
         {"--etc-netns-dir", std::string(exec_request::default_etc_netns_dir)},
         {"--audit-interval", std::to_string(settings::default_audit_interval.count())},
         {"--sweep-interval", std::to_string(settings::default_sweep_interval.count())},
+        {"--deep-scan-interval", std::to_string(settings::default_deep_scan_interval.count())},
     };
     for (const auto& [flag, value] : expected)
     {
@@ -117,6 +118,7 @@ TEST_CASE("config defaults: a config with no flags has the constants' values")
     CHECK(cfg.etc_netns_dir == exec_request{}.etc_netns_dir);
     CHECK(std::chrono::seconds(cfg.audit_interval_s) == settings{}.audit_interval);
     CHECK(std::chrono::seconds(cfg.sweep_interval_s) == settings{}.sweep_interval);
+    CHECK(std::chrono::seconds(cfg.deep_scan_interval_s) == settings{}.deep_scan_interval);
     CHECK(cfg.mount_feed == settings{}.mounts);
     CHECK(cfg.log_level == netnsd::core::log::default_level);
     CHECK(cfg.log_format == netnsd::core::log::default_format);
@@ -149,6 +151,7 @@ TEST_CASE("config defaults: --help lists every option with two spaces or a new l
                              "--etc-netns-dir",
                              "--audit-interval",
                              "--sweep-interval",
+                             "--deep-scan-interval",
                              "--mount-feed",
                              "--log-level",
                              "--log-format",

@@ -585,11 +585,12 @@ TEST_CASE("route_table lists every route in a fixed order, with who may call it"
                                              "PUT /api/v1/netns/{name}/nsid write op=set_nsid",
                                              "GET /api/v1/netns/{name}/pids read op=pids",
                                              "POST /api/v1/netns/{name}/exec write op=exec",
-                                             "GET /api/v1/processes/{pid}/netns read op=identify",
+                                             "GET /api/v1/processes/{pid}/netns read",
                                              "POST /api/v1/audit write op=audit",
                                              "GET /api/v1/nsids read",
                                              "GET /api/v1/namespaces read",
                                              "GET /api/v1/namespaces/{ns_id} read",
+                                             "POST /api/v1/namespaces/scan write op=scan",
                                              "GET /api/v1/namespaces/{ns_id}/processes read",
                                              "GET /api/v1/namespaces/{ns_id}/links read",
                                              "GET /api/v1/netns/{name}/links read",
@@ -631,16 +632,60 @@ TEST_CASE("every read route in route_table answers GET (or hands a worker the jo
         req.method = std::string(r.method);
         req.target = target;
         const auto out = routes.dispatch(req, false);
-        const bool admin_read =
-            target.ends_with("/pids") || target.starts_with("/api/v1/processes/");
+        const bool admin_read = target.ends_with("/pids");
+        // No sweep has seen process 1 in this model.
+        const bool unknown_pid = target.starts_with("/api/v1/processes/");
         // What is inside the namespaces is read on a worker: the answer is a job for one.
         const bool dumps = target.ends_with("/links") || target == "/api/v1/topology";
         if (const auto* res = std::get_if<response>(&out))
-            CHECK(res->status == (admin_read ? 405u : 200u));
+            CHECK(res->status == (admin_read ? 405u : unknown_pid ? 404u : 200u));
         else if (dumps)
             CHECK(std::holds_alternative<netnsd::api::deferred>(out));
         else
             CHECK(target == "/api/v1/events");
+    }
+}
+
+TEST_CASE("the namespace of a process comes from the model's last sweep, as the inventory shows it")
+{
+    registry model(10);
+    monitor watch(model, std::string(dir));
+    list_cache lists(model, std::string(dir));
+    stream_hub hub(model, lists, {}, 1);
+    router routes(model, watch.status(), lists, hub, netnsd::api::embedded_assets());
+    model.found_namespace(identity(1), false, at_ms(0), {10, 30});
+    model.found_namespace(identity(2), false, at_ms(1), {20});
+    auto get = [&](const std::string& target)
+    {
+        request req;
+        req.method = "GET";
+        req.target = target;
+        auto res = routes.handle(req);
+        return std::pair{res.status, json::parse(res.payload())};
+    };
+
+    for (const auto& [pid, ns] : {std::pair{10, 1u}, {30, 1u}, {20, 2u}})
+    {
+        CAPTURE(pid);
+        const auto [status, body] = get("/api/v1/processes/" + std::to_string(pid) + "/netns");
+        CHECK(status == 200);
+        // The very object GET /api/v1/namespaces/{ns_id} answers.
+        CHECK(body == get("/api/v1/namespaces/" + std::to_string(identity(ns).ns_id)).second);
+    }
+    const auto [missing, problem] = get("/api/v1/processes/11/netns");
+    CHECK(missing == 404);
+    CHECK(problem["type"] == "urn:netnsd:problem:no-such-process");
+    CHECK(problem["detail"] ==
+          "no process 11 was in any network namespace at the last /proc sweep");
+    // The next sweep moved 30 out: the answer follows the model.
+    model.set_processes(identity(1).ns_id, {10}, at_ms(2));
+    CHECK(get("/api/v1/processes/30/netns").first == 404);
+    for (const char* bad : {"0", "-1", "x", "1x", "+1", "2147483648"})
+    {
+        CAPTURE(bad);
+        const auto [status, body] = get(std::string("/api/v1/processes/") + bad + "/netns");
+        CHECK(status == 400);
+        CHECK(body["type"] == "urn:netnsd:problem:bad-request");
     }
 }
 
@@ -708,7 +753,8 @@ TEST_CASE("the host inventory: every namespace sorted by ns_id, filters, one by 
     CHECK(get("/api/v1/namespaces?held_by=mount,process").second["namespaces"].size() == 2);
     CHECK(get("/api/v1/namespaces?held_by=none").second["namespaces"][0]["ns_id"] ==
           identity(3).ns_id);
-    CHECK(get("/api/v1/namespaces?held_by=fd").first == 400);
+    CHECK(get("/api/v1/namespaces?held_by=fd").second["namespaces"].empty());
+    CHECK(get("/api/v1/namespaces?held_by=files").first == 400);
     CHECK(get("/api/v1/namespaces?leak=maybe").first == 400);
     CHECK(get("/api/v1/namespaces?owner=docker").second["namespaces"][0]["owner"] ==
           json::parse(R"({"kind":"docker","id":"abc","source":"mount"})"));

@@ -427,7 +427,7 @@ describe('the running daemon', () => {
         const leaks = await getChecked('/api/v1/namespaces', '/api/v1/namespaces?leak=true', 200);
         assert.ok(leaks.body.namespaces.every((n) => n.leak && n.held_by.length === 0));
         await getChecked('/api/v1/namespaces/{ns_id}', '/api/v1/namespaces/999999999999', 404);
-        for (const bad of ['/api/v1/namespaces/x', '/api/v1/namespaces?held_by=fd',
+        for (const bad of ['/api/v1/namespaces/x', '/api/v1/namespaces?held_by=files',
                            `${self[0].processes.href}?limit=0`])
             await getChecked(bad.includes('processes') ? '/api/v1/namespaces/{ns_id}/processes'
                              : bad.startsWith('/api/v1/namespaces?') ? '/api/v1/namespaces'
@@ -1120,8 +1120,18 @@ async function pidsOf(name) {
     return (await call('GET', PIDS, `${HREF_PREFIX}${name}/pids`, { status: 200 })).body.pids;
 }
 
-async function identify(pid) {
-    return (await call('GET', IDENTIFY, `/api/v1/processes/${pid}/netns`, { status: 200 })).body;
+// The namespace of a process as the model has it: a process the last /proc sweep did not see
+// is 404 until the next sweep, which `until` (a check of the answer) waits for too.
+async function identify(pid, until = () => true) {
+    return waitFor(`GET /api/v1/processes/${pid}/netns`, async () => {
+        const { res, body } = await call('GET', IDENTIFY, `/api/v1/processes/${pid}/netns`);
+        if (res.status === 404)
+            throw new NotYet('not in the model yet');
+        assert.equal(res.status, 200, res.text);
+        if (!until(body))
+            throw new NotYet(`not yet: ${JSON.stringify(body).slice(0, 200)}`);
+        return body;
+    });
 }
 
 // The names `ip netns list` shows.
@@ -1318,18 +1328,23 @@ describe('the admin API', () => {
         });
         const { entry } = await create('attached', { pid: sleeper.pid });
         assert.equal(entry.inode, statSync(`/proc/${sleeper.pid}/ns/net`).ino);
-        assert.deepEqual(await identify(sleeper.pid),
-                         { pid: sleeper.pid, inode: entry.inode, ns_id: entry.ns_id, nsid: null,
-                           names: ['attached'] });
+        // The same object as the namespace's own route, from the model's last sweep.
+        const held = await identify(sleeper.pid);
+        assert.deepEqual([held.ns_id, held.inode, held.nsid, held.names, held.is_self],
+                         [entry.ns_id, entry.inode, null,
+                          [{ name: 'attached', href: `${HREF_PREFIX}attached` }], false]);
+        assert.deepEqual(held.held_by, ['name', 'mount', 'process']);
+        assert.deepEqual(
+            (await getChecked('/api/v1/namespaces/{ns_id}', held.href, 200)).body, held);
         assert.deepEqual(await pidsOf('attached'), [sleeper.pid]);
 
         // A second name for it, with the lowest free nsid.
         const second = await create('attached2', { pid: sleeper.pid, nsid: 'auto' });
         assert.equal(second.entry.inode, entry.inode);
         assert.ok(Number.isInteger(second.entry.nsid), 'auto gave an nsid');
-        assert.deepEqual(await identify(sleeper.pid),
-                         { pid: sleeper.pid, inode: entry.inode, ns_id: entry.ns_id,
-                           nsid: second.entry.nsid, names: ['attached', 'attached2'] });
+        const twice = await identify(sleeper.pid, (h) => h.names.length === 2);
+        assert.deepEqual([twice.ns_id, twice.nsid, twice.names.map((n) => n.name)],
+                         [entry.ns_id, second.entry.nsid, ['attached', 'attached2']]);
         // Its namespace has an nsid now, for life: asking for another undoes the attach.
         await refused('POST', NETNS, NETNS, 409, 'nsid-assigned',
                       { body: { name: 'attached3', pid: sleeper.pid, nsid: 101 } });
@@ -1340,8 +1355,8 @@ describe('the admin API', () => {
     test('identify: our own process, a missing pid, and pids that are not whole numbers',
          async () => {
         const self = await identify(process.pid);
-        assert.equal(self.pid, process.pid);
         assert.equal(self.inode, statSync('/proc/self/ns/net').ino);
+        assert.equal(self.is_self, true, 'the daemon runs in this test\'s namespace');
         assert.deepEqual(self.names, [], 'no entry names the sandbox\'s namespace');
         await refused('GET', IDENTIFY, '/api/v1/processes/999999999/netns', 404,
                       'no-such-process');
@@ -1528,15 +1543,11 @@ describe('the admin API', () => {
         assert.ok(!mounted(`${NETNS_DIR}/made`));
         await refused('DELETE', ENTRY, `${HREF_PREFIX}made`, 404, 'not-found');
 
-        // A process is inside: the namespace lives on, and the answer says who holds it.
+        // A process is inside: the namespace lives on, and the answer says who holds it, as the
+        // model's /proc sweep saw it (so wait until the model has it inside).
         await create('held');
         const inside = keep('ip', 'netns', 'exec', 'held', 'sleep', '120');
-        await waitFor('the process to be inside held', async () => {
-            const pids = await pidsOf('held');
-            if (!pids.includes(inside.pid))
-                throw new NotYet(`pids: ${pids}`);
-            return true;
-        });
+        await identify(inside.pid, (h) => h.names.some((n) => n.name === 'held'));
         const { body: held } = await call('DELETE', ENTRY, `${HREF_PREFIX}held`, { status: 200 });
         assert.deepEqual(held, { name: 'held', namespace_alive: true, pids: [inside.pid] });
 
@@ -1669,6 +1680,27 @@ describe('the admin API', () => {
                           { auth: false });
             await call('DELETE', ENTRY, `${HREF_PREFIX}audited`, { status: 200 });
         });
+
+    test('POST /api/v1/namespaces/scan scans every fd: this test\'s own sockets make the '
+         + 'daemon\'s namespace held by socket', async () => {
+        const SCAN = '/api/v1/namespaces/scan';
+        const { body } = await call('POST', SCAN, SCAN, { status: 200 });
+        assert.ok(body.processes >= 1 && body.fds >= 1 && body.sockets >= 1, JSON.stringify(body));
+        assert.ok(body.held_by_socket >= 1);
+        assert.ok(body.duration_ms >= 0);
+        await refused('POST', SCAN, SCAN, 401, 'unauthorized', { auth: false });
+        // This test talks to the daemon over sockets of the daemon's own namespace.
+        const self = await waitFor('the scan in the model', async () => {
+            const { body: all } = await getChecked('/api/v1/namespaces', '/api/v1/namespaces', 200);
+            const mine = all.namespaces.find((n) => n.is_self);
+            if (!mine.held_by.includes('socket'))
+                throw new NotYet(JSON.stringify(mine));
+            return mine;
+        });
+        assert.ok(self.sockets.count >= 1 && self.sockets.pids.length >= 1);
+        // A GET there asks for the namespace whose ns_id is "scan": not a number.
+        await getChecked('/api/v1/namespaces/{ns_id}', SCAN, 400);
+    });
 });
 
 describe('a daemon with --auth-reads and without --enable-exec', () => {

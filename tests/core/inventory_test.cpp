@@ -219,3 +219,41 @@ TEST_CASE("parse_netns_link reads the inode of /proc/PID/ns/net's link and nothi
     CHECK_FALSE(parse_netns_link("net:[-1]"));
     CHECK_FALSE(parse_netns_link(""));
 }
+
+TEST_CASE("the deep scan's fd and socket holders: a holders event when held_by changes, none for "
+          "other pids, replayed by the replica; a namespace they hold is no leak")
+{
+    registry primary(100);
+    std::vector<registry::change> recorded;
+    primary.record_changes(&recorded);
+    event_log log(primary);
+    primary.found_namespace(identity(1), false, at_ms(0));
+    CHECK(primary.host(identity(1).ns_id)->is_leak());
+    primary.set_deep_holders(identity(1).ns_id, {40}, {}, at_ms(1));      // held_by: fd
+    primary.set_deep_holders(identity(1).ns_id, {40, 41}, {}, at_ms(2));  // the same held_by
+    primary.set_deep_holders(identity(1).ns_id, {40, 41}, {7}, at_ms(3)); // + socket
+    primary.set_deep_holders(identity(1).ns_id, {}, {7}, at_ms(4));       // socket only
+    primary.set_deep_holders(identity(1).ns_id, {}, {7}, at_ms(5));       // nothing new
+    primary.set_deep_holders(identity(2).ns_id, {1}, {}, at_ms(6));       // unknown: nothing
+    CHECK(host_lines(log.events) ==
+          lines{"1 found 1001 names=0 mounts=0 processes=0 held_by=0 nsid=none",
+                "2 holders 1001 names=0 mounts=0 processes=0 held_by=8 nsid=none",
+                "3 holders 1001 names=0 mounts=0 processes=0 held_by=24 nsid=none",
+                "4 holders 1001 names=0 mounts=0 processes=0 held_by=16 nsid=none"});
+    const auto h = primary.host(identity(1).ns_id);
+    REQUIRE(h);
+    CHECK(h->socket_pids == std::vector<std::int32_t>{7});
+    CHECK_FALSE(h->is_leak());
+    CHECK(recorded.size() == 5u); // found and four changes
+
+    registry replica(100);
+    for (const auto& c : recorded)
+        replica.apply(c);
+    CHECK(replica.host_namespaces() == primary.host_namespaces());
+    CHECK(replica.revision() == primary.revision());
+
+    // A freed namespace's destroyed event shows no holder left.
+    primary.namespace_gone(identity(1).ns_id, at_ms(7));
+    REQUIRE(log.events.back().host);
+    CHECK(log.events.back().host->held_by() == 0u);
+}

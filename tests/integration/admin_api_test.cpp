@@ -134,9 +134,10 @@ TEST_CASE("a namespace created by ip is deleted over HTTP")
     CHECK(again == 404);
 }
 
-TEST_CASE("deleting a namespace a process is still inside says it lives on, and who holds it")
+TEST_CASE("deleting a namespace a process is still inside says it lives on, and who holds it, "
+          "from the model")
 {
-    admin_daemon a;
+    admin_daemon a({"--sweep-interval=1"});
     run_ok({"ip", "netns", "add", "held"});
     const pid_t holder = spawn({"ip", "netns", "exec", "held", "sleep", "60"});
     REQUIRE(eventually(
@@ -147,6 +148,17 @@ TEST_CASE("deleting a namespace a process is still inside says it lives on, and 
         }));
     const auto pids = a.call_json("GET", "/api/v1/netns/held/pids");
     CHECK(pids["pids"] == json::array({holder}));
+    // The answer's pids are the model's (its /proc sweep), not a scan per delete: wait until
+    // the model has the holder inside.
+    const auto ns_id = a.call_json("GET", "/api/v1/netns/held")["ns_id"];
+    REQUIRE(ns_id.is_number_unsigned());
+    REQUIRE(eventually(
+        [&]
+        {
+            return a.call_json("GET", "/api/v1/processes/" + std::to_string(holder) +
+                                          "/netns")["ns_id"] == ns_id;
+        },
+        15000ms));
     const auto body = a.call_json("DELETE", "/api/v1/netns/held");
     CHECK(body["namespace_alive"] == true);
     CHECK(body["pids"] == json::array({holder}));
@@ -177,7 +189,7 @@ TEST_CASE("nsids set over HTTP agree with ip netns list-id, and conflicts are to
 
 TEST_CASE("attach names the namespace of a process, and identify and pids find it")
 {
-    admin_daemon a;
+    admin_daemon a({"--sweep-interval=1"});
     const pid_t sleeper = spawn({"unshare", "-n", "sleep", "60"});
     std::string self_net;
     REQUIRE(eventually(
@@ -194,10 +206,18 @@ TEST_CASE("attach names the namespace of a process, and identify and pids find i
                           R"({"name":"attached","pid":)" + std::to_string(sleeper) + "}");
     REQUIRE(r);
     CHECK(r->status == 201);
-    const auto who = a.call_json("GET", "/api/v1/processes/" + std::to_string(sleeper) + "/netns");
-    CHECK(who["pid"] == sleeper);
-    CHECK(who["names"] == json::array({"attached"}));
+    // identify answers from the model: the names at once, the process from its /proc sweep.
+    json who;
+    REQUIRE(eventually(
+        [&]
+        {
+            who = a.call_json("GET", "/api/v1/processes/" + std::to_string(sleeper) + "/netns");
+            return who.is_object() && who.contains("names") && who["names"].size() == 1;
+        },
+        15000ms));
+    CHECK(who["names"] == json::parse(R"([{"name":"attached","href":"/api/v1/netns/attached"}])"));
     CHECK(who["inode"] == json::parse(r->body)["inode"]);
+    CHECK(who["ns_id"] == json::parse(r->body)["ns_id"]);
     CHECK(a.call_json("GET", "/api/v1/netns/attached/pids")["pids"] == json::array({sleeper}));
     unsigned status = 0;
     a.call_json("GET", "/api/v1/processes/999999999/netns", {}, &status);

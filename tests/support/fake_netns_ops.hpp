@@ -96,11 +96,11 @@ public:
         names.erase(it);
         if (out.identity)
         {
-            out.pids = pids_in(*out.identity);
             bool named = false;
             for (const auto& [other, id] : names)
                 named = named || id == out.identity;
-            out.alive = named || !out.pids.empty() || held.count(out.identity->ns_id) != 0;
+            out.alive =
+                named || !pids_in(*out.identity).empty() || held.count(out.identity->ns_id) != 0;
         }
         return {};
     }
@@ -160,18 +160,6 @@ public:
             if (in == id)
                 out.push_back(pid);
         return out;
-    }
-
-    std::optional<core::ns_identity> identity_of_pid(pid_t pid, std::error_code& ec) override
-    {
-        const auto p = processes.find(pid);
-        if (p == processes.end())
-        {
-            ec = core::errc::no_such_process;
-            return std::nullopt;
-        }
-        ec.clear();
-        return p->second;
     }
 
     core::kernel::exec_result exec(core::kernel::exec_request req) override

@@ -1,0 +1,238 @@
+"""The host inventory's benchmark (bench/run --only inventory), in the sandbox: N network
+namespaces held only by processes (bench/procs: one parent forks N children that each
+unshare(CLONE_NEWNET) and pause(), like `unshare -n sleep`), plus IDLE idle processes (the same
+helper without the unshare), then, against one netnsd at its default --sweep-interval:
+
+  - GET /api/v1/namespaces (the whole inventory) vs `lsns -t net -J` (which reads /proc);
+  - the /proc sweep's duration (netnsd_sweep_duration_seconds) and netnsd's CPU share of one
+    core over a quiet window (the sweep is nearly all it does then);
+  - the deep scan's duration and what it visited (POST /api/v1/namespaces/scan);
+  - detection latency: `unshare -n sleep` started -> its `found` on the event stream, and
+    destroyed latency: the sleep killed -> its `destroyed`; both bounded by the sweep interval,
+    so the starts and kills are spread at random over it.
+
+pid_max bounds the processes: IDLE is lowered (and a note says so) when N + IDLE would leave
+fewer than PID_MARGIN pids for the rest of the machine."""
+
+import http.client
+import json
+import os
+import random
+import subprocess
+import threading
+import time
+
+import foundation
+from benchlib import HOST, BenchError, Daemon, die_with_parent, median, now, percentile
+
+SWEEP_INTERVAL_S = 5  # netnsd's default, which the figures are about
+PID_MARGIN = 6000     # pids left for everything else on the machine
+
+
+def tasks_now():
+    """Scheduling entities (processes and threads) on the machine: /proc/loadavg's 4th field."""
+    return int(open("/proc/loadavg").read().split()[3].split("/")[1])
+
+
+class Procs:
+    """bench/procs N idle|unshare: N children in pause(), killed when this is stopped."""
+
+    def __init__(self, exe, n, mode):
+        self.proc = subprocess.Popen([exe, str(n), mode], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True,
+                                     preexec_fn=die_with_parent)
+        line = self.proc.stdout.readline().split()
+        if len(line) != 4 or line[0] != "ready" or int(line[1]) != n:
+            self.stop()
+            raise BenchError(f"procs {n} {mode}: {' '.join(line) or 'no answer'}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class EventReader:
+    """An NDJSON stream of found and destroyed, read on a thread: (arrival time, event)."""
+
+    def __init__(self, port):
+        self.events = []
+        self.lock = threading.Lock()
+        self.conn = http.client.HTTPConnection(HOST, port, timeout=600)
+        self.conn.request("GET", "/api/v1/events?types=found,destroyed",
+                          headers={"Accept": "application/x-ndjson"})
+        self.resp = self.conn.getresponse()
+        if self.resp.status != 200:
+            raise BenchError(f"the event stream answered {self.resp.status}")
+        self.thread = threading.Thread(target=self.read, daemon=True)
+        self.thread.start()
+
+    def read(self):
+        try:
+            for line in self.resp:
+                t = now()
+                e = json.loads(line)
+                with self.lock:
+                    self.events.append((t, e))
+        except (OSError, ValueError, AttributeError, http.client.HTTPException):
+            pass  # closed by close(): http.client drops its file under the reading thread
+
+    def first(self, type_, inode, after):
+        with self.lock:
+            for t, e in self.events:
+                if t >= after and e.get("type") == type_ and (e.get("host") or {}).get("inode") == inode:
+                    return t
+        return None
+
+    def close(self):
+        self.conn.close()
+
+
+def netns_inode(pid):
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino
+    except OSError:
+        return None
+
+
+def latencies(daemon, events, samples, spread_s, notes):
+    """Starts `samples` `unshare -n sleep`s, spread at random, and times each to its `found`;
+    then kills them, spread the same way, and times each to its `destroyed`."""
+    own = os.stat("/proc/self/ns/net").st_ino
+    sleepers = []
+    for _ in range(samples):
+        time.sleep(random.uniform(0, spread_s))
+        t0 = now()
+        p = subprocess.Popen(["unshare", "-n", "sleep", "600"], preexec_fn=die_with_parent)
+        foundation.wait_until("unshare -n to exec sleep in a namespace of its own",
+                              lambda: netns_inode(p.pid) not in (None, own), 10, 0.0005)
+        ino = netns_inode(p.pid)
+        sleepers.append((p, ino, t0))
+    found = []
+    for p, ino, t0 in sleepers:
+        try:
+            t, _ = foundation.wait_until(f"found for inode {ino}",
+                                         lambda: events.first("found", ino, t0),
+                                         3 * SWEEP_INTERVAL_S, 0.005)
+            found.append(t - t0)
+        except BenchError as e:
+            notes.append(f"inventory: {e}")
+    destroyed = []
+    kills = []
+    for p, ino, _ in sleepers:
+        time.sleep(random.uniform(0, spread_s))
+        t0 = now()
+        p.kill()
+        p.wait()
+        kills.append((ino, t0))
+    for ino, t0 in kills:
+        try:
+            t, _ = foundation.wait_until(f"destroyed for inode {ino}",
+                                         lambda: events.first("destroyed", ino, t0),
+                                         3 * SWEEP_INTERVAL_S, 0.005)
+            destroyed.append(t - t0)
+        except BenchError as e:
+            notes.append(f"inventory: {e}")
+    return found, destroyed
+
+
+def metric(client, name):
+    # A connection of its own: the client's keep-alive one may have timed out in a quiet window.
+    conn = http.client.HTTPConnection(HOST, client.port, timeout=60)
+    conn.request("GET", "/metrics")
+    r = conn.getresponse()
+    status, body = r.status, r.read()
+    conn.close()
+    if status != 200:
+        raise BenchError(f"/metrics answered {status}")
+    for line in body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise BenchError(f"/metrics has no {name}")
+
+
+def phase_inventory(a, R, n, idle_wanted, port):
+    """One size: n namespaces held by processes, plus idle processes."""
+    res = {"n": n}
+    room = int(open("/proc/sys/kernel/pid_max").read()) - tasks_now() - n - PID_MARGIN
+    idle = max(0, min(idle_wanted, room))
+    if idle < idle_wanted:
+        R["notes"].append(f"inventory at {n}: {idle} idle processes instead of {idle_wanted} "
+                          f"(pid_max leaves room for no more with {PID_MARGIN} to spare)")
+    res["idle"] = idle
+    held = idle_procs = daemon = events = None
+    try:
+        t = now()
+        held = Procs(a.procs, n, "unshare")
+        res["make_namespaces_s"] = now() - t
+        idle_procs = Procs(a.procs, idle, "idle") if idle else None
+        res["processes"] = sum(1 for d in os.listdir("/proc") if d.isdigit())
+        Daemon.next_port = port
+        daemon = Daemon(a.netnsd, a.logdir, f"inventory-{n}", R["notes"],
+                        extra_args=["--deep-scan-interval", "0"])
+        daemon.wait_watching(60)
+        client = foundation.Client(daemon.port, timeout=120)
+        want = n + 1  # and the sandbox's own
+        foundation.wait_until(f"the inventory to hold {want} namespaces",
+                              lambda: len(json.loads(client.get("/api/v1/namespaces")[1])
+                                          ["namespaces"]) >= want, 30, 0.05)
+        res["list_ms"], _ = foundation.timed_gets(client, ["/api/v1/namespaces"] * a.requests,
+                                                  a.warmup)
+        res["list_bytes"] = len(client.get("/api/v1/namespaces")[1])
+        res["lsns_ms"] = foundation.timed_runs(["lsns", "-t", "net", "-J"], 1, a.inv_lsns_runs)
+        # The sweep, on a quiet daemon: its histogram's mean over the window, and netnsd's CPU.
+        sweeps0 = metric(client, "netnsd_sweep_duration_seconds_count")
+        sum0 = metric(client, "netnsd_sweep_duration_seconds_sum")
+        cpu0, t0 = daemon.cpu_seconds(), now()
+        time.sleep(a.inv_window_s)
+        cpu1, t1 = daemon.cpu_seconds(), now()
+        sweeps1 = metric(client, "netnsd_sweep_duration_seconds_count")
+        sum1 = metric(client, "netnsd_sweep_duration_seconds_sum")
+        res["sweep_processes"] = metric(client, "netnsd_sweep_processes")
+        res["sweeps"] = sweeps1 - sweeps0
+        res["sweep_mean_s"] = (sum1 - sum0) / max(sweeps1 - sweeps0, 1)
+        res["cpu_share"] = (cpu1 - cpu0) / (t1 - t0)
+        res["window_s"] = t1 - t0
+        res["rss"] = daemon.rss_bytes()
+        # The deep scan, on demand.
+        token = open(daemon.cmd[daemon.cmd.index("--token-file") + 1]).read().strip()
+        scans = []
+        for _ in range(a.inv_scans):
+            conn = http.client.HTTPConnection(HOST, daemon.port, timeout=300)
+            conn.request("POST", "/api/v1/namespaces/scan",
+                         headers={"Authorization": f"Bearer {token}"})
+            r = conn.getresponse()
+            body = r.read()
+            conn.close()
+            if r.status != 200:
+                raise BenchError(f"POST /api/v1/namespaces/scan answered {r.status}: {body[:200]}")
+            scans.append(json.loads(body))
+        res["deep_scans"] = scans
+        events = EventReader(daemon.port)
+        res["found_s"], res["destroyed_s"] = latencies(daemon, events, a.inv_samples,
+                                                       SWEEP_INTERVAL_S / 2, R["notes"])
+    finally:
+        if events:
+            events.close()
+        if daemon:
+            daemon.stop()
+        for p in (idle_procs, held):
+            if p:
+                p.stop()
+    return res
+
+
+def summary(res):
+    """The figures of one size, for the report."""
+    out = dict(res)
+    out["list_med"] = median(res["list_ms"])
+    out["lsns_med"] = median(res["lsns_ms"])
+    for k in ("found_s", "destroyed_s"):
+        xs = res.get(k) or []
+        out[k + "_p50"] = median(xs) if xs else None
+        out[k + "_p99"] = percentile(xs, 99) if xs else None
+    return out
