@@ -263,6 +263,19 @@ std::vector<mount_change> mount_watch::drain()
     if (!reader_.joinable())
         return read_queued();
     std::vector<mount_change> out;
+    // Nothing queued and the reader not between a read and its append: everything the kernel
+    // queued before now is in ready_ already (the reader sets reading_ before it reads, so an
+    // event gone from the queue is either appended or still being looked up). The common case,
+    // without a round trip to the reader.
+    pollfd queued{fd_.get(), POLLIN, 0};
+    if (::poll(&queued, 1, 0) == 0 && !reading_.load())
+    {
+        const std::lock_guard lock(mutex_);
+        out.swap(ready_);
+        std::uint64_t count = 0;
+        [[maybe_unused]] const auto n = ::read(wake_.get(), &count, sizeof count);
+        return out;
+    }
     std::unique_lock lock(mutex_);
     // The reader reads the queue to its end after it sees this ticket, so everything the
     // kernel queued before now is in ready_ once it is answered. The reader runs at a higher
@@ -313,12 +326,14 @@ void mount_watch::run_reader(int nice)
             const std::lock_guard lock(mutex_);
             asked = flushes_asked_;
         }
+        reading_.store(true);
         auto changes = read_queued();
         {
             const std::lock_guard lock(mutex_);
             ready_.insert(ready_.end(), std::make_move_iterator(changes.begin()),
                           std::make_move_iterator(changes.end()));
             flushes_done_ = std::max(flushes_done_, asked);
+            reading_.store(false);
         }
         if (asked != 0)
             flushed_.notify_all();

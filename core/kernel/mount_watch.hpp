@@ -14,6 +14,7 @@
 // start_reader); the free functions are stateless.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -131,6 +132,8 @@ private:
     std::vector<mount_change> ready_; // read by the reader, not yet drained
     std::uint64_t flushes_asked_ = 0;
     std::uint64_t flushes_done_ = 0;
+    // Set by the reader from before it reads the queue until what it read is in ready_.
+    std::atomic<bool> reading_{false};
     std::thread reader_;
 };
 
