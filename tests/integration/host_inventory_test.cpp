@@ -276,8 +276,13 @@ TEST_CASE("GET /api/v1/processes/PID/netns answers the namespace of an unshare -
         15000ms));
 }
 
-TEST_CASE("a docker-style bind mount under /run/docker/netns outlives its process, and its "
-          "unmount frees the namespace")
+namespace
+{
+
+// A docker-style bind mount at `path` (under the sandbox's own /run/docker/netns), made by a
+// process that exits at once: the inventory shows it at `shown` (the path as JSON carries it),
+// found on the stream, and destroyed once it is unmounted.
+void mount_outlives_process(const std::string& path, const std::string& shown)
 {
     started s({"--sweep-interval=1"});
     const auto at = s.d.where();
@@ -286,7 +291,6 @@ TEST_CASE("a docker-style bind mount under /run/docker/netns outlives its proces
     // The sandbox's /run is its own tmpfs: this is not the host's docker.
     ::mkdir("/run/docker", 0755);
     ::mkdir("/run/docker/netns", 0755);
-    const std::string path = "/run/docker/netns/c0ffee 1";
     run_ok({"touch", path});
     run_ok({"unshare", "--net", "mount", "--bind", "/proc/self/ns/net", path});
     struct stat st
@@ -301,20 +305,37 @@ TEST_CASE("a docker-style bind mount under /run/docker/netns outlives its proces
             return row.is_object();
         }));
     REQUIRE(row["mounts"].size() == 1);
-    CHECK(row["mounts"][0]["path"] == path);
+    CHECK(row["mounts"][0]["path"] == shown);
     CHECK(row["held_by"] == json::array({"mount"}));
     CHECK(row["processes"]["count"] == 0);
     CHECK(row["names"].empty());
     const auto ns_id = row["ns_id"].get<std::uint64_t>();
     const auto found = wait_event(ws, "found", ns_id);
     REQUIRE(found);
-    CHECK((*found)["host"]["mounts"][0]["path"] == path);
+    CHECK((*found)["host"]["mounts"][0]["path"] == shown);
 
     run_ok({"umount", path});
     const auto destroyed = wait_event(ws, "destroyed", ns_id);
     REQUIRE(destroyed);
     CHECK((*destroyed)["host"]["inode"] == st.st_ino);
     ::unlink(path.c_str());
+}
+
+} // namespace
+
+TEST_CASE("a docker-style bind mount under /run/docker/netns outlives its process, and its "
+          "unmount frees the namespace")
+{
+    mount_outlives_process("/run/docker/netns/c0ffee 1", "/run/docker/netns/c0ffee 1");
+}
+
+// A mount point is bytes: a newline travels escaped in JSON, and a byte that is not UTF-8 as
+// U+FFFD (as names do), never a broken document.
+TEST_CASE("a mount point with a newline and a byte that is not UTF-8 is shown, escaped, and "
+          "followed to its unmount")
+{
+    mount_outlives_process("/run/docker/netns/odd\nname \xff end",
+                           "/run/docker/netns/odd\nname \xef\xbf\xbd end");
 }
 
 namespace
