@@ -1,13 +1,17 @@
 // The host inventory on a real kernel, in the sandbox: namespaces held only by processes or
 // only by bind mounts outside the netns dir are found, told as found/holders events, and
 // reported destroyed once freed; the inventory agrees with `lsns -t net -J`.
+#include <algorithm>
 #include <array>
+#include <cstring>
 #include <fcntl.h>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <signal.h>
 #include <sstream>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -664,4 +668,117 @@ TEST_CASE("a namespace with an nsid that only an fd in flight (SCM_RIGHTS, never
     // The message goes with the socketpair: the namespace is freed, and reported so.
     holder.stop();
     CHECK(eventually([&] { return by_inode(at, ino).is_null(); }, 15000ms));
+}
+
+namespace
+{
+
+// A cgroup v2 subtree of the test's own, named like a container runtime's, under a cgroup2
+// mount in the sandbox's /run. The hierarchy is the host's (cgroups have no private copy), so it
+// lives under a parent named for this process and is removed, processes first, at the end.
+struct fake_cgroups
+{
+    std::string mount = "/run/netnsd-test-cgroup";
+    std::string parent;
+    std::vector<std::string> made; // innermost last
+    bool ok = false;
+    fake_cgroups()
+    {
+        ::mkdir(mount.c_str(), 0755);
+        ok = ::mount("none", mount.c_str(), "cgroup2", 0, nullptr) == 0;
+        parent = mount + "/netnsd-test-" + std::to_string(::getpid());
+    }
+    ~fake_cgroups()
+    {
+        for (auto it = made.rbegin(); it != made.rend(); ++it)
+            ::rmdir(it->c_str());
+        ::umount(mount.c_str());
+        ::rmdir(mount.c_str());
+    }
+    // Makes parent/relative (each level) and moves pid into it.
+    bool place(pid_t pid, const std::string& relative)
+    {
+        std::string path = parent;
+        if (::mkdir(path.c_str(), 0755) == 0)
+            made.push_back(path);
+        for (std::size_t from = 0; from < relative.size();)
+        {
+            const auto slash = relative.find('/', from);
+            path += "/" + relative.substr(from, slash - from);
+            if (::mkdir(path.c_str(), 0755) == 0)
+                made.push_back(path);
+            from = slash == std::string::npos ? relative.size() : slash + 1;
+        }
+        std::ofstream procs(path + "/cgroup.procs");
+        procs << pid << std::flush;
+        return static_cast<bool>(procs);
+    }
+};
+
+} // namespace
+
+// Owners from the cgroup of a namespace's processes, as the runtimes name their cgroups (the
+// systemd driver's scopes and slices): docker's scope, a kubelet pod slice around a containerd
+// scope, and a systemd service. Each process is an `unshare -n sleep` moved into its cgroup.
+TEST_CASE("cgroup-based owners: docker, kubernetes and systemd cgroups named as their runtimes "
+          "name them")
+{
+    fake_cgroups cg;
+    REQUIRE_MESSAGE(cg.ok, "cannot mount cgroup2 in the sandbox: " << std::strerror(errno));
+    started s({"--sweep-interval=1"});
+    const auto at = s.d.where();
+    const std::string docker_id(64, 'b');
+    const std::string pod_uid = "1d2c3b4a-5e6f-4a1b-9c8d-7e6f5a4b3c2d";
+    std::string pod_slice = pod_uid;
+    std::replace(pod_slice.begin(), pod_slice.end(), '-', '_');
+    struct want
+    {
+        std::string cgroup;
+        std::string kind;
+        std::string id;
+    };
+    const std::vector<want> wants = {
+        {"system.slice/docker-" + docker_id + ".scope", "docker", docker_id},
+        {"kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + pod_slice +
+             ".slice/cri-containerd-" + std::string(64, 'c') + ".scope",
+         "kubernetes", pod_uid},
+        {"system.slice/netnsd-test-unit.service", "systemd", "netnsd-test-unit.service"},
+    };
+    std::vector<std::unique_ptr<unshared_sleeper>> sleepers;
+    std::vector<std::uint64_t> inodes;
+    for (const auto& w : wants)
+    {
+        auto& sleeper = sleepers.emplace_back(std::make_unique<unshared_sleeper>());
+        std::uint64_t ino = 0;
+        REQUIRE(eventually(
+            [&]
+            {
+                const auto got = sleeper->inode(netns_inode_of(::getpid()));
+                ino = got.value_or(0);
+                return got.has_value();
+            }));
+        inodes.push_back(ino);
+        REQUIRE(cg.place(sleeper->pid, w.cgroup));
+    }
+    for (std::size_t i = 0; i < wants.size(); ++i)
+    {
+        json row;
+        INFO(wants[i].cgroup);
+        CHECK(eventually(
+            [&]
+            {
+                row = by_inode(at, inodes[i]);
+                return row.is_object() && row["owner"]["source"] == "cgroup" &&
+                       row["owner"]["kind"] == wants[i].kind && row["owner"]["id"] == wants[i].id;
+            },
+            10000ms));
+        INFO(row.dump());
+        const auto filtered = get_json(at, "/api/v1/namespaces?owner=" + wants[i].kind);
+        bool listed = false;
+        for (const auto& n : filtered["namespaces"])
+            listed = listed || n["inode"] == inodes[i];
+        CHECK(listed);
+    }
+    for (auto& sleeper : sleepers)
+        sleeper->stop(); // out of the cgroups before they are removed
 }
