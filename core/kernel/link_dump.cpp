@@ -273,46 +273,10 @@ std::error_code parse_dump_datagram(std::span<const std::byte> bytes, dump_datag
 
 // --- link_dumper ---------------------------------------------------------------------------
 
-link_dumper::link_dumper(link_dumper&& other) noexcept
-    : socket_(std::exchange(other.socket_, nullptr)), port_(other.port_), seq_(other.seq_)
-{
-}
-
-link_dumper& link_dumper::operator=(link_dumper&& other) noexcept
-{
-    if (this != &other)
-    {
-        if (socket_ != nullptr)
-            mnl_socket_close(socket_);
-        socket_ = std::exchange(other.socket_, nullptr);
-        port_ = other.port_;
-        seq_ = other.seq_;
-    }
-    return *this;
-}
-
-link_dumper::~link_dumper()
-{
-    if (socket_ != nullptr)
-        mnl_socket_close(socket_);
-}
-
 std::error_code link_dumper::open()
 {
-    auto* sock = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
-    if (sock == nullptr)
-        return last_error();
-    if (mnl_socket_bind(sock, 0, MNL_SOCKET_AUTOPID) < 0)
-    {
-        const auto ec = last_error();
-        mnl_socket_close(sock);
+    if (auto ec = socket_.open())
         return ec;
-    }
-    if (socket_ != nullptr)
-        mnl_socket_close(socket_);
-    socket_ = sock;
-    port_ = mnl_socket_get_portid(socket_);
-    seq_ = static_cast<std::uint32_t>(std::time(nullptr));
     return set_strict(true);
 }
 
@@ -327,8 +291,7 @@ std::error_code link_dumper::open_in(int netns_fd)
     const auto made = open();
     if (::setns(saved.get(), CLONE_NEWNET) != 0)
     {
-        if (socket_ != nullptr)
-            mnl_socket_close(std::exchange(socket_, nullptr));
+        socket_.close();
         return errc::thread_netns_lost;
     }
     return made;
@@ -337,75 +300,68 @@ std::error_code link_dumper::open_in(int netns_fd)
 std::error_code link_dumper::set_strict(bool on)
 {
     int value = on ? 1 : 0;
-    if (mnl_socket_setsockopt(socket_, NETLINK_GET_STRICT_CHK, &value, sizeof(value)) < 0)
+    if (mnl_socket_setsockopt(socket_.get(), NETLINK_GET_STRICT_CHK, &value, sizeof(value)) < 0)
         return last_error();
     return {};
+}
+
+template <typename OnDatagram>
+std::error_code link_dumper::read_answer(std::uint32_t seq, OnDatagram&& on_datagram)
+{
+    std::vector<std::byte> buf(receive_chunk);
+    for (;;)
+    {
+        std::size_t n = 0;
+        if (auto ec = socket_.receive(buf, n))
+            return ec;
+        // Answers to earlier requests cannot be pending (each is read to its end), but a
+        // datagram that is not this request's is skipped rather than trusted.
+        const auto* first = reinterpret_cast<const nlmsghdr*>(buf.data());
+        if (n >= sizeof(nlmsghdr) &&
+            (first->nlmsg_seq != seq || first->nlmsg_pid != socket_.port()))
+            continue;
+        std::error_code ec;
+        if (on_datagram(std::span<const std::byte>(buf.data(), n), ec) || ec)
+            return ec;
+    }
 }
 
 std::error_code link_dumper::dump_raw(std::span<const std::byte> request, std::uint32_t seq,
                                       dump_datagram& out)
 {
-    if (socket_ == nullptr)
-        return std::make_error_code(std::errc::bad_file_descriptor);
-    if (mnl_socket_sendto(socket_, request.data(), request.size()) < 0)
-        return last_error();
-    std::vector<std::byte> buf(receive_chunk);
-    for (;;)
-    {
-        const auto n = mnl_socket_recvfrom(socket_, buf.data(), buf.size());
-        if (n < 0)
-        {
-            if (errno == EINTR)
-                continue;
-            return last_error();
-        }
-        // Answers to earlier requests cannot be pending (each dump is read to its end), but a
-        // datagram that is not this request's is skipped rather than trusted.
-        const auto* first = reinterpret_cast<const nlmsghdr*>(buf.data());
-        if (static_cast<std::size_t>(n) >= sizeof(nlmsghdr) &&
-            (first->nlmsg_seq != seq || first->nlmsg_pid != port_))
-            continue;
-        if (auto ec = parse_dump_datagram({buf.data(), static_cast<std::size_t>(n)}, out))
-            return ec;
-        if (out.done)
-            return {};
-    }
+    if (auto ec = socket_.send(request))
+        return ec;
+    return read_answer(seq,
+                       [&](std::span<const std::byte> datagram, std::error_code& ec)
+                       {
+                           ec = parse_dump_datagram(datagram, out);
+                           return out.done;
+                       });
 }
 
 std::error_code link_dumper::get_link(std::optional<nsid_t> target, int ifindex, link_record& out)
 {
-    if (socket_ == nullptr)
-        return std::make_error_code(std::errc::bad_file_descriptor);
     std::array<std::byte, 64> req;
     const auto seq = next_seq();
     const auto len = build_link_get(req, seq, target, ifindex);
-    if (mnl_socket_sendto(socket_, req.data(), len) < 0)
-        return last_error();
-    std::vector<std::byte> buf(receive_chunk);
-    for (;;)
-    {
-        const auto n = mnl_socket_recvfrom(socket_, buf.data(), buf.size());
-        if (n < 0)
-        {
-            if (errno == EINTR)
-                continue;
-            return last_error();
-        }
-        const auto* first = reinterpret_cast<const nlmsghdr*>(buf.data());
-        if (static_cast<std::size_t>(n) >= sizeof(nlmsghdr) &&
-            (first->nlmsg_seq != seq || first->nlmsg_pid != port_))
-            continue;
-        dump_datagram answer;
-        if (auto ec = parse_dump_datagram({buf.data(), static_cast<std::size_t>(n)}, answer))
-            return ec;
-        if (answer.error != 0)
-            return errno_code(answer.error);
-        if (answer.links.size() != 1 || answer.links.front().ifindex != ifindex ||
-            answer.links.front().target_nsid != target)
-            return core::errc::protocol;
-        out = std::move(answer.links.front());
-        return {};
-    }
+    if (auto ec = socket_.send({req.data(), len}))
+        return ec;
+    return read_answer(seq,
+                       [&](std::span<const std::byte> datagram, std::error_code& ec)
+                       {
+                           dump_datagram answer;
+                           if ((ec = parse_dump_datagram(datagram, answer)))
+                               return true;
+                           if (answer.error != 0)
+                               ec = errno_code(answer.error);
+                           else if (answer.links.size() != 1 ||
+                                    answer.links.front().ifindex != ifindex ||
+                                    answer.links.front().target_nsid != target)
+                               ec = core::errc::protocol;
+                           else
+                               out = std::move(answer.links.front());
+                           return true;
+                       });
 }
 
 std::error_code link_dumper::dump_kind(bool links, std::optional<nsid_t> target, dump_datagram& out)

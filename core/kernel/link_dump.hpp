@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/kernel/rtnl_socket.hpp"
 #include "core/model.hpp"
 
 struct mnl_socket;
@@ -110,11 +111,6 @@ public:
     // A dump the tables changed under (NLM_F_DUMP_INTR) is read again, at most this many times.
     static constexpr int max_dump_attempts = 3;
 
-    link_dumper() = default;
-    link_dumper(link_dumper&&) noexcept;
-    link_dumper& operator=(link_dumper&&) noexcept;
-    ~link_dumper();
-
     // A socket in the calling thread's network namespace.
     std::error_code open();
     // A socket in the namespace behind `netns_fd`: the calling thread enters it, makes the
@@ -136,16 +132,19 @@ public:
     // NLM_F_DUMP, one answer. ENODEV when there is no such link.
     std::error_code get_link(std::optional<nsid_t> target, int ifindex, link_record& out);
 
-    std::uint32_t next_seq() noexcept { return ++seq_; }
+    std::uint32_t next_seq() noexcept { return socket_.next_seq(); }
     // Turns NETLINK_GET_STRICT_CHK off: only for the test that shows what it is for.
     std::error_code set_strict(bool on);
 
 private:
     std::error_code dump_kind(bool links, std::optional<nsid_t> target, dump_datagram& out);
 
-    mnl_socket* socket_ = nullptr;
-    std::uint32_t port_ = 0;
-    std::uint32_t seq_ = 0;
+    // Reads answers to `seq` until `on_datagram` says the answer is complete (returns true) or
+    // fails; datagrams that are not this request's are skipped.
+    template <typename OnDatagram>
+    std::error_code read_answer(std::uint32_t seq, OnDatagram&& on_datagram);
+
+    rtnl_socket socket_;
 };
 
 // Where a namespace can be opened, for dump_netns: netnsd's own, or one of these paths (an

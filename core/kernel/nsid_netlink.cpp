@@ -80,24 +80,6 @@ std::string extack_message(const nlmsghdr* nlh)
     return message;
 }
 
-mnl_socket* open_route_socket(std::error_code& ec)
-{
-    auto* sock = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
-    if (sock == nullptr)
-    {
-        ec = last_error();
-        return nullptr;
-    }
-    if (mnl_socket_bind(sock, 0, MNL_SOCKET_AUTOPID) < 0)
-    {
-        ec = last_error();
-        mnl_socket_close(sock);
-        return nullptr;
-    }
-    ec.clear();
-    return sock;
-}
-
 } // namespace
 
 std::size_t build_getnsid_by_fd(std::span<std::byte> buf, std::uint32_t seq, int fd)
@@ -192,68 +174,36 @@ std::error_code parse_nsid_datagram(std::span<const std::byte> bytes, nsid_datag
 
 // --- nsid_client ---------------------------------------------------------------------------
 
-nsid_client::nsid_client(nsid_client&& other) noexcept
-    : socket_(std::exchange(other.socket_, nullptr)), port_(other.port_), seq_(other.seq_)
-{
-}
-
-nsid_client& nsid_client::operator=(nsid_client&& other) noexcept
-{
-    if (this != &other)
-    {
-        if (socket_ != nullptr)
-            mnl_socket_close(socket_);
-        socket_ = std::exchange(other.socket_, nullptr);
-        port_ = other.port_;
-        seq_ = other.seq_;
-    }
-    return *this;
-}
-
-nsid_client::~nsid_client()
-{
-    if (socket_ != nullptr)
-        mnl_socket_close(socket_);
-}
-
 std::error_code nsid_client::open(bool ext_ack)
 {
-    std::error_code ec;
-    socket_ = open_route_socket(ec);
-    if (ec)
+    if (auto ec = socket_.open())
         return ec;
     if (ext_ack)
     {
         int on = 1;
-        mnl_socket_setsockopt(socket_, NETLINK_EXT_ACK, &on, sizeof(on));
+        mnl_socket_setsockopt(socket_.get(), NETLINK_EXT_ACK, &on, sizeof(on));
     }
-    port_ = mnl_socket_get_portid(socket_);
-    seq_ = static_cast<std::uint32_t>(std::time(nullptr));
     return {};
 }
 
 std::error_code nsid_client::transact(std::span<const std::byte> request, std::uint32_t seq,
                                       nsid_datagram& reply)
 {
-    if (mnl_socket_sendto(socket_, request.data(), request.size()) < 0)
-        return last_error();
+    if (auto ec = socket_.send(request))
+        return ec;
     const auto flags = reinterpret_cast<const nlmsghdr*>(request.data())->nlmsg_flags;
     const bool acked = (flags & NLM_F_ACK) != 0;
     const bool dump = (flags & NLM_F_DUMP) == NLM_F_DUMP;
     alignas(nlmsghdr) std::array<std::byte, receive_chunk> buf;
     for (;;)
     {
-        const auto n = mnl_socket_recvfrom(socket_, buf.data(), buf.size());
-        if (n < 0)
-        {
-            if (errno == EINTR)
-                continue;
-            return last_error();
-        }
+        std::size_t n = 0;
+        if (auto ec = socket_.receive(buf, n))
+            return ec;
         // The whole datagram first: mnl_nlmsg_ok() alone lets a length of 2 GiB or more
         // through, and each message below is then known to fit with its padding.
         nsid_datagram whole;
-        if (auto ec = parse_nsid_datagram({buf.data(), static_cast<std::size_t>(n)}, whole))
+        if (auto ec = parse_nsid_datagram({buf.data(), n}, whole))
             return ec;
         bool ended = false;
         const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
@@ -262,7 +212,7 @@ std::error_code nsid_client::transact(std::span<const std::byte> request, std::u
         {
             // Replies to earlier requests cannot be pending (each transact reads its own to the
             // end), but skip any message that is not ours rather than trust that.
-            if (nlh->nlmsg_seq != seq || nlh->nlmsg_pid != port_)
+            if (nlh->nlmsg_seq != seq || nlh->nlmsg_pid != socket_.port())
                 continue;
             nsid_datagram one;
             const auto padded = (std::size_t{nlh->nlmsg_len} + 3) & ~std::size_t{3};
@@ -342,37 +292,13 @@ std::vector<nsid_t> nsid_client::dump(std::error_code& ec)
 
 // --- nsid_monitor --------------------------------------------------------------------------
 
-nsid_monitor::nsid_monitor(nsid_monitor&& other) noexcept
-    : socket_(std::exchange(other.socket_, nullptr))
-{
-}
-
-nsid_monitor& nsid_monitor::operator=(nsid_monitor&& other) noexcept
-{
-    if (this != &other)
-    {
-        if (socket_ != nullptr)
-            mnl_socket_close(socket_);
-        socket_ = std::exchange(other.socket_, nullptr);
-    }
-    return *this;
-}
-
-nsid_monitor::~nsid_monitor()
-{
-    if (socket_ != nullptr)
-        mnl_socket_close(socket_);
-}
-
 std::error_code nsid_monitor::open()
 {
-    std::error_code ec;
-    socket_ = open_route_socket(ec);
-    if (ec)
+    if (auto ec = socket_.open())
         return ec;
-    const int fd = mnl_socket_get_fd(socket_);
+    const int fd = socket_.fd();
     int group = RTNLGRP_NSID;
-    if (mnl_socket_setsockopt(socket_, NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)) < 0)
+    if (mnl_socket_setsockopt(socket_.get(), NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)) < 0)
         return last_error();
     // SO_RCVBUFFORCE ignores rmem_max (we run as root); fall back to what rmem_max allows.
     const int size = receive_buffer_bytes;
@@ -383,7 +309,7 @@ std::error_code nsid_monitor::open()
 
 int nsid_monitor::fd() const noexcept
 {
-    return socket_ == nullptr ? -1 : mnl_socket_get_fd(socket_);
+    return socket_.fd();
 }
 
 nsid_monitor::batch nsid_monitor::drain()

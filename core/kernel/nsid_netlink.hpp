@@ -13,6 +13,7 @@
 #include <system_error>
 #include <vector>
 
+#include "core/kernel/rtnl_socket.hpp"
 #include "core/model.hpp"
 
 struct mnl_socket;
@@ -52,16 +53,11 @@ std::error_code parse_nsid_datagram(std::span<const std::byte> bytes, nsid_datag
 class nsid_client
 {
 public:
-    nsid_client() = default;
-    nsid_client(nsid_client&&) noexcept;
-    nsid_client& operator=(nsid_client&&) noexcept;
-    ~nsid_client();
-
     // ext_ack: ask for the kernel's reasons with errors (NETLINK_EXT_ACK; a kernel without it
     // still answers, only without the reason).
     std::error_code open(bool ext_ack = false);
 
-    std::uint32_t next_seq() noexcept { return ++seq_; }
+    std::uint32_t next_seq() noexcept { return socket_.next_seq(); }
     // Sends one request and reads its answer to the end: the NLMSG_ERROR (an ack, or an error,
     // in reply.error and reply.extack) of a request with NLM_F_ACK, NLMSG_DONE of a dump, the
     // single reply otherwise. Messages that are not this request's (another seq or port) are
@@ -81,9 +77,7 @@ private:
     std::error_code ask(std::span<const std::byte> request, std::uint32_t seq,
                         nsid_datagram& reply);
 
-    mnl_socket* socket_ = nullptr;
-    std::uint32_t port_ = 0;
-    std::uint32_t seq_ = 0;
+    rtnl_socket socket_;
 };
 
 // An nsid event: RTM_NEWNSID (added) or RTM_DELNSID (deleted), in kernel order.
@@ -100,11 +94,6 @@ public:
     // ENOBUFS means the kernel dropped events. The default buffer holds ~256 nsid events.
     static constexpr int receive_buffer_bytes = 4 << 20;
 
-    nsid_monitor() = default;
-    nsid_monitor(nsid_monitor&&) noexcept;
-    nsid_monitor& operator=(nsid_monitor&&) noexcept;
-    ~nsid_monitor();
-
     std::error_code open();
     int fd() const noexcept;
 
@@ -116,7 +105,7 @@ public:
     batch drain();
 
 private:
-    mnl_socket* socket_ = nullptr;
+    rtnl_socket socket_;
 };
 
 } // namespace netnsd::core::kernel
