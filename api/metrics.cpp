@@ -1,6 +1,7 @@
 #include "api/metrics.hpp"
 
 #include <charconv>
+#include <span>
 #include <vector>
 
 #include "core/owner.hpp"
@@ -95,6 +96,24 @@ public:
         out_.push_back('\n');
     }
 
+    // An unlabelled histogram's samples: its cumulative buckets, +Inf, sum and count.
+    void histogram(std::string_view name, std::span<const double> bounds,
+                   std::span<const std::uint64_t> counts, std::uint64_t count, double sum)
+    {
+        const std::string bucket = std::string(name) + "_bucket";
+        std::uint64_t cumulative = 0;
+        for (std::size_t i = 0; i < bounds.size(); ++i)
+        {
+            cumulative += counts[i];
+            std::string le;
+            append_number(le, bounds[i]);
+            sample(bucket, {{"le", le}}, cumulative);
+        }
+        sample(bucket, {{"le", "+Inf"}}, count);
+        sample(std::string(name) + "_sum", {}, sum);
+        sample(std::string(name) + "_count", {}, count);
+    }
+
 private:
     std::string& out_;
 };
@@ -169,17 +188,8 @@ void metrics::render_model(writer& w, const core::model_status& m)
 
     w.family("netnsd_sweep_duration_seconds", "histogram",
              "How long each /proc sweep of the host inventory took, on its worker thread.");
-    std::uint64_t cumulative = 0;
-    for (std::size_t i = 0; i < m.sweep_buckets.size(); ++i)
-    {
-        cumulative += m.sweep_histogram[i];
-        std::string le;
-        append_number(le, m.sweep_buckets[i]);
-        w.sample("netnsd_sweep_duration_seconds_bucket", {{"le", le}}, cumulative);
-    }
-    w.sample("netnsd_sweep_duration_seconds_bucket", {{"le", "+Inf"}}, m.sweeps);
-    w.sample("netnsd_sweep_duration_seconds_sum", {}, m.sweep_seconds_sum);
-    w.sample("netnsd_sweep_duration_seconds_count", {}, m.sweeps);
+    w.histogram("netnsd_sweep_duration_seconds", m.sweep_buckets, m.sweep_histogram, m.sweeps,
+                m.sweep_seconds_sum);
 
     w.family("netnsd_sweep_processes", "gauge", "Processes the last /proc sweep read.");
     w.sample("netnsd_sweep_processes", {}, m.sweep_processes);
@@ -187,17 +197,8 @@ void metrics::render_model(writer& w, const core::model_status& m)
     w.family("netnsd_deep_scan_duration_seconds", "histogram",
              "How long each deep scan of every process's fds and sockets took, on its worker "
              "thread.");
-    cumulative = 0;
-    for (std::size_t i = 0; i < m.deep_scan_buckets.size(); ++i)
-    {
-        cumulative += m.deep_scan_histogram[i];
-        std::string le;
-        append_number(le, m.deep_scan_buckets[i]);
-        w.sample("netnsd_deep_scan_duration_seconds_bucket", {{"le", le}}, cumulative);
-    }
-    w.sample("netnsd_deep_scan_duration_seconds_bucket", {{"le", "+Inf"}}, m.deep_scans);
-    w.sample("netnsd_deep_scan_duration_seconds_sum", {}, m.deep_scan_seconds_sum);
-    w.sample("netnsd_deep_scan_duration_seconds_count", {}, m.deep_scans);
+    w.histogram("netnsd_deep_scan_duration_seconds", m.deep_scan_buckets, m.deep_scan_histogram,
+                m.deep_scans, m.deep_scan_seconds_sum);
 
     w.family("netnsd_deep_scan_fds", "gauge",
              "Fds the last deep scan visited (one readlink each).");
