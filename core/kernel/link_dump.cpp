@@ -19,6 +19,7 @@
 
 #include "core/errc.hpp"
 #include "core/kernel/errno.hpp"
+#include "core/kernel/nlmsg_walk.hpp"
 #include "core/kernel/nsfs.hpp"
 #include "core/kernel/nsid_netlink.hpp"
 #include "core/kernel/unique_fd.hpp"
@@ -213,62 +214,52 @@ std::size_t build_address_dump(std::span<std::byte> buf, std::uint32_t seq,
 
 std::error_code parse_dump_datagram(std::span<const std::byte> bytes, dump_datagram& out)
 {
-    std::size_t at = 0;
-    while (at < bytes.size())
-    {
-        // Bounds of our own (mnl_nlmsg_ok compares the length as a signed int); each message
-        // must fit with its padding, as libmnl walks attributes to its aligned end.
-        const std::size_t left = bytes.size() - at;
-        if (left < sizeof(nlmsghdr))
-            return core::errc::protocol;
-        const auto* nlh = reinterpret_cast<const nlmsghdr*>(bytes.data() + at);
-        const std::size_t length = nlh->nlmsg_len;
-        const std::size_t padded = (length + 3) & ~std::size_t{3};
-        if (length < sizeof(nlmsghdr) || padded > left)
-            return core::errc::protocol;
-        at += padded;
-        if ((nlh->nlmsg_flags & NLM_F_DUMP_INTR) != 0)
-            out.interrupted = true;
-        switch (nlh->nlmsg_type)
+    return for_each_nlmsg(
+        bytes,
+        [&](const nlmsghdr* nlh, std::size_t length) -> std::error_code
         {
-        case NLMSG_DONE:
-        {
-            out.done = true;
-            // A dump that failed part-way ends with NLMSG_DONE carrying the negated errno.
-            if (length >= mnl_nlmsg_size(sizeof(int)))
+            if ((nlh->nlmsg_flags & NLM_F_DUMP_INTR) != 0)
+                out.interrupted = true;
+            switch (nlh->nlmsg_type)
             {
-                int code = 0;
-                std::memcpy(&code, mnl_nlmsg_get_payload(nlh), sizeof(code));
-                if (code > 0 || code < -max_errno)
-                    return core::errc::protocol;
-                out.error = -code;
+            case NLMSG_DONE:
+            {
+                out.done = true;
+                // A dump that failed part-way ends with NLMSG_DONE carrying the negated errno.
+                if (length >= mnl_nlmsg_size(sizeof(int)))
+                {
+                    int code = 0;
+                    std::memcpy(&code, mnl_nlmsg_get_payload(nlh), sizeof(code));
+                    if (code > 0 || code < -max_errno)
+                        return core::errc::protocol;
+                    out.error = -code;
+                }
+                break;
             }
-            break;
-        }
-        case NLMSG_ERROR:
-        {
-            if (length < mnl_nlmsg_size(sizeof(nlmsgerr)))
-                return core::errc::protocol;
-            const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
-            if (err->error > 0 || err->error < -max_errno)
-                return core::errc::protocol;
-            out.error = -err->error;
-            out.done = true; // an error ends the dump; an ack (0) would too, but none is asked
-            break;
-        }
-        case RTM_NEWLINK:
-            if (auto ec = parse_link(nlh, out))
-                return ec;
-            break;
-        case RTM_NEWADDR:
-            if (auto ec = parse_address(nlh, out))
-                return ec;
-            break;
-        default:
-            break;
-        }
-    }
-    return {};
+            case NLMSG_ERROR:
+            {
+                if (length < mnl_nlmsg_size(sizeof(nlmsgerr)))
+                    return core::errc::protocol;
+                const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+                if (err->error > 0 || err->error < -max_errno)
+                    return core::errc::protocol;
+                out.error = -err->error;
+                out.done = true; // an error ends the dump; an ack (0) would too, but none is asked
+                break;
+            }
+            case RTM_NEWLINK:
+                if (auto ec = parse_link(nlh, out))
+                    return ec;
+                break;
+            case RTM_NEWADDR:
+                if (auto ec = parse_address(nlh, out))
+                    return ec;
+                break;
+            default:
+                break;
+            }
+            return {};
+        });
 }
 
 // --- link_dumper ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@
 
 #include "core/errc.hpp"
 #include "core/kernel/errno.hpp"
+#include "core/kernel/nlmsg_walk.hpp"
 
 namespace netnsd::core::kernel
 {
@@ -103,73 +104,62 @@ std::size_t build_nsid_dump(std::span<std::byte> buf, std::uint32_t seq)
 
 std::error_code parse_nsid_datagram(std::span<const std::byte> bytes, nsid_datagram& out)
 {
-    std::size_t at = 0;
-    while (at < bytes.size())
-    {
-        // Bounds of our own rather than mnl_nlmsg_ok(): it compares nlmsg_len as a signed int,
-        // so a length of 2 GiB or more passes and mnl_nlmsg_next() jumps out of the buffer.
-        // A message must fit with its padding, as libmnl walks attributes to its aligned end.
-        const std::size_t left = bytes.size() - at;
-        if (left < sizeof(nlmsghdr))
-            return core::errc::protocol;
-        const auto* nlh = reinterpret_cast<const nlmsghdr*>(bytes.data() + at);
-        const std::size_t length = nlh->nlmsg_len;
-        const std::size_t padded = (length + 3) & ~std::size_t{3};
-        if (length < sizeof(nlmsghdr) || padded > left)
-            return core::errc::protocol;
-        at += padded;
-        if ((nlh->nlmsg_flags & NLM_F_DUMP_INTR) != 0)
-            out.interrupted = true;
-        switch (nlh->nlmsg_type)
+    return for_each_nlmsg(
+        bytes,
+        [&](const nlmsghdr* nlh, std::size_t length) -> std::error_code
         {
-        case NLMSG_DONE:
-            out.done = true;
-            break;
-        case NLMSG_ERROR:
-        {
-            if (length < mnl_nlmsg_size(sizeof(nlmsgerr)))
-                return core::errc::protocol;
-            const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
-            // 0 acks; an error is a negated errno, never below -MAX_ERRNO (and never INT_MIN,
-            // which has no negation).
-            if (err->error > 0 || err->error < -max_errno)
-                return core::errc::protocol;
-            if (err->error == 0)
-                out.acked = true;
-            else
-                out.error = -err->error;
-            out.extack = extack_message(nlh);
-            break;
-        }
-        case RTM_NEWNSID:
-        case RTM_DELNSID:
-        case RTM_GETNSID:
-        { // very old kernels answered with RTM_GETNSID
-            if (length < mnl_nlmsg_size(sizeof(rtgenmsg)))
-                return core::errc::protocol;
-            std::array<const nlattr*, NETNSA_MAX + 1> table{};
-            if (mnl_attr_parse(nlh, sizeof(rtgenmsg), attr_cb, table.data()) < 0)
-                return core::errc::protocol;
-            nsid_message msg;
-            msg.type = nlh->nlmsg_type == RTM_DELNSID ? RTM_DELNSID : RTM_NEWNSID;
-            msg.seq = nlh->nlmsg_seq;
-            if (table[NETNSA_NSID] != nullptr)
+            if ((nlh->nlmsg_flags & NLM_F_DUMP_INTR) != 0)
+                out.interrupted = true;
+            switch (nlh->nlmsg_type)
             {
-                // nsids are 0..INT32_MAX; -1 is NETNSA_NSID_NOT_ASSIGNED; nothing else exists.
-                const auto value = static_cast<nsid_t>(mnl_attr_get_u32(table[NETNSA_NSID]));
-                if (value < NETNSA_NSID_NOT_ASSIGNED)
+            case NLMSG_DONE:
+                out.done = true;
+                break;
+            case NLMSG_ERROR:
+            {
+                if (length < mnl_nlmsg_size(sizeof(nlmsgerr)))
                     return core::errc::protocol;
-                if (value != NETNSA_NSID_NOT_ASSIGNED)
-                    msg.nsid = value;
+                const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+                // 0 acks; an error is a negated errno, never below -MAX_ERRNO (and never INT_MIN,
+                // which has no negation).
+                if (err->error > 0 || err->error < -max_errno)
+                    return core::errc::protocol;
+                if (err->error == 0)
+                    out.acked = true;
+                else
+                    out.error = -err->error;
+                out.extack = extack_message(nlh);
+                break;
             }
-            out.messages.push_back(msg);
-            break;
-        }
-        default:
-            break; // NLMSG_NOOP, or anything newer
-        }
-    }
-    return {};
+            case RTM_NEWNSID:
+            case RTM_DELNSID:
+            case RTM_GETNSID:
+            { // very old kernels answered with RTM_GETNSID
+                if (length < mnl_nlmsg_size(sizeof(rtgenmsg)))
+                    return core::errc::protocol;
+                std::array<const nlattr*, NETNSA_MAX + 1> table{};
+                if (mnl_attr_parse(nlh, sizeof(rtgenmsg), attr_cb, table.data()) < 0)
+                    return core::errc::protocol;
+                nsid_message msg;
+                msg.type = nlh->nlmsg_type == RTM_DELNSID ? RTM_DELNSID : RTM_NEWNSID;
+                msg.seq = nlh->nlmsg_seq;
+                if (table[NETNSA_NSID] != nullptr)
+                {
+                    // nsids are 0..INT32_MAX; -1 is NETNSA_NSID_NOT_ASSIGNED; nothing else exists.
+                    const auto value = static_cast<nsid_t>(mnl_attr_get_u32(table[NETNSA_NSID]));
+                    if (value < NETNSA_NSID_NOT_ASSIGNED)
+                        return core::errc::protocol;
+                    if (value != NETNSA_NSID_NOT_ASSIGNED)
+                        msg.nsid = value;
+                }
+                out.messages.push_back(msg);
+                break;
+            }
+            default:
+                break; // NLMSG_NOOP, or anything newer
+            }
+            return {};
+        });
 }
 
 // --- nsid_client ---------------------------------------------------------------------------
