@@ -9,9 +9,12 @@ line:
                                         window where netnsd's fds are measured)
   {"cmd": "final"}                   -> {"ok": true}; chaos stops, slow clients read at full
                                         speed, disconnected clients reconnect at once
+  {"cmd": "freeze"}                  -> {"ok": true}; from now on clients receive and hold
+                                        what they get without applying it
   {"cmd": "drain", "revision": R, "timeout": S}
-                                     -> every client's result once each has applied R (or S
-                                        seconds passed), then the process exits
+                                     -> every client applies what it holds and what comes up to
+                                        revision R and nothing after it; their results once each
+                                        has applied R (or S seconds passed), then the process exits
 
 Each client keeps a Replica: the live names and nsids it reconstructs from its stream (the
 snapshot, then every event, honouring resets), checking as it goes that revisions are
@@ -428,6 +431,8 @@ class Client:
         self.writer = None
         self.close_sent = False
         self.pause_next = False
+        self.pending = []  # messages that came while the engine was frozen, in order
+        self.beyond = 0    # events after the cutoff, received and not applied
 
     # -- behaviour -----------------------------------------------------------------------
 
@@ -589,20 +594,34 @@ class Client:
         t = doc.get("type")
         if sse_event is not None and sse_event != t:
             raise ProtocolError(f"SSE event {sse_event!r} carries type {t!r}")
-        r = self.replica
+        if t not in ("hello", "snapshot", "reset") + EVENT_TYPES + INVENTORY_ONLY:
+            raise ProtocolError(f"unknown message type {t!r}")
         if t == "hello":
             self.connected = True
-        elif t == "snapshot":
+        elif self.engine.frozen:
+            self.pending.append((t, text, doc))
+        else:
+            self.apply(t, text, doc)
+
+    def apply(self, t, text, doc):
+        r = self.replica
+        if t == "snapshot":
             r.snapshot(doc)
             self.greeted = True
         elif t == "reset":
             r.reset()
-        elif t in ("add", "delete", "nsid", "destroyed", "found", "holders"):
+        elif self.engine.cutoff is not None and doc["revision"] > self.engine.cutoff:
+            self.beyond += 1  # after the revision the API was read at: not compared
+        else:
             note_text(self, doc["revision"], text, doc)
             r.apply(doc)
-        else:
-            raise ProtocolError(f"unknown message type {t!r}")
         self.engine.max_seen = max(self.engine.max_seen, r.last or 0)
+
+    def thaw(self):
+        """Applies what came while the engine was frozen, up to the cutoff."""
+        pending, self.pending = self.pending, []
+        for t, text, doc in pending:
+            self.apply(t, text, doc)
 
     # -- websocket -----------------------------------------------------------------------
 
@@ -739,6 +758,7 @@ class Client:
             "snapshots": r.snapshots,
             "resets": r.resets,
             "last": r.last,
+            "beyond": self.beyond,
             "connected": self.connected,
             "pings": self.pings_sent,
             "pongs": self.pongs_ok,
@@ -774,6 +794,12 @@ class Engine:
         self.hold = False  # a measuring window: flaky clients stay connected
         self.stopping = False
         self.max_seen = 0
+        # The end: `freeze` holds every message back before the driver reads the API at some
+        # revision R, `drain` R applies them up to R and no further. netnsd's inventory may
+        # publish at any time (another process on the host makes a namespace), so the clients
+        # are compared with the API at exactly R, not at "the end".
+        self.frozen = False
+        self.cutoff = None
         self.clients = []
         for kind, spec in (("websocket", args.websocket), ("sse", args.sse),
                            ("ndjson", args.ndjson)):
@@ -796,6 +822,10 @@ class Engine:
         }
 
     async def drain(self, revision, timeout):
+        self.cutoff = revision
+        self.frozen = False
+        for c in self.clients:
+            c.thaw()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if all(c.caught_up(revision) for c in self.clients):
@@ -839,6 +869,9 @@ class Engine:
                 self.final = True
                 for c in self.clients:
                     c.wake.set()
+                reply({"ok": True})
+            elif cmd["cmd"] == "freeze":
+                self.frozen = True
                 reply({"ok": True})
             elif cmd["cmd"] == "drain":
                 reply(await self.drain(cmd["revision"], cmd["timeout"]))
