@@ -1,8 +1,8 @@
 // mkns: creates or deletes named network namespaces as fast as the kernel allows, with exactly
-// the system calls `ip netns add` / `ip netns del` make (docs: netns-kernel.md §2, §3, §13.2),
-// but in one process, so a benchmark can set up thousands of them in seconds instead of the
-// ~8 ms per `ip` process. Single-threaded on purpose: unshare(CLONE_NEWNET) followed by a bind
-// of /proc/self/ns/net is only correct when the process has one thread.
+// the system calls `ip netns add` / `ip netns del` make (iproute2's ip/ipnetns.c: netns_add,
+// netns_delete), but in one process, so a benchmark can set up thousands of them in seconds instead
+// of the ~8 ms per `ip` process. Single-threaded on purpose: unshare(CLONE_NEWNET) followed by a
+// bind of /proc/self/ns/net is only correct when the process has one thread.
 //
 //   mkns add DIR PREFIX COUNT [--nsid]   names PREFIX00000 .. PREFIX{COUNT-1}
 //   mkns del DIR PREFIX COUNT

@@ -1040,8 +1040,8 @@ def compare_api_ip(a, i):
             diffs.append(f"{name}: API nsid {e['nsid']}, ip {i['names'][name]}")
         if e["inode"] != i["inodes"][name]:
             diffs.append(f"{name}: API inode {e['inode']}, stat {i['inodes'][name]}")
-    # `ip netns list-id` is a dump, truncated at ~134 entries on Linux 6.18 (netns-kernel.md
-    # §12.21): exact below that, a subset above.
+    # `ip netns list-id` is a dump, truncated at ~134 entries on Linux 6.18 (one
+    # datagram; the kernel does not continue it): exact below that, a subset above.
     if len(i["list_id"]) < 120:
         if a["nsids"] != i["list_id"]:
             diffs.append(f"nsids: API {sorted(a['nsids'].items())[:8]}, "

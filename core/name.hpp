@@ -1,4 +1,4 @@
-// Name rules for entries of the netns dir: exactly what `ip netns` accepts (netns-kernel.md §0).
+// Name rules for entries of the netns dir: exactly what `ip netns` accepts.
 // Pure functions; any thread.
 #pragma once
 

@@ -57,7 +57,8 @@ std::vector<dir_change> translate(const std::vector<inotify_record>& records, co
 class dir_watch
 {
 public:
-    // The mask on the dir itself (netns-kernel.md §13.5).
+    // The mask on the dir itself: entries made, moved, deleted, attributes, the dir itself
+    // going or moving, its filesystem unmounted; directories only.
     static constexpr std::uint32_t dir_mask =
         0x100 | 0x200 | 0x40 | 0x80 | 0x400 | 0x800 | 0x2000 | 0x01000000; // IN_ONLYDIR
     // On the parent: the dir's name appearing, vanishing or changing mode.

@@ -189,7 +189,7 @@ void send_report(int fd, bool fatal, step s, int error, int index) noexcept
         ::dup2(c.stderr_fd, STDERR_FILENO) < 0)
         child_failed(report_fd, step::stdio);
 
-    // netns_switch (netns-kernel.md §7): the namespace, a mount namespace of our own made a
+    // As iproute2's netns_switch does: the namespace, a mount namespace of our own made a
     // slave so nothing mounted below propagates back, a sysfs describing the namespace.
     if (::setns(c.netns_fd, CLONE_NEWNET) != 0)
         child_failed(report_fd, step::setns);
@@ -474,7 +474,7 @@ std::error_code make_exec_plan(const exec_request& req, exec_plan& plan, std::st
         return ec;
     plan.argv = req.argv;
 
-    // ip gives a name of NAME_MAX bytes no /etc handling (netns-kernel.md §0).
+    // ip gives a name of NAME_MAX bytes no /etc handling (ip/ipnetns.c).
     if (req.name.size() >= max_name_length)
         return {};
     const auto dir = req.etc_netns_dir + "/" + req.name;

@@ -1,4 +1,4 @@
-// exec: `ip netns exec NAME argv...` for a daemon (netns-kernel.md §7 and §13.4). The command
+// exec: `ip netns exec NAME argv...` for a daemon, as iproute2's netns_switch does it. The command
 // runs in a forked child that enters the namespace, gets a mount namespace of its own (made a
 // slave first, so nothing it mounts reaches the host), a fresh /sys, and the /etc/netns/NAME
 // binds; the parent feeds stdin, collects stdout and stderr with caps, and kills the child's

@@ -104,7 +104,7 @@ struct netns_contents
 };
 
 // A request/reply rtnetlink socket with NETLINK_GET_STRICT_CHK: without it the kernel ignores
-// IFA_TARGET_NETNSID and answers with the caller's own addresses (netns-kernel.md §14.7).
+// IFA_TARGET_NETNSID and answers with the caller's own addresses (seen on Linux 6.18).
 class link_dumper
 {
 public:

@@ -80,8 +80,8 @@ std::string proc_ns_net(pid_t pid)
     return "/proc/" + std::to_string(pid) + "/ns/net";
 }
 
-// Step 6 of netns-kernel.md §2: the placeholder the namespace is bound on. O_EXCL makes the
-// name the race: of many concurrent creators exactly one gets it.
+// As `ip netns add` does after preparing the dir: the placeholder the namespace is bound on. O_EXCL
+// makes the name the race: of many concurrent creators exactly one gets it.
 std::error_code create_placeholder(const std::string& path, const std::string& name,
                                    std::string& detail)
 {
@@ -220,7 +220,7 @@ std::error_code prepare_run_dir(const std::string& dir, std::string& detail)
         }
         // EINVAL: not a mount point yet. Bind it on itself, then give it a peer group of its
         // own before sharing it: a self-bind under a shared /run would join /run's group and
-        // every netns mount would show twice (netns-kernel.md §2 step 4).
+        // every netns mount would show twice (`ip netns add` does the same).
         if (::mount(dir.c_str(), dir.c_str(), "none", MS_BIND | MS_REC, nullptr) != 0 ||
             ::mount(dir.c_str(), dir.c_str(), "none", MS_PRIVATE | MS_REC, nullptr) != 0)
         {
@@ -242,7 +242,7 @@ std::error_code create_netns(const std::string& dir, const std::string& name, st
     if (auto ec = prepare_run_dir(dir, detail))
         return ec;
     // This thread's namespace, to come back to. /proc/self would name the main thread's
-    // (netns-kernel.md §13.1).
+    // (a thread's setns changes only that thread).
     const unique_fd saved(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
     if (!saved)
     {
@@ -405,7 +405,7 @@ std::optional<nsid_t> set_nsid(const std::string& dir, const std::string& name,
     }
 
     // A request/reply socket for this call, with extended acks so that EEXIST comes with the
-    // kernel's reason (netns-kernel.md §4 step 5).
+    // kernel's reason.
     nsid_client sock;
     if ((ec = sock.open(true)))
     {
@@ -413,7 +413,7 @@ std::optional<nsid_t> set_nsid(const std::string& dir, const std::string& name,
         return std::nullopt;
     }
     // For auto, NLM_F_ECHO returns the NEWNSID with the id the kernel picked, before the ack
-    // (netns-kernel.md §4 step 6; ip never learns it).
+    // (ip never asks for it).
     std::array<std::byte, 64> req;
     const auto seq = sock.next_seq();
     const auto len = build_newnsid(req, seq, fd.get(), want.value_or(NETNSA_NSID_NOT_ASSIGNED),

@@ -1,5 +1,5 @@
 // netns_admin: what `ip netns add/attach/del/set/pids/identify` do, natively (syscalls and
-// rtnetlink through libmnl; netns-kernel.md §2-§6 and §13). Free functions without state.
+// rtnetlink through libmnl; the steps of iproute2's ip/ipnetns.c). Free functions without state.
 // Every call blocks (mounts, the kernel's net_mutex, a /proc scan), so they run on a worker
 // thread, never on the loop; create_netns switches the calling thread's network namespace and
 // always switches it back before returning. Expected failures come back as std::error_code
@@ -18,7 +18,7 @@
 namespace netnsd::core::kernel
 {
 
-// Prepares the run dir exactly like iproute2 (netns-kernel.md §2 steps 2-5, §13.2): mkdir 0755,
+// Prepares the run dir exactly like iproute2's `ip netns add`: mkdir 0755,
 // flock, make it a shared mount point (self-bind, private, shared when it is not one yet).
 std::error_code prepare_run_dir(const std::string& dir, std::string& detail);
 

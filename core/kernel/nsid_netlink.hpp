@@ -69,7 +69,7 @@ public:
     std::optional<nsid_t> nsid_of_fd(int fd, std::error_code& ec);
     // Whether `nsid` is allocated now (GETNSID with NETNSA_NSID; ENOENT when not).
     bool nsid_exists(nsid_t nsid, std::error_code& ec);
-    // Every nsid the dump returns. Linux 6.18 truncates it (netns-kernel.md §12.21): a hint only.
+    // Every nsid the dump returns. Linux 6.18 truncates it at ~134 entries: a hint only.
     std::vector<nsid_t> dump(std::error_code& ec);
 
 private:

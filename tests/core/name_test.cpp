@@ -1,4 +1,4 @@
-// core/name: the name rules of `ip netns` (netns-kernel.md §0) and their descriptions.
+// core/name: the name rules of `ip netns` and their descriptions.
 #include <string>
 #include <string_view>
 

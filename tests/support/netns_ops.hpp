@@ -1,5 +1,5 @@
 // Namespaces made and removed directly by the test process, the way `ip netns add/del` do it
-// (netns-kernel.md §2-3) but without a process per namespace: as fast as the kernel allows.
+// but without a process per namespace: as fast as the kernel allows.
 // Assumes /run/netns is already a mount point (the sandbox makes it a tmpfs). Test thread only.
 #pragma once
 

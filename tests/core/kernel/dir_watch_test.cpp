@@ -385,7 +385,7 @@ TEST_CASE("translate keeps the order of a mixed batch")
                                                              {kind::entry_deleted, "b"}});
 }
 
-TEST_CASE("dir_watch's masks are the ones netns-kernel.md §13.5 asks for")
+TEST_CASE("dir_watch's masks are the ones the netns dir needs")
 {
     CHECK(dir_watch::dir_mask == (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
                                   IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT | IN_ONLYDIR));

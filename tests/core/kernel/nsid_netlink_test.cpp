@@ -1,6 +1,6 @@
 // core/kernel/nsid_netlink: the request builders (checked byte for byte against
-// netns-kernel.md §0 and parsed back with libmnl) and the datagram parser (fed datagrams built
-// with libmnl, laid out as the kernel sends them).
+// the requests iproute2 sends, and parsed back with libmnl) and the datagram parser (fed datagrams
+// built with libmnl, laid out as the kernel sends them).
 #include <array>
 #include <cerrno>
 #include <climits>
