@@ -173,6 +173,11 @@ void metrics::render_model(writer& w, const core::model_status& m)
              "events in kernel order) or mountinfo (a change somewhere, then a look).");
     w.sample("netnsd_mount_feed_info", {{"feed", core::to_string(m.mounts)}}, std::uint64_t{1});
 
+    w.family("netnsd_mount_reader_realtime", "gauge",
+             "1 when the thread that reads mount events runs under SCHED_FIFO (--mount-reader "
+             "realtime, with CAP_SYS_NICE), 0 otherwise.");
+    w.sample("netnsd_mount_reader_realtime", {}, std::uint64_t{m.mount_reader_realtime ? 1u : 0u});
+
     w.family("netnsd_mount_events_unresolved_total", "counter",
              "Mount events whose mount was gone when netnsd read them (attached and detached in "
              "between), so what it was is unknown; fanotify feed only.");

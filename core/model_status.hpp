@@ -68,6 +68,9 @@ struct model_status
     // Mount events that named a mount already gone when netnsd read them (attached and
     // detached in between): what it was cannot be known. Not all are namespaces.
     std::uint64_t mounts_unresolved = 0;
+    // The fanotify feed's reader thread runs under SCHED_FIFO (else at the model thread's
+    // nice value, or there is no reader).
+    bool mount_reader_realtime = false;
 
     std::uint64_t audits = 0;
     std::array<std::uint64_t, all_divergence_kinds.size()> divergences{};

@@ -101,6 +101,13 @@ std::error_code monitor::read_mounts_on_own_thread(int nice)
     return mount_events_.start_reader(nice);
 }
 
+std::error_code monitor::make_mount_reader_realtime(int priority)
+{
+    const auto ec = mount_events_.make_reader_realtime(priority);
+    status_.mount_reader_realtime = !ec;
+    return ec;
+}
+
 void monitor::start()
 {
     hosts_.add_self(clock::now());

@@ -47,6 +47,10 @@ public:
     // up in the kernel (kernel::mount_watch::start_reader); mount_fd() then changes, so call
     // this before waiting on it. Nothing to do with mountinfo.
     std::error_code read_mounts_on_own_thread(int nice);
+    // Then puts that thread under SCHED_FIFO at `priority`
+    // (kernel::mount_watch::make_reader_realtime); status().mount_reader_realtime says whether
+    // it took.
+    std::error_code make_mount_reader_realtime(int priority);
 
     int inotify_fd() const noexcept { return dir_watch_.fd(); }
     int netlink_fd() const noexcept { return nsid_events_.fd(); }

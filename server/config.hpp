@@ -65,6 +65,7 @@ struct config
     std::size_t deep_scan_interval_s =
         static_cast<std::size_t>(model_thread::settings::default_deep_scan_interval.count());
     core::mount_choice mount_feed = model_thread::settings::default_mounts;
+    bool realtime_mount_reader = true; // --mount-reader realtime|nice
     // Names besides the listen addresses, localhost and the hostname that Host may carry; "*"
     // turns the Host check off (behind a proxy that checks it).
     std::vector<std::string> allowed_hosts;

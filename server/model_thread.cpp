@@ -77,11 +77,22 @@ void model_thread::start()
     monitor_.start();
     // The first sweep before READY=1 too: the inventory is complete from the first answer.
     monitor_.apply_sweep(core::kernel::sweep_processes(monitor_.sweep_input()));
+    // Before the first status is published: it says how mount events are read.
+    if (const auto ec = monitor_.read_mounts_on_own_thread(settings::nice))
+        core::log::warn("mount events are read on the model thread", {{"error", ec.message()}});
+    else if (monitor_.status().mounts == core::model_status::mount_source::fanotify &&
+             settings_.realtime_mount_reader)
+    {
+        if (const auto rt = monitor_.make_mount_reader_realtime(settings::realtime_priority))
+            core::log::warn("the mount-event reader stays at nice -10, not real-time",
+                            {{"error", rt.message()}});
+        else
+            core::log::info("the mount-event reader runs under SCHED_FIFO",
+                            {{"priority", std::to_string(settings::realtime_priority)}});
+    }
     published_ = monitor_.status();
     feed_.apply_now({std::move(recorded_), published_});
     recorded_.clear();
-    if (const auto ec = monitor_.read_mounts_on_own_thread(settings::nice))
-        core::log::warn("mount events are read on the model thread", {{"error", ec.message()}});
     watchers_.emplace(ioc_, monitor_, [this] { publish(); });
     watchers_->start();
     arm_audit_timer();

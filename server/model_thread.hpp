@@ -56,13 +56,18 @@ public:
         // mount still exists, however busy the I/O thread and the rest of the host are. Needs
         // CAP_SYS_NICE; without it the thread keeps netnsd's own (and says so).
         static constexpr int nice = -10;
+        // The mount-event reader's SCHED_FIFO priority, the lowest real-time one: at nice -10
+        // it could still wait 20-30 ms for a CPU on an oversubscribed host, and a namespace
+        // mounted for less than that was missed (bench/events, short lives under load).
+        static constexpr int realtime_priority = 1;
 
         std::string netns_dir{default_netns_dir};
         core::mount_choice mounts = default_mounts;
         std::chrono::seconds audit_interval = default_audit_interval; // 0: none but on demand
         std::chrono::seconds sweep_interval = default_sweep_interval; // >= 1
         std::chrono::seconds deep_scan_interval = default_deep_scan_interval; // 0: on demand
-        bool ignore_mount_events = false; // fault injection for tests
+        bool realtime_mount_reader = true; // --mount-reader realtime (else nice)
+        bool ignore_mount_events = false;  // fault injection for tests
     };
 
     model_thread(settings s, core::revision_t base, model_feed& feed);

@@ -8,6 +8,7 @@
 #include <iterator>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/fanotify.h>
 #include <sys/resource.h>
@@ -300,13 +301,26 @@ std::error_code mount_watch::start_reader(int nice)
     stop_ = std::move(stop);
     flush_ = std::move(flush);
     reader_ = std::thread([this, nice] { run_reader(nice); });
+    // Its own name in top -H and perf, given here so that it has it once this returns.
+    ::pthread_setname_np(reader_.native_handle(), "netnsd-mounts");
+    return {};
+}
+
+std::error_code mount_watch::make_reader_realtime(int priority)
+{
+    if (!reader_.joinable())
+        return std::make_error_code(std::errc::operation_not_permitted);
+    sched_param param{};
+    param.sched_priority = priority;
+    // Returns the error number rather than setting errno.
+    if (const int rc = ::pthread_setschedparam(reader_.native_handle(), SCHED_FIFO, &param))
+        return {rc, std::system_category()};
     return {};
 }
 
 void mount_watch::run_reader(int nice)
 {
-    // Its own name in top -H and perf; the model thread's priority (it is part of its work).
-    ::pthread_setname_np(::pthread_self(), "netnsd-mounts");
+    // The model thread's priority (it is part of its work), unless made real-time.
     [[maybe_unused]] const auto ignored =
         ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice);
     for (;;)

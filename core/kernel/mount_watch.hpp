@@ -112,6 +112,13 @@ public:
     // nothing else, holds no namespace, and never waits for the model thread (their only
     // shared state is a vector swapped under a mutex); it stops when this object goes.
     std::error_code start_reader(int nice);
+    // Puts the reader under SCHED_FIFO at `priority` (1 is the lowest real-time priority): it
+    // then runs as soon as the kernel queues a mount event, however many ordinary threads
+    // want the CPU. Its work per event is a wakeup, a read and a statmount: ~25-32 µs of CPU
+    // measured on a loaded 2-core machine (9-14 µs at nice -10, where events batch). Needs
+    // CAP_SYS_NICE (and a real-time budget where cgroups ration one); on failure the reader
+    // keeps its nice value and this says why.
+    std::error_code make_reader_realtime(int priority);
 
     ~mount_watch();
     mount_watch(const mount_watch&) = delete;

@@ -92,6 +92,8 @@ TEST_CASE("config defaults: --help states each default as its constant has it")
     netnsd::core::mount_choice feed{};
     CHECK(netnsd::core::parse_mount_choice(default_in(options.at("--mount-feed")), feed));
     CHECK(feed == settings::default_mounts);
+    CHECK(default_in(options.at("--mount-reader")) ==
+          (settings{}.realtime_mount_reader ? "realtime" : "nice"));
     netnsd::core::log::level level{};
     CHECK(netnsd::core::log::parse_level(default_in(options.at("--log-level")), level));
     CHECK(level == netnsd::core::log::default_level);
@@ -153,6 +155,7 @@ TEST_CASE("config defaults: --help lists every option with two spaces or a new l
                              "--sweep-interval",
                              "--deep-scan-interval",
                              "--mount-feed",
+                             "--mount-reader",
                              "--log-level",
                              "--log-format",
                              "--help",

@@ -3,7 +3,9 @@
 // I/O thread is; the audit finds nothing on a healthy netnsd, and finds, repairs and counts a
 // divergence made on purpose; a delete tells at once whether the namespace lives on.
 #include <fcntl.h>
+#include <filesystem>
 #include <fstream>
+#include <sched.h>
 #include <sstream>
 #include <string>
 #include <unistd.h>
@@ -72,6 +74,39 @@ struct started
         return args;
     }
 };
+
+// The scheduling policy (SCHED_OTHER 0, SCHED_FIFO 1, ...) of every thread of `pid`, by name
+// (field 41 of its /proc stat line).
+std::vector<std::pair<std::string, int>> thread_policies(pid_t pid)
+{
+    std::vector<std::pair<std::string, int>> out;
+    const auto tasks = "/proc/" + std::to_string(pid) + "/task";
+    for (const auto& task : std::filesystem::directory_iterator(tasks))
+    {
+        std::ifstream name(task.path() / "comm");
+        std::string n;
+        std::getline(name, n);
+        std::ifstream stat(task.path() / "stat");
+        std::string line;
+        std::getline(stat, line);
+        // After the command's closing parenthesis come the fields from the 3rd (state) on.
+        std::istringstream rest(line.substr(line.rfind(')') + 2));
+        std::string field;
+        for (int i = 3; i <= 41 && rest >> field; ++i)
+            if (i == 41)
+                out.emplace_back(n, std::stoi(field));
+    }
+    return out;
+}
+
+// The policy of the thread named `comm`; -1 when there is none.
+int policy_of_thread(pid_t pid, const std::string& comm)
+{
+    for (const auto& [name, policy] : thread_policies(pid))
+        if (name == comm)
+            return policy;
+    return -1;
+}
 
 } // namespace
 
@@ -196,4 +231,29 @@ TEST_CASE("the mount feed in use is logged and shown in the metrics")
     started s({"--mount-feed=mountinfo"});
     CHECK(s.d.log().find("following the mount table: feed=mountinfo") != std::string::npos);
     CHECK(value_of(s.d.where(), "netnsd_mount_feed_info{feed=\"mountinfo\"}") == 1);
+}
+
+TEST_CASE("the mount-event reader runs under SCHED_FIFO unless --mount-reader=nice says otherwise")
+{
+    {
+        started s;
+        CHECK(policy_of_thread(s.d.pid(), "netnsd-mounts") == SCHED_FIFO);
+        CHECK(s.d.log().find("the mount-event reader runs under SCHED_FIFO") != std::string::npos);
+        CHECK(value_of(s.d.where(), "netnsd_mount_reader_realtime") == 1);
+        // Only that thread: the model thread and the rest stay ordinary ones.
+        for (const auto& [name, policy] : thread_policies(s.d.pid()))
+        {
+            CAPTURE(name);
+            CHECK(policy == (name == "netnsd-mounts" ? SCHED_FIFO : SCHED_OTHER));
+        }
+    }
+    {
+        started s({"--mount-reader=nice"});
+        CHECK(policy_of_thread(s.d.pid(), "netnsd-mounts") == SCHED_OTHER);
+        CHECK(value_of(s.d.where(), "netnsd_mount_reader_realtime") == 0);
+    }
+    // mountinfo has no reader thread.
+    started s({"--mount-feed=mountinfo"});
+    CHECK(policy_of_thread(s.d.pid(), "netnsd-mounts") == -1);
+    CHECK(value_of(s.d.where(), "netnsd_mount_reader_realtime") == 0);
 }
