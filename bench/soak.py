@@ -1337,6 +1337,10 @@ def run(args):
         # move it at any time (a namespace made or freed anywhere on the host, as other tests
         # do beside this one), so the clients hold what they get from now on, the API is read
         # once more, and they apply up to that revision and no further.
+        # First every client connected and caught up (a slow one may have been dropped and
+        # resumed, or reset, at the end of the load): one that resets after the freeze would
+        # get a snapshot past the revision it is compared at.
+        streams.ask({"cmd": "catchup", "revision": api_state(admin)["revision"], "timeout": 30})
         streams.ask({"cmd": "freeze"})
         a = api_state(admin)
         for d in compare_api_ip(a, i):

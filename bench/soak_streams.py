@@ -9,6 +9,9 @@ line:
                                         window where netnsd's fds are measured)
   {"cmd": "final"}                   -> {"ok": true}; chaos stops, slow clients read at full
                                         speed, disconnected clients reconnect at once
+  {"cmd": "catchup", "revision": R, "timeout": S}
+                                     -> {"caught_up": bool} once every client has applied R
+                                        (or S seconds passed); nothing else changes
   {"cmd": "freeze"}                  -> {"ok": true}; from now on clients receive and hold
                                         what they get without applying it
   {"cmd": "drain", "revision": R, "timeout": S}
@@ -821,6 +824,15 @@ class Engine:
             "min_last": min((c.replica.last or 0) for c in self.clients),
         }
 
+    async def catch_up(self, revision, timeout):
+        """Waits until every client has applied `revision` (or S seconds passed)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(c.caught_up(revision) for c in self.clients):
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
     async def drain(self, revision, timeout):
         self.cutoff = revision
         self.frozen = False
@@ -870,6 +882,8 @@ class Engine:
                 for c in self.clients:
                     c.wake.set()
                 reply({"ok": True})
+            elif cmd["cmd"] == "catchup":
+                reply({"caught_up": await self.catch_up(cmd["revision"], cmd["timeout"])})
             elif cmd["cmd"] == "freeze":
                 self.frozen = True
                 reply({"ok": True})
