@@ -417,6 +417,7 @@ async function showDetails(href) {
     if (view.selected !== href)
         clearExecResult();
     view.selected = href;
+    openLinks(namedLinksTarget(href));
     $('details-list').dataset.pids = '';
     renderDetails('loading…');
     const r = await api('GET', `${href}/pids`, undefined, false);
@@ -700,6 +701,260 @@ function useToken(value) {
     invalidate('table');
 }
 
+// --- a namespace's links -------------------------------------------------------------------
+// The links of one namespace, named (from the table) or not (from All namespaces, or a peer's
+// link): GET .../links every 2 s while the panel is open and the tab is visible, and rx/tx
+// rates from the counters of two successive reads. The server keeps a namespace's reading for
+// up to 1 s, so a rate is over the time between two reads as this page saw them, give or take
+// that second.
+
+const LINKS_POLL_MS = 2000;
+const linksView = {
+    target: null,                 // { key, path, title, href? } of the namespace shown
+    timer: null,
+    seq: 0,                       // bumped on every change of target: a late answer is dropped
+    reading: null,                // the seq of the read under way, if any
+    gone: false,                  // the namespace went away (404): polling stopped
+    links: [],
+    names: null,                  // the answer's names and ns_id, for the heading
+    nsId: null,
+    prev: new Map(),              // link key -> { at, counters } of the previous read
+    rates: new Map(),             // link key -> { rx, tx, rxp, txp } per second
+    updated: null,
+};
+
+function linkKey(l) {
+    return `${l.ifindex}\u0000${l.name}`;
+}
+
+// 1234 -> "1.2 kB"; SI units, as network rates are counted.
+function humanBytes(n) {
+    const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+    let i = 0;
+    while (n >= 1000 && i < units.length - 1) {
+        n /= 1000;
+        ++i;
+    }
+    return `${i === 0 ? Math.round(n) : n.toFixed(n < 10 ? 2 : n < 100 ? 1 : 0)} ${units[i]}`;
+}
+
+function humanRate(bytesPerSecond, packetsPerSecond) {
+    const p = packetsPerSecond < 10 ? packetsPerSecond.toFixed(1) : String(Math.round(packetsPerSecond));
+    return `${humanBytes(bytesPerSecond)}/s, ${p} pkt/s`;
+}
+
+function namedLinksTarget(href) {
+    const e = entries.get(href);
+    return { key: `netns ${href}`, path: `${href}/links`, title: e ? e.name : href, href };
+}
+
+function hostLinksTarget(nsId) {
+    const n = hostNs.get(nsId);
+    const names = n ? n.names.map((x) => x.name).join(', ') : '';
+    return { key: `ns ${nsId}`, path: `/api/v1/namespaces/${nsId}/links`,
+             title: names || `ns_id ${nsId}` };
+}
+
+function openLinks(target, { focus = false } = {}) {
+    const same = linksView.target?.key === target.key && !$('links').hidden;
+    if (!same) {
+        clearTimeout(linksView.timer);
+        linksView.timer = null;
+        ++linksView.seq;
+        Object.assign(linksView, { target, gone: false, links: [], names: null, nsId: null,
+                                   updated: null });
+        linksView.prev.clear();
+        linksView.rates.clear();
+        $('links-error').hidden = true;
+        $('links-state').textContent = 'loading…';
+        renderLinks();
+        $('links').hidden = false;
+        pollLinks();
+    }
+    if (focus) {
+        $('links').scrollIntoView({ block: 'nearest' });
+        $('links-title').focus();
+    }
+}
+
+function closeLinks() {
+    clearTimeout(linksView.timer);
+    linksView.timer = null;
+    ++linksView.seq;
+    linksView.target = null;
+    $('links').hidden = true;
+    if (location.hash.startsWith('#links='))
+        history.replaceState(null, '', location.pathname + location.search);
+}
+
+async function pollLinks() {
+    clearTimeout(linksView.timer);
+    linksView.timer = null;
+    const target = linksView.target;
+    if (!target || linksView.gone || document.visibilityState !== 'visible')
+        return;
+    const seq = linksView.seq;
+    if (linksView.reading === seq)
+        return; // one read at a time: the one under way schedules the next
+    linksView.reading = seq;
+    const r = await api('GET', target.path);
+    if (linksView.reading === seq)
+        linksView.reading = null;
+    if (seq !== linksView.seq)
+        return;
+    const err = $('links-error');
+    if (r.ok && r.body && Array.isArray(r.body.links)) {
+        applyLinks(r.body, performance.now());
+        err.hidden = true;
+    } else {
+        err.textContent = problemText(r) + (r.status === 404 ? ' (it is gone: no longer read)' : '');
+        err.hidden = false;
+        if (r.status === 404) {
+            linksView.gone = true;
+            $('links-state').textContent = '';
+            return;
+        }
+    }
+    if (document.visibilityState === 'visible' && linksView.timer === null)
+        linksView.timer = setTimeout(pollLinks, LINKS_POLL_MS);
+}
+
+function applyLinks(body, at) {
+    const seen = new Set();
+    for (const l of body.links) {
+        const key = linkKey(l);
+        seen.add(key);
+        const before = linksView.prev.get(key);
+        const c = l.counters;
+        if (before && c && before.counters && at > before.at) {
+            const s = (at - before.at) / 1000;
+            const d = (a, b) => (a >= b ? (a - b) / s : null); // a reset counter: no rate
+            const rate = { rx: d(c.rx_bytes, before.counters.rx_bytes),
+                           tx: d(c.tx_bytes, before.counters.tx_bytes),
+                           rxp: d(c.rx_packets, before.counters.rx_packets),
+                           txp: d(c.tx_packets, before.counters.tx_packets) };
+            linksView.rates.set(key, rate);
+        }
+        linksView.prev.set(key, { at, counters: c });
+    }
+    for (const key of [...linksView.prev.keys()])
+        if (!seen.has(key)) {
+            linksView.prev.delete(key);
+            linksView.rates.delete(key);
+        }
+    linksView.links = body.links;
+    linksView.names = body.names;
+    linksView.nsId = body.ns_id;
+    linksView.updated = new Date();
+    const t = linksView.updated;
+    const two = (n) => String(n).padStart(2, '0');
+    $('links-state').textContent = `read at ${two(t.getHours())}:${two(t.getMinutes())}:` +
+        `${two(t.getSeconds())}, every ${LINKS_POLL_MS / 1000} s` +
+        (body.read_by === 'setns' ? ' (read by a moment\'s setns: peers are not named)' : '');
+    renderLinks();
+}
+
+function peerCell(tr, peer) {
+    const td = cell(tr, '', 'peer');
+    if (!peer) {
+        td.textContent = '—';
+        return;
+    }
+    const where = peer.netns ?? (peer.ns_id === null ? 'a namespace netnsd cannot name'
+                                                     : `ns_id ${peer.ns_id}`);
+    const text = `${peer.ifname ?? `ifindex ${peer.ifindex}`} in ${where}`;
+    if (peer.ns_id === null) {
+        td.textContent = text;
+        return;
+    }
+    const a = document.createElement('a');
+    a.href = `#links=ns:${peer.ns_id}`;
+    a.textContent = text;
+    a.title = `Show the links of ${where}`;
+    td.append(a);
+}
+
+function trafficCell(tr, rate, bytes, packets, errors, dropped, cls) {
+    const td = cell(tr, '', cls);
+    const r = document.createElement('span');
+    r.className = 'rate';
+    if (rate === undefined)
+        r.textContent = 'measuring…';
+    else if (rate === null)
+        r.textContent = '—';
+    else
+        r.textContent = rate;
+    const total = document.createElement('span');
+    total.className = 'total muted';
+    total.textContent = bytes === undefined ? '' : `${humanBytes(bytes)}, ${packets} pkt` +
+        (errors ? `, ${errors} errors` : '') + (dropped ? `, ${dropped} dropped` : '');
+    td.append(r, total);
+}
+
+function renderLinks() {
+    const v = linksView;
+    const names = v.names?.length ? v.names.join(', ') : null;
+    $('links-title').textContent = `Links in ${names ?? (v.nsId !== null ? `ns_id ${v.nsId}`
+                                                                            : v.target?.title ?? '')}`;
+    const fragment = document.createDocumentFragment();
+    for (const l of v.links) {
+        const tr = document.createElement('tr');
+        tr.dataset.ifindex = String(l.ifindex);
+        cell(tr, l.name, 'name').title = l.flags.join(' ');
+        cell(tr, l.kind ?? '—', 'kind');
+        cell(tr, l.state, `state state-${l.state}`);
+        cell(tr, String(l.mtu), 'mtu');
+        cell(tr, l.mac ?? '—', 'mac');
+        cell(tr, l.master ? l.master.name : '—', 'master');
+        peerCell(tr, l.peer);
+        const addrs = cell(tr, '', 'addresses');
+        for (const a of l.addresses) {
+            const span = document.createElement('span');
+            span.className = 'addr';
+            span.textContent = `${a.address}/${a.prefixlen}` +
+                (a.scope === 'global' ? '' : ` (${a.scope})`);
+            addrs.append(span);
+        }
+        if (!l.addresses.length)
+            addrs.textContent = '—';
+        const rate = v.rates.get(linkKey(l));
+        const c = l.counters;
+        const show = (bytes, packets) => (rate === undefined ? undefined
+            : bytes === null || packets === null ? null : humanRate(bytes, packets));
+        trafficCell(tr, c ? show(rate?.rx, rate?.rxp) : null, c?.rx_bytes, c?.rx_packets,
+                    c?.rx_errors, c?.rx_dropped, 'rx');
+        trafficCell(tr, c ? show(rate?.tx, rate?.txp) : null, c?.tx_bytes, c?.tx_packets,
+                    c?.tx_errors, c?.tx_dropped, 'tx');
+        fragment.append(tr);
+    }
+    $('links-body').replaceChildren(fragment);
+}
+
+// #links=ns:ID opens that namespace's links (a peer's link, or an address kept as a bookmark).
+function linksFromHash() {
+    const m = /^#links=ns:(\d+)$/.exec(location.hash);
+    if (m)
+        openLinks(hostLinksTarget(Number(m[1])), { focus: true });
+}
+
+function wireLinks() {
+    $('links-close').addEventListener('click', closeLinks);
+    document.addEventListener('visibilitychange', () => {
+        if (!linksView.target)
+            return;
+        if (document.visibilityState === 'visible') {
+            // Rates start again from the next two reads, not from before the tab was hidden.
+            linksView.prev.clear();
+            linksView.rates.clear();
+            pollLinks();
+        } else {
+            clearTimeout(linksView.timer);
+            linksView.timer = null;
+        }
+    });
+    window.addEventListener('hashchange', linksFromHash);
+}
+
 // --- wiring --------------------------------------------------------------------------------
 
 // --- all namespaces of the host ----------------------------------------------------------
@@ -789,6 +1044,8 @@ function renderHost() {
     for (const n of rows.slice(start, start + HOST_PAGE)) {
         const tr = document.createElement('tr');
         tr.dataset.nsId = String(n.ns_id);
+        tr.tabIndex = 0;
+        tr.title = 'Show its links';
         if (n.leak)
             tr.className = 'leak';
         cell(tr, n.is_self ? `${n.ns_id} (netnsd's own)` : String(n.ns_id));
@@ -830,6 +1087,17 @@ function wireHost() {
     $('host-next').addEventListener('click', () => {
         ++hostView.page;
         invalidate('host');
+    });
+    // A row opens the links of its namespace, by click or Enter.
+    const openRow = (e) => {
+        const tr = e.target.closest('tr[data-ns-id]');
+        if (tr)
+            openLinks(hostLinksTarget(Number(tr.dataset.nsId)), { focus: e.type === 'keydown' });
+    };
+    $('host-body').addEventListener('click', openRow);
+    $('host-body').addEventListener('keydown', (e) => {
+        if (e.key === 'Enter')
+            openRow(e);
     });
 }
 
@@ -890,6 +1158,8 @@ function wire() {
     });
     $('details-refresh').addEventListener('click', () => showDetails(view.selected));
     $('details-close').addEventListener('click', () => {
+        if (linksView.target?.href === view.selected)
+            closeLinks();
         view.selected = null;
         $('details').hidden = true;
     });
@@ -919,6 +1189,8 @@ function wire() {
 
 wire();
 wireHost();
+wireLinks();
+linksFromHash();
 useToken(token());
 setConnection('connecting');
 connect();

@@ -179,6 +179,86 @@ function waitForNoRow(name, timeout = 5000) {
         name, { timeout, polling: 'raf' });
 }
 
+// Three namespaces wired as a host would wire containers: wa and wb each with a veth pair into
+// wbr's bridge br0, and a veth pair straight between them with addresses of both families.
+// Each gets an nsid in netnsd's namespace (as a namespace wired to the host has), so netnsd
+// reads them by nsid and names every peer.
+const WIRED = ['wa', 'wb', 'wbr'];
+
+function wireNamespaces() {
+    const lines = [
+        ...WIRED.map((n) => `netns add ${n}`),
+        ...WIRED.map((n) => `netns set ${n} auto`),
+        '-n wbr link add br0 type bridge',
+        '-n wa link add eth0 type veth peer name pa netns wbr',
+        '-n wb link add eth0 type veth peer name pb netns wbr',
+        '-n wbr link set pa master br0',
+        '-n wbr link set pb master br0',
+        '-n wa link add x0 type veth peer name x1 netns wb',
+        '-n wa addr add 10.77.0.1/24 dev x0',
+        '-n wb addr add 10.77.0.2/24 dev x1',
+        '-n wa addr add fd77::1/64 dev x0 nodad',
+        '-n wb addr add fd77::2/64 dev x1 nodad',
+        ...['lo', 'eth0', 'x0'].map((l) => `-n wa link set ${l} up`),
+        ...['lo', 'eth0', 'x1'].map((l) => `-n wb link set ${l} up`),
+        ...['lo', 'br0', 'pa', 'pb'].map((l) => `-n wbr link set ${l} up`),
+    ];
+    for (const l of lines) // ip -batch has no -n: one ip a line
+        ip(...l.split(' '));
+}
+
+function ipJson(...args) {
+    return JSON.parse(ip('-j', ...args));
+}
+
+// What the links panel should show for NAME, row by row, from ip: the same columns, as text.
+function expectedLinkRows(name) {
+    const addrs = new Map(ipJson('-n', name, 'addr').map((l) => [l.ifindex, l.addr_info]));
+    const ids = new Map(ipJson('-n', name, 'netns', 'list-id').map((x) => [x.nsid, x.name]));
+    return ipJson('-n', name, '-d', 'link').map((l) => {
+        let peer = '—';
+        if (l.link_netnsid !== undefined) {
+            const other = ids.get(l.link_netnsid);
+            const ifname = ipJson('-n', other, 'link').find((p) => p.ifindex === l.link_index).ifname;
+            peer = `${ifname} in ${other}`;
+        }
+        return {
+            ifindex: String(l.ifindex), name: l.ifname, kind: l.linkinfo?.info_kind ?? '—',
+            state: l.operstate.toLowerCase(), mtu: String(l.mtu), mac: l.address ?? '—',
+            master: l.master ?? '—', peer,
+            addresses: (addrs.get(l.ifindex) ?? []).map((a) => `${a.local}/${a.prefixlen}` +
+                (a.scope === 'global' ? '' : ` (${a.scope})`)),
+        };
+    });
+}
+
+function shownLinkRows() {
+    return page.$$eval('#links-body tr', (trs) => trs.map((tr) => {
+        const t = (c) => tr.querySelector(`td.${c}`).textContent;
+        return {
+            ifindex: tr.dataset.ifindex, name: t('name'), kind: t('kind'), state: t('state'),
+            mtu: t('mtu'), mac: t('mac'), master: t('master'), peer: t('peer'),
+            addresses: [...tr.querySelectorAll('td.addresses .addr')].map((s) => s.textContent),
+        };
+    }));
+}
+
+// Waits until the links panel shows what ip shows for NAME (netnsd's reading can be 1 s old).
+async function waitForLinksLikeIp(name) {
+    await waitFor(`the links panel to show what ip -n ${name} shows`, async () => {
+        const want = expectedLinkRows(name);
+        const got = await shownLinkRows();
+        assert.deepEqual(got, want);
+        return true;
+    }, { timeoutMs: 15000 });
+}
+
+// The bytes-per-second figure of a rate cell ("12.3 kB/s, 4.0 pkt/s"), or null.
+function rateOf(text) {
+    const m = /^(\d+(?:\.\d+)?) (B|kB|MB|GB)\/s, (\d+(?:\.\d+)?) pkt\/s$/.exec(text);
+    return m ? Number(m[1]) * { B: 1, kB: 1e3, MB: 1e6, GB: 1e9 }[m[2]] : null;
+}
+
 function rowButton(name, label) {
     return page.getByRole('button', { name: `${label} ${name}`, exact: true });
 }
@@ -352,6 +432,73 @@ describe('the dashboard', () => {
         } finally {
             sleeper.kill('SIGKILL');
         }
+    });
+
+    // The links panel against ip: every column of every link, the peer as a link to the other
+    // namespace, rates once traffic flows, a plain error when the namespace goes, and no more
+    // reads once it is closed.
+    test('a namespace\'s links: what ip shows, peers as links, live rates, errors, closing',
+         async (t) => {
+        wireNamespaces();
+        await openPage();
+        await openDetails('wa');
+        await page.waitForSelector('#links:not([hidden])');
+        assert.equal(await page.textContent('#links-title'), 'Links in wa');
+        await waitForLinksLikeIp('wa');
+
+        // Traffic: the x0 row's rates leave zero while ping runs, both ways.
+        const ping = spawn('ip', ['netns', 'exec', 'wa', 'ping', '-q', '-i', '0.05', '-s', '1000',
+                                  '10.77.0.2'], { stdio: 'ignore' });
+        try {
+            const x0 = page.locator('#links-body tr', { has: page.locator('td.name', { hasText: /^x0$/ }) });
+            const rates = await waitFor('non-zero rates on x0', async () => {
+                const rx = rateOf(await x0.locator('td.rx .rate').textContent());
+                const tx = rateOf(await x0.locator('td.tx .rate').textContent());
+                return rx > 0 && tx > 0 && [rx, tx];
+            }, { timeoutMs: 15000 });
+            // ~20 pings of 1028 bytes a second each way: tens of kB/s, not bytes nor MB.
+            t.diagnostic(`x0 rates while pinging: rx ${rates[0]} B/s, tx ${rates[1]} B/s`);
+            assert.ok(rates.every((r) => r > 1000 && r < 1e6), `rates ${rates}`);
+        } finally {
+            ping.kill('SIGKILL');
+        }
+        await screenshot('links-with-rates');
+
+        // The peer is a link to the other namespace's links; by keyboard.
+        const peer = page.locator('#links-body tr td.peer a', { hasText: /^x1 in wb$/ });
+        await peer.focus();
+        await page.keyboard.press('Enter');
+        await page.waitForFunction(() => document.querySelector('#links-title').textContent ===
+                                         'Links in wb');
+        assert.equal(await page.evaluate(() => document.activeElement.id), 'links-title');
+        await waitForLinksLikeIp('wb');
+
+        // The namespace goes: the panel says so in words, and stops reading.
+        ip('netns', 'del', 'wb');
+        await page.waitForFunction(() => !document.querySelector('#links-error').hidden &&
+            /gone/.test(document.querySelector('#links-error').textContent), null,
+                                   { timeout: 15000 });
+        const error = await page.textContent('#links-error');
+        assert.match(error, /^No such .*: .*\(it is gone: no longer read\)$/);
+        assert.ok(!error.includes('{'), `no raw JSON: ${error}`);
+
+        // Closed: no more reads.
+        await page.getByRole('button', { name: 'Close links' }).click();
+        assert.ok(await page.isHidden('#links'));
+        await assert.rejects(page.waitForRequest(/\/links$/, { timeout: 5000 }),
+                             /Timeout/, 'no read of links after closing');
+    });
+
+    test('All namespaces on the host: a row opens its links, by keyboard too', async () => {
+        wireNamespaces();
+        await openPage();
+        await page.getByText('All namespaces on the host').click();
+        const row = page.locator('#host-body tr', { has: page.locator('td.name', { hasText: /^wbr$/ }) });
+        await row.focus();
+        await page.keyboard.press('Enter');
+        await page.waitForFunction(() => document.querySelector('#links-title').textContent ===
+                                         'Links in wbr');
+        await waitForLinksLikeIp('wbr');
     });
 
     test('a hostile name renders as text and runs nothing', async () => {
