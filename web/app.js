@@ -955,6 +955,573 @@ function wireLinks() {
     window.addEventListener('hashchange', linksFromHash);
 }
 
+// --- topology ------------------------------------------------------------------------------
+// GET /api/v1/topology drawn as SVG: namespaces as boxes with their bridges inside, veth pairs
+// as lines labelled with the interface at each end (ending on a bridge when that end is one of
+// its ports). Loaded when its panel is opened, then fetched again when the stream says
+// something changed: namespaces come and go (add, delete, found, destroyed) and, from a netnsd
+// that has them, link and address events. At most one fetch a second, and one more after the
+// last change once the server's readings (kept up to 1 s) are younger than it.
+//
+// The stream is read with fetch (NDJSON), not a websocket: a websocket's failed handshake
+// hides its status, and a 400 (a netnsd without link events refuses types=link) must be told
+// from a network failure to fall back to the types it has.
+
+const TOPO_GAP_MS = 1000;
+const TOPO_READING_MS = 1100;
+const TOPO_TYPES = 'add,delete,destroyed,found,link,address';
+const TOPO_TYPES_WITHOUT_LINKS = 'add,delete,destroyed,found';
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+// Sizes of the drawing, in SVG units (pixels at scale 1).
+const BOX_W = 160;                // a namespace's box; wider for a namespace with many pairs
+const BOX_HEAD = 46;              // its name and ns_id
+const PILL_H = 22;                // a bridge inside it
+const PILL_GAP = 6;
+const PER_PAIR_W = 44;            // a hub's box gets this much width per veth pair
+const GAP_X = 90;                 // room for the labels of a pair between neighbours
+const GAP_Y = 80;                 // room for the labels between rows
+const MARGIN = 24;
+const MAX_COLUMNS = 6;
+
+const topo = {
+    open: false,
+    data: null,
+    timer: null,
+    fetching: false,
+    lastStart: -Infinity,
+    freshAfter: 0,                // a fetch must start after this to show the last change
+    pendingWhileHidden: false,
+    since: null,                  // the revision the stream resumes from
+    types: TOPO_TYPES,
+    stream: null,                 // the AbortController of the stream's fetch
+    streamTimer: null,
+    failures: 0,
+    wiredOnly: false,
+};
+
+function scheduleTopology(notBefore = 0) {
+    if (!topo.open || topo.fetching || topo.timer !== null)
+        return; // a fetch under way or set checks freshAfter when it ends
+    if (document.visibilityState !== 'visible') {
+        topo.pendingWhileHidden = true;
+        return;
+    }
+    const at = Math.max(topo.lastStart + TOPO_GAP_MS, notBefore);
+    topo.timer = setTimeout(fetchTopology, Math.max(0, at - performance.now()));
+}
+
+function topologyChanged() {
+    topo.freshAfter = performance.now() + TOPO_READING_MS;
+    scheduleTopology();
+}
+
+async function fetchTopology() {
+    topo.timer = null;
+    topo.fetching = true;
+    const started = topo.lastStart = performance.now();
+    if (!topo.data)
+        $('topology-state').textContent = 'loading…';
+    const r = await api('GET', '/api/v1/topology');
+    topo.fetching = false;
+    if (!topo.open)
+        return;
+    const err = $('topology-error');
+    if (r.ok && r.body && Array.isArray(r.body.nodes) && Array.isArray(r.body.edges)) {
+        topo.data = r.body;
+        err.hidden = true;
+        if (topo.since === null)
+            topo.since = r.body.revision;
+        renderTopology();
+        if (!topo.stream && topo.streamTimer === null)
+            followTopology();
+        else
+            describeTopologyFeed();
+    } else {
+        err.textContent = problemText(r);
+        err.hidden = false;
+        topo.freshAfter = performance.now() + BACKOFF_MAX_MS; // try again, without hurry
+    }
+    if (started < topo.freshAfter)
+        scheduleTopology(topo.freshAfter);
+}
+
+function describeTopologyFeed() {
+    if (!topo.stream)
+        return;
+    $('topology-state').textContent = topo.types === TOPO_TYPES
+        ? 'live: redrawn on namespace, link and address events'
+        : 'live: redrawn when namespaces come and go (this netnsd sends no link events: ' +
+          'Refresh shows other changes)';
+}
+
+async function followTopology() {
+    const ctrl = new AbortController();
+    topo.stream = ctrl;
+    const headers = { Accept: 'application/x-ndjson' };
+    if (token())
+        headers.Authorization = `Bearer ${token()}`;
+    let res;
+    try {
+        res = await fetch(`/api/v1/events?since=${topo.since}&types=${topo.types}`,
+                          { headers, signal: ctrl.signal });
+    } catch {
+        retryTopologyStream(ctrl);
+        return;
+    }
+    if (topo.stream !== ctrl)
+        return;
+    if (!res.ok) {
+        const text = await res.text().catch(() => '');
+        if (res.status === 400 && topo.types === TOPO_TYPES) {
+            topo.types = TOPO_TYPES_WITHOUT_LINKS;
+            topo.stream = null;
+            followTopology();
+            return;
+        }
+        let body = null;
+        try {
+            body = JSON.parse(text);
+        } catch {
+            body = null;
+        }
+        $('topology-error').textContent = `The event stream: ${problemText({ status: res.status, body, text })}`;
+        $('topology-error').hidden = false;
+        retryTopologyStream(ctrl);
+        return;
+    }
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffered = '';
+    for (;;) {
+        let chunk;
+        try {
+            chunk = await reader.read();
+        } catch {
+            break;
+        }
+        if (chunk.done || topo.stream !== ctrl)
+            break;
+        buffered += chunk.value;
+        let nl;
+        while ((nl = buffered.indexOf('\n')) >= 0) {
+            const line = buffered.slice(0, nl);
+            buffered = buffered.slice(nl + 1);
+            let msg;
+            try {
+                msg = JSON.parse(line);
+            } catch {
+                continue;
+            }
+            onTopologyMessage(msg);
+        }
+    }
+    retryTopologyStream(ctrl);
+}
+
+function onTopologyMessage(msg) {
+    if (msg.type === 'hello') {
+        topo.failures = 0;
+        describeTopologyFeed();
+        return;
+    }
+    // hello's revision is the newest; the others are what was applied, so resuming from them
+    // misses nothing.
+    if (typeof msg.revision === 'number')
+        topo.since = msg.revision;
+    topologyChanged();
+}
+
+function retryTopologyStream(ctrl) {
+    if (topo.stream !== ctrl)
+        return; // closed, or replaced
+    topo.stream = null;
+    if (!topo.open)
+        return;
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** topo.failures++);
+    $('topology-state').textContent = `reconnecting in ${(delay / 1000).toFixed(1)} s`;
+    topo.streamTimer = setTimeout(() => {
+        topo.streamTimer = null;
+        if (topo.open && !topo.stream)
+            followTopology();
+    }, delay);
+}
+
+function openTopology() {
+    topo.open = true;
+    topo.since = null;
+    topo.failures = 0;
+    topo.freshAfter = 0;
+    scheduleTopology();
+}
+
+function closeTopology() {
+    topo.open = false;
+    clearTimeout(topo.timer);
+    topo.timer = null;
+    clearTimeout(topo.streamTimer);
+    topo.streamTimer = null;
+    const ctrl = topo.stream;
+    topo.stream = null;
+    ctrl?.abort();
+}
+
+// --- the drawing ---
+
+function nsLabel(n) {
+    if (n.names.length)
+        return n.names.length > 1 ? `${n.names[0]} (+${n.names.length - 1})` : n.names[0];
+    return n.is_self ? "netnsd's own" : `ns_id ${n.ns_id}`;
+}
+
+// The name an end has in data attributes and the table: its namespace's first name, or its
+// ns_id.
+function nsKey(n) {
+    return n.names[0] ?? `ns_id:${n.ns_id}`;
+}
+
+function topologyModel(data) {
+    const spaces = new Map();     // ns_id -> namespace node, with its bridges and pairs
+    for (const n of data.nodes)
+        if (n.type === 'namespace')
+            spaces.set(n.ns_id, { ...n, bridges: [], degree: 0, neighbours: new Set() });
+    const bridges = new Map();    // id -> bridge node, with its ports
+    for (const n of data.nodes) {
+        const ns = n.type === 'bridge' ? spaces.get(n.ns_id) : null;
+        if (ns) {
+            const b = { ...n, ports: [], ns };
+            bridges.set(n.id, b);
+            ns.bridges.push(b);
+        }
+    }
+    const portOf = new Map();     // "ns_id:ifindex" of a port -> its bridge
+    const ports = [];
+    for (const e of data.edges) {
+        const b = e.type === 'bridge_port' ? bridges.get(e.bridge) : null;
+        if (b) {
+            b.ports.push(e.port);
+            portOf.set(`${e.port.ns_id}:${e.port.ifindex}`, b);
+            ports.push({ port: e.port, bridge: b });
+        }
+    }
+    const pairs = [];
+    for (const e of data.edges) {
+        if (e.type !== 'veth')
+            continue;
+        const ends = e.ends.map((end) => ({ ...end, ns: spaces.get(end.ns_id),
+                                            bridge: portOf.get(`${end.ns_id}:${end.ifindex}`) }));
+        if (!ends[0].ns || !ends[1].ns)
+            continue;
+        pairs.push(ends);
+        for (const [a, b] of [[ends[0], ends[1]], [ends[1], ends[0]]]) {
+            ++a.ns.degree;
+            a.ns.neighbours.add(b.ns);
+        }
+    }
+    const byName = (x, y) => (x < y ? -1 : x > y ? 1 : 0);
+    for (const ns of spaces.values())
+        ns.bridges.sort((x, y) => byName(x.ifname, y.ifname));
+    return { spaces, bridges, pairs, ports, byName };
+}
+
+// A deterministic layout. Each group of namespaces wired together is a block, laid out in
+// rows by distance from its most wired namespace (its neighbours in the next row, each row
+// ordered by where its neighbours in the row above are); a namespace with many pairs gets a
+// wider box, so that its lines and labels spread along it. The blocks, then the namespaces
+// with no pair, flow left to right in rows. Ties go named before unnamed, by name, then ns_id.
+function topologyLayout(model) {
+    const { spaces, byName } = model;
+    const base = (x, y) => (x.names.length ? 0 : 1) - (y.names.length ? 0 : 1) ||
+        (y.is_self ? 1 : 0) - (x.is_self ? 1 : 0) || byName(nsLabel(x), nsLabel(y)) ||
+        x.ns_id - y.ns_id;
+    const all = [...spaces.values()].sort(base);
+    const shownCount = topo.wiredOnly ? all.filter((n) => n.degree || n.bridges.length).length
+                                      : all.length;
+    const columns = Math.max(3, Math.min(MAX_COLUMNS, Math.ceil(Math.sqrt(shownCount * 1.5))));
+    const width = columns * (BOX_W + GAP_X) - GAP_X;
+    for (const n of all) {
+        n.w = Math.min(width, Math.max(BOX_W, n.degree * PER_PAIR_W));
+        n.h = BOX_HEAD + n.bridges.length * (PILL_H + PILL_GAP) + (n.bridges.length ? 4 : 0);
+    }
+
+    // The blocks: one per group of wired namespaces, in rows; then one per lone namespace.
+    const blocks = [];
+    const seen = new Set();
+    const roots = all.filter((n) => n.degree).sort((x, y) => y.degree - x.degree ||
+        y.bridges.length - x.bridges.length || base(x, y));
+    for (const root of roots) {
+        if (seen.has(root))
+            continue;
+        seen.add(root);
+        const layers = [[root]];
+        for (;;) {
+            const above = layers[layers.length - 1];
+            const index = new Map(above.map((n, i) => [n, i]));
+            const next = [];
+            for (const n of above)
+                for (const m of [...n.neighbours].sort(base))
+                    if (!seen.has(m)) {
+                        seen.add(m);
+                        next.push(m);
+                    }
+            if (!next.length)
+                break;
+            const centre = (n) => {
+                const at = [...n.neighbours].filter((m) => index.has(m)).map((m) => index.get(m));
+                return at.reduce((a, b) => a + b, 0) / at.length;
+            };
+            next.sort((x, y) => centre(x) - centre(y) || base(x, y));
+            layers.push(next);
+        }
+        blocks.push(blockOf(layers, width));
+    }
+    for (const n of all)
+        if (!seen.has(n) && (!topo.wiredOnly || n.bridges.length))
+            blocks.push(blockOf([[n]], width));
+
+    // The blocks in rows.
+    const placed = [];
+    let x = MARGIN;
+    let y = MARGIN;
+    let rowH = 0;
+    for (const b of blocks) {
+        if (x > MARGIN && x + b.w > MARGIN + width) {
+            x = MARGIN;
+            y += rowH + GAP_Y;
+            rowH = 0;
+        }
+        for (const n of b.nodes) {
+            n.x += x;
+            n.y += y;
+            placed.push(n);
+        }
+        x += b.w + GAP_X;
+        rowH = Math.max(rowH, b.h);
+    }
+    for (const n of placed)
+        n.bridges.forEach((br, i) => {
+            br.x = n.x + 8;
+            br.y = n.y + BOX_HEAD + i * (PILL_H + PILL_GAP);
+            br.w = n.w - 16;
+            br.h = PILL_H;
+        });
+    const right = Math.max(MARGIN, ...placed.map((n) => n.x + n.w));
+    return { placed, width: right + MARGIN, height: y + rowH + MARGIN };
+}
+
+// Layers of boxes as rows (a long layer wraps), each row centred; positions from (0, 0).
+function blockOf(layers, width) {
+    const rows = [];
+    for (const layer of layers) {
+        let row = [];
+        let w = 0;
+        for (const n of layer) {
+            if (row.length && w + GAP_X + n.w > width) {
+                rows.push({ row, w });
+                row = [];
+                w = 0;
+            }
+            w += (row.length ? GAP_X : 0) + n.w;
+            row.push(n);
+        }
+        rows.push({ row, w });
+    }
+    const blockW = Math.max(...rows.map((r) => r.w));
+    let y = 0;
+    const nodes = [];
+    for (const { row, w } of rows) {
+        let x = (blockW - w) / 2;
+        for (const n of row) {
+            n.x = x;
+            n.y = y;
+            x += n.w + GAP_X;
+            nodes.push(n);
+        }
+        y += Math.max(...row.map((n) => n.h)) + GAP_Y;
+    }
+    return { nodes, w: blockW, h: y - GAP_Y };
+}
+
+function svg(tag, attrs = {}, text) {
+    const el = document.createElementNS(SVG_NS, tag);
+    for (const [k, v] of Object.entries(attrs))
+        el.setAttribute(k, String(v));
+    if (text !== undefined)
+        el.textContent = text;
+    return el;
+}
+
+// Where the segment from the centre of rect r towards (tx, ty) leaves r.
+function exitPoint(r, tx, ty) {
+    const cx = r.x + r.w / 2;
+    const cy = r.y + r.h / 2;
+    const dx = tx - cx;
+    const dy = ty - cy;
+    if (dx === 0 && dy === 0)
+        return [cx, cy];
+    const t = Math.min(dx ? r.w / 2 / Math.abs(dx) : Infinity, dy ? r.h / 2 / Math.abs(dy) : Infinity);
+    return [cx + dx * t, cy + dy * t];
+}
+
+function endText(end) {
+    const where = end.netns ?? nsLabel(end.ns);
+    return `${end.ifname} in ${where}` + (end.bridge ? ` (port of ${end.bridge.ifname})` : '');
+}
+
+function drawPair(ends, offset, nth) {
+    const g = svg('g', { class: 'edge', 'data-type': 'veth' });
+    ['a', 'b'].forEach((k, i) => {
+        g.dataset[k] = `${nsKey(ends[i].ns)}/${ends[i].ifname}`;
+        g.dataset[`${k}Bridge`] = ends[i].bridge ? `${nsKey(ends[i].ns)}/${ends[i].bridge.ifname}` : '';
+    });
+    g.append(svg('title', {}, `veth pair: ${endText(ends[0])} — ${endText(ends[1])}`));
+    const rects = ends.map((e) => e.bridge ?? e.ns);
+    if (ends[0].ns === ends[1].ns) {
+        // Both ends in one namespace: a loop on its right side.
+        const n = ends[0].ns;
+        const x = n.x + n.w;
+        const cy = n.y + 18 + nth * 10;
+        g.append(svg('path', { class: 'edge-line',
+                               d: `M ${x} ${cy - 6} C ${x + 36} ${cy - 26}, ${x + 36} ${cy + 26}, ${x} ${cy + 6}` }));
+        g.append(svg('text', { class: 'edge-label', x: x + 30, y: cy, 'text-anchor': 'start',
+                               'dominant-baseline': 'middle' },
+                     `${ends[0].ifname} ⇄ ${ends[1].ifname}`));
+        return g;
+    }
+    const centre = (r) => [r.x + r.w / 2, r.y + r.h / 2];
+    const [ax, ay] = centre(rects[0]);
+    const [bx, by] = centre(rects[1]);
+    const len = Math.hypot(bx - ax, by - ay) || 1;
+    const ux = (bx - ax) / len;
+    const uy = (by - ay) / len;
+    // Parallel pairs between the same two boxes are drawn side by side.
+    const ox = -uy * offset;
+    const oy = ux * offset;
+    const shift = (r) => ({ x: r.x + ox, y: r.y + oy, w: r.w, h: r.h });
+    const [sx, sy] = exitPoint(shift(rects[0]), bx + ox, by + oy);
+    const [tx, ty] = exitPoint(shift(rects[1]), ax + ox, ay + oy);
+    g.append(svg('line', { class: 'edge-line', x1: sx, y1: sy, x2: tx, y2: ty }));
+    // A label beside its end of the line: along a flat line it starts at its end and grows
+    // towards the middle; along a steep one it is centred, alternately nearer and farther, so
+    // that the labels around a box with many pairs overlap less.
+    const flat = Math.abs(ux) > 0.8;
+    const away = flat ? 6 : 14 + (nth % 2) * 14;
+    const label = (x, y, dir, text) => g.append(svg('text', {
+        class: 'edge-label', x: x + ux * away * dir, y: y + uy * away * dir - (flat ? 8 : 0),
+        'text-anchor': flat ? (ux * dir > 0 ? 'start' : 'end') : 'middle',
+        'dominant-baseline': 'middle' }, text));
+    label(sx, sy, 1, ends[0].ifname);
+    label(tx, ty, -1, ends[1].ifname);
+    return g;
+}
+
+function drawSpace(n) {
+    const g = svg('g', { class: `node ns${n.is_self ? ' self' : ''}${n.read ? '' : ' unread'}`,
+                         tabindex: 0, role: 'button', 'data-ns-id': n.ns_id,
+                         'data-name': n.names[0] ?? '',
+                         'aria-label': `Namespace ${nsLabel(n)}, ns_id ${n.ns_id}` +
+                             (n.bridges.length ? `, bridges ${n.bridges.map((b) => b.ifname).join(', ')}` : '') +
+                             `, ${n.degree} veth pair${n.degree === 1 ? '' : 's'}: show its links` });
+    g.append(svg('title', {}, `${n.names.join(', ') || nsLabel(n)} (ns_id ${n.ns_id})` +
+                              (n.read ? '' : ': its links could not be read')));
+    g.append(svg('rect', { class: 'node-box', x: n.x, y: n.y, width: n.w, height: n.h, rx: 6 }));
+    g.append(svg('text', { class: 'node-label', x: n.x + n.w / 2, y: n.y + 19, 'text-anchor': 'middle' },
+                 nsLabel(n)));
+    g.append(svg('text', { class: 'node-sub', x: n.x + n.w / 2, y: n.y + 36, 'text-anchor': 'middle' },
+                 n.read ? `ns_id ${n.ns_id}` : `ns_id ${n.ns_id}, not read`));
+    for (const b of n.bridges) {
+        const bg = svg('g', { class: 'bridge', 'data-name': `${nsKey(n)}/${b.ifname}`,
+                              'data-ports': b.ports.map((p) => p.ifname).sort().join(',') });
+        bg.append(svg('title', {}, `bridge ${b.ifname}; ports: ${b.ports.map((p) => p.ifname).join(', ') || 'none'}`));
+        bg.append(svg('rect', { class: 'bridge-box', x: b.x, y: b.y, width: b.w, height: b.h, rx: 11 }));
+        bg.append(svg('text', { class: 'bridge-label', x: b.x + b.w / 2, y: b.y + b.h / 2,
+                                'text-anchor': 'middle', 'dominant-baseline': 'middle' },
+                      `bridge ${b.ifname}`));
+        g.append(bg);
+    }
+    return g;
+}
+
+function renderTopology() {
+    const model = topologyModel(topo.data);
+    const { placed, width, height } = topologyLayout(model);
+    const shown = new Set(placed);
+    const root = $('topology-svg');
+    root.setAttribute('viewBox', `0 0 ${width} ${height}`);
+    root.setAttribute('width', String(width));
+    root.setAttribute('height', String(height));
+    const nodes = svg('g', { class: 'nodes' });
+    for (const n of placed)
+        nodes.append(drawSpace(n));
+    const edges = svg('g', { class: 'edges' });
+    const between = new Map();    // the pairs between two boxes, to draw them side by side
+    for (const ends of model.pairs) {
+        if (!shown.has(ends[0].ns) || !shown.has(ends[1].ns))
+            continue;
+        const key = [ends[0].bridge?.id ?? ends[0].ns.id, ends[1].bridge?.id ?? ends[1].ns.id].sort().join(' ');
+        if (!between.has(key))
+            between.set(key, []);
+        between.get(key).push(ends);
+    }
+    let nth = 0;
+    for (const list of between.values())
+        list.forEach((ends, i) => edges.append(drawPair(ends, (i - (list.length - 1) / 2) * 12, nth++)));
+    root.replaceChildren(nodes, edges);
+
+    const rows = document.createDocumentFragment();
+    const row = (...texts) => {
+        const tr = document.createElement('tr');
+        for (const t of texts)
+            cell(tr, t);
+        rows.append(tr);
+    };
+    for (const ends of model.pairs)
+        row('veth pair', endText(ends[0]), endText(ends[1]));
+    for (const { port, bridge } of model.ports)
+        row('bridge port', `${port.ifname} in ${port.netns ?? nsLabel(bridge.ns)}`,
+            `bridge ${bridge.ifname} in ${nsLabel(bridge.ns)}`);
+    $('topology-body').replaceChildren(rows);
+    const count = (n, one) => `${n} ${one}${n === 1 ? '' : one.endsWith('h') ? 'es' : 's'}`;
+    $('topology-count').textContent = `${count(model.spaces.size, 'namespace')}, ` +
+        `${count(model.bridges.size, 'bridge')}, ${count(model.pairs.length, 'veth pair')}` +
+        (placed.length < model.spaces.size ? `; ${model.spaces.size - placed.length} not wired, hidden` : '');
+}
+
+function wireTopology() {
+    $('topology').addEventListener('toggle', () => {
+        if ($('topology').open)
+            openTopology();
+        else
+            closeTopology();
+    });
+    $('topology-refresh').addEventListener('click', () => {
+        topo.freshAfter = 0;
+        scheduleTopology();
+    });
+    $('topology-wired').addEventListener('change', (e) => {
+        topo.wiredOnly = e.target.checked;
+        if (topo.data)
+            renderTopology();
+    });
+    const open = (e) => {
+        const g = e.target.closest?.('g.node[data-ns-id]');
+        if (g)
+            openLinks(hostLinksTarget(Number(g.dataset.nsId)), { focus: true });
+    };
+    $('topology-svg').addEventListener('click', open);
+    $('topology-svg').addEventListener('keydown', (e) => {
+        if (e.key === 'Enter' || e.key === ' ') {
+            e.preventDefault();
+            open(e);
+        }
+    });
+    document.addEventListener('visibilitychange', () => {
+        if (document.visibilityState === 'visible' && topo.pendingWhileHidden) {
+            topo.pendingWhileHidden = false;
+            scheduleTopology();
+        }
+    });
+}
+
 // --- wiring --------------------------------------------------------------------------------
 
 // --- all namespaces of the host ----------------------------------------------------------
@@ -1190,6 +1757,7 @@ function wire() {
 wire();
 wireHost();
 wireLinks();
+wireTopology();
 linksFromHash();
 useToken(token());
 setConnection('connecting');

@@ -219,8 +219,8 @@ function expectedLinkRows(name) {
         let peer = '—';
         if (l.link_netnsid !== undefined) {
             const other = ids.get(l.link_netnsid);
-            const ifname = ipJson('-n', other, 'link').find((p) => p.ifindex === l.link_index).ifname;
-            peer = `${ifname} in ${other}`;
+            peer = other === undefined ? `ifindex ${l.link_index} in ?`
+                : `${ipJson('-n', other, 'link').find((p) => p.ifindex === l.link_index).ifname} in ${other}`;
         }
         return {
             ifindex: String(l.ifindex), name: l.ifname, kind: l.linkinfo?.info_kind ?? '—',
@@ -257,6 +257,62 @@ async function waitForLinksLikeIp(name) {
 function rateOf(text) {
     const m = /^(\d+(?:\.\d+)?) (B|kB|MB|GB)\/s, (\d+(?:\.\d+)?) pkt\/s$/.exec(text);
     return m ? Number(m[1]) * { B: 1, kB: 1e3, MB: 1e6, GB: 1e9 }[m[2]] : null;
+}
+
+// What the topology view should draw among the named namespaces, from ip: every named
+// namespace, every bridge with its ports, and every veth pair with the bridge each end is a
+// port of ('' when none).
+function expectedTopology() {
+    const names = netnsNames();
+    const bridges = {};
+    const pairs = {};
+    for (const name of names) {
+        const links = ipJson('-n', name, '-d', 'link');
+        const ids = new Map(ipJson('-n', name, 'netns', 'list-id').map((x) => [x.nsid, x.name]));
+        const bridgeNames = links.filter((l) => l.linkinfo?.info_kind === 'bridge').map((l) => l.ifname);
+        for (const b of bridgeNames)
+            bridges[`${name}/${b}`] = links.filter((l) => l.master === b).map((l) => l.ifname).sort().join(',');
+        const end = (ns, l) => `${ns}/${l.ifname}` +
+            (l.master && l.linkinfo?.info_slave_kind === 'bridge' ? ` @${ns}/${l.master}` : '');
+        for (const l of links.filter((x) => x.linkinfo?.info_kind === 'veth')) {
+            const other = l.link_netnsid === undefined ? name : ids.get(l.link_netnsid);
+            // A peer in a namespace with no name (one being freed): nothing the page can match.
+            const peer = other === undefined ? null
+                : ipJson('-n', other, '-d', 'link').find((p) => p.ifindex === l.link_index);
+            const key = [end(name, l), peer ? end(other, peer) : `?/${l.link_index}`].sort().join(' ~ ');
+            pairs[key] = true;
+        }
+    }
+    return { names: names.sort(), bridges, pairs: Object.keys(pairs).sort() };
+}
+
+// The same, read from the SVG: the named namespaces, and the pairs with a named end (the
+// sandbox's netnsd sees the host's other namespaces too).
+function drawnTopology() {
+    return page.evaluate(() => {
+        const named = (k) => !k.startsWith('ns_id:');
+        const names = [...document.querySelectorAll('#topology-svg g.node')]
+            .map((g) => g.dataset.name).filter(Boolean).sort();
+        const bridges = {};
+        for (const b of document.querySelectorAll('#topology-svg g.bridge'))
+            if (named(b.dataset.name))
+                bridges[b.dataset.name] = b.dataset.ports;
+        const pairs = [];
+        for (const e of document.querySelectorAll('#topology-svg g.edge[data-type="veth"]')) {
+            if (!named(e.dataset.a) && !named(e.dataset.b))
+                continue;
+            const end = (k) => e.dataset[k] + (e.dataset[`${k}Bridge`] ? ` @${e.dataset[`${k}Bridge`]}` : '');
+            pairs.push([end('a'), end('b')].sort().join(' ~ '));
+        }
+        return { names, bridges, pairs: pairs.sort() };
+    });
+}
+
+async function waitForTopologyLikeIp(what) {
+    await waitFor(what, async () => {
+        assert.deepEqual(await drawnTopology(), expectedTopology());
+        return true;
+    }, { timeoutMs: 20000 });
 }
 
 function rowButton(name, label) {
@@ -499,6 +555,61 @@ describe('the dashboard', () => {
         await page.waitForFunction(() => document.querySelector('#links-title').textContent ===
                                          'Links in wbr');
         await waitForLinksLikeIp('wbr');
+    });
+
+    // The topology view against ip: namespaces, bridges with their ports, veth pairs with the
+    // bridge each end is a port of; redrawn from the stream (at most one fetch a second) when
+    // namespaces come and go; a namespace opens its links by keyboard.
+    test('topology: the nodes and edges ip shows, kept up to date from the stream', async (t) => {
+        wireNamespaces();
+        await openPage();
+        const fetches = [];
+        page.on('request', (r) => {
+            if (new URL(r.url()).pathname === '/api/v1/topology')
+                fetches.push(Date.now());
+        });
+        await page.getByText('Topology', { exact: true }).click();
+        await waitForTopologyLikeIp('the drawing to show what ip shows');
+        const drawn = await drawnTopology();
+        assert.ok(drawn.pairs.includes('wa/eth0 ~ wbr/pa @wbr/br0'), drawn.pairs.join('\n'));
+        assert.ok(drawn.pairs.includes('wa/x0 ~ wb/x1'), drawn.pairs.join('\n'));
+        assert.equal(drawn.bridges['wbr/br0'], 'pa,pb');
+        // Live, whether this netnsd sends link events or (a 400 for types=link) not.
+        await page.waitForFunction(() => /^live: /.test(document.querySelector('#topology-state').textContent));
+        t.diagnostic(await page.textContent('#topology-state'));
+        // The same as a table.
+        await page.getByText('The same as a table').click();
+        const table = await page.$$eval('#topology-body tr', (trs) => trs.map((tr) => tr.textContent));
+        assert.ok(table.includes('veth pairx0 in wax1 in wb'), table.join('\n'));
+        assert.ok(table.includes('bridge portpa in wbrbridge br0 in wbr'), table.join('\n'));
+        await screenshot('topology');
+
+        // A burst of namespaces: all drawn, with fetches at least a second apart.
+        const burst = Array.from({ length: 20 }, (_, i) => `burst-${i}`);
+        ipBatch(burst.map((n) => `netns add ${n}`));
+        await waitForTopologyLikeIp('the burst to be drawn');
+        for (let i = 1; i < fetches.length; ++i)
+            assert.ok(fetches[i] - fetches[i - 1] >= 900,
+                      `fetches ${fetches.map((f) => f - fetches[0]).join(', ')} ms`);
+        t.diagnostic(`${fetches.length} fetches of /api/v1/topology`);
+        ipBatch(burst.map((n) => `netns del ${n}`));
+
+        // A namespace deleted: its box and its pairs go (when the kernel has freed it).
+        ip('netns', 'del', 'wb');
+        await waitForTopologyLikeIp('the drawing to lose wb');
+        assert.ok(!(await drawnTopology()).names.includes('wb'));
+
+        // A box opens its namespace's links, by keyboard.
+        await page.locator('#topology-svg g.node[data-name="wa"]').focus();
+        await page.keyboard.press('Enter');
+        await page.waitForFunction(() => document.querySelector('#links-title').textContent ===
+                                         'Links in wa');
+        await waitForLinksLikeIp('wa');
+
+        // Only the wired ones: alpha and beta have no pair nor bridge.
+        await page.check('#topology-wired');
+        await page.waitForFunction(() => !document.querySelector('#topology-svg g.node[data-name="alpha"]'));
+        assert.ok(await page.$('#topology-svg g.node[data-name="wa"]'));
     });
 
     test('a hostile name renders as text and runs nothing', async () => {
