@@ -975,7 +975,7 @@ const SVG_NS = 'http://www.w3.org/2000/svg';
 
 // Sizes of the drawing, in SVG units (pixels at scale 1).
 const BOX_W = 160;                // a namespace's box; wider for a namespace with many pairs
-const BOX_HEAD = 46;              // its name and ns_id
+const BOX_HEAD = 46;              // its name and ns_id; its bridges hang below
 const PILL_H = 22;                // a bridge inside it
 const PILL_GAP = 6;
 const PER_PAIR_W = 44;            // a hub's box gets this much width per veth pair
@@ -1240,7 +1240,7 @@ function topologyLayout(model) {
     const width = columns * (BOX_W + GAP_X) - GAP_X;
     for (const n of all) {
         n.w = Math.min(width, Math.max(BOX_W, n.degree * PER_PAIR_W));
-        n.h = BOX_HEAD + n.bridges.length * (PILL_H + PILL_GAP) + (n.bridges.length ? 4 : 0);
+        n.h = BOX_HEAD + n.bridges.length * (PILL_H + PILL_GAP);
     }
 
     // The blocks: one per group of wired namespaces, in rows; then one per lone namespace.
@@ -1300,7 +1300,7 @@ function topologyLayout(model) {
     for (const n of placed)
         n.bridges.forEach((br, i) => {
             br.x = n.x + 8;
-            br.y = n.y + BOX_HEAD + i * (PILL_H + PILL_GAP);
+            br.y = n.y + BOX_HEAD + PILL_GAP + i * (PILL_H + PILL_GAP);
             br.w = n.w - 16;
             br.h = PILL_H;
         });
@@ -1350,67 +1350,82 @@ function svg(tag, attrs = {}, text) {
     return el;
 }
 
-// Where the segment from the centre of rect r towards (tx, ty) leaves r.
-function exitPoint(r, tx, ty) {
-    const cx = r.x + r.w / 2;
-    const cy = r.y + r.h / 2;
-    const dx = tx - cx;
-    const dy = ty - cy;
-    if (dx === 0 && dy === 0)
-        return [cx, cy];
-    const t = Math.min(dx ? r.w / 2 / Math.abs(dx) : Infinity, dy ? r.h / 2 / Math.abs(dy) : Infinity);
-    return [cx + dx * t, cy + dy * t];
-}
-
 function endText(end) {
     const where = end.netns ?? nsLabel(end.ns);
     return `${end.ifname} in ${where}` + (end.bridge ? ` (port of ${end.bridge.ifname})` : '');
 }
 
-function drawPair(ends, offset, nth) {
-    const g = svg('g', { class: 'edge', 'data-type': 'veth' });
+// Where each pair's line leaves its box (or bridge): on the side facing the other end, the
+// lines of one side spread along it in the order of where they go, so that they leave a box
+// with many pairs side by side, without crossing near it.
+function attachPoints(pairs) {
+    const sides = new Map();      // rect -> side -> [{ slot, toward }]
+    const rectOf = (end) => end.bridge ?? end.ns;
+    const centre = (r) => [r.x + r.w / 2, r.y + r.h / 2];
+    const slots = pairs.map((ends) => ends.map((end, i) => {
+        const r = rectOf(end);
+        const [ox, oy] = centre(rectOf(ends[1 - i]));
+        const side = oy > r.y + r.h ? 'bottom' : oy < r.y ? 'top' : ox >= r.x + r.w / 2 ? 'right' : 'left';
+        const slot = { r, side, toward: side === 'top' || side === 'bottom' ? ox : oy };
+        if (!sides.has(r))
+            sides.set(r, new Map());
+        const list = sides.get(r).get(side) ?? [];
+        list.push(slot);
+        sides.get(r).set(side, list);
+        return slot;
+    }));
+    for (const bySide of sides.values())
+        for (const [side, list] of bySide) {
+            list.sort((a, b) => a.toward - b.toward);
+            list.forEach((s, i) => {
+                const f = (i + 1) / (list.length + 1);
+                const { r } = s;
+                s.x = side === 'left' ? r.x : side === 'right' ? r.x + r.w : r.x + r.w * f;
+                s.y = side === 'top' ? r.y : side === 'bottom' ? r.y + r.h : r.y + r.h * f;
+                s.nth = i;
+                s.crowded = list.length > 3;
+            });
+        }
+    return slots;
+}
+
+function drawPair(ends, slots, loopIndex) {
+    const g = svg('g', { class: `edge${ends.some((e) => e.bridge) ? ' port' : ''}`, 'data-type': 'veth' });
     ['a', 'b'].forEach((k, i) => {
         g.dataset[k] = `${nsKey(ends[i].ns)}/${ends[i].ifname}`;
         g.dataset[`${k}Bridge`] = ends[i].bridge ? `${nsKey(ends[i].ns)}/${ends[i].bridge.ifname}` : '';
     });
     g.append(svg('title', {}, `veth pair: ${endText(ends[0])} — ${endText(ends[1])}`));
-    const rects = ends.map((e) => e.bridge ?? e.ns);
     if (ends[0].ns === ends[1].ns) {
         // Both ends in one namespace: a loop on its right side.
         const n = ends[0].ns;
         const x = n.x + n.w;
-        const cy = n.y + 18 + nth * 10;
+        const cy = n.y + 14 + loopIndex * 12;
         g.append(svg('path', { class: 'edge-line',
-                               d: `M ${x} ${cy - 6} C ${x + 36} ${cy - 26}, ${x + 36} ${cy + 26}, ${x} ${cy + 6}` }));
+                               d: `M ${x} ${cy - 5} C ${x + 36} ${cy - 24}, ${x + 36} ${cy + 24}, ${x} ${cy + 5}` }));
         g.append(svg('text', { class: 'edge-label', x: x + 30, y: cy, 'text-anchor': 'start',
                                'dominant-baseline': 'middle' },
                      `${ends[0].ifname} ⇄ ${ends[1].ifname}`));
         return g;
     }
-    const centre = (r) => [r.x + r.w / 2, r.y + r.h / 2];
-    const [ax, ay] = centre(rects[0]);
-    const [bx, by] = centre(rects[1]);
-    const len = Math.hypot(bx - ax, by - ay) || 1;
-    const ux = (bx - ax) / len;
-    const uy = (by - ay) / len;
-    // Parallel pairs between the same two boxes are drawn side by side.
-    const ox = -uy * offset;
-    const oy = ux * offset;
-    const shift = (r) => ({ x: r.x + ox, y: r.y + oy, w: r.w, h: r.h });
-    const [sx, sy] = exitPoint(shift(rects[0]), bx + ox, by + oy);
-    const [tx, ty] = exitPoint(shift(rects[1]), ax + ox, ay + oy);
-    g.append(svg('line', { class: 'edge-line', x1: sx, y1: sy, x2: tx, y2: ty }));
-    // A label beside its end of the line: along a flat line it starts at its end and grows
-    // towards the middle; along a steep one it is centred, alternately nearer and farther, so
-    // that the labels around a box with many pairs overlap less.
-    const flat = Math.abs(ux) > 0.8;
-    const away = flat ? 6 : 14 + (nth % 2) * 14;
-    const label = (x, y, dir, text) => g.append(svg('text', {
-        class: 'edge-label', x: x + ux * away * dir, y: y + uy * away * dir - (flat ? 8 : 0),
-        'text-anchor': flat ? (ux * dir > 0 ? 'start' : 'end') : 'middle',
-        'dominant-baseline': 'middle' }, text));
-    label(sx, sy, 1, ends[0].ifname);
-    label(tx, ty, -1, ends[1].ifname);
+    const [s, t] = slots;
+    g.append(svg('line', { class: 'edge-line', x1: s.x, y1: s.y, x2: t.x, y2: t.y }));
+    const len = Math.hypot(t.x - s.x, t.y - s.y) || 1;
+    const ux = (t.x - s.x) / len;
+    const uy = (t.y - s.y) / len;
+    // A label beside its end of the line: on a left or right side it starts at the end and
+    // grows away from the box; on a top or bottom side it is centred on the line, alternately
+    // nearer and farther where many lines leave one side.
+    const label = (slot, dir, text) => {
+        const flat = slot.side === 'left' || slot.side === 'right';
+        const away = flat ? 6 : 14 + (slot.crowded ? (slot.nth % 2) * 14 : 0);
+        g.append(svg('text', {
+            class: 'edge-label', x: slot.x + ux * away * dir, y: slot.y + uy * away * dir - (flat ? 8 : 0),
+            'text-anchor': flat ? (slot.side === 'right' ? 'start' : 'end') : 'middle',
+            'dominant-baseline': 'middle' }, text));
+    };
+    label(s, 1, ends[0].ifname);
+    label(t, -1, ends[1].ifname);
     return g;
 }
 
@@ -1423,7 +1438,12 @@ function drawSpace(n) {
                              `, ${n.degree} veth pair${n.degree === 1 ? '' : 's'}: show its links` });
     g.append(svg('title', {}, `${n.names.join(', ') || nsLabel(n)} (ns_id ${n.ns_id})` +
                               (n.read ? '' : ': its links could not be read')));
-    g.append(svg('rect', { class: 'node-box', x: n.x, y: n.y, width: n.w, height: n.h, rx: 6 }));
+    if (n.bridges.length) {
+        const last = n.bridges[n.bridges.length - 1];
+        g.append(svg('line', { class: 'bridge-stub', x1: n.x + n.w / 2, y1: n.y + BOX_HEAD,
+                               x2: n.x + n.w / 2, y2: last.y }));
+    }
+    g.append(svg('rect', { class: 'node-box', x: n.x, y: n.y, width: n.w, height: BOX_HEAD, rx: 6 }));
     g.append(svg('text', { class: 'node-label', x: n.x + n.w / 2, y: n.y + 19, 'text-anchor': 'middle' },
                  nsLabel(n)));
     g.append(svg('text', { class: 'node-sub', x: n.x + n.w / 2, y: n.y + 36, 'text-anchor': 'middle' },
@@ -1431,7 +1451,8 @@ function drawSpace(n) {
     for (const b of n.bridges) {
         const bg = svg('g', { class: 'bridge', 'data-name': `${nsKey(n)}/${b.ifname}`,
                               'data-ports': b.ports.map((p) => p.ifname).sort().join(',') });
-        bg.append(svg('title', {}, `bridge ${b.ifname}; ports: ${b.ports.map((p) => p.ifname).join(', ') || 'none'}`));
+        bg.append(svg('title', {}, `bridge ${b.ifname} in ${nsLabel(n)}; ports: ` +
+                                   (b.ports.map((p) => p.ifname).join(', ') || 'none')));
         bg.append(svg('rect', { class: 'bridge-box', x: b.x, y: b.y, width: b.w, height: b.h, rx: 11 }));
         bg.append(svg('text', { class: 'bridge-label', x: b.x + b.w / 2, y: b.y + b.h / 2,
                                 'text-anchor': 'middle', 'dominant-baseline': 'middle' },
@@ -1452,20 +1473,21 @@ function renderTopology() {
     const nodes = svg('g', { class: 'nodes' });
     for (const n of placed)
         nodes.append(drawSpace(n));
+    // Lines under the boxes: a line that passes behind a box never hides its name.
     const edges = svg('g', { class: 'edges' });
-    const between = new Map();    // the pairs between two boxes, to draw them side by side
-    for (const ends of model.pairs) {
-        if (!shown.has(ends[0].ns) || !shown.has(ends[1].ns))
-            continue;
-        const key = [ends[0].bridge?.id ?? ends[0].ns.id, ends[1].bridge?.id ?? ends[1].ns.id].sort().join(' ');
-        if (!between.has(key))
-            between.set(key, []);
-        between.get(key).push(ends);
+    const pairs = model.pairs.filter((ends) => shown.has(ends[0].ns) && shown.has(ends[1].ns));
+    const slots = attachPoints(pairs.filter((ends) => ends[0].ns !== ends[1].ns));
+    const loops = new Map();
+    let next = 0;
+    for (const ends of pairs) {
+        if (ends[0].ns === ends[1].ns) {
+            const i = loops.get(ends[0].ns) ?? 0;
+            loops.set(ends[0].ns, i + 1);
+            edges.append(drawPair(ends, null, i));
+        } else
+            edges.append(drawPair(ends, slots[next++], 0));
     }
-    let nth = 0;
-    for (const list of between.values())
-        list.forEach((ends, i) => edges.append(drawPair(ends, (i - (list.length - 1) / 2) * 12, nth++)));
-    root.replaceChildren(nodes, edges);
+    root.replaceChildren(edges, nodes);
 
     const rows = document.createDocumentFragment();
     const row = (...texts) => {

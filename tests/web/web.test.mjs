@@ -612,6 +612,40 @@ describe('the dashboard', () => {
         assert.ok(await page.$('#topology-svg g.node[data-name="wa"]'));
     });
 
+    // 50 namespaces on one bridge, as containers on a host: every box and pair drawn, no two
+    // boxes overlapping, the text still at a readable scale. The time to draw is reported.
+    test('topology at 50 namespaces on one bridge: all drawn, no box over another', async (t) => {
+        const many = Array.from({ length: 50 }, (_, i) => `c${String(i).padStart(2, '0')}`);
+        ipBatch(['netns add hub', ...many.map((n) => `netns add ${n}`),
+                 'netns set hub auto', ...many.map((n) => `netns set ${n} auto`)]);
+        // Made from inside hub: each pair's far end goes into its namespace.
+        execFileSync('ip', ['-n', 'hub', '-batch', '-'], { input: [
+            'link add br0 type bridge',
+            ...many.map((n, i) => `link add v${i} type veth peer name eth0 netns ${n}`),
+            ...many.map((n, i) => `link set v${i} master br0`),
+        ].join('\n') + '\n' });
+        await openPage();
+        const started = Date.now();
+        await page.getByText('Topology', { exact: true }).click();
+        await page.waitForFunction(() => document.querySelectorAll(
+            '#topology-svg g.edge[data-type="veth"]').length >= 50, null, { timeout: 20000 });
+        t.diagnostic(`topology of ${many.length + 1} wired namespaces drawn ${Date.now() - started} ms after opening`);
+        await waitForTopologyLikeIp('the drawing to show what ip shows');
+        const boxes = await page.$$eval('#topology-svg g.node > rect.node-box', (rs) => rs.map((r) => {
+            const b = r.getBBox();
+            return { name: r.parentNode.dataset.name || r.parentNode.dataset.nsId, x: b.x, y: b.y, w: b.width, h: b.height };
+        }));
+        for (const [i, a] of boxes.entries())
+            for (const b of boxes.slice(i + 1))
+                assert.ok(a.x + a.w <= b.x || b.x + b.w <= a.x || a.y + a.h <= b.y || b.y + b.h <= a.y,
+                          `${a.name} and ${b.name} overlap: ${JSON.stringify([a, b])}`);
+        const scale = await page.$eval('#topology-svg', (s) => s.getBoundingClientRect().width /
+                                                               s.viewBox.baseVal.width);
+        t.diagnostic(`drawn at scale ${scale.toFixed(2)}`);
+        assert.ok(scale >= 0.75, `scale ${scale}`);
+        await screenshot('topology-50');
+    });
+
     test('a hostile name renders as text and runs nothing', async () => {
         await openPage();
         ip('netns', 'add', HOSTILE);
