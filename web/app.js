@@ -953,6 +953,12 @@ function wireLinks() {
         }
     });
     window.addEventListener('hashchange', linksFromHash);
+    // A peer's link to the address already shown changes no hash: open it all the same.
+    $('links-body').addEventListener('click', (e) => {
+        const a = e.target.closest('a[href^="#links="]');
+        if (a && a.hash === location.hash)
+            linksFromHash();
+    });
 }
 
 // --- topology ------------------------------------------------------------------------------

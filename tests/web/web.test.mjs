@@ -528,6 +528,13 @@ describe('the dashboard', () => {
                                          'Links in wb');
         assert.equal(await page.evaluate(() => document.activeElement.id), 'links-title');
         await waitForLinksLikeIp('wb');
+        // Back to wa from the table, and to wb again by the same link (the same address).
+        await page.locator('#ns-body td.name', { hasText: /^wa$/ }).click();
+        await page.waitForFunction(() => document.querySelector('#links-title').textContent ===
+                                         'Links in wa');
+        await page.locator('#links-body tr td.peer a', { hasText: /^x1 in wb$/ }).click();
+        await page.waitForFunction(() => document.querySelector('#links-title').textContent ===
+                                         'Links in wb');
 
         // The namespace goes: the panel says so in words, and stops reading.
         ip('netns', 'del', 'wb');
