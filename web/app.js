@@ -1091,7 +1091,8 @@ async function followTopology() {
         } catch {
             body = null;
         }
-        $('topology-error').textContent = `The event stream: ${problemText({ status: res.status, body, text })}`;
+        $('topology-error').textContent =
+            `The event stream: ${problemText({ status: res.status, body, text })}`;
         $('topology-error').hidden = false;
         retryTopologyStream(ctrl);
         return;
@@ -1371,7 +1372,8 @@ function attachPoints(pairs) {
     const slots = pairs.map((ends) => ends.map((end, i) => {
         const r = rectOf(end);
         const [ox, oy] = centre(rectOf(ends[1 - i]));
-        const side = oy > r.y + r.h ? 'bottom' : oy < r.y ? 'top' : ox >= r.x + r.w / 2 ? 'right' : 'left';
+        const side = oy > r.y + r.h ? 'bottom' : oy < r.y ? 'top'
+            : ox >= r.x + r.w / 2 ? 'right' : 'left';
         const slot = { r, side, toward: side === 'top' || side === 'bottom' ? ox : oy };
         if (!sides.has(r))
             sides.set(r, new Map());
@@ -1396,7 +1398,8 @@ function attachPoints(pairs) {
 }
 
 function drawPair(ends, slots, loopIndex) {
-    const g = svg('g', { class: `edge${ends.some((e) => e.bridge) ? ' port' : ''}`, 'data-type': 'veth' });
+    const g = svg('g', { class: `edge${ends.some((e) => e.bridge) ? ' port' : ''}`,
+                         'data-type': 'veth' });
     ['a', 'b'].forEach((k, i) => {
         g.dataset[k] = `${nsKey(ends[i].ns)}/${ends[i].ifname}`;
         g.dataset[`${k}Bridge`] = ends[i].bridge ? `${nsKey(ends[i].ns)}/${ends[i].bridge.ifname}` : '';
@@ -1408,7 +1411,8 @@ function drawPair(ends, slots, loopIndex) {
         const x = n.x + n.w;
         const cy = n.y + 14 + loopIndex * 12;
         g.append(svg('path', { class: 'edge-line',
-                               d: `M ${x} ${cy - 5} C ${x + 36} ${cy - 24}, ${x + 36} ${cy + 24}, ${x} ${cy + 5}` }));
+                               d: `M ${x} ${cy - 5} C ${x + 36} ${cy - 24}, ` +
+                                  `${x + 36} ${cy + 24}, ${x} ${cy + 5}` }));
         g.append(svg('text', { class: 'edge-label', x: x + 30, y: cy, 'text-anchor': 'start',
                                'dominant-baseline': 'middle' },
                      `${ends[0].ifname} ⇄ ${ends[1].ifname}`));
@@ -1426,7 +1430,8 @@ function drawPair(ends, slots, loopIndex) {
         const flat = slot.side === 'left' || slot.side === 'right';
         const away = flat ? 6 : 14 + (slot.crowded ? (slot.nth % 2) * 14 : 0);
         g.append(svg('text', {
-            class: 'edge-label', x: slot.x + ux * away * dir, y: slot.y + uy * away * dir - (flat ? 8 : 0),
+            class: 'edge-label', x: slot.x + ux * away * dir,
+            y: slot.y + uy * away * dir - (flat ? 8 : 0),
             'text-anchor': flat ? (slot.side === 'right' ? 'start' : 'end') : 'middle',
             'dominant-baseline': 'middle' }, text));
     };
@@ -1440,7 +1445,8 @@ function drawSpace(n) {
                          tabindex: 0, role: 'button', 'data-ns-id': n.ns_id,
                          'data-name': n.names[0] ?? '',
                          'aria-label': `Namespace ${nsLabel(n)}, ns_id ${n.ns_id}` +
-                             (n.bridges.length ? `, bridges ${n.bridges.map((b) => b.ifname).join(', ')}` : '') +
+                             (n.bridges.length
+                                 ? `, bridges ${n.bridges.map((b) => b.ifname).join(', ')}` : '') +
                              `, ${n.degree} veth pair${n.degree === 1 ? '' : 's'}: show its links` });
     g.append(svg('title', {}, `${n.names.join(', ') || nsLabel(n)} (ns_id ${n.ns_id})` +
                               (n.read ? '' : ': its links could not be read')));
@@ -1511,7 +1517,8 @@ function renderTopology() {
     const count = (n, one) => `${n} ${one}${n === 1 ? '' : one.endsWith('h') ? 'es' : 's'}`;
     $('topology-count').textContent = `${count(model.spaces.size, 'namespace')}, ` +
         `${count(model.bridges.size, 'bridge')}, ${count(model.pairs.length, 'veth pair')}` +
-        (placed.length < model.spaces.size ? `; ${model.spaces.size - placed.length} not wired, hidden` : '');
+        (placed.length < model.spaces.size
+            ? `; ${model.spaces.size - placed.length} not wired, hidden` : '');
 }
 
 function wireTopology() {
