@@ -854,6 +854,13 @@ function applyLinks(body, at) {
     renderLinks();
 }
 
+// A namespace with no name, as the page knows it: netnsd's own, or its ns_id.
+function unnamedNs(nsId) {
+    const self = hostNs.get(nsId)?.is_self ??
+        topo.data?.nodes.find((n) => n.type === 'namespace' && n.ns_id === nsId)?.is_self;
+    return self ? `netnsd's own namespace (ns_id ${nsId})` : `ns_id ${nsId}`;
+}
+
 function peerCell(tr, peer) {
     const td = cell(tr, '', 'peer');
     if (!peer) {
@@ -861,7 +868,7 @@ function peerCell(tr, peer) {
         return;
     }
     const where = peer.netns ?? (peer.ns_id === null ? 'a namespace netnsd cannot name'
-                                                     : `ns_id ${peer.ns_id}`);
+                                                     : unnamedNs(peer.ns_id));
     const text = `${peer.ifname ?? `ifindex ${peer.ifindex}`} in ${where}`;
     if (peer.ns_id === null) {
         td.textContent = text;
@@ -1056,7 +1063,8 @@ function describeTopologyFeed() {
     if (!topo.stream)
         return;
     $('topology-state').textContent = topo.types === TOPO_TYPES
-        ? 'live: redrawn on namespace, link and address events'
+        ? 'live: redrawn on namespace events, and on link and address events when netnsd ' +
+          'follows them (--watch-links)'
         : 'live: redrawn when namespaces come and go (this netnsd sends no link events: ' +
           'Refresh shows other changes)';
 }
