@@ -901,7 +901,7 @@ function trafficCell(tr, rate, bytes, packets, errors, dropped, cls) {
 function renderLinks() {
     const v = linksView;
     const names = v.names?.length ? v.names.join(', ') : null;
-    $('links-title').textContent = `Links in ${names ?? (v.nsId !== null ? `ns_id ${v.nsId}`
+    $('links-title').textContent = `Links in ${names ?? (v.nsId !== null ? unnamedNs(v.nsId)
                                                                             : v.target?.title ?? '')}`;
     const fragment = document.createDocumentFragment();
     for (const l of v.links) {
