@@ -996,6 +996,7 @@ const GAP_X = 90;                 // room for the labels of a pair between neigh
 const GAP_Y = 80;                 // room for the labels between rows
 const MARGIN = 24;
 const MAX_COLUMNS = 6;
+const LONE_UNNAMED_MAX = 50;      // unnamed namespaces with no pair drawn, at most
 
 const topo = {
     open: false,
@@ -1249,8 +1250,15 @@ function topologyLayout(model) {
         (y.is_self ? 1 : 0) - (x.is_self ? 1 : 0) || byName(nsLabel(x), nsLabel(y)) ||
         x.ns_id - y.ns_id;
     const all = [...spaces.values()].sort(base);
-    const shownCount = topo.wiredOnly ? all.filter((n) => n.degree || n.bridges.length).length
-                                      : all.length;
+    // A namespace with no pair and no bridge is drawn unless the reader asked for the wired
+    // ones only; the unnamed ones among them only while they are few (a host with thousands of
+    // process-held namespaces would otherwise be a wall of boxes that say nothing of wiring:
+    // All namespaces on the host lists them).
+    const lone = all.filter((n) => !n.degree && !n.bridges.length);
+    const hideUnnamed = lone.filter((n) => !n.names.length).length > LONE_UNNAMED_MAX;
+    const drawn = (n) => n.degree || n.bridges.length ||
+        (!topo.wiredOnly && (n.names.length || !hideUnnamed));
+    const shownCount = all.filter(drawn).length;
     const columns = Math.max(3, Math.min(MAX_COLUMNS, Math.ceil(Math.sqrt(shownCount * 1.5))));
     const width = columns * (BOX_W + GAP_X) - GAP_X;
     for (const n of all) {
@@ -1290,7 +1298,7 @@ function topologyLayout(model) {
         blocks.push(blockOf(layers, width));
     }
     for (const n of all)
-        if (!seen.has(n) && (!topo.wiredOnly || n.bridges.length))
+        if (!seen.has(n) && drawn(n))
             blocks.push(blockOf([[n]], width));
 
     // The blocks in rows.
@@ -1526,7 +1534,7 @@ function renderTopology() {
     $('topology-count').textContent = `${count(model.spaces.size, 'namespace')}, ` +
         `${count(model.bridges.size, 'bridge')}, ${count(model.pairs.length, 'veth pair')}` +
         (placed.length < model.spaces.size
-            ? `; ${model.spaces.size - placed.length} not wired, hidden` : '');
+            ? `; ${model.spaces.size - placed.length} with no pair or bridge not drawn` : '');
 }
 
 function wireTopology() {
