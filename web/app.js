@@ -417,6 +417,7 @@ async function showDetails(href) {
     if (view.selected !== href)
         clearExecResult();
     view.selected = href;
+    openLinks(namedLinksTarget(href));
     $('details-list').dataset.pids = '';
     renderDetails('loading…');
     const r = await api('GET', `${href}/pids`, undefined, false);
@@ -700,6 +701,878 @@ function useToken(value) {
     invalidate('table');
 }
 
+// --- a namespace's links -------------------------------------------------------------------
+// The links of one namespace, named (from the table) or not (from All namespaces, or a peer's
+// link): GET .../links every 2 s while the panel is open and the tab is visible, and rx/tx
+// rates from the counters of two successive reads. The server keeps a namespace's reading for
+// up to 1 s, so a rate is over the time between two reads as this page saw them, give or take
+// that second.
+
+const LINKS_POLL_MS = 2000;
+const linksView = {
+    target: null,                 // { key, path, title, href? } of the namespace shown
+    timer: null,
+    seq: 0,                       // bumped on every change of target: a late answer is dropped
+    reading: null,                // the seq of the read under way, if any
+    gone: false,                  // the namespace went away (404): polling stopped
+    links: [],
+    names: null,                  // the answer's names and ns_id, for the heading
+    nsId: null,
+    prev: new Map(),              // link key -> { at, counters } of the previous read
+    rates: new Map(),             // link key -> { rx, tx, rxp, txp } per second
+    updated: null,
+};
+
+function linkKey(l) {
+    return `${l.ifindex}\u0000${l.name}`;
+}
+
+// 1234 -> "1.2 kB"; SI units, as network rates are counted.
+function humanBytes(n) {
+    const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+    let i = 0;
+    while (n >= 1000 && i < units.length - 1) {
+        n /= 1000;
+        ++i;
+    }
+    return `${i === 0 ? Math.round(n) : n.toFixed(n < 10 ? 2 : n < 100 ? 1 : 0)} ${units[i]}`;
+}
+
+function humanRate(bytesPerSecond, packetsPerSecond) {
+    const p = packetsPerSecond < 10 ? packetsPerSecond.toFixed(1) : String(Math.round(packetsPerSecond));
+    return `${humanBytes(bytesPerSecond)}/s, ${p} pkt/s`;
+}
+
+function namedLinksTarget(href) {
+    const e = entries.get(href);
+    return { key: `netns ${href}`, path: `${href}/links`, title: e ? e.name : href, href };
+}
+
+function hostLinksTarget(nsId) {
+    const n = hostNs.get(nsId);
+    const names = n ? n.names.map((x) => x.name).join(', ') : '';
+    return { key: `ns ${nsId}`, path: `/api/v1/namespaces/${nsId}/links`,
+             title: names || `ns_id ${nsId}` };
+}
+
+function openLinks(target, { focus = false } = {}) {
+    const same = linksView.target?.key === target.key && !$('links').hidden;
+    if (!same) {
+        clearTimeout(linksView.timer);
+        linksView.timer = null;
+        ++linksView.seq;
+        Object.assign(linksView, { target, gone: false, links: [], names: null, nsId: null,
+                                   updated: null });
+        linksView.prev.clear();
+        linksView.rates.clear();
+        $('links-error').hidden = true;
+        $('links-state').textContent = 'loading…';
+        renderLinks();
+        $('links').hidden = false;
+        pollLinks();
+    }
+    if (focus) {
+        $('links').scrollIntoView({ block: 'nearest' });
+        $('links-title').focus();
+    }
+}
+
+function closeLinks() {
+    clearTimeout(linksView.timer);
+    linksView.timer = null;
+    ++linksView.seq;
+    linksView.target = null;
+    $('links').hidden = true;
+    if (location.hash.startsWith('#links='))
+        history.replaceState(null, '', location.pathname + location.search);
+}
+
+async function pollLinks() {
+    clearTimeout(linksView.timer);
+    linksView.timer = null;
+    const target = linksView.target;
+    if (!target || linksView.gone || document.visibilityState !== 'visible')
+        return;
+    const seq = linksView.seq;
+    if (linksView.reading === seq)
+        return; // one read at a time: the one under way schedules the next
+    linksView.reading = seq;
+    const r = await api('GET', target.path);
+    if (linksView.reading === seq)
+        linksView.reading = null;
+    if (seq !== linksView.seq)
+        return;
+    const err = $('links-error');
+    if (r.ok && r.body && Array.isArray(r.body.links)) {
+        applyLinks(r.body, performance.now());
+        err.hidden = true;
+    } else {
+        err.textContent = problemText(r) + (r.status === 404 ? ' (it is gone: no longer read)' : '');
+        err.hidden = false;
+        if (r.status === 404) {
+            linksView.gone = true;
+            $('links-state').textContent = '';
+            return;
+        }
+    }
+    if (document.visibilityState === 'visible' && linksView.timer === null)
+        linksView.timer = setTimeout(pollLinks, LINKS_POLL_MS);
+}
+
+function applyLinks(body, at) {
+    const seen = new Set();
+    for (const l of body.links) {
+        const key = linkKey(l);
+        seen.add(key);
+        const before = linksView.prev.get(key);
+        const c = l.counters;
+        if (before && c && before.counters && at > before.at) {
+            const s = (at - before.at) / 1000;
+            const d = (a, b) => (a >= b ? (a - b) / s : null); // a reset counter: no rate
+            const rate = { rx: d(c.rx_bytes, before.counters.rx_bytes),
+                           tx: d(c.tx_bytes, before.counters.tx_bytes),
+                           rxp: d(c.rx_packets, before.counters.rx_packets),
+                           txp: d(c.tx_packets, before.counters.tx_packets) };
+            linksView.rates.set(key, rate);
+        }
+        linksView.prev.set(key, { at, counters: c });
+    }
+    for (const key of [...linksView.prev.keys()])
+        if (!seen.has(key)) {
+            linksView.prev.delete(key);
+            linksView.rates.delete(key);
+        }
+    linksView.links = body.links;
+    linksView.names = body.names;
+    linksView.nsId = body.ns_id;
+    linksView.updated = new Date();
+    const t = linksView.updated;
+    const two = (n) => String(n).padStart(2, '0');
+    $('links-state').textContent = `read at ${two(t.getHours())}:${two(t.getMinutes())}:` +
+        `${two(t.getSeconds())}, every ${LINKS_POLL_MS / 1000} s` +
+        (body.read_by === 'setns' ? ' (read by a moment\'s setns: peers are not named)' : '');
+    renderLinks();
+}
+
+// A namespace with no name, as the page knows it: netnsd's own, or its ns_id.
+function unnamedNs(nsId) {
+    const self = hostNs.get(nsId)?.is_self ??
+        topo.data?.nodes.find((n) => n.type === 'namespace' && n.ns_id === nsId)?.is_self;
+    return self ? `netnsd's own namespace (ns_id ${nsId})` : `ns_id ${nsId}`;
+}
+
+function peerCell(tr, peer) {
+    const td = cell(tr, '', 'peer');
+    if (!peer) {
+        td.textContent = '—';
+        return;
+    }
+    const where = peer.netns ?? (peer.ns_id === null ? 'a namespace netnsd cannot name'
+                                                     : unnamedNs(peer.ns_id));
+    const text = `${peer.ifname ?? `ifindex ${peer.ifindex}`} in ${where}`;
+    if (peer.ns_id === null) {
+        td.textContent = text;
+        return;
+    }
+    const a = document.createElement('a');
+    a.href = `#links=ns:${peer.ns_id}`;
+    a.textContent = text;
+    a.title = `Show the links of ${where}`;
+    td.append(a);
+}
+
+function trafficCell(tr, rate, bytes, packets, errors, dropped, cls) {
+    const td = cell(tr, '', cls);
+    const r = document.createElement('span');
+    r.className = 'rate';
+    if (rate === undefined)
+        r.textContent = 'measuring…';
+    else if (rate === null)
+        r.textContent = '—';
+    else
+        r.textContent = rate;
+    const total = document.createElement('span');
+    total.className = 'total muted';
+    total.textContent = bytes === undefined ? '' : `${humanBytes(bytes)}, ${packets} pkt` +
+        (errors ? `, ${errors} errors` : '') + (dropped ? `, ${dropped} dropped` : '');
+    td.append(r, total);
+}
+
+function renderLinks() {
+    const v = linksView;
+    const names = v.names?.length ? v.names.join(', ') : null;
+    $('links-title').textContent = `Links in ${names ?? (v.nsId !== null ? unnamedNs(v.nsId)
+                                                                            : v.target?.title ?? '')}`;
+    const fragment = document.createDocumentFragment();
+    for (const l of v.links) {
+        const tr = document.createElement('tr');
+        tr.dataset.ifindex = String(l.ifindex);
+        cell(tr, l.name, 'name').title = l.flags.join(' ');
+        cell(tr, l.kind ?? '—', 'kind');
+        cell(tr, l.state, `state state-${l.state}`);
+        cell(tr, String(l.mtu), 'mtu');
+        cell(tr, l.mac ?? '—', 'mac');
+        cell(tr, l.master ? l.master.name : '—', 'master');
+        peerCell(tr, l.peer);
+        const addrs = cell(tr, '', 'addresses');
+        for (const a of l.addresses) {
+            const span = document.createElement('span');
+            span.className = 'addr';
+            span.textContent = `${a.address}/${a.prefixlen}` +
+                (a.scope === 'global' ? '' : ` (${a.scope})`);
+            addrs.append(span);
+        }
+        if (!l.addresses.length)
+            addrs.textContent = '—';
+        const rate = v.rates.get(linkKey(l));
+        const c = l.counters;
+        const show = (bytes, packets) => (rate === undefined ? undefined
+            : bytes === null || packets === null ? null : humanRate(bytes, packets));
+        trafficCell(tr, c ? show(rate?.rx, rate?.rxp) : null, c?.rx_bytes, c?.rx_packets,
+                    c?.rx_errors, c?.rx_dropped, 'rx');
+        trafficCell(tr, c ? show(rate?.tx, rate?.txp) : null, c?.tx_bytes, c?.tx_packets,
+                    c?.tx_errors, c?.tx_dropped, 'tx');
+        fragment.append(tr);
+    }
+    $('links-body').replaceChildren(fragment);
+}
+
+// #links=ns:ID opens that namespace's links (a peer's link, or an address kept as a bookmark).
+function linksFromHash() {
+    const m = /^#links=ns:(\d+)$/.exec(location.hash);
+    if (m)
+        openLinks(hostLinksTarget(Number(m[1])), { focus: true });
+}
+
+function wireLinks() {
+    $('links-close').addEventListener('click', closeLinks);
+    document.addEventListener('visibilitychange', () => {
+        if (!linksView.target)
+            return;
+        if (document.visibilityState === 'visible') {
+            // Rates start again from the next two reads, not from before the tab was hidden.
+            linksView.prev.clear();
+            linksView.rates.clear();
+            pollLinks();
+        } else {
+            clearTimeout(linksView.timer);
+            linksView.timer = null;
+        }
+    });
+    window.addEventListener('hashchange', linksFromHash);
+    // A peer's link to the address already shown changes no hash: open it all the same.
+    $('links-body').addEventListener('click', (e) => {
+        const a = e.target.closest('a[href^="#links="]');
+        if (a && a.hash === location.hash)
+            linksFromHash();
+    });
+}
+
+// --- topology ------------------------------------------------------------------------------
+// GET /api/v1/topology drawn as SVG: namespaces as boxes with their bridges inside, veth pairs
+// as lines labelled with the interface at each end (ending on a bridge when that end is one of
+// its ports). Loaded when its panel is opened, then fetched again when the stream says
+// something changed: namespaces come and go (add, delete, found, destroyed) and, from a netnsd
+// that has them, link and address events. At most one fetch a second, and one more after the
+// last change once the server's readings (kept up to 1 s) are younger than it.
+//
+// The stream is read with fetch (NDJSON), not a websocket: a websocket's failed handshake
+// hides its status, and a 400 (a netnsd without link events refuses types=link) must be told
+// from a network failure to fall back to the types it has.
+
+const TOPO_GAP_MS = 1000;
+const TOPO_READING_MS = 1100;
+const TOPO_TYPES = 'add,delete,destroyed,found,link,address';
+const TOPO_TYPES_WITHOUT_LINKS = 'add,delete,destroyed,found';
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+// Sizes of the drawing, in SVG units (pixels at scale 1).
+const BOX_W = 160;                // a namespace's box; wider for a namespace with many pairs
+const BOX_HEAD = 46;              // its name and ns_id; its bridges hang below
+const PILL_H = 22;                // a bridge inside it
+const PILL_GAP = 6;
+const PER_PAIR_W = 44;            // a hub's box gets this much width per veth pair
+const GAP_X = 90;                 // room for the labels of a pair between neighbours
+const GAP_Y = 80;                 // room for the labels between rows
+const MARGIN = 24;
+const MAX_COLUMNS = 6;
+const LONE_UNNAMED_MAX = 50;      // unnamed namespaces with no pair drawn, at most
+
+const topo = {
+    open: false,
+    data: null,
+    timer: null,
+    fetching: false,
+    lastStart: -Infinity,
+    freshAfter: 0,                // a fetch must start after this to show the last change
+    pendingWhileHidden: false,
+    since: null,                  // the revision the stream resumes from
+    types: TOPO_TYPES,
+    stream: null,                 // the AbortController of the stream's fetch
+    streamTimer: null,
+    failures: 0,
+    wiredOnly: false,
+};
+
+function scheduleTopology(notBefore = 0) {
+    if (!topo.open || topo.fetching || topo.timer !== null)
+        return; // a fetch under way or set checks freshAfter when it ends
+    if (document.visibilityState !== 'visible') {
+        topo.pendingWhileHidden = true;
+        return;
+    }
+    const at = Math.max(topo.lastStart + TOPO_GAP_MS, notBefore);
+    topo.timer = setTimeout(fetchTopology, Math.max(0, at - performance.now()));
+}
+
+function topologyChanged() {
+    topo.freshAfter = performance.now() + TOPO_READING_MS;
+    scheduleTopology();
+}
+
+async function fetchTopology() {
+    topo.timer = null;
+    topo.fetching = true;
+    const started = topo.lastStart = performance.now();
+    if (!topo.data)
+        $('topology-state').textContent = 'loading…';
+    const r = await api('GET', '/api/v1/topology');
+    topo.fetching = false;
+    if (!topo.open)
+        return;
+    const err = $('topology-error');
+    if (r.ok && r.body && Array.isArray(r.body.nodes) && Array.isArray(r.body.edges)) {
+        topo.data = r.body;
+        err.hidden = true;
+        if (topo.since === null)
+            topo.since = r.body.revision;
+        renderTopology();
+        if (!topo.stream && topo.streamTimer === null)
+            followTopology();
+        else
+            describeTopologyFeed();
+    } else {
+        err.textContent = problemText(r);
+        err.hidden = false;
+        topo.freshAfter = performance.now() + BACKOFF_MAX_MS; // try again, without hurry
+    }
+    if (started < topo.freshAfter)
+        scheduleTopology(topo.freshAfter);
+}
+
+function describeTopologyFeed() {
+    if (!topo.stream)
+        return;
+    $('topology-state').textContent = topo.types === TOPO_TYPES
+        ? 'live: redrawn on namespace events, and on link and address events when netnsd ' +
+          'follows them (--watch-links)'
+        : 'live: redrawn when namespaces come and go (this netnsd sends no link events: ' +
+          'Refresh shows other changes)';
+}
+
+async function followTopology() {
+    const ctrl = new AbortController();
+    topo.stream = ctrl;
+    const headers = { Accept: 'application/x-ndjson' };
+    if (token())
+        headers.Authorization = `Bearer ${token()}`;
+    let res;
+    try {
+        res = await fetch(`/api/v1/events?since=${topo.since}&types=${topo.types}`,
+                          { headers, signal: ctrl.signal });
+    } catch {
+        retryTopologyStream(ctrl);
+        return;
+    }
+    if (topo.stream !== ctrl)
+        return;
+    if (!res.ok) {
+        const text = await res.text().catch(() => '');
+        if (res.status === 400 && topo.types === TOPO_TYPES) {
+            topo.types = TOPO_TYPES_WITHOUT_LINKS;
+            topo.stream = null;
+            followTopology();
+            return;
+        }
+        let body = null;
+        try {
+            body = JSON.parse(text);
+        } catch {
+            body = null;
+        }
+        $('topology-error').textContent =
+            `The event stream: ${problemText({ status: res.status, body, text })}`;
+        $('topology-error').hidden = false;
+        retryTopologyStream(ctrl);
+        return;
+    }
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffered = '';
+    for (;;) {
+        let chunk;
+        try {
+            chunk = await reader.read();
+        } catch {
+            break;
+        }
+        if (chunk.done || topo.stream !== ctrl)
+            break;
+        buffered += chunk.value;
+        let nl;
+        while ((nl = buffered.indexOf('\n')) >= 0) {
+            const line = buffered.slice(0, nl);
+            buffered = buffered.slice(nl + 1);
+            let msg;
+            try {
+                msg = JSON.parse(line);
+            } catch {
+                continue;
+            }
+            onTopologyMessage(msg);
+        }
+    }
+    retryTopologyStream(ctrl);
+}
+
+function onTopologyMessage(msg) {
+    if (msg.type === 'hello') {
+        topo.failures = 0;
+        describeTopologyFeed();
+        return;
+    }
+    // hello's revision is the newest; the others are what was applied, so resuming from them
+    // misses nothing.
+    if (typeof msg.revision === 'number')
+        topo.since = msg.revision;
+    topologyChanged();
+}
+
+function retryTopologyStream(ctrl) {
+    if (topo.stream !== ctrl)
+        return; // closed, or replaced
+    topo.stream = null;
+    if (!topo.open)
+        return;
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** topo.failures++);
+    $('topology-state').textContent = `reconnecting in ${(delay / 1000).toFixed(1)} s`;
+    topo.streamTimer = setTimeout(() => {
+        topo.streamTimer = null;
+        if (topo.open && !topo.stream)
+            followTopology();
+    }, delay);
+}
+
+function openTopology() {
+    topo.open = true;
+    topo.since = null;
+    topo.failures = 0;
+    topo.freshAfter = 0;
+    scheduleTopology();
+}
+
+function closeTopology() {
+    topo.open = false;
+    clearTimeout(topo.timer);
+    topo.timer = null;
+    clearTimeout(topo.streamTimer);
+    topo.streamTimer = null;
+    const ctrl = topo.stream;
+    topo.stream = null;
+    ctrl?.abort();
+}
+
+// --- the drawing ---
+
+function nsLabel(n) {
+    if (n.names.length)
+        return n.names.length > 1 ? `${n.names[0]} (+${n.names.length - 1})` : n.names[0];
+    return n.is_self ? "netnsd's own" : `ns_id ${n.ns_id}`;
+}
+
+// The name an end has in data attributes and the table: its namespace's first name, or its
+// ns_id.
+function nsKey(n) {
+    return n.names[0] ?? `ns_id:${n.ns_id}`;
+}
+
+function topologyModel(data) {
+    const spaces = new Map();     // ns_id -> namespace node, with its bridges and pairs
+    for (const n of data.nodes)
+        if (n.type === 'namespace')
+            spaces.set(n.ns_id, { ...n, bridges: [], degree: 0, neighbours: new Set() });
+    const bridges = new Map();    // id -> bridge node, with its ports
+    for (const n of data.nodes) {
+        const ns = n.type === 'bridge' ? spaces.get(n.ns_id) : null;
+        if (ns) {
+            const b = { ...n, ports: [], ns };
+            bridges.set(n.id, b);
+            ns.bridges.push(b);
+        }
+    }
+    const portOf = new Map();     // "ns_id:ifindex" of a port -> its bridge
+    const ports = [];
+    for (const e of data.edges) {
+        const b = e.type === 'bridge_port' ? bridges.get(e.bridge) : null;
+        if (b) {
+            b.ports.push(e.port);
+            portOf.set(`${e.port.ns_id}:${e.port.ifindex}`, b);
+            ports.push({ port: e.port, bridge: b });
+        }
+    }
+    const pairs = [];
+    for (const e of data.edges) {
+        if (e.type !== 'veth')
+            continue;
+        const ends = e.ends.map((end) => ({ ...end, ns: spaces.get(end.ns_id),
+                                            bridge: portOf.get(`${end.ns_id}:${end.ifindex}`) }));
+        if (!ends[0].ns || !ends[1].ns)
+            continue;
+        pairs.push(ends);
+        for (const [a, b] of [[ends[0], ends[1]], [ends[1], ends[0]]]) {
+            ++a.ns.degree;
+            a.ns.neighbours.add(b.ns);
+        }
+    }
+    const byName = (x, y) => (x < y ? -1 : x > y ? 1 : 0);
+    for (const ns of spaces.values())
+        ns.bridges.sort((x, y) => byName(x.ifname, y.ifname));
+    return { spaces, bridges, pairs, ports, byName };
+}
+
+// A deterministic layout. Each group of namespaces wired together is a block, laid out in
+// rows by distance from its most wired namespace (its neighbours in the next row, each row
+// ordered by where its neighbours in the row above are); a namespace with many pairs gets a
+// wider box, so that its lines and labels spread along it. The blocks, then the namespaces
+// with no pair, flow left to right in rows. Ties go named before unnamed, by name, then ns_id.
+function topologyLayout(model) {
+    const { spaces, byName } = model;
+    const base = (x, y) => (x.names.length ? 0 : 1) - (y.names.length ? 0 : 1) ||
+        (y.is_self ? 1 : 0) - (x.is_self ? 1 : 0) || byName(nsLabel(x), nsLabel(y)) ||
+        x.ns_id - y.ns_id;
+    const all = [...spaces.values()].sort(base);
+    // A namespace with no pair and no bridge is drawn unless the reader asked for the wired
+    // ones only; the unnamed ones among them only while they are few (a host with thousands of
+    // process-held namespaces would otherwise be a wall of boxes that say nothing of wiring:
+    // All namespaces on the host lists them).
+    const lone = all.filter((n) => !n.degree && !n.bridges.length);
+    const hideUnnamed = lone.filter((n) => !n.names.length).length > LONE_UNNAMED_MAX;
+    const drawn = (n) => n.degree || n.bridges.length ||
+        (!topo.wiredOnly && (n.names.length || !hideUnnamed));
+    const shownCount = all.filter(drawn).length;
+    const columns = Math.max(3, Math.min(MAX_COLUMNS, Math.ceil(Math.sqrt(shownCount * 1.5))));
+    const width = columns * (BOX_W + GAP_X) - GAP_X;
+    for (const n of all) {
+        n.w = Math.min(width, Math.max(BOX_W, n.degree * PER_PAIR_W));
+        n.h = BOX_HEAD + n.bridges.length * (PILL_H + PILL_GAP);
+    }
+
+    // The blocks: one per group of wired namespaces, in rows; then one per lone namespace.
+    const blocks = [];
+    const seen = new Set();
+    const roots = all.filter((n) => n.degree).sort((x, y) => y.degree - x.degree ||
+        y.bridges.length - x.bridges.length || base(x, y));
+    for (const root of roots) {
+        if (seen.has(root))
+            continue;
+        seen.add(root);
+        const layers = [[root]];
+        for (;;) {
+            const above = layers[layers.length - 1];
+            const index = new Map(above.map((n, i) => [n, i]));
+            const next = [];
+            for (const n of above)
+                for (const m of [...n.neighbours].sort(base))
+                    if (!seen.has(m)) {
+                        seen.add(m);
+                        next.push(m);
+                    }
+            if (!next.length)
+                break;
+            const centre = (n) => {
+                const at = [...n.neighbours].filter((m) => index.has(m)).map((m) => index.get(m));
+                return at.reduce((a, b) => a + b, 0) / at.length;
+            };
+            next.sort((x, y) => centre(x) - centre(y) || base(x, y));
+            layers.push(next);
+        }
+        blocks.push(blockOf(layers, width));
+    }
+    for (const n of all)
+        if (!seen.has(n) && drawn(n))
+            blocks.push(blockOf([[n]], width));
+
+    // The blocks in rows.
+    const placed = [];
+    let x = MARGIN;
+    let y = MARGIN;
+    let rowH = 0;
+    for (const b of blocks) {
+        if (x > MARGIN && x + b.w > MARGIN + width) {
+            x = MARGIN;
+            y += rowH + GAP_Y;
+            rowH = 0;
+        }
+        for (const n of b.nodes) {
+            n.x += x;
+            n.y += y;
+            placed.push(n);
+        }
+        x += b.w + GAP_X;
+        rowH = Math.max(rowH, b.h);
+    }
+    for (const n of placed)
+        n.bridges.forEach((br, i) => {
+            br.x = n.x + 8;
+            br.y = n.y + BOX_HEAD + PILL_GAP + i * (PILL_H + PILL_GAP);
+            br.w = n.w - 16;
+            br.h = PILL_H;
+        });
+    const right = Math.max(MARGIN, ...placed.map((n) => n.x + n.w));
+    return { placed, width: right + MARGIN, height: y + rowH + MARGIN };
+}
+
+// Layers of boxes as rows (a long layer wraps), each row centred; positions from (0, 0).
+function blockOf(layers, width) {
+    const rows = [];
+    for (const layer of layers) {
+        let row = [];
+        let w = 0;
+        for (const n of layer) {
+            if (row.length && w + GAP_X + n.w > width) {
+                rows.push({ row, w });
+                row = [];
+                w = 0;
+            }
+            w += (row.length ? GAP_X : 0) + n.w;
+            row.push(n);
+        }
+        rows.push({ row, w });
+    }
+    const blockW = Math.max(...rows.map((r) => r.w));
+    let y = 0;
+    const nodes = [];
+    for (const { row, w } of rows) {
+        let x = (blockW - w) / 2;
+        for (const n of row) {
+            n.x = x;
+            n.y = y;
+            x += n.w + GAP_X;
+            nodes.push(n);
+        }
+        y += Math.max(...row.map((n) => n.h)) + GAP_Y;
+    }
+    return { nodes, w: blockW, h: y - GAP_Y };
+}
+
+function svg(tag, attrs = {}, text) {
+    const el = document.createElementNS(SVG_NS, tag);
+    for (const [k, v] of Object.entries(attrs))
+        el.setAttribute(k, String(v));
+    if (text !== undefined)
+        el.textContent = text;
+    return el;
+}
+
+function endText(end) {
+    const where = end.netns ?? nsLabel(end.ns);
+    return `${end.ifname} in ${where}` + (end.bridge ? ` (port of ${end.bridge.ifname})` : '');
+}
+
+// Where each pair's line leaves its box (or bridge): on the side facing the other end, the
+// lines of one side spread along it in the order of where they go, so that they leave a box
+// with many pairs side by side, without crossing near it.
+function attachPoints(pairs) {
+    const sides = new Map();      // rect -> side -> [{ slot, toward }]
+    const rectOf = (end) => end.bridge ?? end.ns;
+    const centre = (r) => [r.x + r.w / 2, r.y + r.h / 2];
+    const slots = pairs.map((ends) => ends.map((end, i) => {
+        const r = rectOf(end);
+        const [ox, oy] = centre(rectOf(ends[1 - i]));
+        const side = oy > r.y + r.h ? 'bottom' : oy < r.y ? 'top'
+            : ox >= r.x + r.w / 2 ? 'right' : 'left';
+        const slot = { r, side, toward: side === 'top' || side === 'bottom' ? ox : oy };
+        if (!sides.has(r))
+            sides.set(r, new Map());
+        const list = sides.get(r).get(side) ?? [];
+        list.push(slot);
+        sides.get(r).set(side, list);
+        return slot;
+    }));
+    for (const bySide of sides.values())
+        for (const [side, list] of bySide) {
+            list.sort((a, b) => a.toward - b.toward);
+            list.forEach((s, i) => {
+                const f = (i + 1) / (list.length + 1);
+                const { r } = s;
+                s.x = side === 'left' ? r.x : side === 'right' ? r.x + r.w : r.x + r.w * f;
+                s.y = side === 'top' ? r.y : side === 'bottom' ? r.y + r.h : r.y + r.h * f;
+                s.nth = i;
+                s.crowded = list.length > 3;
+            });
+        }
+    return slots;
+}
+
+function drawPair(ends, slots, loopIndex) {
+    const g = svg('g', { class: `edge${ends.some((e) => e.bridge) ? ' port' : ''}`,
+                         'data-type': 'veth' });
+    ['a', 'b'].forEach((k, i) => {
+        g.dataset[k] = `${nsKey(ends[i].ns)}/${ends[i].ifname}`;
+        g.dataset[`${k}Bridge`] = ends[i].bridge ? `${nsKey(ends[i].ns)}/${ends[i].bridge.ifname}` : '';
+    });
+    g.append(svg('title', {}, `veth pair: ${endText(ends[0])} — ${endText(ends[1])}`));
+    if (ends[0].ns === ends[1].ns) {
+        // Both ends in one namespace: a loop on its right side.
+        const n = ends[0].ns;
+        const x = n.x + n.w;
+        const cy = n.y + 14 + loopIndex * 12;
+        g.append(svg('path', { class: 'edge-line',
+                               d: `M ${x} ${cy - 5} C ${x + 36} ${cy - 24}, ` +
+                                  `${x + 36} ${cy + 24}, ${x} ${cy + 5}` }));
+        g.append(svg('text', { class: 'edge-label', x: x + 30, y: cy, 'text-anchor': 'start',
+                               'dominant-baseline': 'middle' },
+                     `${ends[0].ifname} ⇄ ${ends[1].ifname}`));
+        return g;
+    }
+    const [s, t] = slots;
+    g.append(svg('line', { class: 'edge-line', x1: s.x, y1: s.y, x2: t.x, y2: t.y }));
+    const len = Math.hypot(t.x - s.x, t.y - s.y) || 1;
+    const ux = (t.x - s.x) / len;
+    const uy = (t.y - s.y) / len;
+    // A label beside its end of the line: on a left or right side it starts at the end and
+    // grows away from the box; on a top or bottom side it is centred on the line, alternately
+    // nearer and farther where many lines leave one side.
+    const label = (slot, dir, text) => {
+        const flat = slot.side === 'left' || slot.side === 'right';
+        const away = flat ? 6 : 14 + (slot.crowded ? (slot.nth % 2) * 14 : 0);
+        g.append(svg('text', {
+            class: 'edge-label', x: slot.x + ux * away * dir,
+            y: slot.y + uy * away * dir - (flat ? 8 : 0),
+            'text-anchor': flat ? (slot.side === 'right' ? 'start' : 'end') : 'middle',
+            'dominant-baseline': 'middle' }, text));
+    };
+    label(s, 1, ends[0].ifname);
+    label(t, -1, ends[1].ifname);
+    return g;
+}
+
+function drawSpace(n) {
+    const g = svg('g', { class: `node ns${n.is_self ? ' self' : ''}${n.read ? '' : ' unread'}`,
+                         tabindex: 0, role: 'button', 'data-ns-id': n.ns_id,
+                         'data-name': n.names[0] ?? '',
+                         'aria-label': `Namespace ${nsLabel(n)}, ns_id ${n.ns_id}` +
+                             (n.bridges.length
+                                 ? `, bridges ${n.bridges.map((b) => b.ifname).join(', ')}` : '') +
+                             `, ${n.degree} veth pair${n.degree === 1 ? '' : 's'}: show its links` });
+    g.append(svg('title', {}, `${n.names.join(', ') || nsLabel(n)} (ns_id ${n.ns_id})` +
+                              (n.read ? '' : ': its links could not be read')));
+    if (n.bridges.length) {
+        const last = n.bridges[n.bridges.length - 1];
+        g.append(svg('line', { class: 'bridge-stub', x1: n.x + n.w / 2, y1: n.y + BOX_HEAD,
+                               x2: n.x + n.w / 2, y2: last.y }));
+    }
+    g.append(svg('rect', { class: 'node-box', x: n.x, y: n.y, width: n.w, height: BOX_HEAD, rx: 6 }));
+    g.append(svg('text', { class: 'node-label', x: n.x + n.w / 2, y: n.y + 19, 'text-anchor': 'middle' },
+                 nsLabel(n)));
+    g.append(svg('text', { class: 'node-sub', x: n.x + n.w / 2, y: n.y + 36, 'text-anchor': 'middle' },
+                 n.read ? `ns_id ${n.ns_id}` : `ns_id ${n.ns_id}, not read`));
+    for (const b of n.bridges) {
+        const bg = svg('g', { class: 'bridge', 'data-name': `${nsKey(n)}/${b.ifname}`,
+                              'data-ports': b.ports.map((p) => p.ifname).sort().join(',') });
+        bg.append(svg('title', {}, `bridge ${b.ifname} in ${nsLabel(n)}; ports: ` +
+                                   (b.ports.map((p) => p.ifname).join(', ') || 'none')));
+        bg.append(svg('rect', { class: 'bridge-box', x: b.x, y: b.y, width: b.w, height: b.h, rx: 11 }));
+        bg.append(svg('text', { class: 'bridge-label', x: b.x + b.w / 2, y: b.y + b.h / 2,
+                                'text-anchor': 'middle', 'dominant-baseline': 'middle' },
+                      `bridge ${b.ifname}`));
+        g.append(bg);
+    }
+    return g;
+}
+
+function renderTopology() {
+    const model = topologyModel(topo.data);
+    const { placed, width, height } = topologyLayout(model);
+    const shown = new Set(placed);
+    const root = $('topology-svg');
+    root.setAttribute('viewBox', `0 0 ${width} ${height}`);
+    root.setAttribute('width', String(width));
+    root.setAttribute('height', String(height));
+    const nodes = svg('g', { class: 'nodes' });
+    for (const n of placed)
+        nodes.append(drawSpace(n));
+    // Lines under the boxes: a line that passes behind a box never hides its name.
+    const edges = svg('g', { class: 'edges' });
+    const pairs = model.pairs.filter((ends) => shown.has(ends[0].ns) && shown.has(ends[1].ns));
+    const slots = attachPoints(pairs.filter((ends) => ends[0].ns !== ends[1].ns));
+    const loops = new Map();
+    let next = 0;
+    for (const ends of pairs) {
+        if (ends[0].ns === ends[1].ns) {
+            const i = loops.get(ends[0].ns) ?? 0;
+            loops.set(ends[0].ns, i + 1);
+            edges.append(drawPair(ends, null, i));
+        } else
+            edges.append(drawPair(ends, slots[next++], 0));
+    }
+    root.replaceChildren(edges, nodes);
+
+    const rows = document.createDocumentFragment();
+    const row = (...texts) => {
+        const tr = document.createElement('tr');
+        for (const t of texts)
+            cell(tr, t);
+        rows.append(tr);
+    };
+    for (const ends of model.pairs)
+        row('veth pair', endText(ends[0]), endText(ends[1]));
+    for (const { port, bridge } of model.ports)
+        row('bridge port', `${port.ifname} in ${port.netns ?? nsLabel(bridge.ns)}`,
+            `bridge ${bridge.ifname} in ${nsLabel(bridge.ns)}`);
+    $('topology-body').replaceChildren(rows);
+    const count = (n, one) => `${n} ${one}${n === 1 ? '' : one.endsWith('h') ? 'es' : 's'}`;
+    $('topology-count').textContent = `${count(model.spaces.size, 'namespace')}, ` +
+        `${count(model.bridges.size, 'bridge')}, ${count(model.pairs.length, 'veth pair')}` +
+        (placed.length < model.spaces.size
+            ? `; ${model.spaces.size - placed.length} with no pair or bridge not drawn` : '');
+}
+
+function wireTopology() {
+    $('topology').addEventListener('toggle', () => {
+        if ($('topology').open)
+            openTopology();
+        else
+            closeTopology();
+    });
+    $('topology-refresh').addEventListener('click', () => {
+        topo.freshAfter = 0;
+        scheduleTopology();
+    });
+    $('topology-wired').addEventListener('change', (e) => {
+        topo.wiredOnly = e.target.checked;
+        if (topo.data)
+            renderTopology();
+    });
+    const open = (e) => {
+        const g = e.target.closest?.('g.node[data-ns-id]');
+        if (g)
+            openLinks(hostLinksTarget(Number(g.dataset.nsId)), { focus: true });
+    };
+    $('topology-svg').addEventListener('click', open);
+    $('topology-svg').addEventListener('keydown', (e) => {
+        if (e.key === 'Enter' || e.key === ' ') {
+            e.preventDefault();
+            open(e);
+        }
+    });
+    document.addEventListener('visibilitychange', () => {
+        if (document.visibilityState === 'visible' && topo.pendingWhileHidden) {
+            topo.pendingWhileHidden = false;
+            scheduleTopology();
+        }
+    });
+}
+
 // --- wiring --------------------------------------------------------------------------------
 
 // --- all namespaces of the host ----------------------------------------------------------
@@ -789,6 +1662,8 @@ function renderHost() {
     for (const n of rows.slice(start, start + HOST_PAGE)) {
         const tr = document.createElement('tr');
         tr.dataset.nsId = String(n.ns_id);
+        tr.tabIndex = 0;
+        tr.title = 'Show its links';
         if (n.leak)
             tr.className = 'leak';
         cell(tr, n.is_self ? `${n.ns_id} (netnsd's own)` : String(n.ns_id));
@@ -830,6 +1705,17 @@ function wireHost() {
     $('host-next').addEventListener('click', () => {
         ++hostView.page;
         invalidate('host');
+    });
+    // A row opens the links of its namespace, by click or Enter.
+    const openRow = (e) => {
+        const tr = e.target.closest('tr[data-ns-id]');
+        if (tr)
+            openLinks(hostLinksTarget(Number(tr.dataset.nsId)), { focus: e.type === 'keydown' });
+    };
+    $('host-body').addEventListener('click', openRow);
+    $('host-body').addEventListener('keydown', (e) => {
+        if (e.key === 'Enter')
+            openRow(e);
     });
 }
 
@@ -890,6 +1776,8 @@ function wire() {
     });
     $('details-refresh').addEventListener('click', () => showDetails(view.selected));
     $('details-close').addEventListener('click', () => {
+        if (linksView.target?.href === view.selected)
+            closeLinks();
         view.selected = null;
         $('details').hidden = true;
     });
@@ -919,6 +1807,9 @@ function wire() {
 
 wire();
 wireHost();
+wireLinks();
+wireTopology();
+linksFromHash();
 useToken(token());
 setConnection('connecting');
 connect();

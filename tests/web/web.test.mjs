@@ -179,6 +179,142 @@ function waitForNoRow(name, timeout = 5000) {
         name, { timeout, polling: 'raf' });
 }
 
+// Three namespaces wired as a host would wire containers: wa and wb each with a veth pair into
+// wbr's bridge br0, and a veth pair straight between them with addresses of both families.
+// Each gets an nsid in netnsd's namespace (as a namespace wired to the host has), so netnsd
+// reads them by nsid and names every peer.
+const WIRED = ['wa', 'wb', 'wbr'];
+
+function wireNamespaces() {
+    const lines = [
+        ...WIRED.map((n) => `netns add ${n}`),
+        ...WIRED.map((n) => `netns set ${n} auto`),
+        '-n wbr link add br0 type bridge',
+        '-n wa link add eth0 type veth peer name pa netns wbr',
+        '-n wb link add eth0 type veth peer name pb netns wbr',
+        '-n wbr link set pa master br0',
+        '-n wbr link set pb master br0',
+        '-n wa link add x0 type veth peer name x1 netns wb',
+        '-n wa addr add 10.77.0.1/24 dev x0',
+        '-n wb addr add 10.77.0.2/24 dev x1',
+        '-n wa addr add fd77::1/64 dev x0 nodad',
+        '-n wb addr add fd77::2/64 dev x1 nodad',
+        ...['lo', 'eth0', 'x0'].map((l) => `-n wa link set ${l} up`),
+        ...['lo', 'eth0', 'x1'].map((l) => `-n wb link set ${l} up`),
+        ...['lo', 'br0', 'pa', 'pb'].map((l) => `-n wbr link set ${l} up`),
+    ];
+    for (const l of lines) // ip -batch has no -n: one ip a line
+        ip(...l.split(' '));
+}
+
+function ipJson(...args) {
+    return JSON.parse(ip('-j', ...args));
+}
+
+// What the links panel should show for NAME, row by row, from ip: the same columns, as text.
+function expectedLinkRows(name) {
+    const addrs = new Map(ipJson('-n', name, 'addr').map((l) => [l.ifindex, l.addr_info]));
+    const ids = new Map(ipJson('-n', name, 'netns', 'list-id').map((x) => [x.nsid, x.name]));
+    return ipJson('-n', name, '-d', 'link').map((l) => {
+        let peer = '—';
+        if (l.link_netnsid !== undefined) {
+            const other = ids.get(l.link_netnsid);
+            peer = other === undefined ? `ifindex ${l.link_index} in ?`
+                : `${ipJson('-n', other, 'link').find((p) => p.ifindex === l.link_index).ifname} in ${other}`;
+        }
+        return {
+            ifindex: String(l.ifindex), name: l.ifname, kind: l.linkinfo?.info_kind ?? '—',
+            state: l.operstate.toLowerCase(), mtu: String(l.mtu), mac: l.address ?? '—',
+            master: l.master ?? '—', peer,
+            addresses: (addrs.get(l.ifindex) ?? []).map((a) => `${a.local}/${a.prefixlen}` +
+                (a.scope === 'global' ? '' : ` (${a.scope})`)),
+        };
+    });
+}
+
+function shownLinkRows() {
+    return page.$$eval('#links-body tr', (trs) => trs.map((tr) => {
+        const t = (c) => tr.querySelector(`td.${c}`).textContent;
+        return {
+            ifindex: tr.dataset.ifindex, name: t('name'), kind: t('kind'), state: t('state'),
+            mtu: t('mtu'), mac: t('mac'), master: t('master'), peer: t('peer'),
+            addresses: [...tr.querySelectorAll('td.addresses .addr')].map((s) => s.textContent),
+        };
+    }));
+}
+
+// Waits until the links panel shows what ip shows for NAME (netnsd's reading can be 1 s old).
+async function waitForLinksLikeIp(name) {
+    await waitFor(`the links panel to show what ip -n ${name} shows`, async () => {
+        const want = expectedLinkRows(name);
+        const got = await shownLinkRows();
+        assert.deepEqual(got, want);
+        return true;
+    }, { timeoutMs: 15000 });
+}
+
+// The bytes-per-second figure of a rate cell ("12.3 kB/s, 4.0 pkt/s"), or null.
+function rateOf(text) {
+    const m = /^(\d+(?:\.\d+)?) (B|kB|MB|GB)\/s, (\d+(?:\.\d+)?) pkt\/s$/.exec(text);
+    return m ? Number(m[1]) * { B: 1, kB: 1e3, MB: 1e6, GB: 1e9 }[m[2]] : null;
+}
+
+// What the topology view should draw among the named namespaces, from ip: every named
+// namespace, every bridge with its ports, and every veth pair with the bridge each end is a
+// port of ('' when none).
+function expectedTopology() {
+    const names = netnsNames();
+    const bridges = {};
+    const pairs = {};
+    for (const name of names) {
+        const links = ipJson('-n', name, '-d', 'link');
+        const ids = new Map(ipJson('-n', name, 'netns', 'list-id').map((x) => [x.nsid, x.name]));
+        const bridgeNames = links.filter((l) => l.linkinfo?.info_kind === 'bridge').map((l) => l.ifname);
+        for (const b of bridgeNames)
+            bridges[`${name}/${b}`] = links.filter((l) => l.master === b).map((l) => l.ifname).sort().join(',');
+        const end = (ns, l) => `${ns}/${l.ifname}` +
+            (l.master && l.linkinfo?.info_slave_kind === 'bridge' ? ` @${ns}/${l.master}` : '');
+        for (const l of links.filter((x) => x.linkinfo?.info_kind === 'veth')) {
+            const other = l.link_netnsid === undefined ? name : ids.get(l.link_netnsid);
+            // A peer in a namespace with no name (one being freed): nothing the page can match.
+            const peer = other === undefined ? null
+                : ipJson('-n', other, '-d', 'link').find((p) => p.ifindex === l.link_index);
+            const key = [end(name, l), peer ? end(other, peer) : `?/${l.link_index}`].sort().join(' ~ ');
+            pairs[key] = true;
+        }
+    }
+    return { names: names.sort(), bridges, pairs: Object.keys(pairs).sort() };
+}
+
+// The same, read from the SVG: the named namespaces, and the pairs with a named end (the
+// sandbox's netnsd sees the host's other namespaces too).
+function drawnTopology() {
+    return page.evaluate(() => {
+        const named = (k) => !k.startsWith('ns_id:');
+        const names = [...document.querySelectorAll('#topology-svg g.node')]
+            .map((g) => g.dataset.name).filter(Boolean).sort();
+        const bridges = {};
+        for (const b of document.querySelectorAll('#topology-svg g.bridge'))
+            if (named(b.dataset.name))
+                bridges[b.dataset.name] = b.dataset.ports;
+        const pairs = [];
+        for (const e of document.querySelectorAll('#topology-svg g.edge[data-type="veth"]')) {
+            if (!named(e.dataset.a) && !named(e.dataset.b))
+                continue;
+            const end = (k) => e.dataset[k] + (e.dataset[`${k}Bridge`] ? ` @${e.dataset[`${k}Bridge`]}` : '');
+            pairs.push([end('a'), end('b')].sort().join(' ~ '));
+        }
+        return { names, bridges, pairs: pairs.sort() };
+    });
+}
+
+async function waitForTopologyLikeIp(what) {
+    await waitFor(what, async () => {
+        assert.deepEqual(await drawnTopology(), expectedTopology());
+        return true;
+    }, { timeoutMs: 20000 });
+}
+
 function rowButton(name, label) {
     return page.getByRole('button', { name: `${label} ${name}`, exact: true });
 }
@@ -352,6 +488,188 @@ describe('the dashboard', () => {
         } finally {
             sleeper.kill('SIGKILL');
         }
+    });
+
+    // The links panel against ip: every column of every link, the peer as a link to the other
+    // namespace, rates once traffic flows, a plain error when the namespace goes, and no more
+    // reads once it is closed.
+    test('a namespace\'s links: what ip shows, peers as links, live rates, errors, closing',
+         async (t) => {
+        wireNamespaces();
+        await openPage();
+        await openDetails('wa');
+        await page.waitForSelector('#links:not([hidden])');
+        assert.equal(await page.textContent('#links-title'), 'Links in wa');
+        await waitForLinksLikeIp('wa');
+
+        // Traffic: the x0 row's rates leave zero while ping runs, both ways.
+        const ping = spawn('ip', ['netns', 'exec', 'wa', 'ping', '-q', '-i', '0.05', '-s', '1000',
+                                  '10.77.0.2'], { stdio: 'ignore' });
+        try {
+            const x0 = page.locator('#links-body tr', { has: page.locator('td.name', { hasText: /^x0$/ }) });
+            const rates = await waitFor('non-zero rates on x0', async () => {
+                const rx = rateOf(await x0.locator('td.rx .rate').textContent());
+                const tx = rateOf(await x0.locator('td.tx .rate').textContent());
+                return rx > 0 && tx > 0 && [rx, tx];
+            }, { timeoutMs: 15000 });
+            // ~20 pings of 1028 bytes a second each way: tens of kB/s, not bytes nor MB.
+            t.diagnostic(`x0 rates while pinging: rx ${rates[0]} B/s, tx ${rates[1]} B/s`);
+            assert.ok(rates.every((r) => r > 1000 && r < 1e6), `rates ${rates}`);
+        } finally {
+            ping.kill('SIGKILL');
+        }
+        await screenshot('links-with-rates');
+
+        // The peer is a link to the other namespace's links; by keyboard.
+        const peer = page.locator('#links-body tr td.peer a', { hasText: /^x1 in wb$/ });
+        await peer.focus();
+        await page.keyboard.press('Enter');
+        await page.waitForFunction(() => document.querySelector('#links-title').textContent ===
+                                         'Links in wb');
+        assert.equal(await page.evaluate(() => document.activeElement.id), 'links-title');
+        await waitForLinksLikeIp('wb');
+        // Back to wa from the table, and to wb again by the same link (the same address).
+        await page.locator('#ns-body td.name', { hasText: /^wa$/ }).click();
+        await page.waitForFunction(() => document.querySelector('#links-title').textContent ===
+                                         'Links in wa');
+        await page.locator('#links-body tr td.peer a', { hasText: /^x1 in wb$/ }).click();
+        await page.waitForFunction(() => document.querySelector('#links-title').textContent ===
+                                         'Links in wb');
+
+        // The namespace goes: the panel says so in words, and stops reading.
+        ip('netns', 'del', 'wb');
+        await page.waitForFunction(() => !document.querySelector('#links-error').hidden &&
+            /gone/.test(document.querySelector('#links-error').textContent), null,
+                                   { timeout: 15000 });
+        const error = await page.textContent('#links-error');
+        assert.match(error, /^No such .*: .*\(it is gone: no longer read\)$/);
+        assert.ok(!error.includes('{'), `no raw JSON: ${error}`);
+
+        // Closed: no more reads.
+        await page.getByRole('button', { name: 'Close links' }).click();
+        assert.ok(await page.isHidden('#links'));
+        await assert.rejects(page.waitForRequest(/\/links$/, { timeout: 5000 }),
+                             /Timeout/, 'no read of links after closing');
+    });
+
+    // The host panel lists the host's namespaces 100 a page by ns_id, and a shared machine can
+    // have hundreds that are older than the sandbox's: the owner filter keeps the named ones.
+    test('All namespaces on the host: a row opens its links, by keyboard too; netnsd\'s own ' +
+         'namespace as a peer', async () => {
+        wireNamespaces();
+        // A pair from netnsd's own namespace (the sandbox's) into wa, as a host's to a container.
+        ip('link', 'add', 'hv0', 'type', 'veth', 'peer', 'name', 'h0', 'netns', 'wa');
+        await openPage();
+        await page.getByText('All namespaces on the host').click();
+        await page.selectOption('#host-owner', 'netns-dir');
+        const row = page.locator('#host-body tr', { has: page.locator('td.name', { hasText: /^wbr$/ }) });
+        await row.focus({ timeout: 15000 });
+        await page.keyboard.press('Enter');
+        await page.waitForFunction(() => document.querySelector('#links-title').textContent ===
+                                         'Links in wbr');
+        await waitForLinksLikeIp('wbr');
+
+        // wa's h0 names netnsd's own namespace as its peer; that link shows hv0, whose peer is
+        // h0 in wa.
+        await page.locator('#host-body tr', { has: page.locator('td.name', { hasText: /^wa$/ }) })
+            .click();
+        const own = page.locator('#links-body td.peer a', { hasText: /^hv0 in netnsd's own namespace \(ns_id \d+\)$/ });
+        await own.waitFor({ timeout: 10000 });
+        await own.click();
+        await page.waitForFunction(() => /^Links in netnsd's own namespace \(ns_id \d+\)$/.test(
+            document.querySelector('#links-title').textContent));
+        await page.locator('#links-body td.peer a', { hasText: /^h0 in wa$/ }).waitFor({ timeout: 10000 });
+    });
+
+    // The topology view against ip: namespaces, bridges with their ports, veth pairs with the
+    // bridge each end is a port of; redrawn from the stream (at most one fetch a second) when
+    // namespaces come and go; a namespace opens its links by keyboard.
+    test('topology: the nodes and edges ip shows, kept up to date from the stream', async (t) => {
+        wireNamespaces();
+        await openPage();
+        // When the page started each fetch of the topology, as the browser's resource timing
+        // saw it (timed in this process, they would be off by however long it was busy).
+        await page.evaluate(() => performance.setResourceTimingBufferSize(100000));
+        const fetchTimes = () => page.evaluate(() => performance.getEntriesByType('resource')
+            .filter((e) => new URL(e.name).pathname === '/api/v1/topology')
+            .map((e) => e.startTime));
+        await page.getByText('Topology', { exact: true }).click();
+        await waitForTopologyLikeIp('the drawing to show what ip shows');
+        const drawn = await drawnTopology();
+        assert.ok(drawn.pairs.includes('wa/eth0 ~ wbr/pa @wbr/br0'), drawn.pairs.join('\n'));
+        assert.ok(drawn.pairs.includes('wa/x0 ~ wb/x1'), drawn.pairs.join('\n'));
+        assert.equal(drawn.bridges['wbr/br0'], 'pa,pb');
+        // Live, whether this netnsd sends link events or (a 400 for types=link) not.
+        await page.waitForFunction(() => /^live: /.test(document.querySelector('#topology-state').textContent));
+        t.diagnostic(await page.textContent('#topology-state'));
+        // The same as a table.
+        await page.getByText('The same as a table').click();
+        const table = await page.$$eval('#topology-body tr', (trs) => trs.map((tr) => tr.textContent));
+        assert.ok(table.includes('veth pairx0 in wax1 in wb'), table.join('\n'));
+        assert.ok(table.includes('bridge portpa in wbrbridge br0 in wbr'), table.join('\n'));
+        await screenshot('topology');
+
+        // A burst of namespaces: all drawn, with fetches at least a second apart.
+        const burst = Array.from({ length: 20 }, (_, i) => `burst-${i}`);
+        ipBatch(burst.map((n) => `netns add ${n}`));
+        await waitForTopologyLikeIp('the burst to be drawn');
+        const fetches = await fetchTimes();
+        for (let i = 1; i < fetches.length; ++i)
+            assert.ok(fetches[i] - fetches[i - 1] >= 900,
+                      `fetches ${fetches.map((f) => Math.round(f - fetches[0])).join(', ')} ms`);
+        t.diagnostic(`${fetches.length} fetches of /api/v1/topology`);
+        ipBatch(burst.map((n) => `netns del ${n}`));
+
+        // A namespace deleted: its box and its pairs go (when the kernel has freed it).
+        ip('netns', 'del', 'wb');
+        await waitForTopologyLikeIp('the drawing to lose wb');
+        assert.ok(!(await drawnTopology()).names.includes('wb'));
+
+        // A box opens its namespace's links, by keyboard.
+        await page.locator('#topology-svg g.node[data-name="wa"]').focus();
+        await page.keyboard.press('Enter');
+        await page.waitForFunction(() => document.querySelector('#links-title').textContent ===
+                                         'Links in wa');
+        await waitForLinksLikeIp('wa');
+
+        // Only the wired ones: alpha and beta have no pair nor bridge.
+        await page.check('#topology-wired');
+        await page.waitForFunction(() => !document.querySelector('#topology-svg g.node[data-name="alpha"]'));
+        assert.ok(await page.$('#topology-svg g.node[data-name="wa"]'));
+    });
+
+    // 50 namespaces on one bridge, as containers on a host: every box and pair drawn, no two
+    // boxes overlapping, the text still at a readable scale. The time to draw is reported.
+    test('topology at 50 namespaces on one bridge: all drawn, no box over another', async (t) => {
+        const many = Array.from({ length: 50 }, (_, i) => `c${String(i).padStart(2, '0')}`);
+        ipBatch(['netns add hub', ...many.map((n) => `netns add ${n}`),
+                 'netns set hub auto', ...many.map((n) => `netns set ${n} auto`)]);
+        // Made from inside hub: each pair's far end goes into its namespace.
+        execFileSync('ip', ['-n', 'hub', '-batch', '-'], { input: [
+            'link add br0 type bridge',
+            ...many.map((n, i) => `link add v${i} type veth peer name eth0 netns ${n}`),
+            ...many.map((n, i) => `link set v${i} master br0`),
+        ].join('\n') + '\n' });
+        await openPage();
+        const started = Date.now();
+        await page.getByText('Topology', { exact: true }).click();
+        await page.waitForFunction(() => document.querySelectorAll(
+            '#topology-svg g.edge[data-type="veth"]').length >= 50, null, { timeout: 20000 });
+        t.diagnostic(`topology of ${many.length + 1} wired namespaces drawn ${Date.now() - started} ms after opening`);
+        await waitForTopologyLikeIp('the drawing to show what ip shows');
+        const boxes = await page.$$eval('#topology-svg g.node > rect.node-box', (rs) => rs.map((r) => {
+            const b = r.getBBox();
+            return { name: r.parentNode.dataset.name || r.parentNode.dataset.nsId, x: b.x, y: b.y, w: b.width, h: b.height };
+        }));
+        for (const [i, a] of boxes.entries())
+            for (const b of boxes.slice(i + 1))
+                assert.ok(a.x + a.w <= b.x || b.x + b.w <= a.x || a.y + a.h <= b.y || b.y + b.h <= a.y,
+                          `${a.name} and ${b.name} overlap: ${JSON.stringify([a, b])}`);
+        const scale = await page.$eval('#topology-svg', (s) => s.getBoundingClientRect().width /
+                                                               s.viewBox.baseVal.width);
+        t.diagnostic(`drawn at scale ${scale.toFixed(2)}`);
+        assert.ok(scale >= 0.75, `scale ${scale}`);
+        await screenshot('topology-50');
     });
 
     test('a hostile name renders as text and runs nothing', async () => {
