@@ -94,6 +94,8 @@ server::model_thread::settings kernel_settings(const server::config& cfg)
     s.audit_interval = std::chrono::seconds(cfg.audit_interval_s);
     s.sweep_interval = std::chrono::seconds(cfg.sweep_interval_s);
     s.deep_scan_interval = std::chrono::seconds(cfg.deep_scan_interval_s);
+    s.watch_links = cfg.watch_links;
+    s.assign_nsids = cfg.assign_nsids;
     // Fault injection for the audit's tests: mount events are read and dropped.
     if (const char* fault = std::getenv("NETNSD_TEST_IGNORE_MOUNT_EVENTS"))
         s.ignore_mount_events = std::string_view(fault) == "1";
