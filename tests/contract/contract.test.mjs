@@ -1771,15 +1771,16 @@ describe('a daemon with --watch-links', () => {
     test('link and address events match the schema, and come only to a stream that asks',
          async () => {
         const pointer = spec.schemaPointer('GET', '/api/v1/events', 200, 'application/x-ndjson');
-        ipNetns('add', 'wired');
-        ipNetns('set', 'wired', 'auto');
+        ipNetns('add', Buffer.from('wired'));
+        ipNetns('set', Buffer.from('wired'), 'auto');
         // netnsd hears the namespace once it has seen it with its nsid.
         const deadline = Date.now() + 15000;
         for (;;) {
             const { res, body } = await getChecked(ENTRY, `${HREF_PREFIX}wired`);
             if (res.status === 200 && body.nsid !== null)
                 break;
-            assert.ok(Date.now() < deadline, 'netnsd saw wired and its nsid');
+            assert.ok(Date.now() < deadline,
+                      `netnsd saw wired and its nsid: ${res.status} ${JSON.stringify(body)}`);
             await new Promise((resolve) => setTimeout(resolve, 50));
         }
         const plain = await openStream('/api/v1/events');
@@ -1803,7 +1804,7 @@ describe('a daemon with --watch-links', () => {
                 assert.ok(['link', 'address'].includes(e.type), JSON.stringify(e));
             }
             // The default stream has none of them: the next thing it gets is this add.
-            ipNetns('add', 'after-links');
+            ipNetns('add', Buffer.from('after-links'));
             const first = (await plain.next()).json;
             assert.deepEqual([first.type, first.name], ['add', 'after-links']);
         } finally {
