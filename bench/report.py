@@ -81,19 +81,20 @@ FLOOR_GOAL = 0.8          # issue 11: create+delete at least 0.8x the mkns floor
 INVENTORY_GOAL_X = 100    # issue 14: GET /api/v1/namespaces >= 100x `lsns -t net -J` at 1000
 SWEEP_CPU_GOAL = 0.02     # issue 14: the sweep under 2% of one core at the default interval
 DETECT_GOAL_MS = 100      # issue 14: detection p99 < 100 ms (with the process connector)
+LINK_EVENT_GOAL_MS = 10   # issue 15: link event p99 < 10 ms, `ip link set up` to a websocket
 
 QUICK = dict(sizes="100,500", starts=2, requests=30, warmup=3, ip_runs=3, ip_warmup=1,
              race_n=100, ev_count=200, fan_subs="1,100", fan_repeats=1, pause_s=0.3,
              admin_n=100, admin_rounds=1, exec_runs=20, http_n=100, http_seconds=1,
              http_repeats=1, short_subs=100, short_repeats=1, audit_runs=2, links_n=50,
-             tax_nsids="200", tax_changes=500, tax_blocks=1,
+             tax_nsids="200", tax_changes=500, tax_blocks=1, link_changes=40,
              inv_sizes="100", inv_idle=1000, inv_samples=4, inv_lsns_runs=3, inv_window_s=11.0,
              inv_scans=1)
 FULL = dict(sizes="100,1000,5000,10000", starts=7, requests=200, warmup=5, ip_runs=15,
             ip_warmup=2, race_n=1000, ev_count=1000, fan_subs="1,100,1000", fan_repeats=5,
             pause_s=1.0, admin_n=1000, admin_rounds=5, exec_runs=200, http_n=1000,
             http_seconds=5, http_repeats=3, short_subs=1000, short_repeats=3, audit_runs=5,
-            links_n=1000, tax_nsids="1000,5000", tax_changes=2000, tax_blocks=3,
+            links_n=1000, tax_nsids="1000,5000", tax_changes=2000, tax_blocks=3, link_changes=400,
             inv_sizes="1000,5000", inv_idle=20000, inv_samples=20, inv_lsns_runs=5,
             inv_window_s=31.0, inv_scans=3)
 
@@ -587,6 +588,27 @@ def rows_links(a, R):
                      f"{wo['wall_median_us']:.0f} µs ({wo['sys_median_us']:.0f} µs)",
                      f"{w['wall_median_us'] / wo['wall_median_us']:.1f}x the time (the tax)",
                      "decides whether live link events are opt-in (issue 15)", "—"))
+        nd = t.get("netnsd")
+        if nd:
+            rows.append((f"the same at {t['nsids']} nsids with netnsd --watch-links running: "
+                         "send→ack (system time)",
+                         f"{nd['wall_median_us']:.0f} µs ({nd['sys_median_us']:.0f} µs)",
+                         "netnsd not running",
+                         f"{wo['wall_median_us']:.0f} µs ({wo['sys_median_us']:.0f} µs)",
+                         f"{nd['wall_median_us'] / wo['wall_median_us']:.1f}x the time, "
+                         f"{nd['sys_median_us'] / wo['sys_median_us']:.1f}x the system time",
+                         "the price of --watch-links (stated beside it in the README)", "—"))
+    ev = res.get("events")
+    if ev:
+        ok = ev["p99_ms"] < LINK_EVENT_GOAL_MS
+        rows.append((f"link event latency: `link set up` → the `link` event on a websocket "
+                     f"({len(ev['latency_ms'])} changes), p50 / p99",
+                     f"{fmt_ms(ev['p50_ms'])} / {fmt_ms(ev['p99_ms'])}",
+                     "down (its ack waits for the device to close), p50 / p99",
+                     f"{fmt_ms(ev['down_p50_ms'])} / {fmt_ms(ev['down_p99_ms'])}",
+                     f"after the ack: {fmt_ms(ev['after_ack_p50_ms'])} / "
+                     f"{fmt_ms(ev['after_ack_p99_ms'])}",
+                     f"p99 < {LINK_EVENT_GOAL_MS} ms (issue 15)", "met" if ok else "not met"))
     return rows
 
 
