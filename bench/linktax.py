@@ -170,7 +170,8 @@ class netnsd_watching:
         import benchlib
         self.d = benchlib.Daemon(self.exe, self.logdir, "linktax", self.notes,
                                  extra_args=("--watch-links",))
-        self.d.wait_watching()
+        # At start it dumps every namespace that has an nsid: thousands take a while.
+        self.d.wait_watching(timeout_s=300)
         return self
 
     def __exit__(self, *exc):

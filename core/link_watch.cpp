@@ -52,6 +52,7 @@ void link_watch::start()
 {
     model_.set_destroying_hook([this](std::uint64_t ns_id, std::optional<nsid_t> nsid)
                                { forget(ns_id, nsid); });
+    const auto began = steady::now();
     const auto known = model_.host_identities();
     for (const auto& [ns_id, id] : known)
         if (const auto h = model_.host(ns_id); h && h->is_self)
@@ -61,10 +62,12 @@ void link_watch::start()
     started_ = true;
     noted_.clear();
     resolve_ = false;
-    log::info("following link and address changes",
-              {{"namespaces", std::to_string(namespaces_heard())},
-               {"of", std::to_string(known.size())},
-               {"assign_nsids", assign_nsids_ ? "true" : "false"}});
+    log::info(
+        "following link and address changes",
+        {{"namespaces", std::to_string(namespaces_heard())},
+         {"of", std::to_string(known.size())},
+         {"seconds", std::to_string(std::chrono::duration<double>(steady::now() - began).count())},
+         {"assign_nsids", assign_nsids_ ? "true" : "false"}});
 }
 
 std::size_t link_watch::namespaces_heard() const noexcept
