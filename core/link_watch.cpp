@@ -36,14 +36,16 @@ bool same_state(const kernel::link_record& a, const kernel::link_record& b)
 
 } // namespace
 
-link_watch::link_watch(registry& model, std::string netns_dir, bool assign_nsids)
-    : model_(model), netns_dir_(std::move(netns_dir)), assign_nsids_(assign_nsids)
+link_watch::link_watch(registry& model, std::string netns_dir, bool assign_nsids,
+                       int receive_buffer)
+    : model_(model), netns_dir_(std::move(netns_dir)), assign_nsids_(assign_nsids),
+      receive_buffer_(receive_buffer)
 {
 }
 
 std::error_code link_watch::open()
 {
-    if (auto ec = listener_.open())
+    if (auto ec = receive_buffer_ > 0 ? listener_.open(receive_buffer_) : listener_.open())
         return ec;
     return dumper_.open();
 }

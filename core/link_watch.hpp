@@ -47,7 +47,8 @@ public:
 
     using steady = std::chrono::steady_clock;
 
-    link_watch(registry& model, std::string netns_dir, bool assign_nsids);
+    // receive_buffer: the listener's (0: its default); tests make it small to make it overrun.
+    link_watch(registry& model, std::string netns_dir, bool assign_nsids, int receive_buffer = 0);
 
     // Opens the listener (before the dumps: nothing between the two is lost) and the dumper.
     std::error_code open();
@@ -120,6 +121,7 @@ private:
     registry& model_;
     std::string netns_dir_;
     bool assign_nsids_;
+    int receive_buffer_;
     kernel::link_listener listener_;
     kernel::link_dumper dumper_;
     std::map<std::uint64_t, ns_table> tables_; // by ns_id

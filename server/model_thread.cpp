@@ -44,7 +44,8 @@ model_thread::model_thread(settings s, core::revision_t base, model_feed& feed)
     // At debug level, every event as the model made it, with its time to the microsecond: how
     // far behind the kernel the model is can be measured from outside (bench/events).
     if (settings_.watch_links)
-        links_.emplace(primary_, settings_.netns_dir, settings_.assign_nsids);
+        links_.emplace(primary_, settings_.netns_dir, settings_.assign_nsids,
+                       settings_.link_receive_buffer);
     const bool debug = core::log::current_level() == core::log::level::debug;
     if (debug || links_)
         primary_.set_listener(

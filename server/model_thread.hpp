@@ -68,6 +68,7 @@ public:
         // --watch-links (core::link_watch) and --assign-nsids.
         bool watch_links = false;
         bool assign_nsids = false;
+        int link_receive_buffer = 0; // fault injection for tests: a listener that overruns
     };
 
     model_thread(settings s, core::revision_t base, model_feed& feed);

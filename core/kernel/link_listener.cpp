@@ -32,7 +32,7 @@ std::error_code set_int(int fd, int level, int option, int value)
 
 } // namespace
 
-std::error_code link_listener::open()
+std::error_code link_listener::open(int receive_buffer)
 {
     if (auto ec = socket_.open())
         return ec;
@@ -42,8 +42,8 @@ std::error_code link_listener::open()
         return last_error();
     // SO_RCVBUFFORCE needs CAP_NET_ADMIN, which netnsd has; SO_RCVBUF (capped by rmem_max)
     // otherwise.
-    if (set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, receive_buffer_bytes))
-        (void)set_int(fd, SOL_SOCKET, SO_RCVBUF, receive_buffer_bytes);
+    if (set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, receive_buffer))
+        (void)set_int(fd, SOL_SOCKET, SO_RCVBUF, receive_buffer);
     if (auto ec = set_int(fd, SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, 1))
         return ec;
     for (const int group : {RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR})

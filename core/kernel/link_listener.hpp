@@ -36,7 +36,8 @@ public:
     // does not, and the watcher dumps everything again.
     static constexpr int receive_buffer_bytes = 8 << 20;
 
-    std::error_code open();
+    // `receive_buffer` other than the default: tests that make it overrun.
+    std::error_code open(int receive_buffer = receive_buffer_bytes);
     int fd() const noexcept { return socket_.fd(); }
     bool is_open() const noexcept { return socket_.is_open(); }
 

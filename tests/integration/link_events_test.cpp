@@ -440,6 +440,59 @@ TEST_CASE("link events: a namespace without an nsid is heard with --assign-nsids
     }
 }
 
+TEST_CASE("link events: after the listener overruns, every namespace is read again and nothing "
+          "is missing")
+{
+    run_ok({"ip", "netns", "add", "a"});
+    run_ok({"ip", "netns", "set", "a", "auto"});
+    // A listener buffer of a few notifications (fault injection), and a burst of 300 veth
+    // pairs: the kernel drops notifications, netnsd must notice and read a again.
+    netnsd_process d({"--watch-links"}, {}, netnsd_binary(),
+                     {"NETNSD_TEST_LINK_RECEIVE_BUFFER=4096"});
+    INFO(d.log());
+    REQUIRE(d.ready());
+    REQUIRE(eventually(
+        [&]
+        {
+            const auto e = get_json(d.where(), "/api/v1/netns/a");
+            return e.is_object() && e["nsid"].is_number();
+        },
+        15000ms));
+    const auto a = get_json(d.where(), "/api/v1/netns/a")["ns_id"].get<std::uint64_t>();
+    ws_client ws(d.where(), "/api/v1/events?types=link");
+    REQUIRE(ws.ok());
+    REQUIRE(ws.read());
+    std::string batch;
+    for (int i = 0; i < 300; ++i)
+        batch +=
+            "link add d" + std::to_string(i) + " type veth peer name p" + std::to_string(i) + "\n";
+    const auto r = run({"bash", "-c", "printf '" + batch + "' | ip -n a -batch -"});
+    REQUIRE(r.exit_code == 0);
+    // Every link ip shows in a, as an added event (the overrun's re-read makes those the
+    // kernel dropped).
+    std::set<std::string> want;
+    for (const auto& l : ip_json({"-n", "a", "-j", "link"}))
+        if (l["ifname"] != "lo")
+            want.insert(l["ifname"].get<std::string>());
+    REQUIRE(want.size() == 600);
+    std::set<std::string> added;
+    std::vector<json> seen;
+    const std::function<bool(const json&)> all_there = [&](const json& e)
+    {
+        if (e["type"] == "link" && e["ns_id"] == a && e["action"] == "added")
+            added.insert(e["link"]["name"].get<std::string>());
+        return added == want;
+    };
+    CHECK(wait_for(ws, seen, all_there, 60000ms));
+    CHECK(added.size() == want.size());
+    const auto metrics = http_get(d.where(), "/metrics");
+    REQUIRE(metrics);
+    INFO(metrics->body);
+    CHECK(metrics->body.find("netnsd_resyncs_total{reason=\"link_overrun\"} 0") ==
+          std::string::npos);
+    CHECK(metrics->body.find("netnsd_resyncs_total{reason=\"link_overrun\"}") != std::string::npos);
+}
+
 TEST_CASE("without --watch-links netnsd has no link listener and sends no link events")
 {
     run_ok({"ip", "netns", "add", "a"});
