@@ -5,6 +5,7 @@
 // (a namespace without an nsid is heard with it and not without it, and `ip netns list-id` is
 // unchanged without it), and no listener at all without --watch-links.
 #include <algorithm>
+#include <csignal>
 #include <fstream>
 #include <functional>
 #include <optional>
@@ -446,7 +447,8 @@ TEST_CASE("link events: after the listener overruns, every namespace is read aga
     run_ok({"ip", "netns", "add", "a"});
     run_ok({"ip", "netns", "set", "a", "auto"});
     // A listener buffer of a few notifications (fault injection), and a burst of 300 veth
-    // pairs: the kernel drops notifications, netnsd must notice and read a again.
+    // pairs while netnsd is stopped: the kernel drops notifications, netnsd must notice and
+    // read a again.
     netnsd_process d({"--watch-links"}, {}, netnsd_binary(),
                      {"NETNSD_TEST_LINK_RECEIVE_BUFFER=4096"});
     INFO(d.log());
@@ -466,7 +468,10 @@ TEST_CASE("link events: after the listener overruns, every namespace is read aga
     for (int i = 0; i < 300; ++i)
         batch +=
             "link add d" + std::to_string(i) + " type veth peer name p" + std::to_string(i) + "\n";
+    // netnsd stopped meanwhile: the notifications of the burst cannot all fit.
+    d.signal(SIGSTOP);
     const auto r = run({"bash", "-c", "printf '" + batch + "' | ip -n a -batch -"});
+    d.signal(SIGCONT);
     REQUIRE(r.exit_code == 0);
     // Every link ip shows in a, as an added event (the overrun's re-read makes those the
     // kernel dropped).
