@@ -15,6 +15,7 @@
 #include "core/log.hpp"
 
 #include "api/json.hpp"
+#include "api/link_json.hpp"
 #include "api/problem.hpp"
 
 namespace netnsd::api
@@ -24,77 +25,6 @@ namespace
 
 using core::kernel::link_record;
 using core::kernel::netns_dump;
-
-// The IFF_* bits by the names `ip link` gives them, in its order.
-constexpr std::array<std::pair<unsigned, std::string_view>, 17> flag_names = {{
-    {IFF_LOOPBACK, "LOOPBACK"},
-    {IFF_BROADCAST, "BROADCAST"},
-    {IFF_POINTOPOINT, "POINTOPOINT"},
-    {IFF_MULTICAST, "MULTICAST"},
-    {IFF_NOARP, "NOARP"},
-    {IFF_ALLMULTI, "ALLMULTI"},
-    {IFF_PROMISC, "PROMISC"},
-    {IFF_NOTRAILERS, "NOTRAILERS"},
-    {IFF_UP, "UP"},
-    {IFF_RUNNING, "RUNNING"},
-    {IFF_LOWER_UP, "LOWER_UP"},
-    {IFF_DORMANT, "DORMANT"},
-    {IFF_MASTER, "MASTER"},
-    {IFF_SLAVE, "SLAVE"},
-    {IFF_DEBUG, "DEBUG"},
-    {IFF_DYNAMIC, "DYNAMIC"},
-    {IFF_ECHO, "ECHO"},
-}};
-
-json flags_json(std::uint32_t flags)
-{
-    json out = json::array();
-    for (const auto& [bit, name] : flag_names)
-        if ((flags & bit) != 0)
-            out.push_back(name);
-    return out;
-}
-
-// RFC 2863 operational states (IF_OPER_*), as `ip link` names them, lower case.
-std::string operstate_name(std::uint8_t state)
-{
-    static constexpr std::array<std::string_view, 7> names = {
-        "unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up"};
-    return state < names.size() ? std::string(names[state]) : std::to_string(state);
-}
-
-std::string scope_name(std::uint8_t scope)
-{
-    switch (scope)
-    {
-    case 0:
-        return "global";
-    case 200:
-        return "site";
-    case 253:
-        return "link";
-    case 254:
-        return "host";
-    case 255:
-        return "nowhere";
-    default:
-        return std::to_string(scope);
-    }
-}
-
-std::string mac_text(const std::vector<std::uint8_t>& mac)
-{
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    for (std::size_t i = 0; i < mac.size(); ++i)
-    {
-        if (i != 0)
-            out += ':';
-        out += hex[mac[i] >> 4];
-        out += hex[mac[i] & 0xf];
-    }
-    return out;
-}
 
 json counters_json(const std::optional<core::kernel::link_counters>& c)
 {
@@ -138,22 +68,13 @@ private:
     std::map<core::nsid_t, link_views::peer_ns> extra_;
 };
 
-// The far end of a veth (or any link with IFLA_LINK_NETNSID): its namespace and link.
-struct peer_end
-{
-    std::optional<std::uint64_t> ns_id;
-    std::optional<std::string> netns; // its first name
-    int ifindex = 0;
-    std::optional<std::string> ifname;
-};
-
-std::optional<peer_end> peer_of(const link_record& l, std::uint64_t own_ns_id,
-                                const std::optional<std::string>& own_name, const netns_dump& d,
-                                const peer_index* peers)
+std::optional<core::link_peer> peer_of(const link_record& l, std::uint64_t own_ns_id,
+                                       const std::optional<std::string>& own_name,
+                                       const netns_dump& d, const peer_index* peers)
 {
     if (!l.link)
         return std::nullopt;
-    peer_end end;
+    core::link_peer end;
     end.ifindex = *l.link;
     if (l.link_netnsid)
     {
@@ -178,16 +99,6 @@ std::optional<peer_end> peer_of(const link_record& l, std::uint64_t own_ns_id,
         if (other.ifindex == end.ifindex)
             end.ifname = other.name;
     return end;
-}
-
-json peer_json(const std::optional<peer_end>& p)
-{
-    if (!p)
-        return nullptr;
-    return json::object({{"ns_id", p->ns_id ? json(*p->ns_id) : json(nullptr)},
-                         {"netns", p->netns ? json(*p->netns) : json(nullptr)},
-                         {"ifindex", p->ifindex},
-                         {"ifname", p->ifname ? json(*p->ifname) : json(nullptr)}});
 }
 
 std::string link_name(const netns_dump& d, int ifindex)
@@ -404,28 +315,13 @@ response link_views::links_body(const target& t, const result& r, const model_in
     {
         if (l.link_netnsid && !peers)
             peers.emplace(ix, d.self_nsid, r.learnt);
-        json addresses = json::array();
+        std::vector<core::kernel::address_record> addresses;
         for (const auto& a : d.contents.addresses)
             if (a.ifindex == l.ifindex)
-                addresses.push_back(
-                    json::object({{"family", a.family == AF_INET ? "inet" : "inet6"},
-                                  {"address", a.address},
-                                  {"prefixlen", a.prefix_len},
-                                  {"scope", scope_name(a.scope)},
-                                  {"label", a.label.empty() ? json(nullptr) : json(a.label)}}));
-        json row = json::object();
-        row["ifindex"] = l.ifindex;
-        row["name"] = l.name;
-        row["kind"] = l.kind.empty() ? json(nullptr) : json(l.kind);
-        row["state"] = operstate_name(l.operstate);
-        row["flags"] = flags_json(l.flags);
-        row["mtu"] = l.mtu;
-        row["mac"] = l.mac.empty() ? json(nullptr) : json(mac_text(l.mac));
-        row["master"] =
-            l.master ? json::object({{"ifindex", *l.master}, {"name", link_name(d, *l.master)}})
-                     : json(nullptr);
-        row["peer"] = peer_json(peer_of(l, t.where.ns_id, own_name, d, peers ? &*peers : nullptr));
-        row["addresses"] = std::move(addresses);
+                addresses.push_back(a);
+        json row = link_json(
+            l, l.master ? std::optional<std::string>(link_name(d, *l.master)) : std::nullopt,
+            peer_of(l, t.where.ns_id, own_name, d, peers ? &*peers : nullptr), addresses);
         row["counters"] = counters_json(l.counters);
         links.push_back(std::move(row));
     }

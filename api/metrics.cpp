@@ -13,10 +13,11 @@ namespace netnsd::api
 namespace
 {
 
-constexpr std::string_view event_labels[] = {"add",       "delete", "nsid",
-                                             "destroyed", "found",  "holders"};
-constexpr std::string_view resync_labels[] = {"start", "dir_changed", "inotify_overflow",
-                                              "netlink_overrun", "mount_overflow"};
+constexpr std::string_view event_labels[] = {"add",   "delete",  "nsid", "destroyed",
+                                             "found", "holders", "link", "address"};
+constexpr std::string_view resync_labels[] = {
+    "start",           "dir_changed",    "inotify_overflow",
+    "netlink_overrun", "mount_overflow", "link_overrun"};
 static_assert(std::size(resync_labels) == core::model_status::all_resync_reasons.size());
 constexpr std::string_view stream_labels[] = {"websocket", "sse", "ndjson"};
 constexpr std::string_view drop_labels[] = {"queue_full", "unresponsive"};

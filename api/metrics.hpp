@@ -96,7 +96,7 @@ private:
         double sum = 0;
     };
 
-    std::array<std::uint64_t, 6> events_{};
+    std::array<std::uint64_t, 8> events_{};
     std::size_t open_connections_ = 0;
     std::array<std::uint64_t, 2> rejected_{}; // by connection_rejection
     // method, route, status; looked up by views, so that counting a request allocates nothing

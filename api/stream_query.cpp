@@ -12,7 +12,8 @@ namespace
 
 constexpr core::event_type all_types[] = {core::event_type::added,    core::event_type::deleted,
                                           core::event_type::nsid_set, core::event_type::destroyed,
-                                          core::event_type::found,    core::event_type::holders};
+                                          core::event_type::found,    core::event_type::holders,
+                                          core::event_type::link,     core::event_type::address};
 
 bool parse_revision(std::string_view text, core::revision_t& out)
 {
@@ -66,6 +67,10 @@ std::string_view wire_name(core::event_type type) noexcept
         return "found";
     case core::event_type::holders:
         return "holders";
+    case core::event_type::link:
+        return "link";
+    case core::event_type::address:
+        return "address";
     }
     return "add";
 }
@@ -100,8 +105,9 @@ std::optional<response> parse_types(std::string_view list, unsigned& types)
             }
         }
         if (!known)
-            return bad_param("unknown event type '" + std::string(item) +
-                             "'; expected add, delete, nsid, destroyed, found or holders");
+            return bad_param(
+                "unknown event type '" + std::string(item) +
+                "'; expected add, delete, nsid, destroyed, found, holders, link or address");
         if (comma == std::string_view::npos)
             return std::nullopt;
         list.remove_prefix(comma + 1);

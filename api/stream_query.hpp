@@ -31,7 +31,7 @@ struct stream_params
     unsigned types = 0;                    // bit per core::event_type; 0: default_types
 };
 
-// The wire name of an event type: add, delete, nsid, destroyed, found, holders.
+// The wire name of an event type: add, delete, nsid, destroyed, found, holders, link, address.
 std::string_view wire_name(core::event_type type) noexcept;
 
 // Parses the query (and, for SSE, Last-Event-ID). A bad value is a 400 problem response.
@@ -50,7 +50,7 @@ inline unsigned type_bit(core::event_type t) noexcept
 // What a client gets without types=: the entries' events and destroyed, as before the host
 // inventory; its found and holders (one per namespace of the host, and per change of what
 // holds it) only when asked for by name, so that a client written for the named entries sees
-// no new kinds of events.
+// no new kinds of events. The same goes for link and address (--watch-links).
 inline constexpr unsigned default_types =
     (1u << static_cast<unsigned>(core::event_type::added)) |
     (1u << static_cast<unsigned>(core::event_type::deleted)) |

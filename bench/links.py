@@ -13,6 +13,7 @@ import os
 import subprocess
 import time
 
+import linkevents
 import linktax
 from benchlib import HOST, BenchError, Daemon, now
 
@@ -130,9 +131,18 @@ def section(a, R, port, log):
     ]
     for n in [int(x) for x in str(a.tax_nsids).split(",") if x]:
         log(f"links: the LISTEN_ALL_NSID tax at {n} nsids")
-        res["tax"].append(linktax.measure(n, a.tax_changes, a.tax_blocks, a.mkns, log))
+        res["tax"].append(linktax.measure(n, a.tax_changes, a.tax_blocks, a.mkns, log,
+                                          netnsd=a.netnsd, logdir=a.logdir, notes=R["notes"]))
     R["commands"]["links"].append(
         f"bench/linktax.py: N namespaces ({a.mkns} add) with `ip netns set NAME auto`; in an "
         f"unrelated namespace (no nsid), {a.tax_changes} × RTM_NEWLINK up/down of a veth with "
         f"NLM_F_ACK, timed send→ack; {a.tax_blocks} interleaved blocks without and with a "
-        "python listener (NETLINK_LISTEN_ALL_NSID, RTMGRP_LINK) in the sandbox's namespace")
+        "python listener (NETLINK_LISTEN_ALL_NSID, RTMGRP_LINK) in the sandbox's namespace, and "
+        "with netnsd --watch-links running there instead")
+    log("links: link event latency")
+    res["events"] = linkevents.measure(a.netnsd, a.logdir, R["notes"], a.link_changes, log)
+    R["commands"]["links"].append(
+        f"bench/linkevents.py: a namespace with an nsid and a veth; {a.link_changes} × "
+        "RTM_NEWLINK up/down (NLM_F_ACK) from a socket in it, 270 ms apart (each the first of "
+        "its 250 ms window), timed to the `link` event on a websocket of "
+        f"{res['events']['command']}")

@@ -160,15 +160,39 @@ def median(xs):
     return s[len(s) // 2] if s else float("nan")
 
 
-def measure(nsids, changes, blocks, mkns=None, log=lambda m: None):
-    """At `nsids` nsids: `blocks` interleaved pairs of runs (without, with a listener), each of
-    `changes` link changes. Returns the medians of the per-change times, in microseconds."""
+class netnsd_watching:
+    """netnsd --watch-links running in the caller's namespace (its listener is the tax)."""
+
+    def __init__(self, exe, logdir, notes):
+        self.exe, self.logdir, self.notes = exe, logdir, notes
+
+    def __enter__(self):
+        import benchlib
+        self.d = benchlib.Daemon(self.exe, self.logdir, "linktax", self.notes,
+                                 extra_args=("--watch-links",))
+        # At start it dumps every namespace that has an nsid: thousands take a while.
+        self.d.wait_watching(timeout_s=300)
+        return self
+
+    def __exit__(self, *exc):
+        self.d.stop()
+
+
+def measure(nsids, changes, blocks, mkns=None, log=lambda m: None, netnsd=None, logdir="/tmp",
+            notes=None):
+    """At `nsids` nsids: `blocks` interleaved runs (without, with a listener, and with netnsd
+    --watch-links running when `netnsd` is its binary), each of `changes` link changes. Returns
+    the medians of the per-change times, in microseconds."""
     make_unrelated()
     names = make_nsids(nsids, mkns)
     try:
         have = nsid_count()
         out = {"nsids": have, "changes": changes, "blocks": blocks,
                "without": {"wall_us": [], "sys_us": []}, "with": {"wall_us": [], "sys_us": []}}
+        modes = ("without", "with")
+        if netnsd:
+            out["netnsd"] = {"wall_us": [], "sys_us": []}
+            modes += ("netnsd",)
         time_changes(100)  # warm-up
         for b in range(blocks):
             log(f"links: tax at {have} nsids, block {b + 1} of {blocks}")
@@ -179,7 +203,12 @@ def measure(nsids, changes, blocks, mkns=None, log=lambda m: None):
                 walls, system = time_changes(changes)
             out["with"]["wall_us"].append(median(walls) * 1e6)
             out["with"]["sys_us"].append(system / changes * 1e6)
-        for k in ("without", "with"):
+            if netnsd:
+                with netnsd_watching(netnsd, logdir, notes if notes is not None else []):
+                    walls, system = time_changes(changes)
+                out["netnsd"]["wall_us"].append(median(walls) * 1e6)
+                out["netnsd"]["sys_us"].append(system / changes * 1e6)
+        for k in modes:
             out[k]["wall_median_us"] = median(out[k]["wall_us"])
             out[k]["sys_median_us"] = median(out[k]["sys_us"])
         return out
@@ -194,12 +223,17 @@ def main():
     ap.add_argument("--changes", type=int, default=2000)
     ap.add_argument("--blocks", type=int, default=3)
     ap.add_argument("--mkns", default=None, help="bench/out/mkns, to make the namespaces fast")
+    ap.add_argument("--netnsd", default=None, help="also with netnsd --watch-links running")
     a = ap.parse_args()
-    r = measure(a.nsids, a.changes, a.blocks, a.mkns, lambda m: print(m, file=sys.stderr))
+    r = measure(a.nsids, a.changes, a.blocks, a.mkns, lambda m: print(m, file=sys.stderr),
+                netnsd=a.netnsd)
     print(f"{r['nsids']} nsids: a link change in an unrelated namespace takes "
           f"{r['without']['wall_median_us']:.1f} us without a listener, "
           f"{r['with']['wall_median_us']:.1f} us with one "
           f"(system time {r['without']['sys_median_us']:.1f} / {r['with']['sys_median_us']:.1f} us)")
+    if "netnsd" in r:
+        print(f"  with netnsd --watch-links running: {r['netnsd']['wall_median_us']:.1f} us "
+              f"(system time {r['netnsd']['sys_median_us']:.1f} us)")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,7 @@ FLOOR_GOAL = 0.8          # issue 11: create+delete at least 0.8x the mkns floor
 INVENTORY_GOAL_X = 100    # issue 14: GET /api/v1/namespaces >= 100x `lsns -t net -J` at 1000
 SWEEP_CPU_GOAL = 0.02     # issue 14: the sweep under 2% of one core at the default interval
 DETECT_GOAL_MS = 100      # issue 14: detection p99 < 100 ms (with the process connector)
+LINK_EVENT_GOAL_MS = 10   # issue 15: link event p99 < 10 ms, `ip link set up` to a websocket
 
 QUICK = dict(sizes="100,500", starts=2, requests=30, warmup=3, ip_runs=3, ip_warmup=1,
              race_n=100, ev_count=200, fan_subs="1,100", fan_repeats=1, pause_s=0.3,
@@ -96,6 +97,9 @@ FULL = dict(sizes="100,1000,5000,10000", starts=7, requests=200, warmup=5, ip_ru
             links_n=1000, tax_nsids="1000,5000", tax_changes=2000, tax_blocks=3,
             inv_sizes="1000,5000", inv_idle=20000, inv_samples=20, inv_lsns_runs=5,
             inv_window_s=31.0, inv_scans=3)
+# Issue 15: link changes timed to their `link` event (bench/linkevents.py), 270 ms apart.
+QUICK["link_changes"] = 40
+FULL["link_changes"] = 400
 
 
 def log(msg):
@@ -587,6 +591,27 @@ def rows_links(a, R):
                      f"{wo['wall_median_us']:.0f} µs ({wo['sys_median_us']:.0f} µs)",
                      f"{w['wall_median_us'] / wo['wall_median_us']:.1f}x the time (the tax)",
                      "decides whether live link events are opt-in (issue 15)", "—"))
+        nd = t.get("netnsd")
+        if nd:
+            rows.append((f"the same at {t['nsids']} nsids with netnsd --watch-links running: "
+                         "send→ack (system time)",
+                         f"{nd['wall_median_us']:.0f} µs ({nd['sys_median_us']:.0f} µs)",
+                         "netnsd not running",
+                         f"{wo['wall_median_us']:.0f} µs ({wo['sys_median_us']:.0f} µs)",
+                         f"{nd['wall_median_us'] / wo['wall_median_us']:.1f}x the time, "
+                         f"{nd['sys_median_us'] / wo['sys_median_us']:.1f}x the system time",
+                         "the price of --watch-links (stated beside it in the README)", "—"))
+    ev = res.get("events")
+    if ev:
+        ok = ev["p99_ms"] < LINK_EVENT_GOAL_MS
+        rows.append((f"link event latency: `link set up` → the `link` event on a websocket "
+                     f"({len(ev['latency_ms'])} changes), p50 / p99",
+                     f"{fmt_ms(ev['p50_ms'])} / {fmt_ms(ev['p99_ms'])}",
+                     "down (its ack waits for the device to close), p50 / p99",
+                     f"{fmt_ms(ev['down_p50_ms'])} / {fmt_ms(ev['down_p99_ms'])}",
+                     f"after the ack: {fmt_ms(ev['after_ack_p50_ms'])} / "
+                     f"{fmt_ms(ev['after_ack_p99_ms'])}",
+                     f"p99 < {LINK_EVENT_GOAL_MS} ms (issue 15)", "met" if ok else "not met"))
     return rows
 
 
@@ -1159,7 +1184,11 @@ def write_results(a, R, made, path):
          "listener's namespace has for the namespace it happened in (a walk of that nsid "
          "table); measured as the send→ack time of RTM_NEWLINK up/down on a veth in a "
          "namespace with no nsid (so the walk is a whole one), from a process in it, with the "
-         "process's own system time in brackets. netnsd itself opens no such listener yet.",
+         "process's own system time in brackets. netnsd opens such a listener only with "
+         "--watch-links, measured the same way with netnsd running. Link event latency: a veth "
+         "set up (and down) from a socket in a namespace with an nsid, timed from the send to "
+         "the `link` event on a websocket of netnsd --watch-links, changes 270 ms apart (each "
+         "the first of its 250 ms coalescing window).",
          []),
         ("inventory", "Every network namespace of the host: the inventory at scale", rows_inventory,
          "N namespaces held only by processes (bench/procs: children that unshare(CLONE_NEWNET) "

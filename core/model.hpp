@@ -5,6 +5,7 @@
 #include <chrono>
 #include <compare>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -159,7 +160,12 @@ enum class event_type
     found,     // a namespace of the host became known to the inventory
     holders,   // what holds a known namespace changed (names, mounts, process-count bucket,
                // owner, held_by)
+    link,      // --watch-links: a link of a namespace was added, changed or removed
+    address,   // --watch-links: an address of a namespace was added or removed
 };
+
+// What a link or address event says (core/link_change.hpp); shared, immutable.
+struct link_change;
 
 struct event
 {
@@ -172,6 +178,8 @@ struct event
         subject; // the entry as it is after (or, for deleted, was before) the change
     // found, holders, destroyed: the namespace as it is after (destroyed: was before) it.
     std::optional<host_namespace> host;
+    // link, address: what changed.
+    std::shared_ptr<const link_change> link;
 };
 
 // One row of `ip netns list-id`: an nsid and the names of its namespace (none when unnamed).

@@ -47,10 +47,14 @@ struct model_status
         inotify_overflow,
         netlink_overrun,
         mount_overflow, // the fanotify queue overflowed
+        link_overrun,   // --watch-links: the link listener overran; every namespace re-dumped
     };
-    static constexpr std::array all_resync_reasons = {
-        resync_reason::start, resync_reason::dir_changed, resync_reason::inotify_overflow,
-        resync_reason::netlink_overrun, resync_reason::mount_overflow};
+    static constexpr std::array all_resync_reasons = {resync_reason::start,
+                                                      resync_reason::dir_changed,
+                                                      resync_reason::inotify_overflow,
+                                                      resync_reason::netlink_overrun,
+                                                      resync_reason::mount_overflow,
+                                                      resync_reason::link_overrun};
 
     // How the model learns that a name became a namespace (its bind mount makes no inotify
     // event): fanotify mount events, in kernel order, or mountinfo's "something changed".

@@ -27,6 +27,8 @@ const char* to_string(monitor::resync_reason why)
         return "netlink receive buffer overrun";
     case monitor::resync_reason::mount_overflow:
         return "fanotify queue overflow";
+    case monitor::resync_reason::link_overrun:
+        return "link listener overrun";
     }
     return "unknown";
 }

@@ -142,6 +142,9 @@ void registry::apply(const change& c)
     case change::kind::ns_deep:
         set_deep_holders(c.identity.ns_id, c.pids, c.socket_pids, c.time);
         return;
+    case change::kind::link:
+        link_changed(c.link, c.time);
+        return;
     }
 }
 
@@ -257,6 +260,15 @@ void registry::destroy_nsid(nsid_t nsid, time_point now)
     auto it = nsids_.find(nsid);
     if (it == nsids_.end())
         return;
+    if (destroying_)
+    {
+        const std::uint64_t ns_id =
+            it->second && hosts_.count(it->second->ns_id) != 0 ? it->second->ns_id : 0;
+        destroying_(ns_id, nsid);
+        it = nsids_.find(nsid);
+        if (it == nsids_.end())
+            return;
+    }
     record(make_change(change::kind::nsid_destroyed, {}, {}, {}, nsid, now));
     if (it->second && it->second->ns_id != 0)
     {
@@ -336,8 +348,8 @@ void registry::emit(event_type type, time_point now, std::optional<std::string> 
     if (type != event_type::found && type != event_type::holders)
         ++generation_;
     // Journal first: a listener that reads the journal must find the event there.
-    journal_.append(
-        event{type, ++revision_, now, std::move(name), nsid, std::move(subject), std::move(host)});
+    journal_.append(event{type, ++revision_, now, std::move(name), nsid, std::move(subject),
+                          std::move(host), nullptr});
     if (listener_)
         listener_(journal_.newest());
 }
@@ -531,8 +543,34 @@ void registry::namespace_gone(std::uint64_t ns_id, time_point now)
     auto it = hosts_.find(ns_id);
     if (it == hosts_.end())
         return;
+    if (destroying_)
+    {
+        destroying_(ns_id, nsid_of(it->second.identity));
+        it = hosts_.find(ns_id);
+        if (it == hosts_.end())
+            return;
+    }
     record(make_change(change::kind::ns_gone, {}, {}, {ns_id, 0, 0}, 0, now));
     drop_host(it, now);
+}
+
+void registry::link_changed(std::shared_ptr<const link_change> what, time_point now)
+{
+    if (!what)
+        return;
+    auto c = make_change(change::kind::link, {}, {}, {what->ns_id, 0, 0}, 0, now);
+    c.link = what;
+    record(std::move(c));
+    const auto host = hosts_.find(what->ns_id);
+    std::optional<nsid_t> nsid;
+    if (host != hosts_.end())
+        nsid = nsid_of(host->second.identity);
+    // Nothing a list shows changed: the generations stay (no cached body is made stale).
+    ++revision_;
+    journal_.append(event{what->is_address ? event_type::address : event_type::link, revision_, now,
+                          what->name, nsid, std::nullopt, std::nullopt, std::move(what)});
+    if (listener_)
+        listener_(journal_.newest());
 }
 
 void registry::names_changed(const ns_identity& id, bool create, time_point now)

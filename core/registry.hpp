@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include "core/journal.hpp"
+#include "core/link_change.hpp"
 #include "core/model.hpp"
 
 namespace netnsd::core
@@ -63,6 +65,7 @@ public:
             ns_cgroup,      // set_cgroup(identity.ns_id, name: cgroup, time)
             ns_user_ns,     // set_user_ns(identity.ns_id, mount_id: its ns_id, nsid: uid, time)
             ns_deep,        // set_deep_holders(identity.ns_id, pids, socket_pids, time)
+            link,           // link_changed(link, time)
         };
         kind what = kind::probed;
         std::string name;
@@ -74,7 +77,13 @@ public:
         bool flag = false;
         std::vector<std::int32_t> pids;
         std::vector<std::int32_t> socket_pids;
+        std::shared_ptr<const link_change> link;
     };
+    // Called with a namespace's ns_id (0 when the inventory does not know it) and nsid just
+    // before its `destroyed` event, on the registry that has it set (the primary): --watch-links
+    // emits the `removed` of its links there, so that they come first. What it does is recorded
+    // before the destroying call, so a replica that has no such hook replays the same order.
+    using destroying_hook = std::function<void(std::uint64_t ns_id, std::optional<nsid_t> nsid)>;
 
     // Revisions start after `base`. The daemon uses its start time in microseconds, so a
     // revision from an earlier run is always older than this run's journal (the client gets a
@@ -85,6 +94,8 @@ public:
     // becomes live makes its namespace known, and names coming and going change its holders.
     // Off by default; netnsd turns it on in both registries before anything else.
     void track_names_in_inventory(bool on) noexcept { names_in_inventory_ = on; }
+
+    void set_destroying_hook(destroying_hook h) { destroying_ = std::move(h); }
 
     // Called once per event, after the registry reflects it.
     void set_listener(listener l) { listener_ = std::move(l); }
@@ -150,6 +161,10 @@ public:
                           const std::vector<std::int32_t>& socket_pids, time_point now);
     // Its nsfs handle says it was freed (ESTALE).
     void namespace_gone(std::uint64_t ns_id, time_point now);
+
+    // --watch-links: a link or an address of a namespace changed. Makes one `link` or `address`
+    // event; the registry keeps nothing of it but the journal's copy.
+    void link_changed(std::shared_ptr<const link_change> what, time_point now);
 
     std::size_t host_count() const noexcept { return hosts_.size(); }
     // Changes with every change to the inventory (for caches of its bodies).
@@ -218,6 +233,7 @@ private:
     std::uint64_t generation_ = 0;
     journal journal_;
     listener listener_;
+    destroying_hook destroying_;
     std::vector<change>* recorder_ = nullptr;
 };
 

@@ -98,6 +98,11 @@ bool check_config(const config& cfg, std::string& message)
         message = "netnsd: --tls-client-ca needs --tls-cert and --tls-key\n";
         return false;
     }
+    if (cfg.assign_nsids && !cfg.watch_links)
+    {
+        message = "netnsd: --assign-nsids needs --watch-links\n";
+        return false;
+    }
     return true;
 }
 

@@ -310,6 +310,15 @@ void add_kernel_and_log_flags(std::vector<flag>& out, const config& defaults)
                        why = "expected a whole number of seconds from 1 to 86400";
                        return false;
                    }});
+    out.push_back({"watch-links", "",
+                   "send link and address events (types=link,address): one rtnetlink listener "
+                   "for every namespace with an nsid; it slows every link change on the host "
+                   "(off by default)",
+                   switch_on(&config::watch_links)});
+    out.push_back({"assign-nsids", "",
+                   "with --watch-links, give every namespace netnsd knows an nsid (ip netns set "
+                   "NAME auto), so that its link events are heard (off by default)",
+                   switch_on(&config::assign_nsids)});
     out.push_back({"deep-scan-interval", "SECONDS",
                    "how often every process's fds are scanned for the namespaces open fds and "
                    "sockets hold; 0: only on POST /api/v1/namespaces/scan (default " +

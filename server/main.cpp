@@ -95,9 +95,14 @@ server::model_thread::settings kernel_settings(const server::config& cfg)
     s.audit_interval = std::chrono::seconds(cfg.audit_interval_s);
     s.sweep_interval = std::chrono::seconds(cfg.sweep_interval_s);
     s.deep_scan_interval = std::chrono::seconds(cfg.deep_scan_interval_s);
+    s.watch_links = cfg.watch_links;
+    s.assign_nsids = cfg.assign_nsids;
     // Fault injection for the audit's tests: mount events are read and dropped.
     if (const char* fault = std::getenv("NETNSD_TEST_IGNORE_MOUNT_EVENTS"))
         s.ignore_mount_events = std::string_view(fault) == "1";
+    // Fault injection for the link listener's overrun test: its receive buffer, in bytes.
+    if (const char* fault = std::getenv("NETNSD_TEST_LINK_RECEIVE_BUFFER"))
+        s.link_receive_buffer = std::atoi(fault);
     return s;
 }
 

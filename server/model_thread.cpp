@@ -35,18 +35,28 @@ double seconds_since(std::chrono::steady_clock::time_point t)
 
 model_thread::model_thread(settings s, core::revision_t base, model_feed& feed)
     : settings_(std::move(s)), feed_(feed), primary_(1, base),
-      monitor_(primary_, settings_.netns_dir, settings_.mounts), audit_timer_(ioc_),
-      sweep_timer_(ioc_), deep_scan_timer_(ioc_)
+      monitor_(primary_, settings_.netns_dir, settings_.mounts), links_flush_(ioc_),
+      audit_timer_(ioc_), sweep_timer_(ioc_), deep_scan_timer_(ioc_)
 {
     // The journal of this registry is never read (the replica's is): one event is kept.
     primary_.record_changes(&recorded_);
     primary_.track_names_in_inventory(true);
     // At debug level, every event as the model made it, with its time to the microsecond: how
     // far behind the kernel the model is can be measured from outside (bench/events).
-    if (core::log::current_level() == core::log::level::debug)
+    if (settings_.watch_links)
+        links_.emplace(primary_, settings_.netns_dir, settings_.assign_nsids,
+                       settings_.link_receive_buffer);
+    const bool debug = core::log::current_level() == core::log::level::debug;
+    if (debug || links_)
         primary_.set_listener(
-            [](const core::event& e)
+            [this, debug](const core::event& e)
             {
+                // --watch-links notes the namespaces and nsids that came (it looks at them
+                // after the handler, not inside the registry's call).
+                if (links_)
+                    links_->note(e);
+                if (!debug)
+                    return;
                 const auto us =
                     std::chrono::duration_cast<std::chrono::microseconds>(e.time.time_since_epoch())
                         .count();
@@ -69,7 +79,21 @@ model_thread::~model_thread()
 
 std::error_code model_thread::open()
 {
-    return monitor_.open();
+    if (auto ec = monitor_.open())
+        return ec;
+    if (links_)
+        if (auto ec = links_->open())
+            return ec;
+    return {};
+}
+
+core::model_status model_thread::status() const
+{
+    auto s = monitor_.status();
+    if (links_)
+        s.resyncs[static_cast<std::size_t>(core::model_status::resync_reason::link_overrun)] =
+            links_->overruns();
+    return s;
 }
 
 void model_thread::start()
@@ -90,11 +114,18 @@ void model_thread::start()
             core::log::info("the mount-event reader runs under SCHED_FIFO",
                             {{"priority", std::to_string(settings::realtime_priority)}});
     }
-    published_ = monitor_.status();
+    if (links_)
+        links_->start(); // the tables as they are now: no events
+    published_ = status();
     feed_.apply_now({std::move(recorded_), published_});
     recorded_.clear();
     watchers_.emplace(ioc_, monitor_, [this] { publish(); });
     watchers_->start();
+    if (links_)
+    {
+        links_fd_.emplace(ioc_, links_->fd());
+        do_wait_links();
+    }
     arm_audit_timer();
     arm_sweep_timer();
     arm_deep_scan_timer();
@@ -119,6 +150,14 @@ void model_thread::stop()
                {
                    if (watchers_)
                        watchers_->stop();
+                   links_stopped_ = true;
+                   if (links_fd_)
+                   {
+                       boost::system::error_code ignored;
+                       links_fd_->cancel(ignored);
+                       links_fd_->release(); // link_watch owns the fd
+                   }
+                   links_flush_.cancel();
                    audit_timer_.cancel();
                    sweep_timer_.cancel();
                    deep_scan_timer_.cancel();
@@ -131,9 +170,50 @@ void model_thread::stop()
         thread_.join();
 }
 
+void model_thread::do_wait_links()
+{
+    links_fd_->async_wait(asio::posix::stream_descriptor::wait_read,
+                          [this](boost::system::error_code ec) { on_links(ec); });
+}
+
+void model_thread::on_links(boost::system::error_code ec)
+{
+    if (links_stopped_ || ec == asio::error::operation_aborted)
+        return;
+    if (links_->on_readable())
+        // More than one turn's worth: read the rest on a later turn, after what else is ready.
+        asio::post(ioc_, [this] { on_links({}); });
+    else
+        do_wait_links();
+    publish();
+}
+
+void model_thread::arm_link_flush()
+{
+    const auto at = links_->next_flush();
+    if (!at || (links_flush_at_ && *links_flush_at_ <= *at))
+        return;
+    links_flush_at_ = at;
+    links_flush_.expires_at(*at);
+    links_flush_.async_wait(
+        [this](boost::system::error_code ec)
+        {
+            links_flush_at_.reset();
+            if (ec || links_stopped_)
+                return;
+            links_->flush(std::chrono::steady_clock::now());
+            publish();
+        });
+}
+
 void model_thread::publish()
 {
-    const bool status_changed = monitor_.status() != published_;
+    if (links_ && !links_stopped_)
+    {
+        links_->sync();
+        arm_link_flush();
+    }
+    const bool status_changed = status() != published_;
     if (recorded_.empty() && !status_changed)
         return;
     model_feed::batch b;
@@ -141,7 +221,7 @@ void model_thread::publish()
     recorded_.clear();
     if (status_changed)
     {
-        published_ = monitor_.status();
+        published_ = status();
         b.status = published_;
     }
     feed_.publish(std::move(b));

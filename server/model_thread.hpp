@@ -24,9 +24,11 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "core/link_watch.hpp"
 #include "core/model_control.hpp"
 #include "core/model_status.hpp"
 #include "core/monitor.hpp"
@@ -67,7 +69,11 @@ public:
         std::chrono::seconds sweep_interval = default_sweep_interval; // >= 1
         std::chrono::seconds deep_scan_interval = default_deep_scan_interval; // 0: on demand
         bool realtime_mount_reader = true; // --mount-reader realtime (else nice)
-        bool ignore_mount_events = false;  // fault injection for tests
+        bool ignore_mount_events = false; // fault injection for tests
+        // --watch-links (core::link_watch) and --assign-nsids.
+        bool watch_links = false;
+        bool assign_nsids = false;
+        int link_receive_buffer = 0; // fault injection for tests: a listener that overruns
     };
 
     model_thread(settings s, core::revision_t base, model_feed& feed);
@@ -104,12 +110,22 @@ private:
     void request_sweep();
     void arm_deep_scan_timer();
     void request_deep_scan(std::function<void(const deep_scan_report&)> done);
+    // --watch-links: the listener's wait, a later turn while it has more, the coalescing timer.
+    void do_wait_links();
+    void on_links(boost::system::error_code ec);
+    void arm_link_flush();
+    core::model_status status() const;
 
     settings settings_;
     model_feed& feed_;
     boost::asio::io_context ioc_{1};
     core::registry primary_;
     core::monitor monitor_;
+    std::optional<core::link_watch> links_; // --watch-links
+    std::optional<boost::asio::posix::stream_descriptor> links_fd_;
+    boost::asio::steady_timer links_flush_;
+    std::optional<std::chrono::steady_clock::time_point> links_flush_at_;
+    bool links_stopped_ = false;
     std::vector<core::registry::change> recorded_;
     core::model_status published_;
     std::optional<watchers> watchers_; // once the monitor's fds are open

@@ -86,7 +86,7 @@ std::optional<nsid_t> nsid_of(const nlattr* attr)
     return value;
 }
 
-std::error_code parse_link(const nlmsghdr* nlh, dump_datagram& out)
+std::error_code parse_link(const nlmsghdr* nlh, std::vector<link_record>& out)
 {
     if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(ifinfomsg)))
         return core::errc::protocol;
@@ -132,11 +132,11 @@ std::error_code parse_link(const nlmsghdr* nlh, dump_datagram& out)
         if (auto kind = string_of(nested.at[IFLA_INFO_KIND]))
             link.kind = std::move(*kind);
     }
-    out.links.push_back(std::move(link));
+    out.push_back(std::move(link));
     return {};
 }
 
-std::error_code parse_address(const nlmsghdr* nlh, dump_datagram& out)
+std::error_code parse_address(const nlmsghdr* nlh, std::vector<address_record>& out)
 {
     if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(ifaddrmsg)))
         return core::errc::protocol;
@@ -167,7 +167,7 @@ std::error_code parse_address(const nlmsghdr* nlh, dump_datagram& out)
     if (auto label = string_of(tb.at[IFA_LABEL]))
         addr.label = std::move(*label);
     addr.target_nsid = nsid_of(tb.at[IFA_TARGET_NETNSID]);
-    out.addresses.push_back(std::move(addr));
+    out.push_back(std::move(addr));
     return {};
 }
 
@@ -248,11 +248,19 @@ std::error_code parse_dump_datagram(std::span<const std::byte> bytes, dump_datag
                 break;
             }
             case RTM_NEWLINK:
-                if (auto ec = parse_link(nlh, out))
+                if (auto ec = parse_link(nlh, out.links))
                     return ec;
                 break;
             case RTM_NEWADDR:
-                if (auto ec = parse_address(nlh, out))
+                if (auto ec = parse_address(nlh, out.addresses))
+                    return ec;
+                break;
+            case RTM_DELLINK:
+                if (auto ec = parse_link(nlh, out.deleted_links))
+                    return ec;
+                break;
+            case RTM_DELADDR:
+                if (auto ec = parse_address(nlh, out.deleted_addresses))
                     return ec;
                 break;
             default:
@@ -405,7 +413,8 @@ namespace netnsd::core::kernel
 namespace
 {
 
-// The namespace of the locator, open; an empty fd when none of its paths or processes is it.
+} // namespace
+
 unique_fd open_located(const netns_locator& where)
 {
     auto is_it = [&](const unique_fd& fd)
@@ -436,6 +445,9 @@ unique_fd open_located(const netns_locator& where)
     }
     return {};
 }
+
+namespace
+{
 
 } // namespace
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/kernel/rtnl_socket.hpp"
+#include "core/kernel/unique_fd.hpp"
 #include "core/model.hpp"
 
 struct mnl_socket;
@@ -72,11 +73,14 @@ struct address_record
     std::optional<nsid_t> target_nsid; // IFA_TARGET_NETNSID, echoed as for links
 };
 
-// What one datagram of a dump said.
+// What one datagram of a dump (or of a notification) said.
 struct dump_datagram
 {
     std::vector<link_record> links;
     std::vector<address_record> addresses;
+    // RTM_DELLINK and RTM_DELADDR: only notifications carry them, one message per datagram.
+    std::vector<link_record> deleted_links;
+    std::vector<address_record> deleted_addresses;
     int error = 0;            // errno from an NLMSG_ERROR (or the error code after NLMSG_DONE)
     bool done = false;        // NLMSG_DONE ended the dump
     bool interrupted = false; // NLM_F_DUMP_INTR: the tables changed during the dump
@@ -179,6 +183,9 @@ struct netns_dump
     };
     std::vector<peer_link> peer_links;
 };
+
+// The namespace of the locator, open; an empty fd when none of its paths or processes is it.
+unique_fd open_located(const netns_locator& where);
 
 // Opens the namespace, asks netnsd's namespace for its nsid (GETNSID, which allocates none),
 // and dumps it by nsid without entering it; without an nsid, through open_in() on the calling

@@ -161,6 +161,8 @@ int mounts_at(const std::string& path)
     return count;
 }
 
+} // namespace
+
 // --- rtnetlink for RTM_NEWNSID -----------------------------------------------------------
 
 std::size_t build_newnsid(std::span<std::byte> buf, std::uint32_t seq, int fd, nsid_t nsid,
@@ -177,6 +179,9 @@ std::size_t build_newnsid(std::span<std::byte> buf, std::uint32_t seq, int fd, n
     mnl_attr_put_u32(nlh, NETNSA_NSID, static_cast<std::uint32_t>(nsid));
     return nlh->nlmsg_len;
 }
+
+namespace
+{
 
 // The nsid the calling thread's namespace gives the namespace behind `fd` (GETNSID).
 std::optional<nsid_t> current_nsid(nsid_client& sock, int fd, std::error_code& ec)

@@ -7,7 +7,10 @@
 // for kernel errors.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <sys/types.h>
 #include <system_error>
@@ -47,6 +50,11 @@ struct delete_outcome
 // errc::not_a_namespace for a directory.
 std::error_code delete_netns(const std::string& dir, const std::string& name, delete_outcome& out,
                              std::string& detail);
+
+// RTM_NEWNSID for the namespace behind `fd`: `nsid`, or NETNSA_NSID_NOT_ASSIGNED for auto; with
+// `echo` the kernel sends the new nsid back before the ack. buf holds at least 64 bytes.
+std::size_t build_newnsid(std::span<std::byte> buf, std::uint32_t seq, int fd, nsid_t nsid,
+                          bool echo);
 
 // `ip netns set NAME N|auto` (want = nullopt for auto). Returns the nsid the namespace now has
 // in the calling thread's namespace. errc::nsid_assigned, errc::nsid_in_use,

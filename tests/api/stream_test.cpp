@@ -218,9 +218,10 @@ TEST_CASE("parse_stream_params refuses bad parameters with a 400 that says why")
     CHECK(bad_param("/api/v1/events?snapshot=yes") == "snapshot must be true or false");
     CHECK(bad_param("/api/v1/events?names=") == "names must be a non-empty glob");
     CHECK(bad_param("/api/v1/events?types=add,bogus") ==
-          "unknown event type 'bogus'; expected add, delete, nsid, destroyed, found or holders");
-    CHECK(bad_param("/api/v1/events?types=") ==
-          "unknown event type ''; expected add, delete, nsid, destroyed, found or holders");
+          "unknown event type 'bogus'; expected add, delete, nsid, destroyed, found, holders, link "
+          "or address");
+    CHECK(bad_param("/api/v1/events?types=") == "unknown event type ''; expected add, delete, "
+                                                "nsid, destroyed, found, holders, link or address");
     CHECK(bad_param("/api/v1/events?format=xml") == "format must be ndjson or sse");
     CHECK(bad_param("/api/v1/events?sinse=1") ==
           "unknown query parameter 'sinse'; expected since, snapshot, names, types or format");

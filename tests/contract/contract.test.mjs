@@ -1760,3 +1760,56 @@ describe('a daemon with --auth-reads and without --enable-exec', () => {
         assert.deepEqual(body, { name: 'guarded', namespace_alive: false, pids: [] });
     });
 });
+
+describe('a daemon with --watch-links', () => {
+    before(async () => {
+        await startDaemon(['--watch-links']);
+    });
+
+    after(killDaemon);
+
+    test('link and address events match the schema, and come only to a stream that asks',
+         async () => {
+        const pointer = spec.schemaPointer('GET', '/api/v1/events', 200, 'application/x-ndjson');
+        ipNetns('add', Buffer.from('wired'));
+        ipNetns('set', Buffer.from('wired'), 'auto');
+        // netnsd hears the namespace once it has seen it with its nsid.
+        const deadline = Date.now() + 15000;
+        for (;;) {
+            const { res, body } = await getChecked(ENTRY, `${HREF_PREFIX}wired`);
+            if (res.status === 200 && body.nsid !== null)
+                break;
+            assert.ok(Date.now() < deadline,
+                      `netnsd saw wired and its nsid: ${res.status} ${JSON.stringify(body)}`);
+            await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        const plain = await openStream('/api/v1/events');
+        const links = await openStream('/api/v1/events?types=link,address');
+        try {
+            const next = async () => spec.checkValue(pointer, (await links.next()).json, 'links');
+            assert.equal((await next()).type, 'hello');
+            assert.equal((await plain.next()).json.type, 'hello');
+            sh('ip link add cw0 type veth peer name cw1 netns wired' +
+               ' && ip -n wired link set cw1 up' +
+               ' && ip -n wired addr add 10.66.0.1/24 dev cw1' +
+               ' && ip -n wired addr add fd00:66::1/64 dev cw1 nodad' +
+               ' && ip -n wired addr del 10.66.0.1/24 dev cw1' +
+               ' && ip link del cw0');
+            const wanted = new Set(['link added', 'link changed', 'link removed', 'address added',
+                                    'address removed']);
+            const seen = new Set();
+            while ([...wanted].some((w) => !seen.has(w))) {
+                const e = await next();
+                seen.add(`${e.type} ${e.action}`);
+                assert.ok(['link', 'address'].includes(e.type), JSON.stringify(e));
+            }
+            // The default stream has none of them: the next thing it gets is this add.
+            ipNetns('add', Buffer.from('after-links'));
+            const first = (await plain.next()).json;
+            assert.deepEqual([first.type, first.name], ['add', 'after-links']);
+        } finally {
+            plain.close();
+            links.close();
+        }
+    });
+});

@@ -540,3 +540,48 @@ TEST_CASE("a replica that replays the recorded changes has the same state and th
     primary.apply_probe("late", live(8), t(20));
     CHECK(changes.size() == 10);
 }
+
+TEST_CASE("link events are recorded and replayed, and a destroying hook's come before the "
+          "destroyed in the replica too")
+{
+    using netnsd::core::link_action;
+    using netnsd::core::link_change;
+    registry primary(1, 5000);
+    std::vector<registry::change> changes;
+    primary.record_changes(&changes);
+    event_log primary_log(primary);
+    auto change = [](link_action action, std::string ifname)
+    {
+        auto c = std::make_shared<link_change>();
+        c->action = action;
+        c->ns_id = 7;
+        c->name = "a";
+        c->link.link.ifindex = 2;
+        c->link.link.name = std::move(ifname);
+        return c;
+    };
+    primary.apply_probe("a", live(1, 3), at_ms(1));
+    primary.link_changed(change(link_action::added, "eth0"), at_ms(2));
+    std::vector<nsid_t> hooked;
+    primary.set_destroying_hook(
+        [&](std::uint64_t, std::optional<nsid_t> nsid)
+        {
+            hooked.push_back(nsid.value_or(-1));
+            primary.link_changed(change(link_action::removed, "eth0"), at_ms(3));
+        });
+    primary.erase("a", at_ms(3));
+    primary.destroy_nsid(3, at_ms(4));
+    CHECK(hooked == std::vector<nsid_t>{3});
+    CHECK(primary_log.lines() ==
+          lines({"5001 added a nsid=3", "5002 link a nsid=none", "5003 deleted a nsid=3",
+                 "5004 link a nsid=none", "5005 destroyed - nsid=3"}));
+
+    registry replica(1000, 5000);
+    event_log replica_log(replica);
+    for (const auto& c : changes)
+        replica.apply(c);
+    CHECK(replica_log.lines() == primary_log.lines());
+    // The replica's events carry the very change the primary made (one shared object).
+    const auto& journal = replica.history();
+    REQUIRE(journal.size() == 5);
+}

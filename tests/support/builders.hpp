@@ -58,6 +58,10 @@ inline const char* type_name(core::event_type type)
         return "found";
     case core::event_type::holders:
         return "holders";
+    case core::event_type::link:
+        return "link";
+    case core::event_type::address:
+        return "address";
     }
     return "?";
 }
