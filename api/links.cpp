@@ -404,10 +404,13 @@ response link_views::topology_body(const std::vector<target>& targets,
             const auto key = mine < theirs ? std::pair(mine, theirs) : std::pair(theirs, mine);
             if (!pairs.insert(key).second)
                 continue;
+            auto here = end_json(t.where.ns_id, own_name, l.ifindex, l.name);
+            auto there = end_json(*p->ns_id, p->netns, p->ifindex, p->ifname);
+            // The smaller end first, whichever end's namespace was read first.
+            if (theirs < mine)
+                std::swap(here, there);
             edges.push_back(json::object(
-                {{"type", "veth"},
-                 {"ends", json::array({end_json(t.where.ns_id, own_name, l.ifindex, l.name),
-                                       end_json(*p->ns_id, p->netns, p->ifindex, p->ifname)})}}));
+                {{"type", "veth"}, {"ends", json::array({std::move(here), std::move(there)})}}));
         }
     }
     json body = json::object();

@@ -69,7 +69,7 @@ public:
         std::chrono::seconds sweep_interval = default_sweep_interval; // >= 1
         std::chrono::seconds deep_scan_interval = default_deep_scan_interval; // 0: on demand
         bool realtime_mount_reader = true; // --mount-reader realtime (else nice)
-        bool ignore_mount_events = false; // fault injection for tests
+        bool ignore_mount_events = false;  // fault injection for tests
         // --watch-links (core::link_watch) and --assign-nsids.
         bool watch_links = false;
         bool assign_nsids = false;
