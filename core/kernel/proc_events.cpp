@@ -107,7 +107,7 @@ std::error_code send_op(int fd, const void* payload, std::uint16_t len)
     return {};
 }
 
-unique_fd make_socket(std::error_code& ec)
+unique_fd make_socket(int buffer, std::error_code& ec)
 {
     unique_fd fd(
         ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_CONNECTOR));
@@ -126,16 +126,15 @@ unique_fd make_socket(std::error_code& ec)
     }
     // Beyond rmem_max needs CAP_NET_ADMIN, which subscribing needs too; the plain one is the
     // fallback (capped at rmem_max).
-    const int size = proc_connector::receive_buffer;
-    if (::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0)
-        ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    if (::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &buffer, sizeof buffer) != 0)
+        ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
     ec = {};
     return fd;
 }
 
 // The socket, made in the network namespace of `path` by a thread that enters it and ends:
 // no other thread of netnsd ever changes its namespace.
-unique_fd make_socket_in(const std::string& path, std::error_code& ec)
+unique_fd make_socket_in(const std::string& path, int buffer, std::error_code& ec)
 {
     unique_fd out;
     std::thread t(
@@ -152,7 +151,7 @@ unique_fd make_socket_in(const std::string& path, std::error_code& ec)
                 ec = last_error();
                 return;
             }
-            out = make_socket(ec);
+            out = make_socket(buffer, ec);
         });
     t.join();
     return out;
@@ -217,12 +216,12 @@ bool decode_proc_events(std::span<const unsigned char> datagram, std::vector<pro
     return true;
 }
 
-std::error_code proc_connector::open(const std::string& netns_path)
+std::error_code proc_connector::open(const std::string& netns_path, int buffer)
 {
     fd_.reset();
     elsewhere_ = false;
     std::error_code ec;
-    unique_fd fd = make_socket(ec);
+    unique_fd fd = make_socket(buffer, ec);
     if (!fd)
         return ec;
     const std::uint32_t listen = PROC_CN_MCAST_LISTEN;
@@ -230,7 +229,7 @@ std::error_code proc_connector::open(const std::string& netns_path)
     if (ec == std::errc::connection_refused)
     {
         // Not the initial network namespace: the connector has no kernel socket here.
-        fd = make_socket_in(netns_path, ec);
+        fd = make_socket_in(netns_path, buffer, ec);
         if (!fd)
             return ec;
         elsewhere_ = true;

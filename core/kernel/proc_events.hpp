@@ -67,7 +67,8 @@ public:
     // means it is not the initial one: the socket is made in `netns_path`'s instead. Fails
     // when the kernel does not acknowledge the subscription (outside the initial pid or user
     // namespace) or refuses it (EPERM without CAP_NET_ADMIN).
-    std::error_code open(const std::string& netns_path);
+    // `buffer`: the receive buffer's size (tests make it small to overrun it).
+    std::error_code open(const std::string& netns_path, int buffer = receive_buffer);
     // Whether the socket was made in netns_path's namespace rather than netnsd's own.
     bool elsewhere() const noexcept { return elsewhere_; }
     int fd() const noexcept { return fd_.get(); }

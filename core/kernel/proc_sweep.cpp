@@ -4,6 +4,7 @@
 #include <array>
 #include <charconv>
 #include <chrono>
+#include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
 #include <memory>
@@ -116,6 +117,35 @@ std::optional<process_info> read_process(std::int32_t pid)
     if (const auto cgroup = read_small(dir + "/cgroup"))
         p.cgroup = parse_cgroup_v2(*cgroup);
     return p;
+}
+
+std::optional<std::uint64_t> netns_inode_of(std::int32_t pid) noexcept
+{
+    std::array<char, 48> path{};
+    auto* p = std::to_chars(path.data() + 6, path.data() + path.size() - 8, pid).ptr;
+    std::memcpy(path.data(), "/proc/", 6);
+    std::memcpy(p, "/ns/net", 8);
+    std::array<char, 32> link{};
+    const auto n = ::readlink(path.data(), link.data(), link.size());
+    if (n <= 0)
+        return std::nullopt;
+    return parse_netns_link(std::string_view(link.data(), static_cast<std::size_t>(n)));
+}
+
+std::optional<process_namespace> open_netns_of(std::int32_t pid, std::uint64_t ino)
+{
+    const std::string dir = "/proc/" + std::to_string(pid);
+    const unique_fd fd(::open((dir + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd)
+        return std::nullopt;
+    const auto id = identify_netns(fd.get());
+    if (!id || id->ino != ino)
+        return std::nullopt;
+    process_namespace out{swept_namespace{*id, handle_of_fd(fd.get()), user_ns_of(fd.get())},
+                          std::nullopt};
+    if (const auto cgroup = read_small(dir + "/cgroup"))
+        out.cgroup = parse_cgroup_v2(*cgroup);
+    return out;
 }
 
 proc_sweep sweep_processes(const std::vector<sweep_known>& known)

@@ -57,6 +57,18 @@ struct sweep_known
 
 proc_sweep sweep_processes(const std::vector<sweep_known>& known);
 
+// One process, as the sweep reads it (for the process connector's events): the inode of its
+// network namespace (one readlink), nullopt when it has exited.
+std::optional<std::uint64_t> netns_inode_of(std::int32_t pid) noexcept;
+// Its namespace opened, identified and closed (only when it still has inode `ino`), with its
+// cgroup v2 path for its owner.
+struct process_namespace
+{
+    swept_namespace ns;
+    std::optional<std::string> cgroup;
+};
+std::optional<process_namespace> open_netns_of(std::int32_t pid, std::uint64_t ino);
+
 // What the API shows of one process: /proc/PID/comm, the real uid (status), and its cgroup v2
 // path (the "0::" line of /proc/PID/cgroup). nullopt when it has exited.
 struct process_info
