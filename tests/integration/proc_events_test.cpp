@@ -295,3 +295,53 @@ TEST_CASE("where the kernel refuses the process connector, netnsd says so and fi
     CHECK(eventually([&] { return by_inode(at, ino).is_object(); }, 15000ms));
     CHECK(metric(at, "netnsd_proc_events_total") == 0);
 }
+
+TEST_CASE("a thread that unshared its network namespace on its own makes its process a holder of "
+          "it, found by the sweep")
+{
+    started s({"--sweep-interval=1"});
+    const auto at = s.d.where();
+    // A second thread unshares (CLONE_NEWNET) and sleeps; the process's own namespace stays.
+    child python({"python3", "-c",
+                  "import ctypes, threading, time\n"
+                  "libc = ctypes.CDLL(None, use_errno=True)\n"
+                  "def run():\n"
+                  "    assert libc.unshare(0x40000000) == 0\n"
+                  "    time.sleep(600)\n"
+                  "threading.Thread(target=run, daemon=True).start()\n"
+                  "time.sleep(600)\n"});
+    const auto own = netns_inode_of(::getpid());
+    std::uint64_t ino = 0;
+    // The oracle: /proc/PID/task/TID/ns/net of the thread, which differs from the process's.
+    REQUIRE(eventually(
+        [&]
+        {
+            for (int i = 1; i < 64 && ino == 0; ++i)
+            {
+                struct stat st
+                {
+                };
+                const auto task = "/proc/" + std::to_string(python.pid) + "/task/" +
+                                  std::to_string(python.pid + i) + "/ns/net";
+                if (::stat(task.c_str(), &st) == 0 && st.st_ino != own)
+                    ino = st.st_ino;
+            }
+            return ino != 0;
+        },
+        10000ms));
+    CHECK(netns_inode_of(python.pid) == own);
+    json row;
+    REQUIRE(eventually(
+        [&]
+        {
+            row = by_inode(at, ino);
+            return row.is_object() && row["processes"]["count"] == 1;
+        },
+        15000ms));
+    CHECK(row["held_by"] == json::array({"process"}));
+    const auto page = get_json(at, row["processes"]["href"].get<std::string>());
+    REQUIRE(page["processes"].size() == 1);
+    CHECK(page["processes"][0]["pid"] == python.pid);
+    python.stop();
+    CHECK(eventually([&] { return by_inode(at, ino).is_null(); }, 15000ms));
+}
