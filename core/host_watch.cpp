@@ -168,29 +168,38 @@ bool host_watch::flush_processes(time_point now)
 
 bool host_watch::is_urgent(const pid_moves& moves) const
 {
-    const auto known = model_.host_identities();
-    std::set<std::uint64_t> inodes;
-    for (const auto& [ns_id, id] : known)
-        inodes.insert(id.ino);
+    // The inodes the moves name (few), struck off as the model's namespaces are walked: one
+    // left over is a namespace new to the model.
+    std::vector<std::uint64_t> unknown;
+    bool leaving = false; // an exit (or a fork whose child is gone already)
     for (const auto& [pid, ino] : moves)
-        if (ino && inodes.count(*ino) == 0)
-            return true;
-    // A namespace all of whose processes leave (exit, or are somewhere else now).
-    for (const auto& [ns_id, id] : known)
     {
-        const auto* pids = model_.processes_of(ns_id);
-        if (!pids || pids->empty() || pids->size() > moves.size())
-            continue;
-        const bool all_leave = std::all_of(pids->begin(), pids->end(),
-                                           [&, ino = id.ino](std::int32_t pid)
-                                           {
-                                               const auto m = moves.find(pid);
-                                               return m != moves.end() && m->second != ino;
-                                           });
-        if (all_leave)
-            return true;
+        if (ino)
+            unknown.push_back(*ino);
+        else
+            leaving = true;
     }
-    return false;
+    std::sort(unknown.begin(), unknown.end());
+    unknown.erase(std::unique(unknown.begin(), unknown.end()), unknown.end());
+    bool emptied = false;
+    model_.for_each_host(
+        [&](const ns_identity& id, const std::vector<std::int32_t>& pids)
+        {
+            if (const auto it = std::lower_bound(unknown.begin(), unknown.end(), id.ino);
+                it != unknown.end() && *it == id.ino)
+                unknown.erase(it);
+            // A namespace all of whose processes exit. (One whose last process moved to
+            // another namespace waits for the flush: setns then exec, seldom.)
+            if (!leaving || emptied || pids.empty() || pids.size() > moves.size())
+                return;
+            emptied = std::all_of(pids.begin(), pids.end(),
+                                  [&](std::int32_t pid)
+                                  {
+                                      const auto m = moves.find(pid);
+                                      return m != moves.end() && !m->second;
+                                  });
+        });
+    return emptied || !unknown.empty();
 }
 
 void host_watch::apply_moves(const pid_moves& moves, time_point now)
