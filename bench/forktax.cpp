@@ -81,7 +81,10 @@ volatile sig_atomic_t stop = 0;
     std::_Exit(0);
 }
 
-double cpu_us(const timeval& t) { return double(t.tv_sec) * 1e6 + double(t.tv_usec); }
+double cpu_us(const timeval& t)
+{
+    return double(t.tv_sec) * 1e6 + double(t.tv_usec);
+}
 
 double sys_us()
 {

@@ -6,7 +6,9 @@
 // sandbox has its own: netnsd makes its socket in the network namespace of the first ancestor
 // of this test outside the sandbox (--proc-events-netns), as it would in /proc/1/ns/net's.
 #include <chrono>
+#include <dirent.h>
 #include <fstream>
+#include <memory>
 #include <signal.h>
 #include <sstream>
 #include <string>
@@ -313,17 +315,20 @@ TEST_CASE("a thread that unshared its network namespace on its own makes its pro
     const auto own = netns_inode_of(::getpid());
     std::uint64_t ino = 0;
     // The oracle: /proc/PID/task/TID/ns/net of the thread, which differs from the process's.
+    const auto task_dir = "/proc/" + std::to_string(python.pid) + "/task";
     REQUIRE(eventually(
         [&]
         {
-            for (int i = 1; i < 64 && ino == 0; ++i)
+            std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(task_dir.c_str()), &::closedir);
+            if (!dir)
+                return false;
+            while (const dirent* e = ::readdir(dir.get()))
             {
                 struct stat st
                 {
                 };
-                const auto task = "/proc/" + std::to_string(python.pid) + "/task/" +
-                                  std::to_string(python.pid + i) + "/ns/net";
-                if (::stat(task.c_str(), &st) == 0 && st.st_ino != own)
+                const auto net = task_dir + "/" + e->d_name + "/ns/net";
+                if (e->d_name[0] != '.' && ::stat(net.c_str(), &st) == 0 && st.st_ino != own)
                     ino = st.st_ino;
             }
             return ino != 0;
