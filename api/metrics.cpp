@@ -200,6 +200,18 @@ void metrics::render_model(writer& w, const core::model_status& m)
     w.family("netnsd_sweep_processes", "gauge", "Processes the last /proc sweep read.");
     w.sample("netnsd_sweep_processes", {}, m.sweep_processes);
 
+    w.family("netnsd_proc_events_enabled", "gauge",
+             "1 when netnsd follows the kernel's process events (--proc-events, accepted by the "
+             "kernel).");
+    w.sample("netnsd_proc_events_enabled", {}, std::uint64_t{m.proc_events ? 1u : 0u});
+
+    w.family("netnsd_proc_events_total", "counter", "Process events (fork, exec, exit) read.");
+    w.sample("netnsd_proc_events_total", {}, m.proc_events_read);
+
+    w.family("netnsd_proc_event_overruns_total", "counter",
+             "Times the process events' queue overflowed (events lost; a sweep ran at once).");
+    w.sample("netnsd_proc_event_overruns_total", {}, m.proc_event_overruns);
+
     w.family("netnsd_deep_scan_duration_seconds", "histogram",
              "How long each deep scan of every process's fds and sockets took, on its worker "
              "thread.");

@@ -26,6 +26,7 @@ import foundation
 from benchlib import HOST, BenchError, Daemon, die_with_parent, median, now, percentile
 
 SWEEP_INTERVAL_S = 5  # netnsd's default, which the figures are about
+PROC_EVENTS_SPREAD_S = 0.2  # between starts (and kills) with --proc-events: nothing to wait for
 PID_MARGIN = 6000     # pids left for everything else on the machine
 
 
@@ -140,6 +141,39 @@ def latencies(daemon, events, samples, spread_s, notes):
     return found, destroyed
 
 
+def host_netns():
+    """The network namespace of the nearest ancestor outside the sandbox (the host's initial
+    one, where the process connector lives): where netnsd --proc-events and forktax make their
+    sockets."""
+    own = os.stat("/proc/self/ns/net").st_ino
+    pid = os.getppid()
+    while pid > 1:
+        ino = netns_inode(pid)
+        if ino is not None and ino != own:
+            return f"/proc/{pid}/ns/net"
+        stat = open(f"/proc/{pid}/stat").read()
+        pid = int(stat[stat.rindex(")") + 1:].split()[1])
+    return "/proc/1/ns/net"
+
+
+def forktax(exe, forks, rounds):
+    """bench/forktax in the host's network namespace: per round, with and without a listener,
+    the kernel CPU per fork+exit (us) and the listener's CPU per event (us)."""
+    out = subprocess.run(["nsenter", f"--net={host_netns()}", exe, str(forks), str(rounds)],
+                         capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise BenchError(f"forktax: {out.stderr.strip()[:200]}")
+    res = {"forks": forks, "off_wall_us": [], "on_wall_us": [], "off_sys_us": [],
+           "on_sys_us": [], "listener_us_per_event": []}
+    for line in out.stdout.splitlines():
+        mode, wall, sys_us, listener_us, events = line.split()
+        res[f"{mode}_wall_us"].append(float(wall))
+        res[f"{mode}_sys_us"].append(float(sys_us))
+        if mode == "on" and int(events) > 0:
+            res["listener_us_per_event"].append(float(listener_us) / int(events))
+    return res
+
+
 def metric(client, name):
     # A connection of its own: the client's keep-alive one may have timed out in a quiet window.
     conn = http.client.HTTPConnection(HOST, client.port, timeout=60)
@@ -215,6 +249,24 @@ def phase_inventory(a, R, n, idle_wanted, port):
         events = EventReader(daemon.port)
         res["found_s"], res["destroyed_s"] = latencies(daemon, events, a.inv_samples,
                                                        SWEEP_INTERVAL_S / 2, R["notes"])
+        events.close()
+        events = None
+        daemon.stop()
+        # The same host, with the process connector (the sweep stays at its default).
+        daemon = Daemon(a.netnsd, a.logdir, f"inventory-{n}-proc-events", R["notes"],
+                        extra_args=["--deep-scan-interval", "0", "--proc-events",
+                                    "--proc-events-netns", host_netns()])
+        daemon.wait_watching(60)
+        client = foundation.Client(daemon.port, timeout=120)
+        if metric(client, "netnsd_proc_events_enabled") != 1:
+            raise BenchError("netnsd --proc-events: the kernel refused the connector")
+        foundation.wait_until(f"the inventory to hold {want} namespaces",
+                              lambda: len(json.loads(client.get("/api/v1/namespaces")[1])
+                                          ["namespaces"]) >= want, 30, 0.05)
+        res["rss_proc_events"] = daemon.rss_bytes()
+        events = EventReader(daemon.port)
+        res["found_pe_s"], res["destroyed_pe_s"] = latencies(
+            daemon, events, a.inv_samples, PROC_EVENTS_SPREAD_S, R["notes"])
     finally:
         if events:
             events.close()
@@ -231,7 +283,7 @@ def summary(res):
     out = dict(res)
     out["list_med"] = median(res["list_ms"])
     out["lsns_med"] = median(res["lsns_ms"])
-    for k in ("found_s", "destroyed_s"):
+    for k in ("found_s", "destroyed_s", "found_pe_s", "destroyed_pe_s"):
         xs = res.get(k) or []
         out[k + "_p50"] = median(xs) if xs else None
         out[k + "_p99"] = percentile(xs, 99) if xs else None

@@ -1,5 +1,6 @@
 #include "core/host_watch.hpp"
 
+#include <algorithm>
 #include <fcntl.h>
 #include <set>
 
@@ -132,6 +133,169 @@ std::vector<kernel::sweep_known> host_watch::sweep_input() const
     return out;
 }
 
+void host_watch::apply_proc_events(const std::vector<kernel::proc_event>& events, time_point now)
+{
+    pid_moves moves;
+    for (const auto& e : events)
+    {
+        if (e.is_thread() || e.what == kernel::proc_event::kind::ack)
+            continue;
+        if (e.what == kernel::proc_event::kind::exit)
+            moves[e.pid] = std::nullopt;
+        else // fork or exec: where it is now (nowhere when it has exited since)
+            moves[e.pid] = kernel::netns_inode_of(e.pid);
+    }
+    if (moves.empty())
+        return;
+    if (since_sweep_)
+        for (const auto& [pid, ino] : moves)
+            (*since_sweep_)[pid] = ino;
+    for (const auto& [pid, ino] : moves)
+        pending_[pid] = ino; // the later state of a pid replaces the earlier
+    if (is_urgent(pending_))
+        flush_processes(now);
+}
+
+bool host_watch::flush_processes(time_point now)
+{
+    if (pending_.empty())
+        return false;
+    const auto moves = std::move(pending_);
+    pending_.clear();
+    apply_moves(moves, now);
+    return true;
+}
+
+bool host_watch::is_urgent(const pid_moves& moves) const
+{
+    // The inodes the moves name (few), struck off as the model's namespaces are walked: one
+    // left over is a namespace new to the model.
+    std::vector<std::uint64_t> unknown;
+    bool leaving = false; // an exit (or a fork whose child is gone already)
+    for (const auto& [pid, ino] : moves)
+    {
+        if (ino)
+            unknown.push_back(*ino);
+        else
+            leaving = true;
+    }
+    std::sort(unknown.begin(), unknown.end());
+    unknown.erase(std::unique(unknown.begin(), unknown.end()), unknown.end());
+    bool emptied = false;
+    model_.for_each_host(
+        [&](const ns_identity& id, const std::vector<std::int32_t>& pids)
+        {
+            if (const auto it = std::lower_bound(unknown.begin(), unknown.end(), id.ino);
+                it != unknown.end() && *it == id.ino)
+                unknown.erase(it);
+            // A namespace all of whose processes exit. (One whose last process moved to
+            // another namespace waits for the flush: setns then exec, seldom.)
+            if (!leaving || emptied || pids.empty() || pids.size() > moves.size())
+                return;
+            emptied = std::all_of(pids.begin(), pids.end(),
+                                  [&](std::int32_t pid)
+                                  {
+                                      const auto m = moves.find(pid);
+                                      return m != moves.end() && !m->second;
+                                  });
+        });
+    return emptied || !unknown.empty();
+}
+
+void host_watch::apply_moves(const pid_moves& moves, time_point now)
+{
+    std::map<std::uint64_t, std::uint64_t> known; // inode -> ns_id
+    for (const auto& [ns_id, id] : model_.host_identities())
+        known.emplace(id.ino, ns_id);
+    // Namespaces new to the model, each learnt from one of its processes.
+    std::map<std::uint64_t, std::vector<std::int32_t>> fresh; // inode -> pids
+    for (const auto& [pid, ino] : moves)
+        if (ino && known.count(*ino) == 0)
+            fresh[*ino].push_back(pid);
+    for (const auto& [ino, pids] : fresh)
+    {
+        std::optional<kernel::process_namespace> opened;
+        for (const auto pid : pids)
+            if ((opened = kernel::open_netns_of(pid, ino)))
+                break;
+        if (!opened || opened->ns.identity.ns_id == 0)
+            continue;
+        const auto& id = opened->ns.identity;
+        if (opened->ns.handle && handles_.count(id.ns_id) == 0)
+            handles_.emplace(id.ns_id, *opened->ns.handle);
+        // Its inode may have been a namespace the model knew, freed and reused since: the
+        // ns_id tells. Known by ns_id: the pids are set below like any other's.
+        if (model_.host(id.ns_id))
+        {
+            known[ino] = id.ns_id;
+            continue;
+        }
+        model_.found_namespace(id, self_ && id == *self_, now, pids);
+        tell_user_ns(id.ns_id, opened->ns.user_ns, now);
+        if (opened->cgroup)
+            model_.set_cgroup(id.ns_id, *opened->cgroup, now);
+        unheld_.erase(id.ns_id);
+    }
+    // Every namespace's processes, once: those that left or moved out go, those that came in
+    // join.
+    std::vector<std::uint64_t> lost;
+    for (const auto& [ns_id, id] : model_.host_identities())
+    {
+        const auto* before = model_.processes_of(ns_id);
+        if (!before)
+            continue;
+        std::vector<std::int32_t> after;
+        after.reserve(before->size());
+        bool changed = false;
+        for (const auto pid : *before)
+        {
+            const auto m = moves.find(pid);
+            if (m == moves.end() || m->second == id.ino)
+                after.push_back(pid);
+            else
+                changed = true;
+        }
+        for (const auto& [pid, ino] : moves)
+            if (ino == id.ino && !std::binary_search(before->begin(), before->end(), pid))
+            {
+                after.push_back(pid);
+                changed = true;
+            }
+        if (!changed)
+            continue;
+        std::sort(after.begin(), after.end());
+        const bool emptied = after.empty() && !before->empty();
+        model_.set_processes(ns_id, after, now);
+        if (emptied)
+            lost.push_back(ns_id);
+        else if (!after.empty())
+            unheld_.erase(ns_id);
+    }
+    for (const auto ns_id : lost)
+    {
+        check_if_unheld(ns_id, now);
+        const auto h = model_.host(ns_id);
+        if (h && h->held_by() == 0)
+            unheld_.emplace(ns_id, now);
+    }
+}
+
+bool host_watch::recheck_unheld(time_point now)
+{
+    for (auto it = unheld_.begin(); it != unheld_.end();)
+    {
+        const auto h = model_.host(it->first);
+        if (!h || h->held_by() != 0 || now - it->second > unheld_patience)
+        {
+            it = unheld_.erase(it);
+            continue;
+        }
+        check_if_unheld(it->first, now);
+        it = model_.host(it->first) ? std::next(it) : unheld_.erase(it);
+    }
+    return !unheld_.empty();
+}
+
 void host_watch::apply_sweep(const kernel::proc_sweep& sweep, time_point now)
 {
     for (const auto ns_id : sweep.gone)
@@ -157,6 +321,16 @@ void host_watch::apply_sweep(const kernel::proc_sweep& sweep, time_point now)
         model_.set_processes(ns_id, it == sweep.pids_by_inode.end() ? none : it->second, now);
         const auto cgroup = sweep.cgroup_by_inode.find(id.ino);
         model_.set_cgroup(ns_id, cgroup == sweep.cgroup_by_inode.end() ? "" : cgroup->second, now);
+    }
+    // The process events that came while the sweep read /proc are newer than what it read;
+    // those that came before are in what it read.
+    pending_.clear();
+    if (since_sweep_)
+    {
+        const auto moves = std::move(*since_sweep_);
+        since_sweep_.reset();
+        if (!moves.empty())
+            apply_moves(moves, now);
     }
     // The handles were asked before the processes were read: a namespace whose last process
     // left meanwhile is asked again now rather than at the next sweep.

@@ -8,6 +8,7 @@
 // (kernel/deep_scan), made and applied the same way. Owned by the monitor; model thread only.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -16,6 +17,7 @@
 #include "core/kernel/deep_scan.hpp"
 #include "core/kernel/mount_watch.hpp"
 #include "core/kernel/nsfs.hpp"
+#include "core/kernel/proc_events.hpp"
 #include "core/kernel/proc_sweep.hpp"
 #include "core/registry.hpp"
 
@@ -46,6 +48,30 @@ public:
     // found, every namespace's fd and socket holders set.
     void apply_deep_scan(const kernel::deep_scan_result& scan, time_point now);
 
+    // The process connector's events (kernel/proc_events), a batch at a time: a process that
+    // forked or exec'd is looked up (one readlink of /proc/PID/ns/net) and a namespace new to
+    // the model learnt as the sweep does, with its pids; one that exited leaves its namespace.
+    // Coalesced: what only moves the process counts of known namespaces waits (at most
+    // process_count_delay, flush_processes()), so that a fork storm sets a count (and its
+    // bucket, which alone makes an event) a few times a second, not once per fork; a batch
+    // that finds a namespace or takes the last process of one is applied at once, with what
+    // waited. Threads are left out: they are counted with their process, as the sweep does.
+    static constexpr std::chrono::milliseconds process_count_delay{100};
+    void apply_proc_events(const std::vector<kernel::proc_event>& events, time_point now);
+    // Applies the process moves that wait; true when there were some.
+    bool flush_processes(time_point now);
+    bool has_pending_processes() const noexcept { return !pending_.empty(); }
+    // A sweep is about to read /proc (on a worker) with sweep_input(): the process events
+    // applied until its result comes are applied again after it, which is older than them.
+    void sweep_started() { since_sweep_.emplace(); }
+    // Namespaces that lost their last holder to an exit while their handle still said alive:
+    // the kernel frees a network namespace on a workqueue, some time after the exit event.
+    // Asked again at each call until freed or held again (or given up, to the sweep, after
+    // unheld_patience); true while some are left.
+    static constexpr std::chrono::seconds unheld_patience{10};
+    bool recheck_unheld(time_point now);
+    bool has_unheld() const noexcept { return !unheld_.empty(); }
+
     std::size_t handles() const noexcept { return handles_.size(); }
     const std::optional<ns_identity>& self() const noexcept { return self_; }
 
@@ -57,12 +83,20 @@ private:
                       time_point now);
     void check_if_unheld(std::uint64_t ns_id, time_point now);
     void gone(std::uint64_t ns_id, time_point now);
+    // pid -> the inode of its namespace now (nullopt: it exited), applied to every namespace.
+    using pid_moves = std::map<std::int32_t, std::optional<std::uint64_t>>;
+    void apply_moves(const pid_moves& moves, time_point now);
+    // Whether `moves` find a namespace the model lacks or take the last process of one.
+    bool is_urgent(const pid_moves& moves) const;
 
     registry& model_;
     std::optional<ns_identity> self_;
     std::optional<kernel::user_ns_info> user_ns_;        // of the last namespace learn() saw
     std::map<std::uint64_t, kernel::ns_handle> handles_; // by ns_id
     std::map<std::uint64_t, std::uint64_t> mounts_;      // mount id -> ns_id
+    std::optional<pid_moves> since_sweep_;               // while a sweep runs
+    pid_moves pending_;                                  // moves not applied yet
+    std::map<std::uint64_t, time_point> unheld_;         // ns_id -> when it lost its last holder
 };
 
 } // namespace netnsd::core

@@ -100,6 +100,14 @@ struct model_status
     std::uint64_t deep_scan_fds = 0;     // fds the last one visited
     std::uint64_t deep_scan_sockets = 0; // sockets it asked their namespace
 
+    // The process connector (fork/exec/exit events): whether netnsd listens (--proc-events and
+    // the kernel accepted), why not when it was asked for and failed, the events read, and how
+    // often its queue overflowed (each overflow runs a sweep at once).
+    bool proc_events = false;
+    std::string proc_events_problem;
+    std::uint64_t proc_events_read = 0;
+    std::uint64_t proc_event_overruns = 0;
+
     std::uint64_t resyncs_for(resync_reason why) const noexcept
     {
         return resyncs[static_cast<std::size_t>(why)];

@@ -133,6 +133,36 @@ void monitor::apply_sweep(const kernel::proc_sweep& sweep)
     status_.sweep_processes = sweep.processes;
 }
 
+std::error_code monitor::open_proc_events(const std::string& netns_path, int buffer)
+{
+    const auto ec = proc_events_.open(netns_path, buffer);
+    status_.proc_events = !ec;
+    status_.proc_events_problem = ec ? ec.message() : "";
+    return ec;
+}
+
+bool monitor::on_proc_events()
+{
+    proc_batch_.clear();
+    const auto r = proc_events_.read(proc_batch_, proc_events_per_turn);
+    if (r.overrun)
+    {
+        ++status_.proc_event_overruns;
+        proc_overrun_ = true;
+    }
+    if (r.error)
+        log::warn("reading process events failed", {{"error", r.error.message()}});
+    status_.proc_events_read += r.datagrams;
+    if (!proc_batch_.empty())
+    {
+        // Mount events first, as for a sweep: a namespace mounted meanwhile is known by its
+        // mount, and one whose mount went is asked about with the exits.
+        drain_all();
+        hosts_.apply_proc_events(proc_batch_, clock::now());
+    }
+    return r.more;
+}
+
 void monitor::apply_deep_scan(const kernel::deep_scan_result& scan)
 {
     drain_all();

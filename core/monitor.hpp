@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "core/host_watch.hpp"
@@ -20,6 +21,7 @@
 #include "core/kernel/mount_watch.hpp"
 #include "core/kernel/netns_dir.hpp"
 #include "core/kernel/nsid_netlink.hpp"
+#include "core/kernel/proc_events.hpp"
 #include "core/kernel/unique_fd.hpp"
 #include "core/model_status.hpp"
 #include "core/mount_stacks.hpp"
@@ -106,6 +108,36 @@ public:
     // the feeds have queued.
     std::vector<kernel::sweep_known> sweep_input() const { return hosts_.sweep_input(); }
     void apply_sweep(const kernel::proc_sweep& sweep);
+    // A sweep's input when the sweep is about to run: process events from now until its
+    // result is applied are applied again after it.
+    std::vector<kernel::sweep_known> begin_sweep()
+    {
+        hosts_.sweep_started();
+        return hosts_.sweep_input();
+    }
+
+    // The process connector (kernel/proc_events), when asked for: subscribes (socket made in
+    // `netns_path`'s namespace when netnsd's own is not the initial one). A failure leaves the
+    // sweep alone to find processes, and says why in status().
+    std::error_code open_proc_events(const std::string& netns_path,
+                                     int buffer = kernel::proc_connector::receive_buffer);
+    int proc_events_fd() const noexcept { return proc_events_.fd(); }
+    bool proc_events_elsewhere() const noexcept { return proc_events_.elsewhere(); }
+    // Datagrams (one event each) read and applied per turn of the loop.
+    static constexpr std::size_t proc_events_per_turn = 256;
+    // The connector is readable: reads and applies up to proc_events_per_turn events. True
+    // when more may be queued: call it again on a later turn.
+    bool on_proc_events();
+    // The connector overflowed since the last call (events were lost): a sweep is due now.
+    bool take_proc_overrun() noexcept { return std::exchange(proc_overrun_, false); }
+    // Namespaces whose last process exited but that the kernel has not freed yet, asked again;
+    // true while some are left (call again a little later).
+    bool recheck_unheld() { return hosts_.recheck_unheld(clock::now()); }
+    bool has_unheld() const noexcept { return hosts_.has_unheld(); }
+    // Process counts that wait (host_watch::process_count_delay), applied.
+    void flush_processes() { hosts_.flush_processes(clock::now()); }
+    bool has_pending_processes() const noexcept { return hosts_.has_pending_processes(); }
+
     // The deep scan (kernel::deep_scan, on a worker, with sweep_input()), applied the same way.
     void apply_deep_scan(const kernel::deep_scan_result& scan);
 
@@ -150,6 +182,9 @@ private:
     std::string real_dir_;                   // the dir as the mount table spells it (realpath)
     model_status status_;
     bool ignore_mount_events_ = false;
+    kernel::proc_connector proc_events_;
+    std::vector<kernel::proc_event> proc_batch_; // reused by each turn
+    bool proc_overrun_ = false;
 };
 
 } // namespace netnsd::core

@@ -178,6 +178,14 @@ public:
     std::optional<std::uint64_t> host_of_pid(std::int32_t pid) const;
     // The inode of every known namespace, by ns_id (for the sweep: the inodes it need not open).
     std::map<std::uint64_t, ns_identity> host_identities() const;
+    // f(identity, sorted pids) for every known namespace, ascending ns_id, without a copy (the
+    // process events look at them all for every batch).
+    template <typename F>
+    void for_each_host(F&& f) const
+    {
+        for (const auto& [ns_id, r] : hosts_)
+            f(r.identity, r.pids);
+    }
 
 private:
     struct ns_record

@@ -61,6 +61,8 @@ struct config
         static_cast<std::size_t>(model_thread::settings::default_audit_interval.count());
     std::size_t sweep_interval_s =
         static_cast<std::size_t>(model_thread::settings::default_sweep_interval.count());
+    bool proc_events = false;
+    std::string proc_events_netns{model_thread::settings::default_proc_events_netns};
     // 0: deep scans only on demand (POST /api/v1/namespaces/scan).
     std::size_t deep_scan_interval_s =
         static_cast<std::size_t>(model_thread::settings::default_deep_scan_interval.count());

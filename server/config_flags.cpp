@@ -319,6 +319,16 @@ void add_kernel_and_log_flags(std::vector<flag>& out, const config& defaults)
                    "with --watch-links, give every namespace netnsd knows an nsid (ip netns set "
                    "NAME auto), so that its link events are heard (off by default)",
                    switch_on(&config::assign_nsids)});
+    out.push_back({"proc-events", "",
+                   "follow the kernel's process events (fork, exec, exit) to find a namespace "
+                   "as soon as a process forks or execs into it, not at the next sweep; costs "
+                   "every fork and exit on the host a little (off by default)",
+                   switch_on(&config::proc_events)});
+    out.push_back({"proc-events-netns", "PATH",
+                   "the network namespace the process events' socket is made in when netnsd's "
+                   "own is not the host's initial one (default " +
+                       defaults.proc_events_netns + ")",
+                   absolute_path(&config::proc_events_netns)});
     out.push_back({"deep-scan-interval", "SECONDS",
                    "how often every process's fds are scanned for the namespaces open fds and "
                    "sockets hold; 0: only on POST /api/v1/namespaces/scan (default " +

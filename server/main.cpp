@@ -97,6 +97,11 @@ server::model_thread::settings kernel_settings(const server::config& cfg)
     s.deep_scan_interval = std::chrono::seconds(cfg.deep_scan_interval_s);
     s.watch_links = cfg.watch_links;
     s.assign_nsids = cfg.assign_nsids;
+    s.proc_events = cfg.proc_events;
+    s.proc_events_netns = cfg.proc_events_netns;
+    // Fault injection for the overrun's test: a receive buffer a fork storm overflows.
+    if (const char* buffer = std::getenv("NETNSD_TEST_PROC_EVENTS_BUFFER"))
+        s.proc_events_buffer = std::atoi(buffer);
     // Fault injection for the audit's tests: mount events are read and dropped.
     if (const char* fault = std::getenv("NETNSD_TEST_IGNORE_MOUNT_EVENTS"))
         s.ignore_mount_events = std::string_view(fault) == "1";

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <utility>
 
 #include <boost/asio/post.hpp>
 
@@ -81,6 +82,21 @@ std::error_code model_thread::open()
 {
     if (auto ec = monitor_.open())
         return ec;
+    if (settings_.proc_events)
+    {
+        // Subscribed before the first sweep: a process that starts between the two is in one.
+        if (const auto ec = monitor_.open_proc_events(settings_.proc_events_netns,
+                                                      settings_.proc_events_buffer))
+            core::log::warn(
+                "no process events: new namespaces are found by the /proc sweep only",
+                {{"error", ec.message()},
+                 {"sweep_interval_s", std::to_string(settings_.sweep_interval.count())}});
+        else
+            core::log::info(
+                "process events: new namespaces are found as processes fork and exec",
+                {{"socket_netns", monitor_.proc_events_elsewhere() ? settings_.proc_events_netns
+                                                                   : std::string("own")}});
+    }
     if (links_)
         if (auto ec = links_->open())
             return ec;
@@ -120,6 +136,7 @@ void model_thread::start()
     feed_.apply_now({std::move(recorded_), published_});
     recorded_.clear();
     watchers_.emplace(ioc_, monitor_, [this] { publish(); });
+    watchers_->on_proc_overrun([this] { request_sweep(); });
     watchers_->start();
     if (links_)
     {
@@ -279,12 +296,17 @@ void model_thread::arm_sweep_timer()
 void model_thread::request_sweep()
 {
     if (sweeping_)
+    {
+        // The one running read /proc before this was asked (process events lost since): one
+        // more after it.
+        sweep_again_ = true;
         return;
+    }
     sweeping_ = true;
     // One readlink per process (20000 on a busy host): on a worker, never on this thread,
     // which must keep reading mount events while their mounts exist. Applied here.
     asio::post(sweep_pool_,
-               [this, known = monitor_.sweep_input()]
+               [this, known = monitor_.begin_sweep()]
                {
                    auto sweep = core::kernel::sweep_processes(known);
                    asio::post(ioc_,
@@ -293,6 +315,8 @@ void model_thread::request_sweep()
                                   monitor_.apply_sweep(sweep);
                                   publish();
                                   sweeping_ = false;
+                                  if (std::exchange(sweep_again_, false))
+                                      request_sweep();
                               });
                });
 }

@@ -68,6 +68,15 @@ public:
         std::chrono::seconds audit_interval = default_audit_interval; // 0: none but on demand
         std::chrono::seconds sweep_interval = default_sweep_interval; // >= 1
         std::chrono::seconds deep_scan_interval = default_deep_scan_interval; // 0: on demand
+        // The process connector (fork/exec/exit events): a new namespace held by a process that
+        // forked or exec'd into it is found at once rather than at the next sweep. Off by
+        // default: while netnsd listens, every fork and exit on the host costs the kernel more
+        // (bench/forktax). Outside the initial network namespace its socket is made in
+        // proc_events_netns's.
+        static constexpr std::string_view default_proc_events_netns = "/proc/1/ns/net";
+        bool proc_events = false;
+        std::string proc_events_netns{default_proc_events_netns};
+        int proc_events_buffer = core::kernel::proc_connector::receive_buffer; // tests: small
         bool realtime_mount_reader = true; // --mount-reader realtime (else nice)
         bool ignore_mount_events = false;  // fault injection for tests
         // --watch-links (core::link_watch) and --assign-nsids.
@@ -137,6 +146,7 @@ private:
     boost::asio::steady_timer sweep_timer_;
     boost::asio::thread_pool sweep_pool_{1};
     bool sweeping_ = false;
+    bool sweep_again_ = false; // asked while one ran (a process-event overrun)
     boost::asio::steady_timer deep_scan_timer_;
     boost::asio::thread_pool deep_scan_pool_{1};
     std::vector<std::function<void(const deep_scan_report&)>> deep_scan_waiters_;

@@ -12,8 +12,11 @@ using descriptor = asio::posix::stream_descriptor;
 
 watchers::watchers(asio::io_context& ioc, core::monitor& monitor, std::function<void()> settled)
     : monitor_(monitor), settled_(std::move(settled)), inotify_(ioc, monitor.inotify_fd()),
-      netlink_(ioc, monitor.netlink_fd()), mounts_(ioc, monitor.mount_fd()), verify_(ioc)
+      netlink_(ioc, monitor.netlink_fd()), mounts_(ioc, monitor.mount_fd()), proc_events_(ioc),
+      verify_(ioc), unheld_(ioc), flush_(ioc)
 {
+    if (monitor.status().proc_events)
+        proc_events_.assign(monitor.proc_events_fd());
 }
 
 watchers::~watchers()
@@ -22,6 +25,8 @@ watchers::~watchers()
     inotify_.release();
     netlink_.release();
     mounts_.release();
+    if (proc_events_.is_open())
+        proc_events_.release();
 }
 
 void watchers::start()
@@ -32,6 +37,8 @@ void watchers::start()
         do_wait_mount_events();
     else
         do_wait_mountinfo();
+    if (proc_events_.is_open())
+        do_wait_proc_events();
 }
 
 void watchers::stop()
@@ -41,7 +48,10 @@ void watchers::stop()
     inotify_.cancel(ignored);
     netlink_.cancel(ignored);
     mounts_.cancel(ignored);
+    proc_events_.cancel(ignored);
     verify_.cancel();
+    unheld_.cancel();
+    flush_.cancel();
 }
 
 bool watchers::ready(boost::system::error_code ec, std::string_view what)
@@ -152,6 +162,77 @@ void watchers::on_verify(boost::system::error_code ec)
         return;
     monitor_.verify_live();
     settled_();
+}
+
+void watchers::do_wait_proc_events()
+{
+    proc_events_.async_wait(descriptor::wait_read,
+                            [this](boost::system::error_code ec) { on_proc_events(ec); });
+}
+
+void watchers::on_proc_events(boost::system::error_code ec)
+{
+    if (!ready(ec, "process events"))
+        return;
+    // One bounded batch now, the rest on later turns, so that a fork storm never holds up the
+    // mount events; the wait is armed again only once the queue is read to its end.
+    const bool more = monitor_.on_proc_events();
+    if (monitor_.take_proc_overrun() && proc_overrun_)
+        proc_overrun_();
+    arm_unheld_recheck();
+    arm_process_flush();
+    settled_();
+    if (!more)
+    {
+        do_wait_proc_events();
+        return;
+    }
+    if (proc_pending_)
+        return;
+    proc_pending_ = true;
+    asio::post(proc_events_.get_executor(),
+               [this]
+               {
+                   proc_pending_ = false;
+                   if (!stopped_)
+                       on_proc_events({});
+               });
+}
+
+void watchers::arm_unheld_recheck()
+{
+    if (unheld_armed_ || !monitor_.has_unheld())
+        return;
+    unheld_armed_ = true;
+    unheld_.expires_after(unheld_recheck);
+    unheld_.async_wait(
+        [this](boost::system::error_code ec)
+        {
+            unheld_armed_ = false;
+            if (stopped_ || ec)
+                return;
+            monitor_.recheck_unheld();
+            settled_();
+            arm_unheld_recheck();
+        });
+}
+
+void watchers::arm_process_flush()
+{
+    if (flush_armed_ || !monitor_.has_pending_processes())
+        return;
+    flush_armed_ = true;
+    flush_.expires_after(core::host_watch::process_count_delay);
+    flush_.async_wait(
+        [this](boost::system::error_code ec)
+        {
+            flush_armed_ = false;
+            if (stopped_ || ec)
+                return;
+            monitor_.flush_processes();
+            arm_unheld_recheck();
+            settled_();
+        });
 }
 
 } // namespace netnsd::server

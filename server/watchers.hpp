@@ -34,6 +34,13 @@ public:
 
     void start();
     void stop();
+    // The process connector overflowed (events were lost): called after the events read are
+    // applied; the model thread runs a sweep at once.
+    void on_proc_overrun(std::function<void()> f) { proc_overrun_ = std::move(f); }
+
+    // How often a namespace whose last process exited is asked whether the kernel has freed
+    // it yet (it does so on a workqueue, after the exit event): 1.3 us per ask.
+    static constexpr std::chrono::milliseconds unheld_recheck{10};
 
 private:
     // A wait ended: false after stop or cancel; a failed wait is logged, and the fd read anyway.
@@ -51,13 +58,24 @@ private:
     void do_wait_mountinfo();
     void on_mountinfo(boost::system::error_code ec);
     void on_verify(boost::system::error_code ec);
+    void do_wait_proc_events();
+    void on_proc_events(boost::system::error_code ec);
+    void arm_unheld_recheck();
+    void arm_process_flush();
 
     core::monitor& monitor_;
     std::function<void()> settled_;
     boost::asio::posix::stream_descriptor inotify_;
     boost::asio::posix::stream_descriptor netlink_;
     boost::asio::posix::stream_descriptor mounts_;
+    boost::asio::posix::stream_descriptor proc_events_;
     boost::asio::steady_timer verify_;
+    boost::asio::steady_timer unheld_;
+    boost::asio::steady_timer flush_;
+    bool flush_armed_ = false;
+    std::function<void()> proc_overrun_;
+    bool proc_pending_ = false; // a later() turn of the process events is posted
+    bool unheld_armed_ = false;
     bool verify_pending_ = false;
     bool resolving_ = false; // a later() turn of resolve_nsids is posted
     bool pumping_ = false;   // a later() turn of pump is posted

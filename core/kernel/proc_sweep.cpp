@@ -4,10 +4,12 @@
 #include <array>
 #include <charconv>
 #include <chrono>
+#include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
 #include <memory>
 #include <string>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <unordered_set>
 
@@ -118,7 +120,86 @@ std::optional<process_info> read_process(std::int32_t pid)
     return p;
 }
 
-proc_sweep sweep_processes(const std::vector<sweep_known>& known)
+std::optional<std::uint64_t> netns_inode_of(std::int32_t pid) noexcept
+{
+    std::array<char, 48> path{};
+    auto* p = std::to_chars(path.data() + 6, path.data() + path.size() - 8, pid).ptr;
+    std::memcpy(path.data(), "/proc/", 6);
+    std::memcpy(p, "/ns/net", 8);
+    std::array<char, 32> link{};
+    const auto n = ::readlink(path.data(), link.data(), link.size());
+    if (n <= 0)
+        return std::nullopt;
+    return parse_netns_link(std::string_view(link.data(), static_cast<std::size_t>(n)));
+}
+
+std::optional<process_namespace> open_netns_of(std::int32_t pid, std::uint64_t ino)
+{
+    const std::string dir = "/proc/" + std::to_string(pid);
+    const unique_fd fd(::open((dir + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd)
+        return std::nullopt;
+    const auto id = identify_netns(fd.get());
+    if (!id || id->ino != ino)
+        return std::nullopt;
+    process_namespace out{swept_namespace{*id, handle_of_fd(fd.get()), user_ns_of(fd.get())},
+                          std::nullopt};
+    if (const auto cgroup = read_small(dir + "/cgroup"))
+        out.cgroup = parse_cgroup_v2(*cgroup);
+    return out;
+}
+
+namespace
+{
+
+// The threads of process `pid` whose network namespace is not the process's (`own`): each
+// such namespace is held by the process too. /proc/PID/task's link count is 2 plus its
+// threads, so one fstatat tells a process with one thread (most) from the others, whose task
+// dir alone is read: a readlink per thread.
+template <typename Hold>
+void sweep_threads(int proc_fd, std::int32_t pid, std::uint64_t own, const Hold& hold)
+{
+    std::array<char, 32> task{};
+    auto* p = std::to_chars(task.data(), task.data() + task.size() - 6, pid).ptr;
+    std::memcpy(p, "/task", 6);
+    struct stat st
+    {
+    };
+    if (::fstatat(proc_fd, task.data(), &st, 0) != 0 || st.st_nlink <= 3)
+        return;
+    const int task_fd = ::openat(proc_fd, task.data(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (task_fd < 0)
+        return;
+    std::unique_ptr<DIR, int (*)(DIR*)> dir(::fdopendir(task_fd), &::closedir);
+    if (!dir)
+    {
+        ::close(task_fd);
+        return;
+    }
+    std::array<char, 48> rel{};
+    std::array<char, 32> link{};
+    while (const dirent* ent = ::readdir(dir.get()))
+    {
+        const std::string_view name = ent->d_name;
+        std::int32_t tid = 0;
+        const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), tid);
+        if (ec != std::errc{} || end != name.data() + name.size() || tid == pid)
+            continue;
+        auto* q = std::to_chars(rel.data(), rel.data() + rel.size() - 8, tid).ptr;
+        std::memcpy(q, "/ns/net", 8);
+        const auto n = ::readlinkat(task_fd, rel.data(), link.data(), link.size());
+        if (n <= 0)
+            continue;
+        const auto ino =
+            parse_netns_link(std::string_view(link.data(), static_cast<std::size_t>(n)));
+        if (ino && *ino != own)
+            hold(*ino, task_fd, rel.data());
+    }
+}
+
+} // namespace
+
+proc_sweep sweep_processes(const std::vector<sweep_known>& known, bool with_threads)
 {
     const auto started = std::chrono::steady_clock::now();
     proc_sweep out;
@@ -160,20 +241,26 @@ proc_sweep sweep_processes(const std::vector<sweep_known>& known)
             parse_netns_link(std::string_view(link.data(), static_cast<std::size_t>(n)));
         if (!ino)
             continue;
-        auto& pids = out.pids_by_inode[*ino];
-        if (pids.empty() && known_inodes.count(*ino) == 0 && out.found.count(*ino) == 0)
+        // `at`/`rel`: the namespace file the inode was read from, opened when it is new.
+        const auto hold = [&](std::uint64_t held, int at, const char* rel)
         {
-            const unique_fd fd(::openat(proc_fd, path.data(), O_RDONLY | O_CLOEXEC));
-            if (fd)
+            auto& pids = out.pids_by_inode[held];
+            if (pids.empty() && known_inodes.count(held) == 0 && out.found.count(held) == 0)
             {
-                if (const auto id = identify_netns(fd.get()); id && id->ino == *ino)
+                const unique_fd fd(::openat(at, rel, O_RDONLY | O_CLOEXEC));
+                if (fd)
                 {
-                    out.found.emplace(
-                        *ino, swept_namespace{*id, handle_of_fd(fd.get()), user_ns_of(fd.get())});
+                    if (const auto id = identify_netns(fd.get()); id && id->ino == held)
+                        out.found.emplace(held, swept_namespace{*id, handle_of_fd(fd.get()),
+                                                                user_ns_of(fd.get())});
                 }
             }
-        }
-        pids.push_back(pid);
+            if (pids.empty() || pids.back() != pid)
+                pids.push_back(pid);
+        };
+        hold(*ino, proc_fd, path.data());
+        if (with_threads)
+            sweep_threads(proc_fd, pid, *ino, hold);
     }
     // readdir of /proc lists pids ascending, but not guaranteed: sort.
     for (auto& [ino, pids] : out.pids_by_inode)

@@ -4,7 +4,8 @@
 // namespace whose inode the caller does not know yet is opened (to learn its ns_id and file
 // handle), and closed at once. The nsfs handles of the namespaces the caller knows are checked
 // first: a freed namespace's inode can be reused at once, so the inodes of the gone ones are
-// treated as new. Threads that unshared on their own (/proc/PID/task/TID/ns/net) are not read.
+// treated as new. A thread that unshared on its own (/proc/PID/task/TID/ns/net differs from its
+// process's) makes its process a holder of that namespace too.
 // Stateless; runs on a worker (the model thread's sweep pool), never on the model thread.
 #pragma once
 
@@ -55,7 +56,22 @@ struct sweep_known
     std::optional<ns_handle> handle;
 };
 
-proc_sweep sweep_processes(const std::vector<sweep_known>& known);
+// with_threads: a thread that unshared on its own (/proc/PID/task/TID/ns/net not its process's)
+// makes its process a holder of that namespace too: one fstatat more per process, and the task
+// dir read only for processes with several threads.
+proc_sweep sweep_processes(const std::vector<sweep_known>& known, bool with_threads = true);
+
+// One process, as the sweep reads it (for the process connector's events): the inode of its
+// network namespace (one readlink), nullopt when it has exited.
+std::optional<std::uint64_t> netns_inode_of(std::int32_t pid) noexcept;
+// Its namespace opened, identified and closed (only when it still has inode `ino`), with its
+// cgroup v2 path for its owner.
+struct process_namespace
+{
+    swept_namespace ns;
+    std::optional<std::string> cgroup;
+};
+std::optional<process_namespace> open_netns_of(std::int32_t pid, std::uint64_t ino);
 
 // What the API shows of one process: /proc/PID/comm, the real uid (status), and its cgroup v2
 // path (the "0::" line of /proc/PID/cgroup). nullopt when it has exited.

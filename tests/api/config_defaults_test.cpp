@@ -81,6 +81,7 @@ TEST_CASE("config defaults: --help states each default as its constant has it")
         {"--audit-interval", std::to_string(settings::default_audit_interval.count())},
         {"--sweep-interval", std::to_string(settings::default_sweep_interval.count())},
         {"--deep-scan-interval", std::to_string(settings::default_deep_scan_interval.count())},
+        {"--proc-events-netns", std::string(settings::default_proc_events_netns)},
     };
     for (const auto& [flag, value] : expected)
     {
@@ -153,6 +154,8 @@ TEST_CASE("config defaults: --help lists every option with two spaces or a new l
                              "--etc-netns-dir",
                              "--audit-interval",
                              "--sweep-interval",
+                             "--proc-events",
+                             "--proc-events-netns",
                              "--deep-scan-interval",
                              "--mount-feed",
                              "--mount-reader",

@@ -100,6 +100,9 @@ TEST_CASE("the gauges come from the scrape inputs")
     status.sweep_histogram[6] = 1; // <= 100 ms
     status.sweep_seconds_sum = 0.09;
     status.sweep_processes = 20000;
+    status.proc_events = true;
+    status.proc_events_read = 4000;
+    status.proc_event_overruns = 2;
     status.deep_scans = 2;
     status.deep_scan_histogram[3] = 1; // <= 100 ms
     status.deep_scan_histogram[6] = 1; // <= 1 s
@@ -151,6 +154,9 @@ TEST_CASE("the gauges come from the scrape inputs")
                              "netnsd_deep_scan_duration_seconds_sum 0.75",
                              "netnsd_deep_scan_duration_seconds_count 2",
                              "netnsd_deep_scan_fds 60000",
+                             "netnsd_proc_events_enabled 1",
+                             "netnsd_proc_events_total 4000",
+                             "netnsd_proc_event_overruns_total 2",
                              "netnsd_deep_scan_sockets 900",
                              "# TYPE process_resident_memory_bytes gauge",
                              "process_resident_memory_bytes 4096",
