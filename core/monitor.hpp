@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <set>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -102,6 +103,10 @@ public:
     // the feeds have queued.
     std::vector<kernel::sweep_known> sweep_input() const { return hosts_.sweep_input(); }
     void apply_sweep(const kernel::proc_sweep& sweep);
+    // The other mount namespaces' nsfs mounts (kernel::walk_mount_namespaces on the sweep's
+    // worker, told the inodes of mount_walk_input()), applied before each sweep's result.
+    std::set<std::uint64_t> mount_walk_input() const { return hosts_.known_inodes(); }
+    void apply_mount_namespaces(const kernel::mntns_walk_result& walk);
     // The deep scan (kernel::deep_scan, on a worker, with sweep_input()), applied the same way.
     void apply_deep_scan(const kernel::deep_scan_result& scan);
 
@@ -146,6 +151,7 @@ private:
     std::string real_dir_;                   // the dir as the mount table spells it (realpath)
     model_status status_;
     bool ignore_mount_events_ = false;
+    bool mntns_walk_failed_ = false; // said once
 };
 
 } // namespace netnsd::core

@@ -100,6 +100,8 @@ TEST_CASE("the gauges come from the scrape inputs")
     status.sweep_histogram[6] = 1; // <= 100 ms
     status.sweep_seconds_sum = 0.09;
     status.sweep_processes = 20000;
+    status.mount_namespaces = 100;
+    status.last_mntns_walk_seconds = 0.125;
     status.deep_scans = 2;
     status.deep_scan_histogram[3] = 1; // <= 100 ms
     status.deep_scan_histogram[6] = 1; // <= 1 s
@@ -143,6 +145,8 @@ TEST_CASE("the gauges come from the scrape inputs")
                              "netnsd_sweep_duration_seconds_sum 0.09",
                              "netnsd_sweep_duration_seconds_count 3",
                              "netnsd_sweep_processes 20000",
+                             "netnsd_mount_namespaces 100",
+                             "netnsd_mount_namespace_walk_seconds 0.125",
                              "# TYPE netnsd_deep_scan_duration_seconds histogram",
                              "netnsd_deep_scan_duration_seconds_bucket{le=\"0.05\"} 0",
                              "netnsd_deep_scan_duration_seconds_bucket{le=\"0.1\"} 1",
