@@ -72,7 +72,10 @@ json to_json(const core::host_namespace& h)
     j["names"] = std::move(names);
     json mounts = json::array();
     for (const auto& m : h.mounts)
-        mounts.push_back(json::object({{"path", m.path}, {"mount_id", m.mount_id}}));
+        mounts.push_back(json::object({{"path", m.path},
+                                       {"mount_id", m.mount_id},
+                                       {"mnt_ns_id", m.mnt_ns_id},
+                                       {"other_mnt_ns", m.other_mnt_ns}}));
     j["mounts"] = std::move(mounts);
     j["processes"] = json::object(
         {{"count", h.processes}, {"href", host_href(h.identity.ns_id) + "/processes"}});

@@ -136,8 +136,10 @@ core::kernel::netns_locator link_views::locator_of(const core::host_namespace& h
     where.is_self = h.is_self;
     for (const auto& name : h.names)
         where.paths.push_back(netns_dir_ + "/" + name);
+    // A mount in another mount namespace has a path that leads elsewhere (or nowhere) here.
     for (const auto& m : h.mounts)
-        where.paths.push_back(m.path);
+        if (!m.other_mnt_ns)
+            where.paths.push_back(m.path);
     if (const auto* pids = model_.processes_of(h.identity.ns_id))
         where.pids.assign(pids->begin(), pids->end());
     return where;

@@ -212,6 +212,13 @@ void metrics::render_model(writer& w, const core::model_status& m)
              "Times the process events' queue overflowed (events lost; a sweep ran at once).");
     w.sample("netnsd_proc_event_overruns_total", {}, m.proc_event_overruns);
 
+    w.family("netnsd_mount_namespaces", "gauge",
+             "Mount namespaces other than netnsd's own that the last walk of them saw.");
+    w.sample("netnsd_mount_namespaces", {}, m.mount_namespaces);
+    w.family("netnsd_mount_namespace_walk_seconds", "gauge",
+             "How long the last walk of the other mount namespaces took, on the sweep's worker.");
+    w.sample("netnsd_mount_namespace_walk_seconds", {}, m.last_mntns_walk_seconds);
+
     w.family("netnsd_deep_scan_duration_seconds", "histogram",
              "How long each deep scan of every process's fds and sockets took, on its worker "
              "thread.");

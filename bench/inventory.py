@@ -288,3 +288,76 @@ def summary(res):
         out[k + "_p50"] = median(xs) if xs else None
         out[k + "_p99"] = percentile(xs, 99) if xs else None
     return out
+
+
+MNTNS_SCRIPT = r'''set -e
+root=$1; count=$2; per=$3
+mkdir -p "$root/inner"
+i=0
+while [ $i -lt $count ]; do
+    i=$((i + 1))
+    touch "$root/mnt-$i"
+    unshare --mount="$root/mnt-$i" --propagation private sh -c '
+        mount -t tmpfs bench-inner "$1"
+        j=0
+        while [ $j -lt $2 ]; do
+            j=$((j + 1)); touch "$1/ns-$j"; unshare --net="$1/ns-$j" true
+        done' sh "$root/inner" "$per"
+done'''
+
+
+def phase_mount_namespaces(a, R, port, count=100, per=10):
+    """count mount namespaces that no process is in (each held by a bind mount of it), each
+    with per network namespaces bound only there: the walk of the mount namespaces that netnsd
+    makes at start (which enters each to identify its new namespaces) and with each sweep
+    (which only lists and describes their mounts), against `nsenter --mount=H findmnt -t nsfs`
+    for each of them (what a tool reads to list the same)."""
+    res = {"count": count, "per": per}
+    root = "/run/netnsd-bench-mntns"
+    daemon = None
+    try:
+        t = now()
+        subprocess.run(["sh", "-c", MNTNS_SCRIPT, "sh", root, str(count), str(per)], check=True)
+        res["make_s"] = now() - t
+        holders = [f"{root}/mnt-{i}" for i in range(1, count + 1)]
+        for phase, interval in (("first", "600"), ("steady", "1")):
+            Daemon.next_port = port
+            daemon = Daemon(a.netnsd, a.logdir, f"mntns-{phase}", R["notes"],
+                            extra_args=["--deep-scan-interval", "0", "--sweep-interval", interval])
+            daemon.wait_watching(120)
+            client = foundation.Client(daemon.port, timeout=120)
+            res["seen"] = metric(client, "netnsd_mount_namespaces")
+            if phase == "first":
+                # Nothing but the start's walk yet, which opened every namespace it found.
+                res["first_walk_s"] = metric(client, "netnsd_mount_namespace_walk_seconds")
+                rows = json.loads(client.get("/api/v1/namespaces")[1])["namespaces"]
+                res["found"] = sum(1 for r in rows for m in r["mounts"]
+                                   if m["other_mnt_ns"] and m["path"].startswith(f"{root}/inner/"))
+            else:
+                walks = []
+                last = None
+                deadline = now() + 60
+                while len(walks) < a.inv_walks and now() < deadline:
+                    sweeps = metric(client, "netnsd_sweep_duration_seconds_count")
+                    if sweeps != last:
+                        walks.append(metric(client, "netnsd_mount_namespace_walk_seconds"))
+                        last = sweeps
+                    time.sleep(0.2)
+                res["walk_s"] = walks[1:]  # the first is the start's
+                res["cpu_s"] = daemon.cpu_seconds()
+            daemon.stop()
+            daemon = None
+        res["findmnt_s"] = []
+        for _ in range(a.inv_lsns_runs):
+            t = now()
+            for h in holders:
+                subprocess.run(["nsenter", f"--mount={h}", "findmnt", "-t", "nsfs", "-n", "-o",
+                                "TARGET"], check=True, stdout=subprocess.DEVNULL)
+            res["findmnt_s"].append(now() - t)
+    finally:
+        if daemon:
+            daemon.stop()
+        for i in range(1, count + 1):
+            subprocess.run(["umount", f"{root}/mnt-{i}"], stderr=subprocess.DEVNULL)
+        subprocess.run(["rm", "-rf", root])
+    return res

@@ -89,14 +89,14 @@ QUICK = dict(sizes="100,500", starts=2, requests=30, warmup=3, ip_runs=3, ip_war
              http_repeats=1, short_subs=100, short_repeats=1, audit_runs=2, links_n=50,
              tax_nsids="200", tax_changes=500, tax_blocks=1,
              inv_sizes="100", inv_idle=1000, inv_samples=4, inv_lsns_runs=3, inv_window_s=11.0,
-             inv_scans=1)
+             inv_scans=1, inv_walks=5)
 FULL = dict(sizes="100,1000,5000,10000", starts=7, requests=200, warmup=5, ip_runs=15,
             ip_warmup=2, race_n=1000, ev_count=1000, fan_subs="1,100,1000", fan_repeats=5,
             pause_s=1.0, admin_n=1000, admin_rounds=5, exec_runs=200, http_n=1000,
             http_seconds=5, http_repeats=3, short_subs=1000, short_repeats=3, audit_runs=5,
             links_n=1000, tax_nsids="1000,5000", tax_changes=2000, tax_blocks=3,
             inv_sizes="1000,5000", inv_idle=20000, inv_samples=20, inv_lsns_runs=5,
-            inv_window_s=31.0, inv_scans=3)
+            inv_window_s=31.0, inv_scans=3, inv_walks=20)
 # Issue 15: link changes timed to their `link` event (bench/linkevents.py), 270 ms apart.
 QUICK["link_changes"] = 40
 FULL["link_changes"] = 400
@@ -412,6 +412,9 @@ def section_inventory(a, R):
                                                        3 if a.quick else 6)
         except BenchError as e:
             R["notes"].append(f"inventory: {e}")
+    quiesce()
+    log("inventory: 100 mount namespaces held by bind mounts, 10 network namespaces bound in each")
+    R["mount_walk"] = inventory.phase_mount_namespaces(a, R, INVENTORY_PORT + 90)
     R["commands"]["inventory"] = [
         f"{a.procs} N unshare   # N children: unshare(CLONE_NEWNET), pause()",
         f"{a.procs} IDLE idle   # IDLE children in pause()",
@@ -428,6 +431,11 @@ def section_inventory(a, R):
         f"{inventory.PROC_EVENTS_SPREAD_S} s apart",
         f"nsenter --net=/proc/ANCESTOR/ns/net {a.forktax} FORKS ROUNDS   # fork+exit rounds "
         "without and with a process-connector listener",
+        "100 × unshare --mount=HOLDER sh -c 'mount -t tmpfs; 10 × unshare --net=FILE true'",
+        f"{a.netnsd} ... --sweep-interval 600 (the start's walk), then --sweep-interval 1 "
+        f"(netnsd_mount_namespace_walk_seconds after each of {a.inv_walks} sweeps)",
+        f"nsenter --mount=HOLDER findmnt -t nsfs -n -o TARGET for each of the 100 × "
+        f"{a.inv_lsns_runs}",
     ]
 
 
@@ -869,6 +877,18 @@ def rows_inventory(a, R):
         if tax["listener_us_per_event"]:
             rows.append(("the listener's CPU per event (bench/forktax: one recv per event)",
                          f"{median(tax['listener_us_per_event']):.1f} µs", "", "", "", "", ""))
+    w = R.get("mount_walk")
+    if w:
+        walks = [x * 1000 for x in w.get("walk_s", [])]
+        tool = [x * 1000 for x in w.get("findmnt_s", [])]
+        what = (f"{w['count']} mount namespaces × {w['per']} nsfs mounts "
+                f"({int(w['seen'])} other mount namespaces seen)")
+        rows.append((f"walk of the mount namespaces with each sweep, {what}", pair(walks),
+                     f"`nsenter --mount=H findmnt -t nsfs` for each", pair(tool),
+                     times_faster(tool, walks) if walks and tool else "", "", ""))
+        rows.append((f"the start's walk, entering each to identify the {w['found']} new "
+                     f"namespaces found, {what}", fmt_ms(w["first_walk_s"] * 1000), "", "", "",
+                     "", ""))
     return rows
 
 

@@ -30,6 +30,7 @@ void host_watch::tell_user_ns(std::uint64_t ns_id, const std::optional<kernel::u
 
 void host_watch::add_self(time_point now)
 {
+    own_mnt_ns_id_ = kernel::own_mnt_ns_id();
     const kernel::unique_fd fd(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
     if (fd)
         self_ = learn(fd.get());
@@ -67,8 +68,8 @@ void host_watch::mount_seen(const kernel::mount_facts& facts, time_point now)
                 id = known;
     if (!id || id->ns_id == 0)
         return;
-    mounts_.emplace(facts.mount_id, id->ns_id);
-    model_.namespace_mounted(*id, facts.mount_id, facts.mount_point, now);
+    mounts_.emplace(facts.mount_id, known_mount{id->ns_id, own_mnt_ns_id_, false});
+    model_.namespace_mounted(*id, facts.mount_id, facts.mount_point, now, own_mnt_ns_id_);
     tell_user_ns(id->ns_id, user_ns, now);
 }
 
@@ -77,7 +78,7 @@ void host_watch::mount_gone(std::uint64_t mount_id, time_point now)
     auto it = mounts_.find(mount_id);
     if (it == mounts_.end())
         return;
-    const auto ns_id = it->second;
+    const auto ns_id = it->second.ns_id;
     mounts_.erase(it);
     model_.namespace_unmounted(mount_id, now);
     check_if_unheld(ns_id, now);
@@ -89,13 +90,67 @@ void host_watch::rebuild_mounts(const std::vector<kernel::mount_facts>& nsfs_mou
     for (const auto& f : nsfs_mounts)
         present.insert(f.mount_id);
     std::vector<std::uint64_t> went;
-    for (const auto& [mount_id, ns_id] : mounts_)
-        if (present.count(mount_id) == 0)
+    for (const auto& [mount_id, m] : mounts_)
+        if (!m.other_mnt_ns && present.count(mount_id) == 0)
             went.push_back(mount_id);
     for (const auto id : went)
         mount_gone(id, now);
     for (const auto& f : nsfs_mounts)
         mount_seen(f, now);
+}
+
+std::set<std::uint64_t> host_watch::known_inodes() const
+{
+    std::set<std::uint64_t> out;
+    for (const auto& [ns_id, id] : model_.host_identities())
+        out.insert(id.ino);
+    return out;
+}
+
+void host_watch::apply_mount_namespaces(const kernel::mntns_walk_result& walk, time_point now)
+{
+    if (walk.error)
+        return;
+    // Every mount namespace made by copying another (`ip netns exec`, `unshare -m`, a
+    // container's) has copies of its nsfs mounts: a namespace mounted in netnsd's own mount
+    // namespace is held by that, and its copies elsewhere are left out, or every exec would
+    // change the mounts of every named namespace. Once its own mounts go, the copies are what
+    // hold it, and the next walk shows them.
+    std::set<std::uint64_t> mounted_here; // ns_ids
+    for (const auto& [mount_id, m] : mounts_)
+        if (!m.other_mnt_ns)
+            mounted_here.insert(m.ns_id);
+    std::set<std::uint64_t> present;
+    for (const auto& m : walk.mounts)
+        present.insert(m.mount_id);
+    std::vector<std::uint64_t> went;
+    for (const auto& [mount_id, m] : mounts_)
+        if (m.other_mnt_ns &&
+            ((present.count(mount_id) == 0 && walk.unread.count(m.mnt_ns_id) == 0) ||
+             mounted_here.count(m.ns_id) != 0))
+            went.push_back(mount_id);
+    for (const auto id : went)
+        mount_gone(id, now);
+    const auto known = model_.host_identities();
+    for (const auto& m : walk.mounts)
+    {
+        if (mounts_.count(m.mount_id) != 0)
+            continue;
+        // The walk opened the namespaces it was not told of; the others are the model's, by
+        // inode (unique among live namespaces).
+        std::optional<ns_identity> id = m.identity;
+        if (!id)
+            for (const auto& [ns_id, k] : known)
+                if (k.ino == m.ino)
+                    id = k;
+        if (!id || id->ns_id == 0 || mounted_here.count(id->ns_id) != 0)
+            continue;
+        if (m.handle && handles_.count(id->ns_id) == 0)
+            handles_.emplace(id->ns_id, *m.handle);
+        mounts_.emplace(m.mount_id, known_mount{id->ns_id, m.mnt_ns_id, true});
+        model_.namespace_mounted(*id, m.mount_id, m.mount_point, now, m.mnt_ns_id, true);
+        tell_user_ns(id->ns_id, m.user_ns, now);
+    }
 }
 
 void host_watch::check_if_unheld(std::uint64_t ns_id, time_point now)
@@ -114,7 +169,7 @@ void host_watch::check_if_unheld(std::uint64_t ns_id, time_point now)
 void host_watch::gone(std::uint64_t ns_id, time_point now)
 {
     handles_.erase(ns_id);
-    std::erase_if(mounts_, [ns_id](const auto& m) { return m.second == ns_id; });
+    std::erase_if(mounts_, [ns_id](const auto& m) { return m.second.ns_id == ns_id; });
     model_.namespace_gone(ns_id, now);
 }
 

@@ -2,8 +2,10 @@
 // how it tells the registry's inventory. It keeps an nsfs file handle per namespace (16 bytes;
 // it holds nothing, and says when the namespace was freed), never an fd, and the nsfs mounts
 // of netnsd's mount table (any path: docker's /run/docker/netns/*, podman's
-// /run/user/UID/netns/*, the netns dir's entries). Its sources: the mount events and the walk
-// of the mount table that the monitor makes (statmount facts), and the /proc sweep that a
+// /run/user/UID/netns/*, the netns dir's entries) and of every other mount namespace. Its
+// sources: the mount events and the walk of the mount table that the monitor makes (statmount
+// facts), the walk of the other mount namespaces (kernel/mntns_walk) that the sweep's worker
+// makes with every sweep and this applies, and the /proc sweep that a
 // worker makes (kernel/proc_sweep) and this applies, and the deep scan of every process's fds
 // (kernel/deep_scan), made and applied the same way. Owned by the monitor; model thread only.
 #pragma once
@@ -12,9 +14,11 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "core/kernel/deep_scan.hpp"
+#include "core/kernel/mntns_walk.hpp"
 #include "core/kernel/mount_watch.hpp"
 #include "core/kernel/nsfs.hpp"
 #include "core/kernel/proc_events.hpp"
@@ -39,6 +43,14 @@ public:
     void mount_gone(std::uint64_t mount_id, time_point now);
     // The walk of the whole table (ascending mount ids): mounts known but not in it went.
     void rebuild_mounts(const std::vector<kernel::mount_facts>& nsfs_mounts, time_point now);
+    // A walk of the other mount namespaces: their nsfs mounts not known yet are told, and those
+    // known but not in it went (with their mount namespace, when it was not walked at all; a
+    // namespace seen but not read keeps what was known of it). A namespace with a mount in
+    // netnsd's own mount namespace is held by that: its mounts elsewhere (copies, mostly) are
+    // not told.
+    void apply_mount_namespaces(const kernel::mntns_walk_result& walk, time_point now);
+    // The inodes of every namespace the model has (what the walk need not open).
+    std::set<std::uint64_t> known_inodes() const;
 
     // What the sweep needs: every namespace the model has, with its inode and handle.
     std::vector<kernel::sweep_known> sweep_input() const;
@@ -91,9 +103,16 @@ private:
 
     registry& model_;
     std::optional<ns_identity> self_;
-    std::optional<kernel::user_ns_info> user_ns_;        // of the last namespace learn() saw
+    std::uint64_t own_mnt_ns_id_ = 0;             // netnsd's own mount namespace (NS_MNT_GET_INFO)
+    std::optional<kernel::user_ns_info> user_ns_; // of the last namespace learn() saw
     std::map<std::uint64_t, kernel::ns_handle> handles_; // by ns_id
-    std::map<std::uint64_t, std::uint64_t> mounts_;      // mount id -> ns_id
+    struct known_mount
+    {
+        std::uint64_t ns_id = 0;
+        std::uint64_t mnt_ns_id = 0;
+        bool other_mnt_ns = false; // found by the walk of the other mount namespaces
+    };
+    std::map<std::uint64_t, known_mount> mounts_; // by mount id
     std::optional<pid_moves> since_sweep_;               // while a sweep runs
     pid_moves pending_;                                  // moves not applied yet
     std::map<std::uint64_t, time_point> unheld_;         // ns_id -> when it lost its last holder

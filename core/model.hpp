@@ -63,11 +63,14 @@ struct entry
     friend bool operator==(const entry&, const entry&) = default;
 };
 
-// One nsfs bind mount of a network namespace, anywhere in netnsd's mount table.
+// One nsfs bind mount of a network namespace, in netnsd's mount table or in another mount
+// namespace of the host (a container's, an `unshare -m` shell's, a unit's PrivateMounts).
 struct ns_mount
 {
-    std::uint64_t mount_id = 0;
-    std::string path; // raw bytes, as statmount says
+    std::uint64_t mount_id = 0;  // unique on the host, whichever mount namespace it is in
+    std::string path;            // raw bytes, as statmount says, as its mount namespace sees it
+    std::uint64_t mnt_ns_id = 0; // the mount namespace it is in (0: not known)
+    bool other_mnt_ns = false;   // not netnsd's own: `path` does not lead to it from netnsd
 
     friend bool operator==(const ns_mount&, const ns_mount&) = default;
 };

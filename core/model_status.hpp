@@ -89,6 +89,10 @@ struct model_status
     double sweep_seconds_sum = 0;
     double last_sweep_seconds = 0;     // wall time of the last one, on its worker
     std::uint64_t sweep_processes = 0; // /proc entries it read
+    // The walk of the other mount namespaces, made with each sweep: how many the last one saw
+    // (netnsd's own excluded) and its wall time.
+    std::uint64_t mount_namespaces = 0;
+    double last_mntns_walk_seconds = 0;
 
     // The deep scan of every process's fds (fd and socket holders): how many, how long each
     // took (a histogram with these upper bounds, not cumulative), what the last one visited.

@@ -112,8 +112,30 @@ std::error_code monitor::make_mount_reader_realtime(int priority)
 
 void monitor::start()
 {
+    // Said once: what listns() would give (every network namespace by id, held by anything)
+    // comes here from the sweep, the walk of the mount namespaces and the deep scan instead.
+    if (const auto ec = kernel::probe_listns())
+        log::info("namespaces are found by the sweeps",
+                  {{"reason", "no listns() here: " + ec.message()}});
     hosts_.add_self(clock::now());
     rearm_and_rescan(resync_reason::start);
+}
+
+void monitor::apply_mount_namespaces(const kernel::mntns_walk_result& walk)
+{
+    if (walk.error)
+    {
+        if (!mntns_walk_failed_)
+            log::info(
+                "only netnsd's own mount namespace is seen",
+                {{"reason", "no walk of the mount namespaces here: " + walk.error.message()}});
+        mntns_walk_failed_ = true;
+        return;
+    }
+    drain_all();
+    hosts_.apply_mount_namespaces(walk, clock::now());
+    status_.mount_namespaces = walk.walked.size() + walk.unread.size();
+    status_.last_mntns_walk_seconds = walk.seconds;
 }
 
 void monitor::apply_sweep(const kernel::proc_sweep& sweep)

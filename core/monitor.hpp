@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <set>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -138,6 +139,10 @@ public:
     void flush_processes() { hosts_.flush_processes(clock::now()); }
     bool has_pending_processes() const noexcept { return hosts_.has_pending_processes(); }
 
+    // The other mount namespaces' nsfs mounts (kernel::walk_mount_namespaces on the sweep's
+    // worker, told the inodes of mount_walk_input()), applied before each sweep's result.
+    std::set<std::uint64_t> mount_walk_input() const { return hosts_.known_inodes(); }
+    void apply_mount_namespaces(const kernel::mntns_walk_result& walk);
     // The deep scan (kernel::deep_scan, on a worker, with sweep_input()), applied the same way.
     void apply_deep_scan(const kernel::deep_scan_result& scan);
 
@@ -185,6 +190,7 @@ private:
     kernel::proc_connector proc_events_;
     std::vector<kernel::proc_event> proc_batch_; // reused by each turn
     bool proc_overrun_ = false;
+    bool mntns_walk_failed_ = false; // said once
 };
 
 } // namespace netnsd::core

@@ -122,7 +122,7 @@ void registry::apply(const change& c)
         found_namespace(c.identity, c.flag, c.time, c.pids);
         return;
     case change::kind::ns_mounted:
-        namespace_mounted(c.identity, c.mount_id, c.name, c.time);
+        namespace_mounted(c.identity, c.mount_id, c.name, c.time, c.mnt_ns_id, c.flag);
         return;
     case change::kind::ns_unmounted:
         namespace_unmounted(c.mount_id, c.time);
@@ -364,8 +364,8 @@ host_namespace registry::to_host(const host_record& r) const
     h.is_self = r.is_self;
     h.names = names_of(r.identity);
     h.mounts.reserve(r.mounts.size());
-    for (const auto& [id, path] : r.mounts)
-        h.mounts.push_back({id, path});
+    for (const auto& [id, m] : r.mounts)
+        h.mounts.push_back(m);
     h.processes = r.pids.size();
     h.fd_pids = r.fd_pids;
     h.socket_pids = r.socket_pids;
@@ -433,13 +433,17 @@ void registry::found_namespace(const ns_identity& id, bool is_self, time_point n
 }
 
 void registry::namespace_mounted(const ns_identity& id, std::uint64_t mount_id,
-                                 std::string_view path, time_point now)
+                                 std::string_view path, time_point now, std::uint64_t mnt_ns_id,
+                                 bool other_mnt_ns)
 {
     if (id.ns_id == 0 || mount_owner_.count(mount_id) != 0)
         return;
     auto c = make_change(change::kind::ns_mounted, std::string(path), {}, id, 0, now);
     c.mount_id = mount_id;
+    c.mnt_ns_id = mnt_ns_id;
+    c.flag = other_mnt_ns;
     record(std::move(c));
+    const ns_mount m{mount_id, std::string(path), mnt_ns_id, other_mnt_ns};
     mount_owner_.emplace(mount_id, id.ns_id);
     auto it = hosts_.find(id.ns_id);
     if (it == hosts_.end())
@@ -448,11 +452,11 @@ void registry::namespace_mounted(const ns_identity& id, std::uint64_t mount_id,
         auto& r = hosts_[id.ns_id];
         r.identity = id;
         r.first_seen = now;
-        r.mounts.emplace(mount_id, std::string(path));
+        r.mounts.emplace(mount_id, m);
         emit(event_type::found, now, std::nullopt, nsid_of(id), std::nullopt, to_host(r));
         return;
     }
-    it->second.mounts.emplace(mount_id, std::string(path));
+    it->second.mounts.emplace(mount_id, m);
     emit_holders(it->second, now);
 }
 
@@ -602,7 +606,7 @@ void registry::drop_host(host_map::iterator it, time_point now)
     before.processes = 0; // whatever the last sweep saw, none is left in a freed namespace
     before.fd_pids.clear();
     before.socket_pids.clear();
-    for (const auto& [mount_id, path] : it->second.mounts)
+    for (const auto& [mount_id, m] : it->second.mounts)
         mount_owner_.erase(mount_id);
     hosts_.erase(it);
     // Its nsid went with it: a later RTM_DELNSID for it finds nothing to report again.

@@ -58,7 +58,8 @@ public:
             nsid_unnamed,   // add_unnamed_nsid(nsid, time)
             nsid_destroyed, // destroy_nsid(nsid, time)
             ns_found,       // found_namespace(identity, flag: is_self, pids, time)
-            ns_mounted,     // namespace_mounted(identity, mount_id, name: path, time)
+            ns_mounted,     // namespace_mounted(identity, mount_id, name: path, time,
+                            //                   mnt_ns_id, flag: other_mnt_ns)
             ns_unmounted,   // namespace_unmounted(mount_id, time)
             ns_processes,   // set_processes(identity.ns_id, pids, time)
             ns_gone,        // namespace_gone(identity.ns_id, time)
@@ -74,6 +75,7 @@ public:
         nsid_t nsid = 0;
         time_point time{};
         std::uint64_t mount_id = 0;
+        std::uint64_t mnt_ns_id = 0;
         bool flag = false;
         std::vector<std::int32_t> pids;
         std::vector<std::int32_t> socket_pids;
@@ -142,9 +144,10 @@ public:
     // processes (sorted; the sweep that found it saw them).
     void found_namespace(const ns_identity& id, bool is_self, time_point now,
                          const std::vector<std::int32_t>& pids = {});
-    // An nsfs mount of the namespace at `path` (found with it, when it was not known).
+    // An nsfs mount of the namespace at `path` (found with it, when it was not known), in the
+    // mount namespace `mnt_ns_id`, which is another than netnsd's when `other_mnt_ns`.
     void namespace_mounted(const ns_identity& id, std::uint64_t mount_id, std::string_view path,
-                           time_point now);
+                           time_point now, std::uint64_t mnt_ns_id = 0, bool other_mnt_ns = false);
     // A mount went (any mount: those of no known namespace are ignored).
     void namespace_unmounted(std::uint64_t mount_id, time_point now);
     // The processes whose network namespace it is now (sorted).
@@ -212,7 +215,7 @@ private:
         ns_identity identity{};
         bool is_self = false;
         time_point first_seen{};
-        std::map<std::uint64_t, std::string> mounts;
+        std::map<std::uint64_t, ns_mount> mounts; // by mount id
         std::vector<std::int32_t> pids;
         std::vector<std::int32_t> fd_pids;
         std::vector<std::int32_t> socket_pids;

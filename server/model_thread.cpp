@@ -12,6 +12,7 @@
 #include <boost/asio/post.hpp>
 
 #include "core/kernel/deep_scan.hpp"
+#include "core/kernel/mntns_walk.hpp"
 #include "core/kernel/netns_dir.hpp"
 #include "core/kernel/nsid_netlink.hpp"
 #include "core/kernel/proc_sweep.hpp"
@@ -116,6 +117,8 @@ void model_thread::start()
 {
     monitor_.start();
     // The first sweep before READY=1 too: the inventory is complete from the first answer.
+    monitor_.apply_mount_namespaces(
+        core::kernel::walk_mount_namespaces(monitor_.mount_walk_input()));
     monitor_.apply_sweep(core::kernel::sweep_processes(monitor_.sweep_input()));
     // Before the first status is published: it says how mount events are read.
     if (const auto ec = monitor_.read_mounts_on_own_thread(settings::nice))
@@ -306,12 +309,17 @@ void model_thread::request_sweep()
     // One readlink per process (20000 on a busy host): on a worker, never on this thread,
     // which must keep reading mount events while their mounts exist. Applied here.
     asio::post(sweep_pool_,
-               [this, known = monitor_.begin_sweep()]
+               [this, known = monitor_.begin_sweep(),
+                inodes = monitor_.mount_walk_input()]
                {
+                   // The other mount namespaces' nsfs mounts with each sweep (the kernel has no
+                   // event for them that netnsd can follow without pinning them).
+                   auto walk = core::kernel::walk_mount_namespaces(inodes);
                    auto sweep = core::kernel::sweep_processes(known);
                    asio::post(ioc_,
-                              [this, sweep = std::move(sweep)]
+                              [this, walk = std::move(walk), sweep = std::move(sweep)]
                               {
+                                  monitor_.apply_mount_namespaces(walk);
                                   monitor_.apply_sweep(sweep);
                                   publish();
                                   sweeping_ = false;

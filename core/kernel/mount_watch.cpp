@@ -39,18 +39,26 @@ constexpr std::uint64_t statmount_mnt_point = 0x10;         // STATMOUNT_MNT_POI
 constexpr std::uint64_t statmount_fs_type = 0x20;           // STATMOUNT_FS_TYPE
 constexpr std::uint64_t listmount_root = ~std::uint64_t{0}; // LSMT_ROOT
 constexpr std::uint32_t mnt_id_req_size_ver0 = 24;          // MNT_ID_REQ_SIZE_VER0
+constexpr std::uint32_t mnt_id_req_size_ver1 = 32;          // MNT_ID_REQ_SIZE_VER1 (6.11)
 
 static_assert(FAN_EVENT_METADATA_LEN == sizeof(fanotify_event_metadata));
 
-// struct mnt_id_req (VER0): which mount, and what to ask of it.
+// struct mnt_id_req (VER1): which mount, what to ask of it, and in which mount namespace (0:
+// the caller's). Sent as VER0 (without mnt_ns_id) when that is 0, for kernels before 6.11.
 struct mnt_id_req
 {
     std::uint32_t size;
     std::uint32_t spare;
     std::uint64_t mnt_id;
     std::uint64_t param;
+    std::uint64_t mnt_ns_id;
 };
-static_assert(sizeof(mnt_id_req) == mnt_id_req_size_ver0);
+static_assert(sizeof(mnt_id_req) == mnt_id_req_size_ver1);
+
+constexpr std::uint32_t req_size(std::uint64_t mnt_ns_id)
+{
+    return mnt_ns_id == 0 ? mnt_id_req_size_ver0 : mnt_id_req_size_ver1;
+}
 
 // The fixed head of struct statmount, as far as netnsd reads it; strings follow the whole
 // struct (512 bytes in every version), addressed by offsets from `str`.
@@ -148,11 +156,13 @@ bool decode_mount_events(std::span<const std::byte> bytes, std::vector<mount_rec
     return true;
 }
 
-std::optional<mount_facts> stat_mount(std::uint64_t mount_id, std::error_code& ec)
+std::optional<mount_facts> stat_mount(std::uint64_t mount_id, std::error_code& ec,
+                                      std::uint64_t mnt_ns_id)
 {
-    const mnt_id_req req{mnt_id_req_size_ver0, 0, mount_id,
+    const mnt_id_req req{req_size(mnt_ns_id), 0, mount_id,
                          statmount_sb_basic | statmount_mnt_basic | statmount_mnt_root |
-                             statmount_mnt_point | statmount_fs_type};
+                             statmount_mnt_point | statmount_fs_type,
+                         mnt_ns_id};
     // A mount point is at most PATH_MAX; grow once more if the kernel says it does not fit.
     std::vector<std::byte> buf(statmount_struct_size + 2 * 4096);
     for (int attempt = 0; attempt < 3; ++attempt)
@@ -179,14 +189,14 @@ std::optional<mount_facts> stat_mount(std::uint64_t mount_id, std::error_code& e
     return std::nullopt;
 }
 
-std::error_code list_mounts(std::vector<std::uint64_t>& ids)
+std::error_code list_mounts(std::vector<std::uint64_t>& ids, std::uint64_t mnt_ns_id)
 {
     ids.clear();
     std::array<std::uint64_t, 512> chunk{};
     std::uint64_t last = 0;
     for (;;)
     {
-        const mnt_id_req req{mnt_id_req_size_ver0, 0, listmount_root, last};
+        const mnt_id_req req{req_size(mnt_ns_id), 0, listmount_root, last, mnt_ns_id};
         const long n = ::syscall(sys_listmount, &req, chunk.data(), chunk.size(), 0);
         if (n < 0)
             return last_error();

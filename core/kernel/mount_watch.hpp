@@ -66,12 +66,15 @@ struct mount_record
 // is malformed (a record longer than what is left, or shorter than its header).
 bool decode_mount_events(std::span<const std::byte> bytes, std::vector<mount_record>& out);
 
-// statmount(2) of one mount of this mount namespace: nullopt with `ec` = ENOENT when it is gone,
-// ENOSYS on kernels before 6.8.
-std::optional<mount_facts> stat_mount(std::uint64_t mount_id, std::error_code& ec);
+// statmount(2) of one mount of this mount namespace, or of the mount namespace with id
+// `mnt_ns_id` (6.11+; its mount point is then as that namespace sees it): nullopt with `ec` =
+// ENOENT when it is gone, ENOSYS on kernels before 6.8.
+std::optional<mount_facts> stat_mount(std::uint64_t mount_id, std::error_code& ec,
+                                      std::uint64_t mnt_ns_id = 0);
 
-// listmount(2): the ids of every mount of this mount namespace, ascending. ENOSYS before 6.8.
-std::error_code list_mounts(std::vector<std::uint64_t>& ids);
+// listmount(2): the ids of every mount of this mount namespace, or of the one with id
+// `mnt_ns_id` (6.11+; ENOENT when it is gone), ascending. ENOSYS before 6.8.
+std::error_code list_mounts(std::vector<std::uint64_t>& ids, std::uint64_t mnt_ns_id = 0);
 
 // A mount event with what statmount said of the mount when netnsd read it.
 struct mount_change

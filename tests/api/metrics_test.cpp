@@ -103,6 +103,8 @@ TEST_CASE("the gauges come from the scrape inputs")
     status.proc_events = true;
     status.proc_events_read = 4000;
     status.proc_event_overruns = 2;
+    status.mount_namespaces = 100;
+    status.last_mntns_walk_seconds = 0.125;
     status.deep_scans = 2;
     status.deep_scan_histogram[3] = 1; // <= 100 ms
     status.deep_scan_histogram[6] = 1; // <= 1 s
@@ -146,6 +148,8 @@ TEST_CASE("the gauges come from the scrape inputs")
                              "netnsd_sweep_duration_seconds_sum 0.09",
                              "netnsd_sweep_duration_seconds_count 3",
                              "netnsd_sweep_processes 20000",
+                             "netnsd_mount_namespaces 100",
+                             "netnsd_mount_namespace_walk_seconds 0.125",
                              "# TYPE netnsd_deep_scan_duration_seconds histogram",
                              "netnsd_deep_scan_duration_seconds_bucket{le=\"0.05\"} 0",
                              "netnsd_deep_scan_duration_seconds_bucket{le=\"0.1\"} 1",

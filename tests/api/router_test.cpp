@@ -725,7 +725,8 @@ TEST_CASE("the host inventory: every namespace sorted by ns_id, filters, one by 
     // This process is a real one: its comm, uid and cgroup are read from /proc.
     const auto self = static_cast<std::int32_t>(::getpid());
     model.found_namespace(identity(2), false, at_ms(0), {self, 999999999});
-    model.namespace_mounted(identity(1), 40, "/run/docker/netns/abc", at_ms(1));
+    model.namespace_mounted(identity(1), 40, "/run/docker/netns/abc", at_ms(1), 4);
+    model.namespace_mounted(identity(1), 41, "/run/pods/x", at_ms(1), 77, true);
     model.found_namespace(identity(3), false, at_ms(2));
     auto get = [&](const std::string& target)
     {
@@ -740,8 +741,11 @@ TEST_CASE("the host inventory: every namespace sorted by ns_id, filters, one by 
     CHECK(status == 200);
     REQUIRE(all["namespaces"].size() == 3);
     CHECK(all["namespaces"][0]["ns_id"] == identity(1).ns_id);
-    CHECK(all["namespaces"][0]["mounts"] ==
-          json::parse(R"([{"mount_id":40,"path":"/run/docker/netns/abc"}])"));
+    CHECK(
+        all["namespaces"][0]["mounts"] ==
+        json::parse(
+            R"([{"mnt_ns_id":4,"mount_id":40,"other_mnt_ns":false,"path":"/run/docker/netns/abc"},)"
+            R"({"mnt_ns_id":77,"mount_id":41,"other_mnt_ns":true,"path":"/run/pods/x"}])"));
     CHECK(all["namespaces"][0]["held_by"] == json::parse(R"(["mount"])"));
     CHECK(all["namespaces"][1]["processes"]["count"] == 2);
     CHECK(all["namespaces"][2]["leak"] == true);

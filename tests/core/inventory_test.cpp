@@ -186,6 +186,7 @@ TEST_CASE("the replica replays the inventory's recorded calls to the same state 
     primary.found_namespace(identity(0), true, at_ms(0));
     primary.set_processes(identity(0).ns_id, pids(1, 300), at_ms(1));
     primary.namespace_mounted(identity(2), 9, "/run/docker/netns/x", at_ms(2));
+    primary.namespace_mounted(identity(2), 10, "/run/pods/y", at_ms(2), 77, true);
     primary.apply_probe("b", live(2, 4), at_ms(3));
     primary.set_processes(identity(2).ns_id, {77}, at_ms(4));
     primary.set_processes(identity(2).ns_id, {77, 78}, at_ms(5));
@@ -205,6 +206,10 @@ TEST_CASE("the replica replays the inventory's recorded calls to the same state 
     CHECK(*replica.processes_of(identity(2).ns_id) == std::vector<std::int32_t>{77, 79});
     CHECK(replica.host(identity(0).ns_id)->is_self);
     CHECK(replica.host(identity(0).ns_id)->processes == 300u);
+    const auto two = replica.host(identity(2).ns_id);
+    REQUIRE(two);
+    REQUIRE(two->mounts.size() == 1u); // 9 was unmounted
+    CHECK(two->mounts[0] == core::ns_mount{10, "/run/pods/y", 77, true});
     CHECK(primary_log.events.front().revision == 5001u);
 }
 

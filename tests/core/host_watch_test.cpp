@@ -1,0 +1,134 @@
+// host_watch applying walks of the other mount namespaces: their nsfs mounts become mounts of
+// the namespaces they bind (other_mnt_ns, with their mount namespace), mounts no longer there
+// go, and a mount namespace seen but not read keeps what was known of it. No root needed: the
+// walk's results are built here (the walk itself is tested on the kernel in tests/integration).
+#include <doctest/doctest.h>
+
+#include "core/host_watch.hpp"
+#include "core/registry.hpp"
+
+#include "tests/support/builders.hpp"
+
+using namespace netnsd;
+using namespace netnsd::test;
+using core::kernel::foreign_mount;
+using core::kernel::mntns_walk_result;
+
+namespace
+{
+
+foreign_mount mount_of(std::uint64_t mnt_ns_id, std::uint64_t mount_id, std::string path,
+                       std::uint64_t n, bool opened)
+{
+    foreign_mount m{mnt_ns_id, mount_id, std::move(path), identity(n).ino, {}, {}, {}};
+    if (opened)
+        m.identity = identity(n);
+    return m;
+}
+
+mntns_walk_result walk(std::set<std::uint64_t> walked, std::vector<foreign_mount> mounts,
+                       std::set<std::uint64_t> unread = {})
+{
+    mntns_walk_result w;
+    w.own_mnt_ns_id = 1;
+    w.walked = std::move(walked);
+    w.unread = std::move(unread);
+    w.mounts = std::move(mounts);
+    return w;
+}
+
+} // namespace
+
+TEST_CASE("a walk's mounts in other mount namespaces become the mounts of the namespaces they "
+          "bind, opened or known by inode, and go when the walk no longer shows them")
+{
+    core::registry model(100);
+    core::host_watch hosts(model);
+    model.found_namespace(identity(2), false, at_ms(0), {42}); // known by a process
+
+    hosts.apply_mount_namespaces(walk({7, 8}, {mount_of(7, 700, "/run/pods/a", 1, true),
+                                               mount_of(8, 800, "/run/pods/b", 2, false)}),
+                                 at_ms(1));
+    const auto one = model.host(identity(1).ns_id);
+    REQUIRE(one);
+    REQUIRE(one->mounts.size() == 1u);
+    CHECK(one->mounts[0] == core::ns_mount{700, "/run/pods/a", 7, true});
+    CHECK(one->held_by() == static_cast<unsigned>(core::holder::mount));
+    CHECK_FALSE(one->is_leak());
+    const auto two = model.host(identity(2).ns_id);
+    REQUIRE(two);
+    REQUIRE(two->mounts.size() == 1u);
+    CHECK(two->mounts[0] == core::ns_mount{800, "/run/pods/b", 8, true});
+
+    // A mount of a namespace neither opened nor known is left out (the next walk opens it).
+    hosts.apply_mount_namespaces(walk({7, 8, 9}, {mount_of(7, 700, "/run/pods/a", 1, true),
+                                                  mount_of(8, 800, "/run/pods/b", 2, false),
+                                                  mount_of(9, 900, "/run/pods/c", 3, false)}),
+                                 at_ms(2));
+    CHECK_FALSE(model.host(identity(3).ns_id));
+
+    // Mount namespace 8 seen but not read: its mount stays. Mount namespace 7 gone: its goes.
+    hosts.apply_mount_namespaces(walk({}, {}, {8}), at_ms(3));
+    CHECK(model.host(identity(1).ns_id)->mounts.empty());
+    CHECK(model.host(identity(2).ns_id)->mounts.size() == 1u);
+    // Walked again without it: gone.
+    hosts.apply_mount_namespaces(walk({8}, {}), at_ms(4));
+    CHECK(model.host(identity(2).ns_id)->mounts.empty());
+
+    // A walk that failed changes nothing.
+    hosts.apply_mount_namespaces(walk({7}, {mount_of(7, 701, "/run/pods/a", 2, false)}), at_ms(5));
+    CHECK(model.host(identity(2).ns_id)->mounts.size() == 1u);
+    auto failed = walk({}, {});
+    failed.error = std::make_error_code(std::errc::function_not_supported);
+    hosts.apply_mount_namespaces(failed, at_ms(6));
+    CHECK(model.host(identity(2).ns_id)->mounts.size() == 1u);
+}
+
+TEST_CASE("a namespace mounted in netnsd's own mount namespace does not show its mounts (copies) "
+          "in other mount namespaces, until its own mount goes")
+{
+    core::registry model(100);
+    core::host_watch hosts(model);
+    // What a walk of netnsd's own table says of /run/netns/a: an nsfs mount of namespace 1.
+    // (mount_seen opens the mount point; rebuild_mounts with facts of a path that does not
+    // exist can only name a namespace the model has, by inode.)
+    model.found_namespace(identity(1), false, at_ms(0), {42});
+    core::kernel::mount_facts own;
+    own.mount_id = 100;
+    own.mount_point = "/nonexistent/netnsd-test/a";
+    own.fs_type = "nsfs";
+    own.root = "net:[" + std::to_string(identity(1).ino) + "]";
+    hosts.rebuild_mounts({own}, at_ms(1));
+    REQUIRE(model.host(identity(1).ns_id)->mounts.size() == 1u);
+
+    const auto copies = walk({7, 8}, {mount_of(7, 700, "/run/netns/a", 1, true),
+                                      mount_of(8, 800, "/run/netns/a", 1, false)});
+    hosts.apply_mount_namespaces(copies, at_ms(2));
+    auto h = model.host(identity(1).ns_id);
+    REQUIRE(h->mounts.size() == 1u);
+    CHECK(h->mounts[0].mount_id == 100u);
+
+    // `ip netns del`: its own mount goes; an exec's copies hold it, and the next walk says so.
+    hosts.rebuild_mounts({}, at_ms(3));
+    hosts.apply_mount_namespaces(copies, at_ms(4));
+    h = model.host(identity(1).ns_id);
+    REQUIRE(h->mounts.size() == 2u);
+    CHECK(h->mounts[0].other_mnt_ns);
+    CHECK(h->mounts[1].other_mnt_ns);
+
+    // Mounted here again: the copies are left out at the next walk.
+    hosts.rebuild_mounts({own}, at_ms(5));
+    hosts.apply_mount_namespaces(copies, at_ms(6));
+    CHECK(model.host(identity(1).ns_id)->mounts.size() == 1u);
+}
+
+TEST_CASE("the walk of netnsd's own mount table does not drop the mounts of other mount "
+          "namespaces")
+{
+    core::registry model(100);
+    core::host_watch hosts(model);
+    hosts.apply_mount_namespaces(walk({7}, {mount_of(7, 700, "/run/pods/a", 1, true)}), at_ms(1));
+    hosts.rebuild_mounts({}, at_ms(2));
+    REQUIRE(model.host(identity(1).ns_id));
+    CHECK(model.host(identity(1).ns_id)->mounts.size() == 1u);
+}
