@@ -187,7 +187,7 @@ std::variant<response, deferred> interface_metrics::scrape(finish_fn finish)
         return finish(*cached_);
 
     deferred job;
-    if (running_ && now - running_->started <= max_age)
+    if (running_ && now - running_->started <= join_window)
     {
         // Another scrape's gathering is under way: its text will do.
         job.work = [text = running_->text, finish = std::move(finish)]
@@ -231,11 +231,13 @@ std::variant<response, deferred> interface_metrics::scrape(finish_fn finish)
         return std::function<response()>(
             [this, text, started, finish]
             {
-                // Back on the loop: the next scrapes within max_age get this text.
-                if (!cached_ || cached_at_ < started)
+                // Back on the loop: the next scrapes within max_age of now get this text (from
+                // its end: a gathering that took longer than max_age is still shared).
+                const auto done_at = std::chrono::steady_clock::now();
+                if (!cached_ || cached_at_ < done_at)
                 {
                     cached_ = text;
-                    cached_at_ = started;
+                    cached_at_ = done_at;
                 }
                 if (running_ && running_->started == started)
                     running_.reset();

@@ -62,6 +62,9 @@ public:
     static constexpr std::size_t series_per_interface = 9;
     // A gathering answers scrapes for this long (as the links endpoints' dumps do).
     static constexpr std::chrono::milliseconds max_age{1000};
+    // A scrape waits for a gathering under way that started at most this long ago (one that
+    // failed never ends on the loop; after this, a scrape starts its own).
+    static constexpr std::chrono::seconds join_window{10};
 
     // One thread per CPU, at most 4: the dumps are the kernel's work, on the reader's CPU.
     static unsigned default_threads() noexcept;
