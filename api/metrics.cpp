@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/owner.hpp"
+#include "core/utf8.hpp"
 
 #include "api/router.hpp"
 
@@ -44,10 +45,11 @@ void append_number(std::string& out, std::uint64_t value)
     out.append(std::to_string(value));
 }
 
-// A label value: backslash, quote and newline escaped (the format's three escapes).
+} // namespace
+
 void append_label_value(std::string& out, std::string_view value)
 {
-    for (const char c : value)
+    for (const char c : core::valid_utf8(value))
     {
         if (c == '\\')
             out.append("\\\\");
@@ -59,8 +61,6 @@ void append_label_value(std::string& out, std::string_view value)
             out.push_back(c);
     }
 }
-
-} // namespace
 
 class metrics::writer
 {

@@ -27,6 +27,10 @@ namespace netnsd::api
 // What the kernel says about this process (/proc/self), read at scrape time.
 using core::kernel::process_stats;
 
+// Appends a label value as the text format wants it: UTF-8 (a byte that is not becomes U+FFFD),
+// with backslash, quote and newline escaped (the format's three escapes).
+void append_label_value(std::string& out, std::string_view value);
+
 // The gauges read from their owners at scrape time.
 struct scrape_inputs
 {

@@ -10,6 +10,7 @@
 #include "api/admin.hpp"
 #include "api/auth.hpp"
 #include "api/host_inventory.hpp"
+#include "api/interface_metrics.hpp"
 #include "api/json.hpp"
 #include "api/metrics.hpp"
 #include "api/origin_policy.hpp"
@@ -415,7 +416,16 @@ router::outcome router::on_health(const request&, const route_args&, bool)
 
 router::outcome router::on_metrics(const request&, const route_args&, bool)
 {
+    if (interface_metrics_)
+        return std::visit([](auto&& v) -> outcome { return std::move(v); },
+                          interface_metrics_->scrape([this](std::string_view families)
+                                                     { return render_metrics(families); }));
     return render_metrics();
+}
+
+void router::enable_interface_metrics(std::size_t max_series, unsigned threads)
+{
+    interface_metrics_ = std::make_unique<interface_metrics>(model_, max_series, threads);
 }
 
 router::outcome router::events(const request& req, bool is_upgrade)
@@ -494,7 +504,7 @@ response router::health()
     return r;
 }
 
-response router::render_metrics() const
+response router::render_metrics(std::string_view more) const
 {
     scrape_inputs in;
     in.live = model_.live_count();
@@ -513,7 +523,9 @@ response router::render_metrics() const
         in.leaked_namespaces += h.is_leak() ? 1u : 0u;
     }
     in.process = core::kernel::read_process_stats();
-    return make_response(200, metrics::content_type, metrics_->render(in));
+    auto body = metrics_->render(in);
+    body.append(more);
+    return make_response(200, metrics::content_type, std::move(body));
 }
 
 response router::serve_asset(const asset& a) const

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -21,6 +22,7 @@
 #include "api/assets.hpp"
 #include "api/host_inventory.hpp"
 #include "api/http.hpp"
+#include "api/interface_metrics.hpp"
 #include "api/links.hpp"
 #include "api/list_cache.hpp"
 #include "api/stream.hpp"
@@ -92,6 +94,9 @@ public:
 
     // GET /metrics from these counters; without this call it is 404.
     void enable_metrics(metrics& stats) noexcept { metrics_ = &stats; }
+    // /metrics also carries every interface's counters (--metrics-interfaces), at most
+    // `max_series` of them, gathered by `threads` threads.
+    void enable_interface_metrics(std::size_t max_series, unsigned threads);
     metrics* stats() const noexcept { return metrics_; }
 
     // A response to send, the stream to start (GET /api/v1/events, validated), or work for a
@@ -142,7 +147,7 @@ private:
     response get_netns(const std::string& name);
     response list_nsids() const;
     response health();
-    response render_metrics() const;
+    response render_metrics(std::string_view more = {}) const;
     response serve_asset(const asset& a) const;
 
     const core::registry& model_;
@@ -157,6 +162,7 @@ private:
     const token_auth* auth_ = nullptr;
     bool auth_reads_ = false;
     metrics* metrics_ = nullptr;
+    std::unique_ptr<interface_metrics> interface_metrics_;
     const origin_policy* policy_ = nullptr;
     // GET /healthz's body, kept while what it says is unchanged: probes and load balancers ask
     // often, and a cached body is sent without being made again.

@@ -17,6 +17,10 @@ RESULTS.md with PNG charts (gnuplot) beside it. Sections, in the order they run:
           GET /api/v1/processes/{pid}/netns vs `ip netns identify PID`; cold starts and RSS
   links   GET /api/v1/netns/{name}/links over 1000 namespaces with a veth each vs `ip -n NAME -j
           addr`; the host-wide tax of a NETLINK_LISTEN_ALL_NSID listener (bench/linktax.py)
+  ifmetrics
+          GET /metrics with --metrics-interfaces over 1000 and 5000 namespaces with a veth each
+          vs `ip -n NAME -s -j link` per namespace and vs setns + dump per namespace
+          (bench/setns_links); RSS per link
   inventory
           the host inventory (bench/inventory.py): 1000 and 5000 namespaces held by processes
           plus 20000 idle ones; GET /api/v1/namespaces vs `lsns -t net -J`, the /proc sweep's
@@ -45,10 +49,12 @@ import events
 import foundation
 import httpbench
 import inventory
+import ifmetrics
 import links
 from benchlib import TOKEN_FILE, BenchError, Daemon, die_with_parent, median, now, percentile, quiesce
 
-SECTIONS = ("events", "admin", "http", "nsid", "list", "lookup", "memory", "links", "inventory",
+SECTIONS = ("events", "admin", "http", "nsid", "list", "lookup", "memory", "links", "ifmetrics",
+            "inventory",
             "websocket-ab")
 # Sections that run only when --only names them.
 OPT_IN = ("websocket-ab",)
@@ -62,6 +68,7 @@ WEBSOCKET_AB_PORT = 9600
 ADMIN_PORT = 9700
 LINKS_PORT = 9800
 INVENTORY_PORT = 9850
+IFMETRICS_PORT = 9870
 NGINX_PORT = 9900  # and 9901 for its TLS server
 TLS_DIR = "/run/netnsd-bench-tls"  # the sandbox's tmpfs
 HANDSHAKE_CONNS = 16
@@ -82,6 +89,8 @@ INVENTORY_GOAL_X = 100    # issue 14: GET /api/v1/namespaces >= 100x `lsns -t ne
 SWEEP_CPU_GOAL = 0.02     # issue 14: the sweep under 2% of one core at the default interval
 DETECT_GOAL_MS = 100      # issue 14: detection p99 < 100 ms (with the process connector)
 LINK_EVENT_GOAL_MS = 10   # issue 15: link event p99 < 10 ms, `ip link set up` to a websocket
+IFMETRICS_GOAL_X = 100    # issue 15: a /metrics scrape >= 100x the per-namespace exporter way
+IFMETRICS_GOAL_MS = 250   # issue 15: a full scrape under 250 ms at 5000 namespaces
 
 QUICK = dict(sizes="100,500", starts=2, requests=30, warmup=3, ip_runs=3, ip_warmup=1,
              race_n=100, ev_count=200, fan_subs="1,100", fan_repeats=1, pause_s=0.3,
@@ -89,14 +98,16 @@ QUICK = dict(sizes="100,500", starts=2, requests=30, warmup=3, ip_runs=3, ip_war
              http_repeats=1, short_subs=100, short_repeats=1, audit_runs=2, links_n=50,
              tax_nsids="200", tax_changes=500, tax_blocks=1,
              inv_sizes="100", inv_idle=1000, inv_samples=4, inv_lsns_runs=3, inv_window_s=11.0,
-             inv_scans=1, inv_walks=5)
+             inv_scans=1, inv_walks=5, ifm_sizes="50",
+             ifm_rounds=2)
 FULL = dict(sizes="100,1000,5000,10000", starts=7, requests=200, warmup=5, ip_runs=15,
             ip_warmup=2, race_n=1000, ev_count=1000, fan_subs="1,100,1000", fan_repeats=5,
             pause_s=1.0, admin_n=1000, admin_rounds=5, exec_runs=200, http_n=1000,
             http_seconds=5, http_repeats=3, short_subs=1000, short_repeats=3, audit_runs=5,
             links_n=1000, tax_nsids="1000,5000", tax_changes=2000, tax_blocks=3,
             inv_sizes="1000,5000", inv_idle=20000, inv_samples=20, inv_lsns_runs=5,
-            inv_window_s=31.0, inv_scans=3, inv_walks=20)
+            inv_window_s=31.0, inv_scans=3, inv_walks=20,
+            ifm_sizes="1000,5000", ifm_rounds=5)
 # Issue 15: link changes timed to their `link` event (bench/linkevents.py), 270 ms apart.
 QUICK["link_changes"] = 40
 FULL["link_changes"] = 400
@@ -254,6 +265,11 @@ def section_admin(a, R):
 def section_links(a, R):
     Daemon.next_port = LINKS_PORT
     links.section(a, R, LINKS_PORT, log)
+
+
+def section_ifmetrics(a, R):
+    Daemon.next_port = IFMETRICS_PORT
+    ifmetrics.section(a, R, log)
 
 
 def section_http(a, R, fa):
@@ -631,6 +647,48 @@ def rows_links(a, R):
                      f"after the ack: {fmt_ms(ev['after_ack_p50_ms'])} / "
                      f"{fmt_ms(ev['after_ack_p99_ms'])}",
                      f"p99 < {LINK_EVENT_GOAL_MS} ms (issue 15)", "met" if ok else "not met"))
+    return rows
+
+
+def rows_ifmetrics(a, R):
+    res = R.get("ifmetrics")
+    if not res:
+        return []
+    rows = []
+    biggest = max((x["n"] for x in res["sizes"]), default=0)
+    for x in res["sizes"]:
+        n = x["n"]
+        cold = [t * 1000 for t in x["cold_s"]]
+        setns = [t * 1000 for t in x["setns_s"]]
+        ip_ms = x["ip_s"] * 1000
+        goal_ms, ok_ms = "", ""
+        if n >= 5000:
+            goal_ms = f"< {IFMETRICS_GOAL_MS} ms at 5000 (issue 15)"
+            ok_ms = met(max(cold) < IFMETRICS_GOAL_MS)
+        rows.append((f"a full GET /metrics with --metrics-interfaces, {n} namespaces with a veth "
+                     f"each: {x['interfaces']} interfaces, {x['series']} series, "
+                     f"{x['bytes'] / 1e6:.1f} MB (cold: median / worst of {len(cold)})",
+                     f"{fmt_ms(median(cold))} / {fmt_ms(max(cold))}",
+                     "`ip -n NAME -s -j link` per namespace (one loop)", fmt_ms(ip_ms),
+                     times_faster([ip_ms], cold), goal_ms, ok_ms))
+        rows.append((f"the same, {n} namespaces", f"{fmt_ms(median(cold))}",
+                     "bench/setns_links: setns + RTM_GETLINK dump per namespace (median)",
+                     fmt_ms(median(setns)), times_faster(setns, cold),
+                     f">= {IFMETRICS_GOAL_X}x the exporter way (issue 15)",
+                     met(min(ip_ms, median(setns)) / median(cold) >= IFMETRICS_GOAL_X)))
+        gather = [t * 1000 for t in x["gather_s"] if t is not None]
+        rows.append((f"of which the link dumps (netnsd_network_gather_duration_seconds), {n} "
+                     "namespaces", fmt_ms(median(gather)) if gather else "n/a", "", "", "", "",
+                     ""))
+        warm = [t * 1000 for t in x["warm_s"]]
+        rows.append((f"GET /metrics again at once (the text kept 1 s), {n} namespaces",
+                     fmt_ms(median(warm)), "", "", "", "", ""))
+        if n == biggest:
+            links_n = 2 * n
+            per = (x["rss_bytes"] - res["rss_empty_bytes"]) / links_n
+            rows.append((f"RSS per link: (RSS at {n} namespaces × 2 links, after scrapes − RSS "
+                         f"with none) ÷ {links_n}; includes the inventory's own per-namespace "
+                         "cost", f"{per:.0f} B", "", "", "", "", ""))
     return rows
 
 
@@ -1243,6 +1301,16 @@ def write_results(a, R, made, path):
          "the `link` event on a websocket of netnsd --watch-links, changes 270 ms apart (each "
          "the first of its 250 ms coalescing window).",
          []),
+        ("ifmetrics", "Per-interface metrics: a /metrics scrape vs the exporter's ways",
+         rows_ifmetrics,
+         "Each namespace has a veth pair to netnsd's namespace (so an nsid there), lo and eth0 "
+         "up and an address. netnsd runs with --metrics-interfaces and a cap above the series "
+         "there are; a cold scrape is more than a second after the last (so every namespace is "
+         "dumped: one RTM_GETLINK by nsid each, on a worker, split over the CPUs), a warm one "
+         "right after it (the text kept for a second). The exporter's ways read the same "
+         "counters: `ip -n NAME -s -j link` (a process per namespace), and bench/setns_links "
+         "(one process: setns into each namespace, a socket and a link dump there, setns back). "
+         "The interfaces include the lhI ends in netnsd's own namespace.", []),
         ("inventory", "Every network namespace of the host: the inventory at scale", rows_inventory,
          "N namespaces held only by processes (bench/procs: children that unshare(CLONE_NEWNET) "
          "and pause(), like `unshare -n sleep`) and idle processes besides, against one netnsd "
@@ -1469,6 +1537,8 @@ def main():
     ap.add_argument("--evlat", required=True)
     ap.add_argument("--procs", required=True, help="bench/procs, built (for inventory)")
     ap.add_argument("--forktax", default=None, help="bench/forktax, built (for inventory)")
+    ap.add_argument("--setns-links", required=True,
+                    help="bench/setns_links, built (for ifmetrics)")
     ap.add_argument("--netnsd-beast-ws", default=None,
                     help="netnsd built with NETNSD_BENCH_BEAST_WEBSOCKET, for websocket-ab")
     ap.add_argument("--root", required=True, help="the repository (for relative paths)")
@@ -1531,6 +1601,7 @@ def main():
             ("nsid", lambda: section_nsid(a, R, fa)),
             ("scaling", lambda: section_scaling(a, R, fa)),
             ("links", lambda: section_links(a, R)),
+            ("ifmetrics", lambda: section_ifmetrics(a, R)),
             ("inventory", lambda: section_inventory(a, R)),
             ("websocket-ab", lambda: section_websocket_ab(a, R))]
     for name, fn in plan:

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "core/rfc3339.hpp"
+#include "core/utf8.hpp"
 
 namespace netnsd::core::log
 {
@@ -29,42 +30,6 @@ std::string_view label(level l) noexcept
         return "error";
     }
     return "info";
-}
-
-// The length of the well-formed UTF-8 sequence at the front of `s`, or 0 (RFC 3629: no
-// overlong forms, no surrogates, nothing above U+10FFFF).
-std::size_t utf8_length(std::string_view s) noexcept
-{
-    const auto byte = [&](std::size_t i)
-    {
-        return static_cast<unsigned char>(s[i]);
-    };
-    const unsigned char b0 = byte(0);
-    std::size_t n = 0;
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xbf;
-    if (b0 >= 0xc2 && b0 <= 0xdf)
-        n = 2;
-    else if (b0 >= 0xe0 && b0 <= 0xef)
-    {
-        n = 3;
-        lo = b0 == 0xe0 ? 0xa0 : 0x80;
-        hi = b0 == 0xed ? 0x9f : 0xbf;
-    }
-    else if (b0 >= 0xf0 && b0 <= 0xf4)
-    {
-        n = 4;
-        lo = b0 == 0xf0 ? 0x90 : 0x80;
-        hi = b0 == 0xf4 ? 0x8f : 0xbf;
-    }
-    else
-        return 0;
-    if (s.size() < n || byte(1) < lo || byte(1) > hi)
-        return 0;
-    for (std::size_t i = 2; i < n; ++i)
-        if (byte(i) < 0x80 || byte(i) > 0xbf)
-            return 0;
-    return n;
 }
 
 // A text-format value goes bare unless it would be ambiguous on the line.

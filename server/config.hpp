@@ -16,6 +16,7 @@
 #include "core/model_status.hpp"
 
 #include "api/admin.hpp"
+#include "api/interface_metrics.hpp"
 #include "api/stream.hpp"
 
 #include "server/model_thread.hpp"
@@ -85,6 +86,9 @@ struct config
     // Root and this group's members may use admin on the Unix socket without a token; the
     // socket file gets the group. A name or a number; empty: none.
     std::string admin_group;
+    // /metrics also carries every interface's counters, at most this many series.
+    bool metrics_interfaces = false;
+    std::size_t metrics_max_series = api::interface_metrics::default_max_series;
 
     bool tls() const noexcept { return !tls_cert.empty(); }
 };

@@ -366,6 +366,21 @@ void add_kernel_and_log_flags(std::vector<flag>& out, const config& defaults)
                    one_of_words(&config::log_format, log_formats, core::log::parse_format)});
 }
 
+// The per-interface metrics.
+void add_metrics_flags(std::vector<flag>& out, const config& defaults)
+{
+    out.push_back({"metrics-interfaces", "",
+                   "/metrics also carries the counters and state of every interface of every "
+                   "namespace netnsd's namespace has an nsid for, read at scrape time (off by "
+                   "default)",
+                   switch_on(&config::metrics_interfaces)});
+    out.push_back({"metrics-max-series", "N",
+                   "per-interface series at most, whole interfaces in the order of their labels "
+                   "(default " +
+                       number(defaults.metrics_max_series) + ")",
+                   whole_number(&config::metrics_max_series)});
+}
+
 std::vector<flag> make_flags()
 {
     const config defaults;
@@ -375,6 +390,7 @@ std::vector<flag> make_flags()
     add_security_flags(out, defaults);
     add_exec_flags(out, defaults);
     add_kernel_and_log_flags(out, defaults);
+    add_metrics_flags(out, defaults);
     return out;
 }
 

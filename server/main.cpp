@@ -176,6 +176,9 @@ private:
                 hub_.publish(e);
             });
         router_.enable_metrics(stats_);
+        if (cfg_.metrics_interfaces)
+            router_.enable_interface_metrics(cfg_.metrics_max_series,
+                                             api::interface_metrics::default_threads());
         router_.enable_origin_policy(origins_);
         workers_.refresh_then = [this](std::vector<std::string> names, std::function<void()> then)
         {

@@ -307,7 +307,10 @@ std::error_code link_dumper::set_strict(bool on)
 template <typename OnDatagram>
 std::error_code link_dumper::read_answer(std::uint32_t seq, OnDatagram&& on_datagram)
 {
-    std::vector<std::byte> buf(receive_chunk);
+    // Kept from answer to answer: a scrape asks thousands of namespaces in a row.
+    if (buf_.size() != receive_chunk)
+        buf_.resize(receive_chunk);
+    auto& buf = buf_;
     for (;;)
     {
         std::size_t n = 0;
@@ -403,6 +406,19 @@ std::error_code link_dumper::dump(std::optional<nsid_t> target, netns_contents& 
     }
     out.links = std::move(links.links);
     out.addresses = std::move(addresses.addresses);
+    return {};
+}
+
+std::error_code link_dumper::dump_links(std::optional<nsid_t> target, std::vector<link_record>& out)
+{
+    dump_datagram links;
+    if (auto ec = dump_kind(true, target, links))
+        return ec;
+    if (target)
+        for (const auto& link : links.links)
+            if (link.target_nsid != target)
+                return core::errc::protocol;
+    out = std::move(links.links);
     return {};
 }
 

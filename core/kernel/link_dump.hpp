@@ -127,6 +127,8 @@ public:
     // the socket's own namespace without one. Each answer to a dump by nsid must echo the
     // target: one that does not (a kernel that ignored the attribute) is errc::protocol.
     std::error_code dump(std::optional<nsid_t> target, netns_contents& out);
+    // Links only (RTM_GETLINK, no addresses), with the same check of the echoed target.
+    std::error_code dump_links(std::optional<nsid_t> target, std::vector<link_record>& out);
 
     // One dump of either kind, with every record as the kernel sent it (no target check).
     std::error_code dump_raw(std::span<const std::byte> request, std::uint32_t seq,
@@ -149,6 +151,7 @@ private:
     std::error_code read_answer(std::uint32_t seq, OnDatagram&& on_datagram);
 
     rtnl_socket socket_;
+    std::vector<std::byte> buf_; // receive buffer, allocated at the first answer and kept
 };
 
 // Where a namespace can be opened, for dump_netns: netnsd's own, or one of these paths (an

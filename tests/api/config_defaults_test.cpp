@@ -14,6 +14,7 @@
 #include "core/model_status.hpp"
 
 #include "api/admin.hpp"
+#include "api/interface_metrics.hpp"
 #include "api/stream.hpp"
 
 #include "server/config.hpp"
@@ -82,6 +83,8 @@ TEST_CASE("config defaults: --help states each default as its constant has it")
         {"--sweep-interval", std::to_string(settings::default_sweep_interval.count())},
         {"--deep-scan-interval", std::to_string(settings::default_deep_scan_interval.count())},
         {"--proc-events-netns", std::string(settings::default_proc_events_netns)},
+        {"--metrics-max-series",
+         std::to_string(netnsd::api::interface_metrics::default_max_series)},
     };
     for (const auto& [flag, value] : expected)
     {
@@ -125,6 +128,8 @@ TEST_CASE("config defaults: a config with no flags has the constants' values")
     CHECK(cfg.mount_feed == settings{}.mounts);
     CHECK(cfg.log_level == netnsd::core::log::default_level);
     CHECK(cfg.log_format == netnsd::core::log::default_format);
+    CHECK(!cfg.metrics_interfaces);
+    CHECK(cfg.metrics_max_series == netnsd::api::interface_metrics::default_max_series);
     // admin's own exec timeout is exec_request's.
     CHECK(std::chrono::milliseconds(netnsd::api::admin::default_exec_timeout_ms) ==
           exec_request{}.timeout);
@@ -161,6 +166,8 @@ TEST_CASE("config defaults: --help lists every option with two spaces or a new l
                              "--mount-reader",
                              "--log-level",
                              "--log-format",
+                             "--metrics-interfaces",
+                             "--metrics-max-series",
                              "--help",
                              "--version"})
     {

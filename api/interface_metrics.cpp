@@ -1,0 +1,250 @@
+#include "api/interface_metrics.hpp"
+
+#include <algorithm>
+#include <array>
+#include <exception>
+#include <linux/if.h>
+#include <string_view>
+#include <thread>
+#include <utility>
+
+#include "core/kernel/link_gather.hpp"
+#include "core/utf8.hpp"
+
+#include "api/metrics.hpp"
+
+namespace netnsd::api
+{
+namespace
+{
+
+using core::kernel::link_counters;
+
+struct counter_family
+{
+    std::string_view name;
+    std::string_view help;
+    std::uint64_t link_counters::*field;
+};
+
+// node_exporter's names (node_network_*), with netnsd's prefix, in its order.
+constexpr std::array<counter_family, 8> counter_families = {{
+    {"netnsd_network_receive_bytes_total", "Bytes received (IFLA_STATS64 rx_bytes).",
+     &link_counters::rx_bytes},
+    {"netnsd_network_receive_packets_total", "Packets received (rx_packets).",
+     &link_counters::rx_packets},
+    {"netnsd_network_receive_errs_total", "Receive errors (rx_errors).", &link_counters::rx_errors},
+    {"netnsd_network_receive_drop_total", "Received packets dropped (rx_dropped).",
+     &link_counters::rx_dropped},
+    {"netnsd_network_transmit_bytes_total", "Bytes sent (IFLA_STATS64 tx_bytes).",
+     &link_counters::tx_bytes},
+    {"netnsd_network_transmit_packets_total", "Packets sent (tx_packets).",
+     &link_counters::tx_packets},
+    {"netnsd_network_transmit_errs_total", "Transmit errors (tx_errors).",
+     &link_counters::tx_errors},
+    {"netnsd_network_transmit_drop_total", "Packets dropped on sending (tx_dropped).",
+     &link_counters::tx_dropped},
+}};
+
+void family(std::string& out, std::string_view name, std::string_view type, std::string_view help)
+{
+    out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+}
+
+void sample(std::string& out, std::string_view name, std::string_view labels, std::uint64_t value)
+{
+    out.append(name).append(labels).append(" ").append(std::to_string(value)).append("\n");
+}
+
+} // namespace
+
+std::string render_interface_metrics(interface_scrape s, std::size_t max_series)
+{
+    // The labels as they are written (valid UTF-8), which is what they are sorted by.
+    for (auto& i : s.interfaces)
+    {
+        i.netns = core::valid_utf8(i.netns);
+        i.device = core::valid_utf8(i.device);
+    }
+    std::stable_sort(s.interfaces.begin(), s.interfaces.end(),
+                     [](const auto& a, const auto& b)
+                     { return std::tie(a.netns, a.device) < std::tie(b.netns, b.device); });
+    // Two interfaces whose labels became the same (a name made of the other's U+FFFD, a name
+    // "ns_id:N"): the first in the inventory's order is kept, as a duplicate series would fail
+    // the whole scrape.
+    const auto same = [](const auto& a, const auto& b)
+    {
+        return a.netns == b.netns && a.device == b.device;
+    };
+    const auto last = std::unique(s.interfaces.begin(), s.interfaces.end(), same);
+    const auto duplicates = static_cast<std::size_t>(s.interfaces.end() - last);
+    s.interfaces.erase(last, s.interfaces.end());
+
+    // Whole interfaces, in that order, while their series fit.
+    std::size_t series = 0;
+    std::size_t kept = 0;
+    for (; kept < s.interfaces.size(); ++kept)
+    {
+        const std::size_t n = s.interfaces[kept].counters ? counter_families.size() + 1 : 1;
+        if (series + n > max_series)
+            break;
+        series += n;
+    }
+    const std::size_t capped = s.interfaces.size() - kept;
+
+    std::vector<std::string> labels(kept);
+    for (std::size_t i = 0; i < kept; ++i)
+    {
+        auto& l = labels[i];
+        l.append("{netns=\"");
+        append_label_value(l, s.interfaces[i].netns);
+        l.append("\",device=\"");
+        append_label_value(l, s.interfaces[i].device);
+        l.append("\"}");
+    }
+
+    std::string out;
+    out.reserve(series * 100 + 2048);
+    for (const auto& f : counter_families)
+    {
+        family(out, f.name, "counter", std::string(f.help) + " by namespace and interface.");
+        for (std::size_t i = 0; i < kept; ++i)
+            if (const auto& c = s.interfaces[i].counters)
+                sample(out, f.name, labels[i], (*c).*f.field);
+    }
+    family(out, "netnsd_network_up", "gauge",
+           "1 when the interface's operational state is up (as node_network_up: lo, whose "
+           "state is unknown, is 0).");
+    for (std::size_t i = 0; i < kept; ++i)
+        sample(out, "netnsd_network_up", labels[i], s.interfaces[i].up ? 1 : 0);
+
+    family(out, "netnsd_network_namespaces_skipped", "gauge",
+           "Namespaces of the inventory whose interfaces the last gathering did not read: "
+           "no_nsid (netnsd's namespace has no nsid for it), failed (its dump failed).");
+    sample(out, "netnsd_network_namespaces_skipped", "{reason=\"no_nsid\"}", s.without_nsid);
+    sample(out, "netnsd_network_namespaces_skipped", "{reason=\"failed\"}", s.failed);
+    family(out, "netnsd_metrics_series_capped", "gauge",
+           "1 when the per-interface series reached --metrics-max-series and interfaces were "
+           "left out.");
+    sample(out, "netnsd_metrics_series_capped", "", capped != 0 ? 1 : 0);
+    family(out, "netnsd_metrics_interfaces_dropped", "gauge",
+           "Interfaces left out of the per-interface series: series_cap (beyond "
+           "--metrics-max-series), duplicate_labels (the same netns and device labels as "
+           "another's).");
+    sample(out, "netnsd_metrics_interfaces_dropped", "{reason=\"series_cap\"}", capped);
+    sample(out, "netnsd_metrics_interfaces_dropped", "{reason=\"duplicate_labels\"}", duplicates);
+    family(out, "netnsd_network_gather_duration_seconds", "gauge",
+           "How long the last gathering of the per-interface series took (its link dumps).");
+    out.append("netnsd_network_gather_duration_seconds ")
+        .append(std::to_string(s.seconds))
+        .append("\n");
+    return out;
+}
+
+unsigned interface_metrics::default_threads() noexcept
+{
+    return std::clamp(std::thread::hardware_concurrency(), 1U, 4U);
+}
+
+interface_metrics::interface_metrics(const core::registry& model, std::size_t max_series,
+                                     unsigned threads)
+    : model_(model), max_series_(max_series), threads_(std::max(threads, 1U))
+{
+}
+
+interface_metrics::text_ptr interface_metrics::gather(const std::vector<target>& targets,
+                                                      std::size_t without_nsid,
+                                                      std::size_t max_series, unsigned threads)
+{
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::optional<core::nsid_t>> nsids;
+    nsids.reserve(targets.size());
+    for (const auto& t : targets)
+        nsids.push_back(t.nsid);
+    auto found = core::kernel::gather_links(nsids, threads);
+    interface_scrape s;
+    s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    s.without_nsid = without_nsid;
+    for (std::size_t i = 0; i < targets.size(); ++i)
+    {
+        if (found[i].ec)
+        {
+            ++s.failed;
+            continue;
+        }
+        for (auto& l : found[i].links)
+            s.interfaces.push_back(
+                {targets[i].label, std::move(l.name), l.counters, l.operstate == IF_OPER_UP});
+    }
+    return std::make_shared<const std::string>(render_interface_metrics(std::move(s), max_series));
+}
+
+std::variant<response, deferred> interface_metrics::scrape(finish_fn finish)
+{
+    const auto now = std::chrono::steady_clock::now();
+    if (cached_ && now - cached_at_ <= max_age)
+        return finish(*cached_);
+
+    deferred job;
+    if (running_ && now - running_->started <= join_window)
+    {
+        // Another scrape's gathering is under way: its text will do.
+        job.work = [text = running_->text, finish = std::move(finish)]
+        {
+            auto t = text.get();
+            return std::function<response()>([t, finish] { return finish(*t); });
+        };
+        return job;
+    }
+
+    // What to read, from the I/O thread's replica of the model (the worker touches none of it).
+    std::vector<target> targets;
+    std::size_t without_nsid = 0;
+    for (const auto& h : model_.host_namespaces())
+    {
+        auto label =
+            h.names.empty() ? "ns_id:" + std::to_string(h.identity.ns_id) : h.names.front();
+        if (h.is_self)
+            targets.push_back({std::nullopt, std::move(label)});
+        else if (h.nsid)
+            targets.push_back({h.nsid, std::move(label)});
+        else
+            ++without_nsid;
+    }
+    auto done = std::make_shared<std::promise<text_ptr>>();
+    running_ = gathering{now, done->get_future().share()};
+    job.work = [this, targets = std::move(targets), without_nsid, done, started = now,
+                max_series = max_series_, threads = threads_, finish = std::move(finish)]
+    {
+        text_ptr text;
+        try
+        {
+            text = gather(targets, without_nsid, max_series, threads);
+            done->set_value(text);
+        }
+        catch (...)
+        {
+            done->set_exception(std::current_exception());
+            throw;
+        }
+        return std::function<response()>(
+            [this, text, started, finish]
+            {
+                // Back on the loop: the next scrapes within max_age of now get this text (from
+                // its end: a gathering that took longer than max_age is still shared).
+                const auto done_at = std::chrono::steady_clock::now();
+                if (!cached_ || cached_at_ < done_at)
+                {
+                    cached_ = text;
+                    cached_at_ = done_at;
+                }
+                if (running_ && running_->started == started)
+                    running_.reset();
+                return finish(*text);
+            });
+    };
+    return job;
+}
+
+} // namespace netnsd::api

@@ -1,0 +1,104 @@
+// interface_metrics: with --metrics-interfaces, GET /metrics also carries every interface of
+// every namespace netnsd can read by nsid, under node_exporter's names with a `netns` label:
+// netnsd_network_{receive,transmit}_{bytes,packets,errs,drop}_total{netns,device} and
+// netnsd_network_up. They are gathered at scrape time (core/kernel/link_gather: one RTM_GETLINK
+// dump by nsid per namespace, never entering one, nothing polled in the background) on a worker,
+// and the text is kept max_age for the next scrapes; a scrape while a gathering runs waits for
+// that one rather than starting another. --metrics-max-series caps the series: whole interfaces,
+// in the order of their labels, and hitting the cap is a metric of its own. Owned by the router;
+// scrape() on the loop thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/kernel/link_dump.hpp"
+#include "core/registry.hpp"
+
+#include "api/http.hpp"
+
+namespace netnsd::api
+{
+
+// One interface as a scrape read it.
+struct interface_sample
+{
+    std::string netns;  // the namespace's first name, or "ns_id:N" for one without a name
+    std::string device; // its name (bytes, as the kernel has them)
+    std::optional<core::kernel::link_counters> counters; // IFLA_STATS64, when the kernel sent it
+    bool up = false;                                     // operstate IF_OPER_UP
+};
+
+// What one gathering found.
+struct interface_scrape
+{
+    std::vector<interface_sample> interfaces; // any order
+    std::size_t without_nsid = 0; // namespaces of the inventory not read: no nsid in netnsd's
+    std::size_t failed = 0;       // namespaces whose dump failed (gone meanwhile, ...)
+    double seconds = 0;           // how long the dumps took
+};
+
+// The families in the text format. Interfaces are sorted by their label values (netns, then
+// device), each made valid UTF-8 (a byte that is not becomes U+FFFD); two with the same labels
+// after that keep the first only. Whole interfaces are kept while their series fit in
+// `max_series`; the rest are dropped and counted.
+std::string render_interface_metrics(interface_scrape s, std::size_t max_series);
+
+class interface_metrics
+{
+public:
+    // 50000 series are 5555 interfaces (9 series each): ~2700 namespaces with a veth and lo
+    // each, a ~5 MB scrape. Beyond that one target's scrape is the kind of cardinality a
+    // Prometheus server is usually protected from (sample_limit); raise it knowingly.
+    static constexpr std::size_t default_max_series = 50000;
+    static constexpr std::size_t series_per_interface = 9;
+    // A gathering answers scrapes for this long (as the links endpoints' dumps do).
+    static constexpr std::chrono::milliseconds max_age{1000};
+    // A scrape waits for a gathering under way that started at most this long ago (one that
+    // failed never ends on the loop; after this, a scrape starts its own).
+    static constexpr std::chrono::seconds join_window{10};
+
+    // One thread per CPU, at most 4: the dumps are the kernel's work, on the reader's CPU.
+    static unsigned default_threads() noexcept;
+
+    // `threads`: how many threads (each with its own netlink socket) share a gathering.
+    interface_metrics(const core::registry& model, std::size_t max_series, unsigned threads);
+
+    // The response to GET /metrics: `finish` makes it on the loop from the families' text, at
+    // once when a gathering at most max_age old has it, else after one on a worker.
+    using finish_fn = std::function<response(std::string_view families)>;
+    std::variant<response, deferred> scrape(finish_fn finish);
+
+private:
+    struct target
+    {
+        std::optional<core::nsid_t> nsid; // nullopt: netnsd's own namespace
+        std::string label;
+    };
+    using text_ptr = std::shared_ptr<const std::string>;
+    struct gathering
+    {
+        std::chrono::steady_clock::time_point started;
+        std::shared_future<text_ptr> text;
+    };
+
+    static text_ptr gather(const std::vector<target>& targets, std::size_t without_nsid,
+                           std::size_t max_series, unsigned threads);
+
+    const core::registry& model_;
+    std::size_t max_series_;
+    unsigned threads_;
+    text_ptr cached_;
+    std::chrono::steady_clock::time_point cached_at_;
+    std::optional<gathering> running_;
+};
+
+} // namespace netnsd::api
