@@ -113,9 +113,9 @@ private:
         bool other_mnt_ns = false; // found by the walk of the other mount namespaces
     };
     std::map<std::uint64_t, known_mount> mounts_; // by mount id
-    std::optional<pid_moves> since_sweep_;               // while a sweep runs
-    pid_moves pending_;                                  // moves not applied yet
-    std::map<std::uint64_t, time_point> unheld_;         // ns_id -> when it lost its last holder
+    std::optional<pid_moves> since_sweep_;        // while a sweep runs
+    pid_moves pending_;                           // moves not applied yet
+    std::map<std::uint64_t, time_point> unheld_;  // ns_id -> when it lost its last holder
 };
 
 } // namespace netnsd::core

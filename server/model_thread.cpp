@@ -309,8 +309,7 @@ void model_thread::request_sweep()
     // One readlink per process (20000 on a busy host): on a worker, never on this thread,
     // which must keep reading mount events while their mounts exist. Applied here.
     asio::post(sweep_pool_,
-               [this, known = monitor_.begin_sweep(),
-                inodes = monitor_.mount_walk_input()]
+               [this, known = monitor_.begin_sweep(), inodes = monitor_.mount_walk_input()]
                {
                    // The other mount namespaces' nsfs mounts with each sweep (the kernel has no
                    // event for them that netnsd can follow without pinning them).
