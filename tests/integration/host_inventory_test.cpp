@@ -85,17 +85,6 @@ std::uint64_t own_inode()
     return st.st_ino;
 }
 
-// The inventory's row with this inode, or null.
-json by_inode(const endpoint& at, std::uint64_t ino)
-{
-    const auto all = get_json(at, "/api/v1/namespaces");
-    if (all.is_object())
-        for (const auto& n : all["namespaces"])
-            if (n["inode"] == ino)
-                return n;
-    return nullptr;
-}
-
 // Reads events until one of `type` for `ns_id` comes; nullopt on a quiet 20 s.
 std::optional<json> wait_event(ws_client& ws, const std::string& type, std::uint64_t ns_id)
 {

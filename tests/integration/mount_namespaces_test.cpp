@@ -23,17 +23,6 @@ using namespace netnsd::test;
 using namespace std::chrono_literals;
 using json = nlohmann::json;
 
-// The inventory's row with this inode, or null.
-json row_of(const endpoint& at, std::uint64_t ino)
-{
-    const auto all = get_json(at, "/api/v1/namespaces");
-    if (all.is_object())
-        for (const auto& n : all["namespaces"])
-            if (n["inode"] == ino)
-                return n;
-    return nullptr;
-}
-
 // The id of the mount namespace an nsfs file binds, as the kernel says (NS_MNT_GET_INFO),
 // read by python: no netnsd code involved.
 std::uint64_t mnt_ns_id_of(const std::string& path)
@@ -192,7 +181,7 @@ TEST_CASE("a network namespace bound only in another mount namespace, which no p
     REQUIRE(eventually(
         [&]
         {
-            row = row_of(at, ino);
+            row = by_inode(at, ino);
             return row.is_object() && row["processes"]["count"] == 0;
         },
         15000ms));
@@ -263,7 +252,7 @@ TEST_CASE("a network namespace a process made in another mount namespace is foun
     REQUIRE(eventually(
         [&]
         {
-            row = row_of(at, st.st_ino);
+            row = by_inode(at, st.st_ino);
             return row.is_object() && row["mounts"].size() == 1 && row["processes"]["count"] == 1;
         },
         15000ms));
@@ -275,12 +264,12 @@ TEST_CASE("a network namespace a process made in another mount namespace is foun
     CHECK(eventually(
         [&]
         {
-            row = row_of(at, st.st_ino);
+            row = by_inode(at, st.st_ino);
             return row.is_object() && row["processes"]["count"] == 0;
         },
         15000ms));
     CHECK(row["held_by"] == json::array({"mount"}));
     CHECK(row["leak"] == false);
     holder.stop();
-    CHECK(eventually([&] { return row_of(at, st.st_ino).is_null(); }, 20000ms));
+    CHECK(eventually([&] { return by_inode(at, st.st_ino).is_null(); }, 20000ms));
 }

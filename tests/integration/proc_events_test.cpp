@@ -101,16 +101,6 @@ std::optional<json> wait_event(ws_client& ws, const std::string& type, std::uint
     return std::nullopt;
 }
 
-json by_inode(const endpoint& at, std::uint64_t ino)
-{
-    const auto all = get_json(at, "/api/v1/namespaces");
-    if (all.is_object())
-        for (const auto& n : all["namespaces"])
-            if (n["inode"] == ino)
-                return n;
-    return nullptr;
-}
-
 // A child running `argv`, killed at the end.
 struct child
 {

@@ -107,4 +107,14 @@ std::string describe(const std::map<std::string, std::optional<int>>& m)
     return s + "}";
 }
 
+nlohmann::json by_inode(const endpoint& at, std::uint64_t ino)
+{
+    const auto all = get_json(at, "/api/v1/namespaces");
+    if (all.is_object())
+        for (const auto& n : all["namespaces"])
+            if (n["inode"] == ino)
+                return n;
+    return nullptr;
+}
+
 } // namespace netnsd::test

@@ -2,6 +2,7 @@
 // Names come back as exact bytes (netnsd's side is decoded from each entry's href).
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -39,6 +40,8 @@ std::map<std::string, std::optional<int>> ip_list();
 std::map<int, std::optional<std::string>> ip_list_id();
 // GET of a path, parsed as JSON (null JSON when it fails).
 nlohmann::json get_json(const endpoint& to, const std::string& target, unsigned* status = nullptr);
+// The row of GET /api/v1/namespaces whose namespace has this inode (null JSON when none).
+nlohmann::json by_inode(const endpoint& to, std::uint64_t ino);
 
 std::string describe(const std::map<std::string, std::optional<int>>& m);
 
