@@ -2,15 +2,19 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <exception>
 #include <linux/if.h>
 #include <string_view>
 #include <thread>
 #include <utility>
 
+#include "core/errc.hpp"
 #include "core/kernel/link_gather.hpp"
+#include "core/log.hpp"
 #include "core/utf8.hpp"
 
+#include "api/links.hpp"
 #include "api/metrics.hpp"
 
 namespace netnsd::api
@@ -119,11 +123,21 @@ std::string render_interface_metrics(interface_scrape s, std::size_t max_series)
     for (std::size_t i = 0; i < kept; ++i)
         sample(out, "netnsd_network_up", labels[i], s.interfaces[i].up ? 1 : 0);
 
+    family(out, "netnsd_network_namespaces_read", "gauge",
+           "Namespaces the last gathering read, by how: nsid (a dump by nsid from netnsd's "
+           "namespace, or of netnsd's own), entered (a dump on a socket made inside).");
+    sample(out, "netnsd_network_namespaces_read", "{way=\"nsid\"}", s.by_nsid);
+    sample(out, "netnsd_network_namespaces_read", "{way=\"entered\"}", s.entered);
     family(out, "netnsd_network_namespaces_skipped", "gauge",
            "Namespaces of the inventory whose interfaces the last gathering did not read: "
-           "no_nsid (netnsd's namespace has no nsid for it), failed (its dump failed).");
-    sample(out, "netnsd_network_namespaces_skipped", "{reason=\"no_nsid\"}", s.without_nsid);
+           "unreachable (no nsid, and no name, mount or process to open it by), failed (its "
+           "dump failed: gone meanwhile).");
+    sample(out, "netnsd_network_namespaces_skipped", "{reason=\"unreachable\"}", s.unreachable);
     sample(out, "netnsd_network_namespaces_skipped", "{reason=\"failed\"}", s.failed);
+    family(out, "netnsd_network_nsid_walk", "gauge",
+           "How many entries of netnsd's nsid table the kernel walks, in a dump by nsid, for each "
+           "link whose peer is in netnsd's namespace (its own nsid's place in the table).");
+    sample(out, "netnsd_network_nsid_walk", "", s.nsid_walk);
     family(out, "netnsd_metrics_series_capped", "gauge",
            "1 when the per-interface series reached --metrics-max-series and interfaces were "
            "left out.");
@@ -147,27 +161,35 @@ unsigned interface_metrics::default_threads() noexcept
     return std::clamp(std::thread::hardware_concurrency(), 1U, 4U);
 }
 
-interface_metrics::interface_metrics(const core::registry& model, std::size_t max_series,
-                                     unsigned threads)
-    : model_(model), max_series_(max_series), threads_(std::max(threads, 1U))
+interface_metrics::interface_metrics(const core::registry& model, std::string netns_dir,
+                                     std::size_t max_series, unsigned threads)
+    : model_(model), netns_dir_(std::move(netns_dir)), max_series_(max_series),
+      threads_(std::max(threads, 1U))
 {
 }
 
 interface_metrics::text_ptr interface_metrics::gather(const std::vector<target>& targets,
-                                                      std::size_t without_nsid,
-                                                      std::size_t max_series, unsigned threads)
+                                                      interface_scrape plan, std::size_t max_series,
+                                                      unsigned threads)
 {
     const auto start = std::chrono::steady_clock::now();
-    std::vector<std::optional<core::nsid_t>> nsids;
-    nsids.reserve(targets.size());
+    std::vector<core::kernel::gather_target> how;
+    how.reserve(targets.size());
     for (const auto& t : targets)
-        nsids.push_back(t.nsid);
-    auto found = core::kernel::gather_links(nsids, threads);
-    interface_scrape s;
+        how.push_back(t.how);
+    auto found = core::kernel::gather_links(how, threads);
+    auto s = std::move(plan);
     s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    s.without_nsid = without_nsid;
     for (std::size_t i = 0; i < targets.size(); ++i)
     {
+        if (found[i].ec == core::errc::thread_netns_lost)
+        {
+            // A thread of this worker may be stuck in another namespace: anything it did next
+            // would happen there. Stop; the supervisor restarts netnsd.
+            core::log::error("exiting: a worker thread is stuck in another namespace",
+                             {{"while", "gathering interface metrics"}});
+            std::_Exit(EXIT_FAILURE);
+        }
         if (found[i].ec)
         {
             ++s.failed;
@@ -198,29 +220,61 @@ std::variant<response, deferred> interface_metrics::scrape(finish_fn finish)
         return job;
     }
 
-    // What to read, from the I/O thread's replica of the model (the worker touches none of it).
+    // What to read, and how, from the I/O thread's replica of the model (the worker touches
+    // none of it). A dump by nsid walks netnsd's nsid table for every veth to netnsd's
+    // namespace up to netnsd's own nsid, which the kernel gives it at its first such dump: on a
+    // host whose containers came first, after all of theirs, and the scrape is O(N^2). Then a
+    // namespace is entered instead (a socket made inside: the walk is of its own small table).
+    std::vector<core::nsid_t> table;
+    std::optional<core::nsid_t> self_nsid;
+    for (const auto& h : model_.host_namespaces())
+        if (h.is_self)
+            self_nsid = h.nsid;
+        else if (h.nsid)
+            table.push_back(*h.nsid);
+    interface_scrape plan;
+    plan.nsid_walk = core::kernel::nsid_walk_length(table, self_nsid);
+    const bool by_nsid = plan.nsid_walk <= max_nsid_walk;
     std::vector<target> targets;
-    std::size_t without_nsid = 0;
     for (const auto& h : model_.host_namespaces())
     {
         auto label =
             h.names.empty() ? "ns_id:" + std::to_string(h.identity.ns_id) : h.names.front();
+        core::kernel::gather_target how;
         if (h.is_self)
-            targets.push_back({std::nullopt, std::move(label)});
-        else if (h.nsid)
-            targets.push_back({h.nsid, std::move(label)});
+            how.how = core::kernel::gather_target::way::own;
+        else if (h.nsid && by_nsid)
+        {
+            how.how = core::kernel::gather_target::way::by_nsid;
+            how.nsid = *h.nsid;
+        }
         else
-            ++without_nsid;
+        {
+            how.how = core::kernel::gather_target::way::inside;
+            how.where = locate(model_, h, netns_dir_);
+            if (how.where.paths.empty() && how.where.pids.empty())
+            {
+                if (!h.nsid)
+                {
+                    ++plan.unreachable; // held by an fd, a socket or nothing netnsd can open
+                    continue;
+                }
+                how.how = core::kernel::gather_target::way::by_nsid;
+                how.nsid = *h.nsid;
+            }
+        }
+        ++(how.how == core::kernel::gather_target::way::inside ? plan.entered : plan.by_nsid);
+        targets.push_back({std::move(how), std::move(label)});
     }
     auto done = std::make_shared<std::promise<text_ptr>>();
     running_ = gathering{now, done->get_future().share()};
-    job.work = [this, targets = std::move(targets), without_nsid, done, started = now,
+    job.work = [this, targets = std::move(targets), plan = std::move(plan), done, started = now,
                 max_series = max_series_, threads = threads_, finish = std::move(finish)]
     {
         text_ptr text;
         try
         {
-            text = gather(targets, without_nsid, max_series, threads);
+            text = gather(targets, plan, max_series, threads);
             done->set_value(text);
         }
         catch (...)

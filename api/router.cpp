@@ -425,7 +425,8 @@ router::outcome router::on_metrics(const request&, const route_args&, bool)
 
 void router::enable_interface_metrics(std::size_t max_series, unsigned threads)
 {
-    interface_metrics_ = std::make_unique<interface_metrics>(model_, max_series, threads);
+    interface_metrics_ =
+        std::make_unique<interface_metrics>(model_, lists_.netns_dir(), max_series, threads);
 }
 
 router::outcome router::events(const request& req, bool is_upgrade)

@@ -3,32 +3,66 @@
 #include <algorithm>
 #include <thread>
 
+#include "core/errc.hpp"
+
 namespace netnsd::core::kernel
 {
 namespace
 {
 
-// Every `stride`-th target from `first`, on one socket of the calling thread's namespace.
-void gather_share(std::span<const std::optional<nsid_t>> targets, std::size_t first,
-                  std::size_t stride, std::vector<gathered_links>& out)
+// One namespace entered for a socket of its own; the fd is closed before the dump.
+std::error_code dump_inside(const netns_locator& where, std::vector<link_record>& out)
 {
-    link_dumper dumper;
-    const auto opened = dumper.open();
+    link_dumper inside;
+    {
+        const auto fd = open_located(where);
+        if (!fd)
+            return errc::not_found;
+        if (auto ec = inside.open_in(fd.get()))
+            return ec;
+    }
+    return inside.dump_links(std::nullopt, out);
+}
+
+// Every `stride`-th target from `first`, on one socket of the calling thread's namespace (made
+// when the first target by nsid or of its own namespace comes).
+void gather_share(std::span<const gather_target> targets, std::size_t first, std::size_t stride,
+                  std::vector<gathered_links>& out)
+{
+    link_dumper here;
+    std::optional<std::error_code> opened;
     for (std::size_t i = first; i < targets.size(); i += stride)
     {
-        if (opened)
+        const auto& t = targets[i];
+        if (t.how == gather_target::way::inside)
         {
-            out[i].ec = opened;
+            out[i].ec = dump_inside(t.where, out[i].links);
+            if (out[i].ec == errc::thread_netns_lost)
+            {
+                // This thread is in another namespace: whatever it read next would be that
+                // namespace's. The rest of its share is not read.
+                for (std::size_t j = i + stride; j < targets.size(); j += stride)
+                    out[j].ec = errc::thread_netns_lost;
+                return;
+            }
             continue;
         }
-        out[i].ec = dumper.dump_links(targets[i], out[i].links);
+        if (!opened)
+            opened = here.open();
+        if (*opened)
+        {
+            out[i].ec = *opened;
+            continue;
+        }
+        const auto target =
+            t.how == gather_target::way::by_nsid ? std::optional<nsid_t>(t.nsid) : std::nullopt;
+        out[i].ec = here.dump_links(target, out[i].links);
     }
 }
 
 } // namespace
 
-std::vector<gathered_links> gather_links(std::span<const std::optional<nsid_t>> targets,
-                                         unsigned threads)
+std::vector<gathered_links> gather_links(std::span<const gather_target> targets, unsigned threads)
 {
     std::vector<gathered_links> out(targets.size());
     // Small scrapes are not worth a thread.
@@ -45,6 +79,28 @@ std::vector<gathered_links> gather_links(std::span<const std::optional<nsid_t>> 
     for (auto& h : helpers)
         h.join();
     return out;
+}
+
+std::size_t nsid_walk_length(std::span<const nsid_t> table, std::optional<nsid_t> self)
+{
+    if (self)
+        return static_cast<std::size_t>(
+            std::count_if(table.begin(), table.end(), [&](nsid_t id) { return id < *self; }));
+    // None yet: the first dump by nsid gives it the lowest free one; every nsid below that is
+    // taken.
+    std::vector<nsid_t> sorted(table.begin(), table.end());
+    std::sort(sorted.begin(), sorted.end());
+    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+    std::size_t lowest_free = 0;
+    for (const auto id : sorted)
+    {
+        if (id < 0)
+            continue;
+        if (static_cast<std::size_t>(id) != lowest_free)
+            break;
+        ++lowest_free;
+    }
+    return lowest_free;
 }
 
 } // namespace netnsd::core::kernel

@@ -53,7 +53,7 @@ TEST_CASE("interfaces are written in the order of their labels, each family once
     interface_scrape s;
     s.interfaces = {iface("b", "lo", 1, false), iface("a", "veth1", 2, true),
                     iface("a", "eth0", 3, true), iface("ns_id:12", "lo", 4, false)};
-    s.without_nsid = 3;
+    s.unreachable = 3;
     s.failed = 1;
     const auto text = render_interface_metrics(s, 1000);
     CHECK(lines_of(text, "netnsd_network_receive_bytes_total{") ==
@@ -80,7 +80,7 @@ TEST_CASE("interfaces are written in the order of their labels, each family once
         CHECK(count_of(text, std::string("# TYPE ") + family + " ") == 1);
     }
     CHECK(lines_of(text, "netnsd_network_namespaces_skipped{") ==
-          std::vector<std::string>{R"(netnsd_network_namespaces_skipped{reason="no_nsid"} 3)",
+          std::vector<std::string>{R"(netnsd_network_namespaces_skipped{reason="unreachable"} 3)",
                                    R"(netnsd_network_namespaces_skipped{reason="failed"} 1)"});
     CHECK(lines_of(text, "netnsd_metrics_series_capped ") ==
           std::vector<std::string>{"netnsd_metrics_series_capped 0"});
