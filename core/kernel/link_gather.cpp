@@ -1,6 +1,7 @@
 #include "core/kernel/link_gather.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <thread>
 
 #include "core/errc.hpp"
@@ -24,14 +25,14 @@ std::error_code dump_inside(const netns_locator& where, std::vector<link_record>
     return inside.dump_links(std::nullopt, out);
 }
 
-// Every `stride`-th target from `first`, on one socket of the calling thread's namespace (made
-// when the first target by nsid or of its own namespace comes).
-void gather_share(std::span<const gather_target> targets, std::size_t first, std::size_t stride,
+// Targets in the order of `next`, until there are none left, on one socket of the calling
+// thread's namespace (made when the first target by nsid or of its own namespace comes).
+void gather_share(std::span<const gather_target> targets, std::atomic<std::size_t>& next,
                   std::vector<gathered_links>& out)
 {
     link_dumper here;
     std::optional<std::error_code> opened;
-    for (std::size_t i = first; i < targets.size(); i += stride)
+    for (std::size_t i = next++; i < targets.size(); i = next++)
     {
         const auto& t = targets[i];
         if (t.how == gather_target::way::inside)
@@ -40,9 +41,9 @@ void gather_share(std::span<const gather_target> targets, std::size_t first, std
             if (out[i].ec == errc::thread_netns_lost)
             {
                 // This thread is in another namespace: whatever it read next would be that
-                // namespace's. The rest of its share is not read.
-                for (std::size_t j = i + stride; j < targets.size(); j += stride)
-                    out[j].ec = errc::thread_netns_lost;
+                // namespace's. Nothing more is read (the caller stops).
+                for (i = next++; i < targets.size(); i = next++)
+                    out[i].ec = errc::thread_netns_lost;
                 return;
             }
             continue;
@@ -69,13 +70,16 @@ std::vector<gathered_links> gather_links(std::span<const gather_target> targets,
     constexpr std::size_t min_per_thread = 64;
     const std::size_t n =
         std::clamp<std::size_t>(targets.size() / min_per_thread, 1, std::max(threads, 1U));
+    // Each thread takes the next target when it is done with one: the caller's own namespace,
+    // which can cost as much as all the others (see nsid_walk_length), does not hold up a
+    // share of them. A helper thread starts in the calling thread's network namespace (threads
+    // inherit it at clone()).
+    std::atomic<std::size_t> next{0};
     std::vector<std::thread> helpers;
     helpers.reserve(n - 1);
-    // Interleaved, so that each thread gets namespaces of every size. A helper thread starts
-    // in the calling thread's network namespace (threads inherit it at clone()).
     for (std::size_t t = 1; t < n; ++t)
-        helpers.emplace_back([&, t] { gather_share(targets, t, n, out); });
-    gather_share(targets, 0, n, out);
+        helpers.emplace_back([&] { gather_share(targets, next, out); });
+    gather_share(targets, next, out);
     for (auto& h : helpers)
         h.join();
     return out;

@@ -37,7 +37,7 @@ struct gather_target
 // One namespace's answer: its links, or why there are none (the nsid went with its namespace:
 // ENOENT or EINVAL; no path or process of the locator is it any more: errc::not_found; no
 // permission: EPERM; errc::thread_netns_lost: a thread could not come back from the namespace
-// it entered, and has stopped).
+// it entered, and nothing more was read: the caller must stop using its thread).
 struct gathered_links
 {
     std::error_code ec;
@@ -45,7 +45,8 @@ struct gathered_links
 };
 
 // The links of each target, in the targets' order. `threads` (at least 1) is how many threads
-// and sockets share the work; the calling thread is one of them.
+// and sockets share the work; the calling thread is one of them. Each takes the next target
+// when it is done: put the costliest first (netnsd's own namespace, see nsid_walk_length).
 std::vector<gathered_links> gather_links(std::span<const gather_target> targets, unsigned threads);
 
 // How many entries of a namespace's nsid table the kernel walks to find that namespace's own

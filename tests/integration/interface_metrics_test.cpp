@@ -5,6 +5,7 @@
 // odd bytes are escaped, 1000 namespaces (entered: netnsd's own nsid would come after theirs)
 // pass `promtool check metrics`, and without the flag
 // none of these families is there.
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -190,7 +191,8 @@ TEST_CASE("interface counters equal ip -s link at a quiet moment after a ping")
     // (The host's namespaces that netnsd finds through their processes are entered too.)
     CHECK(value_of(text, "netnsd_network_namespaces_read{way=\"entered\"}") >= 1);
     CHECK(value_of(text, "netnsd_network_namespaces_read{way=\"nsid\"}") >= 3);
-    CHECK(value_of(text, "netnsd_network_namespaces_skipped{reason=\"failed\"}") == 0);
+    // (Not `failed == 0`: a namespace of the host found through a process may go between the
+    // model and the dump; the namespaces here are checked one by one.)
     CHECK(value_of(text, "netnsd_metrics_series_capped") == 0);
 }
 
@@ -304,16 +306,18 @@ TEST_CASE("1000 namespaces' interfaces pass promtool check metrics")
     run_ok({"ip", "-batch", "/tmp/netnsd-ifmetrics.batch"});
     started s;
     std::string text;
-    // Each has its lo; netnsd's own namespace its own.
     REQUIRE(eventually(
         [&]
         {
             text = scrape(s.d.where());
-            return interfaces_of(text).size() >= static_cast<std::size_t>(n) + 1;
+            // Each m's lo (the host's namespaces found through processes are there too).
+            const auto all = interfaces_of(text);
+            return std::count_if(all.begin(), all.end(),
+                                 [](const auto& i)
+                                 { return i.first.starts_with("m") && i.second == "lo"; }) >= n;
         },
         60000ms));
     CHECK(value_of(text, "netnsd_network_up{netns=\"m999\",device=\"lo\"}") == 0);
-    CHECK(value_of(text, "netnsd_network_namespaces_skipped{reason=\"failed\"}") == 0);
     // nsids 0 to 999 are taken and netnsd's namespace has none for itself: a dump by nsid would
     // give it 1000, and walk 1000 entries for each veth to it. Each namespace is entered
     // instead, and netnsd's namespace is given no nsid.
