@@ -99,7 +99,11 @@ def one_size(a, n, port_note, log, rounds):
         res["series"] = sum(1 for line in text.splitlines()
                             if line.startswith("netnsd_network_") and "{netns=" in line)
         res["interfaces"] = interfaces_of(text, "")
-        res["skipped_no_nsid"] = gauge(text, 'netnsd_network_namespaces_skipped{reason="no_nsid"}')
+        res["skipped_unreachable"] = gauge(
+            text, 'netnsd_network_namespaces_skipped{reason="unreachable"}')
+        res["read_by_nsid"] = gauge(text, 'netnsd_network_namespaces_read{way="nsid"}')
+        res["read_entered"] = gauge(text, 'netnsd_network_namespaces_read{way="entered"}')
+        res["nsid_walk"] = gauge(text, "netnsd_network_nsid_walk")
         res["rss_bytes"] = d.rss_bytes()
         res["cpu_s"] = d.cpu_seconds()
         log(f"ifmetrics: {n}: cold scrapes {[round(x * 1000, 1) for x in res['cold_s']]} ms, "

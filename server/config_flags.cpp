@@ -371,8 +371,7 @@ void add_metrics_flags(std::vector<flag>& out, const config& defaults)
 {
     out.push_back({"metrics-interfaces", "",
                    "/metrics also carries the counters and state of every interface of every "
-                   "namespace netnsd's namespace has an nsid for, read at scrape time (off by "
-                   "default)",
+                   "namespace netnsd can read, at scrape time (off by default)",
                    switch_on(&config::metrics_interfaces)});
     out.push_back({"metrics-max-series", "N",
                    "per-interface series at most, whole interfaces in the order of their labels "
