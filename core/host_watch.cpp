@@ -180,10 +180,18 @@ std::vector<kernel::sweep_known> host_watch::sweep_input() const
     out.reserve(known.size());
     for (const auto& [ns_id, id] : known)
     {
-        kernel::sweep_known k{ns_id, id.ino, std::nullopt};
+        kernel::sweep_known k;
+        k.ns_id = ns_id;
+        k.ino = id.ino;
         if (auto h = handles_.find(ns_id); h != handles_.end())
             k.handle = h->second;
-        out.push_back(k);
+        if (const auto l = lowest_.find(ns_id);
+            l != lowest_.end() && l->second.sweeps >= 2 && sweeps_ % cgroup_refresh != 0)
+        {
+            k.settled_pid = l->second.pid;
+            k.settled_cgroup = l->second.cgroup;
+        }
+        out.push_back(std::move(k));
     }
     return out;
 }
@@ -370,13 +378,27 @@ void host_watch::apply_sweep(const kernel::proc_sweep& sweep, time_point now)
         tell_user_ns(found.identity.ns_id, found.user_ns, now);
     }
     static const std::vector<std::int32_t> none;
+    ++sweeps_;
+    std::map<std::uint64_t, lowest_pid> lowest;
     for (const auto& [ns_id, id] : model_.host_identities())
     {
         const auto it = sweep.pids_by_inode.find(id.ino);
         model_.set_processes(ns_id, it == sweep.pids_by_inode.end() ? none : it->second, now);
         const auto cgroup = sweep.cgroup_by_inode.find(id.ino);
-        model_.set_cgroup(ns_id, cgroup == sweep.cgroup_by_inode.end() ? "" : cgroup->second, now);
+        const std::string_view cg = cgroup == sweep.cgroup_by_inode.end()
+                                        ? std::string_view()
+                                        : std::string_view(cgroup->second);
+        model_.set_cgroup(ns_id, cg, now);
+        if (it != sweep.pids_by_inode.end() && !it->second.empty())
+        {
+            const auto before = lowest_.find(ns_id);
+            const bool same = before != lowest_.end() && before->second.pid == it->second.front();
+            lowest.emplace(ns_id,
+                           lowest_pid{it->second.front(), same ? before->second.sweeps + 1 : 1,
+                                      std::string(cg)});
+        }
     }
+    lowest_ = std::move(lowest);
     // The process events that came while the sweep read /proc are newer than what it read;
     // those that came before are in what it read.
     pending_.clear();

@@ -11,6 +11,7 @@
 #include <string>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "core/kernel/unique_fd.hpp"
@@ -207,12 +208,17 @@ proc_sweep sweep_processes(const std::vector<sweep_known>& known, bool with_thre
     // to a new one, never to one freed before it (whose inode may be reused).
     std::unordered_set<std::uint64_t> known_inodes;
     known_inodes.reserve(known.size());
+    std::unordered_map<std::uint64_t, const sweep_known*> settled;
     for (const auto& k : known)
     {
         if (k.handle && liveness_of(*k.handle) == ns_liveness::gone)
             out.gone.push_back(k.ns_id);
         else
+        {
             known_inodes.insert(k.ino);
+            if (k.settled_pid > 0)
+                settled.emplace(k.ino, &k);
+        }
     }
 
     std::unique_ptr<DIR, int (*)(DIR*)> proc(::opendir("/proc"), &::closedir);
@@ -266,7 +272,16 @@ proc_sweep sweep_processes(const std::vector<sweep_known>& known, bool with_thre
     for (auto& [ino, pids] : out.pids_by_inode)
     {
         std::sort(pids.begin(), pids.end());
-        // One small read per namespace: its owner is told from one of its processes.
+        // One small read per namespace: its owner is told from one of its processes. Not
+        // again while the caller's settled one is still the lowest (a quarter of a sweep's
+        // CPU at 5000 namespaces).
+        if (const auto s = settled.find(ino);
+            s != settled.end() && s->second->settled_pid == pids.front())
+        {
+            out.cgroup_by_inode.emplace(ino, s->second->settled_cgroup);
+            continue;
+        }
+        ++out.cgroups_read;
         if (const auto cgroup = read_small("/proc/" + std::to_string(pids.front()) + "/cgroup"))
             if (auto cg = parse_cgroup_v2(*cgroup))
                 out.cgroup_by_inode.emplace(ino, std::move(*cg));

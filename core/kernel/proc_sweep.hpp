@@ -38,8 +38,10 @@ struct proc_sweep
 {
     // Inode of each namespace that processes are in -> their pids, ascending.
     std::map<std::uint64_t, std::vector<std::int32_t>> pids_by_inode;
-    // Inode -> the cgroup v2 path of its lowest pid (for its owner; core/owner.hpp).
+    // Inode -> the cgroup v2 path of its lowest pid (for its owner; core/owner.hpp): read, or
+    // the known one's settled_cgroup.
     std::map<std::uint64_t, std::string> cgroup_by_inode;
+    std::size_t cgroups_read = 0; // /proc/PID/cgroup files read (the others were settled)
     // Inode -> namespaces opened because their inode was not known (or its namespace is gone).
     std::map<std::uint64_t, swept_namespace> found;
     // ns_ids whose handle said ESTALE: freed.
@@ -54,6 +56,10 @@ struct sweep_known
     std::uint64_t ns_id = 0;
     std::uint64_t ino = 0;
     std::optional<ns_handle> handle;
+    // The cgroup of its lowest pid, when the caller trusts it not to have changed: the sweep
+    // does not read it again while that pid is still the lowest (0: read it).
+    std::int32_t settled_pid = 0;
+    std::string settled_cgroup;
 };
 
 // with_threads: a thread that unshared on its own (/proc/PID/task/TID/ns/net not its process's)

@@ -132,3 +132,48 @@ TEST_CASE("the walk of netnsd's own mount table does not drop the mounts of othe
     REQUIRE(model.host(identity(1).ns_id));
     CHECK(model.host(identity(1).ns_id)->mounts.size() == 1u);
 }
+
+// The cgroup of a namespace's lowest pid is read by each sweep until that pid was already the
+// lowest in the sweep before the read (a runtime moves a new process into its container's
+// cgroup just after the fork); then it is settled and not read again while the pid stays the
+// lowest, except every 12th sweep.
+TEST_CASE("a sweep reads a namespace's cgroup again until its lowest pid has settled")
+{
+    core::registry model(100);
+    core::host_watch hosts(model);
+    model.found_namespace(identity(3), false, at_ms(0), {50});
+    const auto ino = identity(3).ino;
+    auto sweep_with = [&](std::int32_t pid, std::string cgroup)
+    {
+        core::kernel::proc_sweep s;
+        s.pids_by_inode[ino] = {pid, pid + 7};
+        s.cgroup_by_inode[ino] = std::move(cgroup);
+        hosts.apply_sweep(s, at_ms(1));
+    };
+    auto settled = [&]() -> std::pair<std::int32_t, std::string>
+    {
+        for (const auto& k : hosts.sweep_input())
+            if (k.ns_id == identity(3).ns_id)
+                return {k.settled_pid, k.settled_cgroup};
+        FAIL("not in the sweep's input");
+        return {};
+    };
+    CHECK(settled().first == 0);
+    sweep_with(50, "/user.slice/a.scope"); // first seen: read at its birth, maybe before a move
+    CHECK(settled().first == 0);
+    sweep_with(50, "/system.slice/docker-0123.scope"); // read a sweep later: settled
+    const auto now_settled = settled();
+    CHECK(now_settled.first == 50);
+    CHECK(now_settled.second == "/system.slice/docker-0123.scope");
+    // Another lowest pid: read again, twice.
+    sweep_with(40, "/system.slice/docker-0123.scope");
+    CHECK(settled().first == 0);
+    sweep_with(40, "/system.slice/docker-0123.scope");
+    CHECK(settled().first == 40);
+    // Every 12th sweep reads them all (that was the 4th; after the 12th, none is settled).
+    for (int i = 5; i <= 12; ++i)
+        sweep_with(40, "/system.slice/docker-0123.scope");
+    CHECK(settled().first == 0);
+    sweep_with(40, "/system.slice/docker-0123.scope");
+    CHECK(settled().first == 40);
+}
