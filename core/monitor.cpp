@@ -3,6 +3,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <poll.h>
 #include <sys/sysmacros.h>
 #include <vector>
 
@@ -496,12 +497,30 @@ void monitor::settle()
         reconciler_.mounts_changed();
 }
 
+bool monitor::quiet() const
+{
+    if (!pending_.empty())
+        return false;
+    const auto readable = [](int fd)
+    {
+        if (fd < 0)
+            return false;
+        pollfd p{fd, POLLIN, 0};
+        return ::poll(&p, 1, 0) > 0;
+    };
+    if (readable(dir_watch_.fd()) || readable(nsid_events_.fd()))
+        return false;
+    // mountinfo says only that something changed, which settle() re-checks at once: quiet.
+    return status_.mounts != mount_source::fanotify || !mount_events_.pending();
+}
+
 std::vector<reconciler::divergence> monitor::audit(const reconciler::kernel_scan& scan,
                                                    double scan_seconds)
 {
     const auto started = std::chrono::steady_clock::now();
     settle();
-    auto found = reconciler_.audit(scan, [this] { settle(); });
+    auto found = reconciler_.audit(
+        scan, [this] { settle(); }, [this] { return quiet(); });
     ++status_.audits;
     bool entries = false;
     for (const auto& d : found)

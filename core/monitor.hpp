@@ -171,6 +171,8 @@ private:
     // Reads and applies everything the feeds have queued, without a budget.
     void drain_all();
     void settle();
+    // Nothing queued by the kernel that is not applied yet (inotify, mount events, nsids).
+    bool quiet() const;
 
     registry& model_;
     mount_choice mount_choice_;

@@ -307,18 +307,19 @@ std::string reconciler::describe_model(std::string_view name) const
 }
 
 std::vector<reconciler::divergence> reconciler::audit(const kernel_scan& scan,
-                                                      const std::function<void()>& settle)
+                                                      const std::function<void()>& settle,
+                                                      const std::function<bool()>& quiet)
 {
     std::vector<divergence> found;
     // An unreadable dir says nothing about its entries; the rescan path deals with a lost dir.
     if (!scan.list_error)
-        audit_entries(scan, settle, found);
-    audit_nsids(scan, settle, found);
+        audit_entries(scan, settle, quiet, found);
+    audit_nsids(scan, settle, quiet, found);
     return found;
 }
 
 void reconciler::audit_entries(const kernel_scan& scan, const std::function<void()>& settle,
-                               std::vector<divergence>& found)
+                               const std::function<bool()>& quiet, std::vector<divergence>& found)
 {
     using kind = divergence_kind;
     std::set<std::string, std::less<>> seen;
@@ -337,11 +338,22 @@ void reconciler::audit_entries(const kernel_scan& scan, const std::function<void
         auto now = probe(name); // the scan is older than the model: look again
         if (model_agrees(name, now))
             continue;
-        // A change the kernel has reported but netnsd has not read yet is no divergence.
-        settle();
-        now = probe(name);
-        if (model_agrees(name, now))
-            continue;
+        // A change the kernel has reported but netnsd has not read yet is no divergence: read
+        // everything, and look again. One made after that read and before the look (in a
+        // burst of them) is queued by the time the look returns: then it may be what the look
+        // saw, and the model would apply it out of order if the audit did first. Only a
+        // difference that nothing queued meanwhile can explain is one.
+        bool agrees = false;
+        bool sure = false;
+        for (int attempt = 0; attempt < settle_attempts && !agrees && !sure; ++attempt)
+        {
+            settle();
+            now = probe(name);
+            agrees = model_agrees(name, now);
+            sure = !quiet || quiet();
+        }
+        if (agrees || !sure)
+            continue; // the kernel kept changing: the next audit looks again
         const bool in_model = model_.slots().find(name) != model_.slots().end();
         found.push_back(
             {!in_model     ? kind::entry_missing
@@ -354,7 +366,7 @@ void reconciler::audit_entries(const kernel_scan& scan, const std::function<void
 }
 
 void reconciler::audit_nsids(const kernel_scan& scan, const std::function<void()>& settle,
-                             std::vector<divergence>& found)
+                             const std::function<bool()>& quiet, std::vector<divergence>& found)
 {
     // nsids of namespaces without a name: only the kernel knows whether they still exist. The
     // kernel frees an nsid a moment before its RTM_DELNSID is queued, and allocates one a
@@ -374,10 +386,19 @@ void reconciler::audit_nsids(const kernel_scan& scan, const std::function<void()
                 unknown.push_back(nsid);
     };
     nsid_suspects();
-    if (!gone.empty() || !unknown.empty())
+    for (int attempt = 0; attempt < settle_attempts && (!gone.empty() || !unknown.empty());
+         ++attempt)
     {
         settle();
         nsid_suspects();
+        if (!quiet || quiet())
+            break;
+        if (attempt + 1 == settle_attempts)
+        {
+            // The kernel kept changing: the next audit looks again.
+            gone.clear();
+            unknown.clear();
+        }
     }
     // Freed nsids wait out the kernel's cleanup (nsid_grace) from the audit that first saw them.
     const auto now = clock::now();

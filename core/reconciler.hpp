@@ -119,8 +119,13 @@ public:
     static constexpr std::chrono::seconds nsid_grace{2};
     void set_nsid_grace(std::chrono::milliseconds grace) noexcept { nsid_grace_ = grace; }
     // `settle` reads and applies whatever the feeds have queued: a difference that a pending
-    // notification explains is no divergence.
-    std::vector<divergence> audit(const kernel_scan& scan, const std::function<void()>& settle);
+    // notification explains is no divergence. `quiet` says that nothing is queued now: a
+    // difference is believed only when, after a settle and a look, nothing was queued
+    // meanwhile; while the kernel keeps changing (a burst), a name is looked at again, up to
+    // settle_attempts times, then left to the next audit. Without it, one settle is believed.
+    static constexpr int settle_attempts = 8;
+    std::vector<divergence> audit(const kernel_scan& scan, const std::function<void()>& settle,
+                                  const std::function<bool()>& quiet = {});
 
 private:
     void apply(std::string_view name);
@@ -134,9 +139,9 @@ private:
     // The model's view of a name, in words, for a divergence's detail.
     std::string describe_model(std::string_view name) const;
     void audit_entries(const kernel_scan& scan, const std::function<void()>& settle,
-                       std::vector<divergence>& found);
+                       const std::function<bool()>& quiet, std::vector<divergence>& found);
     void audit_nsids(const kernel_scan& scan, const std::function<void()>& settle,
-                     std::vector<divergence>& found);
+                     const std::function<bool()>& quiet, std::vector<divergence>& found);
 
     // The names to probe for the queued nsids: stale ones first (`ip netns set` can number a
     // namespace whose bind mount we have not seen yet), then live ones without an nsid, from

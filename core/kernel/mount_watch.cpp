@@ -300,6 +300,17 @@ std::vector<mount_change> mount_watch::drain()
     return out;
 }
 
+bool mount_watch::pending() const
+{
+    if (!fd_)
+        return false;
+    pollfd queued{fd_.get(), POLLIN, 0};
+    if (::poll(&queued, 1, 0) != 0 || reading_.load())
+        return true;
+    const std::lock_guard lock(mutex_);
+    return !ready_.empty();
+}
+
 std::error_code mount_watch::start_reader(int nice)
 {
     unique_fd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));

@@ -97,6 +97,9 @@ public:
     std::error_code open();
     // The fd to wait on: the fanotify group's, or the reader's eventfd once it runs.
     int fd() const noexcept { return wake_ ? wake_.get() : fd_.get(); }
+    // Whether an event the kernel queued is not drained yet: in the group's queue, being read
+    // by the reader, or read and waiting in its queue. Any thread.
+    bool pending() const;
     // Gives the fanotify group up (before any reader starts).
     void close() noexcept { fd_.reset(); }
     bool is_open() const noexcept { return static_cast<bool>(fd_); }
@@ -134,12 +137,12 @@ private:
     static void signal(const unique_fd& eventfd) noexcept;
 
     unique_fd fd_;
-    unique_fd wake_;   // eventfd: the reader has changes (the fd the model thread waits on)
-    unique_fd stop_;   // eventfd: the reader must end
-    unique_fd flush_;  // eventfd: drain() asks the reader to read the queue to its end
-    std::mutex mutex_; // guards the three below
+    unique_fd wake_;           // eventfd: the reader has changes (the fd the model thread waits on)
+    unique_fd stop_;           // eventfd: the reader must end
+    unique_fd flush_;          // eventfd: drain() asks the reader to read the queue to its end
+    mutable std::mutex mutex_; // guards the three below
     std::condition_variable flushed_;
-    std::vector<mount_change> ready_; // read by the reader, not yet drained
+    std::vector<mount_change> ready_; // read by the reader, not yet drained (under mutex_)
     std::uint64_t flushes_asked_ = 0;
     std::uint64_t flushes_done_ = 0;
     // Set by the reader from before it reads the queue until what it read is in ready_.

@@ -765,6 +765,51 @@ TEST_CASE_FIXTURE(fixture, "an audit does not count what the kernel reported aft
     CHECK(log.take() == lines{"2 added c nsid=none"});
 }
 
+// In a burst, a change can come after the audit's settle and before its look: the look sees
+// it, and its notification is queued by then. The audit must not apply it ahead of the changes
+// queued before it (that put a delete before an add the kernel made first), nor count it.
+TEST_CASE_FIXTURE(fixture, "an audit does not repair what was queued while it looked")
+{
+    source.mount("a", identity(1));
+    source.mount("b", identity(2));
+    rec.rescan();
+    log.take();
+    // "c" was mounted, then "b" went, and the scan saw both. The events say so only from the
+    // third settle on (they came after the first two reads), and the kernel is not quiet
+    // until then.
+    source.mount("c", identity(3));
+    source.remove("b");
+    const auto scan = reconciler::scan(source);
+    int settles = 0;
+    const auto found = rec.audit(
+        scan,
+        [&]
+        {
+            if (++settles == 3)
+            {
+                rec.entry_appeared("c");
+                rec.entry_vanished("b");
+            }
+        },
+        [&] { return settles >= 3; });
+    CHECK(found.empty());
+    CHECK(log.take() == lines{"3 added c nsid=none", "4 deleted b nsid=none"});
+    // Without the feeds ever saying (a change netnsd cannot see), it is one, once quiet.
+    source.remove("a");
+    const auto found_a = rec.audit(
+        reconciler::scan(source), [] {}, [] { return true; });
+    REQUIRE(found_a.size() == 1);
+    CHECK(found_a[0].name == "a");
+    // And while the kernel never quiets down, it is left to the next audit.
+    source.mount("d", identity(4));
+    int looks = 0;
+    CHECK(rec.audit(
+                 reconciler::scan(source), [&] { ++looks; }, [] { return false; })
+              .empty());
+    CHECK(looks == reconciler::settle_attempts);
+    CHECK(model.slots().find("d") == model.slots().end());
+}
+
 TEST_CASE_FIXTURE(fixture, "an audit finds nsids the model lacks or keeps too long")
 {
     using netnsd::core::divergence_kind;
