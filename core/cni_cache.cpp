@@ -145,7 +145,21 @@ void cni_cache::reread(const std::string& name)
     else if (!(record = parse_(bytes)))
         ++counters_.malformed;
     if (!record)
+    {
+        // Once at warn (the metrics count every one), then at debug: a directory anyone with
+        // write access to it fills with junk must not flood the log.
+        const std::string_view why = outcome == read_outcome::skipped
+                                         ? "too large, not a regular file, or unreadable"
+                                         : "not a libcni cache entry";
+        if (!warned_)
+            log::warn(
+                "a CNI cache file was refused (further ones: netnsd_cni_cache_rejected_total)",
+                {{"file", name}, {"why", why}});
+        else
+            log::debug("a CNI cache file was refused", {{"file", name}, {"why", why}});
+        warned_ = true;
         return forget(name);
+    }
     auto it = files_.find(name);
     if (it == files_.end())
     {

@@ -116,6 +116,7 @@ private:
     std::map<std::uint64_t, ns_pod> told_; // ns_id -> the pod set on it
     std::uint64_t matched_generation_ = 0; // the model's host generation at the last match
     bool dirty_ = true;
+    bool warned_ = false; // a refused file was logged at warn
     counters counters_;
 };
 

@@ -125,6 +125,15 @@ core::model_status model_thread::status() const
     if (links_)
         s.resyncs[static_cast<std::size_t>(core::model_status::resync_reason::link_overrun)] =
             links_->overruns();
+    if (cni_)
+    {
+        const auto& c = cni_->stats();
+        s.cni_cache_watched = cni_->watching();
+        s.cni_cache_files = c.files;
+        s.cni_cache_pods = c.pods;
+        s.cni_cache_skipped = c.skipped;
+        s.cni_cache_malformed = c.malformed;
+    }
     return s;
 }
 
