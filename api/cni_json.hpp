@@ -4,7 +4,8 @@
 //    "networkName":"...","netns":"/var/run/netns/cni-...",
 //    "cniArgs":[["K8S_POD_NAMESPACE","default"],["K8S_POD_NAME","web-0"],
 //               ["K8S_POD_UID","..."],...],"capabilityArgs":{...},"result":{...}}
-// (`netns` since libcni 1.1; `cniArgs` only when the runtime passed arguments). Any thread.
+// (`netns` only from newer libcni versions; `cniArgs` only when the runtime passed arguments).
+// Any thread.
 #pragma once
 
 #include <optional>
