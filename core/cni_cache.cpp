@@ -253,6 +253,33 @@ void cni_cache::sync(time_point now)
         if (it != by_ino.end() && (it->second.dev == 0 || it->second.dev == st.st_dev))
             f.ns_id = it->second.ns_id;
     }
+    // A file without a netns path (older libcni) is matched by its pod's UID, to the namespace
+    // whose kubepods cgroup says that UID: the cgroup names the pod, the file its name.
+    std::map<std::string, std::uint64_t, std::less<>> by_uid; // made on first need
+    bool by_uid_made = false;
+    for (auto& [name, f] : files_)
+    {
+        if (!f.record.pod || !f.record.netns.empty() || f.record.pod->uid.empty())
+            continue;
+        if (f.ns_id != 0 && model_.has_host(f.ns_id))
+            continue;
+        f.ns_id = 0;
+        if (!by_uid_made)
+        {
+            model_.for_each_host_cgroup(
+                [&](std::uint64_t ns_id, std::string_view cgroup)
+                {
+                    if (cgroup.empty())
+                        return;
+                    const auto o = owner_of_cgroup(cgroup);
+                    if (o && o->kind == owner_kind::kubernetes)
+                        by_uid.emplace(o->id, ns_id);
+                });
+            by_uid_made = true;
+        }
+        if (const auto it = by_uid.find(f.record.pod->uid); it != by_uid.end())
+            f.ns_id = it->second;
+    }
     // One pod per namespace: the first file in name order (a pod with several networks has a
     // file per attachment, all naming it).
     std::map<std::uint64_t, ns_pod> wanted;

@@ -16,7 +16,8 @@
 // is kept on a namespace, which would hold it. The path is stat'ed as netnsd sees it (so
 // /var/run/netns/x is /run/netns/x on hosts where /var/run is a symlink to /run): a netnsd in
 // a container needs the host's netns dirs at the same paths, and the cache dir. An entry
-// without `netns` (older libcni) is read and counted but matches no namespace.
+// without `netns` (older libcni) is matched by its K8S_POD_UID instead, to the namespace whose
+// kubepods cgroup (core/owner.hpp) says the same UID; without either, it matches nothing.
 //
 // JSON is parsed by the parser it is given (api/cni_json.hpp, nlohmann): core has no JSON
 // library. What the parser hands back is plain data (cni_record).

@@ -195,6 +195,13 @@ public:
         for (const auto& [ns_id, r] : hosts_)
             f(r.identity, r.pids);
     }
+    // f(ns_id, cgroup) for every known namespace (the cgroup of its lowest pid; empty: none).
+    template <typename F>
+    void for_each_host_cgroup(F&& f) const
+    {
+        for (const auto& [ns_id, r] : hosts_)
+            f(ns_id, std::string_view(r.cgroup));
+    }
 
 private:
     struct ns_record

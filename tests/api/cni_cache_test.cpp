@@ -268,3 +268,39 @@ TEST_CASE("a namespace found after its cache file is matched by the next sync")
     CHECK(cache.stats().pods == 1u);
     CHECK(model.host(self.ns_id)->owner.name == "default/web-0");
 }
+
+TEST_CASE("a cache file without a netns path (older libcni) is matched by its pod's UID to the "
+          "namespace a kubepods cgroup says is that pod's")
+{
+    const temp_dir dir;
+    write_file(dir.path / "net-a-eth0", entry(""));
+    core::registry model(100);
+    const auto self = own_netns();
+    model.found_namespace(self, true, core::clock::now());
+    core::cni_cache cache(model, dir.path.string(), &parse_cni_cache_entry);
+    REQUIRE_FALSE(cache.open(core::clock::now()));
+    CHECK(cache.stats().files == 1u);
+    CHECK(cache.stats().pods == 0u); // no cgroup says the UID yet
+    // Another pod's cgroup: still nothing.
+    model.set_cgroup(self.ns_id,
+                     "/kubepods.slice/kubepods-besteffort.slice/"
+                     "kubepods-besteffort-pod99999999_5b6a_7980_a1b2_c3d4e5f6a7b8.slice/"
+                     "cri-containerd-" +
+                         sandbox + ".scope",
+                     core::clock::now());
+    cache.sync(core::clock::now());
+    CHECK(cache.stats().pods == 0u);
+    model.set_cgroup(self.ns_id,
+                     "/kubepods.slice/kubepods-besteffort.slice/"
+                     "kubepods-besteffort-pod1f2e3d4c_5b6a_7980_a1b2_c3d4e5f6a7b8.slice/"
+                     "cri-containerd-" +
+                         sandbox + ".scope",
+                     core::clock::now());
+    cache.sync(core::clock::now());
+    CHECK(cache.stats().pods == 1u);
+    const auto owner = model.host(self.ns_id)->owner;
+    CHECK(owner.kind == core::owner_kind::kubernetes);
+    CHECK(owner.id == uid);
+    CHECK(owner.name == "default/web-0");
+    CHECK(owner.source == "cni");
+}
