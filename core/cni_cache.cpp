@@ -292,18 +292,22 @@ void cni_cache::sync(time_point now)
     for (const auto& [ns_id, pod] : wanted)
     {
         const auto before = told_.find(ns_id);
-        if (before != told_.end() && before->second == pod)
-            continue;
-        model_.set_pod(ns_id, pod, now);
-        const auto h = model_.host(ns_id);
-        if (h && h->owner.source != "cni")
+        if (before == told_.end() || before->second != pod)
+        {
+            model_.set_pod(ns_id, pod, now);
+            disagreed_.erase(ns_id);
+        }
+        // The cgroup may come (or change) after the file: looked at with every change.
+        const auto cgroup = model_.cgroup_of(ns_id);
+        if (pod_disagrees(cgroup, pod) && disagreed_.insert(ns_id).second)
             log::warn("a CNI cache entry and the cgroup disagree on a namespace's pod: the "
                       "cgroup's is kept",
                       {{"ns_id", std::to_string(ns_id)},
                        {"cni_pod_uid", pod.uid},
                        {"cni_pod", pod.namespace_ + "/" + pod.name},
-                       {"cgroup_pod_uid", h->owner.id}});
+                       {"cgroup", cgroup}});
     }
+    std::erase_if(disagreed_, [&](std::uint64_t ns_id) { return wanted.count(ns_id) == 0; });
     told_ = std::move(wanted);
     counters_.pods = told_.size();
     dirty_ = false;

@@ -31,6 +31,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -117,7 +118,8 @@ private:
     std::map<std::uint64_t, ns_pod> told_; // ns_id -> the pod set on it
     std::uint64_t matched_generation_ = 0; // the model's host generation at the last match
     bool dirty_ = true;
-    bool warned_ = false; // a refused file was logged at warn
+    bool warned_ = false;               // a refused file was logged at warn
+    std::set<std::uint64_t> disagreed_; // ns_ids whose cgroup's pod UID is another (logged)
     counters counters_;
 };
 

@@ -181,6 +181,12 @@ public:
     std::vector<host_namespace> host_namespaces() const;
     std::optional<host_namespace> host(std::uint64_t ns_id) const;
     bool has_host(std::uint64_t ns_id) const { return hosts_.count(ns_id) != 0; }
+    // The cgroup its owner is told from (set_cgroup); empty when none or not known.
+    std::string_view cgroup_of(std::uint64_t ns_id) const
+    {
+        const auto it = hosts_.find(ns_id);
+        return it == hosts_.end() ? std::string_view() : std::string_view(it->second.cgroup);
+    }
     const std::vector<std::int32_t>* processes_of(std::uint64_t ns_id) const;
     // The namespace process `pid` was in at the last sweep (a binary search per namespace:
     // no index by pid is kept, which would cost memory for every process of the host).

@@ -304,3 +304,25 @@ TEST_CASE("a cache file without a netns path (older libcni) is matched by its po
     CHECK(owner.name == "default/web-0");
     CHECK(owner.source == "cni");
 }
+
+TEST_CASE("a cache file whose pod UID a kubepods cgroup of the namespace contradicts: the "
+          "cgroup's pod is kept")
+{
+    const temp_dir dir;
+    write_file(dir.path / "net-a-eth0", entry("/proc/self/ns/net"));
+    core::registry model(100);
+    const auto self = own_netns();
+    model.found_namespace(self, true, core::clock::now());
+    core::cni_cache cache(model, dir.path.string(), &parse_cni_cache_entry);
+    REQUIRE_FALSE(cache.open(core::clock::now()));
+    CHECK(model.host(self.ns_id)->owner.source == "cni");
+    // The cgroup comes after the file, and says another pod.
+    model.set_cgroup(self.ns_id,
+                     "/kubepods/besteffort/pod99999999-5b6a-7980-a1b2-c3d4e5f6a7b8/" + sandbox,
+                     core::clock::now());
+    cache.sync(core::clock::now());
+    const auto owner = model.host(self.ns_id)->owner;
+    CHECK(owner.source == "cgroup");
+    CHECK(owner.id == "99999999-5b6a-7980-a1b2-c3d4e5f6a7b8");
+    CHECK(owner.name.empty());
+}
