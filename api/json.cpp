@@ -81,11 +81,14 @@ json to_json(const core::host_namespace& h)
         {{"count", h.processes}, {"href", host_href(h.identity.ns_id) + "/processes"}});
     j["fds"] = deep_holders_json(h.fd_pids);
     j["sockets"] = deep_holders_json(h.socket_pids);
-    j["owner"] = h.owner.kind == core::owner_kind::unknown
-                     ? json::object({{"kind", "unknown"}, {"id", nullptr}, {"source", nullptr}})
-                     : json::object({{"kind", core::to_string(h.owner.kind)},
-                                     {"id", h.owner.id},
-                                     {"source", h.owner.source}});
+    j["owner"] =
+        h.owner.kind == core::owner_kind::unknown
+            ? json::object(
+                  {{"kind", "unknown"}, {"id", nullptr}, {"source", nullptr}, {"name", nullptr}})
+            : json::object({{"kind", core::to_string(h.owner.kind)},
+                            {"id", h.owner.id.empty() ? json(nullptr) : json(h.owner.id)},
+                            {"source", h.owner.source},
+                            {"name", h.owner.name.empty() ? json(nullptr) : json(h.owner.name)}});
     j["user_ns"] =
         h.user_ns_id == 0
             ? json(nullptr)

@@ -212,6 +212,20 @@ void metrics::render_model(writer& w, const core::model_status& m)
              "Times the process events' queue overflowed (events lost; a sweep ran at once).");
     w.sample("netnsd_proc_event_overruns_total", {}, m.proc_event_overruns);
 
+    w.family("netnsd_cni_cache_watched", "gauge",
+             "1 while the CNI cache dir (--cni-cache-dir) is watched for the pods of namespaces.");
+    w.sample("netnsd_cni_cache_watched", {}, std::uint64_t{m.cni_cache_watched ? 1u : 0u});
+    w.family("netnsd_cni_cache_files", "gauge", "CNI cache files read and understood.");
+    w.sample("netnsd_cni_cache_files", {}, m.cni_cache_files);
+    w.family("netnsd_cni_cache_pods", "gauge",
+             "Namespaces whose owner is a pod a CNI cache file names.");
+    w.sample("netnsd_cni_cache_pods", {}, m.cni_cache_pods);
+    w.family("netnsd_cni_cache_rejected_total", "counter",
+             "CNI cache file reads refused: too large, not a regular file or unreadable "
+             "(skipped), or not a libcni cache entry (malformed).");
+    w.sample("netnsd_cni_cache_rejected_total", {{"reason", "skipped"}}, m.cni_cache_skipped);
+    w.sample("netnsd_cni_cache_rejected_total", {{"reason", "malformed"}}, m.cni_cache_malformed);
+
     w.family("netnsd_mount_namespaces", "gauge",
              "Mount namespaces other than netnsd's own that the last walk of them saw.");
     w.sample("netnsd_mount_namespaces", {}, m.mount_namespaces);

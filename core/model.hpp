@@ -103,9 +103,24 @@ struct ns_owner
 {
     owner_kind kind = owner_kind::unknown;
     std::string id;     // container id, pod UID, unit, name or cgroup path; empty for unknown
-    std::string source; // "cgroup", "mount", "name"; empty for unknown
+    std::string source; // "cni", "cgroup", "mount", "name"; empty for unknown
+    // A human name where the source says one: a pod's "<namespace>/<name>" (from the CNI
+    // cache); empty otherwise.
+    std::string name{}; // a default initializer: ns_owner{kind, id, source} stays valid
 
     friend bool operator==(const ns_owner&, const ns_owner&) = default;
+};
+
+// The Kubernetes pod a CNI cache entry says a namespace is wired for (core/cni_cache.hpp): the
+// K8S_POD_* arguments the runtime passed to the CNI plugins, and the sandbox's container id.
+struct ns_pod
+{
+    std::string uid;          // K8S_POD_UID; empty when the runtime did not pass it
+    std::string namespace_;   // K8S_POD_NAMESPACE
+    std::string name;         // K8S_POD_NAME
+    std::string container_id; // the sandbox (pause) container's id: the cache entry's containerId
+
+    friend bool operator==(const ns_pod&, const ns_pod&) = default;
 };
 
 // One network namespace of the host, named or not: the inventory's row.

@@ -112,6 +112,14 @@ struct model_status
     std::uint64_t proc_events_read = 0;
     std::uint64_t proc_event_overruns = 0;
 
+    // The CNI cache (--cni-cache-dir, core::cni_cache): whether its dir is watched, the files
+    // understood, the namespaces that have a pod from it, and the reads it refused.
+    bool cni_cache_watched = false;
+    std::uint64_t cni_cache_files = 0;
+    std::uint64_t cni_cache_pods = 0;
+    std::uint64_t cni_cache_skipped = 0;   // too large, not a regular file, unreadable, too many
+    std::uint64_t cni_cache_malformed = 0; // not a libcni cache entry
+
     std::uint64_t resyncs_for(resync_reason why) const noexcept
     {
         return resyncs[static_cast<std::size_t>(why)];

@@ -151,10 +151,36 @@ std::optional<ns_owner> owner_of_mount(std::string_view path)
     return std::nullopt;
 }
 
+ns_owner owner_of_pod(const ns_pod& pod)
+{
+    ns_owner o = make(owner_kind::kubernetes, pod.uid, "cni");
+    o.name = pod.namespace_ + "/" + pod.name;
+    return o;
+}
+
+bool pod_disagrees(std::string_view cgroup, const ns_pod& pod)
+{
+    if (cgroup.empty() || pod.uid.empty())
+        return false;
+    const auto from_cgroup = owner_of_cgroup(cgroup);
+    return from_cgroup && from_cgroup->kind == owner_kind::kubernetes && from_cgroup->id != pod.uid;
+}
+
 ns_owner attribute_owner(std::string_view cgroup, const std::vector<ns_mount>& mounts,
-                         const std::vector<std::string>& names)
+                         const std::vector<std::string>& names, const ns_pod* pod)
 {
     const auto from_cgroup = cgroup.empty() ? std::nullopt : owner_of_cgroup(cgroup);
+    if (pod != nullptr)
+    {
+        const bool cgroup_pod = from_cgroup && from_cgroup->kind == owner_kind::kubernetes;
+        if (!cgroup_pod || pod->uid.empty() || from_cgroup->id == pod->uid)
+        {
+            auto o = owner_of_pod(*pod);
+            if (o.id.empty() && cgroup_pod)
+                o.id = from_cgroup->id; // the cgroup says the UID the runtime did not pass
+            return o;
+        }
+    }
     if (from_cgroup && from_cgroup->kind != owner_kind::systemd)
         return *from_cgroup;
     for (const auto& m : mounts)

@@ -145,6 +145,9 @@ void registry::apply(const change& c)
     case change::kind::link:
         link_changed(c.link, c.time);
         return;
+    case change::kind::ns_pod:
+        set_pod(c.identity.ns_id, c.pod, c.time);
+        return;
     }
 }
 
@@ -370,7 +373,7 @@ host_namespace registry::to_host(const host_record& r) const
     h.fd_pids = r.fd_pids;
     h.socket_pids = r.socket_pids;
     h.first_seen = r.first_seen;
-    h.owner = attribute_owner(r.cgroup, h.mounts, h.names);
+    h.owner = attribute_owner(r.cgroup, h.mounts, h.names, r.pod ? &*r.pod : nullptr);
     h.user_ns_id = r.user_ns_id;
     h.user_ns_owner_uid = r.user_ns_owner_uid;
     return h;
@@ -501,6 +504,21 @@ void registry::set_cgroup(std::uint64_t ns_id, std::string_view cgroup, time_poi
     record(make_change(change::kind::ns_cgroup, std::string(cgroup), {}, {ns_id, 0, 0}, 0, now));
     const auto before = to_host(it->second).owner;
     it->second.cgroup = std::string(cgroup);
+    ++host_generation_;
+    if (to_host(it->second).owner != before)
+        emit_holders(it->second, now);
+}
+
+void registry::set_pod(std::uint64_t ns_id, const std::optional<ns_pod>& pod, time_point now)
+{
+    auto it = hosts_.find(ns_id);
+    if (it == hosts_.end() || it->second.pod == pod)
+        return;
+    auto c = make_change(change::kind::ns_pod, {}, {}, {ns_id, 0, 0}, 0, now);
+    c.pod = pod;
+    record(std::move(c));
+    const auto before = to_host(it->second).owner;
+    it->second.pod = pod;
     ++host_generation_;
     if (to_host(it->second).owner != before)
         emit_holders(it->second, now);

@@ -67,6 +67,7 @@ public:
             ns_user_ns,     // set_user_ns(identity.ns_id, mount_id: its ns_id, nsid: uid, time)
             ns_deep,        // set_deep_holders(identity.ns_id, pids, socket_pids, time)
             link,           // link_changed(link, time)
+            ns_pod,         // set_pod(identity.ns_id, pod, time)
         };
         kind what = kind::probed;
         std::string name;
@@ -80,6 +81,7 @@ public:
         std::vector<std::int32_t> pids;
         std::vector<std::int32_t> socket_pids;
         std::shared_ptr<const link_change> link;
+        std::optional<ns_pod> pod;
     };
     // Called with a namespace's ns_id (0 when the inventory does not know it) and nsid just
     // before its `destroyed` event, on the registry that has it set (the primary): --watch-links
@@ -155,6 +157,9 @@ public:
     // The cgroup v2 path of one of its processes (the lowest pid; empty: none), which its owner
     // is told from (core/owner.hpp) with its mounts and names.
     void set_cgroup(std::uint64_t ns_id, std::string_view cgroup, time_point now);
+    // The pod a CNI cache entry says it is wired for (nullopt: none, or no longer), which its
+    // owner is told from first (core/owner.hpp). A holders event when the owner changes.
+    void set_pod(std::uint64_t ns_id, const std::optional<ns_pod>& pod, time_point now);
     // The user namespace that owns it (fixed for its life).
     void set_user_ns(std::uint64_t ns_id, std::uint64_t user_ns_id, std::uint32_t owner_uid,
                      time_point now);
@@ -175,6 +180,13 @@ public:
     // Every namespace, ascending ns_id; one by ns_id; its processes (sorted pids).
     std::vector<host_namespace> host_namespaces() const;
     std::optional<host_namespace> host(std::uint64_t ns_id) const;
+    bool has_host(std::uint64_t ns_id) const { return hosts_.count(ns_id) != 0; }
+    // The cgroup its owner is told from (set_cgroup); empty when none or not known.
+    std::string_view cgroup_of(std::uint64_t ns_id) const
+    {
+        const auto it = hosts_.find(ns_id);
+        return it == hosts_.end() ? std::string_view() : std::string_view(it->second.cgroup);
+    }
     const std::vector<std::int32_t>* processes_of(std::uint64_t ns_id) const;
     // The namespace process `pid` was in at the last sweep (a binary search per namespace:
     // no index by pid is kept, which would cost memory for every process of the host).
@@ -188,6 +200,13 @@ public:
     {
         for (const auto& [ns_id, r] : hosts_)
             f(r.identity, r.pids);
+    }
+    // f(ns_id, cgroup) for every known namespace (the cgroup of its lowest pid; empty: none).
+    template <typename F>
+    void for_each_host_cgroup(F&& f) const
+    {
+        for (const auto& [ns_id, r] : hosts_)
+            f(ns_id, std::string_view(r.cgroup));
     }
 
 private:
@@ -220,6 +239,7 @@ private:
         std::vector<std::int32_t> fd_pids;
         std::vector<std::int32_t> socket_pids;
         std::string cgroup;
+        std::optional<ns_pod> pod;
         std::uint64_t user_ns_id = 0;
         std::uint32_t user_ns_owner_uid = 0;
     };

@@ -64,6 +64,7 @@ struct config
         static_cast<std::size_t>(model_thread::settings::default_sweep_interval.count());
     bool proc_events = false;
     std::string proc_events_netns{model_thread::settings::default_proc_events_netns};
+    std::string cni_cache_dir{model_thread::settings::default_cni_cache_dir}; // empty: off
     // 0: deep scans only on demand (POST /api/v1/namespaces/scan).
     std::size_t deep_scan_interval_s =
         static_cast<std::size_t>(model_thread::settings::default_deep_scan_interval.count());

@@ -329,6 +329,20 @@ void add_kernel_and_log_flags(std::vector<flag>& out, const config& defaults)
                    "own is not the host's initial one (default " +
                        defaults.proc_events_netns + ")",
                    absolute_path(&config::proc_events_netns)});
+    out.push_back({"cni-cache-dir", "DIR",
+                   "libcni's cache of attachments, read (and watched) for the Kubernetes pod "
+                   "of each namespace: its namespace/name and UID; empty: not read (default " +
+                       defaults.cni_cache_dir + ")",
+                   [take = absolute_path(&config::cni_cache_dir)](
+                       config& cfg, const std::string& value, std::string& why)
+                   {
+                       if (value.empty())
+                       {
+                           cfg.cni_cache_dir.clear();
+                           return true;
+                       }
+                       return take(cfg, value, why);
+                   }});
     out.push_back({"deep-scan-interval", "SECONDS",
                    "how often every process's fds are scanned for the namespaces open fds and "
                    "sockets hold; 0: only on POST /api/v1/namespaces/scan (default " +

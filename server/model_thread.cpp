@@ -18,6 +18,7 @@
 #include "core/kernel/proc_sweep.hpp"
 #include "core/log.hpp"
 
+#include "api/cni_json.hpp"
 #include "api/stream.hpp"
 
 namespace netnsd::server
@@ -67,6 +68,8 @@ model_thread::model_thread(settings s, core::revision_t base, model_feed& feed)
                                                  {"revision", std::to_string(e.revision)},
                                                  {"at_us", std::to_string(us)}});
             });
+    if (!settings_.cni_cache_dir.empty())
+        cni_.emplace(primary_, settings_.cni_cache_dir, &api::parse_cni_cache_entry);
     monitor_.ignore_mount_events(settings_.ignore_mount_events);
     if (settings_.ignore_mount_events)
         core::log::warn("fault injection: mount events are ignored (tests only)",
@@ -101,6 +104,18 @@ std::error_code model_thread::open()
     if (links_)
         if (auto ec = links_->open())
             return ec;
+    if (cni_)
+    {
+        if (const auto ec = cni_->open(core::clock::now()))
+        {
+            core::log::warn("the CNI cache is not read: pods are not named",
+                            {{"dir", cni_->dir()}, {"error", ec.message()}});
+            cni_.reset();
+        }
+        else if (!cni_->watching())
+            core::log::info("no CNI cache dir (yet): it is looked for with every sweep",
+                            {{"dir", cni_->dir()}});
+    }
     return {};
 }
 
@@ -110,6 +125,15 @@ core::model_status model_thread::status() const
     if (links_)
         s.resyncs[static_cast<std::size_t>(core::model_status::resync_reason::link_overrun)] =
             links_->overruns();
+    if (cni_)
+    {
+        const auto& c = cni_->stats();
+        s.cni_cache_watched = cni_->watching();
+        s.cni_cache_files = c.files;
+        s.cni_cache_pods = c.pods;
+        s.cni_cache_skipped = c.skipped;
+        s.cni_cache_malformed = c.malformed;
+    }
     return s;
 }
 
@@ -120,6 +144,8 @@ void model_thread::start()
     monitor_.apply_mount_namespaces(
         core::kernel::walk_mount_namespaces(monitor_.mount_walk_input()));
     monitor_.apply_sweep(core::kernel::sweep_processes(monitor_.sweep_input()));
+    if (cni_)
+        cni_->sync(core::clock::now());
     // Before the first status is published: it says how mount events are read.
     if (const auto ec = monitor_.read_mounts_on_own_thread(settings::nice))
         core::log::warn("mount events are read on the model thread", {{"error", ec.message()}});
@@ -145,6 +171,11 @@ void model_thread::start()
     {
         links_fd_.emplace(ioc_, links_->fd());
         do_wait_links();
+    }
+    if (cni_)
+    {
+        cni_fd_.emplace(ioc_, cni_->fd());
+        do_wait_cni();
     }
     arm_audit_timer();
     arm_sweep_timer();
@@ -178,6 +209,13 @@ void model_thread::stop()
                        links_fd_->release(); // link_watch owns the fd
                    }
                    links_flush_.cancel();
+                   cni_stopped_ = true;
+                   if (cni_fd_)
+                   {
+                       boost::system::error_code ignored;
+                       cni_fd_->cancel(ignored);
+                       cni_fd_->release(); // cni_cache owns the fd
+                   }
                    audit_timer_.cancel();
                    sweep_timer_.cancel();
                    deep_scan_timer_.cancel();
@@ -208,6 +246,19 @@ void model_thread::on_links(boost::system::error_code ec)
     publish();
 }
 
+void model_thread::do_wait_cni()
+{
+    cni_fd_->async_wait(asio::posix::stream_descriptor::wait_read,
+                        [this](boost::system::error_code ec)
+                        {
+                            if (cni_stopped_ || ec == asio::error::operation_aborted)
+                                return;
+                            cni_->on_readable(core::clock::now());
+                            do_wait_cni();
+                            publish();
+                        });
+}
+
 void model_thread::arm_link_flush()
 {
     const auto at = links_->next_flush();
@@ -228,6 +279,10 @@ void model_thread::arm_link_flush()
 
 void model_thread::publish()
 {
+    // A namespace found may be one a CNI cache entry names (or the one it named went): matched
+    // before the changes go out, so that its owner's holders event goes in the same batch.
+    if (cni_ && !cni_stopped_)
+        cni_->sync(core::clock::now());
     if (links_ && !links_stopped_)
     {
         links_->sync();
@@ -320,6 +375,8 @@ void model_thread::request_sweep()
                               {
                                   monitor_.apply_mount_namespaces(walk);
                                   monitor_.apply_sweep(sweep);
+                                  if (cni_ && !cni_stopped_)
+                                      cni_->retry(core::clock::now());
                                   publish();
                                   sweeping_ = false;
                                   if (std::exchange(sweep_again_, false))

@@ -28,6 +28,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "core/cni_cache.hpp"
 #include "core/link_watch.hpp"
 #include "core/model_control.hpp"
 #include "core/model_status.hpp"
@@ -77,6 +78,9 @@ public:
         bool proc_events = false;
         std::string proc_events_netns{default_proc_events_netns};
         int proc_events_buffer = core::kernel::proc_connector::receive_buffer; // tests: small
+        // The CNI cache (core::cni_cache): the Kubernetes pod of each namespace. Empty: off.
+        static constexpr std::string_view default_cni_cache_dir = core::cni_cache::default_dir;
+        std::string cni_cache_dir{default_cni_cache_dir};
         bool realtime_mount_reader = true; // --mount-reader realtime (else nice)
         bool ignore_mount_events = false;  // fault injection for tests
         // --watch-links (core::link_watch) and --assign-nsids.
@@ -123,6 +127,8 @@ private:
     void do_wait_links();
     void on_links(boost::system::error_code ec);
     void arm_link_flush();
+    // --cni-cache-dir: the inotify fd's wait.
+    void do_wait_cni();
     core::model_status status() const;
 
     settings settings_;
@@ -135,6 +141,9 @@ private:
     boost::asio::steady_timer links_flush_;
     std::optional<std::chrono::steady_clock::time_point> links_flush_at_;
     bool links_stopped_ = false;
+    std::optional<core::cni_cache> cni_; // --cni-cache-dir
+    std::optional<boost::asio::posix::stream_descriptor> cni_fd_;
+    bool cni_stopped_ = false;
     std::vector<core::registry::change> recorded_;
     core::model_status published_;
     std::optional<watchers> watchers_; // once the monitor's fds are open

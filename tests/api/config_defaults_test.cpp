@@ -83,6 +83,7 @@ TEST_CASE("config defaults: --help states each default as its constant has it")
         {"--sweep-interval", std::to_string(settings::default_sweep_interval.count())},
         {"--deep-scan-interval", std::to_string(settings::default_deep_scan_interval.count())},
         {"--proc-events-netns", std::string(settings::default_proc_events_netns)},
+        {"--cni-cache-dir", std::string(settings::default_cni_cache_dir)},
         {"--metrics-max-series",
          std::to_string(netnsd::api::interface_metrics::default_max_series)},
     };
@@ -126,6 +127,7 @@ TEST_CASE("config defaults: a config with no flags has the constants' values")
     CHECK(std::chrono::seconds(cfg.sweep_interval_s) == settings{}.sweep_interval);
     CHECK(std::chrono::seconds(cfg.deep_scan_interval_s) == settings{}.deep_scan_interval);
     CHECK(cfg.mount_feed == settings{}.mounts);
+    CHECK(cfg.cni_cache_dir == settings{}.cni_cache_dir);
     CHECK(cfg.log_level == netnsd::core::log::default_level);
     CHECK(cfg.log_format == netnsd::core::log::default_format);
     CHECK(!cfg.metrics_interfaces);
@@ -161,6 +163,7 @@ TEST_CASE("config defaults: --help lists every option with two spaces or a new l
                              "--sweep-interval",
                              "--proc-events",
                              "--proc-events-netns",
+                             "--cni-cache-dir",
                              "--deep-scan-interval",
                              "--mount-feed",
                              "--mount-reader",

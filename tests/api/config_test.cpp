@@ -238,6 +238,21 @@ TEST_CASE("the --netns-dir flag must be an absolute path")
     }
 }
 
+TEST_CASE("the --cni-cache-dir flag is an absolute path, or empty to read no CNI cache")
+{
+    CHECK(parse({}).cfg.cni_cache_dir == "/var/lib/cni/results");
+    const auto off = parse({"--cni-cache-dir="});
+    CHECK(off.outcome == parse_outcome::run);
+    CHECK(off.cfg.cni_cache_dir.empty());
+    const auto other = parse({"--cni-cache-dir", "/var/lib/cni-alt/results"});
+    CHECK(other.outcome == parse_outcome::run);
+    CHECK(other.cfg.cni_cache_dir == "/var/lib/cni-alt/results");
+    const auto relative = parse({"--cni-cache-dir", "cni/results"});
+    CHECK(relative.outcome == parse_outcome::exit_usage);
+    CHECK(relative.message ==
+          usage_error("cni/results", "--cni-cache-dir", "expected an absolute path"));
+}
+
 TEST_CASE("the --log-level flag takes debug, info, warn or error")
 {
     SUBCASE("debug")

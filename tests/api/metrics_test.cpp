@@ -104,6 +104,11 @@ TEST_CASE("the gauges come from the scrape inputs")
     status.proc_events_read = 4000;
     status.proc_event_overruns = 2;
     status.mount_namespaces = 100;
+    status.cni_cache_watched = true;
+    status.cni_cache_files = 12;
+    status.cni_cache_pods = 5;
+    status.cni_cache_skipped = 1;
+    status.cni_cache_malformed = 2;
     status.last_mntns_walk_seconds = 0.125;
     status.deep_scans = 2;
     status.deep_scan_histogram[3] = 1; // <= 100 ms
@@ -149,6 +154,11 @@ TEST_CASE("the gauges come from the scrape inputs")
                              "netnsd_sweep_duration_seconds_count 3",
                              "netnsd_sweep_processes 20000",
                              "netnsd_mount_namespaces 100",
+                             "netnsd_cni_cache_watched 1",
+                             "netnsd_cni_cache_files 12",
+                             "netnsd_cni_cache_pods 5",
+                             "netnsd_cni_cache_rejected_total{reason=\"skipped\"} 1",
+                             "netnsd_cni_cache_rejected_total{reason=\"malformed\"} 2",
                              "netnsd_mount_namespace_walk_seconds 0.125",
                              "# TYPE netnsd_deep_scan_duration_seconds histogram",
                              "netnsd_deep_scan_duration_seconds_bucket{le=\"0.05\"} 0",

@@ -761,7 +761,7 @@ TEST_CASE("the host inventory: every namespace sorted by ns_id, filters, one by 
     CHECK(get("/api/v1/namespaces?held_by=files").first == 400);
     CHECK(get("/api/v1/namespaces?leak=maybe").first == 400);
     CHECK(get("/api/v1/namespaces?owner=docker").second["namespaces"][0]["owner"] ==
-          json::parse(R"({"kind":"docker","id":"abc","source":"mount"})"));
+          json::parse(R"({"kind":"docker","id":"abc","source":"mount","name":null})"));
     CHECK(get("/api/v1/namespaces?owner=lxc").first == 400);
 
     auto [one_status, one] = get("/api/v1/namespaces/" + std::to_string(identity(1).ns_id));

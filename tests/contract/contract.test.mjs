@@ -38,6 +38,8 @@ const MIN_START_REVISION = 1e15;
 const RUN_DIR = '/run/netnsd-contract';
 const TOKEN_FILE = `${RUN_DIR}/token`;
 const ETC_NETNS_DIR = `${RUN_DIR}/etc-netns`;
+// The daemon's --cni-cache-dir (libcni's results dir), where a test writes a pod's cache file.
+const CNI_CACHE_DIR = `${RUN_DIR}/cni-results`;
 const EXEC_OUTPUT_LIMIT = 1000;
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -151,7 +153,8 @@ async function startDaemon(extraArgs = []) {
     daemonOutput = '';
     daemon = spawn(bin, ['--listen', `${HOST}:${PORT}`, '--netns-dir', NETNS_DIR,
                          '--max-stream-clients', String(MAX_STREAMS),
-                         '--token-file', TOKEN_FILE, ...TLS_ARGS, ...extraArgs],
+                         '--token-file', TOKEN_FILE, '--cni-cache-dir', CNI_CACHE_DIR,
+                         ...TLS_ARGS, ...extraArgs],
                    { stdio: ['ignore', 'pipe', 'pipe'] });
     daemon.stdout.on('data', (c) => { daemonOutput += c; });
     daemon.stderr.on('data', (c) => { daemonOutput += c; });
@@ -432,6 +435,39 @@ describe('the running daemon', () => {
             await getChecked(bad.includes('processes') ? '/api/v1/namespaces/{ns_id}/processes'
                              : bad.startsWith('/api/v1/namespaces?') ? '/api/v1/namespaces'
                                  : '/api/v1/namespaces/{ns_id}', bad, 400);
+    });
+
+    test('a namespace a CNI cache file names has its pod as owner, as the spec describes it',
+         async () => {
+        const name = 'cni-5e4d3c2b-1a09-4f8e-b7d6-c5b4a3928170';
+        const uid = '0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0';
+        const file = `${CNI_CACHE_DIR}/k8s-pod-network-${'a'.repeat(64)}-eth0`;
+        sh(`ip netns add ${name}`);
+        try {
+            mkdirSync(CNI_CACHE_DIR, { recursive: true });
+            writeFileSync(file, JSON.stringify({
+                kind: 'cniCacheV1', containerId: 'a'.repeat(64), config: 'e30=', ifName: 'eth0',
+                networkName: 'k8s-pod-network', netns: `/var/run/netns/${name}`,
+                cniArgs: [['K8S_POD_NAMESPACE', 'shop'], ['K8S_POD_NAME', 'cart-0'],
+                          ['K8S_POD_UID', uid]],
+                result: { cniVersion: '1.0.0', ips: [{ address: '10.244.0.9/24' }] },
+            }));
+            const ino = statSync(`${NETNS_DIR}/${name}`).ino;
+            const row = await waitFor('the pod as owner', async () => {
+                const { body } = await getChecked('/api/v1/namespaces',
+                                                  '/api/v1/namespaces?owner=kubernetes', 200);
+                const r = body.namespaces.find((n) => n.inode === ino);
+                if (!r)
+                    throw new NotYet('no kubernetes namespace with its inode yet');
+                return r;
+            }, { timeoutMs: 30000 }); // the dir is new: found by the next sweep (5 s)
+            assert.deepEqual(row.owner, { kind: 'kubernetes', id: uid, source: 'cni',
+                                          name: 'shop/cart-0' });
+            const one = await getChecked('/api/v1/namespaces/{ns_id}', row.href, 200);
+            assert.deepEqual(one.body.owner, row.owner);
+        } finally {
+            sh(`rm -f "${file}"; ip netns del ${name}`);
+        }
     });
 
     test('/healthz reports ok and counts the entries', async () => {

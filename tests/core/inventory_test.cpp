@@ -262,3 +262,41 @@ TEST_CASE("the deep scan's fd and socket holders: a holders event when held_by c
     REQUIRE(log.events.back().host);
     CHECK(log.events.back().host->held_by() == 0u);
 }
+
+TEST_CASE("a pod from the CNI cache: a holders event when the owner changes, replayed alike")
+{
+    registry primary(100);
+    registry replica(100);
+    std::vector<registry::change> recorded;
+    primary.record_changes(&recorded);
+    event_log primary_log(primary);
+    event_log replica_log(replica);
+    const auto ns_id = identity(5).ns_id;
+    primary.namespace_mounted(identity(5), 9, "/run/netns/cni-0d3c6a3e", at_ms(0));
+    CHECK(primary.host(ns_id)->owner.kind == core::owner_kind::containerd);
+    core::ns_pod pod;
+    pod.uid = "1f2e3d4c-5b6a-7980-a1b2-c3d4e5f6a7b8";
+    pod.namespace_ = "default";
+    pod.name = "web-0";
+    primary.set_pod(ns_id, pod, at_ms(1));
+    primary.set_pod(ns_id, pod, at_ms(2));             // no change: no call recorded, no event
+    primary.set_pod(identity(6).ns_id, pod, at_ms(2)); // a namespace the model lacks: nothing
+    const auto owner = primary.host(ns_id)->owner;
+    CHECK(owner.kind == core::owner_kind::kubernetes);
+    CHECK(owner.id == pod.uid);
+    CHECK(owner.name == "default/web-0");
+    CHECK(owner.source == "cni");
+    primary.set_pod(ns_id, std::nullopt, at_ms(3)); // the file went: back to the mount's
+    CHECK(primary.host(ns_id)->owner.kind == core::owner_kind::containerd);
+
+    REQUIRE(primary_log.events.size() == 3u);
+    CHECK(primary_log.events[1].type == event_type::holders);
+    CHECK(primary_log.events[1].host->owner == owner);
+    CHECK(primary_log.events[2].type == event_type::holders);
+    CHECK(recorded.size() == 3u);
+    for (const auto& c : recorded)
+        replica.apply(c);
+    CHECK(host_lines(replica_log.events) == host_lines(primary_log.events));
+    CHECK(replica_log.events[1].host->owner == owner);
+    CHECK(replica.host_namespaces() == primary.host_namespaces());
+}
