@@ -35,10 +35,11 @@ void reconciler::follow_name(std::string_view name)
 {
     const auto found = probe(name);
     const auto slot = model_.slots().find(name);
-    // Gone: whatever it was goes. A mounted entry cannot be unlinked before its unmount, whose
-    // event the monitor applied before this one (it reads inotify first, then the mount
-    // events, and applies the mount events first), so its delete went out in kernel order.
-    // A symlink is live through its target: no mount event of its own says when.
+    // Gone (an IN_DELETE: entry_appeared does not come here then): whatever it was goes. A
+    // mounted entry cannot be unlinked before its unmount, whose event the monitor applied
+    // before this one (it reads inotify first, then the mount events, and applies the mount
+    // events first), so its delete went out in kernel order. A symlink is live through its
+    // target: no mount event of its own says when.
     if (!found.exists || found.alias)
     {
         apply_found(name, found);
@@ -121,10 +122,18 @@ std::error_code reconciler::rescan()
 
 void reconciler::entry_appeared(std::string_view name)
 {
-    if (mount_events_)
-        follow_name(name);
-    else
+    if (!mount_events_)
+    {
         apply(name);
+        return;
+    }
+    // Created, then unmounted and unlinked before this IN_CREATE was applied (dir changes
+    // wait behind the mount events, a budget a turn): its unmount may be queued behind, with
+    // those of other names made before it, and its IN_DELETE is. A delete from this look would
+    // go out ahead of them; the events themselves say it in its place.
+    if (!probe(name).exists)
+        return;
+    follow_name(name);
 }
 
 void reconciler::entry_vanished(std::string_view name)

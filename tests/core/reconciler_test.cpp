@@ -593,6 +593,41 @@ TEST_CASE_FIXTURE(fixture, "with mount events, a new name is stale until its mou
     CHECK(log.take().empty());
 }
 
+// Under load the dir changes lag behind the mount events: a name's IN_CREATE can be applied
+// after the name was unmounted and unlinked, while the unmounts of names made before it are
+// still queued. A delete from that late look went out ahead of theirs.
+TEST_CASE_FIXTURE(fixture, "with mount events, a late IN_CREATE of a name gone since deletes "
+                           "nothing: its unmount says it, in kernel order")
+{
+    rec.set_mount_events(true);
+    source.mount("p", identity(1));
+    source.mount("q", identity(2));
+    rec.mount_attached("p", netnsd::test::live(1));
+    rec.mount_attached("q", netnsd::test::live(2));
+    CHECK(log.take() == lines{"1 added p nsid=none", "2 added q nsid=none"});
+    // The kernel: unmount and unlink p, then q. netnsd has read neither unmount yet when it
+    // applies q's old IN_CREATE.
+    source.remove("p");
+    source.remove("q");
+    rec.entry_appeared("q");
+    CHECK(log.take().empty());
+    rec.mount_detached("p", nullptr);
+    rec.mount_detached("q", nullptr);
+    rec.entry_vanished("p");
+    rec.entry_vanished("q");
+    CHECK(log.take() == lines{"3 deleted p nsid=none", "4 deleted q nsid=none"});
+    CHECK(rows(model).empty());
+    // A name created and removed before its IN_CREATE was applied, never mounted: its
+    // IN_DELETE removes it.
+    source.placeholder("r");
+    rec.entry_appeared("r");
+    source.remove("r");
+    rec.entry_appeared("r");
+    rec.entry_vanished("r");
+    CHECK(log.take().empty());
+    CHECK(model.slots().empty());
+}
+
 TEST_CASE_FIXTURE(fixture, "with mount events, adds and deletes follow the mounts in kernel order")
 {
     rec.set_mount_events(true);
