@@ -11,10 +11,10 @@
 
 #include "core/errc.hpp"
 #include "core/kernel/link_gather.hpp"
+#include "core/link_watch.hpp"
 #include "core/log.hpp"
 #include "core/utf8.hpp"
 
-#include "api/links.hpp"
 #include "api/metrics.hpp"
 
 namespace netnsd::api
@@ -251,7 +251,7 @@ std::variant<response, deferred> interface_metrics::scrape(finish_fn finish)
         else
         {
             how.how = core::kernel::gather_target::way::inside;
-            how.where = locate(model_, h, netns_dir_);
+            how.where = core::locate(model_, h, netns_dir_);
             if (how.where.paths.empty() && how.where.pids.empty())
             {
                 if (!h.nsid)

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "core/errc.hpp"
+#include "core/link_watch.hpp"
 #include "core/log.hpp"
 
 #include "api/json.hpp"
@@ -129,26 +130,9 @@ void link_views::forget_old(std::chrono::steady_clock::time_point now)
     std::erase_if(cache_, [&](const auto& item) { return now - item.second.at > max_age; });
 }
 
-core::kernel::netns_locator locate(const core::registry& model, const core::host_namespace& h,
-                                   const std::string& netns_dir)
-{
-    core::kernel::netns_locator where;
-    where.ns_id = h.identity.ns_id;
-    where.is_self = h.is_self;
-    for (const auto& name : h.names)
-        where.paths.push_back(netns_dir + "/" + name);
-    // A mount in another mount namespace has a path that leads elsewhere (or nowhere) here.
-    for (const auto& m : h.mounts)
-        if (!m.other_mnt_ns)
-            where.paths.push_back(m.path);
-    if (const auto* pids = model.processes_of(h.identity.ns_id))
-        where.pids.assign(pids->begin(), pids->end());
-    return where;
-}
-
 core::kernel::netns_locator link_views::locator_of(const core::host_namespace& h) const
 {
-    return locate(model_, h, netns_dir_);
+    return core::locate(model_, h, netns_dir_);
 }
 
 std::optional<link_views::target> link_views::target_of(std::uint64_t ns_id)

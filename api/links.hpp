@@ -29,11 +29,6 @@
 namespace netnsd::api
 {
 
-// Where a namespace of the model can be opened: netnsd's own, its netns-dir entries (under
-// `netns_dir`), its nsfs mounts in netnsd's mount namespace, its processes.
-core::kernel::netns_locator locate(const core::registry& model, const core::host_namespace& h,
-                                   const std::string& netns_dir);
-
 class link_views
 {
 public:

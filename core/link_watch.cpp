@@ -78,20 +78,28 @@ std::size_t link_watch::namespaces_heard() const noexcept
                                                   [](const auto& t) { return t.second.seeded; }));
 }
 
-kernel::netns_locator link_watch::locator_of(std::uint64_t ns_id) const
+kernel::netns_locator locate(const registry& model, const host_namespace& h,
+                             std::string_view netns_dir)
 {
     kernel::netns_locator where;
-    where.ns_id = ns_id;
-    const auto h = model_.host(ns_id);
-    if (!h)
-        return where;
-    where.is_self = h->is_self;
-    for (const auto& name : h->names)
-        where.paths.push_back(netns_dir_ + "/" + name);
-    for (const auto& m : h->mounts)
-        where.paths.push_back(m.path);
-    if (const auto* pids = model_.processes_of(ns_id))
+    where.ns_id = h.identity.ns_id;
+    where.is_self = h.is_self;
+    for (const auto& name : h.names)
+        where.paths.push_back(std::string(netns_dir) + "/" + name);
+    for (const auto& m : h.mounts)
+        if (!m.other_mnt_ns)
+            where.paths.push_back(m.path);
+    if (const auto* pids = model.processes_of(h.identity.ns_id))
         where.pids.assign(pids->begin(), pids->end());
+    return where;
+}
+
+kernel::netns_locator link_watch::locator_of(std::uint64_t ns_id) const
+{
+    if (const auto h = model_.host(ns_id))
+        return locate(model_, *h, netns_dir_);
+    kernel::netns_locator where;
+    where.ns_id = ns_id;
     return where;
 }
 

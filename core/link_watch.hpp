@@ -24,6 +24,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <tuple>
 #include <vector>
@@ -35,6 +36,12 @@
 
 namespace netnsd::core
 {
+
+// Where a namespace of the model can be opened (to enter it, or to ask its nsid): netnsd's own,
+// its netns-dir entries (under `netns_dir`), its nsfs mounts in netnsd's mount namespace (one in
+// another leads elsewhere, or nowhere, here), its processes.
+kernel::netns_locator locate(const registry& model, const host_namespace& h,
+                             std::string_view netns_dir);
 
 class link_watch
 {
