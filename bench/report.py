@@ -1553,7 +1553,7 @@ def main():
                     "run of every section, else bench/out/RESULTS.md)")
     ap.add_argument("--budget-s", type=float, default=None,
                     help="sections that would start after this many seconds are skipped "
-                    "(default 1200, with --quick 300)")
+                    "(default 2700, with --quick 300)")
     for k, v in FULL.items():
         ap.add_argument("--" + k.replace("_", "-"), type=type(v), default=None)
     a = ap.parse_args()
@@ -1562,7 +1562,7 @@ def main():
         if getattr(a, k) is None:
             setattr(a, k, v)
     if a.budget_s is None:
-        a.budget_s = 300 if a.quick else 1200
+        a.budget_s = 300 if a.quick else 2700
     a.size_list = [int(x) for x in a.sizes.split(",")]
     chosen = [s for x in a.only for s in x.split(",") if s]
     bad = [s for s in chosen if s not in SECTIONS]
