@@ -109,12 +109,17 @@ std::string describe(const std::map<std::string, std::optional<int>>& m)
 
 nlohmann::json by_inode(const endpoint& at, std::uint64_t ino)
 {
+    // The kernel reuses a freed namespace's inode at once, and the inventory may still show the
+    // freed one for a moment (its last mount was in a mount namespace that went away, which the
+    // next walk finds): the newest namespace with the inode, by ns_id (never reused), is the
+    // live one.
+    nlohmann::json found = nullptr;
     const auto all = get_json(at, "/api/v1/namespaces");
     if (all.is_object())
         for (const auto& n : all["namespaces"])
-            if (n["inode"] == ino)
-                return n;
-    return nullptr;
+            if (n["inode"] == ino && (found.is_null() || n["ns_id"] > found["ns_id"]))
+                found = n;
+    return found;
 }
 
 } // namespace netnsd::test
