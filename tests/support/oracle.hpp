@@ -40,9 +40,9 @@ std::map<std::string, std::optional<int>> ip_list();
 std::map<int, std::optional<std::string>> ip_list_id();
 // GET of a path, parsed as JSON (null JSON when it fails).
 nlohmann::json get_json(const endpoint& to, const std::string& target, unsigned* status = nullptr);
-// The row of GET /api/v1/namespaces whose namespace has this inode (null JSON when none).
-// The inventory row of the namespace with that inode now: the newest (by ns_id) of those that
-// have it, as a freed one can linger a moment after the kernel gave its inode to another.
+// The row of GET /api/v1/namespaces whose namespace has this inode now (null JSON when none):
+// the newest (by ns_id) of those that have it, as a freed one can linger a moment after the
+// kernel gave its inode to another.
 nlohmann::json by_inode(const endpoint& to, std::uint64_t ino);
 
 std::string describe(const std::map<std::string, std::optional<int>>& m);
