@@ -20,9 +20,11 @@
 #include "api/cni_json.hpp"
 
 #include "support/builders.hpp"
+#include "support/temp_dir.hpp"
 
 using netnsd::api::parse_cni_cache_entry;
 using namespace netnsd;
+using netnsd::test::temp_dir;
 using namespace std::string_literals;
 
 namespace
@@ -50,21 +52,6 @@ std::string entry(std::string_view netns, bool k8s_args = true, std::string_view
            R"("ips":[{"address":"10.244.0.7/24","gateway":"10.244.0.1","interface":0}]}})";
     return out;
 }
-
-class temp_dir
-{
-public:
-    temp_dir()
-    {
-        std::string tmpl = std::filesystem::temp_directory_path() / "netnsd-cni-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-        path = tmpl;
-    }
-    ~temp_dir() { std::filesystem::remove_all(path); }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    std::filesystem::path path;
-};
 
 void write_file(const std::filesystem::path& p, const std::string& bytes)
 {

@@ -17,6 +17,7 @@
 #include "support/oracle.hpp"
 #include "support/process.hpp"
 #include "support/stream_client.hpp"
+#include "support/temp_dir.hpp"
 
 namespace
 {
@@ -63,20 +64,6 @@ std::string cache_entry(const std::string& netns, const std::string& pod_name)
     };
     return j.dump();
 }
-
-struct temp_dir
-{
-    std::filesystem::path path;
-    temp_dir()
-    {
-        std::string tmpl = std::filesystem::temp_directory_path() / "netnsd-cni-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-        path = tmpl;
-    }
-    ~temp_dir() { std::filesystem::remove_all(path); }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-};
 
 // libcni writes in place (os.WriteFile): the file is read once it is closed.
 void write_file(const std::filesystem::path& p, const std::string& bytes)
