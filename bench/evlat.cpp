@@ -11,7 +11,7 @@
 //       create N back to back, match each `add` to its creation by name; then delete N back to
 //       back. --monitor also runs `stdbuf -oL ip netns monitor` and timestamps its lines.
 //   evlat fanout --port P --subs S [--dir D] [--count N] [--prefix X] [--netnsd-pid PID]
-//                [--entries-only]
+//                [--entries-only] [--hold]
 //       S websocket subscribers on one epoll loop (this thread; a minimal RFC 6455 client, so
 //       the subscribers cost little CPU next to netnsd); once every one has its hello, a
 //       creator thread makes N namespaces and deletes them as fast as it can (2N events).
@@ -25,6 +25,8 @@
 //       the report says where the first difference of a subscriber that did not is). --slow K makes
 //       K of the subscribers slow readers (a small receive buffer, at most 16 KiB read per
 //       --slow-pause-ms, 20 by default), still well within netnsd's queue limits.
+//       --hold keeps an fd on every namespace until the run ends: deleting a name then destroys
+//       nothing, so the kernel's teardown worker (cleanup_net) does not run meanwhile.
 //   Every mode also takes --timeout S (how long to wait for the events; default 60).
 //
 // Prints one JSON object on stdout (times in microseconds); the report is built from it by
@@ -182,6 +184,7 @@ public:
     {
         std::int64_t call = 0, mounted = 0;
         std::int64_t call_rt_us = 0; // the mount(2) call on CLOCK_REALTIME (netnsd's clock)
+        std::int64_t return_rt_us = 0; // and its return
     };
     created create(const std::string& name)
     {
@@ -207,9 +210,17 @@ public:
             die_errno("bind /proc/thread-self/ns/net -> " + p, err);
         }
         const std::int64_t mounted = now_ns();
+        const std::int64_t return_rt_us = realtime_us();
+        if (keep_ != nullptr)
+        {
+            const int held = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+            if (held < 0)
+                die_errno("open /proc/thread-self/ns/net", errno);
+            keep_->push_back(held);
+        }
         if (::setns(saved_, CLONE_NEWNET) != 0)
             die_errno("setns back", errno);
-        return {call, mounted, call_rt_us};
+        return {call, mounted, call_rt_us, return_rt_us};
     }
 
     // `ip netns del`: when umount2 was called, when it returned, when unlink returned. A lazy
@@ -219,6 +230,7 @@ public:
     {
         std::int64_t call = 0, unmounted = 0, unlinked = 0;
         std::int64_t call_rt_us = 0; // the umount2(2) call on CLOCK_REALTIME
+        std::int64_t return_rt_us = 0; // and its return
     };
     removed remove(const std::string& name)
     {
@@ -228,15 +240,21 @@ public:
         r.call_rt_us = realtime_us();
         ::umount2(p.c_str(), MNT_DETACH);
         r.unmounted = now_ns();
+        r.return_rt_us = realtime_us();
         if (::unlink(p.c_str()) != 0)
             die_errno("cannot remove namespace file \"" + p + "\"", errno);
         r.unlinked = now_ns();
         return r;
     }
 
+    // --hold: an fd on every namespace made, appended to `fds`, so that deleting its name does
+    // not destroy it (the caller closes them when the measuring is over).
+    void hold_in(std::vector<int>* fds) { keep_ = fds; }
+
 private:
     std::string dir_;
     int saved_ = -1;
+    std::vector<int>* keep_ = nullptr;
 };
 
 // --- a small JSON reader for the top level of one event --------------------------------------
@@ -853,6 +871,9 @@ struct options
     // type, for a netnsd with a small --stream-queue-messages); revisions then skip the host
     // inventory's events, so gaps are not counted, and loss shows in the exact sequence.
     bool entries_only = false;
+    // fanout --hold: keep every namespace alive with an fd until the run ends, so that the
+    // kernel tears none down (cleanup_net) while the deletes are measured.
+    bool hold = false;
     unsigned slow = 0; // fanout: subscribers that read slowly
     unsigned slow_pause_ms = 20;
 };
@@ -907,6 +928,8 @@ options parse_options(int argc, char** argv)
             o.slow = to_uint(value(), "slow");
         else if (a == "--entries-only")
             o.entries_only = true;
+        else if (a == "--hold")
+            o.hold = true;
         else if (a == "--slow-pause-ms")
             o.slow_pause_ms = to_uint(value(), "slow pause");
         else
@@ -1374,6 +1397,10 @@ public:
                 ::close(s.fd);
         if (ep_ >= 0)
             ::close(ep_);
+        if (creator_.joinable())
+            creator_.join();
+        for (const int fd : held_)
+            ::close(fd);
     }
 
     int run()
@@ -1735,6 +1762,8 @@ private:
             {
                 // The creator's own thread: /proc/thread-self/ns/net is this thread's netns.
                 creator cr(o_.dir);
+                if (o_.hold)
+                    cr.hold_in(&held_);
                 const double c0 = thread_cpu_ms();
                 t_start_ = now_ns();
                 // --pace-us: operation k starts no earlier than k * pace after the start.
@@ -1757,13 +1786,19 @@ private:
                     for (std::size_t i = 0; i < names_.size(); ++i)
                     {
                         pace();
-                        note(static_cast<std::int32_t>(i) + 1, cr.create(names_[i]).call_rt_us);
+                        {
+                            const auto c = cr.create(names_[i]);
+                            note(static_cast<std::int32_t>(i) + 1, c.call_rt_us, c.return_rt_us);
+                        }
                     }
                     t_mid_ = now_ns();
                     for (std::size_t i = 0; i < names_.size(); ++i)
                     {
                         pace();
-                        note(-(static_cast<std::int32_t>(i) + 1), cr.remove(names_[i]).call_rt_us);
+                        {
+                            const auto r = cr.remove(names_[i]);
+                            note(-(static_cast<std::int32_t>(i) + 1), r.call_rt_us, r.return_rt_us);
+                        }
                     }
                 }
                 t_end_ = now_ns();
@@ -1781,11 +1816,12 @@ private:
     }
 
     // The creator's own record: what it did, in its order (one thread: the kernel's), and when
-    // it made the system call, on CLOCK_REALTIME.
-    void note(std::int32_t what, std::int64_t at_us)
+    // it made the system call and when the call returned, on CLOCK_REALTIME.
+    void note(std::int32_t what, std::int64_t call_us, std::int64_t return_us)
     {
         record_.push_back(what);
-        record_us_.push_back(at_us);
+        record_us_.push_back(call_us);
+        record_return_us_.push_back(return_us);
     }
 
     // --lifetime-ms: namespace k is made at start + k * pace and deleted lifetime after its
@@ -1813,7 +1849,7 @@ private:
             {
                 sleep_until(create_at);
                 const auto made = cr.create(names_[static_cast<std::size_t>(k)]);
-                note(k + 1, made.call_rt_us);
+                note(k + 1, made.call_rt_us, made.return_rt_us);
                 deletes.push_back({k, made.mounted + life});
                 ++k;
                 if (k == count)
@@ -1824,7 +1860,8 @@ private:
                 sleep_until(delete_at);
                 const auto i = deletes.front().index;
                 deletes.pop_front();
-                note(-(i + 1), cr.remove(names_[static_cast<std::size_t>(i)]).call_rt_us);
+                const auto r = cr.remove(names_[static_cast<std::size_t>(i)]);
+                note(-(i + 1), r.call_rt_us, r.return_rt_us);
             }
         }
     }
@@ -1932,7 +1969,8 @@ private:
             for (std::size_t i = 0; i < record_.size(); ++i)
                 rec.push_back(std::string(record_[i] > 0 ? "add " : "delete ") +
                               names_[static_cast<std::size_t>(std::abs(record_[i]) - 1)] + " " +
-                              std::to_string(record_us_[i]));
+                              std::to_string(record_us_[i]) + " " +
+                              std::to_string(record_return_us_[i]));
             out.strings("record", rec);
         }
         if (creator_done_)
@@ -1966,10 +2004,12 @@ private:
     std::unordered_map<std::string, std::int32_t> index_of_;
     std::vector<std::uint32_t> paused_;
     std::vector<std::int32_t> record_;    // the creator's adds and deletes, in its order
-    std::vector<std::int64_t> record_us_; // when each returned (CLOCK_REALTIME, us)
+    std::vector<std::int64_t> record_us_;        // when each call was made (CLOCK_REALTIME, us)
+    std::vector<std::int64_t> record_return_us_; // when it returned
     std::int64_t last_event_t_ = 0;       // when any subscriber last got an event
     std::size_t next_ = 0, ready_ = 0, finished_ = 0;
     std::thread creator_;
+    std::vector<int> held_; // --hold: the creator's fds on its namespaces (joined before read)
     std::atomic<std::int64_t> t_start_{0}, t_mid_{0}, t_end_{0};
     std::atomic<bool> creator_done_{false};
     double creator_cpu_ms_ = 0;
