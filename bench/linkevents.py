@@ -60,10 +60,31 @@ class ws_client:
         return True
 
     def read(self, timeout):
-        """The next text message as JSON, or None at the timeout."""
+        """The next text message as JSON, or None at the timeout. A ping is answered and a
+        pong skipped (netnsd pings an idle stream now and then)."""
         deadline = time.monotonic() + timeout
+        while True:
+            frame = self._frame(deadline)
+            if frame is None:
+                return None
+            opcode, payload = frame
+            if opcode == 0x9:
+                self._send(0xA, payload)
+            elif opcode == 0x8:
+                raise RuntimeError(f"the server closed the stream: {payload[:80]!r}")
+            elif opcode != 0xA:
+                return json.loads(payload)
+
+    def _send(self, opcode, payload):
+        """One masked frame (a client must mask; a zero mask leaves the payload as it is)."""
+        assert len(payload) < 126
+        self.sock.sendall(bytes([0x80 | opcode, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
+
+    def _frame(self, deadline):
+        """(opcode, payload) of the next frame, or None at the deadline."""
         if not self._need(2, deadline):
             return None
+        opcode = self.buf[0] & 0x0F
         b1 = self.buf[1] & 0x7F
         at = 2
         if b1 == 126:
@@ -79,7 +100,7 @@ class ws_client:
         if not self._need(at + b1, deadline):
             return None
         payload, self.buf = self.buf[at:at + b1], self.buf[at + b1:]
-        return json.loads(payload)
+        return opcode, payload
 
     def close(self):
         self.sock.close()

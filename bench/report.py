@@ -663,21 +663,25 @@ def rows_ifmetrics(a, R):
         cold = [t * 1000 for t in x["cold_s"]]
         setns = [t * 1000 for t in x["setns_s"]]
         ip_ms = x["ip_s"] * 1000
-        goal_ms, ok_ms = "", ""
-        if n >= 5000:
-            goal_ms = f"< {IFMETRICS_GOAL_MS} ms at 5000 (issue 15)"
-            ok_ms = met(max(cold) < IFMETRICS_GOAL_MS)
         rows.append((f"a full GET /metrics with --metrics-interfaces, {n} namespaces with a veth "
                      f"each: {x['interfaces']} interfaces, {x['series']} series, "
                      f"{x['bytes'] / 1e6:.1f} MB (cold: median / worst of {len(cold)})",
                      f"{fmt_ms(median(cold))} / {fmt_ms(max(cold))}",
-                     "`ip -n NAME -s -j link` per namespace (one loop)", fmt_ms(ip_ms),
-                     times_faster([ip_ms], cold), goal_ms, ok_ms))
-        rows.append((f"the same, {n} namespaces", f"{fmt_ms(median(cold))}",
-                     "bench/setns_links: setns + RTM_GETLINK dump per namespace (median)",
-                     fmt_ms(median(setns)), times_faster(setns, cold),
+                     "`ip -n NAME -s -j link` per namespace (one loop): the exporter way",
+                     fmt_ms(ip_ms), times_faster([ip_ms], cold),
                      f">= {IFMETRICS_GOAL_X}x the exporter way (issue 15)",
-                     met(min(ip_ms, median(setns)) / median(cold) >= IFMETRICS_GOAL_X)))
+                     met(ip_ms / median(cold) >= IFMETRICS_GOAL_X)))
+        if n >= 5000:
+            rows.append((f"the same, {n} namespaces, the worst of {len(cold)} cold scrapes",
+                         fmt_ms(max(cold)), "", "", "",
+                         f"< {IFMETRICS_GOAL_MS} ms at 5000 (issue 15)",
+                         met(max(cold) < IFMETRICS_GOAL_MS)))
+        # Not the exporter way but its floor: one process entering each namespace for one dump,
+        # the kernel work a cold scrape shares (no goal: a ratio near 1 is the best there is).
+        rows.append((f"the same, {n} namespaces", f"{fmt_ms(median(cold))}",
+                     "bench/setns_links: setns + RTM_GETLINK dump per namespace, one thread "
+                     "(median): the kernel's floor for entering each", fmt_ms(median(setns)),
+                     times_faster(setns, cold), "", ""))
         gather = [t * 1000 for t in x["gather_s"] if t is not None]
         rows.append((f"of which the link dumps (netnsd_network_gather_duration_seconds), {n} "
                      "namespaces", fmt_ms(median(gather)) if gather else "n/a", "", "", "", "",
