@@ -138,6 +138,11 @@ std::string render_interface_metrics(interface_scrape s, std::size_t max_series)
            "How many entries of netnsd's nsid table the kernel walks, in a dump by nsid, for each "
            "link whose peer is in netnsd's namespace (its own nsid's place in the table).");
     sample(out, "netnsd_network_nsid_walk", "", s.nsid_walk);
+    family(out, "netnsd_network_own_links_cached", "gauge",
+           "1 when the last gathering took netnsd's own namespace's link names and states from "
+           "its previous dump (no link changed there since, as its link group said) and only "
+           "the counters from RTM_GETSTATS; 0 when it dumped them.");
+    sample(out, "netnsd_network_own_links_cached", "", s.own_from_cache ? 1 : 0);
     family(out, "netnsd_metrics_series_capped", "gauge",
            "1 when the per-interface series reached --metrics-max-series and interfaces were "
            "left out.");
@@ -170,14 +175,15 @@ interface_metrics::interface_metrics(const core::registry& model, std::string ne
 
 interface_metrics::text_ptr interface_metrics::gather(const std::vector<target>& targets,
                                                       interface_scrape plan, std::size_t max_series,
-                                                      unsigned threads)
+                                                      unsigned threads,
+                                                      core::kernel::own_links& own)
 {
     const auto start = std::chrono::steady_clock::now();
     std::vector<core::kernel::gather_target> how;
     how.reserve(targets.size());
     for (const auto& t : targets)
         how.push_back(t.how);
-    auto found = core::kernel::gather_links(how, threads);
+    auto found = core::kernel::gather_links(how, threads, &own);
     auto s = std::move(plan);
     s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     for (std::size_t i = 0; i < targets.size(); ++i)
@@ -195,6 +201,7 @@ interface_metrics::text_ptr interface_metrics::gather(const std::vector<target>&
             ++s.failed;
             continue;
         }
+        s.own_from_cache = s.own_from_cache || found[i].from_cache;
         for (auto& l : found[i].links)
             s.interfaces.push_back(
                 {targets[i].label, std::move(l.name), l.counters, l.operstate == IF_OPER_UP});
@@ -277,7 +284,7 @@ std::variant<response, deferred> interface_metrics::scrape(finish_fn finish)
         text_ptr text;
         try
         {
-            text = gather(targets, plan, max_series, threads);
+            text = gather(targets, plan, max_series, threads, *own_);
             done->set_value(text);
         }
         catch (...)

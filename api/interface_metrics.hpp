@@ -49,7 +49,10 @@ struct interface_scrape
     std::size_t unreachable = 0; // not read: no nsid, and no path or process to open it by
     std::size_t failed = 0;      // namespaces whose dump failed (gone meanwhile, ...)
     std::size_t nsid_walk = 0;   // core::kernel::nsid_walk_length of netnsd's namespace
-    double seconds = 0;          // how long the dumps took
+    // netnsd's own namespace: its links' names and states kept from an earlier dump, its
+    // counters from RTM_GETSTATS (core::kernel::own_links), rather than dumped.
+    bool own_from_cache = false;
+    double seconds = 0; // how long the dumps took
 };
 
 // The families in the text format. Interfaces are sorted by their label values (netns, then
@@ -104,7 +107,8 @@ private:
     };
 
     static text_ptr gather(const std::vector<target>& targets, interface_scrape plan,
-                           std::size_t max_series, unsigned threads);
+                           std::size_t max_series, unsigned threads,
+                           core::kernel::own_links& own);
 
     const core::registry& model_;
     std::string netns_dir_;
@@ -113,6 +117,8 @@ private:
     text_ptr cached_;
     std::chrono::steady_clock::time_point cached_at_;
     std::optional<gathering> running_;
+    // netnsd's own namespace's links between scrapes (used by the gathering workers).
+    std::unique_ptr<core::kernel::own_links> own_ = std::make_unique<core::kernel::own_links>();
 };
 
 } // namespace netnsd::api

@@ -136,6 +136,24 @@ std::error_code parse_link(const nlmsghdr* nlh, std::vector<link_record>& out)
     return {};
 }
 
+std::error_code parse_stats(const nlmsghdr* nlh, std::vector<link_stats_record>& out)
+{
+    if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(if_stats_msg)))
+        return core::errc::protocol;
+    const auto* ifsm = static_cast<const if_stats_msg*>(mnl_nlmsg_get_payload(nlh));
+    attr_table<IFLA_STATS_MAX> tb;
+    if (mnl_attr_parse(nlh, sizeof(if_stats_msg), table_cb<IFLA_STATS_MAX>, &tb) < 0)
+        return core::errc::protocol;
+    const auto* stats = tb.at[IFLA_STATS_LINK_64];
+    if (stats == nullptr || mnl_attr_get_payload_len(stats) < stats64_prefix)
+        return core::errc::protocol; // asked for, so every answer has it
+    std::array<std::uint64_t, 8> v{};
+    std::memcpy(v.data(), mnl_attr_get_payload(stats), stats64_prefix);
+    out.push_back({static_cast<int>(ifsm->ifindex),
+                   link_counters{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]}});
+    return {};
+}
+
 std::error_code parse_address(const nlmsghdr* nlh, std::vector<address_record>& out)
 {
     if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(ifaddrmsg)))
@@ -200,6 +218,16 @@ std::size_t build_link_get(std::span<std::byte> buf, std::uint32_t seq,
     return nlh->nlmsg_len;
 }
 
+std::size_t build_stats_dump(std::span<std::byte> buf, std::uint32_t seq)
+{
+    auto* nlh = put_dump_header(buf, RTM_GETSTATS, seq);
+    // A strict socket rejects a dump that names an ifindex or sets the padding.
+    auto* ifsm = static_cast<if_stats_msg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(if_stats_msg)));
+    ifsm->family = AF_UNSPEC;
+    ifsm->filter_mask = IFLA_STATS_FILTER_BIT(IFLA_STATS_LINK_64);
+    return nlh->nlmsg_len;
+}
+
 std::size_t build_address_dump(std::span<std::byte> buf, std::uint32_t seq,
                                std::optional<nsid_t> target)
 {
@@ -255,6 +283,10 @@ std::error_code parse_dump_datagram(std::span<const std::byte> bytes, dump_datag
                 if (auto ec = parse_address(nlh, out.addresses))
                     return ec;
                 break;
+            case RTM_NEWSTATS:
+                if (auto ec = parse_stats(nlh, out.stats))
+                    return ec;
+                break;
             case RTM_DELLINK:
                 if (auto ec = parse_link(nlh, out.deleted_links))
                     return ec;
@@ -279,20 +311,27 @@ std::error_code link_dumper::open()
     return set_strict(true);
 }
 
-std::error_code link_dumper::open_in(int netns_fd)
+std::error_code link_dumper::open_in(int netns_fd, int home_fd)
 {
     // This thread's namespace, to come back to; /proc/self would name the main thread's.
-    const unique_fd saved(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-    if (!saved)
-        return last_error();
+    unique_fd opened_home;
+    if (home_fd < 0)
+    {
+        opened_home.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+        if (!opened_home)
+            return last_error();
+        home_fd = opened_home.get();
+    }
     if (::setns(netns_fd, CLONE_NEWNET) != 0)
         return last_error();
     const auto made = open();
-    if (::setns(saved.get(), CLONE_NEWNET) != 0)
+    if (::setns(home_fd, CLONE_NEWNET) != 0)
     {
         socket_.close();
         return errc::thread_netns_lost;
     }
+    if (made)
+        socket_.close(); // not the previous namespace's socket: this dumper reads none now
     return made;
 }
 
@@ -382,6 +421,26 @@ std::error_code link_dumper::dump_kind(bool links, std::optional<nsid_t> target,
         if (!out.interrupted || attempt == max_dump_attempts)
             return {};
     }
+}
+
+std::error_code link_dumper::dump_stats(std::vector<link_stats_record>& out)
+{
+    std::array<std::byte, 64> req;
+    dump_datagram answer;
+    for (int attempt = 1;; ++attempt)
+    {
+        answer = {};
+        const auto seq = next_seq();
+        const auto len = build_stats_dump(req, seq);
+        if (auto ec = dump_raw({req.data(), len}, seq, answer))
+            return ec;
+        if (answer.error != 0)
+            return errno_code(answer.error);
+        if (!answer.interrupted || attempt == max_dump_attempts)
+            break;
+    }
+    out = std::move(answer.stats);
+    return {};
 }
 
 std::error_code link_dumper::dump(std::optional<nsid_t> target, netns_contents& out)

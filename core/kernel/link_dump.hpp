@@ -73,10 +73,20 @@ struct address_record
     std::optional<nsid_t> target_nsid; // IFA_TARGET_NETNSID, echoed as for links
 };
 
+// One RTM_NEWSTATS of a stats dump (RTM_GETSTATS with IFLA_STATS_LINK_64): a link's counters
+// by ifindex, without the rest of its RTM_NEWLINK, whose IFLA_LINK_NETNSID costs the kernel a
+// walk of the nsid table for every veth (see link_gather's own_links).
+struct link_stats_record
+{
+    int ifindex = 0;
+    link_counters counters;
+};
+
 // What one datagram of a dump (or of a notification) said.
 struct dump_datagram
 {
     std::vector<link_record> links;
+    std::vector<link_stats_record> stats;
     std::vector<address_record> addresses;
     // RTM_DELLINK and RTM_DELADDR: only notifications carry them, one message per datagram.
     std::vector<link_record> deleted_links;
@@ -95,6 +105,9 @@ std::size_t build_address_dump(std::span<std::byte> buf, std::uint32_t seq,
 // One link by ifindex (no NLM_F_DUMP), with IFLA_EXT_MASK asking for no VF details.
 std::size_t build_link_get(std::span<std::byte> buf, std::uint32_t seq,
                            std::optional<nsid_t> target, int ifindex);
+
+// Every link's IFLA_STATS_LINK_64 of the socket's namespace (RTM_GETSTATS, NLM_F_DUMP).
+std::size_t build_stats_dump(std::span<std::byte> buf, std::uint32_t seq);
 
 // Walks every message of one datagram whatever its bytes; errc::protocol for malformed ones.
 // `bytes` starts 4-byte aligned. Messages of other types are skipped.
@@ -121,7 +134,12 @@ public:
     // socket and returns at once (the socket stays in the namespace it was made in). The caller
     // closes `netns_fd`, and must not keep this dumper: an open socket holds its namespace
     // alive. errc::thread_netns_lost when the thread could not return: it must not be reused.
-    std::error_code open_in(int netns_fd);
+    // `home_fd`, when given, is the calling thread's own namespace to return to (a thread that
+    // enters many keeps it open, rather than opening it each time); otherwise it is opened here.
+    // A socket already held is closed once the new one is made: one dumper can read namespace
+    // after namespace, keeping its receive buffer.
+    std::error_code open_in(int netns_fd, int home_fd = -1);
+    void close() noexcept { socket_.close(); }
 
     // Links and addresses of the namespace with that nsid (from the socket's namespace), or of
     // the socket's own namespace without one. Each answer to a dump by nsid must echo the
@@ -133,6 +151,9 @@ public:
     // One dump of either kind, with every record as the kernel sent it (no target check).
     std::error_code dump_raw(std::span<const std::byte> request, std::uint32_t seq,
                              dump_datagram& out);
+
+    // The counters of every link of the socket's own namespace (RTM_GETSTATS).
+    std::error_code dump_stats(std::vector<link_stats_record>& out);
 
     // One link of that namespace (or the socket's own) by ifindex: RTM_GETLINK without
     // NLM_F_DUMP, one answer. ENODEV when there is no such link.

@@ -1,43 +1,69 @@
 #include "core/kernel/link_gather.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cerrno>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
 #include <thread>
 
 #include "core/errc.hpp"
+#include "core/kernel/errno.hpp"
+#include "core/kernel/unique_fd.hpp"
 
 namespace netnsd::core::kernel
 {
 namespace
 {
 
-// One namespace entered for a socket of its own; the fd is closed before the dump.
-std::error_code dump_inside(const netns_locator& where, std::vector<link_record>& out)
+// What one gathering thread keeps from namespace to namespace: its own namespace to come back
+// to, and one dumper (with its receive buffer) whose socket is made inside each namespace it
+// enters and closed after that namespace's dump.
+struct entering
 {
+    unique_fd home;
     link_dumper inside;
+
+    // One namespace entered for a socket of its own; its fd is closed before the dump.
+    std::error_code dump(const netns_locator& where, std::vector<link_record>& out)
     {
-        const auto fd = open_located(where);
-        if (!fd)
-            return errc::not_found;
-        if (auto ec = inside.open_in(fd.get()))
-            return ec;
+        if (!home)
+        {
+            // This thread's namespace; /proc/self would name the main thread's.
+            home.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+            if (!home)
+                return last_error();
+        }
+        {
+            const auto fd = open_located(where);
+            if (!fd)
+                return errc::not_found;
+            if (auto ec = inside.open_in(fd.get(), home.get()))
+                return ec;
+        }
+        const auto ec = inside.dump_links(std::nullopt, out);
+        inside.close(); // a socket held would keep the namespace alive
+        return ec;
     }
-    return inside.dump_links(std::nullopt, out);
-}
+};
 
 // Targets in the order of `next`, until there are none left, on one socket of the calling
 // thread's namespace (made when the first target by nsid or of its own namespace comes).
 void gather_share(std::span<const gather_target> targets, std::atomic<std::size_t>& next,
-                  std::vector<gathered_links>& out)
+                  std::vector<gathered_links>& out, own_links* own)
 {
     link_dumper here;
     std::optional<std::error_code> opened;
+    entering entered;
     for (std::size_t i = next++; i < targets.size(); i = next++)
     {
         const auto& t = targets[i];
         if (t.how == gather_target::way::inside)
         {
-            out[i].ec = dump_inside(t.where, out[i].links);
+            out[i].ec = entered.dump(t.where, out[i].links);
             if (out[i].ec == errc::thread_netns_lost)
             {
                 // This thread is in another namespace: whatever it read next would be that
@@ -55,6 +81,11 @@ void gather_share(std::span<const gather_target> targets, std::atomic<std::size_
             out[i].ec = *opened;
             continue;
         }
+        if (t.how == gather_target::way::own && own != nullptr)
+        {
+            out[i].ec = own->read(here, out[i].links, out[i].from_cache);
+            continue;
+        }
         const auto target =
             t.how == gather_target::way::by_nsid ? std::optional<nsid_t>(t.nsid) : std::nullopt;
         out[i].ec = here.dump_links(target, out[i].links);
@@ -63,7 +94,8 @@ void gather_share(std::span<const gather_target> targets, std::atomic<std::size_
 
 } // namespace
 
-std::vector<gathered_links> gather_links(std::span<const gather_target> targets, unsigned threads)
+std::vector<gathered_links> gather_links(std::span<const gather_target> targets, unsigned threads,
+                                         own_links* own)
 {
     std::vector<gathered_links> out(targets.size());
     // Small scrapes are not worth a thread.
@@ -78,11 +110,89 @@ std::vector<gathered_links> gather_links(std::span<const gather_target> targets,
     std::vector<std::thread> helpers;
     helpers.reserve(n - 1);
     for (std::size_t t = 1; t < n; ++t)
-        helpers.emplace_back([&] { gather_share(targets, next, out); });
-    gather_share(targets, next, out);
+        helpers.emplace_back([&] { gather_share(targets, next, out, own); });
+    gather_share(targets, next, out, own);
     for (auto& h : helpers)
         h.join();
     return out;
+}
+
+// --- own_links -----------------------------------------------------------------------------
+
+bool own_links::heard_changes()
+{
+    std::array<std::byte, 8192> buf;
+    bool heard = false;
+    for (int i = 0; i < max_drain; ++i)
+    {
+        const auto n = ::recv(listener_.get(), buf.data(), buf.size(), MSG_DONTWAIT);
+        if (n >= 0)
+        {
+            heard = true;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return heard;
+        return true; // ENOBUFS: notifications were dropped; anything else: not to be trusted
+    }
+    return true;
+}
+
+std::error_code own_links::dump(link_dumper& here)
+{
+    valid_ = false;
+    if (auto ec = here.dump_links(std::nullopt, links_))
+        return ec;
+    std::sort(links_.begin(), links_.end(),
+              [](const link_record& a, const link_record& b) { return a.ifindex < b.ifindex; });
+    // Without a listener nothing says when they change: every read dumps.
+    valid_ = static_cast<bool>(listener_);
+    return {};
+}
+
+std::error_code own_links::read(link_dumper& here, std::vector<link_record>& out, bool& from_cache)
+{
+    const std::lock_guard lock(mutex_);
+    from_cache = false;
+    if (!listener_tried_)
+    {
+        // Before the first dump, so that no change after it goes unheard.
+        listener_tried_ = true;
+        unique_fd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE));
+        sockaddr_nl local{};
+        local.nl_family = AF_NETLINK;
+        local.nl_groups = RTMGRP_LINK;
+        if (fd && ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&local), sizeof(local)) == 0)
+            listener_ = std::move(fd);
+    }
+    const bool changed = !listener_ || heard_changes();
+    if (!changed && valid_)
+    {
+        std::vector<link_stats_record> stats;
+        if (here.dump_stats(stats))
+            stats.clear(); // a dump will say it, or why not
+        std::sort(stats.begin(), stats.end(),
+                  [](const link_stats_record& a, const link_stats_record& b)
+                  { return a.ifindex < b.ifindex; });
+        // A link made or removed since the drain has its notification queued: dump now.
+        const bool same = std::equal(stats.begin(), stats.end(), links_.begin(), links_.end(),
+                                     [](const link_stats_record& a, const link_record& b)
+                                     { return a.ifindex == b.ifindex; });
+        if (same && !stats.empty())
+        {
+            for (std::size_t i = 0; i < stats.size(); ++i)
+                links_[i].counters = stats[i].counters;
+            out = links_;
+            from_cache = true;
+            return {};
+        }
+    }
+    if (auto ec = dump(here))
+        return ec;
+    out = links_;
+    return {};
 }
 
 std::size_t nsid_walk_length(std::span<const nsid_t> table, std::optional<nsid_t> self)

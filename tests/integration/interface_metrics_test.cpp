@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 #include <utility>
+#include <thread>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -212,6 +213,34 @@ TEST_CASE("netnsd_network_up follows ip link set down and up")
     CHECK(eventually([&] { return value_of(scrape(s.d.where()), up) == 0; }, 15000ms));
     run_ok({"ip", "-n", "a", "link", "set", "ab", "up"});
     REQUIRE(eventually([&] { return ip_state() == "UP"; }, 15000ms));
+    CHECK(eventually([&] { return value_of(scrape(s.d.where()), up) == 1; }, 15000ms));
+}
+
+TEST_CASE("netnsd's own interfaces: names kept between scrapes, a state change in the first "
+          "scrape gathered after it")
+{
+    wire();
+    started s;
+    const auto own = "ns_id:" + std::to_string(self_ns_id(s));
+    const auto up = series("netnsd_network_up", own, "h0");
+    const std::string cached = "netnsd_network_own_links_cached";
+    // Once h0 is up (its carrier comes a moment later), scrapes keep the names and states.
+    REQUIRE(eventually(
+        [&]
+        {
+            const auto text = scrape(s.d.where());
+            return value_of(text, up) == 1 && value_of(text, cached) == 1;
+        },
+        15000ms));
+    run_ok({"ip", "link", "set", "h0", "down"});
+    // The text is kept 1 s: the next scrape after that gathers, and must see it.
+    std::this_thread::sleep_for(1100ms);
+    auto text = scrape(s.d.where());
+    CHECK(value_of(text, up) == 0);
+    CHECK(value_of(text, cached) == 0);
+    CHECK(eventually([&] { return value_of(scrape(s.d.where()), cached) == 1; }, 15000ms));
+    CHECK(value_of(scrape(s.d.where()), up) == 0);
+    run_ok({"ip", "link", "set", "h0", "up"});
     CHECK(eventually([&] { return value_of(scrape(s.d.where()), up) == 1; }, 15000ms));
 }
 

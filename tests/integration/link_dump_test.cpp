@@ -19,6 +19,7 @@
 
 #include "core/errc.hpp"
 #include "core/kernel/link_dump.hpp"
+#include "core/kernel/link_gather.hpp"
 #include "core/kernel/nsid_netlink.hpp"
 #include "core/kernel/unique_fd.hpp"
 
@@ -345,4 +346,111 @@ TEST_CASE("counters of a dump equal ip -s link at a quiet moment after a ping")
     REQUIRE_FALSE(dumper.dump(*a, got));
     CHECK(got.links[2].name == "ab");
     CHECK(got.links[2].counters->tx_packets >= 3);
+}
+
+namespace
+{
+
+// ip's view of the sandbox's own links: ifindex -> (name, operstate).
+std::map<int, std::pair<std::string, std::string>> own_ip_links()
+{
+    std::map<int, std::pair<std::string, std::string>> out;
+    for (const auto& l : ip_json({"-j", "link"}))
+        out[l["ifindex"].get<int>()] = {l["ifname"].get<std::string>(),
+                                        l["operstate"].get<std::string>()};
+    return out;
+}
+
+std::map<int, std::pair<std::string, std::string>> as_ip_shows(const std::vector<link_record>& ls)
+{
+    std::map<int, std::pair<std::string, std::string>> out;
+    for (const auto& l : ls)
+        out[l.ifindex] = {l.name, operstate_text(l.operstate)};
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("netnsd's own links: kept while its link group is quiet, counters fresh from "
+          "RTM_GETSTATS, dumped again after any link change")
+{
+    wire();
+    netnsd::core::kernel::own_links own;
+    link_dumper here;
+    REQUIRE_FALSE(here.open());
+    std::vector<link_record> got;
+    bool cached = true;
+    REQUIRE_FALSE(own.read(here, got, cached));
+    CHECK_FALSE(cached); // the first read dumps
+    CHECK(as_ip_shows(got) == own_ip_links());
+    // Nothing changed: names and states from the last dump (a late notification of the wiring,
+    // such as h0's carrier, means one more dump first).
+    REQUIRE(eventually(
+        [&]
+        {
+            REQUIRE_FALSE(own.read(here, got, cached));
+            return cached;
+        },
+        std::chrono::milliseconds(5000)));
+    CHECK(as_ip_shows(got) == own_ip_links());
+
+    // The counters are fresh: equal to ip -s link at a quiet moment after a ping.
+    {
+        run_ok({"ping", "-c", "3", "-i", "0.2", "-W", "5", "10.1.0.2"});
+        bool equal = false;
+        std::string last;
+        REQUIRE(eventually(
+            [&]
+            {
+                const auto first = ip_json({"-s", "-j", "link"});
+                REQUIRE_FALSE(own.read(here, got, cached));
+                const auto second = ip_json({"-s", "-j", "link"});
+                if (first != second || !cached)
+                    return false;
+                std::map<int, netnsd::core::kernel::link_counters> mine;
+                for (const auto& l : got)
+                    mine[l.ifindex] = *l.counters;
+                equal = mine.size() == first.size();
+                for (const auto& l : first)
+                {
+                    const auto& s = l["stats64"];
+                    const auto& c = mine[l["ifindex"].get<int>()];
+                    equal = equal && c.rx_bytes == s["rx"]["bytes"] &&
+                            c.tx_bytes == s["tx"]["bytes"] && c.rx_packets == s["rx"]["packets"] &&
+                            c.tx_packets == s["tx"]["packets"] &&
+                            c.rx_errors == s["rx"]["errors"] &&
+                            c.tx_errors == s["tx"]["errors"] &&
+                            c.rx_dropped == s["rx"]["dropped"] &&
+                            c.tx_dropped == s["tx"]["dropped"];
+                }
+                last = first.dump();
+                return true;
+            },
+            std::chrono::milliseconds(20000)));
+        INFO("ip -s -j link: ", last);
+        CHECK(equal);
+        const auto h0 = std::find_if(got.begin(), got.end(),
+                                     [](const link_record& l) { return l.name == "h0"; });
+        REQUIRE(h0 != got.end());
+        CHECK(h0->counters->rx_packets >= 3);
+    }
+    // A state change, a new link and a removed one are in the very next read.
+    {
+        run_ok({"ip", "link", "set", "h0", "down"});
+        REQUIRE_FALSE(own.read(here, got, cached));
+        CHECK_FALSE(cached);
+        CHECK(as_ip_shows(got) == own_ip_links());
+        run_ok({"ip", "link", "add", "h1", "type", "veth", "peer", "name", "a1", "netns", "a"});
+        REQUIRE_FALSE(own.read(here, got, cached));
+        CHECK_FALSE(cached);
+        CHECK(as_ip_shows(got) == own_ip_links());
+        CHECK(std::any_of(got.begin(), got.end(),
+                          [](const link_record& l) { return l.name == "h1"; }));
+        run_ok({"ip", "link", "del", "h1"});
+        REQUIRE_FALSE(own.read(here, got, cached));
+        CHECK_FALSE(cached);
+        CHECK(as_ip_shows(got) == own_ip_links());
+        CHECK(std::none_of(got.begin(), got.end(),
+                           [](const link_record& l) { return l.name == "h1"; }));
+    }
 }

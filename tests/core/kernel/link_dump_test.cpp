@@ -312,3 +312,73 @@ TEST_CASE("an address whose length does not fit its family is malformed")
     dump_datagram out;
     CHECK(parse_dump_datagram(buf, out) == errc::protocol);
 }
+
+TEST_CASE("a stats dump asks for every link's IFLA_STATS_LINK_64, with a zero ifindex and padding")
+{
+    std::vector<std::byte> buf(64, std::byte{0xAA});
+    const auto len = netnsd::core::kernel::build_stats_dump(buf, 9);
+    const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
+    CHECK(len == nlh->nlmsg_len);
+    CHECK(len == 16 + sizeof(if_stats_msg));
+    CHECK(nlh->nlmsg_type == RTM_GETSTATS);
+    CHECK(nlh->nlmsg_flags == (NLM_F_REQUEST | NLM_F_DUMP));
+    CHECK(nlh->nlmsg_seq == 9);
+    const auto* ifsm = static_cast<const if_stats_msg*>(mnl_nlmsg_get_payload(nlh));
+    CHECK(ifsm->family == AF_UNSPEC);
+    CHECK(ifsm->pad1 == 0);
+    CHECK(ifsm->pad2 == 0);
+    CHECK(ifsm->ifindex == 0);
+    CHECK(ifsm->filter_mask == (1U << (IFLA_STATS_LINK_64 - 1)));
+}
+
+namespace
+{
+
+// An RTM_NEWSTATS as the kernel lays it out: if_stats_msg, then IFLA_STATS_LINK_64 of `size`
+// bytes (a struct rtnl_link_stats64 whose counters count up from `first`), when size > 0.
+std::vector<std::byte> stats_message(std::uint32_t ifindex, std::size_t size, std::uint64_t first)
+{
+    std::vector<std::byte> buf(8192);
+    auto* nlh = mnl_nlmsg_put_header(buf.data());
+    nlh->nlmsg_type = RTM_NEWSTATS;
+    auto* ifsm = static_cast<if_stats_msg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(if_stats_msg)));
+    ifsm->ifindex = ifindex;
+    ifsm->filter_mask = 1U << (IFLA_STATS_LINK_64 - 1);
+    if (size > 0)
+    {
+        std::vector<std::uint64_t> v(size / sizeof(std::uint64_t));
+        for (std::size_t i = 0; i < v.size(); ++i)
+            v[i] = first + i;
+        mnl_attr_put(nlh, IFLA_STATS_LINK_64, size, v.data());
+    }
+    buf.resize(nlh->nlmsg_len);
+    return buf;
+}
+
+} // namespace
+
+TEST_CASE("a stats answer decodes to the link's ifindex and its first eight counters")
+{
+    dump_datagram out;
+    REQUIRE_FALSE(parse_dump_datagram(stats_message(7, sizeof(rtnl_link_stats64), 100), out));
+    REQUIRE(out.stats.size() == 1);
+    CHECK(out.stats[0].ifindex == 7);
+    const auto& c = out.stats[0].counters;
+    // The order of struct rtnl_link_stats64.
+    CHECK(c.rx_packets == 100);
+    CHECK(c.tx_packets == 101);
+    CHECK(c.rx_bytes == 102);
+    CHECK(c.tx_bytes == 103);
+    CHECK(c.rx_errors == 104);
+    CHECK(c.tx_errors == 105);
+    CHECK(c.rx_dropped == 106);
+    CHECK(c.tx_dropped == 107);
+    CHECK(out.links.empty());
+    SUBCASE("an answer without the counters asked for, or with fewer than eight, is malformed")
+    {
+        dump_datagram bad;
+        CHECK(parse_dump_datagram(stats_message(7, 0, 0), bad) == errc::protocol);
+        CHECK(parse_dump_datagram(stats_message(7, 7 * sizeof(std::uint64_t), 0), bad) ==
+              errc::protocol);
+    }
+}
