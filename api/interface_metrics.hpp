@@ -107,8 +107,7 @@ private:
     };
 
     static text_ptr gather(const std::vector<target>& targets, interface_scrape plan,
-                           std::size_t max_series, unsigned threads,
-                           core::kernel::own_links& own);
+                           std::size_t max_series, unsigned threads, core::kernel::own_links& own);
 
     const core::registry& model_;
     std::string netns_dir_;

@@ -183,7 +183,7 @@ public:
     struct created
     {
         std::int64_t call = 0, mounted = 0;
-        std::int64_t call_rt_us = 0; // the mount(2) call on CLOCK_REALTIME (netnsd's clock)
+        std::int64_t call_rt_us = 0;   // the mount(2) call on CLOCK_REALTIME (netnsd's clock)
         std::int64_t return_rt_us = 0; // and its return
     };
     created create(const std::string& name)
@@ -229,7 +229,7 @@ public:
     struct removed
     {
         std::int64_t call = 0, unmounted = 0, unlinked = 0;
-        std::int64_t call_rt_us = 0; // the umount2(2) call on CLOCK_REALTIME
+        std::int64_t call_rt_us = 0;   // the umount2(2) call on CLOCK_REALTIME
         std::int64_t return_rt_us = 0; // and its return
     };
     removed remove(const std::string& name)
@@ -2003,10 +2003,10 @@ private:
     std::unique_ptr<creator> cr_;
     std::unordered_map<std::string, std::int32_t> index_of_;
     std::vector<std::uint32_t> paused_;
-    std::vector<std::int32_t> record_;    // the creator's adds and deletes, in its order
+    std::vector<std::int32_t> record_;           // the creator's adds and deletes, in its order
     std::vector<std::int64_t> record_us_;        // when each call was made (CLOCK_REALTIME, us)
     std::vector<std::int64_t> record_return_us_; // when it returned
-    std::int64_t last_event_t_ = 0;       // when any subscriber last got an event
+    std::int64_t last_event_t_ = 0;              // when any subscriber last got an event
     std::size_t next_ = 0, ready_ = 0, finished_ = 0;
     std::thread creator_;
     std::vector<int> held_; // --hold: the creator's fds on its namespaces (joined before read)

@@ -12,8 +12,8 @@
 #include <set>
 #include <sstream>
 #include <string>
-#include <utility>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <doctest/doctest.h>

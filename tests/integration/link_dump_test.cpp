@@ -415,13 +415,11 @@ TEST_CASE("netnsd's own links: kept while its link group is quiet, counters fres
                 {
                     const auto& s = l["stats64"];
                     const auto& c = mine[l["ifindex"].get<int>()];
-                    equal = equal && c.rx_bytes == s["rx"]["bytes"] &&
-                            c.tx_bytes == s["tx"]["bytes"] && c.rx_packets == s["rx"]["packets"] &&
-                            c.tx_packets == s["tx"]["packets"] &&
-                            c.rx_errors == s["rx"]["errors"] &&
-                            c.tx_errors == s["tx"]["errors"] &&
-                            c.rx_dropped == s["rx"]["dropped"] &&
-                            c.tx_dropped == s["tx"]["dropped"];
+                    equal =
+                        equal && c.rx_bytes == s["rx"]["bytes"] && c.tx_bytes == s["tx"]["bytes"] &&
+                        c.rx_packets == s["rx"]["packets"] && c.tx_packets == s["tx"]["packets"] &&
+                        c.rx_errors == s["rx"]["errors"] && c.tx_errors == s["tx"]["errors"] &&
+                        c.rx_dropped == s["rx"]["dropped"] && c.tx_dropped == s["tx"]["dropped"];
                 }
                 last = first.dump();
                 return true;
