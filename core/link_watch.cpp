@@ -130,12 +130,15 @@ void link_watch::note(const event& e)
     }
 }
 
-void link_watch::sync()
+bool link_watch::sync()
 {
     if (!started_ || (noted_.empty() && !resolve_))
-        return;
-    const auto noted = std::move(noted_);
-    noted_.clear();
+        return false;
+    // At most namespaces_per_turn, lowest ns_id (oldest) first: each may cost a dump, and the
+    // model thread's other feeds wait meanwhile.
+    std::vector<std::uint64_t> noted;
+    while (!noted_.empty() && noted.size() < namespaces_per_turn)
+        noted.push_back(noted_.extract(noted_.begin()).value());
     for (const auto ns_id : noted)
     {
         auto it = tables_.find(ns_id);
@@ -154,11 +157,12 @@ void link_watch::sync()
             seed(t, ns_id, true);
         }
     }
-    if (resolve_)
+    if (resolve_ && noted_.empty())
     {
         resolve_ = false;
         resolve_unmapped(true);
     }
+    return !noted_.empty() || resolve_;
 }
 
 void link_watch::track(std::uint64_t ns_id, bool emit)

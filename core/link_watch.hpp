@@ -51,6 +51,8 @@ public:
     // Notifications read per turn of the model thread's loop: a burst is spread over turns so
     // that mount events never wait long behind it.
     static constexpr std::size_t notifications_per_turn = 256;
+    // Namespaces seeded per turn (each a dump of its links and addresses, ~20-50 us).
+    static constexpr std::size_t namespaces_per_turn = 64;
 
     using steady = std::chrono::steady_clock;
 
@@ -66,10 +68,11 @@ public:
 
     // The registry's listener calls this with every event (it only notes what to look at).
     void note(const event& e);
-    // Looks at the namespaces noted since the last call (new ones, new nsids): seeds them, with
-    // `added` events for the links they had (they are news: the namespace is). Call after every
-    // handler of the model thread, before publishing.
-    void sync();
+    // Looks at the namespaces noted since the last call (new ones, new nsids), at most
+    // namespaces_per_turn of them: seeds them, with `added` events for the links they had (they
+    // are news: the namespace is). Call after every handler of the model thread, before
+    // publishing; true when some are left for another turn (the caller posts one).
+    bool sync();
     // The listener is readable: reads up to notifications_per_turn; true when there may be more.
     bool on_readable();
     // When flush() has coalesced changes to send (nullopt: none pending).

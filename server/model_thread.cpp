@@ -285,7 +285,18 @@ void model_thread::publish()
         cni_->sync(core::clock::now());
     if (links_ && !links_stopped_)
     {
-        links_->sync();
+        // What is left waits behind the handlers already queued (the kernel's feeds first).
+        if (links_->sync() && !links_sync_posted_)
+        {
+            links_sync_posted_ = true;
+            asio::post(ioc_,
+                       [this]
+                       {
+                           links_sync_posted_ = false;
+                           if (!links_stopped_)
+                               publish();
+                       });
+        }
         arm_link_flush();
     }
     const bool status_changed = status() != published_;

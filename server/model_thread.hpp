@@ -140,6 +140,7 @@ private:
     std::optional<boost::asio::posix::stream_descriptor> links_fd_;
     boost::asio::steady_timer links_flush_;
     std::optional<std::chrono::steady_clock::time_point> links_flush_at_;
+    bool links_sync_posted_ = false; // a publish() is posted for the namespaces link_watch left
     bool links_stopped_ = false;
     std::optional<core::cni_cache> cni_; // --cni-cache-dir
     std::optional<boost::asio::posix::stream_descriptor> cni_fd_;

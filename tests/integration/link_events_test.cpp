@@ -498,6 +498,38 @@ TEST_CASE("link events: after the listener overruns, every namespace is read aga
     CHECK(metrics->body.find("netnsd_resyncs_total{reason=\"link_overrun\"}") != std::string::npos);
 }
 
+TEST_CASE("link events: 200 namespaces wired at once are all heard, seeded a bounded number "
+          "per turn")
+{
+    watcher s({"--watch-links"});
+    ws_client ws(s.d.where(), "/api/v1/events?types=link");
+    REQUIRE(ws.ok());
+    REQUIRE(ws.read());
+    // More than link_watch::namespaces_per_turn (64) at once: each gets an nsid from its veth to
+    // netnsd's namespace, and is seeded over several turns with an added event for its eth0.
+    constexpr int n = 200;
+    std::string batch;
+    for (int i = 0; i < n; ++i)
+    {
+        const auto name = "w" + std::to_string(i);
+        batch += "netns add " + name + "\nlink add h" + std::to_string(i) +
+                 " type veth peer name eth0 netns " + name + "\n";
+    }
+    const auto r = run({"bash", "-c", "printf '" + batch + "' | ip -batch -"});
+    REQUIRE(r.exit_code == 0);
+    std::set<std::uint64_t> heard;
+    std::vector<json> seen;
+    const std::function<bool(const json&)> all_there = [&](const json& e)
+    {
+        // Only the w namespaces have an eth0 in the sandbox.
+        if (e["type"] == "link" && e["action"] == "added" && e["link"]["name"] == "eth0")
+            heard.insert(e["ns_id"].get<std::uint64_t>());
+        return heard.size() == n;
+    };
+    CHECK(wait_for(ws, seen, all_there, 60000ms));
+    CHECK(heard.size() == n);
+}
+
 TEST_CASE("without --watch-links netnsd has no link listener and sends no link events")
 {
     run_ok({"ip", "netns", "add", "a"});
