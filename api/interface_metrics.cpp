@@ -232,9 +232,10 @@ std::variant<response, deferred> interface_metrics::scrape(finish_fn finish)
     // namespace up to netnsd's own nsid, which the kernel gives it at its first such dump: on a
     // host whose containers came first, after all of theirs, and the scrape is O(N^2). Then a
     // namespace is entered instead (a socket made inside: the walk is of its own small table).
+    const auto hosts = model_.host_namespaces();
     std::vector<core::nsid_t> table;
     std::optional<core::nsid_t> self_nsid;
-    for (const auto& h : model_.host_namespaces())
+    for (const auto& h : hosts)
         if (h.is_self)
             self_nsid = h.nsid;
         else if (h.nsid)
@@ -243,7 +244,8 @@ std::variant<response, deferred> interface_metrics::scrape(finish_fn finish)
     plan.nsid_walk = core::kernel::nsid_walk_length(table, self_nsid);
     const bool by_nsid = plan.nsid_walk <= max_nsid_walk;
     std::vector<target> targets;
-    for (const auto& h : model_.host_namespaces())
+    targets.reserve(hosts.size());
+    for (const auto& h : hosts)
     {
         auto label =
             h.names.empty() ? "ns_id:" + std::to_string(h.identity.ns_id) : h.names.front();
