@@ -86,6 +86,17 @@ std::optional<nsid_t> nsid_of(const nlattr* attr)
     return value;
 }
 
+// The counters of a struct rtnl_link_stats64 attribute (IFLA_STATS64, IFLA_STATS_LINK_64);
+// nullopt when there is none, or it is shorter than the eight.
+std::optional<link_counters> counters_of(const nlattr* stats)
+{
+    if (stats == nullptr || mnl_attr_get_payload_len(stats) < stats64_prefix)
+        return std::nullopt;
+    std::array<std::uint64_t, 8> v{};
+    std::memcpy(v.data(), mnl_attr_get_payload(stats), stats64_prefix);
+    return link_counters{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
+}
+
 std::error_code parse_link(const nlmsghdr* nlh, std::vector<link_record>& out)
 {
     if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(ifinfomsg)))
@@ -117,13 +128,7 @@ std::error_code parse_link(const nlmsghdr* nlh, std::vector<link_record>& out)
         link.link = static_cast<int>(mnl_attr_get_u32(tb.at[IFLA_LINK]));
     link.link_netnsid = nsid_of(tb.at[IFLA_LINK_NETNSID]);
     link.target_nsid = nsid_of(tb.at[IFLA_TARGET_NETNSID]);
-    if (const auto* stats = tb.at[IFLA_STATS64];
-        stats != nullptr && mnl_attr_get_payload_len(stats) >= stats64_prefix)
-    {
-        std::array<std::uint64_t, 8> v{};
-        std::memcpy(v.data(), mnl_attr_get_payload(stats), stats64_prefix);
-        link.counters = link_counters{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
-    }
+    link.counters = counters_of(tb.at[IFLA_STATS64]);
     if (const auto* info = tb.at[IFLA_LINKINFO])
     {
         attr_table<IFLA_INFO_MAX> nested;
@@ -144,13 +149,10 @@ std::error_code parse_stats(const nlmsghdr* nlh, std::vector<link_stats_record>&
     attr_table<IFLA_STATS_MAX> tb;
     if (mnl_attr_parse(nlh, sizeof(if_stats_msg), table_cb<IFLA_STATS_MAX>, &tb) < 0)
         return core::errc::protocol;
-    const auto* stats = tb.at[IFLA_STATS_LINK_64];
-    if (stats == nullptr || mnl_attr_get_payload_len(stats) < stats64_prefix)
+    const auto counters = counters_of(tb.at[IFLA_STATS_LINK_64]);
+    if (!counters)
         return core::errc::protocol; // asked for, so every answer has it
-    std::array<std::uint64_t, 8> v{};
-    std::memcpy(v.data(), mnl_attr_get_payload(stats), stats64_prefix);
-    out.push_back({static_cast<int>(ifsm->ifindex),
-                   link_counters{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]}});
+    out.push_back({static_cast<int>(ifsm->ifindex), *counters});
     return {};
 }
 

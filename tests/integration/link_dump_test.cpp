@@ -183,6 +183,15 @@ void check_equal(const netns_contents& got, const std::string& ns,
         }
 }
 
+// A dump's counters against the "stats64" of `ip -s -j link`.
+bool same_counters(const netnsd::core::kernel::link_counters& c, const json& s)
+{
+    return c.rx_bytes == s["rx"]["bytes"] && c.tx_bytes == s["tx"]["bytes"] &&
+           c.rx_packets == s["rx"]["packets"] && c.tx_packets == s["tx"]["packets"] &&
+           c.rx_errors == s["rx"]["errors"] && c.tx_errors == s["tx"]["errors"] &&
+           c.rx_dropped == s["rx"]["dropped"] && c.tx_dropped == s["tx"]["dropped"];
+}
+
 std::string thread_netns()
 {
     std::array<char, 64> buf{};
@@ -327,14 +336,7 @@ TEST_CASE("counters of a dump equal ip -s link at a quiet moment after a ping")
                 return false;
             equal = got.links.size() == first.size();
             for (std::size_t i = 0; equal && i < first.size(); ++i)
-            {
-                const auto& s = first[i]["stats64"];
-                const auto& c = *got.links[i].counters;
-                equal = c.rx_bytes == s["rx"]["bytes"] && c.tx_bytes == s["tx"]["bytes"] &&
-                        c.rx_packets == s["rx"]["packets"] && c.tx_packets == s["tx"]["packets"] &&
-                        c.rx_errors == s["rx"]["errors"] && c.tx_errors == s["tx"]["errors"] &&
-                        c.rx_dropped == s["rx"]["dropped"] && c.tx_dropped == s["tx"]["dropped"];
-            }
+                equal = same_counters(*got.links[i].counters, first[i]["stats64"]);
             last = first.dump();
             return true;
         },
@@ -412,15 +414,7 @@ TEST_CASE("netnsd's own links: kept while its link group is quiet, counters fres
                     mine[l.ifindex] = *l.counters;
                 equal = mine.size() == first.size();
                 for (const auto& l : first)
-                {
-                    const auto& s = l["stats64"];
-                    const auto& c = mine[l["ifindex"].get<int>()];
-                    equal =
-                        equal && c.rx_bytes == s["rx"]["bytes"] && c.tx_bytes == s["tx"]["bytes"] &&
-                        c.rx_packets == s["rx"]["packets"] && c.tx_packets == s["tx"]["packets"] &&
-                        c.rx_errors == s["rx"]["errors"] && c.tx_errors == s["tx"]["errors"] &&
-                        c.rx_dropped == s["rx"]["dropped"] && c.tx_dropped == s["tx"]["dropped"];
-                }
+                    equal = equal && same_counters(mine[l["ifindex"].get<int>()], l["stats64"]);
                 last = first.dump();
                 return true;
             },
