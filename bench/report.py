@@ -762,13 +762,19 @@ def rows_events(a, R):
         rows.append((f"fan-out, {s} subscriber{'s' if s != '1' else ''}: burst start → the last "
                      f"has the last of {2 * n} events ({len(totals)} runs)", pair(totals),
                      "1 subscriber" if s != "1" else "", "", ratio, g, ok))
+    def lags_of(runs):
+        """The runs' model lags (ms), how many changes the log did not have, and what the
+        figure's label says of them."""
+        lags = [x * us for r in runs for x in r.get("model_lag_us", [])]
+        missing = sum(r.get("model_missing", 0) for r in runs)
+        return lags, missing, (f"{len(lags)} changes, {len(runs)} runs"
+                               f"{f'; {missing} not found' if missing else ''}")
+
     for s in sorted(fan, key=int):
-        lags = [x * us for r in fan[s] for x in r.get("model_lag_us", [])]
+        lags, _, counted = lags_of(fan[s])
         if lags:
-            missing = sum(r.get("model_missing", 0) for r in fan[s])
             rows.append((f"model lag, fan-out {s}: creator's system call → the model has the "
-                         f"change ({len(lags)} changes, {len(fan[s])} runs"
-                         f"{f'; {missing} not found' if missing else ''}), p50 / p99 / max; "
+                         f"change ({counted}), p50 / p99 / max; "
                          "includes the kernel tearing the deleted namespaces down",
                          triple(lags), "", "", "", "reported (issue 11)", ""))
             for t, call in (("add", "mount()"), ("delete", "umount2()")):
@@ -779,13 +785,11 @@ def rows_events(a, R):
                                  "p50 / p99 / max", triple(part), "", "", "", "", ""))
     held = E.get("fanout_held", {})
     for s in sorted(held, key=int):
-        lags = [x * us for r in held[s] for x in r.get("model_lag_us", [])]
+        lags, missing, counted = lags_of(held[s])
         if lags:
-            missing = sum(r.get("model_missing", 0) for r in held[s])
             rows.append((f"model lag, fan-out {s}, namespaces held by an fd (no kernel teardown "
                          f"meanwhile): creator's system call → the model has the change "
-                         f"({len(lags)} changes, {len(held[s])} runs"
-                         f"{f'; {missing} not found' if missing else ''}), p50 / p99 / max",
+                         f"({counted}), p50 / p99 / max",
                          triple(lags), "", "", "", f"max < {SHORT_LIFETIME_MS} ms (issue 11)",
                          met(not missing and max(lags) < SHORT_LIFETIME_MS)))
     short = E.get("shortlived", [])

@@ -304,6 +304,11 @@ std::error_code parse_dump_datagram(std::span<const std::byte> bytes, dump_datag
         });
 }
 
+unique_fd open_thread_netns()
+{
+    return unique_fd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+}
+
 // --- link_dumper ---------------------------------------------------------------------------
 
 std::error_code link_dumper::open()
@@ -315,11 +320,11 @@ std::error_code link_dumper::open()
 
 std::error_code link_dumper::open_in(int netns_fd, int home_fd)
 {
-    // This thread's namespace, to come back to; /proc/self would name the main thread's.
+    // This thread's namespace, to come back to.
     unique_fd opened_home;
     if (home_fd < 0)
     {
-        opened_home.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+        opened_home = open_thread_netns();
         if (!opened_home)
             return last_error();
         home_fd = opened_home.get();

@@ -120,6 +120,10 @@ struct netns_contents
     std::vector<address_record> addresses;
 };
 
+// The calling thread's network namespace, open (/proc/self would name the main thread's); an
+// empty fd and errno on failure.
+unique_fd open_thread_netns();
+
 // A request/reply rtnetlink socket with NETLINK_GET_STRICT_CHK: without it the kernel ignores
 // IFA_TARGET_NETNSID and answers with the caller's own addresses (seen on Linux 6.18).
 class link_dumper

@@ -4,7 +4,6 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
-#include <fcntl.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
@@ -32,8 +31,7 @@ struct entering
     {
         if (!home)
         {
-            // This thread's namespace; /proc/self would name the main thread's.
-            home.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+            home = open_thread_netns();
             if (!home)
                 return last_error();
         }
