@@ -516,7 +516,9 @@ TEST_CASE("a namespace held only by another process's open fd is a leak candidat
 
     // The fd goes: the namespace is freed and reported so.
     holder.stop();
-    CHECK(eventually([&] { return by_inode(at, ino).is_null(); }, 15000ms));
+    CHECK(eventually([&, ns_id = row["ns_id"].get<std::uint64_t>()]
+                     { return by_ns_id(at, ns_id).is_null(); },
+                     15000ms));
 }
 
 TEST_CASE("a namespace held only by a socket made inside it (setns in, socket, setns out) is found "
@@ -567,7 +569,9 @@ TEST_CASE("a namespace held only by a socket made inside it (setns in, socket, s
     CHECK(row["fds"]["count"] == 0);
 
     holder.stop();
-    CHECK(eventually([&] { return by_inode(at, ino).is_null(); }, 15000ms));
+    CHECK(eventually([&, ns_id = row["ns_id"].get<std::uint64_t>()]
+                     { return by_ns_id(at, ns_id).is_null(); },
+                     15000ms));
     ::unlink(ino_file.c_str());
 }
 
@@ -656,7 +660,9 @@ TEST_CASE("a namespace with an nsid that only an fd in flight (SCM_RIGHTS, never
 
     // The message goes with the socketpair: the namespace is freed, and reported so.
     holder.stop();
-    CHECK(eventually([&] { return by_inode(at, ino).is_null(); }, 15000ms));
+    CHECK(eventually([&, ns_id = row["ns_id"].get<std::uint64_t>()]
+                     { return by_ns_id(at, ns_id).is_null(); },
+                     15000ms));
 }
 
 namespace

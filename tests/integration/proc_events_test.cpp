@@ -343,5 +343,7 @@ TEST_CASE("a thread that unshared its network namespace on its own makes its pro
     REQUIRE(page["processes"].size() == 1);
     CHECK(page["processes"][0]["pid"] == python.pid);
     python.stop();
-    CHECK(eventually([&] { return by_inode(at, ino).is_null(); }, 15000ms));
+    CHECK(eventually([&, ns_id = row["ns_id"].get<std::uint64_t>()]
+                     { return by_ns_id(at, ns_id).is_null(); },
+                     15000ms));
 }

@@ -1,5 +1,9 @@
 #include "support/oracle.hpp"
 
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include "api/uri.hpp"
 
 #include "support/process.hpp"
@@ -120,6 +124,30 @@ nlohmann::json by_inode(const endpoint& at, std::uint64_t ino)
             if (n["inode"] == ino && (found.is_null() || n["ns_id"] > found["ns_id"]))
                 found = n;
     return found;
+}
+
+json by_ns_id(const endpoint& at, std::uint64_t ns_id)
+{
+    const auto all = get_json(at, "/api/v1/namespaces");
+    if (all.is_object())
+        for (const auto& n : all["namespaces"])
+            if (n["ns_id"] == ns_id)
+                return n;
+    return nullptr;
+}
+
+std::uint64_t ns_id_of(const std::string& nsfs_path)
+{
+    // NS_GET_ID (Linux 6.12), which Debian 12's headers predate.
+    constexpr unsigned long ns_get_id = _IOR(0xb7, 0xd, std::uint64_t);
+    const int fd = ::open(nsfs_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    std::uint64_t id = 0;
+    if (::ioctl(fd, ns_get_id, &id) != 0)
+        id = 0;
+    ::close(fd);
+    return id;
 }
 
 } // namespace netnsd::test

@@ -44,6 +44,13 @@ nlohmann::json get_json(const endpoint& to, const std::string& target, unsigned*
 // the newest (by ns_id) of those that have it, as a freed one can linger a moment after the
 // kernel gave its inode to another.
 nlohmann::json by_inode(const endpoint& to, std::uint64_t ino);
+// The row of GET /api/v1/namespaces with this ns_id (null JSON when none). An ns_id is never
+// reused, so this is exact where an inode is not: once a namespace is freed, the kernel can give
+// its inode to another (another sandbox's, which netnsd sees as well) at once.
+nlohmann::json by_ns_id(const endpoint& to, std::uint64_t ns_id);
+// The kernel's id of the namespace an nsfs file (/proc/PID/ns/net, a bind mount) is
+// (NS_GET_ID); 0 when it cannot be read.
+std::uint64_t ns_id_of(const std::string& nsfs_path);
 
 std::string describe(const std::map<std::string, std::optional<int>>& m);
 
