@@ -232,6 +232,17 @@ void metrics::render_model(writer& w, const core::model_status& m)
     w.family("netnsd_mount_namespace_walk_seconds", "gauge",
              "How long the last walk of the other mount namespaces took, on the sweep's worker.");
     w.sample("netnsd_mount_namespace_walk_seconds", {}, m.last_mntns_walk_seconds);
+    w.family("netnsd_mount_namespace_walks_total", "counter",
+             "Walks of the other mount namespaces: one with each sweep, and one after a mount "
+             "was attached in one of them.");
+    w.sample("netnsd_mount_namespace_walks_total", {}, m.mntns_walks);
+    w.family("netnsd_mount_namespaces_followed", "gauge",
+             "Other mount namespaces whose mount events netnsd follows between walks (0 where the "
+             "kernel has no fanotify mount events).");
+    w.sample("netnsd_mount_namespaces_followed", {}, m.mount_namespaces_followed);
+    w.family("netnsd_foreign_mount_events_total", "counter",
+             "Mount events read from the other mount namespaces.");
+    w.sample("netnsd_foreign_mount_events_total", {}, m.foreign_mount_events);
 
     w.family("netnsd_deep_scan_duration_seconds", "histogram",
              "How long each deep scan of every process's fds and sockets took, on its worker "

@@ -82,6 +82,10 @@ void host_watch::mount_gone(std::uint64_t mount_id, time_point now)
     mounts_.erase(it);
     model_.namespace_unmounted(mount_id, now);
     check_if_unheld(ns_id, now);
+    // The kernel frees it once the unmount's last reference drops, which can come after the
+    // event: asked again (recheck_unheld) for a while.
+    if (const auto h = model_.host(ns_id); h && h->held_by() == 0)
+        unheld_.emplace(ns_id, now);
 }
 
 void host_watch::rebuild_mounts(const std::vector<kernel::mount_facts>& nsfs_mounts, time_point now)
@@ -107,10 +111,42 @@ std::set<std::uint64_t> host_watch::known_inodes() const
     return out;
 }
 
-void host_watch::apply_mount_namespaces(const kernel::mntns_walk_result& walk, time_point now)
+std::uint64_t host_watch::begin_mount_walk() noexcept
 {
+    ++walks_running_;
+    return ++walks_begun_;
+}
+
+void host_watch::foreign_mount_detached(std::uint64_t mount_id, time_point now)
+{
+    if (walks_running_ != 0)
+        detached_while_walking_.emplace(mount_id, walks_begun_);
+    if (const auto it = mounts_.find(mount_id); it != mounts_.end() && it->second.other_mnt_ns)
+        mount_gone(mount_id, now);
+}
+
+void host_watch::apply_mount_namespaces(const kernel::mntns_walk_result& walk,
+                                        std::uint64_t walk_number, time_point now)
+{
+    if (walks_running_ != 0)
+        --walks_running_;
+    // Walks end in the order they began (one worker): the detaches before this one began are
+    // in it already, and no later walk can list them.
+    const auto detached_since = [&](std::uint64_t mount_id)
+    {
+        const auto it = detached_while_walking_.find(mount_id);
+        return it != detached_while_walking_.end() && it->second >= walk_number;
+    };
+    const auto forget_before = [&]
+    {
+        std::erase_if(detached_while_walking_,
+                      [&](const auto& d) { return d.second < walk_number || walks_running_ == 0; });
+    };
     if (walk.error)
+    {
+        forget_before();
         return;
+    }
     // Every mount namespace made by copying another (`ip netns exec`, `unshare -m`, a
     // container's) has copies of its nsfs mounts: a namespace mounted in netnsd's own mount
     // namespace is held by that, and its copies elsewhere are left out, or every exec would
@@ -134,7 +170,7 @@ void host_watch::apply_mount_namespaces(const kernel::mntns_walk_result& walk, t
     const auto known = model_.host_identities();
     for (const auto& m : walk.mounts)
     {
-        if (mounts_.count(m.mount_id) != 0)
+        if (mounts_.count(m.mount_id) != 0 || detached_since(m.mount_id))
             continue;
         // The walk opened the namespaces it was not told of; the others are the model's, by
         // inode (unique among live namespaces).
@@ -151,6 +187,7 @@ void host_watch::apply_mount_namespaces(const kernel::mntns_walk_result& walk, t
         model_.namespace_mounted(*id, m.mount_id, m.mount_point, now, m.mnt_ns_id, true);
         tell_user_ns(id->ns_id, m.user_ns, now);
     }
+    forget_before();
 }
 
 void host_watch::check_if_unheld(std::uint64_t ns_id, time_point now)

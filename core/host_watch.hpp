@@ -48,7 +48,16 @@ public:
     // namespace seen but not read keeps what was known of it). A namespace with a mount in
     // netnsd's own mount namespace is held by that: its mounts elsewhere (copies, mostly) are
     // not told.
-    void apply_mount_namespaces(const kernel::mntns_walk_result& walk, time_point now);
+    // `walk_number`: what begin_mount_walk() said when it began; a mount detached since (an
+    // event the walk may have been too early to see) is not told again.
+    void apply_mount_namespaces(const kernel::mntns_walk_result& walk, std::uint64_t walk_number,
+                                time_point now);
+    // A walk of the other mount namespaces is about to begin: its number, for
+    // apply_mount_namespaces (which every begun walk must reach, failed or not).
+    std::uint64_t begin_mount_walk() noexcept;
+    // A detach event of the other mount namespaces' feed (kernel::foreign_mount_feed): a
+    // mount the walk found went (with its mount namespace, maybe), as mount_gone says.
+    void foreign_mount_detached(std::uint64_t mount_id, time_point now);
     // The inodes of every namespace the model has (what the walk need not open).
     std::set<std::uint64_t> known_inodes() const;
 
@@ -126,9 +135,15 @@ private:
         bool other_mnt_ns = false; // found by the walk of the other mount namespaces
     };
     std::map<std::uint64_t, known_mount> mounts_; // by mount id
-    std::optional<pid_moves> since_sweep_;        // while a sweep runs
-    pid_moves pending_;                           // moves not applied yet
-    std::map<std::uint64_t, time_point> unheld_;  // ns_id -> when it lost its last holder
+    // The walks of the other mount namespaces begun, and those not applied yet; while one runs,
+    // the mounts detached meanwhile (mount id -> walks begun by then): mount ids are never
+    // reused, and a walk that began before the detach may still list the mount.
+    std::uint64_t walks_begun_ = 0;
+    std::uint64_t walks_running_ = 0;
+    std::map<std::uint64_t, std::uint64_t> detached_while_walking_;
+    std::optional<pid_moves> since_sweep_;       // while a sweep runs
+    pid_moves pending_;                          // moves not applied yet
+    std::map<std::uint64_t, time_point> unheld_; // ns_id -> when it lost its last holder
 };
 
 } // namespace netnsd::core

@@ -93,6 +93,11 @@ struct model_status
     // (netnsd's own excluded) and its wall time.
     std::uint64_t mount_namespaces = 0;
     double last_mntns_walk_seconds = 0;
+    std::uint64_t mntns_walks = 0; // with the sweeps, and after an attach in one of them
+    // Their mounts followed between walks (kernel::foreign_mount_feed): how many of them are
+    // marked (0 without fanotify mount events), and the events read.
+    std::uint64_t mount_namespaces_followed = 0;
+    std::uint64_t foreign_mount_events = 0;
 
     // The deep scan of every process's fds (fd and socket holders): how many, how long each
     // took (a histogram with these upper bounds, not cumulative), what the last one visited.

@@ -122,8 +122,15 @@ void monitor::start()
     rearm_and_rescan(resync_reason::start);
 }
 
-void monitor::apply_mount_namespaces(const kernel::mntns_walk_result& walk)
+monitor::mount_walk_input monitor::begin_mount_walk()
 {
+    return {hosts_.known_inodes(), foreign_mounts_.is_open() ? foreign_mounts_.fd() : -1,
+            hosts_.begin_mount_walk()};
+}
+
+void monitor::apply_mount_namespaces(const kernel::mntns_walk_result& walk, std::uint64_t number)
+{
+    ++status_.mntns_walks;
     if (walk.error)
     {
         if (!mntns_walk_failed_)
@@ -131,12 +138,37 @@ void monitor::apply_mount_namespaces(const kernel::mntns_walk_result& walk)
                 "only netnsd's own mount namespace is seen",
                 {{"reason", "no walk of the mount namespaces here: " + walk.error.message()}});
         mntns_walk_failed_ = true;
+        hosts_.apply_mount_namespaces(walk, number, clock::now());
         return;
     }
     drain_all();
-    hosts_.apply_mount_namespaces(walk, clock::now());
+    hosts_.apply_mount_namespaces(walk, number, clock::now());
     status_.mount_namespaces = walk.walked.size() + walk.unread.size();
     status_.last_mntns_walk_seconds = walk.seconds;
+    if (foreign_mounts_.is_open())
+        status_.mount_namespaces_followed = walk.followed;
+}
+
+std::error_code monitor::open_foreign_mounts()
+{
+    if (status_.mounts != mount_source::fanotify)
+        return std::make_error_code(std::errc::operation_not_supported);
+    return foreign_mounts_.open();
+}
+
+bool monitor::on_foreign_mounts()
+{
+    bool walk = false;
+    const auto now = clock::now();
+    for (const auto& r : foreign_mounts_.drain())
+    {
+        ++status_.foreign_mount_events;
+        if (r.what == kernel::mount_record::kind::detached)
+            hosts_.foreign_mount_detached(r.mount_id, now);
+        else
+            walk = true; // attached (what, and in which namespace, the walk says), or overflow
+    }
+    return walk;
 }
 
 void monitor::apply_sweep(const kernel::proc_sweep& sweep)

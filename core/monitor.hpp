@@ -139,10 +139,25 @@ public:
     void flush_processes() { hosts_.flush_processes(clock::now()); }
     bool has_pending_processes() const noexcept { return hosts_.has_pending_processes(); }
 
-    // The other mount namespaces' nsfs mounts (kernel::walk_mount_namespaces on the sweep's
-    // worker, told the inodes of mount_walk_input()), applied before each sweep's result.
-    std::set<std::uint64_t> mount_walk_input() const { return hosts_.known_inodes(); }
-    void apply_mount_namespaces(const kernel::mntns_walk_result& walk);
+    // The other mount namespaces' nsfs mounts: kernel::walk_mount_namespaces on the sweep's
+    // worker, with what begin_mount_walk() gives, applied (before the sweep's result, when it
+    // comes with one) by apply_mount_namespaces with the walk's number.
+    struct mount_walk_input
+    {
+        std::set<std::uint64_t> known_inodes;
+        int follow_group = -1; // the foreign mount feed's fd, where it is open
+        std::uint64_t number = 0;
+    };
+    mount_walk_input begin_mount_walk();
+    void apply_mount_namespaces(const kernel::mntns_walk_result& walk, std::uint64_t number);
+    // Between walks, their mount events (kernel::foreign_mount_feed), where mount events are
+    // fanotify's: a mount the walk found that goes is known gone at once, and a mount attached
+    // there asks for a walk. Off without them (the walks alone then), and says why.
+    std::error_code open_foreign_mounts();
+    int foreign_mounts_fd() const noexcept { return foreign_mounts_.fd(); }
+    // The feed is readable: everything queued is read and its detaches applied. True when a
+    // walk is due (a mount was attached, or events were lost).
+    bool on_foreign_mounts();
     // The deep scan (kernel::deep_scan, on a worker, with sweep_input()), applied the same way.
     void apply_deep_scan(const kernel::deep_scan_result& scan);
 
@@ -190,6 +205,7 @@ private:
     model_status status_;
     bool ignore_mount_events_ = false;
     kernel::proc_connector proc_events_;
+    kernel::foreign_mount_feed foreign_mounts_;
     std::vector<kernel::proc_event> proc_batch_; // reused by each turn
     bool proc_overrun_ = false;
     bool mntns_walk_failed_ = false; // said once

@@ -39,7 +39,7 @@ double seconds_since(std::chrono::steady_clock::time_point t)
 model_thread::model_thread(settings s, core::revision_t base, model_feed& feed)
     : settings_(std::move(s)), feed_(feed), primary_(1, base),
       monitor_(primary_, settings_.netns_dir, settings_.mounts), links_flush_(ioc_),
-      audit_timer_(ioc_), sweep_timer_(ioc_), deep_scan_timer_(ioc_)
+      audit_timer_(ioc_), sweep_timer_(ioc_), walk_timer_(ioc_), deep_scan_timer_(ioc_)
 {
     // The journal of this registry is never read (the replica's is): one event is kept.
     primary_.record_changes(&recorded_);
@@ -101,6 +101,13 @@ std::error_code model_thread::open()
                 {{"socket_netns", monitor_.proc_events_elsewhere() ? settings_.proc_events_netns
                                                                    : std::string("own")}});
     }
+    if (const auto ec = monitor_.open_foreign_mounts())
+        core::log::info("the other mount namespaces are seen by the walks with each sweep",
+                        {{"reason", "no mount events from them: " + ec.message()},
+                         {"sweep_interval_s", std::to_string(settings_.sweep_interval.count())}});
+    else
+        core::log::info("following the other mount namespaces' mounts between walks",
+                        {{"feed", "fanotify"}});
     if (links_)
         if (auto ec = links_->open())
             return ec;
@@ -141,8 +148,11 @@ void model_thread::start()
 {
     monitor_.start();
     // The first sweep before READY=1 too: the inventory is complete from the first answer.
-    monitor_.apply_mount_namespaces(
-        core::kernel::walk_mount_namespaces(monitor_.mount_walk_input()));
+    {
+        const auto in = monitor_.begin_mount_walk();
+        monitor_.apply_mount_namespaces(
+            core::kernel::walk_mount_namespaces(in.known_inodes, in.follow_group), in.number);
+    }
     monitor_.apply_sweep(core::kernel::sweep_processes(monitor_.sweep_input()));
     if (cni_)
         cni_->sync(core::clock::now());
@@ -176,6 +186,11 @@ void model_thread::start()
     {
         cni_fd_.emplace(ioc_, cni_->fd());
         do_wait_cni();
+    }
+    if (monitor_.foreign_mounts_fd() >= 0)
+    {
+        foreign_mounts_fd_.emplace(ioc_, monitor_.foreign_mounts_fd());
+        do_wait_foreign_mounts();
     }
     arm_audit_timer();
     arm_sweep_timer();
@@ -216,6 +231,14 @@ void model_thread::stop()
                        cni_fd_->cancel(ignored);
                        cni_fd_->release(); // cni_cache owns the fd
                    }
+                   foreign_mounts_stopped_ = true;
+                   if (foreign_mounts_fd_)
+                   {
+                       boost::system::error_code ignored;
+                       foreign_mounts_fd_->cancel(ignored);
+                       foreign_mounts_fd_->release(); // the monitor owns the fd
+                   }
+                   walk_timer_.cancel();
                    audit_timer_.cancel();
                    sweep_timer_.cancel();
                    deep_scan_timer_.cancel();
@@ -257,6 +280,63 @@ void model_thread::do_wait_cni()
                             do_wait_cni();
                             publish();
                         });
+}
+
+void model_thread::do_wait_foreign_mounts()
+{
+    foreign_mounts_fd_->async_wait(asio::posix::stream_descriptor::wait_read,
+                                   [this](boost::system::error_code ec)
+                                   {
+                                       if (foreign_mounts_stopped_ ||
+                                           ec == asio::error::operation_aborted)
+                                           return;
+                                       if (monitor_.on_foreign_mounts())
+                                           request_walk();
+                                       watchers_->arm_unheld_recheck();
+                                       do_wait_foreign_mounts();
+                                       publish();
+                                   });
+}
+
+void model_thread::request_walk()
+{
+    walk_wanted_ = true;
+    maybe_start_walk();
+}
+
+void model_thread::maybe_start_walk()
+{
+    // A sweep walks as well: one that ends after this was asked is followed by a walk.
+    if (!walk_wanted_ || walking_ || sweeping_ || walk_spaced_ || foreign_mounts_stopped_)
+        return;
+    walk_wanted_ = false;
+    walking_ = true;
+    asio::post(sweep_pool_,
+               [this, in = monitor_.begin_mount_walk()]
+               {
+                   auto walk =
+                       core::kernel::walk_mount_namespaces(in.known_inodes, in.follow_group);
+                   asio::post(ioc_,
+                              [this, walk = std::move(walk), number = in.number]
+                              {
+                                  monitor_.apply_mount_namespaces(walk, number);
+                                  watchers_->arm_unheld_recheck();
+                                  publish();
+                                  walking_ = false;
+                                  walk_spaced_ = true;
+                                  walk_timer_.expires_after(std::max<std::chrono::nanoseconds>(
+                                      walk_spacing,
+                                      std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::duration<double>(10 * walk.seconds))));
+                                  walk_timer_.async_wait(
+                                      [this](boost::system::error_code ec)
+                                      {
+                                          walk_spaced_ = false;
+                                          if (!ec)
+                                              maybe_start_walk();
+                                      });
+                              });
+               });
 }
 
 void model_thread::arm_link_flush()
@@ -372,28 +452,35 @@ void model_thread::request_sweep()
         return;
     }
     sweeping_ = true;
+    // Its walk covers every attach read before now.
+    walk_wanted_ = false;
     // One readlink per process (20000 on a busy host): on a worker, never on this thread,
     // which must keep reading mount events while their mounts exist. Applied here.
-    asio::post(sweep_pool_,
-               [this, known = monitor_.begin_sweep(), inodes = monitor_.mount_walk_input()]
-               {
-                   // The other mount namespaces' nsfs mounts with each sweep (the kernel has no
-                   // event for them that netnsd can follow without pinning them).
-                   auto walk = core::kernel::walk_mount_namespaces(inodes);
-                   auto sweep = core::kernel::sweep_processes(known);
-                   asio::post(ioc_,
-                              [this, walk = std::move(walk), sweep = std::move(sweep)]
-                              {
-                                  monitor_.apply_mount_namespaces(walk);
-                                  monitor_.apply_sweep(sweep);
-                                  if (cni_ && !cni_stopped_)
-                                      cni_->retry(core::clock::now());
-                                  publish();
-                                  sweeping_ = false;
-                                  if (std::exchange(sweep_again_, false))
-                                      request_sweep();
-                              });
-               });
+    asio::post(
+        sweep_pool_,
+        [this, known = monitor_.begin_sweep(), in = monitor_.begin_mount_walk()]
+        {
+            // The other mount namespaces' nsfs mounts with each sweep: new mount
+            // namespaces (the kernel announces none) are found, and followed from then
+            // on, by these walks.
+            auto walk = core::kernel::walk_mount_namespaces(in.known_inodes, in.follow_group);
+            auto sweep = core::kernel::sweep_processes(known);
+            asio::post(ioc_,
+                       [this, walk = std::move(walk), number = in.number, sweep = std::move(sweep)]
+                       {
+                           monitor_.apply_mount_namespaces(walk, number);
+                           monitor_.apply_sweep(sweep);
+                           watchers_->arm_unheld_recheck();
+                           if (cni_ && !cni_stopped_)
+                               cni_->retry(core::clock::now());
+                           publish();
+                           sweeping_ = false;
+                           if (std::exchange(sweep_again_, false))
+                               request_sweep();
+                           else
+                               maybe_start_walk();
+                       });
+        });
 }
 
 model_thread::deep_scan_report model_thread::deep_scan_now()

@@ -121,6 +121,11 @@ private:
     void arm_audit_timer();
     void arm_sweep_timer();
     void request_sweep();
+    // The other mount namespaces' mount events (core::monitor::open_foreign_mounts): the fd's
+    // wait, and the walks an attach asks for, one at a time and spaced (walk_spacing).
+    void do_wait_foreign_mounts();
+    void request_walk();
+    void maybe_start_walk();
     void arm_deep_scan_timer();
     void request_deep_scan(std::function<void(const deep_scan_report&)> done);
     // --watch-links: the listener's wait, a later turn while it has more, the coalescing timer.
@@ -157,6 +162,16 @@ private:
     boost::asio::thread_pool sweep_pool_{1};
     bool sweeping_ = false;
     bool sweep_again_ = false; // asked while one ran (a process-event overrun)
+    std::optional<boost::asio::posix::stream_descriptor> foreign_mounts_fd_;
+    bool foreign_mounts_stopped_ = false;
+    // A walk after an attach: at least walk_spacing after the last one ended, and at least ten
+    // times as long as it took (so that walks take at most a tenth of a CPU however often the
+    // other mount namespaces mount).
+    static constexpr std::chrono::milliseconds walk_spacing{100};
+    boost::asio::steady_timer walk_timer_;
+    bool walk_wanted_ = false;
+    bool walking_ = false;
+    bool walk_spaced_ = false; // walk_timer_ runs
     boost::asio::steady_timer deep_scan_timer_;
     boost::asio::thread_pool deep_scan_pool_{1};
     std::vector<std::function<void(const deep_scan_report&)>> deep_scan_waiters_;

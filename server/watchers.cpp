@@ -125,6 +125,7 @@ void watchers::on_mount_events(boost::system::error_code ec)
         return;
     if (monitor_.on_mount_events())
         later(pumping_, &core::monitor::pump);
+    arm_unheld_recheck();
     settled_();
     do_wait_mount_events();
 }

@@ -38,9 +38,12 @@ public:
     // applied; the model thread runs a sweep at once.
     void on_proc_overrun(std::function<void()> f) { proc_overrun_ = std::move(f); }
 
-    // How often a namespace whose last process exited is asked whether the kernel has freed
-    // it yet (it does so on a workqueue, after the exit event): 1.3 us per ask.
+    // How often a namespace whose last holder (process or mount) went is asked whether the kernel
+    // has freed it yet (it does so on a workqueue, after the exit event): 1.3 us per ask.
     static constexpr std::chrono::milliseconds unheld_recheck{10};
+    // Asks those again every unheld_recheck while there are any (core::monitor::has_unheld):
+    // after a change that can leave a namespace without a holder (an exit, an unmount).
+    void arm_unheld_recheck();
 
 private:
     // A wait ended: false after stop or cancel; a failed wait is logged, and the fd read anyway.
@@ -60,7 +63,6 @@ private:
     void on_verify(boost::system::error_code ec);
     void do_wait_proc_events();
     void on_proc_events(boost::system::error_code ec);
-    void arm_unheld_recheck();
     void arm_process_flush();
 
     core::monitor& monitor_;

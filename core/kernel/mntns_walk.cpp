@@ -44,7 +44,8 @@ std::uint64_t mnt_ns_id_of(int fd) noexcept
 class walker
 {
 public:
-    walker(const std::set<std::uint64_t>& known, mntns_walk_result& out) : known_(known), out_(out)
+    walker(const std::set<std::uint64_t>& known, int follow_group, mntns_walk_result& out)
+        : known_(known), follow_group_(follow_group), out_(out)
     {
     }
 
@@ -99,6 +100,8 @@ private:
 
     void visit(int fd, std::uint64_t mnt_ns_id)
     {
+        if (follow_group_ >= 0 && !mark_mount_namespace(follow_group_, fd))
+            ++out_.followed;
         std::vector<std::uint64_t> ids;
         if (list_mounts(ids, mnt_ns_id))
         {
@@ -155,6 +158,7 @@ private:
     }
 
     const std::set<std::uint64_t>& known_;
+    int follow_group_ = -1;
     mntns_walk_result& out_;
     std::map<std::uint64_t, ns_identity> identified_; // by inode, in this walk
     bool can_enter_ = false;
@@ -179,13 +183,14 @@ std::uint64_t own_mnt_ns_id() noexcept
     return own ? mnt_ns_id_of(own.get()) : 0;
 }
 
-mntns_walk_result walk_mount_namespaces(const std::set<std::uint64_t>& known_inodes)
+mntns_walk_result walk_mount_namespaces(const std::set<std::uint64_t>& known_inodes,
+                                        int follow_group)
 {
     const auto start = std::chrono::steady_clock::now();
     mntns_walk_result out;
     // A thread of its own: setns changes the calling thread's root and mount namespace, and
     // the caller's thread is reused for other work. It ends with the walk, taking both along.
-    std::thread([&] { walker(known_inodes, out).run(); }).join();
+    std::thread([&] { walker(known_inodes, follow_group, out).run(); }).join();
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return out;
 }

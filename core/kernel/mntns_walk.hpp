@@ -55,6 +55,7 @@ struct mntns_walk_result
     std::vector<foreign_mount> mounts; // by mount namespace, then ascending mount id
     std::size_t mounts_listed = 0;     // every mount of every namespace walked
     std::size_t entered = 0;           // mount namespaces entered to identify a new namespace
+    std::size_t followed = 0;          // marked in the follow group (those it could mark)
     double seconds = 0;
 };
 
@@ -65,6 +66,9 @@ std::error_code probe_listns() noexcept;
 
 // Walks every other mount namespace once. `known_inodes`: network namespaces the caller has
 // identified already (their mounts are reported by inode alone, without opening them).
-mntns_walk_result walk_mount_namespaces(const std::set<std::uint64_t>& known_inodes);
+// `follow_group`: a foreign_mount_feed's fd, in which every namespace walked is marked before
+// its mounts are listed (so that no mount attached after the listing goes unreported), or -1.
+mntns_walk_result walk_mount_namespaces(const std::set<std::uint64_t>& known_inodes,
+                                        int follow_group = -1);
 
 } // namespace netnsd::core::kernel

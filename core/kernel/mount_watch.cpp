@@ -224,6 +224,38 @@ std::error_code mount_watch::open()
     return {};
 }
 
+std::error_code foreign_mount_feed::open()
+{
+    unique_fd group(::fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | report_mnt, 0));
+    if (!group)
+        return last_error();
+    fd_ = std::move(group);
+    return {};
+}
+
+std::vector<mount_record> foreign_mount_feed::drain()
+{
+    std::vector<mount_record> out;
+    alignas(fanotify_event_metadata) std::array<std::byte, 64 * 1024> buf;
+    drain_fd(fd_.get(), buf,
+             [&](std::span<const std::byte> bytes)
+             {
+                 const bool whole = decode_mount_events(bytes, out);
+                 if (!whole)
+                     out.push_back({mount_record::kind::overflow, 0}); // cannot happen
+                 return whole;
+             });
+    return out;
+}
+
+std::error_code mark_mount_namespace(int group, int mntns_fd) noexcept
+{
+    if (::fanotify_mark(group, FAN_MARK_ADD | mark_mntns, mnt_attach | mnt_detach, mntns_fd,
+                        nullptr) != 0)
+        return last_error();
+    return {};
+}
+
 mount_watch::~mount_watch()
 {
     if (reader_.joinable())

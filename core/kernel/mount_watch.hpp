@@ -150,4 +150,28 @@ private:
     std::thread reader_;
 };
 
+// The mount events of the other mount namespaces (a container's, an `unshare -m` shell's): one
+// fanotify group, in which walk_mount_namespaces marks every mount namespace it walks
+// (mark_mount_namespace). A mark does not pin its namespace: when the namespace goes, the
+// kernel reports the detach of each of its mounts and drops the mark. The events name a mount
+// only, not its namespace, so they are not looked up here: the caller matches a detach against
+// the mounts the walk found, and walks again for an attach. Needs what mount_watch needs.
+// Model thread only.
+class foreign_mount_feed
+{
+public:
+    std::error_code open();
+    int fd() const noexcept { return fd_.get(); }
+    bool is_open() const noexcept { return static_cast<bool>(fd_); }
+    // Everything queued, in kernel order (an overflow record when events were lost).
+    std::vector<mount_record> drain();
+
+private:
+    unique_fd fd_;
+};
+
+// Marks the mount namespace `mntns_fd` (an nsfs fd) in `group`: its mounts' attach and detach
+// events are queued there from now on. Marking it again changes nothing.
+std::error_code mark_mount_namespace(int group, int mntns_fd) noexcept;
+
 } // namespace netnsd::core::kernel

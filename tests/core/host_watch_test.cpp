@@ -48,7 +48,7 @@ TEST_CASE("a walk's mounts in other mount namespaces become the mounts of the na
 
     hosts.apply_mount_namespaces(walk({7, 8}, {mount_of(7, 700, "/run/pods/a", 1, true),
                                                mount_of(8, 800, "/run/pods/b", 2, false)}),
-                                 at_ms(1));
+                                 hosts.begin_mount_walk(), at_ms(1));
     const auto one = model.host(identity(1).ns_id);
     REQUIRE(one);
     REQUIRE(one->mounts.size() == 1u);
@@ -64,23 +64,24 @@ TEST_CASE("a walk's mounts in other mount namespaces become the mounts of the na
     hosts.apply_mount_namespaces(walk({7, 8, 9}, {mount_of(7, 700, "/run/pods/a", 1, true),
                                                   mount_of(8, 800, "/run/pods/b", 2, false),
                                                   mount_of(9, 900, "/run/pods/c", 3, false)}),
-                                 at_ms(2));
+                                 hosts.begin_mount_walk(), at_ms(2));
     CHECK_FALSE(model.host(identity(3).ns_id));
 
     // Mount namespace 8 seen but not read: its mount stays. Mount namespace 7 gone: its goes.
-    hosts.apply_mount_namespaces(walk({}, {}, {8}), at_ms(3));
+    hosts.apply_mount_namespaces(walk({}, {}, {8}), hosts.begin_mount_walk(), at_ms(3));
     CHECK(model.host(identity(1).ns_id)->mounts.empty());
     CHECK(model.host(identity(2).ns_id)->mounts.size() == 1u);
     // Walked again without it: gone.
-    hosts.apply_mount_namespaces(walk({8}, {}), at_ms(4));
+    hosts.apply_mount_namespaces(walk({8}, {}), hosts.begin_mount_walk(), at_ms(4));
     CHECK(model.host(identity(2).ns_id)->mounts.empty());
 
     // A walk that failed changes nothing.
-    hosts.apply_mount_namespaces(walk({7}, {mount_of(7, 701, "/run/pods/a", 2, false)}), at_ms(5));
+    hosts.apply_mount_namespaces(walk({7}, {mount_of(7, 701, "/run/pods/a", 2, false)}),
+                                 hosts.begin_mount_walk(), at_ms(5));
     CHECK(model.host(identity(2).ns_id)->mounts.size() == 1u);
     auto failed = walk({}, {});
     failed.error = std::make_error_code(std::errc::function_not_supported);
-    hosts.apply_mount_namespaces(failed, at_ms(6));
+    hosts.apply_mount_namespaces(failed, hosts.begin_mount_walk(), at_ms(6));
     CHECK(model.host(identity(2).ns_id)->mounts.size() == 1u);
 }
 
@@ -103,14 +104,14 @@ TEST_CASE("a namespace mounted in netnsd's own mount namespace does not show its
 
     const auto copies = walk({7, 8}, {mount_of(7, 700, "/run/netns/a", 1, true),
                                       mount_of(8, 800, "/run/netns/a", 1, false)});
-    hosts.apply_mount_namespaces(copies, at_ms(2));
+    hosts.apply_mount_namespaces(copies, hosts.begin_mount_walk(), at_ms(2));
     auto h = model.host(identity(1).ns_id);
     REQUIRE(h->mounts.size() == 1u);
     CHECK(h->mounts[0].mount_id == 100u);
 
     // `ip netns del`: its own mount goes; an exec's copies hold it, and the next walk says so.
     hosts.rebuild_mounts({}, at_ms(3));
-    hosts.apply_mount_namespaces(copies, at_ms(4));
+    hosts.apply_mount_namespaces(copies, hosts.begin_mount_walk(), at_ms(4));
     h = model.host(identity(1).ns_id);
     REQUIRE(h->mounts.size() == 2u);
     CHECK(h->mounts[0].other_mnt_ns);
@@ -118,7 +119,7 @@ TEST_CASE("a namespace mounted in netnsd's own mount namespace does not show its
 
     // Mounted here again: the copies are left out at the next walk.
     hosts.rebuild_mounts({own}, at_ms(5));
-    hosts.apply_mount_namespaces(copies, at_ms(6));
+    hosts.apply_mount_namespaces(copies, hosts.begin_mount_walk(), at_ms(6));
     CHECK(model.host(identity(1).ns_id)->mounts.size() == 1u);
 }
 
@@ -127,10 +128,54 @@ TEST_CASE("the walk of netnsd's own mount table does not drop the mounts of othe
 {
     core::registry model(100);
     core::host_watch hosts(model);
-    hosts.apply_mount_namespaces(walk({7}, {mount_of(7, 700, "/run/pods/a", 1, true)}), at_ms(1));
+    hosts.apply_mount_namespaces(walk({7}, {mount_of(7, 700, "/run/pods/a", 1, true)}),
+                                 hosts.begin_mount_walk(), at_ms(1));
     hosts.rebuild_mounts({}, at_ms(2));
     REQUIRE(model.host(identity(1).ns_id));
     CHECK(model.host(identity(1).ns_id)->mounts.size() == 1u);
+}
+
+TEST_CASE("a mount of another mount namespace goes at its detach event, and a walk that began "
+          "before the detach does not bring it back")
+{
+    core::registry model(100);
+    core::host_watch hosts(model);
+    hosts.apply_mount_namespaces(walk({7}, {mount_of(7, 700, "/run/pods/a", 1, true),
+                                            mount_of(7, 701, "/run/pods/b", 2, true)}),
+                                 hosts.begin_mount_walk(), at_ms(1));
+    REQUIRE(model.host(identity(1).ns_id)->mounts.size() == 1u);
+
+    // The event: gone at once, not at the next walk. Its namespace has no holder left.
+    hosts.foreign_mount_detached(700, at_ms(2));
+    CHECK(model.host(identity(1).ns_id)->mounts.empty());
+    CHECK(model.host(identity(1).ns_id)->held_by() == 0u);
+    // A detach of a mount the walks never showed changes nothing.
+    hosts.foreign_mount_detached(999, at_ms(3));
+    CHECK(model.host(identity(2).ns_id)->mounts.size() == 1u);
+
+    // A walk begins, lists 701 and 702; 702 is detached before its result is applied (the event
+    // is read first): the result does not bring it back. 701 stays.
+    const auto number = hosts.begin_mount_walk();
+    hosts.foreign_mount_detached(702, at_ms(4));
+    hosts.apply_mount_namespaces(walk({7}, {mount_of(7, 701, "/run/pods/b", 2, true),
+                                            mount_of(7, 702, "/run/pods/c", 3, true)}),
+                                 number, at_ms(5));
+    CHECK_FALSE(model.host(identity(3).ns_id));
+    CHECK(model.host(identity(2).ns_id)->mounts.size() == 1u);
+
+    // Two walks overlap: the first began before a detach, the second after it. Neither brings
+    // the mount back; the second, which the detach did not race, would not have listed it.
+    const auto first = hosts.begin_mount_walk();
+    hosts.foreign_mount_detached(703, at_ms(6));
+    const auto second = hosts.begin_mount_walk();
+    hosts.apply_mount_namespaces(walk({7}, {mount_of(7, 701, "/run/pods/b", 2, true),
+                                            mount_of(7, 703, "/run/pods/d", 4, true)}),
+                                 first, at_ms(7));
+    CHECK_FALSE(model.host(identity(4).ns_id));
+    hosts.apply_mount_namespaces(walk({7}, {mount_of(7, 701, "/run/pods/b", 2, true)}), second,
+                                 at_ms(8));
+    CHECK_FALSE(model.host(identity(4).ns_id));
+    CHECK(model.host(identity(2).ns_id)->mounts.size() == 1u);
 }
 
 // The cgroup of a namespace's lowest pid is read by each sweep until that pid was already the

@@ -436,7 +436,9 @@ TEST_CASE("a since from before this run, or ahead of it, gets a reset")
 TEST_CASE("a placeholder makes no add, its bind mount does")
 {
     started s;
-    ws_client ws(s.d.where(), "/api/v1/events");
+    // Its name only: the inventory's events (other sandboxes' namespaces, on a shared machine)
+    // come and go meanwhile.
+    ws_client ws(s.d.where(), "/api/v1/events?names=pending");
     REQUIRE(ws.read()); // hello
     const int fd = ::open("/run/netns/pending", O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
     REQUIRE(fd >= 0);
@@ -486,15 +488,17 @@ TEST_CASE("destroyed arrives after delete, when the last process inside exits")
     ws_client all(s.d.where(), "/api/v1/events?types=destroyed&since=" +
                                    std::to_string(current_revision(s.d) - 1));
     REQUIRE(all.read()); // hello
+    // Other sandboxes' namespaces (on a shared machine) are destroyed meanwhile too: ours is
+    // the one with nsid 9 (theirs have none in this sandbox's namespace).
     std::optional<json> destroyed;
-    for (int i = 0; i < 5 && !destroyed; ++i)
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (!destroyed && std::chrono::steady_clock::now() < give_up)
     {
         auto m = all.read(3000ms);
-        if (m && (*m)["type"] == "destroyed")
+        if (m && (*m)["type"] == "destroyed" && (*m)["nsid"] == 9)
             destroyed = m;
     }
     REQUIRE(destroyed);
-    CHECK((*destroyed)["nsid"] == 9);
     CHECK((*destroyed)["name"].is_null());
 }
 
@@ -551,7 +555,7 @@ TEST_CASE("stream clients beyond --max-stream-clients get 503")
 TEST_CASE("a text frame from a client is ignored")
 {
     started s;
-    ws_client ws(s.d.where(), "/api/v1/events");
+    ws_client ws(s.d.where(), "/api/v1/events?names=still");
     REQUIRE(ws.read());
     REQUIRE(ws.send_text("hello?"));
     REQUIRE(create_netns("still"));
@@ -560,13 +564,28 @@ TEST_CASE("a text frame from a client is ignored")
     CHECK((*add)["name"] == "still");
 }
 
+namespace
+{
+
+// Whether the stream ends (closed by netnsd) after the events already on their way: other
+// sandboxes' namespaces, on a shared machine, can be destroyed at any moment.
+bool ends(ws_client& ws)
+{
+    for (int i = 0; i < 1000; ++i)
+        if (!ws.read())
+            return true;
+    return false;
+}
+
+} // namespace
+
 TEST_CASE("a binary frame from a client closes with 1003")
 {
     started s;
     ws_client ws(s.d.where(), "/api/v1/events");
     REQUIRE(ws.read());
     REQUIRE(ws.send_binary("\x01\x02"));
-    CHECK(!ws.read());
+    CHECK(ends(ws));
     CHECK(ws.close_code() == 1003);
 }
 
@@ -576,7 +595,7 @@ TEST_CASE("a client message over 64 KiB closes with 1009")
     ws_client ws(s.d.where(), "/api/v1/events");
     REQUIRE(ws.read());
     ws.send_text(std::string(64 * 1024 + 1, 'x'));
-    CHECK(!ws.read());
+    CHECK(ends(ws));
     CHECK(ws.close_code() == 1009);
 }
 
@@ -589,9 +608,11 @@ TEST_CASE("SIGTERM closes websockets with 1001, ends streams, and exits 0")
     REQUIRE(nd.read());
     const auto begin = std::chrono::steady_clock::now();
     s.d.signal(SIGTERM);
-    CHECK(!ws.read());
+    CHECK(ends(ws));
     CHECK(ws.close_code() == 1001);
-    CHECK(!nd.read());
+    for (int i = 0; i < 1000 && nd.read(); ++i)
+    {
+    }
     CHECK(nd.ended());
     CHECK(s.d.stop() == 0);
     CHECK(std::chrono::steady_clock::now() - begin < std::chrono::seconds(5));

@@ -178,7 +178,7 @@ TEST_CASE("an audit finds, repairs and counts a change netnsd did not see")
     started s({"--mount-feed=fanotify", "--audit-interval=0"},
               {"NETNSD_TEST_IGNORE_MOUNT_EVENTS=1"});
     CHECK(s.d.log().find("fault injection") != std::string::npos);
-    ws_client events(s.d.where(), "/api/v1/events");
+    ws_client events(s.d.where(), "/api/v1/events?names=unseen");
     REQUIRE(events.ok());
     REQUIRE(events.read()->at("type") == "hello");
     run_ok({"ip", "netns", "add", "unseen"});

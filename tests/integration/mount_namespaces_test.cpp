@@ -293,3 +293,58 @@ TEST_CASE("a network namespace a process made in another mount namespace is foun
     holder.stop();
     CHECK(eventually([&] { return by_ns_id(at, ns_id).is_null(); }, 20000ms));
 }
+
+TEST_CASE("between walks, a mount namespace's new nsfs mount is found by its attach event, and "
+          "what only it held is destroyed with it at its detach")
+{
+    const std::string inner_dir = "/run/netnsd-test-pods";
+    const std::string inner = inner_dir + "/pod-ns";
+    const std::string later = inner_dir + "/later-ns";
+    // The mount namespace exists before netnsd starts: the first walk finds it and follows it.
+    // The next sweep (and its walk) is a minute away: what follows comes from its events.
+    mount_namespace_holder holder(inner_dir, inner);
+    holder.stop_sleeper();
+    const auto first = ns_id_in(holder.fd_path, inner);
+    REQUIRE(first != 0);
+    netnsd_process d({"--sweep-interval=60", "--deep-scan-interval=0", "--audit-interval=0"});
+    INFO(d.log());
+    REQUIRE(d.ready());
+    const auto at = d.where();
+    CHECK(d.log().find("following the other mount namespaces' mounts between walks") !=
+          std::string::npos);
+    REQUIRE(eventually([&] { return by_ns_id(at, first).is_object(); }, 10000ms));
+    CHECK(metric(at, "netnsd_mount_namespaces_followed") >= 1);
+    const auto walks = metric(at, "netnsd_mount_namespace_walks_total");
+    CHECK(walks >= 1);
+
+    // A new network namespace bound there, by a process that is gone at once: only the mount
+    // holds it, and only the attach event tells netnsd (a walk follows it).
+    run_ok({"nsenter", "--mount=" + holder.fd_path, "sh", "-c",
+            "touch \"$1\" && unshare --net=\"$1\" true", "sh", later});
+    const auto second = ns_id_in(holder.fd_path, later);
+    REQUIRE(second != 0);
+    json row;
+    INFO("last seen: " << row.dump());
+    REQUIRE(eventually(
+        [&]
+        {
+            row = by_ns_id(at, second);
+            return row.is_object();
+        },
+        15000ms));
+    CHECK(row["held_by"] == json::array({"mount"}));
+    REQUIRE(row["mounts"].size() == 1);
+    CHECK(row["mounts"][0]["path"] == later);
+    CHECK(row["mounts"][0]["other_mnt_ns"] == true);
+    CHECK(metric(at, "netnsd_mount_namespace_walks_total") > walks);
+
+    // Unmounted there: the detach event, and no holder is left.
+    run_ok({"nsenter", "--mount=" + holder.fd_path, "umount", later});
+    CHECK(eventually([&] { return by_ns_id(at, second).is_null(); }, 15000ms));
+    // The mount namespace goes (its last holder, the fd, is closed): the detaches of its mounts,
+    // and the namespace bound there goes with them.
+    REQUIRE(by_ns_id(at, first).is_object());
+    holder.stop();
+    CHECK(eventually([&] { return by_ns_id(at, first).is_null(); }, 15000ms));
+    CHECK(metric(at, "netnsd_foreign_mount_events_total") >= 3);
+}

@@ -74,19 +74,6 @@ std::vector<std::string> connector_only(std::vector<std::string> more = {})
     return args;
 }
 
-// A metric's value; -1 when it cannot be read.
-double metric(const endpoint& at, const std::string& name)
-{
-    const auto r = http_get(at, "/metrics");
-    if (!r)
-        return -1;
-    std::istringstream in(r->body);
-    for (std::string line; std::getline(in, line);)
-        if (line.starts_with(name + " "))
-            return std::stod(line.substr(name.size() + 1));
-    return -1;
-}
-
 double sweeps(const endpoint& at)
 {
     return metric(at, "netnsd_sweep_duration_seconds_count");

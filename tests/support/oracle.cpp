@@ -1,6 +1,7 @@
 #include "support/oracle.hpp"
 
 #include <fcntl.h>
+#include <sstream>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -124,6 +125,18 @@ nlohmann::json by_inode(const endpoint& at, std::uint64_t ino)
             if (n["inode"] == ino && (found.is_null() || n["ns_id"] > found["ns_id"]))
                 found = n;
     return found;
+}
+
+double metric(const endpoint& at, const std::string& name)
+{
+    const auto r = http_get(at, "/metrics");
+    if (!r)
+        return -1;
+    std::istringstream in(r->body);
+    for (std::string line; std::getline(in, line);)
+        if (line.starts_with(name + " "))
+            return std::stod(line.substr(name.size() + 1));
+    return -1;
 }
 
 json by_ns_id(const endpoint& at, std::uint64_t ns_id)

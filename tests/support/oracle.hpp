@@ -52,6 +52,9 @@ nlohmann::json by_ns_id(const endpoint& to, std::uint64_t ns_id);
 // (NS_GET_ID); 0 when it cannot be read.
 std::uint64_t ns_id_of(const std::string& nsfs_path);
 
+// The value of an unlabelled metric of /metrics; -1 when it cannot be read.
+double metric(const endpoint& at, const std::string& name);
+
 std::string describe(const std::map<std::string, std::optional<int>>& m);
 
 } // namespace netnsd::test
