@@ -18,6 +18,7 @@ import http.client
 import json
 import os
 import random
+import socket
 import subprocess
 import threading
 import time
@@ -90,6 +91,13 @@ class EventReader:
         return None
 
     def close(self):
+        # Shut down first: the reading thread holds the response's buffer while it waits in
+        # recv, and a close alone would wait for that lock (for as long as no event comes).
+        try:
+            self.conn.sock.shutdown(socket.SHUT_RDWR)
+        except (OSError, AttributeError):
+            pass
+        self.thread.join(10)
         self.conn.close()
 
 
@@ -297,13 +305,119 @@ i=0
 while [ $i -lt $count ]; do
     i=$((i + 1))
     touch "$root/mnt-$i"
-    unshare --mount="$root/mnt-$i" --propagation private sh -c '
+    # The kernel refuses (EINVAL) to bind a mount namespace whose id is not above the binder's,
+    # and ids come in per-CPU batches: now and then the bind fails, and is tried again.
+    tries=0
+    until unshare --mount="$root/mnt-$i" --propagation private sh -c '
         mount -t tmpfs bench-inner "$1"
         j=0
         while [ $j -lt $2 ]; do
             j=$((j + 1)); touch "$1/ns-$j"; unshare --net="$1/ns-$j" true
-        done' sh "$root/inner" "$per"
+        done' sh "$root/inner" "$per" 2>/dev/null; do
+        tries=$((tries + 1)); [ $tries -lt 20 ] || exit 1
+    done
 done'''
+
+
+def wait_event(events, type_, ino, after, notes, timeout_s=15):
+    deadline = now() + timeout_s
+    while now() < deadline:
+        at = events.first(type_, ino, after)
+        if at is not None:
+            return at
+        time.sleep(0.001)
+    notes.append(f"mount namespaces: no {type_} event for a namespace bound in a followed mount "
+                 f"namespace within {timeout_s} s")
+    return None
+
+
+def follow_latencies(daemon, holders, root, samples, notes):
+    """With no sweep due: a network namespace bound in a followed mount namespace (found: its
+    attach event, then a walk), then unmounted there (destroyed: its detach event). Seconds from
+    the return of the command that mounted (unmounted) to the event's arrival."""
+    events = EventReader(daemon.port)
+    found, destroyed = [], []
+    try:
+        for k in range(samples):
+            holder = holders[k % len(holders)]
+            path = f"{root}/inner/late-{k}"
+            before = now()
+            subprocess.run(["nsenter", f"--mount={holder}", "sh", "-c",
+                            'touch "$1" && exec unshare --net="$1" true', "sh", path], check=True)
+            t = now()
+            ino = int(subprocess.run(["nsenter", f"--mount={holder}", "stat", "-L", "-c", "%i",
+                                      path], check=True, capture_output=True, text=True).stdout)
+            # (The inode of a freed namespace goes to the next: events older than the command
+            # are another's.)
+            at = wait_event(events, "found", ino, before, notes)
+            if at is None:
+                subprocess.run(["nsenter", f"--mount={holder}", "umount", path], check=True)
+                continue
+            found.append(max(0.0, at - t))
+            # The detach can be read, and the namespace found freed, before nsenter has exited:
+            # events since the command began are its.
+            before = now()
+            subprocess.run(["nsenter", f"--mount={holder}", "umount", path], check=True)
+            u = now()
+            at = wait_event(events, "destroyed", ino, before, notes)
+            if at is not None:
+                destroyed.append(max(0.0, at - u))
+    finally:
+        events.close()
+    return found, destroyed
+
+
+def mount_tax(exe, daemon, client, holders, root, pairs, rounds, notes):
+    """bench/mounttax in a mount namespace of its own, rounds alternately not followed by netnsd
+    (made after its last walk, with no sweep due) and followed (a mount in a followed namespace
+    made it walk again): per round the mounter's wall and kernel time per bind mount + unmount,
+    and, followed, netnsd's CPU per event read."""
+    res = {"pairs": pairs, "off_wall_us": [], "on_wall_us": [], "off_sys_us": [],
+           "on_sys_us": [], "netnsd_us_per_event": []}
+    for _ in range(rounds):
+        for mode in ("off", "on"):
+            time.sleep(1)  # the walks that the last round's mounts asked for are over
+            p = subprocess.Popen([exe, f"{root}/tax", str(pairs)], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+            try:
+                if not p.stdout.readline().startswith("ready"):
+                    raise BenchError("mounttax did not start")
+                followed = metric(client, "netnsd_mount_namespaces_followed")
+                if mode == "on":
+                    walks = metric(client, "netnsd_mount_namespace_walks_total")
+                    subprocess.run(["nsenter", f"--mount={holders[0]}", "sh", "-c",
+                                    'touch "$1" && mount --bind "$1" "$1" && umount "$1"', "sh",
+                                    f"{root}/inner/poke"], check=True)
+                    deadline = now() + 15
+                    while now() < deadline and not (
+                            metric(client, "netnsd_mount_namespace_walks_total") > walks and
+                            metric(client, "netnsd_mount_namespaces_followed") > followed):
+                        time.sleep(0.01)
+                    if metric(client, "netnsd_mount_namespaces_followed") <= followed:
+                        raise BenchError("netnsd did not follow mounttax's mount namespace")
+                events = metric(client, "netnsd_foreign_mount_events_total")
+                cpu = daemon.cpu_seconds()
+                p.stdin.write("go\n")
+                p.stdin.flush()
+                wall, sys_us = p.stdout.readline().split()
+                p.wait(timeout=600)
+                time.sleep(0.1)  # the last events read
+                cpu = daemon.cpu_seconds() - cpu
+                events = metric(client, "netnsd_foreign_mount_events_total") - events
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            res[f"{mode}_wall_us"].append(float(wall))
+            res[f"{mode}_sys_us"].append(float(sys_us))
+            if mode == "on":
+                if events < 2 * pairs:
+                    notes.append(f"mounttax: netnsd read {int(events)} events of {2 * pairs}")
+                res["netnsd_us_per_event"].append(cpu * 1e6 / max(events, 1))
+            elif events:
+                notes.append(f"mounttax: netnsd read {int(events)} events of a namespace it "
+                             "should not have followed yet")
+    return res
 
 
 def phase_mount_namespaces(a, R, port, count=100, per=10):
@@ -323,7 +437,8 @@ def phase_mount_namespaces(a, R, port, count=100, per=10):
         for phase, interval in (("first", "600"), ("steady", "1")):
             Daemon.next_port = port
             daemon = Daemon(a.netnsd, a.logdir, f"mntns-{phase}", R["notes"],
-                            extra_args=["--deep-scan-interval", "0", "--sweep-interval", interval])
+                            extra_args=["--deep-scan-interval", "0", "--sweep-interval", interval,
+                                        "--follow-mount-namespaces"])
             daemon.wait_watching(120)
             client = foundation.Client(daemon.port, timeout=120)
             res["seen"] = metric(client, "netnsd_mount_namespaces")
@@ -333,6 +448,17 @@ def phase_mount_namespaces(a, R, port, count=100, per=10):
                 rows = json.loads(client.get("/api/v1/namespaces")[1])["namespaces"]
                 res["found"] = sum(1 for r in rows for m in r["mounts"]
                                    if m["other_mnt_ns"] and m["path"].startswith(f"{root}/inner/"))
+                # Between walks (none is due: the next sweep is 10 minutes away), from the
+                # followed namespaces' mount events.
+                res["follow_found_s"], res["follow_destroyed_s"] = follow_latencies(
+                    daemon, holders, root, 5 if a.quick else 20, R["notes"])
+                if a.mounttax:
+                    try:
+                        res["mounttax"] = mount_tax(a.mounttax, daemon, client, holders, root,
+                                                    5000 if a.quick else 20000,
+                                                    2 if a.quick else 3, R["notes"])
+                    except BenchError as e:
+                        R["notes"].append(f"mount namespaces: {e}")
             else:
                 walks = []
                 last = None

@@ -450,6 +450,10 @@ def section_inventory(a, R):
         f"nsenter --net=/proc/ANCESTOR/ns/net {a.forktax} FORKS ROUNDS   # fork+exit rounds "
         "without and with a process-connector listener",
         "100 × unshare --mount=HOLDER sh -c 'mount -t tmpfs; 10 × unshare --net=FILE true'",
+        "nsenter --mount=HOLDER sh -c 'touch F && unshare --net=F true', then "
+        "nsenter --mount=HOLDER umount F   # timed to found / destroyed, no sweep due",
+        f"{a.mounttax} DIR PAIRS   # bind mount + unmount pairs in a mount namespace of its own, "
+        "followed by netnsd or not",
         f"{a.netnsd} ... --sweep-interval 600 (the start's walk), then --sweep-interval 1 "
         f"(netnsd_mount_namespace_walk_seconds after each of {a.inv_walks} sweeps)",
         f"nsenter --mount=HOLDER findmnt -t nsfs -n -o TARGET for each of the 100 × "
@@ -972,6 +976,28 @@ def rows_inventory(a, R):
         rows.append((f"the start's walk, entering each to identify the {w['found']} new "
                      f"namespaces found, {what}", fmt_ms(w["first_walk_s"] * 1000), "", "", "",
                      "", ""))
+        found = [x * 1000 for x in w.get("follow_found_s", [])]
+        gone = [x * 1000 for x in w.get("follow_destroyed_s", [])]
+        if found or gone:
+            rows.append((f"between walks (no sweep due): a namespace bound in a followed mount "
+                         f"namespace, found (attach event, then a walk), p50 / max of {len(found)}",
+                         f"{fmt_ms(median(found))} / {fmt_ms(max(found))}" if found else "n/a",
+                         "without the mount events: the next sweep's walk",
+                         f"≤ {inventory.SWEEP_INTERVAL_S:g} s", "", "", ""))
+            rows.append((f"unmounted there, destroyed (detach event), p50 / max of {len(gone)}",
+                         f"{fmt_ms(median(gone))} / {fmt_ms(max(gone))}" if gone else "n/a",
+                         "", "", "", "", ""))
+        tax = w.get("mounttax")
+        if tax and tax["on_wall_us"] and tax["off_wall_us"]:
+            off, on = median(tax["off_wall_us"]), median(tax["on_wall_us"])
+            rows.append((f"a bind mount + unmount in a mount namespace netnsd follows (bench/"
+                         f"mounttax, {len(tax['on_wall_us'])} rounds of {tax['pairs']})",
+                         f"{on:.1f} µs", "in one it does not follow", f"{off:.1f} µs",
+                         f"{(on / off - 1) * 100:+.0f}%", "", ""))
+            if tax["netnsd_us_per_event"]:
+                rows.append(("netnsd's CPU per followed mount event (read in batches, one "
+                             f"wakeup per {20} ms at most; walks after attaches spaced)",
+                             f"{median(tax['netnsd_us_per_event']):.2f} µs", "", "", "", "", ""))
     return rows
 
 
@@ -1562,6 +1588,7 @@ def main():
     ap.add_argument("--evlat", required=True)
     ap.add_argument("--procs", required=True, help="bench/procs, built (for inventory)")
     ap.add_argument("--forktax", default=None, help="bench/forktax, built (for inventory)")
+    ap.add_argument("--mounttax", default=None, help="bench/mounttax, built (for inventory)")
     ap.add_argument("--setns-links", required=True,
                     help="bench/setns_links, built (for ifmetrics)")
     ap.add_argument("--netnsd-beast-ws", default=None,

@@ -63,6 +63,7 @@ struct config
     std::size_t sweep_interval_s =
         static_cast<std::size_t>(model_thread::settings::default_sweep_interval.count());
     bool proc_events = false;
+    bool follow_mount_namespaces = false;
     std::string proc_events_netns{model_thread::settings::default_proc_events_netns};
     std::string cni_cache_dir{model_thread::settings::default_cni_cache_dir}; // empty: off
     // 0: deep scans only on demand (POST /api/v1/namespaces/scan).

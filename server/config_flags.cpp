@@ -329,6 +329,12 @@ void add_kernel_and_log_flags(std::vector<flag>& out, const config& defaults)
                    "own is not the host's initial one (default " +
                        defaults.proc_events_netns + ")",
                    absolute_path(&config::proc_events_netns)});
+    out.push_back({"follow-mount-namespaces", "",
+                   "between the sweeps' walks of the other mount namespaces, follow their mount "
+                   "events: a namespace bound there is found and destroyed at once, not at the "
+                   "next sweep; every mount there wakes netnsd a little, and walks again "
+                   "(off by default)",
+                   switch_on(&config::follow_mount_namespaces)});
     out.push_back({"cni-cache-dir", "DIR",
                    "libcni's cache of attachments, read (and watched) for the Kubernetes pod "
                    "of each namespace: its namespace/name and UID; empty: not read (default " +

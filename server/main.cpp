@@ -99,6 +99,7 @@ server::model_thread::settings kernel_settings(const server::config& cfg)
     s.assign_nsids = cfg.assign_nsids;
     s.proc_events = cfg.proc_events;
     s.proc_events_netns = cfg.proc_events_netns;
+    s.follow_mount_namespaces = cfg.follow_mount_namespaces;
     s.cni_cache_dir = cfg.cni_cache_dir;
     // Fault injection for the overrun's test: a receive buffer a fork storm overflows.
     if (const char* buffer = std::getenv("NETNSD_TEST_PROC_EVENTS_BUFFER"))

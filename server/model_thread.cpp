@@ -39,7 +39,8 @@ double seconds_since(std::chrono::steady_clock::time_point t)
 model_thread::model_thread(settings s, core::revision_t base, model_feed& feed)
     : settings_(std::move(s)), feed_(feed), primary_(1, base),
       monitor_(primary_, settings_.netns_dir, settings_.mounts), links_flush_(ioc_),
-      audit_timer_(ioc_), sweep_timer_(ioc_), walk_timer_(ioc_), deep_scan_timer_(ioc_)
+      audit_timer_(ioc_), sweep_timer_(ioc_), walk_timer_(ioc_), foreign_mounts_pause_(ioc_),
+      deep_scan_timer_(ioc_)
 {
     // The journal of this registry is never read (the replica's is): one event is kept.
     primary_.record_changes(&recorded_);
@@ -101,13 +102,17 @@ std::error_code model_thread::open()
                 {{"socket_netns", monitor_.proc_events_elsewhere() ? settings_.proc_events_netns
                                                                    : std::string("own")}});
     }
-    if (const auto ec = monitor_.open_foreign_mounts())
-        core::log::info("the other mount namespaces are seen by the walks with each sweep",
-                        {{"reason", "no mount events from them: " + ec.message()},
-                         {"sweep_interval_s", std::to_string(settings_.sweep_interval.count())}});
-    else
-        core::log::info("following the other mount namespaces' mounts between walks",
-                        {{"feed", "fanotify"}});
+    if (settings_.follow_mount_namespaces)
+    {
+        if (const auto ec = monitor_.open_foreign_mounts())
+            core::log::warn(
+                "the other mount namespaces are seen by the walks with each sweep only",
+                {{"reason", "no mount events from them: " + ec.message()},
+                 {"sweep_interval_s", std::to_string(settings_.sweep_interval.count())}});
+        else
+            core::log::info("following the other mount namespaces' mounts between walks",
+                            {{"feed", "fanotify"}});
+    }
     if (links_)
         if (auto ec = links_->open())
             return ec;
@@ -188,10 +193,7 @@ void model_thread::start()
         do_wait_cni();
     }
     if (monitor_.foreign_mounts_fd() >= 0)
-    {
-        foreign_mounts_fd_.emplace(ioc_, monitor_.foreign_mounts_fd());
         do_wait_foreign_mounts();
-    }
     arm_audit_timer();
     arm_sweep_timer();
     arm_deep_scan_timer();
@@ -239,6 +241,7 @@ void model_thread::stop()
                        foreign_mounts_fd_->release(); // the monitor owns the fd
                    }
                    walk_timer_.cancel();
+                   foreign_mounts_pause_.cancel();
                    audit_timer_.cancel();
                    sweep_timer_.cancel();
                    deep_scan_timer_.cancel();
@@ -284,18 +287,32 @@ void model_thread::do_wait_cni()
 
 void model_thread::do_wait_foreign_mounts()
 {
+    // Registered with the loop's epoll only while it is waited on: registered, every event
+    // the kernel queues would wake the loop, read or not.
+    foreign_mounts_fd_.emplace(ioc_, monitor_.foreign_mounts_fd());
     foreign_mounts_fd_->async_wait(asio::posix::stream_descriptor::wait_read,
-                                   [this](boost::system::error_code ec)
-                                   {
-                                       if (foreign_mounts_stopped_ ||
-                                           ec == asio::error::operation_aborted)
-                                           return;
-                                       if (monitor_.on_foreign_mounts())
-                                           request_walk();
-                                       watchers_->arm_unheld_recheck();
-                                       do_wait_foreign_mounts();
-                                       publish();
-                                   });
+                                   [this](boost::system::error_code ec) { on_foreign_mounts(ec); });
+}
+
+void model_thread::on_foreign_mounts(boost::system::error_code ec)
+{
+    if (foreign_mounts_stopped_ || ec == asio::error::operation_aborted)
+        return;
+    foreign_mounts_fd_->release(); // the monitor owns the fd
+    foreign_mounts_fd_.reset();
+    if (monitor_.on_foreign_mounts())
+        request_walk();
+    watchers_->arm_unheld_recheck();
+    publish();
+    // What comes meanwhile waits in the kernel's queue and is read in one go: one wakeup per
+    // pause however fast the other mount namespaces mount.
+    foreign_mounts_pause_.expires_after(foreign_mounts_pause);
+    foreign_mounts_pause_.async_wait(
+        [this](boost::system::error_code paused)
+        {
+            if (!paused && !foreign_mounts_stopped_)
+                do_wait_foreign_mounts();
+        });
 }
 
 void model_thread::request_walk()

@@ -78,6 +78,11 @@ public:
         bool proc_events = false;
         std::string proc_events_netns{default_proc_events_netns};
         int proc_events_buffer = core::kernel::proc_connector::receive_buffer; // tests: small
+        // The other mount namespaces' mount events between walks (core::monitor::
+        // open_foreign_mounts). Off by default: every mount there then costs netnsd a little,
+        // and an attach costs it a walk of every mount namespace (spaced, at most a tenth of a
+        // CPU).
+        bool follow_mount_namespaces = false;
         // The CNI cache (core::cni_cache): the Kubernetes pod of each namespace. Empty: off.
         static constexpr std::string_view default_cni_cache_dir = core::cni_cache::default_dir;
         std::string cni_cache_dir{default_cni_cache_dir};
@@ -124,6 +129,7 @@ private:
     // The other mount namespaces' mount events (core::monitor::open_foreign_mounts): the fd's
     // wait, and the walks an attach asks for, one at a time and spaced (walk_spacing).
     void do_wait_foreign_mounts();
+    void on_foreign_mounts(boost::system::error_code ec);
     void request_walk();
     void maybe_start_walk();
     void arm_deep_scan_timer();
@@ -169,6 +175,12 @@ private:
     // other mount namespaces mount).
     static constexpr std::chrono::milliseconds walk_spacing{100};
     boost::asio::steady_timer walk_timer_;
+    // After each read of the other mount namespaces' events, the next is this much later: a
+    // namespace mounting in a loop wakes netnsd 50 times a second, not once per mount (the
+    // kernel queues 16384 events; an overflow is a walk). Their detaches are applied that much
+    // later at most.
+    static constexpr std::chrono::milliseconds foreign_mounts_pause{20};
+    boost::asio::steady_timer foreign_mounts_pause_;
     bool walk_wanted_ = false;
     bool walking_ = false;
     bool walk_spaced_ = false; // walk_timer_ runs

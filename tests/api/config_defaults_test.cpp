@@ -163,6 +163,7 @@ TEST_CASE("config defaults: --help lists every option with two spaces or a new l
                              "--sweep-interval",
                              "--proc-events",
                              "--proc-events-netns",
+                             "--follow-mount-namespaces",
                              "--cni-cache-dir",
                              "--deep-scan-interval",
                              "--mount-feed",

@@ -306,7 +306,8 @@ TEST_CASE("between walks, a mount namespace's new nsfs mount is found by its att
     holder.stop_sleeper();
     const auto first = ns_id_in(holder.fd_path, inner);
     REQUIRE(first != 0);
-    netnsd_process d({"--sweep-interval=60", "--deep-scan-interval=0", "--audit-interval=0"});
+    netnsd_process d({"--follow-mount-namespaces", "--sweep-interval=60", "--deep-scan-interval=0",
+                      "--audit-interval=0"});
     INFO(d.log());
     REQUIRE(d.ready());
     const auto at = d.where();
