@@ -181,6 +181,20 @@ void host_watch::apply_mount_namespaces(const kernel::mntns_walk_result& walk,
                     id = k;
         if (!id || id->ns_id == 0 || mounted_here.count(id->ns_id) != 0)
             continue;
+        // Unless the model's is freed already and the kernel gave its inode to the one mounted
+        // here: its handle says so. It is destroyed now, and the mount left to the next walk,
+        // which is no longer told of the inode and opens the namespace.
+        if (!m.identity)
+        {
+            if (!model_.host(id->ns_id))
+                continue; // destroyed just now, for another of its mounts
+            if (const auto h = handles_.find(id->ns_id);
+                h != handles_.end() && kernel::liveness_of(h->second) == kernel::ns_liveness::gone)
+            {
+                gone(id->ns_id, now);
+                continue;
+            }
+        }
         if (m.handle && handles_.count(id->ns_id) == 0)
             handles_.emplace(id->ns_id, *m.handle);
         mounts_.emplace(m.mount_id, known_mount{id->ns_id, m.mnt_ns_id, true});

@@ -1,5 +1,6 @@
 #include "server/model_thread.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <future>
@@ -480,8 +481,15 @@ void model_thread::request_sweep()
             // The other mount namespaces' nsfs mounts with each sweep: new mount
             // namespaces (the kernel announces none) are found, and followed from then
             // on, by these walks.
-            auto walk = core::kernel::walk_mount_namespaces(in.known_inodes, in.follow_group);
+            // The sweep first: it asks every known namespace's handle whether it is freed,
+            // and the walk is then not told of those inodes (the kernel may have given one to
+            // a namespace mounted somewhere: the walk opens that one).
             auto sweep = core::kernel::sweep_processes(known);
+            auto inodes = in.known_inodes;
+            for (const auto& k : known)
+                if (std::find(sweep.gone.begin(), sweep.gone.end(), k.ns_id) != sweep.gone.end())
+                    inodes.erase(k.ino);
+            auto walk = core::kernel::walk_mount_namespaces(inodes, in.follow_group);
             asio::post(ioc_,
                        [this, walk = std::move(walk), number = in.number, sweep = std::move(sweep)]
                        {
