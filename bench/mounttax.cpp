@@ -70,7 +70,8 @@ int main(int argc, char** argv)
         if (::umount2(to.c_str(), 0) != 0)
             fail("umount");
     }
-    const auto wall = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0);
+    const auto wall =
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0);
     std::printf("%.3f %.3f\n", wall.count() / static_cast<double>(pairs),
                 (sys_us() - sys0) / static_cast<double>(pairs));
     return 0;
