@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <unordered_set>
 #include <utility>
 
 #include <boost/asio/post.hpp>
@@ -486,8 +487,9 @@ void model_thread::request_sweep()
             // a namespace mounted somewhere: the walk opens that one).
             auto sweep = core::kernel::sweep_processes(known);
             auto inodes = in.known_inodes;
+            const std::unordered_set<std::uint64_t> gone(sweep.gone.begin(), sweep.gone.end());
             for (const auto& k : known)
-                if (std::find(sweep.gone.begin(), sweep.gone.end(), k.ns_id) != sweep.gone.end())
+                if (gone.count(k.ns_id) != 0)
                     inodes.erase(k.ino);
             auto walk = core::kernel::walk_mount_namespaces(inodes, in.follow_group);
             asio::post(ioc_,
