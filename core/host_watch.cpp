@@ -81,11 +81,7 @@ void host_watch::mount_gone(std::uint64_t mount_id, time_point now)
     const auto ns_id = it->second.ns_id;
     mounts_.erase(it);
     model_.namespace_unmounted(mount_id, now);
-    check_if_unheld(ns_id, now);
-    // The kernel frees it once the unmount's last reference drops, which can come after the
-    // event: asked again (recheck_unheld) for a while.
-    if (const auto h = model_.host(ns_id); h && h->held_by() == 0)
-        unheld_.emplace(ns_id, now);
+    holder_lost(ns_id, now);
 }
 
 void host_watch::rebuild_mounts(const std::vector<kernel::mount_facts>& nsfs_mounts, time_point now)
@@ -215,6 +211,13 @@ void host_watch::check_if_unheld(std::uint64_t ns_id, time_point now)
     if (handle != handles_.end() &&
         kernel::liveness_of(handle->second) == kernel::ns_liveness::gone)
         gone(ns_id, now);
+}
+
+void host_watch::holder_lost(std::uint64_t ns_id, time_point now)
+{
+    check_if_unheld(ns_id, now);
+    if (const auto h = model_.host(ns_id); h && h->held_by() == 0)
+        unheld_.emplace(ns_id, now);
 }
 
 void host_watch::gone(std::uint64_t ns_id, time_point now)
@@ -386,12 +389,7 @@ void host_watch::apply_moves(const pid_moves& moves, time_point now)
             unheld_.erase(ns_id);
     }
     for (const auto ns_id : lost)
-    {
-        check_if_unheld(ns_id, now);
-        const auto h = model_.host(ns_id);
-        if (h && h->held_by() == 0)
-            unheld_.emplace(ns_id, now);
-    }
+        holder_lost(ns_id, now);
 }
 
 bool host_watch::recheck_unheld(time_point now)

@@ -103,6 +103,9 @@ private:
     void tell_user_ns(std::uint64_t ns_id, const std::optional<kernel::user_ns_info>& u,
                       time_point now);
     void check_if_unheld(std::uint64_t ns_id, time_point now);
+    // Its last process or mount went: asked now, and, while the kernel has not freed it yet (it
+    // does so a moment after), again by recheck_unheld for a while.
+    void holder_lost(std::uint64_t ns_id, time_point now);
     void gone(std::uint64_t ns_id, time_point now);
     // pid -> the inode of its namespace now (nullopt: it exited), applied to every namespace.
     using pid_moves = std::map<std::int32_t, std::optional<std::uint64_t>>;
