@@ -58,8 +58,15 @@ struct response
     // A body shared with the cache that made it (the list of every entry); when set, it is the
     // body and `body` is empty.
     std::shared_ptr<const std::string> shared_body;
+    // Sent after the body, shared with the cache that made it (GET /metrics: the per-interface
+    // families, megabytes at a thousand namespaces): never copied into `body`.
+    std::shared_ptr<const std::string> shared_tail;
 
     std::string_view payload() const noexcept { return shared_body ? *shared_body : body; }
+    std::string_view tail() const noexcept
+    {
+        return shared_tail ? std::string_view(*shared_tail) : std::string_view{};
+    }
 };
 
 // An answer with a body of that media type (a constant: the response keeps only a view).

@@ -60,6 +60,8 @@ struct interface_scrape
 // after that keep the first only. Whole interfaces are kept while their series fit in
 // `max_series`; the rest are dropped and counted.
 std::string render_interface_metrics(interface_scrape s, std::size_t max_series);
+// The same, written into `out` (cleared first; its capacity is kept).
+void render_interface_metrics(interface_scrape s, std::size_t max_series, std::string& out);
 
 class interface_metrics
 {
@@ -89,8 +91,10 @@ public:
                       unsigned threads);
 
     // The response to GET /metrics: `finish` makes it on the loop from the families' text, at
-    // once when a gathering at most max_age old has it, else after one on a worker.
-    using finish_fn = std::function<response(std::string_view families)>;
+    // once when a gathering at most max_age old has it, else after one on a worker. The text is
+    // shared with the cache (response::shared_tail), not copied.
+    using text_ptr = std::shared_ptr<const std::string>;
+    using finish_fn = std::function<response(text_ptr families)>;
     std::variant<response, deferred> scrape(finish_fn finish);
 
 private:
@@ -99,15 +103,17 @@ private:
         core::kernel::gather_target how;
         std::string label;
     };
-    using text_ptr = std::shared_ptr<const std::string>;
     struct gathering
     {
         std::chrono::steady_clock::time_point started;
         std::shared_future<text_ptr> text;
     };
 
+    class text_buffers;
+
     static text_ptr gather(const std::vector<target>& targets, interface_scrape plan,
-                           std::size_t max_series, unsigned threads, core::kernel::own_links& own);
+                           std::size_t max_series, unsigned threads, core::kernel::own_links& own,
+                           text_buffers& buffers);
 
     const core::registry& model_;
     std::string netns_dir_;
@@ -118,6 +124,9 @@ private:
     std::optional<gathering> running_;
     // netnsd's own namespace's links between scrapes (used by the gathering workers).
     std::unique_ptr<core::kernel::own_links> own_ = std::make_unique<core::kernel::own_links>();
+    // The texts' memory, kept from one gathering to the next (shared with the texts, which can
+    // outlive this object in a response being written).
+    std::shared_ptr<text_buffers> buffers_;
 };
 
 } // namespace netnsd::api

@@ -418,8 +418,13 @@ router::outcome router::on_metrics(const request&, const route_args&, bool)
 {
     if (interface_metrics_)
         return std::visit([](auto&& v) -> outcome { return std::move(v); },
-                          interface_metrics_->scrape([this](std::string_view families)
-                                                     { return render_metrics(families); }));
+                          interface_metrics_->scrape(
+                              [this](interface_metrics::text_ptr families)
+                              {
+                                  auto r = render_metrics();
+                                  r.shared_tail = std::move(families);
+                                  return r;
+                              }));
     return render_metrics();
 }
 
@@ -505,7 +510,7 @@ response router::health()
     return r;
 }
 
-response router::render_metrics(std::string_view more) const
+response router::render_metrics() const
 {
     scrape_inputs in;
     in.live = model_.live_count();
@@ -524,9 +529,7 @@ response router::render_metrics(std::string_view more) const
         in.leaked_namespaces += h.is_leak() ? 1u : 0u;
     }
     in.process = core::kernel::read_process_stats();
-    auto body = metrics_->render(in);
-    body.append(more);
-    return make_response(200, metrics::content_type, std::move(body));
+    return make_response(200, metrics::content_type, metrics_->render(in));
 }
 
 response router::serve_asset(const asset& a) const

@@ -147,7 +147,7 @@ private:
     response get_netns(const std::string& name);
     response list_nsids() const;
     response health();
-    response render_metrics(std::string_view more = {}) const;
+    response render_metrics() const;
     response serve_asset(const asset& a) const;
 
     const core::registry& model_;

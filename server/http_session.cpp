@@ -334,9 +334,11 @@ void basic_http_session<Stream>::answer(api::response&& res, bool keep_alive, un
     // Kept until the write is done: the body is sent from its bytes.
     answered_ = std::move(res);
     const auto bytes = answered_.payload();
+    const auto tail = answered_.tail();
     // HEAD: the length of the body a GET would get, and no body.
-    write_head(version, bytes.size());
+    write_head(version, bytes.size() + tail.size());
     body_ = head ? std::string_view{} : bytes;
+    tail_ = head ? std::string_view{} : tail;
     do_write();
 }
 
@@ -406,7 +408,8 @@ void basic_http_session<Stream>::do_write()
     // Not a std::array of two: asio consumes one by leaving its first buffer empty, and a TLS
     // stream (Beast's flat_stream) then writes nothing and the write ends with the header.
     const auto wire = beast::buffers_cat(boost::asio::buffer(header_bytes_),
-                                         boost::asio::buffer(body_.data(), body_.size()));
+                                         boost::asio::buffer(body_.data(), body_.size()),
+                                         boost::asio::buffer(tail_.data(), tail_.size()));
     expire_after(write_timeout);
     boost::asio::async_write(
         stream_, wire,

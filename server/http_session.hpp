@@ -104,6 +104,7 @@ private:
     // shared with the list cache (sent without a copy, and without an allocation to hold it).
     api::response answered_;
     std::string_view body_; // empty for HEAD
+    std::string_view tail_; // after body_ (response::shared_tail); empty for HEAD
     bool keep_alive_ = false;
     // Its header, sent with the body in one gathered write (a composed write over Beast's
     // serializer cost ~14% of a small request).

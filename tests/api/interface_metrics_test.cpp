@@ -153,3 +153,16 @@ TEST_CASE("an interface without IFLA_STATS64 has its state only, one series")
           std::vector<std::string>{R"(netnsd_network_up{netns="a",device="eth0"} 1)"});
     CHECK(lines_of(text, "netnsd_network_receive_bytes_total{").empty());
 }
+
+TEST_CASE("a text written into the memory of an earlier one is the same text")
+{
+    interface_scrape s;
+    s.interfaces = {iface("b", "lo", 1, false), iface("a", "eth0", 3, true)};
+    const auto fresh = render_interface_metrics(s, 1000);
+    // The memory of a longer text, as a gathering gets it back from the one before.
+    std::string reused(fresh.size() * 3, 'x');
+    const auto capacity = reused.capacity();
+    render_interface_metrics(s, 1000, reused);
+    CHECK(reused == fresh);
+    CHECK(reused.capacity() == capacity);
+}
