@@ -199,6 +199,10 @@ void metrics::render_model(writer& w, const core::model_status& m)
 
     w.family("netnsd_sweep_processes", "gauge", "Processes the last /proc sweep read.");
     w.sample("netnsd_sweep_processes", {}, m.sweep_processes);
+    w.family("netnsd_sweep_processes_read", "gauge",
+             "Processes whose namespace link the last /proc sweep read: new ones, and those that "
+             "ran since the sweep before (the others cannot have changed namespace).");
+    w.sample("netnsd_sweep_processes_read", {}, m.sweep_processes_read);
 
     w.family("netnsd_proc_events_enabled", "gauge",
              "1 when netnsd follows the kernel's process events (--proc-events, accepted by the "

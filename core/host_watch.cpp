@@ -460,9 +460,8 @@ void host_watch::apply_sweep(const kernel::proc_sweep& sweep, time_point now)
     }
     // The handles were asked before the processes were read: a namespace whose last process
     // left meanwhile is asked again now rather than at the next sweep.
-    for (const auto& h : model_.host_namespaces())
-        if (h.held_by() == 0)
-            check_if_unheld(h.identity.ns_id, now);
+    for (const auto ns_id : model_.unheld_namespaces())
+        check_if_unheld(ns_id, now);
 }
 
 void host_watch::apply_deep_scan(const kernel::deep_scan_result& scan, time_point now)
@@ -489,9 +488,8 @@ void host_watch::apply_deep_scan(const kernel::deep_scan_result& scan, time_poin
         model_.set_deep_holders(ns_id, pids(scan.fd_pids, ns_id), pids(scan.socket_pids, ns_id),
                                 now);
     // An fd or socket that held a namespace may have been its last holder.
-    for (const auto& h : model_.host_namespaces())
-        if (h.held_by() == 0)
-            check_if_unheld(h.identity.ns_id, now);
+    for (const auto ns_id : model_.unheld_namespaces())
+        check_if_unheld(ns_id, now);
 }
 
 } // namespace netnsd::core

@@ -89,6 +89,8 @@ struct model_status
     double sweep_seconds_sum = 0;
     double last_sweep_seconds = 0;     // wall time of the last one, on its worker
     std::uint64_t sweep_processes = 0; // /proc entries it read
+    // Of those, the ones whose namespace it read (the others had not run since the sweep before)
+    std::uint64_t sweep_processes_read = 0;
     // The walk of the other mount namespaces, made with each sweep: how many the last one saw
     // (netnsd's own excluded) and its wall time.
     std::uint64_t mount_namespaces = 0;

@@ -186,6 +186,7 @@ void monitor::apply_sweep(const kernel::proc_sweep& sweep)
     status_.sweep_seconds_sum += sweep.seconds;
     status_.last_sweep_seconds = sweep.seconds;
     status_.sweep_processes = sweep.processes;
+    status_.sweep_processes_read = sweep.processes_read;
 }
 
 std::error_code monitor::open_proc_events(const std::string& netns_path, int buffer)

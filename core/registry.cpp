@@ -396,6 +396,20 @@ std::optional<host_namespace> registry::host(std::uint64_t ns_id) const
     return to_host(it->second);
 }
 
+std::vector<std::uint64_t> registry::unheld_namespaces() const
+{
+    std::vector<std::uint64_t> out;
+    for (const auto& [ns_id, r] : hosts_)
+    {
+        if (!r.mounts.empty() || !r.pids.empty() || !r.fd_pids.empty() || !r.socket_pids.empty())
+            continue;
+        const auto named = namespaces_.find(r.identity);
+        if (named == namespaces_.end() || named->second.live_names.empty())
+            out.push_back(ns_id);
+    }
+    return out;
+}
+
 const std::vector<std::int32_t>* registry::processes_of(std::uint64_t ns_id) const
 {
     auto it = hosts_.find(ns_id);

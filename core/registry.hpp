@@ -180,6 +180,9 @@ public:
     // Every namespace, ascending ns_id; one by ns_id; its processes (sorted pids).
     std::vector<host_namespace> host_namespaces() const;
     std::optional<host_namespace> host(std::uint64_t ns_id) const;
+    // The ns_ids of the namespaces nothing netnsd sees holds (host_namespace::held_by() == 0),
+    // ascending, without copying the rows.
+    std::vector<std::uint64_t> unheld_namespaces() const;
     bool has_host(std::uint64_t ns_id) const { return hosts_.count(ns_id) != 0; }
     // The cgroup its owner is told from (set_cgroup); empty when none or not known.
     std::string_view cgroup_of(std::uint64_t ns_id) const

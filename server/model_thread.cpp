@@ -160,7 +160,7 @@ void model_thread::start()
         monitor_.apply_mount_namespaces(
             core::kernel::walk_mount_namespaces(in.known_inodes, in.follow_group), in.number);
     }
-    monitor_.apply_sweep(core::kernel::sweep_processes(monitor_.sweep_input()));
+    monitor_.apply_sweep(sweeper_.sweep(monitor_.sweep_input()));
     if (cni_)
         cni_->sync(core::clock::now());
     // Before the first status is published: it says how mount events are read.
@@ -485,7 +485,7 @@ void model_thread::request_sweep()
             // The sweep first: it asks every known namespace's handle whether it is freed,
             // and the walk is then not told of those inodes (the kernel may have given one to
             // a namespace mounted somewhere: the walk opens that one).
-            auto sweep = core::kernel::sweep_processes(known);
+            auto sweep = sweeper_.sweep(known);
             auto inodes = in.known_inodes;
             const std::unordered_set<std::uint64_t> gone(sweep.gone.begin(), sweep.gone.end());
             for (const auto& k : known)

@@ -29,6 +29,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "core/cni_cache.hpp"
+#include "core/kernel/proc_sweep.hpp"
 #include "core/link_watch.hpp"
 #include "core/model_control.hpp"
 #include "core/model_status.hpp"
@@ -165,6 +166,9 @@ private:
     std::chrono::steady_clock::time_point audit_started_;
     std::vector<std::function<void(const audit_report&)>> audit_waiters_;
     boost::asio::steady_timer sweep_timer_;
+    // What each process was in at the last sweep (used by one sweep at a time: the first one in
+    // start(), then on sweep_pool_).
+    core::kernel::process_sweeper sweeper_;
     boost::asio::thread_pool sweep_pool_{1};
     bool sweeping_ = false;
     bool sweep_again_ = false; // asked while one ran (a process-event overrun)

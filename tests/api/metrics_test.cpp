@@ -100,6 +100,7 @@ TEST_CASE("the gauges come from the scrape inputs")
     status.sweep_histogram[6] = 1; // <= 100 ms
     status.sweep_seconds_sum = 0.09;
     status.sweep_processes = 20000;
+    status.sweep_processes_read = 150;
     status.proc_events = true;
     status.proc_events_read = 4000;
     status.proc_event_overruns = 2;
@@ -153,6 +154,7 @@ TEST_CASE("the gauges come from the scrape inputs")
                              "netnsd_sweep_duration_seconds_sum 0.09",
                              "netnsd_sweep_duration_seconds_count 3",
                              "netnsd_sweep_processes 20000",
+                             "netnsd_sweep_processes_read 150",
                              "netnsd_mount_namespaces 100",
                              "netnsd_cni_cache_watched 1",
                              "netnsd_cni_cache_files 12",

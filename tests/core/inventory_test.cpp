@@ -127,6 +127,31 @@ TEST_CASE("a namespace held by nothing netnsd sees is a leak candidate")
     CHECK(model.host(identity(1).ns_id)->held_by() == 0u);
 }
 
+TEST_CASE("unheld_namespaces lists the leak candidates: held by no name, mount, process, fd or "
+          "socket")
+{
+    registry model(100);
+    for (std::uint64_t i = 1; i <= 6; ++i)
+        model.found_namespace(identity(i), false, at_ms(0));
+    model.apply_probe("named", live(2), at_ms(1));
+    model.namespace_mounted(identity(3), 77, "/run/docker/netns/abc", at_ms(2));
+    model.set_processes(identity(4).ns_id, {42}, at_ms(3));
+    model.set_deep_holders(identity(5).ns_id, {7}, {}, at_ms(4));
+    model.set_deep_holders(identity(6).ns_id, {}, {8}, at_ms(5));
+    CHECK(model.unheld_namespaces() == std::vector<std::uint64_t>{identity(1).ns_id});
+    std::vector<std::uint64_t> leaks;
+    for (const auto& h : model.host_namespaces())
+        if (h.is_leak())
+            leaks.push_back(h.identity.ns_id);
+    CHECK(model.unheld_namespaces() == leaks);
+    model.apply_probe("named",
+                      core::probe_result{core::entry_state::stale, {}, std::nullopt, false},
+                      at_ms(6)); // the name goes
+    model.set_processes(identity(4).ns_id, {}, at_ms(7));
+    CHECK(model.unheld_namespaces() ==
+          std::vector<std::uint64_t>{identity(1).ns_id, identity(2).ns_id, identity(4).ns_id});
+}
+
 TEST_CASE("destroyed: from the handle once, with the nsid it had, and a later RTM_DELNSID adds "
           "nothing")
 {

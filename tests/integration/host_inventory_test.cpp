@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <fstream>
 #include <functional>
@@ -212,6 +213,115 @@ TEST_CASE("unshare -n sleep is found with its pid, and destroyed when it exits")
     unsigned status = 0;
     get_json(at, "/api/v1/namespaces/" + std::to_string(ns_id), &status);
     CHECK(status == 404);
+}
+
+// A python3 child that waits, idle, until `fifo` is written, then moves into a new network
+// namespace with unshare(2) itself (no fork, no exec: no process event tells of it), in its main
+// thread or in a second thread, and idles again.
+const std::string move_later_script = R"(
+import ctypes, os, sys, threading, time
+libc = ctypes.CDLL(None, use_errno=True)
+def move():
+    open(sys.argv[1]).read()
+    if libc.unshare(0x40000000) != 0:
+        os._exit(3)
+    time.sleep(600)
+if sys.argv[2] == "thread":
+    t = threading.Thread(target=move, daemon=True)
+    t.start()
+    t.join()
+else:
+    move()
+)";
+
+void found_again_when_it_moves(bool in_thread)
+{
+    started s({"--sweep-interval=1"});
+    const auto at = s.d.where();
+    std::array<char, 32> dir_template{};
+    std::memcpy(dir_template.data(), "/tmp/netnsd-move-XXXXXX", 24);
+    REQUIRE(::mkdtemp(dir_template.data()) != nullptr);
+    const std::string dir = dir_template.data();
+    const auto fifo = dir + "/go";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    python_child child(move_later_script, {fifo, in_thread ? "thread" : "process"});
+    const auto own = own_inode();
+
+    // Found in netnsd's own namespace, then swept at least twice more while idle: the sweeps
+    // take it from their memory of the last (its CPU time has not moved), not from /proc.
+    const auto where = "/api/v1/processes/" + std::to_string(child.pid) + "/netns";
+    REQUIRE(eventually(
+        [&]
+        {
+            const auto who = get_json(at, where);
+            return who.is_object() && who.value("is_self", false);
+        },
+        15000ms));
+    const auto sweeps = metric(at, "netnsd_sweep_duration_seconds_count");
+    REQUIRE(eventually(
+        [&] { return metric(at, "netnsd_sweep_duration_seconds_count") >= sweeps + 2; }, 15000ms));
+    CHECK(metric(at, "netnsd_sweep_processes_read") < metric(at, "netnsd_sweep_processes"));
+    CHECK(get_json(at, where).value("is_self", false));
+
+    // Now it runs, and moves.
+    {
+        std::ofstream go(fifo);
+        go << "go\n";
+    }
+    std::string nsfs;
+    REQUIRE(eventually(
+        [&]
+        {
+            nsfs = "/proc/" + std::to_string(child.pid) + "/ns/net";
+            if (in_thread)
+            {
+                const auto task = "/proc/" + std::to_string(child.pid) + "/task";
+                std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(task.c_str()), &::closedir);
+                if (!d)
+                    return false;
+                nsfs.clear();
+                while (const dirent* e = ::readdir(d.get()))
+                    if (e->d_name[0] != '.' && std::to_string(child.pid) != e->d_name)
+                        nsfs = task + "/" + e->d_name + "/ns/net";
+                if (nsfs.empty())
+                    return false;
+            }
+            struct stat st
+            {
+            };
+            return ::stat(nsfs.c_str(), &st) == 0 && st.st_ino != own;
+        }));
+    const auto ns_id = ns_id_of(nsfs);
+    REQUIRE(ns_id != 0);
+    json row;
+    REQUIRE(eventually(
+        [&]
+        {
+            row = by_ns_id(at, ns_id);
+            return row.is_object() && row["processes"]["count"] == 1;
+        },
+        15000ms));
+    const auto page = get_json(at, row["processes"]["href"].get<std::string>());
+    REQUIRE(page["processes"].size() == 1);
+    CHECK(page["processes"][0]["pid"] == child.pid);
+    if (!in_thread)
+        CHECK(get_json(at, where)["ns_id"] == ns_id);
+    child.stop();
+    ::unlink(fifo.c_str());
+    ::rmdir(dir.c_str());
+}
+
+TEST_CASE("a process the sweeps found idle is found again when it moves itself into a new "
+          "namespace (unshare(2), no fork, no exec), in its main thread or another thread")
+{
+    SUBCASE("its main thread")
+    {
+        found_again_when_it_moves(false);
+    }
+    SUBCASE("another thread")
+    {
+        found_again_when_it_moves(true);
+    }
 }
 
 TEST_CASE("GET /api/v1/processes/PID/netns answers the namespace of an unshare -n sleep from the "
