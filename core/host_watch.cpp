@@ -28,6 +28,17 @@ void host_watch::tell_user_ns(std::uint64_t ns_id, const std::optional<kernel::u
         model_.set_user_ns(ns_id, u->ns_id, u->owner_uid, now);
 }
 
+namespace
+{
+
+registry::first_look look_of(std::vector<std::int32_t> pids, std::string cgroup,
+                             const std::optional<kernel::user_ns_info>& u)
+{
+    return {std::move(pids), std::move(cgroup), u ? u->ns_id : 0, u ? u->owner_uid : 0};
+}
+
+} // namespace
+
 void host_watch::add_self(time_point now)
 {
     own_mnt_ns_id_ = kernel::own_mnt_ns_id();
@@ -36,8 +47,7 @@ void host_watch::add_self(time_point now)
         self_ = learn(fd.get());
     if (self_)
     {
-        model_.found_namespace(*self_, true, now);
-        tell_user_ns(self_->ns_id, user_ns_, now);
+        model_.found_namespace(*self_, true, now, look_of({}, {}, user_ns_));
     }
 }
 
@@ -347,10 +357,8 @@ void host_watch::apply_moves(const pid_moves& moves, time_point now)
             known[ino] = id.ns_id;
             continue;
         }
-        model_.found_namespace(id, self_ && id == *self_, now, pids);
-        tell_user_ns(id.ns_id, opened->ns.user_ns, now);
-        if (opened->cgroup)
-            model_.set_cgroup(id.ns_id, *opened->cgroup, now);
+        model_.found_namespace(id, self_ && id == *self_, now,
+                               look_of(pids, opened->cgroup.value_or(""), opened->ns.user_ns));
         unheld_.erase(id.ns_id);
     }
     // Every namespace's processes, once: those that left or moved out go, those that came in
@@ -421,10 +429,12 @@ void host_watch::apply_sweep(const kernel::proc_sweep& sweep, time_point now)
         if (found.handle && handles_.count(found.identity.ns_id) == 0)
             handles_.emplace(found.identity.ns_id, *found.handle);
         const auto seen = sweep.pids_by_inode.find(ino);
-        model_.found_namespace(found.identity, self_ && found.identity == *self_, now,
-                               seen == sweep.pids_by_inode.end() ? std::vector<std::int32_t>{}
-                                                                 : seen->second);
-        tell_user_ns(found.identity.ns_id, found.user_ns, now);
+        const auto cgroup = sweep.cgroup_by_inode.find(ino);
+        model_.found_namespace(
+            found.identity, self_ && found.identity == *self_, now,
+            look_of(seen == sweep.pids_by_inode.end() ? std::vector<std::int32_t>{} : seen->second,
+                    cgroup == sweep.cgroup_by_inode.end() ? std::string() : cgroup->second,
+                    found.user_ns));
     }
     static const std::vector<std::int32_t> none;
     ++sweeps_;
@@ -475,8 +485,8 @@ void host_watch::apply_deep_scan(const kernel::deep_scan_result& scan, time_poin
     {
         if (found.handle && handles_.count(ns_id) == 0)
             handles_.emplace(ns_id, *found.handle);
-        model_.found_namespace(found.identity, self_ && found.identity == *self_, now);
-        tell_user_ns(ns_id, found.user_ns, now);
+        model_.found_namespace(found.identity, self_ && found.identity == *self_, now,
+                               look_of({}, {}, found.user_ns));
     }
     static const std::vector<std::int32_t> none;
     const auto pids = [](const auto& by_ns, std::uint64_t ns_id) -> const auto&

@@ -119,7 +119,8 @@ void registry::apply(const change& c)
         destroy_nsid(c.nsid, c.time);
         return;
     case change::kind::ns_found:
-        found_namespace(c.identity, c.flag, c.time, c.pids);
+        found_namespace(c.identity, c.flag, c.time,
+                        {c.pids, c.name, c.mount_id, static_cast<std::uint32_t>(c.nsid)});
         return;
     case change::kind::ns_mounted:
         namespace_mounted(c.identity, c.mount_id, c.name, c.time, c.mnt_ns_id, c.flag);
@@ -432,20 +433,27 @@ std::map<std::uint64_t, ns_identity> registry::host_identities() const
     return out;
 }
 
-void registry::found_namespace(const ns_identity& id, bool is_self, time_point now,
-                               const std::vector<std::int32_t>& pids)
+void registry::found_namespace(const ns_identity& id, bool is_self, time_point now, first_look look)
 {
     if (id.ns_id == 0 || hosts_.count(id.ns_id) != 0)
         return;
-    auto c = make_change(change::kind::ns_found, {}, {}, id, 0, now);
+    auto c = make_change(change::kind::ns_found, look.cgroup, {}, id,
+                         static_cast<nsid_t>(look.user_ns_owner_uid), now);
     c.flag = is_self;
-    c.pids = pids;
+    c.pids = look.pids;
+    c.mount_id = look.user_ns_id;
     record(std::move(c));
     auto& r = hosts_[id.ns_id];
     r.identity = id;
     r.is_self = is_self;
     r.first_seen = now;
-    r.pids = pids;
+    r.pids = std::move(look.pids);
+    r.cgroup = std::move(look.cgroup);
+    if (look.user_ns_id != 0)
+    {
+        r.user_ns_id = look.user_ns_id;
+        r.user_ns_owner_uid = look.user_ns_owner_uid;
+    }
     emit(event_type::found, now, std::nullopt, nsid_of(id), std::nullopt, to_host(r));
 }
 

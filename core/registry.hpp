@@ -57,7 +57,8 @@ public:
             nsid_set,       // set_nsid(identity, nsid, time)
             nsid_unnamed,   // add_unnamed_nsid(nsid, time)
             nsid_destroyed, // destroy_nsid(nsid, time)
-            ns_found,       // found_namespace(identity, flag: is_self, pids, time)
+            ns_found,       // found_namespace(identity, flag: is_self, time, {pids, name:
+                            //   cgroup, mount_id: user_ns_id, nsid: its owner uid})
             ns_mounted,     // namespace_mounted(identity, mount_id, name: path, time,
                             //                   mnt_ns_id, flag: other_mnt_ns)
             ns_unmounted,   // namespace_unmounted(mount_id, time)
@@ -142,10 +143,22 @@ public:
     void destroy_nsid(nsid_t nsid, time_point now);
 
     // The inventory. Namespaces without an ns_id (kernels before 6.8) are not kept.
-    // A namespace exists (a mount, a process or netnsd itself showed it), with these
-    // processes (sorted; the sweep that found it saw them).
-    void found_namespace(const ns_identity& id, bool is_self, time_point now,
-                         const std::vector<std::int32_t>& pids = {});
+    // What is known of a namespace as it is found, so that its `found` event says it all (not
+    // a `holders` event right after, with its owner): its processes (sorted; the sweep that
+    // found it saw them), the cgroup of the lowest one, the user namespace that owns it.
+    struct first_look
+    {
+        std::vector<std::int32_t> pids;
+        std::string cgroup;
+        std::uint64_t user_ns_id = 0; // 0: not known
+        std::uint32_t user_ns_owner_uid = 0;
+    };
+    // A namespace exists (a mount, a process or netnsd itself showed it).
+    void found_namespace(const ns_identity& id, bool is_self, time_point now, first_look look);
+    void found_namespace(const ns_identity& id, bool is_self, time_point now)
+    {
+        found_namespace(id, is_self, now, first_look{});
+    }
     // An nsfs mount of the namespace at `path` (found with it, when it was not known), in the
     // mount namespace `mnt_ns_id`, which is another than netnsd's when `other_mnt_ns`.
     void namespace_mounted(const ns_identity& id, std::uint64_t mount_id, std::string_view path,

@@ -223,7 +223,7 @@ TEST_CASE_FIXTURE(fixture, "delete says whether the namespace lives on, and whic
     CHECK(body_of(r) == json::parse(R"({"name":"busy","namespace_alive":true,"pids":[]})"));
     // Once the sweep has seen them, the answer is the model's pids.
     create(R"({"name":"busy","pid":77})");
-    model.found_namespace(id, false, at_ms(2), {77, 78});
+    model.found_namespace(id, false, at_ms(2), {{77, 78}, {}, 0, 0});
     r = run(ops.remove("busy"));
     CHECK(body_of(r) == json::parse(R"({"name":"busy","namespace_alive":true,"pids":[77,78]})"));
 
@@ -232,7 +232,7 @@ TEST_CASE_FIXTURE(fixture, "delete says whether the namespace lives on, and whic
     const auto freed = kernel.fresh();
     kernel.names["gone"] = freed;
     model.apply_probe("gone", kernel.probe("gone"), at_ms(3));
-    model.found_namespace(freed, false, at_ms(3), {90});
+    model.found_namespace(freed, false, at_ms(3), {{90}, {}, 0, 0});
     r = run(ops.remove("gone"));
     CHECK(body_of(r) == json::parse(R"({"name":"gone","namespace_alive":false,"pids":[]})"));
 

@@ -653,8 +653,8 @@ TEST_CASE("the namespace of a process comes from the model's last sweep, as the 
     list_cache lists(model, std::string(dir));
     stream_hub hub(model, lists, {}, 1);
     router routes(model, watch.status(), lists, hub, netnsd::api::embedded_assets());
-    model.found_namespace(identity(1), false, at_ms(0), {10, 30});
-    model.found_namespace(identity(2), false, at_ms(1), {20});
+    model.found_namespace(identity(1), false, at_ms(0), {{10, 30}, {}, 0, 0});
+    model.found_namespace(identity(2), false, at_ms(1), {{20}, {}, 0, 0});
     auto get = [&](const std::string& target)
     {
         request req;
@@ -724,7 +724,7 @@ TEST_CASE("the host inventory: every namespace sorted by ns_id, filters, one by 
     router routes(model, watch.status(), lists, hub, netnsd::api::embedded_assets());
     // This process is a real one: its comm, uid and cgroup are read from /proc.
     const auto self = static_cast<std::int32_t>(::getpid());
-    model.found_namespace(identity(2), false, at_ms(0), {self, 999999999});
+    model.found_namespace(identity(2), false, at_ms(0), {{self, 999999999}, {}, 0, 0});
     model.namespace_mounted(identity(1), 40, "/run/docker/netns/abc", at_ms(1), 4);
     model.namespace_mounted(identity(1), 41, "/run/pods/x", at_ms(1), 77, true);
     model.found_namespace(identity(3), false, at_ms(2));

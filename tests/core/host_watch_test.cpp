@@ -44,7 +44,7 @@ TEST_CASE("a walk's mounts in other mount namespaces become the mounts of the na
 {
     core::registry model(100);
     core::host_watch hosts(model);
-    model.found_namespace(identity(2), false, at_ms(0), {42}); // known by a process
+    model.found_namespace(identity(2), false, at_ms(0), {{42}, {}, 0, 0}); // known by a process
 
     hosts.apply_mount_namespaces(walk({7, 8}, {mount_of(7, 700, "/run/pods/a", 1, true),
                                                mount_of(8, 800, "/run/pods/b", 2, false)}),
@@ -93,7 +93,7 @@ TEST_CASE("a namespace mounted in netnsd's own mount namespace does not show its
     // What a walk of netnsd's own table says of /run/netns/a: an nsfs mount of namespace 1.
     // (mount_seen opens the mount point; rebuild_mounts with facts of a path that does not
     // exist can only name a namespace the model has, by inode.)
-    model.found_namespace(identity(1), false, at_ms(0), {42});
+    model.found_namespace(identity(1), false, at_ms(0), {{42}, {}, 0, 0});
     core::kernel::mount_facts own;
     own.mount_id = 100;
     own.mount_point = "/nonexistent/netnsd-test/a";
@@ -186,7 +186,7 @@ TEST_CASE("a sweep reads a namespace's cgroup again until its lowest pid has set
 {
     core::registry model(100);
     core::host_watch hosts(model);
-    model.found_namespace(identity(3), false, at_ms(0), {50});
+    model.found_namespace(identity(3), false, at_ms(0), {{50}, {}, 0, 0});
     const auto ino = identity(3).ino;
     auto sweep_with = [&](std::int32_t pid, std::string cgroup)
     {

@@ -188,6 +188,28 @@ TEST_CASE("destroyed: RTM_DELNSID first ends the inventory's namespace too, in o
     CHECK(model.host_count() == 0u);
 }
 
+TEST_CASE("a namespace found with its processes' cgroup and user namespace says all of it in "
+          "its found event, and no holders event follows")
+{
+    registry model(100);
+    event_log log(model);
+    const auto cgroup = "/system.slice/docker-" + std::string(64, 'a') + ".scope";
+    model.found_namespace(identity(1), false, at_ms(0),
+                          {{42, 43}, cgroup, identity(7).ns_id, 1000});
+    model.set_cgroup(identity(1).ns_id, cgroup, at_ms(1));
+    model.set_processes(identity(1).ns_id, {42, 43}, at_ms(2));
+    REQUIRE(log.events.size() == 1u);
+    const auto& found = log.events.front();
+    CHECK(found.type == event_type::found);
+    REQUIRE(found.host);
+    CHECK(found.host->owner.kind == core::owner_kind::docker);
+    CHECK(found.host->owner.id == std::string(64, 'a'));
+    CHECK(found.host->processes == 2u);
+    CHECK(found.host->user_ns_id == identity(7).ns_id);
+    CHECK(found.host->user_ns_owner_uid == 1000u);
+    CHECK(model.host(identity(1).ns_id) == found.host);
+}
+
 TEST_CASE("names in the inventory only when asked: the entries' events stay as they were")
 {
     registry plain(100);
@@ -210,6 +232,11 @@ TEST_CASE("the replica replays the inventory's recorded calls to the same state 
 
     primary.found_namespace(identity(0), true, at_ms(0));
     primary.set_processes(identity(0).ns_id, pids(1, 300), at_ms(1));
+    primary.found_namespace(identity(5), false, at_ms(1),
+                            {{400},
+                             "/system.slice/docker-" + std::string(64, 'c') + ".scope",
+                             identity(9).ns_id,
+                             1000});
     primary.namespace_mounted(identity(2), 9, "/run/docker/netns/x", at_ms(2));
     primary.namespace_mounted(identity(2), 10, "/run/pods/y", at_ms(2), 77, true);
     primary.apply_probe("b", live(2, 4), at_ms(3));
