@@ -77,15 +77,16 @@ std::string list_body(const core::registry& model, Keep keep)
 {
     std::string out = R"({"namespaces":[)";
     bool first = true;
-    for (const auto& h : model.host_namespaces())
-    {
-        if (!keep(h))
-            continue;
-        if (!first)
-            out += ',';
-        first = false;
-        out += dump(to_json(h));
-    }
+    model.for_each_host_namespace(
+        [&](const core::host_namespace& h)
+        {
+            if (!keep(h))
+                return;
+            if (!first)
+                out += ',';
+            first = false;
+            out += dump(to_json(h));
+        });
     out += R"(],"revision":)";
     out += std::to_string(model.revision());
     out += '}';

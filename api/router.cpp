@@ -523,11 +523,12 @@ response router::render_metrics() const
     for (const auto why : {drop_reason::queue_full, drop_reason::unresponsive})
         in.stream_dropped[static_cast<std::size_t>(why)] = hub_.dropped(why);
     in.exec_running = admin_ == nullptr ? 0 : admin_->running_execs();
-    for (const auto& h : model_.host_namespaces())
-    {
-        ++in.host_namespaces[static_cast<std::size_t>(h.owner.kind)];
-        in.leaked_namespaces += h.is_leak() ? 1u : 0u;
-    }
+    model_.for_each_host_namespace(
+        [&in](const core::host_namespace& h)
+        {
+            ++in.host_namespaces[static_cast<std::size_t>(h.owner.kind)];
+            in.leaked_namespaces += h.is_leak() ? 1u : 0u;
+        });
     in.process = core::kernel::read_process_stats();
     return make_response(200, metrics::content_type, metrics_->render(in));
 }

@@ -253,7 +253,7 @@ std::vector<kernel::sweep_known> host_watch::sweep_input() const
             l != lowest_.end() && l->second.sweeps >= 2 && sweeps_ % cgroup_refresh != 0)
         {
             k.settled_pid = l->second.pid;
-            k.settled_cgroup = l->second.cgroup;
+            k.settled_cgroup = std::string(model_.cgroup_of(ns_id));
         }
         out.push_back(std::move(k));
     }
@@ -453,8 +453,7 @@ void host_watch::apply_sweep(const kernel::proc_sweep& sweep, time_point now)
             const auto before = lowest_.find(ns_id);
             const bool same = before != lowest_.end() && before->second.pid == it->second.front();
             lowest.emplace(ns_id,
-                           lowest_pid{it->second.front(), same ? before->second.sweeps + 1 : 1,
-                                      std::string(cg)});
+                           lowest_pid{it->second.front(), same ? before->second.sweeps + 1 : 1});
         }
     }
     lowest_ = std::move(lowest);

@@ -118,15 +118,14 @@ private:
     std::uint64_t own_mnt_ns_id_ = 0;             // netnsd's own mount namespace (NS_MNT_GET_INFO)
     std::optional<kernel::user_ns_info> user_ns_; // of the last namespace learn() saw
     std::map<std::uint64_t, kernel::ns_handle> handles_; // by ns_id
-    // The lowest pid of each namespace at the last sweeps, and its cgroup: a runtime moves a
-    // new process into its container's cgroup just after the fork, so a cgroup is settled (not
-    // read again while that pid stays the lowest) only once the pid was the lowest in the
-    // sweep before the read; every cgroup_refresh-th sweep reads them all again.
+    // The lowest pid of each namespace at the last sweeps (its cgroup is the model's): a
+    // runtime moves a new process into its container's cgroup just after the fork, so a cgroup
+    // is settled (not read again while that pid stays the lowest) only once the pid was the
+    // lowest in the sweep before the read; every cgroup_refresh-th sweep reads them all again.
     struct lowest_pid
     {
         std::int32_t pid = 0;
         int sweeps = 0; // consecutive sweeps it was the lowest
-        std::string cgroup;
     };
     std::map<std::uint64_t, lowest_pid> lowest_; // by ns_id
     static constexpr int cgroup_refresh = 12;

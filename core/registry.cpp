@@ -374,7 +374,7 @@ host_namespace registry::to_host(const host_record& r) const
     h.fd_pids = r.fd_pids;
     h.socket_pids = r.socket_pids;
     h.first_seen = r.first_seen;
-    h.owner = attribute_owner(r.cgroup, h.mounts, h.names, r.pod ? &*r.pod : nullptr);
+    h.owner = attribute_owner(r.cgroup, h.mounts, h.names, r.pod.get());
     h.user_ns_id = r.user_ns_id;
     h.user_ns_owner_uid = r.user_ns_owner_uid;
     return h;
@@ -534,13 +534,15 @@ void registry::set_cgroup(std::uint64_t ns_id, std::string_view cgroup, time_poi
 void registry::set_pod(std::uint64_t ns_id, const std::optional<ns_pod>& pod, time_point now)
 {
     auto it = hosts_.find(ns_id);
-    if (it == hosts_.end() || it->second.pod == pod)
+    if (it == hosts_.end())
+        return;
+    if (const auto& had = it->second.pod; had ? pod && *had == *pod : !pod)
         return;
     auto c = make_change(change::kind::ns_pod, {}, {}, {ns_id, 0, 0}, 0, now);
     c.pod = pod;
     record(std::move(c));
     const auto before = to_host(it->second).owner;
-    it->second.pod = pod;
+    it->second.pod = pod ? std::make_unique<const ns_pod>(*pod) : nullptr;
     ++host_generation_;
     if (to_host(it->second).owner != before)
         emit_holders(it->second, now);

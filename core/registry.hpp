@@ -192,6 +192,14 @@ public:
     std::uint64_t host_generation() const noexcept { return host_generation_; }
     // Every namespace, ascending ns_id; one by ns_id; its processes (sorted pids).
     std::vector<host_namespace> host_namespaces() const;
+    // f(const host_namespace&) for every namespace, ascending ns_id, one row made at a time
+    // (not all of them at once, as host_namespaces() does: megabytes at 5000).
+    template <typename F>
+    void for_each_host_namespace(F&& f) const
+    {
+        for (const auto& [ns_id, r] : hosts_)
+            f(to_host(r));
+    }
     std::optional<host_namespace> host(std::uint64_t ns_id) const;
     // The ns_ids of the namespaces nothing netnsd sees holds (host_namespace::held_by() == 0),
     // ascending, without copying the rows.
@@ -255,7 +263,8 @@ private:
         std::vector<std::int32_t> fd_pids;
         std::vector<std::int32_t> socket_pids;
         std::string cgroup;
-        std::optional<ns_pod> pod;
+        // Rare (a pod's sandbox), and 128 bytes: not inline in every record.
+        std::unique_ptr<const ns_pod> pod;
         std::uint64_t user_ns_id = 0;
         std::uint32_t user_ns_owner_uid = 0;
     };
