@@ -664,6 +664,11 @@ class Client:
             if op == 0x8:
                 code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
                 if self.close_sent:
+                    if code == 1013:
+                        # netnsd dropped us (our queue overflowed) as we closed: its close
+                        # crossed ours (RFC 6455 §5.5.1: each side sends one, the other's
+                        # stands for the echo). A drop like any other.
+                        raise Closed("websocket close 1013 (crossing ours)")
                     if code != 1000:
                         raise ProtocolError(f"our close 1000 was answered with {code}")
                     return  # the echo of ours

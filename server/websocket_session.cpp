@@ -160,11 +160,21 @@ void websocket_session<Stream>::on_read(beast::error_code ec, std::size_t bytes)
         case ws::opcode::pong:
             break;
         case ws::opcode::close:
-            if (close_sent_)
-                return close_socket(); // the answer to ours: done
-            // The client's close: echo it (§5.5.1), then end.
+            if (close_queued_)
+            {
+                // The answer to ours, or the client's own close crossing ours (RFC 6455 §5.5.1
+                // allows both at once; an endpoint sends one close frame, never a second as an
+                // echo). Done once ours is written.
+                peer_closed_ = true;
+                if (close_sent_ && !writing_)
+                    return close_socket();
+                return do_write();
+            }
+            // The client's close: echo it (§5.5.1), then end (the server closes the TCP
+            // connection first, §7.1.1).
             control_.push_back(ws::server_frame(ws::opcode::close, frame.payload.substr(0, 2)));
             close_queued_ = true;
+            peer_closed_ = true;
             do_write();
             return do_read();
         }
@@ -235,6 +245,8 @@ void websocket_session<Stream>::on_write(beast::error_code ec, std::size_t)
         log_io_error(peer_, "write", ec);
         return close_socket();
     }
+    if (peer_closed_ && close_sent_)
+        return close_socket(); // both close frames said
     do_write();
 }
 

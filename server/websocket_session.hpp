@@ -94,8 +94,9 @@ private:
     bool accepted_ = false;
     bool writing_ = false;
     bool close_queued_ = false; // no more data after the close frame
-    bool close_sent_ = false;
-    bool heard_ = true; // anything read since the last tick
+    bool close_sent_ = false;   // our close frame is written or being written
+    bool peer_closed_ = false;  // the client's close came: end once ours is written
+    bool heard_ = true;         // anything read since the last tick
     bool ping_outstanding_ = false;
     bool finished_ = false;
 };

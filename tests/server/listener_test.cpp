@@ -380,6 +380,24 @@ TEST_CASE("stop() ends every event stream properly and run() returns by itself")
     CHECK_MESSAGE(srv.wait_stopped(), "io_context::run() did not return by itself after stop()");
 }
 
+TEST_CASE("a websocket client's close is answered with one close frame, its code, and the "
+          "end of the connection")
+{
+    running_server srv;
+    srv.start();
+    connection ws(srv.where());
+    open_websocket(ws);
+    REQUIRE(ws.send(client_close_frame(1000)));
+    const auto echo = read_frame(ws);
+    REQUIRE(echo);
+    CHECK(echo->opcode == 8u);
+    CHECK(echo->payload == std::string("\x03\xE8")); // 1000
+    // Nothing after it: netnsd closes the connection (RFC 6455 §7.1.1: the server first).
+    CHECK(ws.read_until_closed() == std::string());
+    ws.close();
+    CHECK(srv.stop());
+}
+
 // Known to fail: on EMFILE, listener::on_accept logs and calls async_accept again at once. The
 // connection stays in the backlog, so accept fails again immediately: the loop spins at 100%
 // CPU and writes a warning per turn (a quarter of a million lines a second with netnsd run
