@@ -503,8 +503,9 @@ unique_fd open_located(const netns_locator& where)
     {
         if (!fd)
             return false;
-        const auto id = identify_netns(fd.get());
-        return id && (where.ns_id == 0 || id->ns_id == where.ns_id);
+        if (where.ns_id != 0)
+            return netns_id_of(fd.get()) == where.ns_id;
+        return identify_netns(fd.get()).has_value();
     };
     if (where.is_self)
     {

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <thread>
 
@@ -20,10 +21,13 @@ namespace
 
 // What one gathering thread keeps from namespace to namespace: its own namespace to come back
 // to, and one dumper (with its receive buffer) whose socket is made inside each namespace it
-// enters and closed after that namespace's dump.
+// enters and closed after that namespace's dump. The thread goes from one namespace it reads
+// straight to the next (one setns each, not two), and comes back before anything that needs
+// its own namespace and when its share is done.
 struct entering
 {
     unique_fd home;
+    bool away = false;
     link_dumper inside;
 
     // One namespace entered for a socket of its own; its fd is closed before the dump.
@@ -39,12 +43,27 @@ struct entering
             const auto fd = open_located(where);
             if (!fd)
                 return errc::not_found;
-            if (auto ec = inside.open_in(fd.get(), home.get()))
-                return ec;
+            // On failure the thread is where it was: home, or the namespace read before.
+            if (::setns(fd.get(), CLONE_NEWNET) != 0)
+                return last_error();
+            away = true;
         }
+        if (auto ec = inside.open())
+            return ec;
         const auto ec = inside.dump_links(std::nullopt, out);
         inside.close(); // a socket held would keep the namespace alive
         return ec;
+    }
+
+    // Back in the thread's own namespace; false when it cannot be (the thread must not be used).
+    bool come_home()
+    {
+        if (!away)
+            return true;
+        if (::setns(home.get(), CLONE_NEWNET) != 0)
+            return false;
+        away = false;
+        return true;
     }
 };
 
@@ -56,22 +75,25 @@ void gather_share(std::span<const gather_target> targets, std::atomic<std::size_
     link_dumper here;
     std::optional<std::error_code> opened;
     entering entered;
+    std::optional<std::size_t> last;
+    // This thread is in another namespace: whatever it read next would be that namespace's.
+    // Nothing more is read (the caller stops).
+    auto lost_from = [&](std::size_t i)
+    {
+        for (; i < targets.size(); i = next++)
+            out[i].ec = errc::thread_netns_lost;
+    };
     for (std::size_t i = next++; i < targets.size(); i = next++)
     {
+        last = i;
         const auto& t = targets[i];
         if (t.how == gather_target::way::inside)
         {
             out[i].ec = entered.dump(t.where, out[i].links);
-            if (out[i].ec == errc::thread_netns_lost)
-            {
-                // This thread is in another namespace: whatever it read next would be that
-                // namespace's. Nothing more is read (the caller stops).
-                for (i = next++; i < targets.size(); i = next++)
-                    out[i].ec = errc::thread_netns_lost;
-                return;
-            }
             continue;
         }
+        if (!entered.come_home())
+            return lost_from(i);
         if (!opened)
             opened = here.open();
         if (*opened)
@@ -88,6 +110,8 @@ void gather_share(std::span<const gather_target> targets, std::atomic<std::size_
             t.how == gather_target::way::by_nsid ? std::optional<nsid_t>(t.nsid) : std::nullopt;
         out[i].ec = here.dump_links(target, out[i].links);
     }
+    if (!entered.come_home() && last)
+        out[*last].ec = errc::thread_netns_lost; // read, but the thread is stuck: the caller stops
 }
 
 } // namespace

@@ -2,8 +2,9 @@
 // scrape of the per-interface metrics. A namespace is read one of two ways, both one
 // RTM_GETLINK dump:
 //   by nsid   from a socket in the caller's namespace, with IFLA_TARGET_NETNSID: never entered;
-//   inside    on a socket made inside it (the thread enters it for the socket() call only and
-//             the socket is closed after the dump: nothing is kept there).
+//   inside    on a socket made inside it (the thread enters it, goes on to the next namespace
+//             it reads or back to its own, and the socket is closed after the dump: nothing is
+//             kept there).
 // Which way is the caller's choice (nsid_walk_length says what a dump by nsid costs). A netlink
 // socket runs one dump at a time (a second one in flight is EBUSY), so the dumps are spread
 // over a few threads, each with its own socket. Blocks: call it on a worker.

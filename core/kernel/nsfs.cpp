@@ -58,6 +58,21 @@ std::optional<ns_identity> identify_netns(int fd) noexcept
     return id;
 }
 
+std::optional<std::uint64_t> netns_id_of(int fd) noexcept
+{
+    struct statfs fs
+    {
+    };
+    if (::fstatfs(fd, &fs) != 0 || fs.f_type != NSFS_MAGIC)
+        return std::nullopt;
+    if (::ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET)
+        return std::nullopt;
+    std::uint64_t ns_id = 0;
+    if (::ioctl(fd, ns_get_id, &ns_id) != 0)
+        return std::nullopt;
+    return ns_id;
+}
+
 std::optional<user_ns_info> user_ns_of(int fd) noexcept
 {
     const unique_fd user(::ioctl(fd, NS_GET_USERNS));

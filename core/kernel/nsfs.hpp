@@ -16,6 +16,10 @@ namespace netnsd::core::kernel
 // namespace type). Checks fstatfs == NSFS_MAGIC and NS_GET_NSTYPE == CLONE_NEWNET; ns_id is
 // NS_GET_ID where the kernel has it, else 0.
 std::optional<ns_identity> identify_netns(int fd) noexcept;
+// Only the ns_id of the network namespace behind `fd` (the same checks, no inode: one syscall
+// fewer, for callers that know the ns_id they want); nullopt when it is no network namespace or
+// the kernel has no NS_GET_ID.
+std::optional<std::uint64_t> netns_id_of(int fd) noexcept;
 
 // The user namespace that owns the namespace behind `fd` (NS_GET_USERNS, then NS_GET_ID and
 // NS_GET_OWNER_UID on it, closed at once): its ns_id and its owner's uid.

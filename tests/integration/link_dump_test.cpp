@@ -20,6 +20,7 @@
 #include "core/errc.hpp"
 #include "core/kernel/link_dump.hpp"
 #include "core/kernel/link_gather.hpp"
+#include "core/kernel/nsfs.hpp"
 #include "core/kernel/nsid_netlink.hpp"
 #include "core/kernel/unique_fd.hpp"
 
@@ -354,10 +355,12 @@ namespace
 {
 
 // ip's view of the sandbox's own links: ifindex -> (name, operstate).
-std::map<int, std::pair<std::string, std::string>> own_ip_links()
+std::map<int, std::pair<std::string, std::string>> own_ip_links(const std::string& netns = {})
 {
     std::map<int, std::pair<std::string, std::string>> out;
-    for (const auto& l : ip_json({"-j", "link"}))
+    const auto links =
+        netns.empty() ? ip_json({"-j", "link"}) : ip_json({"-n", netns, "-j", "link"});
+    for (const auto& l : links)
         out[l["ifindex"].get<int>()] = {l["ifname"].get<std::string>(),
                                         l["operstate"].get<std::string>()};
     return out;
@@ -445,4 +448,63 @@ TEST_CASE("netnsd's own links: kept while its link group is quiet, counters fres
         CHECK(std::none_of(got.begin(), got.end(),
                            [](const link_record& l) { return l.name == "h1"; }));
     }
+}
+
+TEST_CASE("a gathering thread goes from one entered namespace to the next, reads each one's "
+          "own links, and is back in its namespace for its own links, a dump by nsid and the end")
+{
+    wire(); // a has an nsid in the sandbox; b and the c1..c3 below have none
+    using netnsd::core::kernel::gather_target;
+    std::vector<std::string> entered;
+    for (const char* name : {"c1", "c2", "c3"})
+    {
+        run_ok({"ip", "netns", "add", name});
+        run_ok({"ip", "-n", name, "link", "add", std::string("br-") + name, "type", "bridge"});
+        entered.emplace_back(name);
+    }
+    run_ok({"ip", "-n", "c2", "link", "set", "lo", "up"});
+    const auto a = our_nsid("/run/netns/a");
+    REQUIRE(a);
+    auto inside = [](const std::string& name)
+    {
+        gather_target t;
+        t.how = gather_target::way::inside;
+        t.where.paths = {"/run/netns/" + name};
+        const unique_fd fd(::open(t.where.paths.front().c_str(), O_RDONLY | O_CLOEXEC));
+        REQUIRE(fd);
+        const auto id = netnsd::core::kernel::identify_netns(fd.get());
+        REQUIRE(id);
+        t.where.ns_id = id->ns_id;
+        return t;
+    };
+    gather_target own;
+    own.how = gather_target::way::own;
+    gather_target by_nsid;
+    by_nsid.how = gather_target::way::by_nsid;
+    by_nsid.nsid = *a;
+    // Entered, entered, own (back home first), entered, by nsid (home again), entered; and a
+    // namespace that is not at the path it was located by (the thread stays where it was).
+    auto moved = inside("c3");
+    moved.where.ns_id += 1000000;
+    const std::vector<gather_target> targets = {
+        inside("b"), inside("c1"), own, inside("c2"), by_nsid, moved, inside("c3")};
+    const auto home = thread_netns();
+    const auto got = netnsd::core::kernel::gather_links(targets, 1);
+    CHECK(thread_netns() == home);
+    REQUIRE(got.size() == targets.size());
+    const std::vector<std::string> oracle = {"b", "c1", "", "c2", "a", "", "c3"};
+    for (std::size_t i = 0; i < targets.size(); ++i)
+    {
+        INFO("target ", i, " (", oracle[i].empty() ? "own" : oracle[i], ")");
+        if (i == 5)
+        {
+            CHECK(got[i].ec == netnsd::core::errc::not_found);
+            continue;
+        }
+        REQUIRE_FALSE(got[i].ec);
+        CHECK(as_ip_shows(got[i].links) == own_ip_links(oracle[i]));
+    }
+    // Entering gives no nsid (b got one: the dump of a by nsid names ab's peer in b).
+    for (const auto& name : entered)
+        CHECK_FALSE(our_nsid("/run/netns/" + name));
 }
