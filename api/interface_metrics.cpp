@@ -297,50 +297,66 @@ std::variant<response, deferred> interface_metrics::scrape(finish_fn finish)
     // namespace up to netnsd's own nsid, which the kernel gives it at its first such dump: on a
     // host whose containers came first, after all of theirs, and the scrape is O(N^2). Then a
     // namespace is entered instead (a socket made inside: the walk is of its own small table).
-    const auto hosts = model_.host_namespaces();
+    // One row of the model at a time (a copy of every row at once is megabytes at 5000, each
+    // page of it a fault): each namespace's label, nsid and locator, then the way is chosen.
+    struct planned
+    {
+        target t;
+        std::optional<core::nsid_t> nsid;
+    };
+    std::vector<planned> rows;
+    rows.reserve(model_.host_count());
     std::vector<core::nsid_t> table;
     std::optional<core::nsid_t> self_nsid;
-    for (const auto& h : hosts)
-        if (h.is_self)
-            self_nsid = h.nsid;
-        else if (h.nsid)
-            table.push_back(*h.nsid);
+    model_.for_each_host_namespace(
+        [&](const core::host_namespace& h)
+        {
+            planned p;
+            p.nsid = h.nsid;
+            p.t.label =
+                h.names.empty() ? "ns_id:" + std::to_string(h.identity.ns_id) : h.names.front();
+            if (h.is_self)
+            {
+                self_nsid = h.nsid;
+                p.t.how.how = core::kernel::gather_target::way::own;
+            }
+            else
+            {
+                if (h.nsid)
+                    table.push_back(*h.nsid);
+                p.t.how.how = core::kernel::gather_target::way::inside;
+                p.t.how.where = core::locate(model_, h, netns_dir_);
+            }
+            rows.push_back(std::move(p));
+        });
     interface_scrape plan;
     plan.nsid_walk = core::kernel::nsid_walk_length(table, self_nsid);
     const bool by_nsid = plan.nsid_walk <= max_nsid_walk;
     std::vector<target> targets;
-    targets.reserve(hosts.size());
-    for (const auto& h : hosts)
+    targets.reserve(rows.size());
+    for (auto& [t, nsid] : rows)
     {
-        auto label =
-            h.names.empty() ? "ns_id:" + std::to_string(h.identity.ns_id) : h.names.front();
-        core::kernel::gather_target how;
-        if (h.is_self)
-            how.how = core::kernel::gather_target::way::own;
-        else if (h.nsid && by_nsid)
+        auto& how = t.how;
+        if (how.how == core::kernel::gather_target::way::inside)
         {
-            how.how = core::kernel::gather_target::way::by_nsid;
-            how.nsid = *h.nsid;
-        }
-        else
-        {
-            how.how = core::kernel::gather_target::way::inside;
-            how.where = core::locate(model_, h, netns_dir_);
-            if (how.where.paths.empty() && how.where.pids.empty())
+            const bool unreachable = how.where.paths.empty() && how.where.pids.empty();
+            if (nsid && (by_nsid || unreachable))
             {
-                if (!h.nsid)
-                {
-                    ++plan.unreachable; // held by an fd, a socket or nothing netnsd can open
-                    continue;
-                }
                 how.how = core::kernel::gather_target::way::by_nsid;
-                how.nsid = *h.nsid;
+                how.nsid = *nsid;
+                how.where = {};
+            }
+            else if (unreachable)
+            {
+                ++plan.unreachable; // held by an fd, a socket or nothing netnsd can open
+                continue;
             }
         }
+        const bool own = how.how == core::kernel::gather_target::way::own;
         ++(how.how == core::kernel::gather_target::way::inside ? plan.entered : plan.by_nsid);
-        targets.push_back({std::move(how), std::move(label)});
+        targets.push_back(std::move(t));
         // netnsd's own first: with a veth to each container, its dump is the longest.
-        if (h.is_self)
+        if (own)
             std::rotate(targets.begin(), std::prev(targets.end()), targets.end());
     }
     auto done = std::make_shared<std::promise<text_ptr>>();

@@ -11,8 +11,10 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/kernel/unique_fd.hpp"
 
@@ -49,6 +51,10 @@ struct scan_state
     // Inode -> ns_id: the caller's namespaces alive when asked, and those this scan found.
     std::unordered_map<std::uint64_t, std::uint64_t>& ns_of_inode;
     deep_scan_result& out;
+    // The device of every nsfs inode (all namespaces share one superblock), 0 when unknown.
+    dev_t nsfs_dev = 0;
+    // Inodes of nsfs files that are no network namespace (a mount namespace's bind mount).
+    std::unordered_set<std::uint64_t> other_nsfs;
 
     // An fd on a namespace (an nsfs fd, or the SIOCGSKNS answer): its ns_id, 0 when unknown.
     // A known inode costs one fstat; only a new namespace is identified in full, once.
@@ -119,6 +125,35 @@ void scan_process(int proc_fd, std::int32_t pid, scan_state& state)
                 note(state.out.fd_pids[ns_id], pid);
             continue;
         }
+        if (text.starts_with('/'))
+        {
+            // An fd opened through a bind mount of a namespace reads as the mount's path
+            // ("/run/netns/NAME"), or "/" once the mount is gone (detached, still held); only
+            // the file's device says nsfs. statx without a sync: no round trip to a network
+            // filesystem's server for the other paths.
+            struct statx stx
+            {
+            };
+            if (state.nsfs_dev == 0 ||
+                ::statx(::dirfd(dir.get()), ent->d_name, AT_STATX_DONT_SYNC, STATX_INO, &stx) !=
+                    0 ||
+                ::makedev(stx.stx_dev_major, stx.stx_dev_minor) != state.nsfs_dev ||
+                state.other_nsfs.contains(stx.stx_ino))
+                continue;
+            std::uint64_t ns_id = 0;
+            if (const auto known = state.ns_of_inode.find(stx.stx_ino);
+                known != state.ns_of_inode.end())
+                ns_id = known->second;
+            else if (const unique_fd ns(::openat(::dirfd(dir.get()), ent->d_name,
+                                                 O_RDONLY | O_CLOEXEC | O_NOCTTY));
+                     ns)
+                ns_id = state.learn(ns.get());
+            if (ns_id == 0)
+                state.other_nsfs.insert(stx.stx_ino);
+            else
+                note(state.out.fd_pids[ns_id], pid);
+            continue;
+        }
         if (!is_socket_link(text))
             continue;
         ++state.out.sockets;
@@ -173,7 +208,12 @@ deep_scan_result deep_scan(const std::vector<sweep_known>& known)
     if (!proc)
         return out;
     const auto self = static_cast<std::int32_t>(::getpid());
-    scan_state state{ns_of_inode, out};
+    scan_state state{ns_of_inode, out, 0, {}};
+    struct stat self_ns
+    {
+    };
+    if (::stat("/proc/self/ns/net", &self_ns) == 0)
+        state.nsfs_dev = self_ns.st_dev;
     while (const dirent* ent = ::readdir(proc.get()))
     {
         std::int32_t pid = 0;

@@ -1,14 +1,17 @@
 // deep_scan: which network namespaces open fds and sockets hold, from the fd table of every
 // process. One readdir of /proc/PID/fd per process and one readlinkat per fd: an fd whose link
 // reads "net:[INODE]" is an nsfs file of a network namespace (one the caller does not know is
-// opened through the link, identified and closed); a "socket:[...]" one is copied into netnsd
+// opened through the link, identified and closed); one whose link is a path is asked its device
+// (statx, AT_STATX_DONT_SYNC): an fd opened through a bind mount of a namespace reads as the
+// mount point's path, and as "/" once that mount is detached (Linux 6.18), and only the device
+// says it is nsfs; a "socket:[...]" one is copied into netnsd
 // with pidfd_getfd (one pidfd per process that has sockets) and asked its namespace with
 // SIOCGSKNS, which gives an fd on that namespace: NS_GET_ID, then both are closed at once.
 // netnsd's own fds are not read: it holds namespaces only for the moment it identifies them.
 // Like the sweep, the handles of the known namespaces are asked first, so that an inode freed
 // and reused meanwhile is taken for a new namespace. Expensive on a big host (a syscall per fd,
-// three per socket): it runs seldom, on a worker (the model thread's deep-scan pool), never on
-// the model thread or the I/O thread. Stateless.
+// one more per fd read as a path, three per socket): it runs seldom, on a worker (the model
+// thread's deep-scan pool), never on the model thread or the I/O thread. Stateless.
 #pragma once
 
 #include <cstddef>

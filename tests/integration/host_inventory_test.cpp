@@ -631,6 +631,68 @@ TEST_CASE("a namespace held only by another process's open fd is a leak candidat
                      15000ms));
 }
 
+TEST_CASE("a scrape reads a namespace only an fd holds by its nsid, and counts one without an "
+          "nsid as unreachable")
+{
+    started s({"--sweep-interval=1", "--deep-scan-interval=0", "--token-file=" + token_path,
+               "--metrics-interfaces"});
+    const auto at = s.d.where();
+    run_ok({"ip", "netns", "add", "fd-only-1"});
+    run_ok({"ip", "netns", "add", "fd-only-2"});
+    // The veth's peer crossing into fd-only-2 gives it an nsid in netnsd's namespace.
+    run_ok({"ip", "link", "add", "fdo-h", "type", "veth", "peer", "name", "fdo-in", "netns",
+            "fd-only-2"});
+    std::vector<std::uint64_t> inodes;
+    for (const char* path : {"/run/netns/fd-only-1", "/run/netns/fd-only-2"})
+    {
+        struct stat st
+        {
+        };
+        REQUIRE(::stat(path, &st) == 0);
+        inodes.push_back(st.st_ino);
+    }
+    python_child holder("import os, sys, time\n"
+                        "fds = [os.open(p, os.O_RDONLY) for p in sys.argv[1:]]\n"
+                        "time.sleep(120)\n",
+                        {"/run/netns/fd-only-1", "/run/netns/fd-only-2"});
+    // Opened through the bind mounts, the fds read as the mounts' paths, "/" once detached.
+    for (const char* path : {"/run/netns/fd-only-1", "/run/netns/fd-only-2"})
+        REQUIRE(eventually([&] { return holder.has_fd_link(path); }, 15000ms));
+    run_ok({"ip", "netns", "del", "fd-only-1"});
+    run_ok({"ip", "netns", "del", "fd-only-2"});
+    REQUIRE(deep_scan(at).is_object());
+    std::vector<std::uint64_t> ns_ids;
+    for (const auto ino : inodes)
+    {
+        json row;
+        REQUIRE(eventually(
+            [&]
+            {
+                row = by_inode(at, ino);
+                return row.is_object() && row["held_by"] == json::array({"fd"});
+            },
+            15000ms));
+        ns_ids.push_back(row["ns_id"].get<std::uint64_t>());
+    }
+    // No name, no mount, no process: the one with an nsid is read by it, the other is not read.
+    const auto r = http_get(at, "/metrics");
+    REQUIRE(r);
+    const auto& text = r->body;
+    const auto label = [](std::uint64_t ns_id)
+    {
+        return "netns=\"ns_id:" + std::to_string(ns_id);
+    };
+    CHECK(text.find(label(ns_ids[0]) + "\"") == std::string::npos);
+    CHECK(text.find("netnsd_network_up{" + label(ns_ids[1]) + "\",device=\"fdo-in\"} 0\n") !=
+          std::string::npos);
+    const std::string skipped = "netnsd_network_namespaces_skipped{reason=\"unreachable\"} ";
+    const auto at_skipped = text.find(skipped);
+    REQUIRE(at_skipped != std::string::npos);
+    // Other processes of the machine may hold namespaces the same way.
+    CHECK(std::stoul(text.substr(at_skipped + skipped.size())) >= 1);
+    run_ok({"ip", "link", "del", "fdo-h"});
+}
+
 TEST_CASE("a namespace held only by a socket made inside it (setns in, socket, setns out) is found "
           "by the deep scan, held_by socket")
 {
