@@ -660,24 +660,30 @@ TEST_CASE("a scrape reads a namespace only an fd holds by its nsid, and counts o
         REQUIRE(eventually([&] { return holder.has_fd_link(path); }, 15000ms));
     run_ok({"ip", "netns", "del", "fd-only-1"});
     run_ok({"ip", "netns", "del", "fd-only-2"});
-    REQUIRE(deep_scan(at).is_object());
+    const auto scan = deep_scan(at);
+    INFO("deep scan: ", scan.dump());
+    REQUIRE(scan.is_object());
     std::vector<std::uint64_t> ns_ids;
     for (const auto ino : inodes)
     {
         json row;
-        REQUIRE(eventually(
+        const bool held_by_fd = eventually(
             [&]
             {
                 row = by_inode(at, ino);
                 return row.is_object() && row["held_by"] == json::array({"fd"});
             },
-            15000ms));
+            15000ms);
+        INFO("inode ", ino, ": ", row.dump());
+        REQUIRE(held_by_fd);
         ns_ids.push_back(row["ns_id"].get<std::uint64_t>());
     }
     // No name, no mount, no process: the one with an nsid is read by it, the other is not read.
     const auto r = http_get(at, "/metrics");
     REQUIRE(r);
     const auto& text = r->body;
+    const auto from = text.find("netnsd_network_namespaces_");
+    INFO("the scrape says: ", text.substr(from == std::string::npos ? 0 : from, 600));
     const auto label = [](std::uint64_t ns_id)
     {
         return "netns=\"ns_id:" + std::to_string(ns_id);
