@@ -192,8 +192,9 @@ struct event
     time_point time{};
     std::optional<std::string> name;
     std::optional<nsid_t> nsid;
-    std::optional<entry>
-        subject; // the entry as it is after (or, for deleted, was before) the change
+    // The entry as it is after (or, for deleted, was before) the change. Behind a pointer: the
+    // journal keeps 100000 events, most of them the inventory's, which have none.
+    std::shared_ptr<const entry> subject;
     // found, holders, destroyed: the namespace as it is after (destroyed: was before) it.
     std::optional<host_namespace> host;
     // link, address: what changed.

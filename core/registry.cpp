@@ -352,7 +352,8 @@ void registry::emit(event_type type, time_point now, std::optional<std::string> 
     if (type != event_type::found && type != event_type::holders)
         ++generation_;
     // Journal first: a listener that reads the journal must find the event there.
-    journal_.append(event{type, ++revision_, now, std::move(name), nsid, std::move(subject),
+    journal_.append(event{type, ++revision_, now, std::move(name), nsid,
+                          subject ? std::make_shared<const entry>(std::move(*subject)) : nullptr,
                           std::move(host), nullptr});
     if (listener_)
         listener_(journal_.newest());
@@ -367,12 +368,13 @@ host_namespace registry::to_host(const host_record& r) const
     h.nsid = nsid_of(r.identity);
     h.is_self = r.is_self;
     h.names = names_of(r.identity);
-    h.mounts.reserve(r.mounts.size());
-    for (const auto& [id, m] : r.mounts)
-        h.mounts.push_back(m);
+    h.mounts = r.mounts;
     h.processes = r.pids.size();
-    h.fd_pids = r.fd_pids;
-    h.socket_pids = r.socket_pids;
+    if (r.deep)
+    {
+        h.fd_pids = r.deep->fd_pids;
+        h.socket_pids = r.deep->socket_pids;
+    }
     h.first_seen = r.first_seen;
     h.owner = attribute_owner(r.cgroup, h.mounts, h.names, r.pod.get());
     h.user_ns_id = r.user_ns_id;
@@ -402,7 +404,7 @@ std::vector<std::uint64_t> registry::unheld_namespaces() const
     std::vector<std::uint64_t> out;
     for (const auto& [ns_id, r] : hosts_)
     {
-        if (!r.mounts.empty() || !r.pids.empty() || !r.fd_pids.empty() || !r.socket_pids.empty())
+        if (!r.mounts.empty() || !r.pids.empty() || r.deep)
             continue;
         const auto named = namespaces_.find(r.identity);
         if (named == namespaces_.end() || named->second.live_names.empty())
@@ -477,11 +479,15 @@ void registry::namespace_mounted(const ns_identity& id, std::uint64_t mount_id,
         auto& r = hosts_[id.ns_id];
         r.identity = id;
         r.first_seen = now;
-        r.mounts.emplace(mount_id, m);
+        r.mounts.push_back(m);
         emit(event_type::found, now, std::nullopt, nsid_of(id), std::nullopt, to_host(r));
         return;
     }
-    it->second.mounts.emplace(mount_id, m);
+    auto& mounts = it->second.mounts;
+    mounts.insert(std::lower_bound(mounts.begin(), mounts.end(), mount_id,
+                                   [](const ns_mount& a, std::uint64_t b)
+                                   { return a.mount_id < b; }),
+                  m);
     emit_holders(it->second, now);
 }
 
@@ -497,7 +503,7 @@ void registry::namespace_unmounted(std::uint64_t mount_id, time_point now)
     mount_owner_.erase(owner);
     if (it == hosts_.end())
         return;
-    it->second.mounts.erase(mount_id);
+    std::erase_if(it->second.mounts, [&](const ns_mount& m) { return m.mount_id == mount_id; });
     emit_holders(it->second, now);
 }
 
@@ -567,18 +573,22 @@ void registry::set_deep_holders(std::uint64_t ns_id, const std::vector<std::int3
                                 const std::vector<std::int32_t>& socket_pids, time_point now)
 {
     auto it = hosts_.find(ns_id);
-    if (it == hosts_.end() ||
-        (it->second.fd_pids == fd_pids && it->second.socket_pids == socket_pids))
+    if (it == hosts_.end())
+        return;
+    const auto* deep = it->second.deep.get();
+    if (deep ? deep->fd_pids == fd_pids && deep->socket_pids == socket_pids
+             : fd_pids.empty() && socket_pids.empty())
         return;
     auto c = make_change(change::kind::ns_deep, {}, {}, {ns_id, 0, 0}, 0, now);
     c.pids = fd_pids;
     c.socket_pids = socket_pids;
     record(std::move(c));
     auto& r = it->second;
-    const bool had_fd = !r.fd_pids.empty();
-    const bool had_socket = !r.socket_pids.empty();
-    r.fd_pids = fd_pids;
-    r.socket_pids = socket_pids;
+    const bool had_fd = deep && !deep->fd_pids.empty();
+    const bool had_socket = deep && !deep->socket_pids.empty();
+    r.deep = fd_pids.empty() && socket_pids.empty()
+                 ? nullptr
+                 : std::make_unique<const deep_holders>(deep_holders{fd_pids, socket_pids});
     ++host_generation_;
     if (had_fd != !fd_pids.empty() || had_socket != !socket_pids.empty())
         emit_holders(r, now);
@@ -614,7 +624,7 @@ void registry::link_changed(std::shared_ptr<const link_change> what, time_point 
     // Nothing a list shows changed: the generations stay (no cached body is made stale).
     ++revision_;
     journal_.append(event{what->is_address ? event_type::address : event_type::link, revision_, now,
-                          what->name, nsid, std::nullopt, std::nullopt, std::move(what)});
+                          what->name, nsid, nullptr, std::nullopt, std::move(what)});
     if (listener_)
         listener_(journal_.newest());
 }
@@ -648,8 +658,8 @@ void registry::drop_host(host_map::iterator it, time_point now)
     before.processes = 0; // whatever the last sweep saw, none is left in a freed namespace
     before.fd_pids.clear();
     before.socket_pids.clear();
-    for (const auto& [mount_id, m] : it->second.mounts)
-        mount_owner_.erase(mount_id);
+    for (const auto& m : it->second.mounts)
+        mount_owner_.erase(m.mount_id);
     hosts_.erase(it);
     // Its nsid went with it: a later RTM_DELNSID for it finds nothing to report again.
     auto ns = namespaces_.find(before.identity);

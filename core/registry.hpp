@@ -253,15 +253,20 @@ private:
               std::optional<nsid_t> nsid, std::optional<entry> subject,
               std::optional<host_namespace> host = std::nullopt);
 
+    struct deep_holders
+    {
+        std::vector<std::int32_t> fd_pids;
+        std::vector<std::int32_t> socket_pids;
+    };
     struct host_record
     {
         ns_identity identity{};
         bool is_self = false;
         time_point first_seen{};
-        std::map<std::uint64_t, ns_mount> mounts; // by mount id
+        std::vector<ns_mount> mounts; // ascending mount id (most namespaces have none)
         std::vector<std::int32_t> pids;
-        std::vector<std::int32_t> fd_pids;
-        std::vector<std::int32_t> socket_pids;
+        // What the last deep scan found; rare, so not inline in every record (null: none).
+        std::unique_ptr<const deep_holders> deep;
         std::string cgroup;
         // Rare (a pod's sandbox), and 128 bytes: not inline in every record.
         std::unique_ptr<const ns_pod> pod;

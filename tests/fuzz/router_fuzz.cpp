@@ -39,7 +39,8 @@ struct fixture : fuzz::wired_router
         next_event.revision = model.revision() + 1;
         next_event.time = fuzz::fixed_time();
         next_event.name = "next";
-        next_event.subject = model.find("blue");
+        if (const auto blue = model.find("blue"))
+            next_event.subject = std::make_shared<const core::entry>(*blue);
     }
 };
 
