@@ -305,14 +305,32 @@ void monitor::rebuild_stacks()
         }
         stacks_.push(std::string(name), id, layer);
     }
-    // The scan just looked at every entry: its top mounts are what the model holds.
+    // The scan just looked at every entry: its top mounts are what the model holds, unless a
+    // mount came between the scan's look at a name and this list. Its attach event will be
+    // skipped (its mount is known now), so the reconciler hears of it here.
+    std::vector<std::string> mounted_since;
     for (const auto& [name, slot] : model_.slots())
     {
         const auto* top = stacks_.top(name);
-        if (top != nullptr && slot.state == entry_state::live &&
-            top->shows.identity.ino == slot.identity.ino)
+        if (top == nullptr)
+            continue;
+        if (slot.state == entry_state::live && top->shows.identity.ino == slot.identity.ino)
             stacks_.update_top(name, {entry_state::live, slot.identity,
                                       model_.nsid_of(slot.identity), true, false});
+        else if (top->shows.state == entry_state::live)
+            mounted_since.push_back(name);
+    }
+    for (const auto& name : mounted_since)
+    {
+        auto now = stacks_.top(name)->shows;
+        const auto found = source_.probe(name);
+        if (found.state == entry_state::live && found.identity.ino == now.identity.ino)
+        {
+            now = found;
+            now.alias = false;
+            stacks_.update_top(name, now);
+        }
+        reconciler_.mount_attached(name, now);
     }
     hosts_.rebuild_mounts(nsfs, clock::now());
 }
