@@ -321,17 +321,7 @@ void monitor::rebuild_stacks()
             mounted_since.push_back(name);
     }
     for (const auto& name : mounted_since)
-    {
-        auto now = stacks_.top(name)->shows;
-        const auto found = source_.probe(name);
-        if (found.state == entry_state::live && found.identity.ino == now.identity.ino)
-        {
-            now = found;
-            now.alias = false;
-            stacks_.update_top(name, now);
-        }
-        reconciler_.mount_attached(name, now);
-    }
+        reconciler_.mount_attached(name, identify_top(name));
     hosts_.rebuild_mounts(nsfs, clock::now());
 }
 
@@ -372,6 +362,22 @@ probe_result monitor::shows(std::string_view name, const kernel::mount_facts& fa
     return known;
 }
 
+probe_result monitor::identify_top(std::string_view name)
+{
+    auto now = stacks_.top(name)->shows;
+    if (now.state == entry_state::live && now.identity.ns_id == 0)
+    {
+        const auto found = source_.probe(name);
+        if (found.state == entry_state::live && found.identity.ino == now.identity.ino)
+        {
+            now = found;
+            now.alias = false;
+            stacks_.update_top(name, now);
+        }
+    }
+    return now;
+}
+
 monitor::mount_followup monitor::apply_mount_change(const kernel::mount_change& change)
 {
     using kind = kernel::mount_record::kind;
@@ -408,24 +414,13 @@ monitor::mount_followup monitor::apply_mount_change(const kernel::mount_change& 
             // what it was is unknown now, so look whether the dir is still the same.
             return dir_watch_.watching_dir() && dir_watch_.moved() ? mount_followup::rearm
                                                                    : mount_followup::none;
-        const auto* below = stacks_.top(*name);
-        if (below == nullptr)
+        if (stacks_.top(*name) == nullptr)
         {
             reconciler_.mount_detached(*name, nullptr);
             return mount_followup::none;
         }
-        // A lower mount is on top now; its namespace's id is known once it is looked at.
-        auto now = below->shows;
-        if (now.state == entry_state::live && now.identity.ns_id == 0)
-        {
-            const auto found = source_.probe(*name);
-            if (found.state == entry_state::live && found.identity.ino == now.identity.ino)
-            {
-                now = found;
-                now.alias = false;
-                stacks_.update_top(*name, now);
-            }
-        }
+        // A lower mount is on top now.
+        const auto now = identify_top(*name);
         reconciler_.mount_detached(*name, &now);
         return mount_followup::none;
     }

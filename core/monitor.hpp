@@ -178,6 +178,9 @@ private:
     // What an entry with this mount on top shows: a look at the name fills in the namespace's
     // id and nsid when the name still shows this mount's namespace.
     probe_result shows(std::string_view name, const kernel::mount_facts& facts);
+    // What the top mount of `name` (which has one) shows, with its namespace's id and nsid
+    // once the name is looked at (a mount's facts give only the inode); kept as the top's.
+    probe_result identify_top(std::string_view name);
     // The entry name when `mount_point` is directly in the dir; empty otherwise.
     std::string_view entry_of(std::string_view mount_point) const;
     // Whether `mount_point` is the dir or one of its ancestors.
