@@ -212,6 +212,12 @@ void metrics::render_model(writer& w, const core::model_status& m)
     w.family("netnsd_proc_events_total", "counter", "Process events (fork, exec, exit) read.");
     w.sample("netnsd_proc_events_total", {}, m.proc_events_read);
 
+    w.family("netnsd_proc_event_lag_seconds", "histogram",
+             "Per batch of process events read, from the kernel's time of its oldest event to "
+             "the end of its application in the model.");
+    w.histogram("netnsd_proc_event_lag_seconds", m.proc_event_lag_buckets,
+                m.proc_event_lag_histogram, m.proc_event_batches, m.proc_event_lag_seconds_sum);
+
     w.family("netnsd_proc_event_overruns_total", "counter",
              "Times the process events' queue overflowed (events lost; a sweep ran at once).");
     w.sample("netnsd_proc_event_overruns_total", {}, m.proc_event_overruns);

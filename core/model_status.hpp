@@ -118,6 +118,14 @@ struct model_status
     std::string proc_events_problem;
     std::uint64_t proc_events_read = 0;
     std::uint64_t proc_event_overruns = 0;
+    // How far behind the kernel they are taken in: per batch read, from the kernel's time of
+    // its oldest event to the end of its application (a namespace found or emptied by it is then
+    // in the model, its event published next; process counts are queued to be coalesced).
+    static constexpr std::array<double, 12> proc_event_lag_buckets = {
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
+    std::uint64_t proc_event_batches = 0;
+    std::array<std::uint64_t, proc_event_lag_buckets.size()> proc_event_lag_histogram{};
+    double proc_event_lag_seconds_sum = 0;
 
     // The CNI cache (--cni-cache-dir, core::cni_cache): whether its dir is watched, the files
     // understood, the namespaces that have a pod from it, and the reads it refused.
@@ -140,5 +148,21 @@ struct model_status
 };
 
 std::string_view to_string(model_status::mount_source source) noexcept;
+
+// One observation in a histogram kept as model_status keeps them: counted in the first bucket
+// whose upper bound holds it (in none when above them all: the +Inf bucket is the count).
+template <std::size_t N>
+void observe(const std::array<double, N>& bounds, std::array<std::uint64_t, N>& buckets,
+             std::uint64_t& count, double& sum, double value) noexcept
+{
+    ++count;
+    sum += value;
+    for (std::size_t i = 0; i < N; ++i)
+        if (value <= bounds[i])
+        {
+            ++buckets[i];
+            return;
+        }
+}
 
 } // namespace netnsd::core

@@ -176,14 +176,8 @@ void monitor::apply_sweep(const kernel::proc_sweep& sweep)
     // Mount events first: a namespace mounted meanwhile is then known by its mount.
     drain_all();
     hosts_.apply_sweep(sweep, clock::now());
-    ++status_.sweeps;
-    for (std::size_t i = 0; i < model_status::sweep_buckets.size(); ++i)
-        if (sweep.seconds <= model_status::sweep_buckets[i])
-        {
-            ++status_.sweep_histogram[i];
-            break;
-        }
-    status_.sweep_seconds_sum += sweep.seconds;
+    observe(model_status::sweep_buckets, status_.sweep_histogram, status_.sweeps,
+            status_.sweep_seconds_sum, sweep.seconds);
     status_.last_sweep_seconds = sweep.seconds;
     status_.sweep_processes = sweep.processes;
     status_.sweep_processes_read = sweep.processes_read;
@@ -215,22 +209,35 @@ bool monitor::on_proc_events()
         // mount, and one whose mount went is asked about with the exits.
         drain_all();
         hosts_.apply_proc_events(proc_batch_, clock::now());
+        observe_proc_event_lag();
     }
     return r.more;
+}
+
+void monitor::observe_proc_event_lag()
+{
+    std::uint64_t oldest = 0;
+    for (const auto& e : proc_batch_)
+        if (e.timestamp_ns != 0 && (oldest == 0 || e.timestamp_ns < oldest))
+            oldest = e.timestamp_ns;
+    if (oldest == 0)
+        return;
+    // Both on CLOCK_MONOTONIC (steady_clock's, with libstdc++ on Linux).
+    const auto now_ns =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::steady_clock::now().time_since_epoch())
+                                       .count());
+    const double lag = now_ns > oldest ? static_cast<double>(now_ns - oldest) / 1e9 : 0.0;
+    observe(model_status::proc_event_lag_buckets, status_.proc_event_lag_histogram,
+            status_.proc_event_batches, status_.proc_event_lag_seconds_sum, lag);
 }
 
 void monitor::apply_deep_scan(const kernel::deep_scan_result& scan)
 {
     drain_all();
     hosts_.apply_deep_scan(scan, clock::now());
-    ++status_.deep_scans;
-    for (std::size_t i = 0; i < model_status::deep_scan_buckets.size(); ++i)
-        if (scan.seconds <= model_status::deep_scan_buckets[i])
-        {
-            ++status_.deep_scan_histogram[i];
-            break;
-        }
-    status_.deep_scan_seconds_sum += scan.seconds;
+    observe(model_status::deep_scan_buckets, status_.deep_scan_histogram, status_.deep_scans,
+            status_.deep_scan_seconds_sum, scan.seconds);
     status_.deep_scan_fds = scan.fds;
     status_.deep_scan_sockets = scan.sockets;
 }

@@ -162,6 +162,8 @@ public:
     void apply_deep_scan(const kernel::deep_scan_result& scan);
 
 private:
+    // The batch just applied: how long its oldest event waited (model_status's histogram).
+    void observe_proc_event_lag();
     void rearm_and_rescan(resync_reason why);
     void rescan(resync_reason why);
     // Reads the mount table whole (listmount) and notes the mounts on entries of the dir.

@@ -59,6 +59,7 @@ bool decode_event(const unsigned char* p, std::size_t len, std::vector<proc_even
     const auto what = load<std::uint32_t>(p);
     const unsigned char* data = p + event_header;
     proc_event e;
+    e.timestamp_ns = load<std::uint64_t>(p + 8);
     switch (what)
     {
     case event_none:

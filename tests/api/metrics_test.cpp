@@ -104,6 +104,9 @@ TEST_CASE("the gauges come from the scrape inputs")
     status.proc_events = true;
     status.proc_events_read = 4000;
     status.proc_event_overruns = 2;
+    for (const double lag : {0.0003, 0.02, 2.0}) // the last above every bucket: +Inf only
+        netnsd::core::observe(status.proc_event_lag_buckets, status.proc_event_lag_histogram,
+                              status.proc_event_batches, status.proc_event_lag_seconds_sum, lag);
     status.mount_namespaces = 100;
     status.cni_cache_watched = true;
     status.cni_cache_files = 12;
@@ -172,6 +175,13 @@ TEST_CASE("the gauges come from the scrape inputs")
                              "netnsd_deep_scan_fds 60000",
                              "netnsd_proc_events_enabled 1",
                              "netnsd_proc_events_total 4000",
+                             "netnsd_proc_event_lag_seconds_bucket{le=\"0.00025\"} 0",
+                             "netnsd_proc_event_lag_seconds_bucket{le=\"0.0005\"} 1",
+                             "netnsd_proc_event_lag_seconds_bucket{le=\"0.025\"} 2",
+                             "netnsd_proc_event_lag_seconds_bucket{le=\"1\"} 2",
+                             "netnsd_proc_event_lag_seconds_bucket{le=\"+Inf\"} 3",
+                             "netnsd_proc_event_lag_seconds_sum 2.0203",
+                             "netnsd_proc_event_lag_seconds_count 3",
                              "netnsd_proc_event_overruns_total 2",
                              "netnsd_deep_scan_sockets 900",
                              "# TYPE process_resident_memory_bytes gauge",

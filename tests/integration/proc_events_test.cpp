@@ -171,6 +171,12 @@ TEST_CASE("with --proc-events, unshare -n sleep is found through the process con
     // Nothing but the connector could have found it: the only sweep ran before it existed.
     CHECK(sweeps(at) == 1);
     CHECK(metric(at, "netnsd_proc_events_total") >= 2);
+    // Each batch's lag is the kernel's CLOCK_MONOTONIC stamp against netnsd's: on one clock,
+    // it is seconds at most (another clock would make it 0 or years).
+    const auto batches = metric(at, "netnsd_proc_event_lag_seconds_count");
+    CHECK(batches >= 1);
+    CHECK(metric(at, "netnsd_proc_event_lag_seconds_sum") > 0);
+    CHECK(metric(at, "netnsd_proc_event_lag_seconds_sum") < 10 * batches);
     CHECK((*found)["host"]["held_by"] == json::array({"process"}));
     const auto row = by_inode(at, ino);
     REQUIRE(row.is_object());

@@ -69,11 +69,25 @@ TEST_CASE("a subscription's acknowledgement decodes as an ack with its error")
     CHECK(ev[0].err == 0);
 }
 
+TEST_CASE("each event carries the kernel's CLOCK_MONOTONIC time of it, in order")
+{
+    // ktime_get_ns() when the kernel made each (the capture's machine had been up 12.5 hours).
+    const auto fork = decode(fork_hex);
+    const auto exec = decode(exec_hex);
+    const auto exit = decode(exit_hex);
+    REQUIRE(fork.size() == 1);
+    REQUIRE(exec.size() == 1);
+    REQUIRE(exit.size() == 1);
+    CHECK(fork[0].timestamp_ns == 45055559933956);
+    CHECK(fork[0].timestamp_ns < exec[0].timestamp_ns);
+    CHECK(exec[0].timestamp_ns < exit[0].timestamp_ns);
+}
+
 TEST_CASE("a fork names the child, an exec and an exit the task, with their processes")
 {
-    CHECK(decode(fork_hex) == std::vector{proc_event{kind::fork, 5437, 5437, 0}});
-    CHECK(decode(exec_hex) == std::vector{proc_event{kind::exec, 5437, 5437, 0}});
-    CHECK(decode(exit_hex) == std::vector{proc_event{kind::exit, 5437, 5437, 0}});
+    CHECK(decode(fork_hex) == std::vector{proc_event{kind::fork, 5437, 5437, 0, 45055559933956}});
+    CHECK(decode(exec_hex) == std::vector{proc_event{kind::exec, 5437, 5437, 0, 45055560175705}});
+    CHECK(decode(exit_hex) == std::vector{proc_event{kind::exit, 5437, 5437, 0, 45055593353694}});
     CHECK_FALSE(decode(fork_hex)[0].is_thread());
 }
 
@@ -81,9 +95,10 @@ TEST_CASE("a thread's fork and exit name the thread and its process")
 {
     const auto forked = decode(thread_fork_hex);
     REQUIRE(forked.size() == 1);
-    CHECK(forked[0] == proc_event{kind::fork, 5438, 5437, 0});
+    CHECK(forked[0] == proc_event{kind::fork, 5438, 5437, 0, 45055585905751});
     CHECK(forked[0].is_thread());
-    CHECK(decode(thread_exit_hex) == std::vector{proc_event{kind::exit, 5438, 5437, 0}});
+    CHECK(decode(thread_exit_hex) ==
+          std::vector{proc_event{kind::exit, 5438, 5437, 0, 45055588162587}});
 }
 
 TEST_CASE("several messages in one datagram all decode, in order")
