@@ -98,11 +98,13 @@ struct dump_datagram
 
 // Request builders. Each writes one dump request into `buf` (at least 64 bytes) and returns its
 // length. With `target`, the kernel answers for the namespace with that nsid.
+// Links: with IFLA_EXT_MASK RTEXT_FILTER_SKIP_STATS, which leaves IFLA_STATS64 in but not the
+// IPv6 and VF statistics (netnsd reads neither; they are most of the kernel's work per link).
 std::size_t build_link_dump(std::span<std::byte> buf, std::uint32_t seq,
                             std::optional<nsid_t> target);
 std::size_t build_address_dump(std::span<std::byte> buf, std::uint32_t seq,
                                std::optional<nsid_t> target);
-// One link by ifindex (no NLM_F_DUMP), with IFLA_EXT_MASK asking for no VF details.
+// One link by ifindex (no NLM_F_DUMP), with the same IFLA_EXT_MASK.
 std::size_t build_link_get(std::span<std::byte> buf, std::uint32_t seq,
                            std::optional<nsid_t> target, int ifindex);
 

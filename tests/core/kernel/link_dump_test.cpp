@@ -87,7 +87,8 @@ std::vector<std::byte> message(std::uint16_t type, const void* payload, std::siz
 
 } // namespace
 
-TEST_CASE("a link dump request asks for every link, of the target namespace when given one")
+TEST_CASE("a link dump request asks for every link, of the target namespace when given one, "
+          "without the IPv6 and VF statistics")
 {
     std::vector<std::byte> buf(64, std::byte{0xAA});
     SUBCASE("with a target")
@@ -95,7 +96,7 @@ TEST_CASE("a link dump request asks for every link, of the target namespace when
         const auto len = build_link_dump(buf, 7, 3);
         const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
         CHECK(len == nlh->nlmsg_len);
-        CHECK(len == 16 + sizeof(ifinfomsg) + 8);
+        CHECK(len == 16 + sizeof(ifinfomsg) + 8 + 8);
         CHECK(nlh->nlmsg_type == RTM_GETLINK);
         CHECK(nlh->nlmsg_flags == (NLM_F_REQUEST | NLM_F_DUMP));
         CHECK(nlh->nlmsg_seq == 7);
@@ -105,18 +106,25 @@ TEST_CASE("a link dump request asks for every link, of the target namespace when
         CHECK(ifi->ifi_flags == 0);
         std::vector<attribute> attrs;
         mnl_attr_parse(nlh, sizeof(ifinfomsg), collect, &attrs);
-        REQUIRE(attrs.size() == 1);
+        REQUIRE(attrs.size() == 2);
         CHECK(attrs[0].type == IFLA_TARGET_NETNSID);
         CHECK(attrs[0].u32 == 3);
+        CHECK(attrs[1].type == IFLA_EXT_MASK);
+        CHECK(attrs[1].u32 == RTEXT_FILTER_SKIP_STATS);
     }
     SUBCASE("without one")
     {
         const auto len = build_link_dump(buf, 7, std::nullopt);
-        CHECK(len == 16 + sizeof(ifinfomsg));
+        CHECK(len == 16 + sizeof(ifinfomsg) + 8);
+        const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
+        std::vector<attribute> attrs;
+        mnl_attr_parse(nlh, sizeof(ifinfomsg), collect, &attrs);
+        REQUIRE(attrs.size() == 1);
+        CHECK(attrs[0].type == IFLA_EXT_MASK);
     }
 }
 
-TEST_CASE("a request for one link asks by ifindex, without NLM_F_DUMP and without stats")
+TEST_CASE("a request for one link asks by ifindex, without NLM_F_DUMP, IPv6 or VF statistics")
 {
     std::vector<std::byte> buf(64, std::byte{0xAA});
     const auto len = netnsd::core::kernel::build_link_get(buf, 5, 2, 7);
