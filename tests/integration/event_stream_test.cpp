@@ -210,9 +210,15 @@ TEST_CASE("a burst of 2000 changes reaches websocket, SSE and NDJSON clients exa
     nd_thread.join();
 
     INFO("ws: " << from_ws.why() << " sse: " << from_sse.why() << " nd: " << from_nd.why());
-    CHECK(from_ws.revision() == last);
-    CHECK(from_sse.revision() == last);
-    CHECK(from_nd.revision() == last);
+    // Every revision up to `last`, in order (apply refuses a gap). A reader may be past it: the
+    // kernel frees the deleted namespaces when it does, and their destroyed events can come
+    // after `last` was read and before the reader looked at `until`.
+    CHECK(from_ws.why().empty());
+    CHECK(from_sse.why().empty());
+    CHECK(from_nd.why().empty());
+    CHECK(from_ws.revision() >= last);
+    CHECK(from_sse.revision() >= last);
+    CHECK(from_nd.revision() >= last);
     CHECK(from_ws.state() == expected);
     CHECK(from_sse.state() == expected);
     CHECK(from_nd.state() == expected);
