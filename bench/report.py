@@ -88,6 +88,7 @@ FLOOR_GOAL = 0.8          # issue 11: create+delete at least 0.8x the mkns floor
 INVENTORY_GOAL_X = 100    # issue 14: GET /api/v1/namespaces >= 100x `lsns -t net -J` at 1000
 SWEEP_CPU_GOAL = 0.02     # issue 14: the sweep under 2% of one core at the default interval
 DETECT_GOAL_MS = 100      # issue 14: detection p99 < 100 ms (with the process connector)
+INVENTORY_RSS_GOAL_B = 2048  # issue 14: RSS per namespace of the inventory < 2 KiB
 LINK_EVENT_GOAL_MS = 10   # issue 15: link event p99 < 10 ms, `ip link set up` to a websocket
 IFMETRICS_GOAL_X = 100    # issue 15: a /metrics scrape >= 100x the per-namespace exporter way
 IFMETRICS_GOAL_MS = 250   # issue 15: a full scrape under 250 ms at 5000 namespaces
@@ -966,6 +967,17 @@ def rows_inventory(a, R):
             rows.append((f"RSS, {n} namespaces known, {where}",
                          f"{res['rss'] / 2**20:.1f} MiB", "with `--proc-events`",
                          f"{res['rss_proc_events'] / 2**20:.1f} MiB", "", "", ""))
+    sizes = sorted(R.get("inventory", {}).items(), key=lambda kv: int(kv[0]))
+    if len(sizes) >= 2:
+        (n0, r0), (n1, r1) = sizes[0], sizes[-1]
+        span = int(n1) - int(n0)
+        for key, who in (("rss", "the sweep's daemon, after its 200 lists and lsns"),
+                         ("rss_proc_events", "the `--proc-events` daemon, no list served")):
+            if r0.get(key) and r1.get(key):
+                per = (r1[key] - r0[key]) / span
+                rows.append((f"RSS per namespace of the inventory: (RSS at {n1} − RSS at {n0}) ÷ "
+                             f"{span}, {who}", f"{per:.0f} B", "", "", "",
+                             "< 2 KiB (issue 14)", met(per < INVENTORY_RSS_GOAL_B)))
     tax = R.get("inventory_forktax")
     if tax:
         off, on = median(tax["off_sys_us"]), median(tax["on_sys_us"])
