@@ -45,7 +45,8 @@ struct proc_event
     std::int32_t tgid = 0;
     std::uint32_t err = 0;
     // When the kernel made it: CLOCK_MONOTONIC in ns (the uapi's timestamp_ns, ktime_get_ns()),
-    // std::chrono::steady_clock's clock, so that netnsd can tell how long an event waited.
+    // std::chrono::steady_clock's clock, so that netnsd can tell how long an event waited (in a
+    // time namespace with a monotonic offset, netnsd's clock is shifted by it; the kernel's not).
     std::uint64_t timestamp_ns = 0;
 
     bool is_thread() const noexcept { return pid != tgid; }
