@@ -339,8 +339,11 @@ TEST_CASE("between walks, a mount namespace's new nsfs mount is found by its att
     CHECK(row["mounts"][0]["other_mnt_ns"] == true);
     CHECK(metric(at, "netnsd_mount_namespace_walks_total") > walks);
 
-    // Unmounted there: the detach event, and no holder is left.
-    run_ok({"nsenter", "--mount=" + holder.fd_path, "umount", later});
+    // Unmounted there: the detach event, and no holder is left. Lazily, as runtimes and
+    // `ip netns del` unmount (MNT_DETACH): a walk that began before the found above still had
+    // this inode as new and may be opening the mount to identify it, and a plain umount at that
+    // instant fails with EBUSY (seen once in CI).
+    run_ok({"nsenter", "--mount=" + holder.fd_path, "umount", "--lazy", later});
     CHECK(eventually([&] { return by_ns_id(at, second).is_null(); }, 15000ms));
     // The mount namespace goes (its last holder, the fd, is closed): the detaches of its mounts,
     // and the namespace bound there goes with them.
