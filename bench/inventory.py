@@ -188,7 +188,7 @@ def forktax(exe, forks, rounds):
     return res
 
 
-def metric(client, name):
+def metrics_text(client):
     # A connection of its own: the client's keep-alive one may have timed out in a quiet window.
     conn = http.client.HTTPConnection(HOST, client.port, timeout=60)
     conn.request("GET", "/metrics")
@@ -197,7 +197,11 @@ def metric(client, name):
     conn.close()
     if status != 200:
         raise BenchError(f"/metrics answered {status}")
-    for line in body.decode().splitlines():
+    return body.decode()
+
+
+def metric(client, name):
+    for line in metrics_text(client).splitlines():
         if line.startswith(name + " "):
             return float(line.split()[1])
     raise BenchError(f"/metrics has no {name}")
@@ -205,13 +209,9 @@ def metric(client, name):
 
 def lag_histogram(client):
     """netnsd_proc_event_lag_seconds as {upper bound (s): cumulative count}, "+Inf" last."""
-    conn = http.client.HTTPConnection(HOST, client.port, timeout=60)
-    conn.request("GET", "/metrics")
-    body = conn.getresponse().read().decode()
-    conn.close()
     out = {}
     prefix = 'netnsd_proc_event_lag_seconds_bucket{le="'
-    for line in body.splitlines():
+    for line in metrics_text(client).splitlines():
         if line.startswith(prefix):
             le, value = line[len(prefix):].split('"} ')
             out[le] = int(float(value))

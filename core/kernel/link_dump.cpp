@@ -203,7 +203,8 @@ std::size_t build_link_dump(std::span<std::byte> buf, std::uint32_t seq,
         mnl_attr_put_u32(nlh, IFLA_TARGET_NETNSID, static_cast<std::uint32_t>(*target));
     // Without the IPv6 statistics in IFLA_AF_SPEC (37 + 7 counters per link, each summed over
     // every CPU) and VF statistics, none of which netnsd reads. IFLA_STATS64 stays: on 6.18 a
-    // link's message shrinks from 1468 to 1100 bytes, and the dump costs the kernel ~40% less.
+    // link's message shrinks from 1468 to 1100 bytes (a scrape at 5000 namespaces barely moved:
+    // its cost there is the way into each namespace).
     mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
     return nlh->nlmsg_len;
 }
