@@ -433,6 +433,7 @@ class Client:
         self.task = None
         self.writer = None
         self.close_sent = False
+        self.upgraded = False
         self.pause_next = False
         self.pending = []  # messages that came while the engine was frozen, in order
         self.beyond = 0    # events after the cutoff, received and not applied
@@ -541,7 +542,8 @@ class Client:
             if not self.engine.hold:
                 break
         self.pause_next = True
-        if self.kind == "websocket" and self.writer is not None and self.rng.random() < 0.5:
+        # A close frame only once the upgrade is answered (RFC 6455 §4.1: the client waits).
+        if self.kind == "websocket" and self.upgraded and self.rng.random() < 0.5:
             # Politely: a close frame; the server echoes it (events may come before the echo).
             self.closed_by_us["polite"] += 1
             self.close_sent = True
@@ -576,6 +578,7 @@ class Client:
 
     async def session(self):
         self.close_sent = False
+        self.upgraded = False
         reader, writer = await self.open_socket()
         self.writer = writer
         self.connects += 1
@@ -642,6 +645,7 @@ class Client:
                    for l in lines[1:] if ":" in l}
         if headers.get("sec-websocket-accept") != want:
             raise ProtocolError(f"wrong Sec-WebSocket-Accept: {headers.get('sec-websocket-accept')} for {key}, want {want}")
+        self.upgraded = True
         ping_payload = None
         message = b""
         while True:

@@ -45,15 +45,20 @@ public:
     std::error_code open();
     // Arms the watches and builds the model (the first scan).
     void start();
-    // With fanotify: mount events are read on a thread of their own from now on (at `nice`),
+    // With fanotify: mount events are read on threads of their own from now on (at `nice`),
     // each looked up as soon as the kernel reports it, however long the caller's thread is held
     // up in the kernel (kernel::mount_watch::start_reader); mount_fd() then changes, so call
     // this before waiting on it. Nothing to do with mountinfo.
     std::error_code read_mounts_on_own_thread(int nice);
-    // Then puts that thread under SCHED_FIFO at `priority`
+    // Then puts those threads under SCHED_FIFO at `priority`
     // (kernel::mount_watch::make_reader_realtime); status().mount_reader_realtime says whether
     // it took.
     std::error_code make_mount_reader_realtime(int priority);
+    // The CPUs the mount readers are bound to, one each (empty: one reader, not bound).
+    const std::vector<int>& mount_reader_cpus() const noexcept
+    {
+        return mount_events_.reader_cpus();
+    }
 
     int inotify_fd() const noexcept { return dir_watch_.fd(); }
     int netlink_fd() const noexcept { return nsid_events_.fd(); }

@@ -48,7 +48,8 @@ beast_websocket_session<Stream>::~beast_websocket_session()
 }
 
 template <class Stream>
-void beast_websocket_session<Stream>::run(beast::http::request<beast::http::string_body>&& upgrade)
+void beast_websocket_session<Stream>::run(beast::http::request<beast::http::string_body>&& upgrade,
+                                          std::string /*early*/)
 {
     websocket::stream_base::timeout timeouts{};
     timeouts.handshake_timeout = handshake_timeout;

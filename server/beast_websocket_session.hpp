@@ -52,7 +52,10 @@ public:
                             std::shared_ptr<const void> hold = {});
     ~beast_websocket_session();
 
-    void run(boost::beast::http::request<boost::beast::http::string_body>&& upgrade);
+    // `early` (bytes sent before the upgrade's answer) is not read: Beast's accept takes the
+    // request parsed. Only for the benchmark's A/B.
+    void run(boost::beast::http::request<boost::beast::http::string_body>&& upgrade,
+             std::string early = {});
     // Shutdown: close 1001 after the write in flight, then Beast waits for the client's answer.
     void close_gracefully() override;
     void close_now() override { close_socket(); }

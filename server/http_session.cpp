@@ -12,6 +12,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/buffers_cat.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
@@ -233,7 +234,7 @@ void basic_http_session<Stream>::start_stream(api::stream_params&& params)
             std::make_shared<event_websocket_session<tls_stream>>(
                 std::move(stream_), hub_, sessions_, std::move(params), std::move(peer_),
                 std::move(hold_))
-                ->run(std::move(req));
+                ->run(std::move(req), take_buffered());
             return;
         }
         std::make_shared<stream_session<tls_stream>>(std::move(stream_), hub_, sessions_,
@@ -247,7 +248,7 @@ void basic_http_session<Stream>::start_stream(api::stream_params&& params)
         {
             std::make_shared<event_websocket_session<client_socket>>(
                 stream_.release_socket(), hub_, sessions_, std::move(params), std::move(peer_))
-                ->run(std::move(req));
+                ->run(std::move(req), take_buffered());
             return;
         }
         std::make_shared<stream_session<client_stream>>(client_stream(stream_.release_socket()),
@@ -255,6 +256,14 @@ void basic_http_session<Stream>::start_stream(api::stream_params&& params)
                                                         req.version(), std::move(peer_))
             ->run();
     }
+}
+
+template <class Stream>
+std::string basic_http_session<Stream>::take_buffered()
+{
+    auto out = beast::buffers_to_string(buffer_.data());
+    buffer_.consume(buffer_.size());
+    return out;
 }
 
 template <class Stream>

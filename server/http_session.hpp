@@ -84,6 +84,8 @@ private:
     // After the last answer: TLS says close_notify first (bounded by tls_shutdown_timeout).
     void close_after_last_answer();
     void close_socket();
+    // What was read after the request that was parsed (empties the buffer).
+    std::string take_buffered();
     // The connection's one deadline (reading a request, writing an answer, TLS close_notify):
     // a time point moved forward on each step, and a timer that looks at it only when it
     // fires, re-armed for a later deadline then. Beast's basic_stream arms and cancels a

@@ -36,6 +36,15 @@ double seconds_since(std::chrono::steady_clock::time_point t)
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+// "0,1", or "any" when the threads are not bound.
+std::string cpu_list(const std::vector<int>& cpus)
+{
+    std::string out;
+    for (int cpu : cpus)
+        out += (out.empty() ? "" : ",") + std::to_string(cpu);
+    return out.empty() ? "any" : out;
+}
+
 } // namespace
 
 model_thread::model_thread(settings s, core::revision_t base, model_feed& feed)
@@ -174,7 +183,8 @@ void model_thread::start()
                             {{"error", rt.message()}});
         else
             core::log::info("the mount-event reader runs under SCHED_FIFO",
-                            {{"priority", std::to_string(settings::realtime_priority)}});
+                            {{"priority", std::to_string(settings::realtime_priority)},
+                             {"cpus", cpu_list(monitor_.mount_reader_cpus())}});
     }
     if (links_)
         links_->start(); // the tables as they are now: no events

@@ -33,8 +33,10 @@ websocket_session<Stream>::~websocket_session()
 }
 
 template <class Stream>
-void websocket_session<Stream>::run(beast::http::request<beast::http::string_body>&& upgrade)
+void websocket_session<Stream>::run(beast::http::request<beast::http::string_body>&& upgrade,
+                                    std::string early)
 {
+    inbox_ = std::move(early);
     websocket::stream_base::timeout timeouts{};
     timeouts.handshake_timeout = handshake_timeout;
     timeouts.idle_timeout = websocket::stream_base::none();
@@ -65,14 +67,10 @@ void websocket_session<Stream>::on_accept(beast::error_code ec)
     accepted_ = true;
     if (finished_)
         return close_socket();
-    if (close_queued_)
-    {
-        do_read();
-        return do_write();
-    }
-    do_read();
-    do_tick();
-    do_write();
+    if (!close_queued_)
+        do_tick();
+    // Frames that came with the upgrade request first (a close sent before our answer).
+    take_frames();
 }
 
 template <class Stream>
@@ -116,6 +114,12 @@ void websocket_session<Stream>::on_read(beast::error_code ec, std::size_t bytes)
     heard_ = true;
     ping_outstanding_ = false;
     inbox_.append(read_chunk_.data(), bytes);
+    take_frames();
+}
+
+template <class Stream>
+void websocket_session<Stream>::take_frames()
+{
     for (;;)
     {
         ws::client_frame frame;

@@ -57,7 +57,10 @@ public:
                       std::shared_ptr<const void> hold = {});
     ~websocket_session();
 
-    void run(boost::beast::http::request<boost::beast::http::string_body>&& upgrade);
+    // `early`: bytes the client sent after its upgrade request, read with it (RFC 6455 §4.1
+    // has it wait for the answer; frames sent before it, a close above all, are still heard).
+    void run(boost::beast::http::request<boost::beast::http::string_body>&& upgrade,
+             std::string early = {});
     // Shutdown: close 1001 after the write in flight, then wait for the client's answer.
     void close_gracefully() override;
     void close_now() override;
@@ -66,6 +69,8 @@ private:
     void on_accept(boost::beast::error_code ec);
     void do_read();
     void on_read(boost::beast::error_code ec, std::size_t bytes);
+    // Acts on every whole frame in inbox_, then writes what is due and reads on.
+    void take_frames();
     void do_write();
     void on_write(boost::beast::error_code ec, std::size_t bytes);
     void do_tick();

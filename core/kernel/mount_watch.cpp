@@ -258,11 +258,11 @@ std::error_code mark_mount_namespace(int group, int mntns_fd) noexcept
 
 mount_watch::~mount_watch()
 {
-    if (reader_.joinable())
-    {
-        signal(stop_);
-        reader_.join();
-    }
+    if (readers_.empty())
+        return;
+    signal(stop_);
+    for (auto& reader : readers_)
+        reader.join();
 }
 
 void mount_watch::signal(const unique_fd& eventfd) noexcept
@@ -303,7 +303,7 @@ std::vector<mount_change> mount_watch::read_queued()
 
 std::vector<mount_change> mount_watch::drain()
 {
-    if (!reader_.joinable())
+    if (readers_.empty())
         return read_queued();
     std::vector<mount_change> out;
     // Nothing queued and the reader not between a read and its append: everything the kernel
@@ -320,9 +320,9 @@ std::vector<mount_change> mount_watch::drain()
         return out;
     }
     std::unique_lock lock(mutex_);
-    // The reader reads the queue to its end after it sees this ticket, so everything the
-    // kernel queued before now is in ready_ once it is answered. The reader runs at a higher
-    // priority and does nothing else: the wait is one of its turns (tens of µs).
+    // A reader reads the queue to its end after it sees this ticket, so everything the kernel
+    // queued before now is in ready_ once it is answered. The readers run at a higher priority
+    // and do nothing else: the wait is one of their turns (tens of µs).
     const auto ticket = ++flushes_asked_;
     signal(flush_);
     flushed_.wait(lock, [&] { return flushes_done_ >= ticket; });
@@ -343,6 +343,25 @@ bool mount_watch::pending() const
     return !ready_.empty();
 }
 
+namespace
+{
+
+// The CPUs this process may run on, ascending (empty when the kernel does not say).
+std::vector<int> allowed_cpus()
+{
+    std::vector<int> out;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(0, sizeof set, &set) != 0)
+        return out;
+    for (std::size_t cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+        if (CPU_ISSET(cpu, &set))
+            out.push_back(static_cast<int>(cpu));
+    return out;
+}
+
+} // namespace
+
 std::error_code mount_watch::start_reader(int nice)
 {
     unique_fd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -353,29 +372,53 @@ std::error_code mount_watch::start_reader(int nice)
     wake_ = std::move(wake);
     stop_ = std::move(stop);
     flush_ = std::move(flush);
-    reader_ = std::thread([this, nice] { run_reader(nice); });
-    // Its own name in top -H and perf, given here so that it has it once this returns.
-    ::pthread_setname_np(reader_.native_handle(), "netnsd-mounts");
+    // Two CPUs are enough: the stall they are against is one kernel worker on one CPU. The
+    // first two allowed ones are distinct cores on the usual x86 numbering (SMT siblings are
+    // N apart).
+    if (const auto cpus = allowed_cpus(); cpus.size() >= 2)
+        reader_cpus_.assign(cpus.begin(), cpus.begin() + 2);
+    const std::size_t count = reader_cpus_.empty() ? 1 : reader_cpus_.size();
+    for (std::size_t i = 0; i < count; ++i)
+    {
+        const int cpu = reader_cpus_.empty() ? -1 : reader_cpus_[i];
+        readers_.emplace_back([this, nice, cpu] { run_reader(nice, cpu); });
+        // Its own name in top -H and perf, given here so that it has it once this returns.
+        ::pthread_setname_np(readers_.back().native_handle(), "netnsd-mounts");
+    }
     return {};
 }
 
 std::error_code mount_watch::make_reader_realtime(int priority)
 {
-    if (!reader_.joinable())
+    if (readers_.empty())
         return std::make_error_code(std::errc::operation_not_permitted);
     sched_param param{};
     param.sched_priority = priority;
-    // Returns the error number rather than setting errno.
-    if (const int rc = ::pthread_setschedparam(reader_.native_handle(), SCHED_FIFO, &param))
-        return {rc, std::system_category()};
+    for (auto& reader : readers_)
+        // Returns the error number rather than setting errno.
+        if (const int rc = ::pthread_setschedparam(reader.native_handle(), SCHED_FIFO, &param))
+        {
+            const sched_param ordinary{};
+            for (auto& undo : readers_)
+                ::pthread_setschedparam(undo.native_handle(), SCHED_OTHER, &ordinary);
+            return {rc, std::system_category()};
+        }
     return {};
 }
 
-void mount_watch::run_reader(int nice)
+void mount_watch::run_reader(int nice, int cpu)
 {
     // The model thread's priority (it is part of its work), unless made real-time.
     [[maybe_unused]] const auto ignored =
         ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice);
+    if (cpu >= 0)
+    {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(static_cast<std::size_t>(cpu), &set);
+        // On failure (a cpuset changed meanwhile) it runs anywhere: still a reader.
+        ::sched_setaffinity(0, sizeof set, &set);
+    }
     for (;;)
     {
         std::array<pollfd, 3> fds{pollfd{fd_.get(), POLLIN, 0}, pollfd{stop_.get(), POLLIN, 0},
@@ -384,29 +427,34 @@ void mount_watch::run_reader(int nice)
             continue; // EINTR; poll fails otherwise only without memory: try again
         if (fds[1].revents != 0)
             return;
-        std::uint64_t asked = 0;
-        if (fds[2].revents != 0)
-        {
-            std::uint64_t count = 0;
-            [[maybe_unused]] const auto n = ::read(flush_.get(), &count, sizeof count);
-            // The tickets asked so far: answered once the queue is read to its end below.
-            const std::lock_guard lock(mutex_);
-            asked = flushes_asked_;
-        }
-        reading_.store(true);
-        auto changes = read_queued();
-        {
-            const std::lock_guard lock(mutex_);
-            ready_.insert(ready_.end(), std::make_move_iterator(changes.begin()),
-                          std::make_move_iterator(changes.end()));
-            flushes_done_ = std::max(flushes_done_, asked);
-            reading_.store(false);
-        }
-        if (asked != 0)
-            flushed_.notify_all();
-        if (!changes.empty())
-            signal(wake_);
+        read_pass();
     }
+}
+
+void mount_watch::read_pass()
+{
+    // Both readers were woken; the second finds the queue read (or reads what came since).
+    const std::lock_guard pass(pass_);
+    std::uint64_t asked = 0;
+    if (std::uint64_t count = 0; ::read(flush_.get(), &count, sizeof count) > 0)
+    {
+        // The tickets asked so far: answered once the queue is read to its end below.
+        const std::lock_guard lock(mutex_);
+        asked = flushes_asked_;
+    }
+    reading_.store(true);
+    auto changes = read_queued();
+    {
+        const std::lock_guard lock(mutex_);
+        ready_.insert(ready_.end(), std::make_move_iterator(changes.begin()),
+                      std::make_move_iterator(changes.end()));
+        flushes_done_ = std::max(flushes_done_, asked);
+        reading_.store(false);
+    }
+    if (asked != 0)
+        flushed_.notify_all();
+    if (!changes.empty())
+        signal(wake_);
 }
 
 } // namespace netnsd::core::kernel

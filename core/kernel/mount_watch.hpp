@@ -110,20 +110,29 @@ public:
     // caller that read inotify first therefore has every mount event made before those.
     std::vector<mount_change> drain();
 
-    // Reads the fanotify queue on a thread of its own from now on (at `nice`), looking each
+    // Reads the fanotify queue on threads of its own from now on (at `nice`), looking each
     // attached mount up as soon as the kernel reports it: the model thread can be held up in
     // the kernel (opening an entry waits for the netns dir's inode lock while a creator holds
     // it), and a mount made meanwhile and gone before it is read cannot be described. fd()
-    // becomes an eventfd, readable while the reader has changes for drain(). The thread does
-    // nothing else, holds no namespace, and never waits for the model thread (their only
-    // shared state is a vector swapped under a mutex); it stops when this object goes.
+    // becomes an eventfd, readable while the readers have changes for drain(). The threads do
+    // nothing else, hold no namespace, and never wait for the model thread (their only shared
+    // state is a vector swapped under a mutex); they stop when this object goes.
+    // Two readers where netnsd may run on two CPUs or more, each bound to its own CPU, both
+    // woken by every event; one reads at a time (the queue's order is kept), the other finds
+    // the queue read. A woken thread waits for a CPU on the one it last ran on, and a kernel
+    // without full preemption (CONFIG_PREEMPT_NONE, _VOLUNTARY) lets a kernel worker keep a
+    // CPU for tens of ms (cleanup_net freeing a batch of namespaces), even from a SCHED_FIFO
+    // thread, even while the other CPU is idle: the reader on another CPU reads meanwhile.
     std::error_code start_reader(int nice);
-    // Puts the reader under SCHED_FIFO at `priority` (1 is the lowest real-time priority): it
-    // then runs as soon as the kernel queues a mount event, however many ordinary threads
-    // want the CPU. Its work per event is a wakeup, a read and a statmount: ~25-32 µs of CPU
-    // measured on a loaded 2-core machine (9-14 µs at nice -10, where events batch). Needs
-    // CAP_SYS_NICE (and a real-time budget where cgroups ration one); on failure the reader
-    // keeps its nice value and this says why.
+    // The readers' CPUs (empty before start_reader, or where they are not bound: one CPU).
+    const std::vector<int>& reader_cpus() const noexcept { return reader_cpus_; }
+    // Puts the readers under SCHED_FIFO at `priority` (1 is the lowest real-time priority):
+    // they then run as soon as the kernel queues a mount event, however many ordinary threads
+    // want the CPU. The work per event is a wakeup, a read and a statmount: ~25-32 µs of CPU
+    // measured on a loaded 2-core machine (9-14 µs at nice -10, where events batch), and a
+    // wakeup of the second reader that finds nothing to read. Needs CAP_SYS_NICE (and a
+    // real-time budget where cgroups ration one); on failure the readers keep their nice value
+    // and this says why.
     std::error_code make_reader_realtime(int priority);
 
     ~mount_watch();
@@ -131,23 +140,28 @@ public:
     mount_watch& operator=(const mount_watch&) = delete;
 
 private:
-    // Reads the fanotify fd until it is empty (one thread at a time: the reader once it runs).
+    // Reads the fanotify fd until it is empty (one thread at a time: a reader, under pass_).
     std::vector<mount_change> read_queued();
-    void run_reader(int nice);
+    void run_reader(int nice, int cpu);
+    // One reader's turn after a wakeup: reads the queue to its end, answering the flushes
+    // asked so far.
+    void read_pass();
     static void signal(const unique_fd& eventfd) noexcept;
 
     unique_fd fd_;
-    unique_fd wake_;           // eventfd: the reader has changes (the fd the model thread waits on)
-    unique_fd stop_;           // eventfd: the reader must end
-    unique_fd flush_;          // eventfd: drain() asks the reader to read the queue to its end
+    unique_fd wake_;  // eventfd: the readers have changes (the fd the model thread waits on)
+    unique_fd stop_;  // eventfd: the readers must end (stays readable once written)
+    unique_fd flush_; // eventfd: drain() asks the readers to read the queue to its end
+    std::mutex pass_; // one reader reads the queue at a time
     mutable std::mutex mutex_; // guards the three below
     std::condition_variable flushed_;
-    std::vector<mount_change> ready_; // read by the reader, not yet drained (under mutex_)
+    std::vector<mount_change> ready_; // read by a reader, not yet drained (under mutex_)
     std::uint64_t flushes_asked_ = 0;
     std::uint64_t flushes_done_ = 0;
-    // Set by the reader from before it reads the queue until what it read is in ready_.
+    // Set by a reader from before it reads the queue until what it read is in ready_.
     std::atomic<bool> reading_{false};
-    std::thread reader_;
+    std::vector<int> reader_cpus_;
+    std::vector<std::thread> readers_;
 };
 
 // The mount events of the other mount namespaces (a container's, an `unshare -m` shell's): one

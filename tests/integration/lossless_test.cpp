@@ -2,6 +2,7 @@
 // stream client, slow ones too, exactly and in the order the kernel made them, however busy the
 // I/O thread is; the audit finds nothing on a healthy netnsd, and finds, repairs and counts a
 // divergence made on purpose; a delete tells at once whether the namespace lives on.
+#include <algorithm>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
@@ -106,6 +107,27 @@ int policy_of_thread(pid_t pid, const std::string& comm)
         if (name == comm)
             return policy;
     return -1;
+}
+
+// The CPUs each thread named `comm` may run on, as /proc says ("1", "0-1").
+std::vector<std::string> cpus_of_threads(pid_t pid, const std::string& comm)
+{
+    std::vector<std::string> out;
+    const auto tasks = "/proc/" + std::to_string(pid) + "/task";
+    for (const auto& task : std::filesystem::directory_iterator(tasks))
+    {
+        std::ifstream name(task.path() / "comm");
+        std::string n;
+        std::getline(name, n);
+        if (n != comm)
+            continue;
+        std::ifstream status(task.path() / "status");
+        for (std::string line; std::getline(status, line);)
+            if (line.starts_with("Cpus_allowed_list:"))
+                out.push_back(line.substr(line.find_first_not_of(" \t", 18)));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
 }
 
 } // namespace
@@ -240,7 +262,26 @@ TEST_CASE("the mount-event reader runs under SCHED_FIFO unless --mount-reader=ni
         CHECK(policy_of_thread(s.d.pid(), "netnsd-mounts") == SCHED_FIFO);
         CHECK(s.d.log().find("the mount-event reader runs under SCHED_FIFO") != std::string::npos);
         CHECK(value_of(s.d.where(), "netnsd_mount_reader_realtime") == 1);
-        // Only that thread: the model thread and the rest stay ordinary ones.
+        // Two readers, each bound to a CPU of its own, where netnsd may use two or more (a
+        // woken thread waits for the CPU it last ran on, which a kernel worker may keep).
+        cpu_set_t allowed;
+        CPU_ZERO(&allowed);
+        REQUIRE(::sched_getaffinity(s.d.pid(), sizeof allowed, &allowed) == 0);
+        const auto readers = cpus_of_threads(s.d.pid(), "netnsd-mounts");
+        if (CPU_COUNT(&allowed) >= 2)
+        {
+            REQUIRE(readers.size() == 2);
+            CHECK(readers[0] != readers[1]);
+            for (const auto& cpus : readers)
+            {
+                CAPTURE(cpus);
+                CHECK(cpus.find_first_of(",-") == std::string::npos); // one CPU
+            }
+            CHECK(s.d.log().find("cpus=" + readers[0] + "," + readers[1]) != std::string::npos);
+        }
+        else
+            CHECK(readers.size() == 1);
+        // Only those threads: the model thread and the rest stay ordinary ones.
         for (const auto& [name, policy] : thread_policies(s.d.pid()))
         {
             CAPTURE(name);

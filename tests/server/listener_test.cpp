@@ -398,6 +398,27 @@ TEST_CASE("a websocket client's close is answered with one close frame, its code
     CHECK(srv.stop());
 }
 
+TEST_CASE("a websocket close sent with the upgrade request, before the answer, is still answered")
+{
+    // RFC 6455 §4.1 has a client wait for the 101 before it sends a frame; one that does not
+    // (the soak's chaos client once closed in that instant) must not be left waiting for an
+    // echo: the bytes read with the request are the session's first frames.
+    running_server srv;
+    srv.start();
+    connection ws(srv.where());
+    REQUIRE(ws.send(get_request("/api/v1/events", websocket_upgrade) + client_close_frame(1000)));
+    const auto head = ws.read_head();
+    REQUIRE(head);
+    CHECK(head->starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+    const auto echo = read_frame(ws);
+    REQUIRE(echo);
+    CHECK(echo->opcode == 8u);
+    CHECK(echo->payload == std::string("\x03\xE8")); // 1000
+    CHECK(ws.read_until_closed() == std::string());
+    ws.close();
+    CHECK(srv.stop());
+}
+
 // Known to fail: on EMFILE, listener::on_accept logs and calls async_accept again at once. The
 // connection stays in the backlog, so accept fails again immediately: the loop spins at 100%
 // CPU and writes a warning per turn (a quarter of a million lines a second with netnsd run
