@@ -112,7 +112,10 @@ std::error_code reconciler::rescan()
     {
         known.insert(row.nsid);
         if (!row.name && !source_.nsid_exists(row.nsid))
+        {
             model_.destroy_nsid(row.nsid, clock::now());
+            nsid_gone_since_.erase(row.nsid);
+        }
     }
     for (nsid_t nsid : source_.dump_nsids())
         if (known.count(nsid) == 0 && !model_.has_nsid(nsid))
@@ -246,6 +249,9 @@ void reconciler::nsid_deleted(nsid_t nsid)
     if (!pending_.empty())
         resolve_nsids(std::numeric_limits<std::size_t>::max());
     model_.destroy_nsid(nsid, clock::now());
+    // The kernel hands the lowest free nsid out again: an audit's wait for this one's
+    // RTM_DELNSID is over, and the next namespace to get it waits out its own.
+    nsid_gone_since_.erase(nsid);
 }
 
 } // namespace netnsd::core
