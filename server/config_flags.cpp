@@ -371,7 +371,8 @@ void add_kernel_and_log_flags(std::vector<flag>& out, const config& defaults)
     out.push_back(
         {"mount-reader", "PRIORITY",
          "the fanotify feed's reader threads: realtime (SCHED_FIFO priority 1, where netnsd has "
-         "CAP_SYS_NICE; ~30 µs of CPU per mount event) or nice (nice -10, like the model thread) "
+         "CAP_SYS_NICE; ~30 µs of CPU per mount event and reader) or nice (nice -10, like the "
+         "model thread) "
          "(default " +
              word_of(defaults.realtime_mount_reader, mount_readers, parse_mount_reader) + ")",
          one_of_words(&config::realtime_mount_reader, mount_readers, parse_mount_reader)});
