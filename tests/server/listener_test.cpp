@@ -105,6 +105,18 @@ void open_websocket(connection& ws)
     CHECK(hello->payload.find(R"("type":"hello")") != std::string::npos);
 }
 
+// After the client's close 1000: the echo (one close frame, code 1000), then nothing, as netnsd
+// closes the connection (RFC 6455 §7.1.1: the server first).
+void expect_close_echo_then_end(connection& ws)
+{
+    const auto echo = read_frame(ws);
+    REQUIRE(echo);
+    CHECK(echo->opcode == 8u);
+    CHECK(echo->payload == std::string("\x03\xE8")); // 1000
+    CHECK(ws.read_until_closed() == std::string());
+    ws.close();
+}
+
 // Sends stderr (where core::log writes) to a temporary file for the life of the object.
 class stderr_capture
 {
@@ -388,13 +400,7 @@ TEST_CASE("a websocket client's close is answered with one close frame, its code
     connection ws(srv.where());
     open_websocket(ws);
     REQUIRE(ws.send(client_close_frame(1000)));
-    const auto echo = read_frame(ws);
-    REQUIRE(echo);
-    CHECK(echo->opcode == 8u);
-    CHECK(echo->payload == std::string("\x03\xE8")); // 1000
-    // Nothing after it: netnsd closes the connection (RFC 6455 §7.1.1: the server first).
-    CHECK(ws.read_until_closed() == std::string());
-    ws.close();
+    expect_close_echo_then_end(ws);
     CHECK(srv.stop());
 }
 
@@ -410,12 +416,7 @@ TEST_CASE("a websocket close sent with the upgrade request, before the answer, i
     const auto head = ws.read_head();
     REQUIRE(head);
     CHECK(head->starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
-    const auto echo = read_frame(ws);
-    REQUIRE(echo);
-    CHECK(echo->opcode == 8u);
-    CHECK(echo->payload == std::string("\x03\xE8")); // 1000
-    CHECK(ws.read_until_closed() == std::string());
-    ws.close();
+    expect_close_echo_then_end(ws);
     CHECK(srv.stop());
 }
 
