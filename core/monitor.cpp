@@ -499,6 +499,9 @@ void monitor::drain_all()
         while (resolve_nsids())
         {
         }
+    while (dir_changes_pending() && pump())
+    {
+    }
 }
 
 bool monitor::on_nsid_readable()
@@ -509,6 +512,11 @@ bool monitor::on_nsid_readable()
         rescan(resync_reason::netlink_overrun);
         return false;
     }
+    // The mount events queued before these notifications first (read after them, as inotify
+    // is read before the mount events): a name mounted, then numbered (`ip netns add`, then
+    // `set`) is added with its nsid rather than after an unnamed one.
+    if (status_.mounts == mount_source::fanotify && !batch.events.empty())
+        pump();
     // Additions are queued, so one pass over the candidates serves a whole run of them; a
     // deletion settles what is queued first, keeping the kernel's order.
     for (const auto& ev : batch.events)

@@ -79,8 +79,11 @@ public:
     bool on_dir_readable() { return pump(); }
     bool on_mount_events() { return pump(); }
     bool pump();
-    // True when new nsids are still to be matched: call resolve_nsids() on a later turn.
+    // True when new nsids are still to be matched: call resolve_nsids() on a later turn. With
+    // mount events it pumps first: see dir_changes_pending() after.
     bool on_nsid_readable();
+    // Entry changes read and not applied yet: call pump() on a later turn.
+    bool dir_changes_pending() const noexcept { return !pending_.empty(); }
     // Resumes the matching for nsid_probes_per_turn probes; true when there is more.
     bool resolve_nsids() { return reconciler_.resolve_nsids(nsid_probes_per_turn); }
     // mountinfo only: returns true when live entries should be re-verified (verify_live())

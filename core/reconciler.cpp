@@ -7,6 +7,17 @@
 
 namespace netnsd::core
 {
+namespace
+{
+
+// Whether a look found the namespace the model holds live under a name.
+bool same_namespace(const registry::slot& s, const probe_result& found)
+{
+    return s.state == entry_state::live && found.state == entry_state::live &&
+           s.identity == found.identity;
+}
+
+} // namespace
 
 probe_result reconciler::probe(std::string_view name)
 {
@@ -195,8 +206,10 @@ std::vector<std::string> reconciler::nsid_candidates() const
 {
     const auto& slots = model_.slots();
     std::vector<std::string> out;
+    // With mount events a stale name becomes live by its mount event, which carries the nsid
+    // with it (or claims the unnamed record made meanwhile); a symlink has no mount of its own.
     for (const auto& [name, s] : slots)
-        if (s.state != entry_state::live)
+        if (s.state != entry_state::live && (!mount_events_ || aliases_.count(name) != 0))
             out.push_back(name);
     auto collect = [&](auto first, auto last)
     {
@@ -229,6 +242,11 @@ bool reconciler::resolve_nsids(std::size_t budget)
             continue; // gone, or an alias of a namespace resolved a moment ago
         --budget;
         const auto found = probe(name);
+        // With mount events, a look that finds another namespace than the model, or none, is
+        // ahead of the mount events still queued: applying it would send this name's add or
+        // delete out before those of names the kernel changed first. Only the nsid is taken.
+        if (mount_events_ && !found.alias && !same_namespace(slot->second, found))
+            continue;
         model_.apply_probe(name, found, clock::now());
         if (found.nsid && pending_.erase(*found.nsid) != 0)
             cursor_ = name;

@@ -74,6 +74,9 @@ public:
     // probing the ones that have none yet, resuming after the last hit (loops that number
     // namespaces in name order then cost one probe each); nsids no live name explains are
     // recorded as unnamed. All at once: queue_nsids, then resolve_nsids without a budget.
+    // With mount events a probe only numbers the namespace the model holds: one that finds
+    // the name unmounted or remounted is ahead of the mount events queued, which say it in
+    // their place.
     void nsids_added(std::span<const nsid_t> nsids);
     // The same in steps, so that the loop can serve clients in between: with thousands of
     // unnumbered namespaces and nsids assigned in no particular order, finding one costs
@@ -144,8 +147,9 @@ private:
                      const std::function<bool()>& quiet, std::vector<divergence>& found);
 
     // The names to probe for the queued nsids: stale ones first (`ip netns set` can number a
-    // namespace whose bind mount we have not seen yet), then live ones without an nsid, from
-    // the cursor on, wrapping.
+    // namespace whose bind mount we have not seen yet; with mount events, only symlinks: a
+    // mount event says when a name becomes live, in the kernel's order), then live ones
+    // without an nsid, from the cursor on, wrapping.
     std::vector<std::string> nsid_candidates() const;
 
     registry& model_;

@@ -109,6 +109,8 @@ void watchers::on_nsid(boost::system::error_code ec)
         return;
     if (monitor_.on_nsid_readable())
         later(resolving_, &core::monitor::resolve_nsids);
+    if (monitor_.dir_changes_pending())
+        later(pumping_, &core::monitor::pump);
     settled_();
     do_wait_nsid();
 }

@@ -689,6 +689,46 @@ TEST_CASE_FIXTURE(fixture, "with mount events, a symlink alias follows its targe
     CHECK(names() == lines{"target"});
 }
 
+// The soak's short lives, seen in CI: a worker's RTM_NEWNSID made netnsd probe every live name
+// without an nsid, and the probe of one unmounted a moment before (its unmount still queued)
+// sent its delete out ahead of the add of a name mounted before that unmount.
+TEST_CASE_FIXTURE(fixture, "with mount events, an nsid lookup leaves adds and deletes to the mount "
+                           "events, in kernel order")
+{
+    rec.set_mount_events(true);
+    source.mount("w", identity(3));
+    source.mount("a", identity(1));
+    source.placeholder("c");
+    rec.mount_attached("w", netnsd::test::live(3));
+    rec.mount_attached("a", netnsd::test::live(1));
+    rec.entry_appeared("c");
+    CHECK(log.take() == lines{"1 added w nsid=none", "2 added a nsid=none"});
+    // The kernel: mount b (its IN_CREATE not read yet), unmount a, mount c, number w. netnsd
+    // reads the nsid before any of the mount events.
+    source.mount("b", identity(4));
+    source.placeholder("a");
+    source.mount("c", identity(2));
+    source.assign_nsid("w", 9);
+    const nsid_t added[] = {9};
+    rec.nsids_added(added);
+    CHECK(log.take() == lines{"3 nsid_set w nsid=9"});
+    rec.mount_attached("b", netnsd::test::live(4));
+    rec.mount_detached("a", nullptr);
+    rec.mount_attached("c", netnsd::test::live(2));
+    CHECK(log.take() ==
+          lines{"4 added b nsid=none", "5 deleted a nsid=none", "6 added c nsid=none"});
+    // An nsid given to a name whose mount event is still queued is unnamed until that event
+    // claims it.
+    source.mount("d", identity(5));
+    source.assign_nsid("d", 4);
+    const nsid_t numbered[] = {4};
+    rec.nsids_added(numbered);
+    CHECK(log.take() == lines{"7 nsid_set - nsid=4"});
+    rec.mount_attached("d", netnsd::test::live(5, 4));
+    CHECK(log.take() == lines{"8 added d nsid=4"});
+    CHECK(rows(model) == row_list{{4, "d"}, {9, "w"}});
+}
+
 TEST_CASE_FIXTURE(fixture, "without mount events, inotify's look is believed as before")
 {
     source.mount("a", identity(1));
