@@ -235,6 +235,7 @@ class Daemon:
             "--stream-queue-messages", str(args.stream_queue_messages),
             "--audit-interval", str(args.audit_interval),
             "--max-stream-clients", str(2048),
+            "--log-level", args.netnsd_log_level,
         ]
         self.proc = None
         self.api = None
@@ -1658,6 +1659,9 @@ def main():
                     help="how long each short-lived namespace stays mounted")
     ap.add_argument("--audit-interval", type=int, default=5,
                     help="netnsd's --audit-interval: its audits must all find nothing")
+    ap.add_argument("--netnsd-log-level", default="info",
+                    help="netnsd's --log-level; debug logs every mount event as read, which "
+                         "bench/short-lives-trace sets beside the short lives' record")
     ap.add_argument("--revision", default="unknown")
     ap.add_argument("--invocation", default="bench/soak")
     args = ap.parse_args()

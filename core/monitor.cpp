@@ -41,6 +41,33 @@ std::string real_path(const std::string& path)
     return ::realpath(path.c_str(), buf) != nullptr ? std::string(buf) : std::string{};
 }
 
+// One line per mount event at debug level: which mount, what statmount said, and when the
+// reader read it (CLOCK_REALTIME µs), to set beside a creator's record of its system calls.
+void log_mount_change(const kernel::mount_change& change)
+{
+    using kind = kernel::mount_record::kind;
+    if (log::current_level() > log::level::debug)
+        return;
+    const auto id = std::to_string(change.mount_id);
+    const auto read_us = std::to_string(
+        std::chrono::duration_cast<std::chrono::microseconds>(change.read_at.time_since_epoch())
+            .count());
+    if (change.what == kind::overflow)
+        log::debug("mount event", {{"kind", "overflow"}, {"read_us", read_us}});
+    else if (change.what == kind::detached)
+        log::debug("mount event", {{"kind", "detached"}, {"id", id}, {"read_us", read_us}});
+    else if (change.facts)
+        log::debug("mount event", {{"kind", "attached"},
+                                   {"id", id},
+                                   {"read_us", read_us},
+                                   {"point", change.facts->mount_point}});
+    else
+        log::debug("mount event", {{"kind", "attached"},
+                                   {"id", id},
+                                   {"read_us", read_us},
+                                   {"error", change.stat_error.message()}});
+}
+
 } // namespace
 
 monitor::monitor(registry& model, std::string netns_dir, mount_choice mounts)
@@ -388,6 +415,7 @@ probe_result monitor::identify_top(std::string_view name)
 monitor::mount_followup monitor::apply_mount_change(const kernel::mount_change& change)
 {
     using kind = kernel::mount_record::kind;
+    log_mount_change(change);
     switch (change.what)
     {
     case kind::overflow:

@@ -282,20 +282,19 @@ std::vector<mount_change> mount_watch::read_queued()
         {
             records.clear();
             const bool whole = decode_mount_events(bytes, records);
+            const auto read_at = std::chrono::system_clock::now();
             // Each read's attached mounts are looked up before the next read: the sooner,
             // the fewer are gone already.
             for (const auto& r : records)
             {
-                mount_change c{r.what, r.mount_id, std::nullopt};
+                mount_change c{r.what, r.mount_id, std::nullopt, {}, read_at};
                 if (r.what == mount_record::kind::attached)
-                {
-                    std::error_code ec;
-                    c.facts = stat_mount(r.mount_id, ec);
-                }
+                    c.facts = stat_mount(r.mount_id, c.stat_error);
                 out.push_back(std::move(c));
             }
             if (!whole)
-                out.push_back({mount_record::kind::overflow, 0, std::nullopt}); // cannot happen
+                out.push_back(
+                    {mount_record::kind::overflow, 0, std::nullopt, {}, read_at}); // cannot happen
             return whole;
         });
     return out;

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -84,6 +85,10 @@ struct mount_change
     // Attached mounts: what it is, looked up as the event was read; nullopt when it was already
     // gone (attached and detached before netnsd could look).
     std::optional<mount_facts> facts;
+    // Why statmount said nothing (ENOENT: gone), and when the event was read (logged at debug
+    // level, on the clock a creator of namespaces can compare with).
+    std::error_code stat_error;
+    std::chrono::system_clock::time_point read_at;
 };
 
 class mount_watch
