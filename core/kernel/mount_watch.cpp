@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <iterator>
+#include <memory>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -263,6 +264,7 @@ mount_watch::~mount_watch()
     signal(stop_);
     for (auto& reader : readers_)
         reader.join();
+    take_ready(); // frees what no drain() took
 }
 
 void mount_watch::signal(const unique_fd& eventfd) noexcept
@@ -304,30 +306,49 @@ std::vector<mount_change> mount_watch::drain()
 {
     if (readers_.empty())
         return read_queued();
-    std::vector<mount_change> out;
-    // Nothing queued and the reader not between a read and its append: everything the kernel
-    // queued before now is in ready_ already (the reader sets reading_ before it reads, so an
-    // event gone from the queue is either appended or still being looked up). The common case,
-    // without a round trip to the reader.
+    // Nothing queued and no reader between a read and its push: everything the kernel queued
+    // before now is in ready_ already (a reader sets reading_ before it reads, so an event gone
+    // from the queue is either pushed or still being looked up). The common case, without a
+    // round trip to the readers.
     pollfd queued{fd_.get(), POLLIN, 0};
-    if (::poll(&queued, 1, 0) == 0 && !reading_.load())
+    if (::poll(&queued, 1, 0) != 0 || reading_.load())
     {
-        const std::lock_guard lock(mutex_);
-        out.swap(ready_);
-        std::uint64_t count = 0;
-        [[maybe_unused]] const auto n = ::read(wake_.get(), &count, sizeof count);
-        return out;
+        // A reader reads the queue to its end after it sees this ticket, so everything the
+        // kernel queued before now is in ready_ once it is answered. The readers run at a
+        // higher priority and do nothing else: the wait is one of their turns (tens of µs).
+        const auto ticket = flushes_asked_.fetch_add(1) + 1;
+        signal(flush_);
+        for (auto done = flushes_done_.load(); done < ticket; done = flushes_done_.load())
+            flushes_done_.wait(done);
     }
-    std::unique_lock lock(mutex_);
-    // A reader reads the queue to its end after it sees this ticket, so everything the kernel
-    // queued before now is in ready_ once it is answered. The readers run at a higher priority
-    // and do nothing else: the wait is one of their turns (tens of µs).
-    const auto ticket = ++flushes_asked_;
-    signal(flush_);
-    flushed_.wait(lock, [&] { return flushes_done_ >= ticket; });
-    out.swap(ready_);
+    // The wakeup first, then the batches: one pushed after this read signals again.
     std::uint64_t count = 0;
     [[maybe_unused]] const auto n = ::read(wake_.get(), &count, sizeof count);
+    return take_ready();
+}
+
+void mount_watch::push(std::vector<mount_change> changes)
+{
+    auto* b = new batch{std::move(changes), ready_.load(std::memory_order_relaxed)};
+    while (!ready_.compare_exchange_weak(b->next, b, std::memory_order_release,
+                                         std::memory_order_relaxed))
+    {
+    }
+}
+
+std::vector<mount_change> mount_watch::take_ready()
+{
+    std::vector<std::unique_ptr<batch>> newest_first;
+    for (batch* b = ready_.exchange(nullptr, std::memory_order_acquire); b != nullptr;)
+    {
+        batch* next = b->next;
+        newest_first.emplace_back(b);
+        b = next;
+    }
+    std::vector<mount_change> out;
+    for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it)
+        out.insert(out.end(), std::make_move_iterator((*it)->changes.begin()),
+                   std::make_move_iterator((*it)->changes.end()));
     return out;
 }
 
@@ -336,10 +357,7 @@ bool mount_watch::pending() const
     if (!fd_)
         return false;
     pollfd queued{fd_.get(), POLLIN, 0};
-    if (::poll(&queued, 1, 0) != 0 || reading_.load())
-        return true;
-    const std::lock_guard lock(mutex_);
-    return !ready_.empty();
+    return ::poll(&queued, 1, 0) != 0 || reading_.load() || ready_.load() != nullptr;
 }
 
 namespace
@@ -436,23 +454,20 @@ void mount_watch::read_pass()
     const std::lock_guard pass(pass_);
     std::uint64_t asked = 0;
     if (std::uint64_t count = 0; ::read(flush_.get(), &count, sizeof count) > 0)
-    {
         // The tickets asked so far: answered once the queue is read to its end below.
-        const std::lock_guard lock(mutex_);
-        asked = flushes_asked_;
-    }
+        asked = flushes_asked_.load();
     reading_.store(true);
     auto changes = read_queued();
+    const bool any = !changes.empty();
+    if (any)
+        push(std::move(changes));
+    reading_.store(false);
+    if (asked > flushes_done_.load())
     {
-        const std::lock_guard lock(mutex_);
-        ready_.insert(ready_.end(), std::make_move_iterator(changes.begin()),
-                      std::make_move_iterator(changes.end()));
-        flushes_done_ = std::max(flushes_done_, asked);
-        reading_.store(false);
+        flushes_done_.store(asked);
+        flushes_done_.notify_all();
     }
-    if (asked != 0)
-        flushed_.notify_all();
-    if (!changes.empty())
+    if (any)
         signal(wake_);
 }
 
