@@ -301,6 +301,43 @@ TEST_CASE("the mount feed in use is logged and shown in the metrics")
     CHECK(value_of(s.d.where(), "netnsd_mount_feed_info{feed=\"mountinfo\"}") == 1);
 }
 
+// bench/short-lives-trace sets these lines beside a creator's record: each mount event as read,
+// with what statmount said and when, at debug level only.
+TEST_CASE("at debug level every mount event is logged as read, with its mount point or why not")
+{
+    started s({"--log-level=debug"});
+    REQUIRE(create_netns("traced"));
+    // Gone before its attach event is read, it would be logged with statmount's ENOENT.
+    CHECK(eventually(
+        [&]
+        {
+            const auto live = api_live(s.d.where());
+            return live && live->count("traced") == 1;
+        },
+        5s));
+    REQUIRE(delete_netns("traced"));
+    CHECK(eventually(
+        [&]
+        {
+            const auto log = s.d.log();
+            return log.find("mount event: kind=attached") != std::string::npos &&
+                   log.find("point=/run/netns/traced") != std::string::npos &&
+                   log.find("mount event: kind=detached") != std::string::npos;
+        },
+        5s));
+    CHECK(s.d.log().find("read_us=") != std::string::npos);
+    started quiet;
+    REQUIRE(create_netns("untraced"));
+    CHECK(eventually(
+        [&]
+        {
+            const auto live = api_live(quiet.d.where());
+            return live && live->count("untraced") == 1;
+        },
+        5s));
+    CHECK(quiet.d.log().find("mount event") == std::string::npos);
+}
+
 TEST_CASE("the mount-event reader runs under SCHED_FIFO unless --mount-reader=nice says otherwise")
 {
     {
