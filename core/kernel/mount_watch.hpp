@@ -148,8 +148,8 @@ private:
     // pushed by one reader at a time (under pass_) and taken whole. Lock-free, so that a reader
     // never waits for the model thread: that thread runs at an ordinary priority, and a lock it
     // holds when it is preempted would hold a real-time reader back as long as the CPU is
-    // given to others (a priority inversion: a 10 ms life was lost so, reading nothing for
-    // 19 ms while the mount came and went).
+    // given to others (a priority inversion: the flush request's write woke a reader that then
+    // waited for the lock its waker held).
     struct batch
     {
         std::vector<mount_change> changes;
