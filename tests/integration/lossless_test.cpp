@@ -80,6 +80,18 @@ struct started
     }
 };
 
+// Whether netnsd lists `name` as live within 5 s.
+bool becomes_live(const endpoint& where, const std::string& name)
+{
+    return eventually(
+        [&]
+        {
+            const auto live = api_live(where);
+            return live && live->count(name) == 1;
+        },
+        5s);
+}
+
 // The scheduling policy (SCHED_OTHER 0, SCHED_FIFO 1, ...) of every thread of `pid`, by name
 // (field 41 of its /proc stat line).
 std::vector<std::pair<std::string, int>> thread_policies(pid_t pid)
@@ -315,13 +327,7 @@ TEST_CASE("at debug level every mount event is logged as read, with its mount po
     started s({"--log-level=debug"});
     REQUIRE(create_netns("traced"));
     // Gone before its attach event is read, it would be logged with statmount's ENOENT.
-    CHECK(eventually(
-        [&]
-        {
-            const auto live = api_live(s.d.where());
-            return live && live->count("traced") == 1;
-        },
-        5s));
+    CHECK(becomes_live(s.d.where(), "traced"));
     REQUIRE(delete_netns("traced"));
     CHECK(eventually(
         [&]
@@ -335,13 +341,7 @@ TEST_CASE("at debug level every mount event is logged as read, with its mount po
     CHECK(s.d.log().find("read_us=") != std::string::npos);
     started quiet;
     REQUIRE(create_netns("untraced"));
-    CHECK(eventually(
-        [&]
-        {
-            const auto live = api_live(quiet.d.where());
-            return live && live->count("untraced") == 1;
-        },
-        5s));
+    CHECK(becomes_live(quiet.d.where(), "untraced"));
     CHECK(quiet.d.log().find("mount event") == std::string::npos);
 }
 
