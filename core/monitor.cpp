@@ -56,6 +56,13 @@ void log_mount_change(const kernel::mount_change& change)
         log::debug("mount event", {{"kind", "overflow"}, {"read_us", read_us}});
     else if (change.what == kind::detached)
         log::debug("mount event", {{"kind", "detached"}, {"id", id}, {"read_us", read_us}});
+    else if (change.facts && change.lookups > 1)
+        // statmount said ENOENT at first, though the mount was there (look_up_again).
+        log::debug("mount event", {{"kind", "attached"},
+                                   {"id", id},
+                                   {"read_us", read_us},
+                                   {"point", change.facts->mount_point},
+                                   {"lookups", std::to_string(change.lookups)}});
     else if (change.facts)
         log::debug("mount event", {{"kind", "attached"},
                                    {"id", id},

@@ -15,6 +15,8 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <unordered_set>
+#include <utility>
 
 #include "core/kernel/drain_fd.hpp"
 #include "core/kernel/errno.hpp"
@@ -165,7 +167,12 @@ std::optional<mount_facts> stat_mount(std::uint64_t mount_id, std::error_code& e
                              statmount_mnt_point | statmount_fs_type,
                          mnt_ns_id};
     // A mount point is at most PATH_MAX; grow once more if the kernel says it does not fit.
-    std::vector<std::byte> buf(statmount_struct_size + 2 * 4096);
+    // The buffer is the calling thread's, kept: a mount reader calls this for every attach,
+    // and an allocation of this size takes its malloc arena's lock, which another thread can
+    // hold while it is off the CPU (seen in a scheduler trace of the soak).
+    thread_local std::vector<std::byte> buf;
+    if (buf.size() < statmount_struct_size + 2 * 4096)
+        buf.resize(statmount_struct_size + 2 * 4096);
     for (int attempt = 0; attempt < 3; ++attempt)
     {
         if (::syscall(sys_statmount, &req, buf.data(), buf.size(), 0) == 0)
@@ -188,6 +195,45 @@ std::optional<mount_facts> stat_mount(std::uint64_t mount_id, std::error_code& e
     }
     ec = last_error();
     return std::nullopt;
+}
+
+std::size_t look_up_again(
+    std::vector<mount_change>& changes,
+    const std::function<std::optional<mount_facts>(std::uint64_t, std::error_code&)>& lookup,
+    std::span<const std::chrono::microseconds> waits)
+{
+    auto said_gone = [](const mount_change& c)
+    {
+        return c.what == mount_record::kind::attached && !c.facts &&
+               c.stat_error == std::errc::no_such_file_or_directory;
+    };
+    // The usual case, with nothing to build (a reader allocates as little as it can).
+    if (std::none_of(changes.begin(), changes.end(), said_gone))
+        return 0;
+    std::unordered_set<std::uint64_t> detached;
+    for (const auto& c : changes)
+        if (c.what == mount_record::kind::detached)
+            detached.insert(c.mount_id);
+    auto unresolved = [&](const mount_change& c)
+    {
+        return said_gone(c) && !detached.contains(c.mount_id);
+    };
+    std::size_t resolved = 0;
+    for (const auto wait : waits)
+    {
+        if (std::none_of(changes.begin(), changes.end(), unresolved))
+            break;
+        if (wait.count() > 0)
+            std::this_thread::sleep_for(wait);
+        for (auto& c : changes)
+            if (unresolved(c))
+            {
+                c.facts = lookup(c.mount_id, c.stat_error);
+                ++c.lookups;
+                resolved += c.facts ? 1U : 0U;
+            }
+    }
+    return resolved;
 }
 
 std::error_code list_mounts(std::vector<std::uint64_t>& ids, std::uint64_t mnt_ns_id)
@@ -264,7 +310,9 @@ mount_watch::~mount_watch()
     signal(stop_);
     for (auto& reader : readers_)
         reader.join();
-    take_ready(); // frees what no drain() took
+    for (batch* b = ready_.exchange(nullptr); b != nullptr;) // what no drain() took
+        delete std::exchange(b, b->next);
+    free_spent();
 }
 
 void mount_watch::signal(const unique_fd& eventfd) noexcept
@@ -276,7 +324,7 @@ void mount_watch::signal(const unique_fd& eventfd) noexcept
 std::vector<mount_change> mount_watch::read_queued()
 {
     std::vector<mount_change> out;
-    std::vector<mount_record> records;
+    thread_local std::vector<mount_record> records; // kept, as stat_mount's buffer is
     alignas(fanotify_event_metadata) std::array<std::byte, 64 * 1024> buf;
     drain_fd(
         fd_.get(), buf,
@@ -291,7 +339,10 @@ std::vector<mount_change> mount_watch::read_queued()
             {
                 mount_change c{r.what, r.mount_id, std::nullopt, {}, read_at};
                 if (r.what == mount_record::kind::attached)
+                {
                     c.facts = stat_mount(r.mount_id, c.stat_error);
+                    c.lookups = 1;
+                }
                 out.push_back(std::move(c));
             }
             if (!whole)
@@ -299,6 +350,14 @@ std::vector<mount_change> mount_watch::read_queued()
                     {mount_record::kind::overflow, 0, std::nullopt, {}, read_at}); // cannot happen
             return whole;
         });
+    // The queue is read to its end: an attach said gone without its detach behind it may have
+    // been looked at too soon. A retry costs nothing in the usual case and at most ~1.1 ms
+    // when the mount really is gone (its detach not queued yet).
+    using std::chrono::microseconds;
+    static constexpr std::array<microseconds, 3> waits{microseconds(0), microseconds(100),
+                                                       microseconds(1000)};
+    look_up_again(
+        out, [](std::uint64_t id, std::error_code& ec) { return stat_mount(id, ec); }, waits);
     return out;
 }
 
@@ -327,29 +386,38 @@ std::vector<mount_change> mount_watch::drain()
     return take_ready();
 }
 
-void mount_watch::push(std::vector<mount_change> changes)
+void mount_watch::push(std::atomic<batch*>& stack, batch* b) noexcept
 {
-    auto* b = new batch{std::move(changes), ready_.load(std::memory_order_relaxed)};
-    while (!ready_.compare_exchange_weak(b->next, b, std::memory_order_release,
-                                         std::memory_order_relaxed))
+    b->next = stack.load(std::memory_order_relaxed);
+    while (!stack.compare_exchange_weak(b->next, b, std::memory_order_release,
+                                        std::memory_order_relaxed))
     {
     }
 }
 
+void mount_watch::push(std::vector<mount_change> changes)
+{
+    push(ready_, new batch{std::move(changes), nullptr});
+}
+
 std::vector<mount_change> mount_watch::take_ready()
 {
-    std::vector<std::unique_ptr<batch>> newest_first;
-    for (batch* b = ready_.exchange(nullptr, std::memory_order_acquire); b != nullptr;)
-    {
-        batch* next = b->next;
-        newest_first.emplace_back(b);
-        b = next;
-    }
+    std::vector<batch*> newest_first;
+    for (batch* b = ready_.exchange(nullptr, std::memory_order_acquire); b != nullptr; b = b->next)
+        newest_first.push_back(b);
+    // Copies, made here with this thread's memory: the readers' own goes back to them.
     std::vector<mount_change> out;
     for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it)
-        out.insert(out.end(), std::make_move_iterator((*it)->changes.begin()),
-                   std::make_move_iterator((*it)->changes.end()));
+        out.insert(out.end(), (*it)->changes.begin(), (*it)->changes.end());
+    for (batch* b : newest_first)
+        push(spent_, b);
     return out;
+}
+
+void mount_watch::free_spent() noexcept
+{
+    for (batch* b = spent_.exchange(nullptr, std::memory_order_acquire); b != nullptr;)
+        delete std::exchange(b, b->next);
 }
 
 bool mount_watch::pending() const
@@ -452,6 +520,7 @@ void mount_watch::read_pass()
 {
     // Both readers were woken; the second finds the queue read (or reads what came since).
     const std::lock_guard pass(pass_);
+    free_spent();
     std::uint64_t asked = 0;
     if (std::uint64_t count = 0; ::read(flush_.get(), &count, sizeof count) > 0)
         // The tickets asked so far: answered once the queue is read to its end below.

@@ -1,9 +1,14 @@
 // core/kernel/mount_watch's decoder, on fanotify records laid out as the kernel writes them
 // (struct fanotify_event_metadata, then a struct fanotify_event_info_mnt), and what a mount's
-// root says about it. No root needed; the kernel itself is exercised by the integration tests.
+// root says about it, and the second look at an attach said gone. No root needed; the kernel
+// itself is exercised by the integration tests.
+#include <array>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <sys/fanotify.h>
+#include <system_error>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -136,4 +141,85 @@ TEST_CASE("an nsfs mount of a network namespace names its inode, anything else n
     f.root = "net:[4026532177]";
     f.fs_type = "tmpfs";
     CHECK_FALSE(f.netns_inode());
+}
+
+namespace
+{
+
+mount_facts facts_of(std::uint64_t id, std::string point)
+{
+    mount_facts f;
+    f.mount_id = id;
+    f.mount_point = std::move(point);
+    f.fs_type = "nsfs";
+    return f;
+}
+
+} // namespace
+
+TEST_CASE("an attach said gone is looked up again unless its detach came with it")
+{
+    using netnsd::core::kernel::look_up_again;
+    using netnsd::core::kernel::mount_change;
+    using std::chrono::microseconds;
+    const auto gone = std::make_error_code(std::errc::no_such_file_or_directory);
+    // Mount 1: ENOENT at first, there on the second look (as 6.18 answered once, mid-mount(2)).
+    // Mount 2: ENOENT, and its detach is in the batch: really gone, not looked at again.
+    // Mount 3: resolved at once. Mount 4: ENOENT on every look (its detach not read yet).
+    std::vector<mount_change> changes{
+        {kind::attached, 1, std::nullopt, gone, {}, 1},
+        {kind::attached, 2, std::nullopt, gone, {}, 1},
+        {kind::attached, 3, facts_of(3, "/run/netns/c"), {}, {}, 1},
+        {kind::detached, 2, std::nullopt, {}, {}, 0},
+        {kind::attached, 4, std::nullopt, gone, {}, 1},
+    };
+    std::vector<std::uint64_t> asked;
+    const auto lookup = [&](std::uint64_t id, std::error_code& ec) -> std::optional<mount_facts>
+    {
+        asked.push_back(id);
+        if (id == 1)
+        {
+            ec.clear();
+            return facts_of(1, "/run/netns/a");
+        }
+        ec = gone;
+        return std::nullopt;
+    };
+    const std::array<microseconds, 3> waits{microseconds(0), microseconds(0), microseconds(0)};
+    CHECK(look_up_again(changes, lookup, waits) == 1);
+    // Round 1 asks 1 and 4; rounds 2 and 3 ask 4 only.
+    CHECK(asked == std::vector<std::uint64_t>{1, 4, 4, 4});
+    REQUIRE(changes[0].facts);
+    CHECK(changes[0].facts->mount_point == "/run/netns/a");
+    CHECK(!changes[0].stat_error);
+    CHECK(changes[0].lookups == 2);
+    CHECK(!changes[1].facts);
+    CHECK(changes[1].lookups == 1);
+    CHECK(changes[2].lookups == 1);
+    CHECK(!changes[4].facts);
+    CHECK(changes[4].stat_error == std::errc::no_such_file_or_directory);
+    CHECK(changes[4].lookups == 4);
+    // The order of the batch is kept.
+    CHECK(changes[3].what == kind::detached);
+}
+
+TEST_CASE("with every attach resolved, nothing is looked up again")
+{
+    using netnsd::core::kernel::look_up_again;
+    using netnsd::core::kernel::mount_change;
+    std::vector<mount_change> changes{
+        {kind::attached, 7, facts_of(7, "/run/netns/g"), {}, {}, 1},
+        {kind::detached, 9, std::nullopt, {}, {}, 0},
+    };
+    bool asked = false;
+    const std::array<std::chrono::microseconds, 1> waits{std::chrono::microseconds(0)};
+    CHECK(look_up_again(
+              changes,
+              [&](std::uint64_t, std::error_code&) -> std::optional<mount_facts>
+              {
+                  asked = true;
+                  return std::nullopt;
+              },
+              waits) == 0);
+    CHECK(!asked);
 }
