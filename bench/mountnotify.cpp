@@ -8,7 +8,7 @@
 // Runs in a private mount namespace of its own with a tmpfs on DIR; needs CAP_SYS_ADMIN.
 //
 //   g++ -O2 -std=c++20 -pthread bench/mountnotify.cpp -o bench/out/mountnotify
-//   mountnotify DIR COUNT HOLD_MS [CHURN [realtime]]
+//   mountnotify DIR COUNT HOLD_MS [CHURN [realtime] [statmount]]
 //
 // Prints one summary line per direction (read − returned, µs: p50 p99 max, and how many were
 // over 1, 5 and 10 ms) and one for the control (a pipe the same reader thread polls, written
@@ -32,6 +32,7 @@
 #include <sys/fanotify.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -40,12 +41,20 @@ namespace
 {
 
 // Newer than Debian 12's uapi headers (6.15+; statx's unique mount id 6.8+).
-constexpr unsigned report_mnt = 0x00004000;       // FAN_REPORT_MNT
-constexpr unsigned mark_mntns = 0x00000110;       // FAN_MARK_MNTNS
-constexpr std::uint64_t mnt_attach = 0x01000000;  // FAN_MNT_ATTACH
-constexpr std::uint64_t mnt_detach = 0x02000000;  // FAN_MNT_DETACH
-constexpr std::uint8_t info_type_mnt = 7;         // FAN_EVENT_INFO_TYPE_MNT
-constexpr unsigned statx_mnt_id_unique = 0x4000U; // STATX_MNT_ID_UNIQUE
+constexpr unsigned report_mnt = 0x00004000;         // FAN_REPORT_MNT
+constexpr unsigned mark_mntns = 0x00000110;         // FAN_MARK_MNTNS
+constexpr std::uint64_t mnt_attach = 0x01000000;    // FAN_MNT_ATTACH
+constexpr std::uint64_t mnt_detach = 0x02000000;    // FAN_MNT_DETACH
+constexpr std::uint8_t info_type_mnt = 7;           // FAN_EVENT_INFO_TYPE_MNT
+constexpr unsigned statx_mnt_id_unique = 0x4000U;   // STATX_MNT_ID_UNIQUE
+constexpr long sys_statmount = 457;                 // statmount(2), 6.8+
+constexpr std::uint64_t statmount_mnt_point = 0x10; // STATMOUNT_MNT_POINT
+
+struct mnt_id_req // MNT_ID_REQ_SIZE_VER0
+{
+    std::uint32_t size, spare;
+    std::uint64_t mnt_id, param;
+};
 
 using clock_type = std::chrono::steady_clock;
 
@@ -68,6 +77,9 @@ struct seen
 
 struct reader_log
 {
+    bool look_up = false; // statmount(2) each attached mount as it is read, as netnsd does
+    std::vector<double> statmount_us;
+    std::map<std::uint64_t, std::pair<int, clock_type::time_point>> statmount_failed; // errno, when
     std::mutex mutex;
     std::map<long, clock_type::time_point> told; // life -> when its index came through the pipe
     std::map<std::uint64_t, seen> attached, detached;
@@ -128,6 +140,15 @@ void read_events(int fd, int told_fd, int stop_fd, reader_log& log)
                     const bool attach = (meta.mask & mnt_attach) != 0;
                     (attach ? log.attached : log.detached).try_emplace(id, seen{at, batch});
                     ids.emplace_back(attach, id);
+                    if (attach && log.look_up)
+                    {
+                        alignas(8) static char answer[16 * 1024];
+                        const mnt_id_req req{sizeof(mnt_id_req), 0, id, statmount_mnt_point};
+                        const auto t0 = clock_type::now();
+                        if (::syscall(sys_statmount, &req, answer, sizeof answer, 0) != 0)
+                            log.statmount_failed.try_emplace(id, errno, t0);
+                        log.statmount_us.push_back(us_since(t0, clock_type::now()));
+                    }
                 }
                 info += head.len;
             }
@@ -149,7 +170,8 @@ void churn(const std::atomic<bool>& stop, std::atomic<long>& made)
 struct life
 {
     std::uint64_t id = 0;
-    clock_type::time_point mounted, unmounted;
+    clock_type::time_point mounted, unmounting, unmounted;
+    std::int64_t mounted_us = 0; // CLOCK_REALTIME, to set beside other tools' logs
 };
 
 void summary(const char* what, std::vector<double> d, std::size_t expected)
@@ -172,18 +194,72 @@ void summary(const char* what, std::vector<double> d, std::size_t expected)
 
 } // namespace
 
+// `mountnotify observe SECONDS`: marks the mount namespace it runs in (enter another's with
+// nsenter -m) and prints every mount event as read, "attached|detached ID READ_US" (µs on
+// CLOCK_REALTIME), to set beside netnsd's `mount event` lines for the same mounts.
+int observe(long seconds)
+{
+    const int group = ::fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | report_mnt, 0);
+    const int mntns = ::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    if (group < 0 || mntns < 0 ||
+        ::fanotify_mark(group, FAN_MARK_ADD | mark_mntns, mnt_attach | mnt_detach, mntns,
+                        nullptr) != 0)
+        fail("fanotify");
+    sched_param p{};
+    p.sched_priority = 1;
+    (void)::sched_setscheduler(0, SCHED_FIFO, &p);
+    const auto end = clock_type::now() + std::chrono::seconds(seconds);
+    alignas(fanotify_event_metadata) static char buf[64 * 1024];
+    while (clock_type::now() < end)
+    {
+        pollfd fds{group, POLLIN, 0};
+        if (::poll(&fds, 1, 200) <= 0)
+            continue;
+        const auto n = ::read(group, buf, sizeof buf);
+        const auto at = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+        for (long off = 0; off + static_cast<long>(sizeof(fanotify_event_metadata)) <= n;)
+        {
+            fanotify_event_metadata meta;
+            std::memcpy(&meta, buf + off, sizeof meta);
+            if (meta.event_len < sizeof meta)
+                break;
+            if (meta.event_len >= meta.metadata_len + 16U)
+            {
+                std::uint64_t id = 0;
+                std::memcpy(&id, buf + off + meta.metadata_len + 8, sizeof id);
+                std::printf("%s %llu %lld\n",
+                            (meta.mask & mnt_attach) != 0 ? "attached" : "detached",
+                            static_cast<unsigned long long>(id), static_cast<long long>(at));
+            }
+            off += meta.event_len;
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char** argv)
 {
-    if (argc < 4 || argc > 6)
+    if (argc == 3 && std::string(argv[1]) == "observe")
+        return observe(std::atol(argv[2]));
+    if (argc < 4 || argc > 7)
     {
-        std::fprintf(stderr, "usage: mountnotify DIR COUNT HOLD_MS [CHURN [realtime]]\n");
+        std::fprintf(stderr,
+                     "usage: mountnotify DIR COUNT HOLD_MS [CHURN [realtime] [statmount]]\n");
         return 2;
     }
     const std::string dir = argv[1];
     const long count = std::atol(argv[2]);
     const auto hold = std::chrono::milliseconds(std::atol(argv[3]));
     const long churners = argc > 4 ? std::atol(argv[4]) : 0;
-    const bool realtime = argc > 5 && std::string(argv[5]) == "realtime";
+    bool realtime = false;
+    bool look_up = false;
+    for (int k = 5; k < argc; ++k)
+    {
+        realtime = realtime || std::string(argv[k]) == "realtime";
+        look_up = look_up || std::string(argv[k]) == "statmount";
+    }
 
     if (::unshare(CLONE_NEWNS) != 0)
         fail("unshare");
@@ -206,6 +282,7 @@ int main(int argc, char** argv)
         fail("pipe");
 
     reader_log log;
+    log.look_up = look_up;
     std::thread reader(read_events, group, told_pipe[0], stop_pipe[0], std::ref(log));
     if (realtime)
     {
@@ -236,6 +313,9 @@ int main(int argc, char** argv)
         if (::mount("/proc/self/ns/net", path.c_str(), nullptr, MS_BIND, nullptr) != 0)
             fail("mount");
         l.mounted = clock_type::now();
+        l.mounted_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
         if (::write(told_pipe[1], &i, sizeof i) != sizeof i)
             fail("write");
         struct statx sx
@@ -246,6 +326,7 @@ int main(int argc, char** argv)
             fail("statx(STATX_MNT_ID_UNIQUE)");
         l.id = sx.stx_mnt_id;
         std::this_thread::sleep_until(l.mounted + hold);
+        l.unmounting = clock_type::now();
         if (::umount2(path.c_str(), MNT_DETACH) != 0)
             fail("umount2");
         l.unmounted = clock_type::now();
@@ -288,6 +369,24 @@ int main(int argc, char** argv)
     summary("attach", attach, lives.size());
     summary("detach", detach, lives.size());
     summary("pipe (control, same thread)", told, lives.size());
+    if (look_up)
+    {
+        summary("statmount(2) of each attach (its duration, µs)", log.statmount_us, lives.size());
+        long while_mounted = 0;
+        for (const auto& l : lives)
+            if (const auto f = log.statmount_failed.find(l.id);
+                f != log.statmount_failed.end() && f->second.second < l.unmounting)
+            {
+                ++while_mounted;
+                std::printf("  statmount(2) of mount %llu failed (%s) %.1f µs after mount(2) "
+                            "returned, %.1f µs before umount2(2) was called\n",
+                            static_cast<unsigned long long>(l.id), std::strerror(f->second.first),
+                            us_since(l.mounted, f->second.second),
+                            us_since(f->second.second, l.unmounting));
+            }
+        std::printf("statmount(2) failed for %zu attaches, %ld of them while still mounted\n",
+                    log.statmount_failed.size(), while_mounted);
+    }
     std::printf(
         "attaches read over 1 ms late: %ld with the pipe's word on time (< 0.5 ms: the kernel "
         "queued the attach late), %ld with the pipe late too (the reader ran late)\n",
@@ -298,10 +397,10 @@ int main(int argc, char** argv)
         const auto& l = lives[late[k].second];
         const auto& batch = log.batches[log.attached[l.id].batch];
         const auto t = log.told.find(static_cast<long>(late[k].second));
-        std::printf("  life %zu: attach read %.1f µs after mount(2) returned, in a read of %zu "
-                    "events; the pipe's word %.1f µs after\n",
-                    late[k].second, late[k].first, batch.size(),
-                    t == log.told.end() ? -1.0 : us_since(l.mounted, t->second));
+        std::printf("  life %zu (mounted at %lld µs, CLOCK_REALTIME): attach read %.1f µs after "
+                    "mount(2) returned, in a read of %zu events; the pipe's word %.1f µs after\n",
+                    late[k].second, static_cast<long long>(l.mounted_us), late[k].first,
+                    batch.size(), t == log.told.end() ? -1.0 : us_since(l.mounted, t->second));
     }
     return 0;
 }
