@@ -69,6 +69,36 @@ double us_since(clock_type::time_point origin, clock_type::time_point t)
     return std::chrono::duration<double, std::micro>(t - origin).count();
 }
 
+// Calls `each(attach, mount_id)` for every mount event in `n` bytes read from a FAN_REPORT_MNT
+// group (the id is in an info record of type FAN_EVENT_INFO_TYPE_MNT).
+template <typename Each>
+void for_each_mount_event(const char* buf, long n, Each each)
+{
+    for (long off = 0; off + static_cast<long>(sizeof(fanotify_event_metadata)) <= n;)
+    {
+        fanotify_event_metadata meta;
+        std::memcpy(&meta, buf + off, sizeof meta);
+        if (meta.event_len < sizeof meta)
+            return;
+        for (long info = off + meta.metadata_len;
+             info + static_cast<long>(sizeof(fanotify_event_info_header)) <= off + meta.event_len;)
+        {
+            fanotify_event_info_header head;
+            std::memcpy(&head, buf + info, sizeof head);
+            if (head.len < sizeof head)
+                break;
+            if (head.info_type == info_type_mnt && head.len >= 16)
+            {
+                std::uint64_t id = 0;
+                std::memcpy(&id, buf + info + 8, sizeof id);
+                each((meta.mask & mnt_attach) != 0, id);
+            }
+            info += head.len;
+        }
+        off += meta.event_len;
+    }
+}
+
 struct seen
 {
     clock_type::time_point at;
@@ -119,41 +149,22 @@ void read_events(int fd, int told_fd, int stop_fd, reader_log& log)
         std::lock_guard lock(log.mutex);
         const std::size_t batch = log.batches.size();
         auto& ids = log.batches.emplace_back();
-        for (long off = 0; off + static_cast<long>(sizeof(fanotify_event_metadata)) <= n;)
-        {
-            fanotify_event_metadata meta;
-            std::memcpy(&meta, buf + off, sizeof meta);
-            if (meta.event_len < sizeof meta)
-                break;
-            for (long info = off + meta.metadata_len;
-                 info + static_cast<long>(sizeof(fanotify_event_info_header)) <=
-                 off + meta.event_len;)
+        for_each_mount_event(
+            buf, n,
+            [&](bool attach, std::uint64_t id)
             {
-                fanotify_event_info_header head;
-                std::memcpy(&head, buf + info, sizeof head);
-                if (head.len < sizeof head)
-                    break;
-                if (head.info_type == info_type_mnt && head.len >= 16)
+                (attach ? log.attached : log.detached).try_emplace(id, seen{at, batch});
+                ids.emplace_back(attach, id);
+                if (attach && log.look_up)
                 {
-                    std::uint64_t id = 0;
-                    std::memcpy(&id, buf + info + 8, sizeof id);
-                    const bool attach = (meta.mask & mnt_attach) != 0;
-                    (attach ? log.attached : log.detached).try_emplace(id, seen{at, batch});
-                    ids.emplace_back(attach, id);
-                    if (attach && log.look_up)
-                    {
-                        alignas(8) static char answer[16 * 1024];
-                        const mnt_id_req req{sizeof(mnt_id_req), 0, id, statmount_mnt_point};
-                        const auto t0 = clock_type::now();
-                        if (::syscall(sys_statmount, &req, answer, sizeof answer, 0) != 0)
-                            log.statmount_failed.try_emplace(id, errno, t0);
-                        log.statmount_us.push_back(us_since(t0, clock_type::now()));
-                    }
+                    alignas(8) static char answer[16 * 1024];
+                    const mnt_id_req req{sizeof(mnt_id_req), 0, id, statmount_mnt_point};
+                    const auto t0 = clock_type::now();
+                    if (::syscall(sys_statmount, &req, answer, sizeof answer, 0) != 0)
+                        log.statmount_failed.try_emplace(id, errno, t0);
+                    log.statmount_us.push_back(us_since(t0, clock_type::now()));
                 }
-                info += head.len;
-            }
-            off += meta.event_len;
-        }
+            });
     }
 }
 
@@ -174,7 +185,8 @@ struct life
     std::int64_t mounted_us = 0; // CLOCK_REALTIME, to set beside other tools' logs
 };
 
-void summary(const char* what, std::vector<double> d, std::size_t expected)
+void summary(const char* what, std::vector<double> d, std::size_t expected,
+             const char* measured = "read − returned")
 {
     std::sort(d.begin(), d.end());
     auto pct = [&](double p)
@@ -185,11 +197,10 @@ void summary(const char* what, std::vector<double> d, std::size_t expected)
     {
         return std::count_if(d.begin(), d.end(), [&](double x) { return x > us; });
     };
-    std::printf(
-        "%s: read %zu of %zu; read − returned µs p50 %.1f p99 %.1f max %.1f; over 1/5/10 ms: "
-        "%ld/%ld/%ld\n",
-        what, d.size(), expected, pct(0.5), pct(0.99), d.empty() ? 0.0 : d.back(), over(1000),
-        over(5000), over(10000));
+    std::printf("%s: %zu of %zu; %s µs p50 %.1f p99 %.1f max %.1f; over 1/5/10 ms: "
+                "%ld/%ld/%ld\n",
+                what, d.size(), expected, measured, pct(0.5), pct(0.99), d.empty() ? 0.0 : d.back(),
+                over(1000), over(5000), over(10000));
 }
 
 } // namespace
@@ -219,22 +230,13 @@ int observe(long seconds)
         const auto at = std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
-        for (long off = 0; off + static_cast<long>(sizeof(fanotify_event_metadata)) <= n;)
-        {
-            fanotify_event_metadata meta;
-            std::memcpy(&meta, buf + off, sizeof meta);
-            if (meta.event_len < sizeof meta)
-                break;
-            if (meta.event_len >= meta.metadata_len + 16U)
-            {
-                std::uint64_t id = 0;
-                std::memcpy(&id, buf + off + meta.metadata_len + 8, sizeof id);
-                std::printf("%s %llu %lld\n",
-                            (meta.mask & mnt_attach) != 0 ? "attached" : "detached",
-                            static_cast<unsigned long long>(id), static_cast<long long>(at));
-            }
-            off += meta.event_len;
-        }
+        for_each_mount_event(buf, n,
+                             [&](bool attach, std::uint64_t id)
+                             {
+                                 std::printf("%s %llu %lld\n", attach ? "attached" : "detached",
+                                             static_cast<unsigned long long>(id),
+                                             static_cast<long long>(at));
+                             });
     }
     return 0;
 }
@@ -371,7 +373,7 @@ int main(int argc, char** argv)
     summary("pipe (control, same thread)", told, lives.size());
     if (look_up)
     {
-        summary("statmount(2) of each attach (its duration, µs)", log.statmount_us, lives.size());
+        summary("statmount(2) of each attach", log.statmount_us, lives.size(), "duration");
         long while_mounted = 0;
         for (const auto& l : lives)
             if (const auto f = log.statmount_failed.find(l.id);
