@@ -42,9 +42,8 @@ void reconciler::apply_found(std::string_view name, const probe_result& found)
         model_.erase(name, clock::now()); // created and removed before we looked
 }
 
-void reconciler::follow_name(std::string_view name)
+void reconciler::follow_name(std::string_view name, const probe_result& found)
 {
-    const auto found = probe(name);
     const auto slot = model_.slots().find(name);
     // Gone (an IN_DELETE: entry_appeared does not come here then): whatever it was goes. A
     // mounted entry cannot be unlinked before its unmount, whose event the monitor applied
@@ -145,16 +144,19 @@ void reconciler::entry_appeared(std::string_view name)
     // wait behind the mount events, a budget a turn): its unmount may be queued behind, with
     // those of other names made before it, and its IN_DELETE is. A delete from this look would
     // go out ahead of them; the events themselves say it in its place.
-    if (!probe(name).exists)
+    // One look, and what it found is followed: a second look could find the name gone, made
+    // between the two, and send its delete ahead of the unmount queued before it.
+    const auto found = probe(name);
+    if (!found.exists)
         return;
-    follow_name(name);
+    follow_name(name, found);
 }
 
 void reconciler::entry_vanished(std::string_view name)
 {
     // The name may have been created again before this event was read: believe a probe.
     if (mount_events_)
-        follow_name(name);
+        follow_name(name, probe(name));
     else
         apply(name);
 }

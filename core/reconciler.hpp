@@ -133,8 +133,9 @@ public:
 private:
     void apply(std::string_view name);
     void apply_found(std::string_view name, const probe_result& found);
-    // In mount-event mode: what inotify may say of a name (see the header).
-    void follow_name(std::string_view name);
+    // In mount-event mode: what inotify may say of a name, given one look at it (see the
+    // header).
+    void follow_name(std::string_view name, const probe_result& found);
     void reprobe_aliases();
     probe_result probe(std::string_view name);
     // Whether the model's view of a name is what `found` says.

@@ -628,6 +628,32 @@ TEST_CASE_FIXTURE(fixture, "with mount events, a late IN_CREATE of a name gone s
     CHECK(model.slots().empty());
 }
 
+// bench/soak, 10 ms lives: the IN_CREATE of a name was applied ~10 ms late, at the moment the
+// name was unmounted and unlinked. One look found it mounted, a second one a moment later found
+// it gone, and its delete went out ahead of an add and four unmounts queued before its own.
+TEST_CASE_FIXTURE(fixture, "with mount events, a late IN_CREATE looks once: a name gone right "
+                           "after that look is left to its unmount")
+{
+    rec.set_mount_events(true);
+    source.mount("v", identity(1));
+    rec.mount_attached("v", netnsd::test::live(1));
+    CHECK(log.take() == lines{"1 added v nsid=none"});
+    // The kernel unmounts and unlinks v right after netnsd's first look at it.
+    source.after_look = [this](std::string_view name)
+    {
+        source.after_look = nullptr;
+        source.remove(std::string(name));
+    };
+    rec.entry_appeared("v");
+    CHECK(log.take().empty());
+    CHECK(source.probed == lines{"v"});
+    // Its unmount, then its IN_DELETE, in their place.
+    rec.mount_detached("v", nullptr);
+    rec.entry_vanished("v");
+    CHECK(log.take() == lines{"2 deleted v nsid=none"});
+    CHECK(names().empty());
+}
+
 TEST_CASE_FIXTURE(fixture, "with mount events, adds and deletes follow the mounts in kernel order")
 {
     rec.set_mount_events(true);

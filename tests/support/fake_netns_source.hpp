@@ -31,6 +31,9 @@ public:
     std::size_t probe_count = 0;
     std::size_t still_is_count = 0;
     std::vector<std::string> probed; // every probed name, in order
+    // Called after each look with the name looked at: the "kernel" moving on between two
+    // looks (a name unmounted and unlinked just after netnsd saw it).
+    std::function<void(std::string_view)> after_look;
 
     // `ip netns add` finished: the name is a bind mount of namespace `id`.
     void mount(const std::string& name, const core::ns_identity& id,
@@ -89,13 +92,14 @@ public:
         probed.emplace_back(name);
         const auto it = entries.find(name);
         // A name that is not here is gone, as open() failing with ENOENT says.
+        core::probe_result found;
         if (it == entries.end())
-        {
-            core::probe_result gone;
-            gone.exists = false;
-            return gone;
-        }
-        return it->second;
+            found.exists = false;
+        else
+            found = it->second;
+        if (after_look)
+            after_look(name);
+        return found;
     }
 
     bool still_is(std::string_view name, const core::ns_identity& id) override
