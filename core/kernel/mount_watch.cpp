@@ -159,17 +159,16 @@ bool decode_mount_events(std::span<const std::byte> bytes, std::vector<mount_rec
     return true;
 }
 
-std::optional<mount_facts> stat_mount(std::uint64_t mount_id, std::error_code& ec,
-                                      std::uint64_t mnt_ns_id)
+std::span<const std::byte> stat_mount_raw(std::uint64_t mount_id, std::error_code& ec,
+                                          std::uint64_t mnt_ns_id)
 {
     const mnt_id_req req{req_size(mnt_ns_id), 0, mount_id,
                          statmount_sb_basic | statmount_mnt_basic | statmount_mnt_root |
                              statmount_mnt_point | statmount_fs_type,
                          mnt_ns_id};
     // A mount point is at most PATH_MAX; grow once more if the kernel says it does not fit.
-    // The buffer is the calling thread's, kept: a mount reader calls this for every attach,
-    // and an allocation of this size takes its malloc arena's lock, which another thread can
-    // hold while it is off the CPU (seen in a scheduler trace of the soak).
+    // The buffer is the calling thread's, kept: a mount reader calls this for every attach and
+    // must not allocate (mount_watch::batch).
     thread_local std::vector<std::byte> buf;
     if (buf.size() < statmount_struct_size + 2 * 4096)
         buf.resize(statmount_struct_size + 2 * 4096);
@@ -177,60 +176,93 @@ std::optional<mount_facts> stat_mount(std::uint64_t mount_id, std::error_code& e
     {
         if (::syscall(sys_statmount, &req, buf.data(), buf.size(), 0) == 0)
         {
+            // `size` is what the kernel wrote: the struct and the strings after it.
             statmount_head head;
             std::memcpy(&head, buf.data(), sizeof head);
-            mount_facts facts;
-            facts.mount_id = head.mnt_id;
-            facts.dev_major = head.sb_dev_major;
-            facts.dev_minor = head.sb_dev_minor;
-            facts.fs_type = string_at(buf, head.fs_type);
-            facts.root = string_at(buf, head.mnt_root);
-            facts.mount_point = string_at(buf, head.mnt_point);
             ec.clear();
-            return facts;
+            return std::span<const std::byte>(buf).first(
+                std::clamp<std::size_t>(head.size, sizeof head, buf.size()));
         }
         if (errno != EOVERFLOW)
             break;
         buf.resize(buf.size() * 4);
     }
     ec = last_error();
-    return std::nullopt;
+    return {};
 }
 
-std::size_t look_up_again(
-    std::vector<mount_change>& changes,
-    const std::function<std::optional<mount_facts>(std::uint64_t, std::error_code&)>& lookup,
-    std::span<const std::chrono::microseconds> waits)
+mount_facts parse_statmount(std::span<const std::byte> answer)
 {
-    auto said_gone = [](const mount_change& c)
+    statmount_head head{};
+    std::memcpy(&head, answer.data(), std::min(sizeof head, answer.size()));
+    mount_facts facts;
+    facts.mount_id = head.mnt_id;
+    facts.dev_major = head.sb_dev_major;
+    facts.dev_minor = head.sb_dev_minor;
+    facts.fs_type = string_at(answer, head.fs_type);
+    facts.root = string_at(answer, head.mnt_root);
+    facts.mount_point = string_at(answer, head.mnt_point);
+    return facts;
+}
+
+std::optional<mount_facts> stat_mount(std::uint64_t mount_id, std::error_code& ec,
+                                      std::uint64_t mnt_ns_id)
+{
+    const auto answer = stat_mount_raw(mount_id, ec, mnt_ns_id);
+    if (ec)
+        return std::nullopt;
+    return parse_statmount(answer);
+}
+
+mount_change to_change(const mount_sighting& seen, std::span<const std::byte> answers)
+{
+    mount_change c{seen.what, seen.mount_id, std::nullopt, {}, seen.read_at, seen.lookups};
+    if (seen.what != mount_record::kind::attached)
+        return c;
+    if (seen.stat_errno != 0)
+        c.stat_error = errno_code(seen.stat_errno);
+    else if (seen.answer_at + std::size_t{seen.answer_size} <= answers.size())
+        c.facts = parse_statmount(answers.subspan(seen.answer_at, seen.answer_size));
+    return c;
+}
+
+std::size_t look_up_again(std::span<mount_sighting> sightings,
+                          const std::function<void(mount_sighting&)>& lookup,
+                          std::span<const std::chrono::microseconds> waits)
+{
+    // Said gone, with no detach of it read after: gone may be wrong. A plain scan for the
+    // detach (batches are small, and this runs on a reader, which must not allocate).
+    auto unresolved = [&](std::size_t i)
     {
-        return c.what == mount_record::kind::attached && !c.facts &&
-               c.stat_error == std::errc::no_such_file_or_directory;
+        const auto& s = sightings[i];
+        if (s.what != mount_record::kind::attached || s.stat_errno != ENOENT)
+            return false;
+        return std::none_of(sightings.begin() + static_cast<std::ptrdiff_t>(i) + 1, sightings.end(),
+                            [&](const mount_sighting& later) {
+                                return later.what == mount_record::kind::detached &&
+                                       later.mount_id == s.mount_id;
+                            });
     };
-    // The usual case, with nothing to build (a reader allocates as little as it can).
-    if (std::none_of(changes.begin(), changes.end(), said_gone))
-        return 0;
-    std::unordered_set<std::uint64_t> detached;
-    for (const auto& c : changes)
-        if (c.what == mount_record::kind::detached)
-            detached.insert(c.mount_id);
-    auto unresolved = [&](const mount_change& c)
+    auto any_unresolved = [&]
     {
-        return said_gone(c) && !detached.contains(c.mount_id);
+        for (std::size_t i = 0; i < sightings.size(); ++i)
+            if (unresolved(i))
+                return true;
+        return false;
     };
     std::size_t resolved = 0;
     for (const auto wait : waits)
     {
-        if (std::none_of(changes.begin(), changes.end(), unresolved))
+        if (!any_unresolved())
             break;
         if (wait.count() > 0)
             std::this_thread::sleep_for(wait);
-        for (auto& c : changes)
-            if (unresolved(c))
+        for (std::size_t i = 0; i < sightings.size(); ++i)
+            if (unresolved(i))
             {
-                c.facts = lookup(c.mount_id, c.stat_error);
-                ++c.lookups;
-                resolved += c.facts ? 1U : 0U;
+                lookup(sightings[i]);
+                ++sightings[i].lookups;
+                resolved += sightings[i].stat_errno == 0 ? 1U : 0U;
             }
     }
     return resolved;
@@ -310,9 +342,15 @@ mount_watch::~mount_watch()
     signal(stop_);
     for (auto& reader : readers_)
         reader.join();
-    for (batch* b = ready_.exchange(nullptr); b != nullptr;) // what no drain() took
+    free_all(ready_.exchange(nullptr)); // what no drain() took
+    free_all(spent_.exchange(nullptr));
+    free_all(idle_);
+}
+
+void mount_watch::free_all(batch* b) noexcept
+{
+    while (b != nullptr)
         delete std::exchange(b, b->next);
-    free_spent();
 }
 
 void mount_watch::signal(const unique_fd& eventfd) noexcept
@@ -321,10 +359,22 @@ void mount_watch::signal(const unique_fd& eventfd) noexcept
     [[maybe_unused]] const auto n = ::write(eventfd.get(), &one, sizeof one);
 }
 
-std::vector<mount_change> mount_watch::read_queued()
+void mount_watch::read_queued(batch& into)
 {
-    std::vector<mount_change> out;
-    thread_local std::vector<mount_record> records; // kept, as stat_mount's buffer is
+    into.sightings.clear();
+    into.answers.clear();
+    thread_local std::vector<mount_record> records; // kept, as stat_mount_raw's buffer is
+    auto look_up = [&into](mount_sighting& seen)
+    {
+        std::error_code ec;
+        const auto answer = stat_mount_raw(seen.mount_id, ec);
+        seen.stat_errno = ec.value();
+        if (ec)
+            return;
+        seen.answer_at = static_cast<std::uint32_t>(into.answers.size());
+        seen.answer_size = static_cast<std::uint32_t>(answer.size());
+        into.answers.insert(into.answers.end(), answer.begin(), answer.end());
+    };
     alignas(fanotify_event_metadata) std::array<std::byte, 64 * 1024> buf;
     drain_fd(
         fd_.get(), buf,
@@ -337,17 +387,16 @@ std::vector<mount_change> mount_watch::read_queued()
             // the fewer are gone already.
             for (const auto& r : records)
             {
-                mount_change c{r.what, r.mount_id, std::nullopt, {}, read_at};
+                mount_sighting seen{r.what, r.mount_id, read_at, 0, 0, 0, 0};
                 if (r.what == mount_record::kind::attached)
                 {
-                    c.facts = stat_mount(r.mount_id, c.stat_error);
-                    c.lookups = 1;
+                    look_up(seen);
+                    seen.lookups = 1;
                 }
-                out.push_back(std::move(c));
+                into.sightings.push_back(seen);
             }
-            if (!whole)
-                out.push_back(
-                    {mount_record::kind::overflow, 0, std::nullopt, {}, read_at}); // cannot happen
+            if (!whole) // cannot happen
+                into.sightings.push_back({mount_record::kind::overflow, 0, read_at, 0, 0, 0, 0});
             return whole;
         });
     // The queue is read to its end: an attach said gone without its detach behind it may have
@@ -356,15 +405,21 @@ std::vector<mount_change> mount_watch::read_queued()
     using std::chrono::microseconds;
     static constexpr std::array<microseconds, 3> waits{microseconds(0), microseconds(100),
                                                        microseconds(1000)};
-    look_up_again(
-        out, [](std::uint64_t id, std::error_code& ec) { return stat_mount(id, ec); }, waits);
-    return out;
+    look_up_again(into.sightings, look_up, waits);
 }
 
 std::vector<mount_change> mount_watch::drain()
 {
     if (readers_.empty())
-        return read_queued();
+    {
+        batch read;
+        read_queued(read);
+        std::vector<mount_change> out;
+        out.reserve(read.sightings.size());
+        for (const auto& seen : read.sightings)
+            out.push_back(to_change(seen, read.answers));
+        return out;
+    }
     // Nothing queued and no reader between a read and its push: everything the kernel queued
     // before now is in ready_ already (a reader sets reading_ before it reads, so an event gone
     // from the queue is either pushed or still being looked up). The common case, without a
@@ -395,29 +450,45 @@ void mount_watch::push(std::atomic<batch*>& stack, batch* b) noexcept
     }
 }
 
-void mount_watch::push(std::vector<mount_change> changes)
-{
-    push(ready_, new batch{std::move(changes), nullptr});
-}
-
 std::vector<mount_change> mount_watch::take_ready()
 {
     std::vector<batch*> newest_first;
     for (batch* b = ready_.exchange(nullptr, std::memory_order_acquire); b != nullptr; b = b->next)
         newest_first.push_back(b);
-    // Copies, made here with this thread's memory: the readers' own goes back to them.
     std::vector<mount_change> out;
     for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it)
-        out.insert(out.end(), (*it)->changes.begin(), (*it)->changes.end());
+        for (const auto& seen : (*it)->sightings)
+            out.push_back(to_change(seen, (*it)->answers));
+    // Back to the readers, to be filled again; one grown far past the usual (a pass that read
+    // a whole queue of thousands) is freed instead, here.
+    constexpr std::size_t keep_bytes = 1024 * 1024;
     for (batch* b : newest_first)
-        push(spent_, b);
+    {
+        if (b->answers.capacity() > keep_bytes)
+            delete b;
+        else
+            push(spent_, b);
+    }
     return out;
 }
 
-void mount_watch::free_spent() noexcept
+mount_watch::batch* mount_watch::fresh_batch()
 {
-    for (batch* b = spent_.exchange(nullptr, std::memory_order_acquire); b != nullptr;)
-        delete std::exchange(b, b->next);
+    if (idle_ == nullptr)
+        idle_ = spent_.exchange(nullptr, std::memory_order_acquire);
+    if (idle_ != nullptr)
+        return std::exchange(idle_, idle_->next);
+    return new_batch();
+}
+
+mount_watch::batch* mount_watch::new_batch()
+{
+    // Room for the usual pass without growing: a few hundred events, an answer of ~0.6 KB for
+    // each attach (reserved, not touched: only what is used becomes resident).
+    auto* b = new batch;
+    b->sightings.reserve(256);
+    b->answers.reserve(128 * 1024);
+    return b;
 }
 
 bool mount_watch::pending() const
@@ -457,6 +528,14 @@ std::error_code mount_watch::start_reader(int nice)
     wake_ = std::move(wake);
     stop_ = std::move(stop);
     flush_ = std::move(flush);
+    // The readers' first batches, made here: a reader allocates only when the model thread
+    // holds all of these.
+    for (int i = 0; i < 4; ++i)
+    {
+        batch* b = new_batch();
+        b->next = idle_;
+        idle_ = b;
+    }
     // Two CPUs are enough: the stall they are against is one kernel worker on one CPU. The
     // first two allowed ones are distinct cores on the usual x86 numbering (SMT siblings are
     // N apart).
@@ -520,16 +599,21 @@ void mount_watch::read_pass()
 {
     // Both readers were woken; the second finds the queue read (or reads what came since).
     const std::lock_guard pass(pass_);
-    free_spent();
     std::uint64_t asked = 0;
     if (std::uint64_t count = 0; ::read(flush_.get(), &count, sizeof count) > 0)
         // The tickets asked so far: answered once the queue is read to its end below.
         asked = flushes_asked_.load();
     reading_.store(true);
-    auto changes = read_queued();
-    const bool any = !changes.empty();
+    batch* read = fresh_batch();
+    read_queued(*read);
+    const bool any = !read->sightings.empty();
     if (any)
-        push(std::move(changes));
+        push(ready_, read);
+    else
+    {
+        read->next = idle_; // kept for the next turn
+        idle_ = read;
+    }
     reading_.store(false);
     if (asked > flushes_done_.load())
     {

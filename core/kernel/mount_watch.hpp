@@ -72,6 +72,12 @@ bool decode_mount_events(std::span<const std::byte> bytes, std::vector<mount_rec
 // ENOENT when it is gone, ENOSYS on kernels before 6.8.
 std::optional<mount_facts> stat_mount(std::uint64_t mount_id, std::error_code& ec,
                                       std::uint64_t mnt_ns_id = 0);
+// The same call, its answer as the kernel wrote it (struct statmount and its strings), in a
+// buffer of the calling thread that the next call reuses: no allocation once that buffer is
+// grown. Empty, with `ec`, on failure. parse_statmount reads it, here or after a copy.
+std::span<const std::byte> stat_mount_raw(std::uint64_t mount_id, std::error_code& ec,
+                                          std::uint64_t mnt_ns_id = 0);
+mount_facts parse_statmount(std::span<const std::byte> answer);
 
 // listmount(2): the ids of every mount of this mount namespace, or of the one with id
 // `mnt_ns_id` (6.11+; ENOENT when it is gone), ascending. ENOSYS before 6.8.
@@ -93,16 +99,36 @@ struct mount_change
     unsigned lookups = 0;
 };
 
+// A mount event as a reader keeps it until the model thread takes it: fixed-size, with
+// statmount's answer kept as raw bytes elsewhere (in its batch), so that a reader allocates
+// nothing: the model thread makes the mount_change, strings and all.
+struct mount_sighting
+{
+    mount_record::kind what = mount_record::kind::attached;
+    std::uint64_t mount_id = 0;
+    std::chrono::system_clock::time_point read_at;
+    int stat_errno = 0;   // attached: statmount's errno, 0 when it answered
+    unsigned lookups = 0; // statmount calls made for it
+    // Where its answer is in the bytes kept beside it (attached, stat_errno 0).
+    std::uint32_t answer_at = 0;
+    std::uint32_t answer_size = 0;
+
+    friend bool operator==(const mount_sighting&, const mount_sighting&) = default;
+};
+
+// The mount_change a sighting says, its answer parsed from `answers`.
+mount_change to_change(const mount_sighting& seen, std::span<const std::byte> answers);
+
 // Looks again at each attached mount that statmount said was gone (ENOENT) and whose detach is
-// not among `changes`: 6.18 has answered ENOENT for a mount read during its own mount(2) that
-// stayed mounted 10 ms more (a soak's 10 ms life missed so). Before each round it waits the
-// next of `waits`; stops early once none is left. A mount really gone stays unresolved (its
-// detach is then on its way). `lookup` is stat_mount in netnsd, a fake in tests. Returns how
-// many a second look resolved.
-std::size_t look_up_again(
-    std::vector<mount_change>& changes,
-    const std::function<std::optional<mount_facts>(std::uint64_t, std::error_code&)>& lookup,
-    std::span<const std::chrono::microseconds> waits);
+// not among `sightings`: 6.18 has answered ENOENT for a mount read during its own mount(2)
+// that stayed mounted 10 ms more (a soak's 10 ms life missed so). Before each round it waits
+// the next of `waits`; stops early once none is left. A mount really gone stays unresolved
+// (its detach is then on its way). `lookup` asks statmount again and sets stat_errno (and the
+// answer) in netnsd, a fake in tests; the count of lookups is kept here. Allocates nothing.
+// Returns how many a second look resolved.
+std::size_t look_up_again(std::span<mount_sighting> sightings,
+                          const std::function<void(mount_sighting&)>& lookup,
+                          std::span<const std::chrono::microseconds> waits);
 
 class mount_watch
 {
@@ -164,24 +190,31 @@ private:
     // holds when it is preempted would hold a real-time reader back as long as the CPU is
     // given to others (a priority inversion: the flush request's write woke a reader that then
     // waited for the lock its waker held).
-    // Nor does a reader wait inside malloc for a lock another thread holds while off its CPU:
-    // the memory a reader allocated is freed by the readers only (glibc's free() takes the
-    // lock of the arena the memory came from). drain() copies the changes out and hands each
-    // batch back on spent_, which a reader frees at its next turn; stat_mount's buffer is kept
-    // per thread. A scheduler trace of the soak (perf, user stacks) had caught readers waiting
-    // in malloc for an arena lock 19 times in 40 s; 3 times after this.
+    // Nor does a reader call malloc or free once it has its batches: glibc shares its arenas
+    // between threads (16 on 2 CPUs, for netnsd's ~27 threads), and a thread that holds an
+    // arena's lock while off its CPU holds back every thread that allocates there, a real-time
+    // reader included. A scheduler trace of the soak caught both readers idle 12 ms so, with
+    // four 10 ms lives unseen: one reader waiting in malloc for the lock an ordinary netnsd
+    // thread held, the other waiting for its turn behind it. A batch holds fixed-size
+    // sightings and statmount's answers as raw bytes, in vectors that are cleared and reused,
+    // never freed; drain() makes the mount_changes (strings and all) on the model thread and
+    // hands the batch back on spent_.
     struct batch
     {
-        std::vector<mount_change> changes;
+        std::vector<mount_sighting> sightings;
+        std::vector<std::byte> answers; // statmount's answers, back to back
         batch* next = nullptr;
     };
     static void push(std::atomic<batch*>& stack, batch* b) noexcept;
-    void push(std::vector<mount_change> changes);
+    static void free_all(batch* b) noexcept;
     std::vector<mount_change> take_ready();
-    // Frees the batches drain() has handed back (a reader, under pass_; or the destructor).
-    void free_spent() noexcept;
-    // Reads the fanotify fd until it is empty (one thread at a time: a reader, under pass_).
-    std::vector<mount_change> read_queued();
+    // A batch to fill (a reader, under pass_): one handed back, else a new one (the first
+    // turns, or while the model thread holds many).
+    batch* fresh_batch();
+    static batch* new_batch();
+    // Reads the fanotify fd until it is empty, into `into` (one thread at a time: a reader,
+    // under pass_, or the model thread when there is no reader).
+    void read_queued(batch& into);
     void run_reader(int nice, int cpu);
     // One reader's turn after a wakeup: reads the queue to its end, answering the flushes
     // asked so far.
@@ -194,7 +227,8 @@ private:
     unique_fd flush_; // eventfd: drain() asks the readers to read the queue to its end
     std::mutex pass_; // one reader reads the queue at a time (the readers only)
     std::atomic<batch*> ready_{nullptr};
-    std::atomic<batch*> spent_{nullptr}; // taken by drain(), for a reader to free
+    std::atomic<batch*> spent_{nullptr}; // taken by drain(), for the readers to fill again
+    batch* idle_ = nullptr;              // taken from spent_ by a reader (under pass_)
     // drain()'s requests to read the queue to its end, and the last one a reader answered.
     std::atomic<std::uint64_t> flushes_asked_{0};
     std::atomic<std::uint64_t> flushes_done_{0};

@@ -146,80 +146,130 @@ TEST_CASE("an nsfs mount of a network namespace names its inode, anything else n
 namespace
 {
 
-mount_facts facts_of(std::uint64_t id, std::string point)
+using netnsd::core::kernel::mount_sighting;
+
+// A statmount answer laid out as the kernel writes it: struct statmount (512 bytes; the
+// fields netnsd reads at their uapi offsets), then the strings, each at str + its offset.
+std::vector<std::byte> statmount_answer(std::uint64_t id, const std::string& fs_type,
+                                        const std::string& root, const std::string& point)
 {
-    mount_facts f;
-    f.mount_id = id;
-    f.mount_point = std::move(point);
-    f.fs_type = "nsfs";
-    return f;
+    std::vector<std::byte> out(512);
+    auto put32 = [&](std::size_t at, std::uint32_t v)
+    {
+        std::memcpy(out.data() + at, &v, 4);
+    };
+    auto put64 = [&](std::size_t at, std::uint64_t v)
+    {
+        std::memcpy(out.data() + at, &v, 8);
+    };
+    auto add_string = [&](const std::string& text)
+    {
+        const auto at = static_cast<std::uint32_t>(out.size() - 512);
+        append(out, text.c_str(), text.size() + 1);
+        return at;
+    };
+    put32(16, 0); // sb_dev_major
+    put32(20, 4); // sb_dev_minor
+    put64(40, id);
+    put32(36, add_string(fs_type));
+    put32(104, add_string(root));
+    put32(108, add_string(point));
+    put32(0, static_cast<std::uint32_t>(out.size())); // size: the struct and its strings
+    return out;
+}
+
+mount_sighting sighting(kind what, std::uint64_t id, int stat_errno = 0, unsigned lookups = 0,
+                        std::uint32_t answer_at = 0, std::uint32_t answer_size = 0,
+                        std::chrono::system_clock::time_point read_at = {})
+{
+    return {what, id, read_at, stat_errno, lookups, answer_at, answer_size};
 }
 
 } // namespace
 
+TEST_CASE("a sighting becomes its change: the answer kept beside it parsed, or the error")
+{
+    using netnsd::core::kernel::to_change;
+    // Two answers back to back, as a reader keeps them; the second is the one asked for.
+    auto answers = statmount_answer(5, "tmpfs", "/", "/run");
+    const auto at = static_cast<std::uint32_t>(answers.size());
+    const auto second = statmount_answer(6, "nsfs", "net:[4026532177]", "/run/netns/a b");
+    answers.insert(answers.end(), second.begin(), second.end());
+    const auto read_at = std::chrono::system_clock::now();
+
+    const auto seen =
+        sighting(kind::attached, 6, 0, 2, at, static_cast<std::uint32_t>(second.size()), read_at);
+    const auto change = to_change(seen, answers);
+    CHECK(change.what == kind::attached);
+    CHECK(change.mount_id == 6);
+    CHECK(change.read_at == read_at);
+    CHECK(change.lookups == 2);
+    CHECK(!change.stat_error);
+    REQUIRE(change.facts);
+    CHECK(change.facts->mount_id == 6);
+    CHECK(change.facts->fs_type == "nsfs");
+    CHECK(change.facts->root == "net:[4026532177]");
+    CHECK(change.facts->mount_point == "/run/netns/a b");
+    CHECK(change.facts->dev_minor == 4);
+    CHECK(change.facts->netns_inode() == 4026532177u);
+
+    const auto gone = to_change(sighting(kind::attached, 7, ENOENT, 1), answers);
+    CHECK(!gone.facts);
+    CHECK(gone.stat_error == std::errc::no_such_file_or_directory);
+    const auto detach = to_change(sighting(kind::detached, 6), answers);
+    CHECK(!detach.facts);
+    CHECK(!detach.stat_error);
+    // An answer said to lie past the bytes kept is not read.
+    const auto past = to_change(sighting(kind::attached, 8, 0, 1, at, 4096), answers);
+    CHECK(!past.facts);
+}
+
 TEST_CASE("an attach said gone is looked up again unless its detach came with it")
 {
     using netnsd::core::kernel::look_up_again;
-    using netnsd::core::kernel::mount_change;
     using std::chrono::microseconds;
-    const auto gone = std::make_error_code(std::errc::no_such_file_or_directory);
     // Mount 1: ENOENT at first, there on the second look (as 6.18 answered once, mid-mount(2)).
     // Mount 2: ENOENT, and its detach is in the batch: really gone, not looked at again.
     // Mount 3: resolved at once. Mount 4: ENOENT on every look (its detach not read yet).
-    std::vector<mount_change> changes{
-        {kind::attached, 1, std::nullopt, gone, {}, 1},
-        {kind::attached, 2, std::nullopt, gone, {}, 1},
-        {kind::attached, 3, facts_of(3, "/run/netns/c"), {}, {}, 1},
-        {kind::detached, 2, std::nullopt, {}, {}, 0},
-        {kind::attached, 4, std::nullopt, gone, {}, 1},
+    std::vector<mount_sighting> sightings{
+        sighting(kind::attached, 1, ENOENT, 1),    sighting(kind::attached, 2, ENOENT, 1),
+        sighting(kind::attached, 3, 0, 1, 0, 600), sighting(kind::detached, 2),
+        sighting(kind::attached, 4, ENOENT, 1),
     };
     std::vector<std::uint64_t> asked;
-    const auto lookup = [&](std::uint64_t id, std::error_code& ec) -> std::optional<mount_facts>
+    const auto lookup = [&](mount_sighting& seen)
     {
-        asked.push_back(id);
-        if (id == 1)
-        {
-            ec.clear();
-            return facts_of(1, "/run/netns/a");
-        }
-        ec = gone;
-        return std::nullopt;
+        asked.push_back(seen.mount_id);
+        seen.stat_errno = seen.mount_id == 1 ? 0 : ENOENT;
+        if (seen.mount_id == 1)
+            seen.answer_size = 600;
     };
     const std::array<microseconds, 3> waits{microseconds(0), microseconds(0), microseconds(0)};
-    CHECK(look_up_again(changes, lookup, waits) == 1);
+    CHECK(look_up_again(sightings, lookup, waits) == 1);
     // Round 1 asks 1 and 4; rounds 2 and 3 ask 4 only.
     CHECK(asked == std::vector<std::uint64_t>{1, 4, 4, 4});
-    REQUIRE(changes[0].facts);
-    CHECK(changes[0].facts->mount_point == "/run/netns/a");
-    CHECK(!changes[0].stat_error);
-    CHECK(changes[0].lookups == 2);
-    CHECK(!changes[1].facts);
-    CHECK(changes[1].lookups == 1);
-    CHECK(changes[2].lookups == 1);
-    CHECK(!changes[4].facts);
-    CHECK(changes[4].stat_error == std::errc::no_such_file_or_directory);
-    CHECK(changes[4].lookups == 4);
+    CHECK(sightings[0].stat_errno == 0);
+    CHECK(sightings[0].answer_size == 600);
+    CHECK(sightings[0].lookups == 2);
+    CHECK(sightings[1].stat_errno == ENOENT);
+    CHECK(sightings[1].lookups == 1);
+    CHECK(sightings[2].lookups == 1);
+    CHECK(sightings[4].stat_errno == ENOENT);
+    CHECK(sightings[4].lookups == 4);
     // The order of the batch is kept.
-    CHECK(changes[3].what == kind::detached);
+    CHECK(sightings[3].what == kind::detached);
 }
 
 TEST_CASE("with every attach resolved, nothing is looked up again")
 {
     using netnsd::core::kernel::look_up_again;
-    using netnsd::core::kernel::mount_change;
-    std::vector<mount_change> changes{
-        {kind::attached, 7, facts_of(7, "/run/netns/g"), {}, {}, 1},
-        {kind::detached, 9, std::nullopt, {}, {}, 0},
+    std::vector<mount_sighting> sightings{
+        sighting(kind::attached, 7, 0, 1, 0, 600),
+        sighting(kind::detached, 9),
     };
     bool asked = false;
     const std::array<std::chrono::microseconds, 1> waits{std::chrono::microseconds(0)};
     CHECK(look_up_again(
-              changes,
-              [&](std::uint64_t, std::error_code&) -> std::optional<mount_facts>
-              {
-                  asked = true;
-                  return std::nullopt;
-              },
-              waits) == 0);
+              sightings, [&](mount_sighting&) { asked = true; }, waits) == 0);
     CHECK(!asked);
 }
