@@ -98,6 +98,39 @@ std::string string_at(std::span<const std::byte> buf, std::uint32_t offset)
     return std::string(p, ::strnlen(p, buf.size() - base));
 }
 
+// The calling thread's buffer for statmount's answers, kept: a mount reader calls statmount
+// for every attach and must not allocate (mount_watch::batch).
+std::vector<std::byte>& statmount_buffer()
+{
+    thread_local std::vector<std::byte> buf;
+    // A mount point is at most PATH_MAX; stat_mount_raw grows it if the kernel says otherwise.
+    if (buf.size() < statmount_struct_size + 2 * 4096)
+        buf.resize(statmount_struct_size + 2 * 4096);
+    return buf;
+}
+
+// The calling thread's buffers for reading the fanotify queue, kept (as above). 64 KiB is
+// ~2700 mount events a read(2).
+struct read_buffers
+{
+    std::vector<std::byte> bytes = std::vector<std::byte>(64 * 1024);
+    std::vector<mount_record> records;
+
+    read_buffers()
+    {
+        // Touched once here, like every buffer a reader fills: a first touch is a page fault,
+        // which waits for the process's mmap lock while another thread maps or unmaps memory.
+        records.resize(4096);
+        records.clear();
+    }
+};
+
+read_buffers& thread_read_buffers()
+{
+    thread_local read_buffers buffers;
+    return buffers;
+}
+
 } // namespace
 
 std::optional<std::uint64_t> mount_facts::netns_inode() const
@@ -166,12 +199,7 @@ std::span<const std::byte> stat_mount_raw(std::uint64_t mount_id, std::error_cod
                          statmount_sb_basic | statmount_mnt_basic | statmount_mnt_root |
                              statmount_mnt_point | statmount_fs_type,
                          mnt_ns_id};
-    // A mount point is at most PATH_MAX; grow once more if the kernel says it does not fit.
-    // The buffer is the calling thread's, kept: a mount reader calls this for every attach and
-    // must not allocate (mount_watch::batch).
-    thread_local std::vector<std::byte> buf;
-    if (buf.size() < statmount_struct_size + 2 * 4096)
-        buf.resize(statmount_struct_size + 2 * 4096);
+    auto& buf = statmount_buffer();
     for (int attempt = 0; attempt < 3; ++attempt)
     {
         if (::syscall(sys_statmount, &req, buf.data(), buf.size(), 0) == 0)
@@ -363,7 +391,7 @@ void mount_watch::read_queued(batch& into)
 {
     into.sightings.clear();
     into.answers.clear();
-    thread_local std::vector<mount_record> records; // kept, as stat_mount_raw's buffer is
+    auto& [buf, records] = thread_read_buffers();
     auto look_up = [&into](mount_sighting& seen)
     {
         std::error_code ec;
@@ -375,7 +403,6 @@ void mount_watch::read_queued(batch& into)
         seen.answer_size = static_cast<std::uint32_t>(answer.size());
         into.answers.insert(into.answers.end(), answer.begin(), answer.end());
     };
-    alignas(fanotify_event_metadata) std::array<std::byte, 64 * 1024> buf;
     drain_fd(
         fd_.get(), buf,
         [&](std::span<const std::byte> bytes)
@@ -459,16 +486,10 @@ std::vector<mount_change> mount_watch::take_ready()
     for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it)
         for (const auto& seen : (*it)->sightings)
             out.push_back(to_change(seen, (*it)->answers));
-    // Back to the readers, to be filled again; one grown far past the usual (a pass that read
-    // a whole queue of thousands) is freed instead, here.
-    constexpr std::size_t keep_bytes = 1024 * 1024;
+    // Back to the readers, to be filled again (a batch grown past the usual stays grown: a
+    // free here would take the lock of a reader's malloc arena).
     for (batch* b : newest_first)
-    {
-        if (b->answers.capacity() > keep_bytes)
-            delete b;
-        else
-            push(spent_, b);
-    }
+        push(spent_, b);
     return out;
 }
 
@@ -483,11 +504,14 @@ mount_watch::batch* mount_watch::fresh_batch()
 
 mount_watch::batch* mount_watch::new_batch()
 {
-    // Room for the usual pass without growing: a few hundred events, an answer of ~0.6 KB for
-    // each attach (reserved, not touched: only what is used becomes resident).
+    // Room for a pass without growing: 64 events, an answer of ~0.6 KB for each of ~25
+    // attaches (more than a reader held up for 15 ms finds queued under bench/soak). Touched
+    // here (read_buffers says why), kept when cleared.
     auto* b = new batch;
-    b->sightings.reserve(256);
-    b->answers.reserve(128 * 1024);
+    b->sightings.resize(64);
+    b->sightings.clear();
+    b->answers.resize(16 * 1024);
+    b->answers.clear();
     return b;
 }
 
@@ -528,9 +552,10 @@ std::error_code mount_watch::start_reader(int nice)
     wake_ = std::move(wake);
     stop_ = std::move(stop);
     flush_ = std::move(flush);
-    // The readers' first batches, made here: a reader allocates only when the model thread
-    // holds all of these.
-    for (int i = 0; i < 4; ++i)
+    // The readers' batches, made here (~1.1 MB): a reader allocates only when the model
+    // thread holds all of them. A batch a pass: the model thread takes them all at each turn,
+    // and ~30 ms behind while 2 CPUs are saturated (bench/soak) it holds up to ~60.
+    for (std::size_t i = 0; i < pooled_batches; ++i)
     {
         batch* b = new_batch();
         b->next = idle_;
@@ -583,6 +608,9 @@ void mount_watch::run_reader(int nice, int cpu)
         // On failure (a cpuset changed meanwhile) it runs anywhere: still a reader.
         ::sched_setaffinity(0, sizeof set, &set);
     }
+    // This thread's buffers, made and touched before the first event (read_buffers).
+    statmount_buffer();
+    thread_read_buffers();
     for (;;)
     {
         std::array<pollfd, 3> fds{pollfd{fd_.get(), POLLIN, 0}, pollfd{stop_.get(), POLLIN, 0},
