@@ -1,6 +1,7 @@
 // exec: `ip netns exec NAME argv...` for a daemon, as iproute2's netns_switch does it. The command
-// runs in a forked child that enters the namespace, gets a mount namespace of its own (made a
-// slave first, so nothing it mounts reaches the host), a fresh /sys, and the /etc/netns/NAME
+// runs in a child (a clone sharing netnsd's memory until it execs, as posix_spawn makes one;
+// no copy of the address space) that enters the namespace, gets a mount namespace of its own (made
+// a slave first, so nothing it mounts reaches the host), a fresh /sys, and the /etc/netns/NAME
 // binds; the parent feeds stdin, collects stdout and stderr with caps, and kills the child's
 // process group on timeout. Blocking: run it on a worker thread. No shared state, so several
 // workers may run commands at once; the calling thread's namespaces are never changed.
