@@ -391,7 +391,9 @@ void mount_watch::read_queued(batch& into)
 {
     into.sightings.clear();
     into.answers.clear();
-    auto& [buf, records] = thread_read_buffers();
+    auto& buffers = thread_read_buffers();
+    auto& buf = buffers.bytes;
+    auto& records = buffers.records; // a reference, not a binding: clang 14 captures no bindings
     auto look_up = [&into](mount_sighting& seen)
     {
         std::error_code ec;
