@@ -217,9 +217,10 @@ void monitor::apply_sweep(const kernel::proc_sweep& sweep)
     status_.sweep_processes_read = sweep.processes_read;
 }
 
-std::error_code monitor::open_proc_events(const std::string& netns_path, int buffer)
+std::error_code monitor::open_proc_events(const std::string& netns_path, int buffer,
+                                          std::chrono::milliseconds pause)
 {
-    const auto ec = proc_events_.open(netns_path, buffer);
+    const auto ec = proc_events_.open(netns_path, buffer, pause);
     status_.proc_events = !ec;
     status_.proc_events_problem = ec ? ec.message() : "";
     return ec;

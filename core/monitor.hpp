@@ -129,7 +129,8 @@ public:
     // `netns_path`'s namespace when netnsd's own is not the initial one). A failure leaves the
     // sweep alone to find processes, and says why in status().
     std::error_code open_proc_events(const std::string& netns_path,
-                                     int buffer = kernel::proc_connector::receive_buffer);
+                                     int buffer = kernel::proc_connector::receive_buffer,
+                                     std::chrono::milliseconds pause = {});
     int proc_events_fd() const noexcept { return proc_events_.fd(); }
     bool proc_events_elsewhere() const noexcept { return proc_events_.elsewhere(); }
     // Datagrams (one event each) read and applied per turn of the loop.

@@ -104,6 +104,9 @@ server::model_thread::settings kernel_settings(const server::config& cfg)
     // Fault injection for the overrun's test: a receive buffer a fork storm overflows.
     if (const char* buffer = std::getenv("NETNSD_TEST_PROC_EVENTS_BUFFER"))
         s.proc_events_buffer = std::atoi(buffer);
+    // ... and a pause between subscribing and reading the kernel's answer, in milliseconds.
+    if (const char* pause = std::getenv("NETNSD_TEST_PROC_EVENTS_SUBSCRIBE_PAUSE_MS"))
+        s.proc_events_subscribe_pause = std::chrono::milliseconds(std::atoi(pause));
     // Fault injection for the audit's tests: mount events are read and dropped.
     if (const char* fault = std::getenv("NETNSD_TEST_IGNORE_MOUNT_EVENTS"))
         s.ignore_mount_events = std::string_view(fault) == "1";

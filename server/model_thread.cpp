@@ -101,8 +101,9 @@ std::error_code model_thread::open()
     if (settings_.proc_events)
     {
         // Subscribed before the first sweep: a process that starts between the two is in one.
-        if (const auto ec = monitor_.open_proc_events(settings_.proc_events_netns,
-                                                      settings_.proc_events_buffer))
+        if (const auto ec =
+                monitor_.open_proc_events(settings_.proc_events_netns, settings_.proc_events_buffer,
+                                          settings_.proc_events_subscribe_pause))
             core::log::warn(
                 "no process events: new namespaces are found by the /proc sweep only",
                 {{"error", ec.message()},

@@ -79,6 +79,7 @@ public:
         bool proc_events = false;
         std::string proc_events_netns{default_proc_events_netns};
         int proc_events_buffer = core::kernel::proc_connector::receive_buffer; // tests: small
+        std::chrono::milliseconds proc_events_subscribe_pause{}; // tests: events pile up
         // The other mount namespaces' mount events between walks (core::monitor::
         // open_foreign_mounts). Off by default: every mount there then costs netnsd a little,
         // and an attach costs it a walk of every mount namespace (spaced, at most a tenth of a

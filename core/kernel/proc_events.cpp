@@ -1,7 +1,9 @@
 #include "core/kernel/proc_events.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fcntl.h>
 #include <linux/cn_proc.h>
@@ -108,6 +110,14 @@ std::error_code send_op(int fd, const void* payload, std::uint16_t len)
     return {};
 }
 
+void set_receive_buffer(int fd, int bytes)
+{
+    // Beyond rmem_max needs CAP_NET_ADMIN, which subscribing needs too; the plain one is the
+    // fallback (capped at rmem_max).
+    if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0)
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+}
+
 unique_fd make_socket(int buffer, std::error_code& ec)
 {
     unique_fd fd(
@@ -125,10 +135,7 @@ unique_fd make_socket(int buffer, std::error_code& ec)
         ec = last_error();
         return unique_fd{};
     }
-    // Beyond rmem_max needs CAP_NET_ADMIN, which subscribing needs too; the plain one is the
-    // fallback (capped at rmem_max).
-    if (::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &buffer, sizeof buffer) != 0)
-        ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
+    set_receive_buffer(fd.get(), buffer);
     ec = {};
     return fd;
 }
@@ -159,20 +166,31 @@ unique_fd make_socket_in(const std::string& path, int buffer, std::error_code& e
 }
 
 // The kernel handles a subscription in the sender's context and broadcasts its answer before
-// send() returns; the wait is only a margin.
+// send() returns; the waits are only margins: for the next datagram, and in all (other
+// processes' events can come without end meanwhile).
 constexpr int ack_wait_ms = 500;
+constexpr auto ack_deadline = std::chrono::seconds(2);
 
+// Until the answer is in, the socket gets every process's events on the host too, as every
+// listener does: the handshake has a buffer large enough for a storm elsewhere not to drop the
+// answer, and the configured one applies once subscribed. Should the answer be dropped anyway
+// (ENOBUFS), the subscription is sent again: the kernel counts a socket's listen once.
+constexpr int handshake_buffer = 4 << 20;
+constexpr int subscribe_attempts = 4;
+
+// errc::no_buffer_space: the queue overflowed, and the answer may have been lost with it.
 std::error_code await_ack(int fd)
 {
     std::vector<proc_event> events;
     std::array<unsigned char, 512> buf{};
     pollfd p{fd, POLLIN, 0};
-    while (::poll(&p, 1, ack_wait_ms) > 0)
+    const auto deadline = std::chrono::steady_clock::now() + ack_deadline;
+    while (std::chrono::steady_clock::now() < deadline && ::poll(&p, 1, ack_wait_ms) > 0)
     {
         const auto n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
         if (n < 0)
         {
-            if (errno == EINTR || errno == ENOBUFS)
+            if (errno == EINTR || errno == EAGAIN)
                 continue;
             return last_error();
         }
@@ -217,12 +235,14 @@ bool decode_proc_events(std::span<const unsigned char> datagram, std::vector<pro
     return true;
 }
 
-std::error_code proc_connector::open(const std::string& netns_path, int buffer)
+std::error_code proc_connector::open(const std::string& netns_path, int buffer,
+                                     std::chrono::milliseconds pause)
 {
     fd_.reset();
     elsewhere_ = false;
     std::error_code ec;
-    unique_fd fd = make_socket(buffer, ec);
+    const int first_buffer = std::max(buffer, handshake_buffer);
+    unique_fd fd = make_socket(first_buffer, ec);
     if (!fd)
         return ec;
     const std::uint32_t listen = PROC_CN_MCAST_LISTEN;
@@ -230,7 +250,7 @@ std::error_code proc_connector::open(const std::string& netns_path, int buffer)
     if (ec == std::errc::connection_refused)
     {
         // Not the initial network namespace: the connector has no kernel socket here.
-        fd = make_socket_in(netns_path, buffer, ec);
+        fd = make_socket_in(netns_path, first_buffer, ec);
         if (!fd)
             return ec;
         elsewhere_ = true;
@@ -238,9 +258,16 @@ std::error_code proc_connector::open(const std::string& netns_path, int buffer)
     }
     if (ec)
         return ec;
+    if (pause.count() > 0)
+        std::this_thread::sleep_for(pause);
     // The plain subscription is acknowledged to every listener; one with a filter is not
     // (the filter drops the answer), so the filter comes second, once the answer is in.
-    if ((ec = await_ack(fd.get())))
+    for (int attempt = 1;
+         (ec = await_ack(fd.get())) == std::errc::no_buffer_space && attempt < subscribe_attempts;
+         ++attempt)
+        if ((ec = send_op(fd.get(), &listen, sizeof listen)))
+            break;
+    if (ec)
     {
         const std::uint32_t ignore = PROC_CN_MCAST_IGNORE;
         send_op(fd.get(), &ignore, sizeof ignore);
@@ -249,6 +276,8 @@ std::error_code proc_connector::open(const std::string& netns_path, int buffer)
     const proc_input filtered{PROC_CN_MCAST_LISTEN, wanted_events};
     if ((ec = send_op(fd.get(), &filtered, sizeof filtered)))
         return ec;
+    if (first_buffer != buffer)
+        set_receive_buffer(fd.get(), buffer);
     fd_ = std::move(fd);
     return {};
 }

@@ -19,6 +19,7 @@
 // only (open() starts and joins a thread of its own when it needs another namespace).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -71,8 +72,10 @@ public:
     // means it is not the initial one: the socket is made in `netns_path`'s instead. Fails
     // when the kernel does not acknowledge the subscription (outside the initial pid or user
     // namespace) or refuses it (EPERM without CAP_NET_ADMIN).
-    // `buffer`: the receive buffer's size (tests make it small to overrun it).
-    std::error_code open(const std::string& netns_path, int buffer = receive_buffer);
+    // `buffer`: the receive buffer's size (tests make it small to overrun it). `pause`: a wait
+    // between subscribing and reading the answer (tests: other processes' events pile up).
+    std::error_code open(const std::string& netns_path, int buffer = receive_buffer,
+                         std::chrono::milliseconds pause = {});
     // Whether the socket was made in netns_path's namespace rather than netnsd's own.
     bool elsewhere() const noexcept { return elsewhere_; }
     int fd() const noexcept { return fd_.get(); }

@@ -269,6 +269,25 @@ TEST_CASE("a process-event overrun runs a sweep at once, which repairs the inven
     ::unlink(storm_done);
 }
 
+TEST_CASE("storms elsewhere while netnsd subscribes with a tiny buffer do not cost it the "
+          "process connector")
+{
+    // Until its filter is in, a listener gets every process's events on the host, and the
+    // kernel's answer to the subscription comes among them: with the overrun test's buffer and
+    // storms running (as other tests' do in parallel), the answer was dropped and netnsd went
+    // without process events. Two storms, and netnsd paused for 200 ms between subscribing and
+    // reading the answer (fault injection), as a busy machine can pause it.
+    child first({"sh", "-c", "while :; do /bin/true; done"});
+    child second({"sh", "-c", "while :; do /bin/true; done"});
+    for (int i = 0; i < 3; ++i)
+    {
+        started s(connector_only(), {"NETNSD_TEST_PROC_EVENTS_BUFFER=2048",
+                                     "NETNSD_TEST_PROC_EVENTS_SUBSCRIBE_PAUSE_MS=200"});
+        INFO("start " << i << ": " << s.d.log());
+        CHECK(metric(s.d.where(), "netnsd_proc_events_enabled") == 1);
+    }
+}
+
 TEST_CASE("where the kernel refuses the process connector, netnsd says so and finds namespaces by "
           "sweeping")
 {
