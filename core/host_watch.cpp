@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fcntl.h>
 #include <set>
+#include <span>
 
 #include "core/kernel/unique_fd.hpp"
 
@@ -416,14 +417,72 @@ bool host_watch::recheck_unheld(time_point now)
     return !unheld_.empty();
 }
 
-void host_watch::apply_sweep(const kernel::proc_sweep& sweep, time_point now)
+void host_watch::apply_sweep(kernel::proc_sweep sweep, time_point now)
 {
-    for (const auto ns_id : sweep.gone)
-        gone(ns_id, now);
+    begin_sweep_application(std::move(sweep));
+    while (apply_sweep_slice(now))
+    {
+    }
+}
+
+void host_watch::begin_sweep_application(kernel::proc_sweep sweep)
+{
+    auto& a = applying_.emplace();
+    a.sweep = std::move(sweep);
+    a.found_inodes.reserve(a.sweep.found.size());
+    for (const auto& [ino, found] : a.sweep.found)
+        a.found_inodes.push_back(ino);
+}
+
+bool host_watch::apply_sweep_slice(time_point now)
+{
+    if (!applying_)
+        return false;
+    auto& a = *applying_;
+    using phase = sweep_application::phase;
+    if (a.at == phase::gone)
+        apply_gone_slice(a, now);
+    else if (a.at == phase::found)
+        apply_found_slice(a, now);
+    else
+        apply_counts_slice(a, now);
+    if (a.at != phase::counts || a.next < a.counted.size())
+        return true;
+    finish_sweep(now);
+    return false;
+}
+
+void host_watch::apply_gone_slice(sweep_application& a, time_point now)
+{
+    const auto& ids = a.sweep.gone;
+    const auto end = std::min(ids.size(), a.next + sweep_slice);
+    const std::span slice(ids.begin() + static_cast<std::ptrdiff_t>(a.next),
+                          ids.begin() + static_cast<std::ptrdiff_t>(end));
+    // The mounts of the whole slice in one pass (gone() makes one per namespace).
+    std::erase_if(mounts_, [&](const auto& m)
+                  { return std::find(slice.begin(), slice.end(), m.second.ns_id) != slice.end(); });
+    for (const auto ns_id : slice)
+    {
+        handles_.erase(ns_id);
+        model_.namespace_gone(ns_id, now);
+    }
+    a.next = end;
+    if (a.next < ids.size())
+        return;
     // Handles the model no longer needs (destroyed by RTM_DELNSID meanwhile).
     std::erase_if(handles_, [this](const auto& h) { return !model_.host(h.first).has_value(); });
-    for (const auto& [ino, found] : sweep.found)
+    a.at = sweep_application::phase::found;
+    a.next = 0;
+}
+
+void host_watch::apply_found_slice(sweep_application& a, time_point now)
+{
+    const auto& sweep = a.sweep;
+    const auto end = std::min(a.found_inodes.size(), a.next + sweep_slice);
+    for (; a.next < end; ++a.next)
     {
+        const auto ino = a.found_inodes[a.next];
+        const auto& found = sweep.found.at(ino);
         if (found.identity.ns_id == 0)
             continue;
         if (found.handle && handles_.count(found.identity.ns_id) == 0)
@@ -436,14 +495,27 @@ void host_watch::apply_sweep(const kernel::proc_sweep& sweep, time_point now)
                     cgroup == sweep.cgroup_by_inode.end() ? std::string() : cgroup->second,
                     found.user_ns));
     }
-    static const std::vector<std::int32_t> none;
-    ++sweeps_;
-    std::map<std::uint64_t, lowest_pid> lowest;
+    if (a.next < a.found_inodes.size())
+        return;
+    // Every namespace the model has now; one learnt from here on (by a mount or a process
+    // event) is newer than this sweep, and counted by the next.
     for (const auto& [ns_id, id] : model_.host_identities())
+        a.counted.emplace_back(ns_id, id.ino);
+    a.at = sweep_application::phase::counts;
+    a.next = 0;
+}
+
+void host_watch::apply_counts_slice(sweep_application& a, time_point now)
+{
+    static const std::vector<std::int32_t> none;
+    const auto& sweep = a.sweep;
+    const auto end = std::min(a.counted.size(), a.next + sweep_slice);
+    for (; a.next < end; ++a.next)
     {
-        const auto it = sweep.pids_by_inode.find(id.ino);
+        const auto [ns_id, ino] = a.counted[a.next];
+        const auto it = sweep.pids_by_inode.find(ino);
         model_.set_processes(ns_id, it == sweep.pids_by_inode.end() ? none : it->second, now);
-        const auto cgroup = sweep.cgroup_by_inode.find(id.ino);
+        const auto cgroup = sweep.cgroup_by_inode.find(ino);
         const std::string_view cg = cgroup == sweep.cgroup_by_inode.end()
                                         ? std::string_view()
                                         : std::string_view(cgroup->second);
@@ -452,13 +524,19 @@ void host_watch::apply_sweep(const kernel::proc_sweep& sweep, time_point now)
         {
             const auto before = lowest_.find(ns_id);
             const bool same = before != lowest_.end() && before->second.pid == it->second.front();
-            lowest.emplace(ns_id,
-                           lowest_pid{it->second.front(), same ? before->second.sweeps + 1 : 1});
+            a.lowest.emplace(ns_id,
+                             lowest_pid{it->second.front(), same ? before->second.sweeps + 1 : 1});
         }
     }
-    lowest_ = std::move(lowest);
-    // The process events that came while the sweep read /proc are newer than what it read;
-    // those that came before are in what it read.
+}
+
+void host_watch::finish_sweep(time_point now)
+{
+    ++sweeps_;
+    lowest_ = std::move(applying_->lowest);
+    applying_.reset();
+    // The process events that came while the sweep read /proc (and while it was applied) are
+    // newer than what it read; those that came before are in what it read.
     pending_.clear();
     if (since_sweep_)
     {

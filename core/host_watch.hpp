@@ -63,8 +63,18 @@ public:
 
     // What the sweep needs: every namespace the model has, with its inode and handle.
     std::vector<kernel::sweep_known> sweep_input() const;
-    // A sweep's result: the gone are destroyed, the new found, every count set.
-    void apply_sweep(const kernel::proc_sweep& sweep, time_point now);
+    // A sweep's result: the gone are destroyed, the new found, every count set; all at once.
+    void apply_sweep(kernel::proc_sweep sweep, time_point now);
+    // The same a slice at a time, so that the kernel's feeds are read in between: a host where
+    // a thousand containers ended frees a thousand namespaces in one sweep, each an event to
+    // publish. begin_sweep_application(sweep), then apply_sweep_slice(now) until it returns
+    // false. A slice touches at most sweep_slice namespaces: the gone are destroyed first,
+    // then the found learnt, then every namespace's processes and cgroup set. The process
+    // events applied meanwhile are applied again after the last slice, as they are after a
+    // sweep read /proc (sweep_started).
+    static constexpr std::size_t sweep_slice = 64;
+    void begin_sweep_application(kernel::proc_sweep sweep);
+    bool apply_sweep_slice(time_point now);
     // A deep scan's result (its input is sweep_input() too): the gone are destroyed, the new
     // found, every namespace's fd and socket holders set.
     void apply_deep_scan(const kernel::deep_scan_result& scan, time_point now);
@@ -143,6 +153,27 @@ private:
     std::uint64_t walks_begun_ = 0;
     std::uint64_t walks_running_ = 0;
     std::map<std::uint64_t, std::uint64_t> detached_while_walking_;
+    // A sweep's result being applied, and how far.
+    struct sweep_application
+    {
+        enum class phase
+        {
+            gone,
+            found,
+            counts,
+        };
+        kernel::proc_sweep sweep;
+        phase at = phase::gone;
+        std::size_t next = 0;                    // in sweep.gone, found or counted
+        std::vector<std::uint64_t> found_inodes; // sweep.found's keys
+        std::vector<std::pair<std::uint64_t, std::uint64_t>> counted; // (ns_id, ino)
+        std::map<std::uint64_t, lowest_pid> lowest;
+    };
+    std::optional<sweep_application> applying_;
+    void apply_gone_slice(sweep_application& a, time_point now);
+    void apply_found_slice(sweep_application& a, time_point now);
+    void apply_counts_slice(sweep_application& a, time_point now);
+    void finish_sweep(time_point now);
     std::optional<pid_moves> since_sweep_;       // while a sweep runs
     pid_moves pending_;                          // moves not applied yet
     std::map<std::uint64_t, time_point> unheld_; // ns_id -> when it lost its last holder

@@ -205,16 +205,22 @@ bool monitor::on_foreign_mounts()
     return walk;
 }
 
-void monitor::apply_sweep(const kernel::proc_sweep& sweep)
+bool monitor::apply_sweep(kernel::proc_sweep sweep)
 {
-    // Mount events first: a namespace mounted meanwhile is then known by its mount.
-    drain_all();
-    hosts_.apply_sweep(sweep, clock::now());
     observe(model_status::sweep_buckets, status_.sweep_histogram, status_.sweeps,
             status_.sweep_seconds_sum, sweep.seconds);
     status_.last_sweep_seconds = sweep.seconds;
     status_.sweep_processes = sweep.processes;
     status_.sweep_processes_read = sweep.processes_read;
+    hosts_.begin_sweep_application(std::move(sweep));
+    return continue_sweep();
+}
+
+bool monitor::continue_sweep()
+{
+    // Mount events first: a namespace mounted meanwhile is then known by its mount.
+    drain_all();
+    return hosts_.apply_sweep_slice(clock::now());
 }
 
 std::error_code monitor::open_proc_events(const std::string& netns_path, int buffer,

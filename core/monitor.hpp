@@ -116,7 +116,12 @@ public:
     // a worker (kernel::sweep_processes), and its result is applied here after reading what
     // the feeds have queued.
     std::vector<kernel::sweep_known> sweep_input() const { return hosts_.sweep_input(); }
-    void apply_sweep(const kernel::proc_sweep& sweep);
+    // A slice at a time (host_watch::sweep_slice namespaces), each after what the feeds have
+    // queued: true when there is more, for continue_sweep() on a later turn of the loop, until
+    // it returns false. A thousand namespaces freed at once never keep a mount event waiting
+    // for more than one slice.
+    bool apply_sweep(kernel::proc_sweep sweep);
+    bool continue_sweep();
     // A sweep's input when the sweep is about to run: process events from now until its
     // result is applied are applied again after it.
     std::vector<kernel::sweep_known> begin_sweep()

@@ -170,7 +170,10 @@ void model_thread::start()
         monitor_.apply_mount_namespaces(
             core::kernel::walk_mount_namespaces(in.known_inodes, in.follow_group), in.number);
     }
-    monitor_.apply_sweep(sweeper_.sweep(monitor_.sweep_input()));
+    if (monitor_.apply_sweep(sweeper_.sweep(monitor_.sweep_input())))
+        while (monitor_.continue_sweep())
+        {
+        }
     if (cni_)
         cni_->sync(core::clock::now());
     // Before the first status is published: it says how mount events are read.
@@ -486,39 +489,51 @@ void model_thread::request_sweep()
     walk_wanted_ = false;
     // One readlink per process (20000 on a busy host): on a worker, never on this thread,
     // which must keep reading mount events while their mounts exist. Applied here.
-    asio::post(
-        sweep_pool_,
-        [this, known = monitor_.begin_sweep(), in = monitor_.begin_mount_walk()]
-        {
-            // The other mount namespaces' nsfs mounts with each sweep: new mount
-            // namespaces (the kernel announces none) are found, and followed from then
-            // on, by these walks.
-            // The sweep first: it asks every known namespace's handle whether it is freed,
-            // and the walk is then not told of those inodes (the kernel may have given one to
-            // a namespace mounted somewhere: the walk opens that one).
-            auto sweep = sweeper_.sweep(known);
-            auto inodes = in.known_inodes;
-            const std::unordered_set<std::uint64_t> gone(sweep.gone.begin(), sweep.gone.end());
-            for (const auto& k : known)
-                if (gone.count(k.ns_id) != 0)
-                    inodes.erase(k.ino);
-            auto walk = core::kernel::walk_mount_namespaces(inodes, in.follow_group);
-            asio::post(ioc_,
-                       [this, walk = std::move(walk), number = in.number, sweep = std::move(sweep)]
-                       {
-                           monitor_.apply_mount_namespaces(walk, number);
-                           monitor_.apply_sweep(sweep);
-                           watchers_->arm_unheld_recheck();
-                           if (cni_ && !cni_stopped_)
-                               cni_->retry(core::clock::now());
-                           publish();
-                           sweeping_ = false;
-                           if (std::exchange(sweep_again_, false))
-                               request_sweep();
-                           else
-                               maybe_start_walk();
-                       });
-        });
+    asio::post(sweep_pool_,
+               [this, known = monitor_.begin_sweep(), in = monitor_.begin_mount_walk()]
+               {
+                   // The other mount namespaces' nsfs mounts with each sweep: new mount
+                   // namespaces (the kernel announces none) are found, and followed from then
+                   // on, by these walks.
+                   // The sweep first: it asks every known namespace's handle whether it is freed,
+                   // and the walk is then not told of those inodes (the kernel may have given one
+                   // to a namespace mounted somewhere: the walk opens that one).
+                   auto sweep = sweeper_.sweep(known);
+                   auto inodes = in.known_inodes;
+                   const std::unordered_set<std::uint64_t> gone(sweep.gone.begin(),
+                                                                sweep.gone.end());
+                   for (const auto& k : known)
+                       if (gone.count(k.ns_id) != 0)
+                           inodes.erase(k.ino);
+                   auto walk = core::kernel::walk_mount_namespaces(inodes, in.follow_group);
+                   asio::post(ioc_,
+                              [this, walk = std::move(walk), number = in.number,
+                               sweep = std::move(sweep)]() mutable
+                              {
+                                  monitor_.apply_mount_namespaces(walk, number);
+                                  sweep_applying(monitor_.apply_sweep(std::move(sweep)));
+                              });
+               });
+}
+
+void model_thread::sweep_applying(bool more)
+{
+    publish();
+    if (more)
+    {
+        // The next slice after the handlers queued meanwhile (the kernel's feeds).
+        asio::post(ioc_, [this] { sweep_applying(monitor_.continue_sweep()); });
+        return;
+    }
+    watchers_->arm_unheld_recheck();
+    if (cni_ && !cni_stopped_)
+        cni_->retry(core::clock::now());
+    publish();
+    sweeping_ = false;
+    if (std::exchange(sweep_again_, false))
+        request_sweep();
+    else
+        maybe_start_walk();
 }
 
 model_thread::deep_scan_report model_thread::deep_scan_now()

@@ -128,6 +128,8 @@ private:
     void arm_audit_timer();
     void arm_sweep_timer();
     void request_sweep();
+    // A sweep's result is being applied, a slice per turn; `more`: slices are left.
+    void sweep_applying(bool more);
     // The other mount namespaces' mount events (core::monitor::open_foreign_mounts): the fd's
     // wait, and the walks an attach asks for, one at a time and spaced (walk_spacing).
     void do_wait_foreign_mounts();

@@ -222,3 +222,87 @@ TEST_CASE("a sweep reads a namespace's cgroup again until its lowest pid has set
     sweep_with(40, "/system.slice/docker-0123.scope");
     CHECK(settled().first == 40);
 }
+
+TEST_CASE("a sweep that frees many namespaces is applied a slice at a time: the freed first, then "
+          "the found, then the counts")
+{
+    core::registry model(100);
+    core::host_watch hosts(model);
+    for (std::uint64_t n = 1; n <= 200; ++n)
+        model.found_namespace(identity(n), false, at_ms(0),
+                              {{static_cast<std::int32_t>(n)}, {}, 0, 0});
+    core::kernel::proc_sweep s;
+    for (std::uint64_t n = 1; n <= 150; ++n)
+        s.gone.push_back(identity(n).ns_id);
+    for (std::uint64_t n = 151; n <= 200; ++n)
+        s.pids_by_inode[identity(n).ino] = {static_cast<std::int32_t>(1000 + n)};
+    s.found[identity(300).ino] = {identity(300), {}, {}};
+    s.pids_by_inode[identity(300).ino] = {7, 8};
+    hosts.begin_sweep_application(std::move(s));
+
+    constexpr auto slice = core::host_watch::sweep_slice;
+    static_assert(slice == 64, "the counts below assume slices of 64");
+    // The freed: 64, 64, then the last 22.
+    CHECK(hosts.apply_sweep_slice(at_ms(1)));
+    CHECK(model.host_count() == 200 - 64);
+    CHECK_FALSE(model.has_host(identity(64).ns_id));
+    CHECK(model.has_host(identity(65).ns_id));
+    CHECK(hosts.apply_sweep_slice(at_ms(1)));
+    CHECK(model.host_count() == 200 - 128);
+    CHECK(hosts.apply_sweep_slice(at_ms(1)));
+    CHECK(model.host_count() == 50);
+    CHECK_FALSE(model.has_host(identity(300).ns_id));
+    // The found.
+    CHECK(hosts.apply_sweep_slice(at_ms(1)));
+    CHECK(model.host_count() == 51);
+    REQUIRE(model.host(identity(300).ns_id));
+    CHECK(model.host(identity(300).ns_id)->processes == 2);
+    CHECK(model.host(identity(151).ns_id)->processes == 1);
+    // The counts (51 namespaces, one slice), and the sweep is done.
+    CHECK_FALSE(hosts.apply_sweep_slice(at_ms(1)));
+    CHECK_FALSE(hosts.apply_sweep_slice(at_ms(1)));
+    for (std::uint64_t n = 151; n <= 200; ++n)
+    {
+        const auto h = model.host(identity(n).ns_id);
+        REQUIRE(h);
+        CHECK(h->processes == 1);
+    }
+}
+
+TEST_CASE("applied all at once, a sweep ends as applied a slice at a time")
+{
+    auto run = [](bool sliced)
+    {
+        core::registry model(100);
+        core::host_watch hosts(model);
+        for (std::uint64_t n = 1; n <= 300; ++n)
+            model.found_namespace(identity(n), false, at_ms(0), {{1}, {}, 0, 0});
+        core::kernel::proc_sweep s;
+        for (std::uint64_t n = 1; n <= 300; n += 3)
+            s.gone.push_back(identity(n).ns_id);
+        for (std::uint64_t n = 2; n <= 300; n += 3)
+            s.pids_by_inode[identity(n).ino] = {static_cast<std::int32_t>(n), 5000};
+        for (std::uint64_t n = 400; n < 500; ++n)
+            s.found[identity(n).ino] = {identity(n), {}, {}};
+        std::size_t slices = 1;
+        if (sliced)
+        {
+            hosts.begin_sweep_application(std::move(s));
+            while (hosts.apply_sweep_slice(at_ms(1)))
+                ++slices;
+        }
+        else
+            hosts.apply_sweep(std::move(s), at_ms(1));
+        std::vector<std::pair<std::uint64_t, std::size_t>> state;
+        for (std::uint64_t n = 1; n < 500; ++n)
+            if (const auto h = model.host(identity(n).ns_id))
+                state.emplace_back(n, h->processes);
+        return std::pair{state, slices};
+    };
+    const auto [whole, one] = run(false);
+    const auto [sliced, slices] = run(true);
+    CHECK(whole == sliced);
+    CHECK(whole.size() == 300 - 100 + 100);
+    // 100 freed (2 slices), 100 found (2), 300 counted (5).
+    CHECK(slices == 9);
+}
