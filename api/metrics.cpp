@@ -179,6 +179,11 @@ void metrics::render_model(writer& w, const core::model_status& m)
              "realtime, with CAP_SYS_NICE), 0 otherwise.");
     w.sample("netnsd_mount_reader_realtime", {}, std::uint64_t{m.mount_reader_realtime ? 1u : 0u});
 
+    w.family("netnsd_model_thread_realtime", "gauge",
+             "1 when the model thread (it applies the kernel's changes) runs under SCHED_FIFO "
+             "(--model-thread realtime, with CAP_SYS_NICE), 0 otherwise.");
+    w.sample("netnsd_model_thread_realtime", {}, std::uint64_t{m.model_thread_realtime ? 1u : 0u});
+
     w.family("netnsd_mount_events_unresolved_total", "counter",
              "Mount events whose mount was gone when netnsd read them (attached and detached in "
              "between), so what it was is unknown; fanotify feed only.");

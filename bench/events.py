@@ -83,6 +83,11 @@ def model_lags(log_path, offset, doc):
         if key in made and key not in seen:
             seen[key] = int(e["at_us"])
     lags = [seen[k] - at for k, at in made.items() if k in seen]
+    # The worst few, with when the model had them (CLOCK_REALTIME us), to find them in a trace.
+    doc["model_lag_worst"] = sorted(
+        ({"lag_us": seen[k] - at, "type": k[0], "name": k[1], "model_at_us": seen[k]}
+         for k, at in made.items() if k in seen),
+        key=lambda w: -w["lag_us"])[:5]
     # Apart, too: a delete's lag starts at the umount2 call, which itself can take an RCU grace
     # period before the mount is gone.
     doc["model_lag_by_type_us"] = {

@@ -75,6 +75,8 @@ struct model_status
     // The fanotify feed's reader thread runs under SCHED_FIFO (else at the model thread's
     // nice value, or there is no reader).
     bool mount_reader_realtime = false;
+    // The model thread runs under SCHED_FIFO (else at nice -10 or netnsd's own).
+    bool model_thread_realtime = false;
 
     std::uint64_t audits = 0;
     std::array<std::uint64_t, all_divergence_kinds.size()> divergences{};

@@ -71,6 +71,7 @@ struct config
         static_cast<std::size_t>(model_thread::settings::default_deep_scan_interval.count());
     core::mount_choice mount_feed = model_thread::settings::default_mounts;
     bool realtime_mount_reader = true; // --mount-reader realtime|nice
+    bool realtime_model_thread = true; // --model-thread realtime|nice
     // Live link and address events (a NETLINK_LISTEN_ALL_NSID listener: a tax on every link
     // change of the host), and nsids for every namespace so that they are heard.
     bool watch_links = false;

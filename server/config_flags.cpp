@@ -370,12 +370,19 @@ void add_kernel_and_log_flags(std::vector<flag>& out, const config& defaults)
          one_of_words(&config::mount_feed, mount_feeds, core::parse_mount_choice)});
     out.push_back(
         {"mount-reader", "PRIORITY",
-         "the fanotify feed's reader threads: realtime (SCHED_FIFO priority 1, where netnsd has "
-         "CAP_SYS_NICE; ~30 µs of CPU per mount event and reader) or nice (nice -10, like the "
-         "model thread) "
+         "the fanotify feed's reader threads: realtime (SCHED_FIFO priority 2, above the model "
+         "thread, where netnsd has CAP_SYS_NICE; ~30 µs of CPU per mount event and reader) or "
+         "nice (nice -10) "
          "(default " +
              word_of(defaults.realtime_mount_reader, mount_readers, parse_mount_reader) + ")",
          one_of_words(&config::realtime_mount_reader, mount_readers, parse_mount_reader)});
+    out.push_back(
+        {"model-thread", "PRIORITY",
+         "the thread that applies the kernel's changes to the model: realtime (SCHED_FIFO "
+         "priority 1, where netnsd has CAP_SYS_NICE; its work per turn is bounded) or nice "
+         "(nice -10) (default " +
+             word_of(defaults.realtime_model_thread, mount_readers, parse_mount_reader) + ")",
+         one_of_words(&config::realtime_model_thread, mount_readers, parse_mount_reader)});
     out.push_back({"log-level", "LEVEL",
                    one_of(log_levels) + " (default " +
                        word_of(defaults.log_level, log_levels, core::log::parse_level) + ")",

@@ -92,6 +92,7 @@ server::model_thread::settings kernel_settings(const server::config& cfg)
     s.netns_dir = cfg.netns_dir;
     s.mounts = cfg.mount_feed;
     s.realtime_mount_reader = cfg.realtime_mount_reader;
+    s.realtime_model_thread = cfg.realtime_model_thread;
     s.audit_interval = std::chrono::seconds(cfg.audit_interval_s);
     s.sweep_interval = std::chrono::seconds(cfg.sweep_interval_s);
     s.deep_scan_interval = std::chrono::seconds(cfg.deep_scan_interval_s);

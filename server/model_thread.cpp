@@ -6,6 +6,7 @@
 #include <future>
 #include <memory>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <unordered_set>
@@ -146,6 +147,7 @@ std::error_code model_thread::open()
 core::model_status model_thread::status() const
 {
     auto s = monitor_.status();
+    s.model_thread_realtime = realtime_;
     if (links_)
         s.resyncs[static_cast<std::size_t>(core::model_status::resync_reason::link_overrun)] =
             links_->overruns();
@@ -218,12 +220,34 @@ void model_thread::start()
         {
             // Its own name in top -H, ps -L and perf: the thread that reads the kernel.
             ::pthread_setname_np(::pthread_self(), "netnsd-model");
-            if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), settings::nice) != 0)
-                core::log::info(
-                    "the model thread keeps netnsd's priority",
-                    {{"nice", std::to_string(settings::nice)}, {"error", std::strerror(errno)}});
+            set_own_priority();
+            publish(); // the status says so at once
             ioc_.run();
         });
+}
+
+void model_thread::set_own_priority()
+{
+    if (settings_.realtime_model_thread)
+    {
+        // SCHED_RESET_ON_FORK: a thread or process it starts is an ordinary one.
+        sched_param param{};
+        param.sched_priority = settings::model_realtime_priority;
+        if (::sched_setscheduler(::gettid(), SCHED_FIFO | SCHED_RESET_ON_FORK, &param) == 0)
+        {
+            realtime_ = true;
+            core::log::info("the model thread runs under SCHED_FIFO",
+                            {{"priority", std::to_string(settings::model_realtime_priority)}});
+            return;
+        }
+        core::log::warn(
+            "the model thread is not real-time",
+            {{"error", std::strerror(errno)}, {"nice", std::to_string(settings::nice)}});
+    }
+    if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), settings::nice) != 0)
+        core::log::info(
+            "the model thread keeps netnsd's priority",
+            {{"nice", std::to_string(settings::nice)}, {"error", std::strerror(errno)}});
 }
 
 void model_thread::stop()

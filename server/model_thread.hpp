@@ -56,14 +56,23 @@ public:
         // The deep scan of every process's fds and sockets (fd and socket holders): a syscall
         // per fd and three per socket, on a worker, seldom.
         static constexpr std::chrono::seconds default_deep_scan_interval{60};
-        // The thread's nice value: it spends little CPU, but must read a mount event while the
-        // mount still exists, however busy the I/O thread and the rest of the host are. Needs
-        // CAP_SYS_NICE; without it the thread keeps netnsd's own (and says so).
+        // The thread's nice value where it is not real-time (--model-thread nice, or without
+        // CAP_SYS_NICE): it spends little CPU, but must apply the kernel's changes however
+        // busy the I/O thread and the rest of the host are. Without CAP_SYS_NICE the thread
+        // keeps netnsd's own (and says so).
         static constexpr int nice = -10;
-        // The mount-event reader's SCHED_FIFO priority, the lowest real-time one: at nice -10
-        // it could still wait 20-30 ms for a CPU on an oversubscribed host, and a namespace
-        // mounted for less than that was missed (bench/events, short lives under load).
-        static constexpr int realtime_priority = 1;
+        // The model thread's SCHED_FIFO priority, the lowest real-time one (--model-thread
+        // realtime, the default): at nice -10 it still shared the CPU with 1000 stream clients'
+        // I/O and the creator, and the model trailed the kernel by 10-28 ms now and then on a
+        // saturated 2-core machine; real-time, by at most 4.2 ms (bench/events, held runs).
+        // Its work per turn of its loop is bounded (the *_per_turn limits, sweep slices), and
+        // the kernel's real-time throttling bounds it whatever happens.
+        static constexpr int model_realtime_priority = 1;
+        // The mount-event readers' SCHED_FIFO priority, above the model thread's, whose work
+        // must never keep a reader from a mount while it exists: at nice -10 a reader could
+        // wait 20-30 ms for a CPU on an oversubscribed host, and a namespace mounted for less
+        // than that was missed (bench/events, short lives under load).
+        static constexpr int realtime_priority = model_realtime_priority + 1;
 
         std::string netns_dir{default_netns_dir};
         core::mount_choice mounts = default_mounts;
@@ -89,6 +98,7 @@ public:
         static constexpr std::string_view default_cni_cache_dir = core::cni_cache::default_dir;
         std::string cni_cache_dir{default_cni_cache_dir};
         bool realtime_mount_reader = true; // --mount-reader realtime (else nice)
+        bool realtime_model_thread = true; // --model-thread realtime (else nice)
         bool ignore_mount_events = false;  // fault injection for tests
         // --watch-links (core::link_watch) and --assign-nsids.
         bool watch_links = false;
@@ -129,6 +139,8 @@ private:
     void arm_sweep_timer();
     void request_sweep();
     // A sweep's result is being applied, a slice per turn; `more`: slices are left.
+    // On the thread: SCHED_FIFO (settings::model_realtime_priority), else nice -10.
+    void set_own_priority();
     void sweep_applying(bool more);
     // The other mount namespaces' mount events (core::monitor::open_foreign_mounts): the fd's
     // wait, and the walks an attach asks for, one at a time and spaced (walk_spacing).
@@ -162,6 +174,7 @@ private:
     bool cni_stopped_ = false;
     std::vector<core::registry::change> recorded_;
     core::model_status published_;
+    bool realtime_ = false; // the thread runs under SCHED_FIFO (set on the thread, read there)
     std::optional<watchers> watchers_; // once the monitor's fds are open
     boost::asio::steady_timer audit_timer_;
     boost::asio::thread_pool audit_pool_{1};

@@ -94,9 +94,16 @@ bool becomes_live(const endpoint& where, const std::string& name)
 
 // The scheduling policy (SCHED_OTHER 0, SCHED_FIFO 1, ...) of every thread of `pid`, by name
 // (field 41 of its /proc stat line).
-std::vector<std::pair<std::string, int>> thread_policies(pid_t pid)
+struct thread_sched
 {
-    std::vector<std::pair<std::string, int>> out;
+    std::string name;
+    int policy = -1;
+    int rt_priority = 0;
+};
+
+std::vector<thread_sched> thread_policies(pid_t pid)
+{
+    std::vector<thread_sched> out;
     const auto tasks = "/proc/" + std::to_string(pid) + "/task";
     for (const auto& task : std::filesystem::directory_iterator(tasks))
     {
@@ -106,12 +113,17 @@ std::vector<std::pair<std::string, int>> thread_policies(pid_t pid)
         std::ifstream stat(task.path() / "stat");
         std::string line;
         std::getline(stat, line);
-        // After the command's closing parenthesis come the fields from the 3rd (state) on.
+        // After the command's closing parenthesis come the fields from the 3rd (state) on:
+        // the 40th is rt_priority, the 41st policy.
         std::istringstream rest(line.substr(line.rfind(')') + 2));
         std::string field;
+        thread_sched t{n};
         for (int i = 3; i <= 41 && rest >> field; ++i)
-            if (i == 41)
-                out.emplace_back(n, std::stoi(field));
+            if (i == 40)
+                t.rt_priority = std::stoi(field);
+            else if (i == 41)
+                t.policy = std::stoi(field);
+        out.push_back(std::move(t));
     }
     return out;
 }
@@ -119,9 +131,9 @@ std::vector<std::pair<std::string, int>> thread_policies(pid_t pid)
 // The policy of the thread named `comm`; -1 when there is none.
 int policy_of_thread(pid_t pid, const std::string& comm)
 {
-    for (const auto& [name, policy] : thread_policies(pid))
-        if (name == comm)
-            return policy;
+    for (const auto& t : thread_policies(pid))
+        if (t.name == comm)
+            return t.policy;
     return -1;
 }
 
@@ -345,7 +357,8 @@ TEST_CASE("at debug level every mount event is logged as read, with its mount po
     CHECK(quiet.d.log().find("mount event") == std::string::npos);
 }
 
-TEST_CASE("the mount-event reader runs under SCHED_FIFO unless --mount-reader=nice says otherwise")
+TEST_CASE("the mount-event reader runs under SCHED_FIFO unless --mount-reader=nice says otherwise, "
+          "above the model thread's, which --model-thread=nice makes ordinary")
 {
     {
         started s;
@@ -371,17 +384,32 @@ TEST_CASE("the mount-event reader runs under SCHED_FIFO unless --mount-reader=ni
         }
         else
             CHECK(readers.size() == 1);
-        // Only those threads: the model thread and the rest stay ordinary ones.
-        for (const auto& [name, policy] : thread_policies(s.d.pid()))
+        // The readers above the model thread (its work never keeps a reader from a mount);
+        // the rest stay ordinary threads.
+        CHECK(s.d.log().find("the model thread runs under SCHED_FIFO") != std::string::npos);
+        CHECK(value_of(s.d.where(), "netnsd_model_thread_realtime") == 1);
+        for (const auto& t : thread_policies(s.d.pid()))
         {
-            CAPTURE(name);
-            CHECK(policy == (name == "netnsd-mounts" ? SCHED_FIFO : SCHED_OTHER));
+            CAPTURE(t.name);
+            if (t.name == "netnsd-mounts")
+                CHECK((t.policy == SCHED_FIFO && t.rt_priority == 2));
+            else if (t.name == "netnsd-model")
+                CHECK((t.policy == SCHED_FIFO && t.rt_priority == 1));
+            else
+                CHECK((t.policy == SCHED_OTHER && t.rt_priority == 0));
         }
     }
     {
         started s({"--mount-reader=nice"});
         CHECK(policy_of_thread(s.d.pid(), "netnsd-mounts") == SCHED_OTHER);
         CHECK(value_of(s.d.where(), "netnsd_mount_reader_realtime") == 0);
+        CHECK(policy_of_thread(s.d.pid(), "netnsd-model") == SCHED_FIFO);
+    }
+    {
+        started s({"--model-thread=nice"});
+        CHECK(policy_of_thread(s.d.pid(), "netnsd-model") == SCHED_OTHER);
+        CHECK(value_of(s.d.where(), "netnsd_model_thread_realtime") == 0);
+        CHECK(policy_of_thread(s.d.pid(), "netnsd-mounts") == SCHED_FIFO);
     }
     // mountinfo has no reader thread.
     started s({"--mount-feed=mountinfo"});
