@@ -429,6 +429,8 @@ void host_watch::begin_sweep_application(kernel::proc_sweep sweep)
 {
     auto& a = applying_.emplace();
     a.sweep = std::move(sweep);
+    a.at = sweep_application::phase::gone;
+    a.next = 0;
     a.found_inodes.reserve(a.sweep.found.size());
     for (const auto& [ino, found] : a.sweep.found)
         a.found_inodes.push_back(ino);

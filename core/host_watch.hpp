@@ -162,9 +162,11 @@ private:
             found,
             counts,
         };
+        // No default member initializers: clang 14 then finds it not default constructible
+        // within host_watch (the optional below); begin_sweep_application sets them.
         kernel::proc_sweep sweep;
-        phase at = phase::gone;
-        std::size_t next = 0;                    // in sweep.gone, found or counted
+        phase at;
+        std::size_t next;                        // in sweep.gone, found or counted
         std::vector<std::uint64_t> found_inodes; // sweep.found's keys
         std::vector<std::pair<std::uint64_t, std::uint64_t>> counted; // (ns_id, ino)
         std::map<std::uint64_t, lowest_pid> lowest;
