@@ -96,9 +96,19 @@ class LeanClient:
             self.pending += chunk
 
 
-def api_churn(token, n, clients, port=PORT, prefix="api"):
+def api_churn(token, n, clients, port=PORT, prefix="api", churn=None):
     """n creates then n deletes through the API, split over `clients` threads. Returns the wall
-    time of each half, the errors, and each request's time (s) per half."""
+    time of each half, the errors, and each request's time (s) per half. With `churn` (bench/churn,
+    built from churn.cpp) the requests come from that compiled client, as mkns's system calls
+    do for the floor; else from Python threads (LeanClient), which cost the shared CPUs more."""
+    if churn:
+        done = subprocess.run([churn, str(port), TOKEN_FILE, prefix, str(n), str(clients)],
+                              stdout=subprocess.PIPE, text=True)
+        out = json.loads(done.stdout)
+        errors = [tuple(e) for e in out["errors"]]
+        if done.returncode != 0 and not errors:
+            raise BenchError("churn failed with status %d" % done.returncode)
+        return out["create_s"], out["delete_s"], errors, out["create_lat"], out["delete_lat"]
     names = ["%s%05d" % (prefix, i) for i in range(n)]
     errors = []
     latency = {"POST": [], "DELETE": []}
@@ -202,13 +212,14 @@ def main():
     ap.add_argument("--revision", default="unknown")
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--churn", default=None, help="bench/churn, the compiled API client")
     ap.add_argument("--exec-runs", type=int, default=100)
     a = ap.parse_args()
 
     proc = start_netnsd(a.netnsd)
     try:
         token = open(TOKEN_FILE).read().strip()
-        api_c, api_d, errors, _, _ = api_churn(token, a.n, a.clients)
+        api_c, api_d, errors, _, _ = api_churn(token, a.n, a.clients, churn=a.churn)
         ip_c, ip_d, _, _ = ip_churn(a.n)
         fl_c, fl_d, _, _ = floor_churn(a.mkns, a.n)
         ex_api, ex_ip, ex_ns = exec_latency(token, a.exec_runs)

@@ -226,7 +226,8 @@ def section_admin(a, R):
             # Each phase starts on a quiet machine (benchlib.quiesce): the kernel's cleanup of
             # the namespaces the phase before deleted must not be billed to the next one.
             quiesce()
-            c, d, errors, clat, dlat = admin.api_churn(token, a.admin_n, 4, ADMIN_PORT, f"api{r}_")
+            c, d, errors, clat, dlat = admin.api_churn(token, a.admin_n, 4, ADMIN_PORT, f"api{r}_",
+                                                      a.churn)
             one["api"] = {"create_s": c, "delete_s": d, "errors": [list(e) for e in errors],
                           "create_lat": clat, "delete_lat": dlat}
             if errors:
@@ -257,7 +258,10 @@ def section_admin(a, R):
     n = a.admin_n
     R["commands"]["admin"] += [
         f"POST /api/v1/netns {{\"name\": NAME}} × {n}, then DELETE /api/v1/netns/NAME × {n}, "
-        f"from 4 threads with one keep-alive connection each; {a.admin_rounds} round(s)",
+        f"from 4 threads with one keep-alive connection each ("
+        + (f"{a.churn} PORT TOKEN_FILE PREFIX {n} 4, compiled like mkns"
+           if a.churn else "Python threads")
+        + f"); {a.admin_rounds} round(s)",
         f"bash -e -c 's=$EPOCHREALTIME; ip netns add NAME; echo \"$s $EPOCHREALTIME\"' × {n} "
         "(one script), then the same with `ip netns del`",
         f"{a.mkns} add /run/netns PREFIX {n}; {a.mkns} del /run/netns PREFIX {n}",
@@ -1610,6 +1614,9 @@ def main():
     ap.add_argument("--netnsd", required=True)
     ap.add_argument("--mkns", required=True)
     ap.add_argument("--evlat", required=True)
+    ap.add_argument("--churn", default=None,
+                    help="bench/churn (the compiled API client of the admin section); without "
+                         "it Python threads make the requests")
     ap.add_argument("--procs", required=True, help="bench/procs, built (for inventory)")
     ap.add_argument("--forktax", default=None, help="bench/forktax, built (for inventory)")
     ap.add_argument("--mounttax", default=None, help="bench/mounttax, built (for inventory)")

@@ -227,6 +227,8 @@ mount_facts parse_statmount(std::span<const std::byte> answer)
     facts.mount_id = head.mnt_id;
     facts.dev_major = head.sb_dev_major;
     facts.dev_minor = head.sb_dev_minor;
+    if ((head.mask & statmount_mnt_basic) != 0)
+        facts.propagation = head.mnt_propagation;
     facts.fs_type = string_at(answer, head.fs_type);
     facts.root = string_at(answer, head.mnt_root);
     facts.mount_point = string_at(answer, head.mnt_point);

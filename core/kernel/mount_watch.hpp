@@ -40,6 +40,7 @@ struct mount_facts
     std::string root;            // the mount's root in its filesystem: "net:[4026532177]"
     std::uint32_t dev_major = 0; // of the superblock
     std::uint32_t dev_minor = 0;
+    std::uint64_t propagation = 0; // MS_SHARED, MS_SLAVE, MS_PRIVATE, MS_UNBINDABLE bits
 
     // The inode of the network namespace this mount binds, when it is an nsfs mount of one.
     std::optional<std::uint64_t> netns_inode() const;

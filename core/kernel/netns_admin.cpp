@@ -27,6 +27,7 @@
 
 #include "core/errc.hpp"
 #include "core/kernel/errno.hpp"
+#include "core/kernel/mount_watch.hpp"
 #include "core/kernel/nsfs.hpp"
 #include "core/kernel/nsid_netlink.hpp"
 #include "core/kernel/unique_fd.hpp"
@@ -191,8 +192,49 @@ std::optional<nsid_t> current_nsid(nsid_client& sock, int fd, std::error_code& e
 
 } // namespace
 
+namespace
+{
+
+constexpr unsigned statx_mnt_id_unique = 0x4000U; // STATX_MNT_ID_UNIQUE (6.8)
+
+// Whether `dir` already is a shared mount point: the root of a mount (statx) whose propagation
+// statmount says is shared (both 6.8+). False when either cannot say (older kernels): the
+// caller then prepares the dir as ip does.
+bool shared_mount_point(const std::string& dir)
+{
+    struct statx stx
+    {
+    };
+    if (::statx(AT_FDCWD, dir.c_str(), AT_STATX_DONT_SYNC, statx_mnt_id_unique, &stx) != 0 ||
+        (stx.stx_mask & statx_mnt_id_unique) == 0 ||
+        (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) == 0 ||
+        (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) == 0)
+        return false;
+    std::error_code ec;
+    const auto facts = stat_mount(stx.stx_mnt_id, ec);
+    return facts && (facts->propagation & MS_SHARED) != 0;
+}
+
+// The network namespace the calling thread started in, to come back to after an unshare: opened
+// on the thread's first create and kept (it is netnsd's own namespace, which its threads hold
+// anyway). /proc/self would name the main thread's (a thread's setns changes only that thread).
+int home_netns(std::error_code& ec)
+{
+    thread_local const unique_fd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    if (!home)
+        ec = errno_code(errno);
+    return home.get();
+}
+
+} // namespace
+
 std::error_code prepare_run_dir(const std::string& dir, std::string& detail)
 {
+    // ip makes the dir shared (recursively) before every add. Once it is a shared mount point
+    // that changes nothing but costs a walk of every namespace mounted below it under the
+    // kernel's mount lock, so it is skipped when two lookups say so.
+    if (shared_mount_point(dir))
+        return {};
     if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
     {
         const int error = errno;
@@ -246,14 +288,11 @@ std::error_code create_netns(const std::string& dir, const std::string& name, st
         return ec;
     if (auto ec = prepare_run_dir(dir, detail))
         return ec;
-    // This thread's namespace, to come back to. /proc/self would name the main thread's
-    // (a thread's setns changes only that thread).
-    const unique_fd saved(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-    if (!saved)
-    {
-        const auto ec = last_error();
-        return fail(ec, detail, "cannot open /proc/thread-self/ns/net: " + ec.message());
-    }
+    std::error_code home_error;
+    const int home = home_netns(home_error);
+    if (home < 0)
+        return fail(home_error, detail,
+                    "cannot open /proc/thread-self/ns/net: " + home_error.message());
     const auto path = entry_path(dir, name);
     if (auto ec = create_placeholder(path, name, detail))
         return ec;
@@ -272,7 +311,7 @@ std::error_code create_netns(const std::string& dir, const std::string& name, st
         ec = last_error();
         detail = "bind /proc/thread-self/ns/net -> " + path + " failed: " + ec.message();
     }
-    if (::setns(saved.get(), CLONE_NEWNET) != 0)
+    if (::setns(home, CLONE_NEWNET) != 0)
     {
         const auto lost = last_error();
         remove_entry(path);
@@ -330,15 +369,17 @@ std::error_code delete_netns(const std::string& dir, const std::string& name, de
     if (auto ec = check(name, detail))
         return ec;
     const auto path = entry_path(dir, name);
+    // A handle holds nothing: after the unlink it says whether anything else still holds the
+    // namespace (a process, an fd, another mount), without a scan of every process.
+    std::optional<ns_handle> handle;
     {
         // Closed again before the unmount: our fd must not keep the namespace alive.
         const auto fd = open_entry(path);
         if (fd)
             out.identity = identify_netns(fd.get());
+        if (out.identity)
+            handle = handle_of_fd(fd.get());
     }
-    // A handle holds nothing: after the unlink it says whether anything else still holds the
-    // namespace (a process, an fd, another mount), without a scan of every process.
-    const auto handle = out.identity ? handle_of(path) : std::nullopt;
     // Result ignored, as ip does: a stale entry is no mount point (EINVAL) and still goes.
     // NOFOLLOW: an alias symlink must not unmount the name it points at (ip follows it).
     ::umount2(path.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);

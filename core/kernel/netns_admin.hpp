@@ -21,8 +21,10 @@
 namespace netnsd::core::kernel
 {
 
-// Prepares the run dir exactly like iproute2's `ip netns add`: mkdir 0755,
-// flock, make it a shared mount point (self-bind, private, shared when it is not one yet).
+// Prepares the run dir like iproute2's `ip netns add`: mkdir 0755, flock, make it a shared
+// mount point (self-bind, private, shared when it is not one yet). Unlike ip, nothing is done
+// when it already is a shared mount point (statx and statmount, 6.8+), so the namespaces
+// mounted below it are not walked again on every create.
 std::error_code prepare_run_dir(const std::string& dir, std::string& detail);
 
 // `ip netns add`: a new network namespace bound on DIR/NAME. errc::already_exists when the

@@ -258,6 +258,18 @@ TEST_CASE("create_netns rejects names ip rejects")
     CHECK(ip_list().empty());
 }
 
+// Whether the top mount on `dir` is shared, as mountinfo (the oracle) says.
+bool shared_in_mountinfo(const std::string& dir)
+{
+    std::istringstream lines(read_file("/proc/self/mountinfo"));
+    std::string line;
+    bool shared = false;
+    while (std::getline(lines, line))
+        if (line.find(" " + dir + " ") != std::string::npos)
+            shared = line.find(" shared:") != std::string::npos;
+    return shared;
+}
+
 TEST_CASE("prepare_run_dir turns a plain directory into one shared self-bind mount")
 {
     const std::string dir = "/run/plain-netns";
@@ -265,15 +277,26 @@ TEST_CASE("prepare_run_dir turns a plain directory into one shared self-bind mou
     REQUIRE_FALSE(kernel::prepare_run_dir(dir, detail));
     REQUIRE_FALSE(kernel::prepare_run_dir(dir, detail)); // the second time changes nothing
     CHECK(mounts_at(dir) == std::vector<std::string>{"tmpfs"});
-    std::istringstream lines(read_file("/proc/self/mountinfo"));
-    std::string line;
-    bool shared = false;
-    while (std::getline(lines, line))
-        if (line.find(" " + dir + " ") != std::string::npos)
-            shared = line.find(" shared:") != std::string::npos;
-    CHECK(shared);
+    CHECK(shared_in_mountinfo(dir));
     REQUIRE_FALSE(kernel::create_netns(dir, "inside", detail));
     CHECK(mounts_at(dir + "/inside") == std::vector<std::string>{"nsfs"});
+}
+
+TEST_CASE("prepare_run_dir shares the dir again after someone made it private, as ip would")
+{
+    // A shared mount point is left alone (no recursive walk per create); a private one is not.
+    const std::string dir = "/run/private-netns";
+    std::string detail;
+    REQUIRE_FALSE(kernel::prepare_run_dir(dir, detail));
+    REQUIRE(shared_in_mountinfo(dir));
+    run_ok({"mount", "--make-private", dir});
+    REQUIRE_FALSE(shared_in_mountinfo(dir));
+    REQUIRE_FALSE(kernel::create_netns(dir, "again", detail));
+    CHECK(shared_in_mountinfo(dir));
+    CHECK(mounts_at(dir) == std::vector<std::string>{"tmpfs"});
+    CHECK(mounts_at(dir + "/again") == std::vector<std::string>{"nsfs"});
+    kernel::delete_outcome gone;
+    CHECK_FALSE(kernel::delete_netns(dir, "again", gone, detail));
 }
 
 TEST_CASE("twenty threads creating one name: one wins, the others get already_exists")
