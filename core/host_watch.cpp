@@ -13,11 +13,16 @@ namespace netnsd::core
 std::optional<ns_identity> host_watch::learn(int fd)
 {
     const auto id = kernel::identify_netns(fd);
-    if (!id || id->ns_id == 0)
+    return id ? learn(fd, *id) : std::nullopt;
+}
+
+std::optional<ns_identity> host_watch::learn(int fd, const ns_identity& id)
+{
+    if (id.ns_id == 0)
         return std::nullopt;
-    if (handles_.count(id->ns_id) == 0)
+    if (handles_.count(id.ns_id) == 0)
         if (auto h = kernel::handle_of_fd(fd))
-            handles_.emplace(id->ns_id, *h);
+            handles_.emplace(id.ns_id, *h);
     user_ns_ = kernel::user_ns_of(fd);
     return id;
 }
@@ -69,7 +74,7 @@ void host_watch::mount_seen(const kernel::mount_facts& facts, time_point now)
         const auto seen = kernel::identify_netns(fd.get());
         if (seen && seen->ino == *ino)
         {
-            id = learn(fd.get());
+            id = learn(fd.get(), *seen);
             user_ns = user_ns_;
         }
     }

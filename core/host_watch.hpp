@@ -110,6 +110,8 @@ private:
     // Who an open fd's namespace is; keeps its handle, and its user namespace until the model
     // has the namespace.
     std::optional<ns_identity> learn(int fd);
+    // The same, of an fd already identified as `id`.
+    std::optional<ns_identity> learn(int fd, const ns_identity& id);
     void tell_user_ns(std::uint64_t ns_id, const std::optional<kernel::user_ns_info>& u,
                       time_point now);
     void check_if_unheld(std::uint64_t ns_id, time_point now);

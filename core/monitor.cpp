@@ -587,6 +587,17 @@ bool monitor::on_mounts_changed()
 void monitor::refresh(std::string_view name)
 {
     pump();
+    // A stale entry is looked at all the same: it is what an attach that statmount could not
+    // describe leaves (mounts_unresolved), and what a look settles.
+    const auto slot = model_.slots().find(name);
+    const bool stale = slot != model_.slots().end() && slot->second.state == entry_state::stale;
+    if (status_.mounts == mount_source::fanotify && !ignore_mount_events_ &&
+        dir_watch_.watching_dir() && pending_.empty() && !reconciler_.resolving_nsids() && !stale)
+    {
+        pollfd nsids{nsid_events_.fd(), POLLIN, 0};
+        if (::poll(&nsids, 1, 0) == 0)
+            return; // everything applied: a look would find what the events said
+    }
     reconciler_.refresh(name);
 }
 

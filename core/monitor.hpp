@@ -91,9 +91,12 @@ public:
     bool on_mounts_changed();
     void verify_live() { reconciler_.verify_live(); }
 
-    // After netnsd itself changed `name` (admin endpoints): reads what the kernel reported so
-    // far, then looks at the name now rather than when its notifications arrive, so that the
-    // response already reflects the change.
+    // After netnsd itself changed `name` (admin endpoints): applies what the kernel reported so
+    // far, so that the response already reflects the change. With mount events that is all it
+    // takes when nothing is left over: the change's own notifications (its inotify event, its
+    // mount or unmount, its nsid) were queued before this was asked, and the model is exact
+    // once all of them are applied. Otherwise (mountinfo, paused mount events, changes or nsid
+    // notifications left for a later turn, a stale entry) it also looks at the name now.
     void refresh(std::string_view name);
 
     // Compares a scan made elsewhere (reconciler::scan, on a worker, which took scan_seconds)

@@ -215,17 +215,6 @@ bool shared_mount_point(const std::string& dir)
     return facts && (facts->propagation & MS_SHARED) != 0;
 }
 
-// The network namespace the calling thread started in, to come back to after an unshare: opened
-// on the thread's first create and kept (it is netnsd's own namespace, which its threads hold
-// anyway). /proc/self would name the main thread's (a thread's setns changes only that thread).
-int home_netns(std::error_code& ec)
-{
-    thread_local const unique_fd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-    if (!home)
-        ec = errno_code(errno);
-    return home.get();
-}
-
 } // namespace
 
 std::error_code prepare_run_dir(const std::string& dir, std::string& detail)
@@ -282,17 +271,26 @@ std::error_code prepare_run_dir(const std::string& dir, std::string& detail)
     return ec;
 }
 
-std::error_code create_netns(const std::string& dir, const std::string& name, std::string& detail)
+std::error_code create_netns(const std::string& dir, const std::string& name, std::string& detail,
+                             int home)
 {
     if (auto ec = check(name, detail))
         return ec;
     if (auto ec = prepare_run_dir(dir, detail))
         return ec;
-    std::error_code home_error;
-    const int home = home_netns(home_error);
+    // This thread's namespace, to come back to. /proc/self would name the main thread's
+    // (a thread's setns changes only that thread).
+    unique_fd opened;
     if (home < 0)
-        return fail(home_error, detail,
-                    "cannot open /proc/thread-self/ns/net: " + home_error.message());
+    {
+        opened = unique_fd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+        if (!opened)
+        {
+            const auto ec = last_error();
+            return fail(ec, detail, "cannot open /proc/thread-self/ns/net: " + ec.message());
+        }
+        home = opened.get();
+    }
     const auto path = entry_path(dir, name);
     if (auto ec = create_placeholder(path, name, detail))
         return ec;

@@ -30,7 +30,10 @@ std::error_code prepare_run_dir(const std::string& dir, std::string& detail);
 // `ip netns add`: a new network namespace bound on DIR/NAME. errc::already_exists when the
 // name is taken (also by a stale file). Nothing is left behind on failure. errc::thread_netns_lost
 // means the calling thread could not return to its namespace and must not be reused.
-std::error_code create_netns(const std::string& dir, const std::string& name, std::string& detail);
+// `home`: an fd of the calling thread's network namespace, to come back to after the unshare;
+// -1 opens /proc/thread-self/ns/net for the call.
+std::error_code create_netns(const std::string& dir, const std::string& name, std::string& detail,
+                             int home = -1);
 
 // `ip netns attach`: names the network namespace of process `pid` DIR/NAME.
 // errc::no_such_process when the process does not exist (nothing is created then).

@@ -1,13 +1,20 @@
 #include "core/kernel/system_netns_ops.hpp"
 
+#include <fcntl.h>
+
 #include "core/kernel/netns_admin.hpp"
 
 namespace netnsd::core::kernel
 {
 
+system_netns_ops::system_netns_ops(std::string netns_dir)
+    : dir_(std::move(netns_dir)), home_(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC))
+{
+}
+
 std::error_code system_netns_ops::create(const std::string& name, std::string& detail)
 {
-    return create_netns(dir_, name, detail);
+    return create_netns(dir_, name, detail, home_.get());
 }
 
 std::error_code system_netns_ops::attach(const std::string& name, pid_t pid, std::string& detail)

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "core/kernel/unique_fd.hpp"
 #include "core/netns_ops.hpp"
 
 namespace netnsd::core::kernel
@@ -12,7 +13,10 @@ namespace netnsd::core::kernel
 class system_netns_ops final : public netns_ops
 {
 public:
-    explicit system_netns_ops(std::string netns_dir) : dir_(std::move(netns_dir)) {}
+    // Keeps an fd of the network namespace of the thread that makes it (netnsd's own, which
+    // every worker is in): a create comes back to it after its unshare, without opening it
+    // each time.
+    explicit system_netns_ops(std::string netns_dir);
 
     std::error_code create(const std::string& name, std::string& detail) override;
     std::error_code attach(const std::string& name, pid_t pid, std::string& detail) override;
@@ -26,6 +30,7 @@ public:
 
 private:
     std::string dir_;
+    unique_fd home_;
 };
 
 } // namespace netnsd::core::kernel
