@@ -98,6 +98,8 @@ public:
     // once all of them are applied. Otherwise (mountinfo, paused mount events, changes or nsid
     // notifications left for a later turn, a stale entry) it also looks at the name now.
     void refresh(std::string_view name);
+    // The looks at entries the reconciler made so far.
+    std::size_t probes() const noexcept { return reconciler_.probes(); }
 
     // Compares a scan made elsewhere (reconciler::scan, on a worker, which took scan_seconds)
     // with the model, after reading everything the feeds have queued; repairs and counts what

@@ -27,6 +27,8 @@
 #include "core/kernel/netns_admin.hpp"
 #include "core/kernel/nsfs.hpp"
 #include "core/kernel/unique_fd.hpp"
+#include "core/monitor.hpp"
+#include "core/registry.hpp"
 
 #include "support/oracle.hpp"
 #include "support/process.hpp"
@@ -38,6 +40,7 @@ namespace
 
 using namespace netnsd::test;
 using namespace std::chrono_literals;
+namespace core = netnsd::core;
 namespace kernel = netnsd::core::kernel;
 using netnsd::core::errc;
 using netnsd::core::ns_identity;
@@ -754,4 +757,57 @@ TEST_CASE("exec from several threads at once keeps every command's streams apart
     for (auto& w : workers)
         w.join();
     CHECK(good == threads * 5);
+}
+
+TEST_CASE("refresh after netnsd's own change: with mount events the events say it, no look")
+{
+    core::registry model{1000};
+    core::monitor watch{model, run_dir};
+    REQUIRE_FALSE(watch.open());
+    watch.start();
+    const bool exact = watch.mount_feed() == core::monitor::mount_source::fanotify;
+    const auto applied = [&]
+    {
+        while (watch.pump())
+        {
+        }
+    };
+    const auto state_of = [&](const std::string& name) -> std::optional<core::entry_state>
+    {
+        const auto slot = model.slots().find(name);
+        if (slot == model.slots().end())
+            return std::nullopt;
+        return slot->second.state;
+    };
+
+    std::string detail;
+    REQUIRE_FALSE(kernel::create_netns(run_dir, "quiet", detail));
+    applied();
+    auto before = watch.probes();
+    watch.refresh("quiet");
+    CHECK(state_of("quiet") == core::entry_state::live);
+    // Without mount events (mountinfo: an older kernel) the name is looked at.
+    CHECK(watch.probes() == (exact ? before : before + 1));
+
+    kernel::delete_outcome gone;
+    REQUIRE_FALSE(kernel::delete_netns(run_dir, "quiet", gone, detail));
+    applied();
+    before = watch.probes();
+    watch.refresh("quiet");
+    CHECK_FALSE(state_of("quiet").has_value());
+    CHECK(watch.probes() == (exact ? before : before + 1));
+
+    // A stale entry is always looked at: what an attach statmount could not describe leaves.
+    {
+        const kernel::unique_fd plain(
+            ::open((run_dir + "/plain").c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0));
+        REQUIRE(plain);
+    }
+    applied();
+    REQUIRE(state_of("plain") == core::entry_state::stale);
+    before = watch.probes();
+    watch.refresh("plain");
+    CHECK(watch.probes() == before + 1);
+    CHECK(state_of("plain") == core::entry_state::stale);
+    ::unlink((run_dir + "/plain").c_str());
 }
