@@ -190,11 +190,6 @@ std::optional<nsid_t> current_nsid(nsid_client& sock, int fd, std::error_code& e
     return sock.nsid_of_fd(fd, ec);
 }
 
-} // namespace
-
-namespace
-{
-
 constexpr unsigned statx_mnt_id_unique = 0x4000U; // STATX_MNT_ID_UNIQUE (6.8)
 
 // Whether `dir` already is a shared mount point: the root of a mount (statx) whose propagation
