@@ -132,9 +132,10 @@ std::string number(std::size_t n)
 const std::vector<std::string_view> log_levels{"debug", "info", "warn", "error"};
 const std::vector<std::string_view> log_formats{"text", "json"};
 const std::vector<std::string_view> mount_feeds{"auto", "fanotify", "mountinfo"};
-const std::vector<std::string_view> mount_readers{"realtime", "nice"};
+// A thread's scheduling: --mount-reader and --model-thread.
+const std::vector<std::string_view> thread_priorities{"realtime", "nice"};
 
-bool parse_mount_reader(std::string_view text, bool& realtime) noexcept
+bool parse_thread_priority(std::string_view text, bool& realtime) noexcept
 {
     if (text != "realtime" && text != "nice")
         return false;
@@ -374,15 +375,17 @@ void add_kernel_and_log_flags(std::vector<flag>& out, const config& defaults)
          "thread, where netnsd has CAP_SYS_NICE; ~30 µs of CPU per mount event and reader) or "
          "nice (nice -10) "
          "(default " +
-             word_of(defaults.realtime_mount_reader, mount_readers, parse_mount_reader) + ")",
-         one_of_words(&config::realtime_mount_reader, mount_readers, parse_mount_reader)});
+             word_of(defaults.realtime_mount_reader, thread_priorities, parse_thread_priority) +
+             ")",
+         one_of_words(&config::realtime_mount_reader, thread_priorities, parse_thread_priority)});
     out.push_back(
         {"model-thread", "PRIORITY",
          "the thread that applies the kernel's changes to the model: realtime (SCHED_FIFO "
          "priority 1, where netnsd has CAP_SYS_NICE; its work per turn is bounded) or nice "
          "(nice -10) (default " +
-             word_of(defaults.realtime_model_thread, mount_readers, parse_mount_reader) + ")",
-         one_of_words(&config::realtime_model_thread, mount_readers, parse_mount_reader)});
+             word_of(defaults.realtime_model_thread, thread_priorities, parse_thread_priority) +
+             ")",
+         one_of_words(&config::realtime_model_thread, thread_priorities, parse_thread_priority)});
     out.push_back({"log-level", "LEVEL",
                    one_of(log_levels) + " (default " +
                        word_of(defaults.log_level, log_levels, core::log::parse_level) + ")",

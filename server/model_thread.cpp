@@ -184,12 +184,12 @@ void model_thread::start()
     else if (monitor_.status().mounts == core::model_status::mount_source::fanotify &&
              settings_.realtime_mount_reader)
     {
-        if (const auto rt = monitor_.make_mount_reader_realtime(settings::realtime_priority))
+        if (const auto rt = monitor_.make_mount_reader_realtime(settings::reader_realtime_priority))
             core::log::warn("the mount-event reader stays at nice -10, not real-time",
                             {{"error", rt.message()}});
         else
             core::log::info("the mount-event reader runs under SCHED_FIFO",
-                            {{"priority", std::to_string(settings::realtime_priority)},
+                            {{"priority", std::to_string(settings::reader_realtime_priority)},
                              {"cpus", cpu_list(monitor_.mount_reader_cpus())}});
     }
     if (links_)

@@ -72,7 +72,7 @@ public:
         // must never keep a reader from a mount while it exists: at nice -10 a reader could
         // wait 20-30 ms for a CPU on an oversubscribed host, and a namespace mounted for less
         // than that was missed (bench/events, short lives under load).
-        static constexpr int realtime_priority = model_realtime_priority + 1;
+        static constexpr int reader_realtime_priority = model_realtime_priority + 1;
 
         std::string netns_dir{default_netns_dir};
         core::mount_choice mounts = default_mounts;
@@ -138,9 +138,9 @@ private:
     void arm_audit_timer();
     void arm_sweep_timer();
     void request_sweep();
-    // A sweep's result is being applied, a slice per turn; `more`: slices are left.
     // On the thread: SCHED_FIFO (settings::model_realtime_priority), else nice -10.
     void set_own_priority();
+    // A sweep's result is being applied, a slice per turn; `more`: slices are left.
     void sweep_applying(bool more);
     // The other mount namespaces' mount events (core::monitor::open_foreign_mounts): the fd's
     // wait, and the walks an attach asks for, one at a time and spaced (walk_spacing).
